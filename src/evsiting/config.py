@@ -1,0 +1,197 @@
+"""Run configuration: YAML files validated by pydantic models; unknown keys are rejected.
+
+A config may start with ``extends: OTHER.yaml`` (relative to itself): the other file is
+read first and this one's keys are merged over it, section by section.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import InputError
+from .settings import resolve_path
+
+
+class Strict(BaseModel):
+    """Base model: unknown keys are an error, values are validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class PointFile(Strict):
+    """A user file of points (CSV with lon/lat columns, or GeoJSON/GeoPackage).
+
+    ``crs`` is the coordinate system the file is in: any ``EPSG:n`` code, ``gcj02`` (Amap,
+    Tencent) or ``bd09`` (Baidu). Points are converted to WGS84 on read.
+    """
+
+    path: str
+    crs: str = "EPSG:4326"
+    id_column: str | None = None
+    name_column: str | None = None
+    lon_column: str = "lon"
+    lat_column: str = "lat"
+
+
+class DataFiles(Strict):
+    """Input data. ``data:`` = this repo's data/, ``shared:`` = ../shared/data (see settings)."""
+
+    province: str = "data:guizhou_province.geojson"
+    prefectures: str = "data:guizhou_prefectures.geojson"
+    counties: str = "data:guizhou_counties.geojson"
+    prefecture_population: str = "data:guizhou_census2020_population.csv"
+    county_population: str = "shared:guizhou_counties_census2020.csv"
+    urbanisation: str = "shared:guizhou_urbanisation_census2020.csv"
+    household_cars: str = "shared:guizhou_household_cars_census2020.csv"
+    county_seats: PointFile = PointFile(path="shared:guizhou_county_seats.csv", crs="gcj02", id_column="adcode", name_column="name_zh")
+    motorways: str = "shared:guizhou_motorways_osm.geojson"
+    parameters: str = "data:parameters.csv"
+
+
+class DemandConfig(Strict):
+    """How the scenario's NEV stock is spread over demand points.
+
+    ``nev_total``: vehicles in the province in the scenario year (700,000 = Guizhou's 2026
+    target). ``weights``: county weights, from the 2020 census: ``population``,
+    ``population_x_car_share`` (population x share of households owning a car) or
+    ``urban_population``. ``h3_resolution``: 7 gives cells of about 5.2 km² (H3 average).
+    """
+
+    nev_total: int = Field(700_000, gt=0)
+    weights: Literal["population", "population_x_car_share", "urban_population"] = "population_x_car_share"
+    h3_resolution: int = Field(7, ge=4, le=9)
+
+
+class CandidatesConfig(Strict):
+    """Candidate sites: demand-cell centres (the ``per_county`` most demanded cells of each
+    county, all cells when None) plus user files."""
+
+    from_demand_cells: bool = True
+    per_county: int | None = Field(30, gt=0)
+    files: list[PointFile] = []
+
+
+class ImpedanceConfig(Strict):
+    """Travel-time model. ``great_circle``: distance x circuity / local speed (parameters)."""
+
+    method: Literal["great_circle", "expressway", "network"] = "great_circle"
+
+
+class ModelConfig(Strict):
+    """The location model: MCLP with a service standard and either ``p`` stations or one
+    station per ``nevs_per_station`` vehicles of the study area (scales with a prefecture)."""
+
+    type: Literal["mclp"] = "mclp"
+    service_standard_min: float = Field(15.0, gt=0)
+    p: int | None = Field(None, gt=0)
+    nevs_per_station: float | None = Field(None, gt=0)
+    weight: Literal["nev_count", "energy_kwh_day"] = "nev_count"
+
+    @model_validator(mode="after")
+    def _one_size(self):
+        if (self.p is None) == (self.nevs_per_station is None):
+            raise ValueError("give exactly one of 'p' and 'nevs_per_station'")
+        return self
+
+
+class SolverConfig(Strict):
+    """MIP solver: ``cbc`` (bundled with pulp) or ``highs`` (highspy)."""
+
+    name: Literal["cbc", "highs"] = "cbc"
+    time_limit_s: float | None = Field(600, gt=0)
+    mip_gap: float | None = Field(None, ge=0)
+
+
+class RunConfig(Strict):
+    """A whole run. ``prefectures``: ``all`` or a list of names/adcodes (English, pinyin,
+    Chinese or adcode)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    year: int = Field(2026, ge=2020, le=2040)
+    prefectures: Literal["all"] | list[str | int] = "all"
+    data: DataFiles = DataFiles()
+    demand: DemandConfig = DemandConfig()
+    candidates: CandidatesConfig = CandidatesConfig()
+    impedance: ImpedanceConfig = ImpedanceConfig()
+    model: ModelConfig
+    solver: SolverConfig = SolverConfig()
+    output_dir: str = "outputs"
+    parameters: dict[str, float] = {}
+
+    # Folder of the config file, for relative paths (not a config key).
+    base_dir: Path | None = Field(None, exclude=True)
+
+    @field_validator("prefectures")
+    @classmethod
+    def _non_empty(cls, v):
+        if isinstance(v, list) and not v:
+            raise ValueError("list of prefectures is empty")
+        return v
+
+    def path(self, value: str) -> Path:
+        """Resolve a path from this config (``data:``/``shared:`` prefixes, else relative to
+        the config file)."""
+        return resolve_path(value, self.base_dir)
+
+
+def _deep_merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    if path in seen:
+        raise InputError("'extends' loops back to itself", source=path, field="extends")
+    if not path.exists():
+        raise InputError("config file not found", source=path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise InputError(f"malformed YAML{where}: {getattr(exc, 'problem', exc)}", source=path) from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise InputError("a config must be a mapping of keys to values", source=path)
+    parent = raw.pop("extends", None)
+    if parent is not None:
+        base = _read_yaml((path.parent / str(parent)).resolve(), seen + (path,))
+        raw = _deep_merge(base, raw)
+    return raw
+
+
+def config_from_dict(raw: dict[str, Any], source: str = "config", base_dir: Path | None = None) -> RunConfig:
+    """Validate a config mapping.
+
+    Raises:
+        InputError: naming the first invalid field (dotted path) and what is wrong with it.
+    """
+    try:
+        cfg = RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or None
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        raise InputError(msg, source=source, field=field) from None
+    cfg.base_dir = base_dir
+    return cfg
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a YAML run config (following ``extends``).
+
+    Raises:
+        InputError: missing or malformed file, unknown key, invalid value (the message names
+            the file and the dotted field).
+    """
+    path = Path(path).resolve()
+    return config_from_dict(_read_yaml(path), source=str(path), base_dir=path.parent)
