@@ -1,0 +1,1 @@
+"""Demand: NEV fleet projection, segments, and its spatial allocation to demand points."""
