@@ -18,6 +18,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+
+@app.callback()
+def _root() -> None:
+    """Where Guizhou should build EV chargers, and how many."""
+
+
 # Command modules: each defines ``register(app)``. One module per concern.
 _COMMAND_MODULES = (
     "evsiting.cli.run",

@@ -1,0 +1,92 @@
+"""Candidate sites: where a charging station may be built.
+
+By default the demand points of the most demanded cells of each county (``per_county``; all
+cells when None), plus any user files of sites (read with their declared coordinate system).
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import pandas as pd
+
+from .errors import InputError
+from .settings import WGS84
+
+CANDIDATE_COLUMNS = ["site_id", "source", "county_adcode", "prefecture_adcode", "name"]
+
+
+def from_demand_cells(cells: gpd.GeoDataFrame, per_county: int | None) -> gpd.GeoDataFrame:
+    """Candidate sites at the demand points of the ``per_county`` cells with most NEVs in
+    each county (ties: lower ``demand_id``), or all cells with NEVs when ``per_county`` is None.
+
+    Args:
+        cells: demand cells from :func:`evsiting.demand.cells.build_demand_cells`.
+
+    Returns:
+        WGS84 point GeoDataFrame with :data:`CANDIDATE_COLUMNS`; ``site_id`` = ``c-<demand_id>``.
+    """
+    df = cells[cells["nev_count"] > 0].sort_values(["county_adcode", "nev_count", "demand_id"], ascending=[True, False, True])
+    if per_county is not None:
+        df = df.groupby("county_adcode", sort=True).head(per_county)
+    return gpd.GeoDataFrame(
+        {
+            "site_id": "c-" + df["demand_id"],
+            "source": "demand_cell",
+            "county_adcode": df["county_adcode"].astype(int),
+            "prefecture_adcode": df["prefecture_adcode"].astype(int),
+            "name": None,
+        },
+        geometry=gpd.points_from_xy(df["lon"], df["lat"]),
+        crs=WGS84,
+    )
+
+
+def from_points(points: gpd.GeoDataFrame, counties: gpd.GeoDataFrame, source: str, id_column: str | None, name_column: str | None) -> gpd.GeoDataFrame:
+    """Candidate sites from a user point layer (WGS84), tagged with their county.
+
+    Raises:
+        InputError: a point lies outside the study area (with a hint when swapping lon/lat
+            would put it inside).
+    """
+    joined = gpd.sjoin(points, counties[["adcode", "prefecture_adcode", "geometry"]], how="left", predicate="within")
+    joined = joined[~joined.index.duplicated(keep="first")]
+    outside = joined["adcode"].isna().to_numpy()
+    if outside.any():
+        first = int(outside.nonzero()[0][0])
+        p = points.geometry.iloc[first]
+        hint = ""
+        swapped = gpd.GeoSeries(gpd.points_from_xy([p.y], [p.x]), crs=WGS84)
+        if counties.geometry.contains(swapped.iloc[0]).any():
+            hint = "; swapping longitude and latitude would put it inside: are the columns swapped?"
+        raise InputError(
+            f"{int(outside.sum())} point(s) outside the study area, first at row {first + 2} ({p.x:.6f}, {p.y:.6f}){hint}",
+            source=source,
+        )
+    ids = points[id_column].astype(str) if id_column else pd.Series([f"{i}" for i in range(len(points))], index=points.index)
+    return gpd.GeoDataFrame(
+        {
+            "site_id": "u-" + ids.to_numpy(),
+            "source": source,
+            "county_adcode": joined["adcode"].astype(int).to_numpy(),
+            "prefecture_adcode": joined["prefecture_adcode"].astype(int).to_numpy(),
+            "name": points[name_column].astype(str).to_numpy() if name_column else None,
+        },
+        geometry=points.geometry.to_numpy(),
+        crs=WGS84,
+    )
+
+
+def combine(parts: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
+    """Concatenate candidate layers; sorted by ``site_id``.
+
+    Raises:
+        InputError: no candidates at all, or duplicate site ids across layers.
+    """
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        raise InputError("no candidate sites: enable candidates.from_demand_cells or give candidate files", field="candidates")
+    out = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=WGS84)
+    dup = out["site_id"][out["site_id"].duplicated()].unique().tolist()
+    if dup:
+        raise InputError(f"duplicate site ids {dup[:5]}", field="candidates.files")
+    return out.sort_values("site_id").reset_index(drop=True)

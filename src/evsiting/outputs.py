@@ -1,0 +1,117 @@
+"""Writers: RFC 7946 GeoJSON, JSON and CSV, into a run folder that appears atomically.
+
+GeoJSON (RFC 7946): WGS84 lon/lat, no ``crs`` member, coordinates rounded to 7 decimals
+(about 1 cm), polygon exterior rings counter-clockwise, integer feature ids, flat properties,
+``null`` never ``NaN``/``Infinity``. Output is deterministic: same frame, same bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from shapely.geometry import mapping
+
+from .settings import WGS84
+
+COORD_DECIMALS = 7
+
+
+def _py(value: Any) -> Any:
+    """A JSON-safe Python value: numpy scalars unwrapped, NaN/inf/NA -> None."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        return v if math.isfinite(v) else None
+    if isinstance(value, dict):
+        return {str(k): _py(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_py(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _clean_geometry(geom):
+    if geom is None or geom.is_empty:
+        return None
+    geom = shapely.orient_polygons(geom, exterior_cw=False)
+    geom = shapely.transform(geom, lambda c: np.round(c, COORD_DECIMALS))
+    return mapping(geom)
+
+
+def feature_collection(gdf: gpd.GeoDataFrame) -> dict:
+    """RFC 7946 FeatureCollection dict of ``gdf`` (converted to WGS84; ids 0..n-1 in row order).
+
+    Raises:
+        ValueError: ``gdf`` has no CRS.
+    """
+    if gdf.crs is None:
+        raise ValueError("GeoDataFrame has no CRS")
+    gdf = gdf.to_crs(WGS84)
+    cols = [c for c in gdf.columns if c != gdf.geometry.name]
+    records = gdf[cols].to_dict(orient="records") if cols else [{} for _ in range(len(gdf))]
+    features = [
+        {"type": "Feature", "id": i, "geometry": _clean_geometry(geom), "properties": {k: _py(v) for k, v in rec.items()}}
+        for i, (geom, rec) in enumerate(zip(gdf.geometry, records))
+    ]
+    return {"type": "FeatureCollection", "features": features}
+
+
+def dumps_json(obj: Any) -> str:
+    """Deterministic JSON text (UTF-8 kept, no NaN allowed, trailing newline)."""
+    return json.dumps(_py(obj), ensure_ascii=False, allow_nan=False, indent=1, sort_keys=False) + "\n"
+
+
+def write_geojson(gdf: gpd.GeoDataFrame, path: Path) -> Path:
+    """Write ``gdf`` as RFC 7946 GeoJSON to ``path`` (compact, one feature per line)."""
+    fc = feature_collection(gdf)
+    lines = [json.dumps(f, ensure_ascii=False, allow_nan=False, separators=(",", ":")) for f in fc["features"]]
+    text = '{"type":"FeatureCollection","features":[\n' + ",\n".join(lines) + "\n]}\n"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def write_json(obj: Any, path: Path) -> Path:
+    """Write ``obj`` as deterministic JSON."""
+    path.write_text(dumps_json(obj), encoding="utf-8")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_dir(target: Path) -> Iterator[Path]:
+    """Yield a temporary folder beside ``target``; on success it replaces ``target``.
+
+    On any exception (including KeyboardInterrupt) the temporary folder is removed and an
+    existing ``target`` is left untouched. The parent folder is created if needed.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        os.replace(target, old / "run")
+    os.replace(tmp, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

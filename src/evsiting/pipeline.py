@@ -1,0 +1,314 @@
+"""The province/prefecture run: data in -> demand -> candidates -> travel times -> model ->
+sizing -> outputs. Each stage lives in its own module; this one only wires them together.
+
+Everything is computed in memory first; the run folder is written at the end through
+:func:`evsiting.outputs.atomic_dir`, so a failed or interrupted run leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import platform
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Callable
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from . import __version__
+from . import candidates as cand
+from .areas import Prefecture, Prefectures, read_polygons, study_counties
+from .config import RunConfig
+from .demand import cells as dcells
+from .errors import InputError
+from .impedance import travel_time_matrix
+from .inputs import read_points
+from .models import MCLP
+from .outputs import atomic_dir, write_geojson, write_json
+from .params import Parameters, load_parameters
+from .settings import WGS84
+from .sizing import size_stations
+
+
+@dataclass
+class RunResult:
+    """What a run produced (also written to ``out_dir``)."""
+
+    config: RunConfig
+    cells: gpd.GeoDataFrame
+    candidates: gpd.GeoDataFrame
+    sites: gpd.GeoDataFrame
+    matrix: sp.csr_matrix
+    summary: dict
+    manifest: dict
+    out_dir: Path | None = None
+    timings: dict = field(default_factory=dict)
+
+
+def sha256(path: Path) -> str:
+    """Hex SHA-256 of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def nearest_within(matrix: sp.csr_matrix, selected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each demand point, the nearest selected candidate within the matrix's cutoff.
+
+    Args:
+        matrix: csr (n_demand, n_candidates) of minutes (absent = beyond the cutoff).
+        selected: candidate indices that are open.
+
+    Returns:
+        (assignment, minutes): int array (n,) of candidate indices or -1, and float array of
+        travel minutes (NaN when unassigned). Ties go to the lower candidate index.
+    """
+    n = matrix.shape[0]
+    sub = matrix[:, selected].tocoo()
+    assign = np.full(n, -1, dtype=np.int64)
+    minutes = np.full(n, np.nan)
+    if sub.nnz:
+        order = np.lexsort((selected[sub.col], sub.data, sub.row))
+        rows = sub.row[order]
+        first = np.ones(len(rows), dtype=bool)
+        first[1:] = rows[1:] != rows[:-1]
+        assign[rows[first]] = selected[sub.col[order][first]]
+        minutes[rows[first]] = sub.data[order][first]
+    return assign, minutes
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version(), "evsiting": __version__}
+    for pkg in ("numpy", "pandas", "scipy", "geopandas", "shapely", "pyproj", "h3", "pulp", "highspy", "osmnx", "networkx", "pydantic"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return a / b if b else None
+
+
+def summarise(cells: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, prefectures: list[Prefecture]) -> dict:
+    """Totals per prefecture and for the study area.
+
+    Returns:
+        dict with ``total`` and ``prefectures`` (list), each with ``nev_count``,
+        ``energy_kwh_day``, ``stations``, ``ports_dc``, ``ports_ac``, ``power_kw``,
+        ``nev_covered``, ``coverage_share`` (NEVs within the service standard of a station /
+        NEVs), ``energy_served_kwh_day``, ``unserved_energy_kwh_day`` and
+        ``nev_per_public_charger`` (NEVs / (DC + AC ports)).
+    """
+    def block(c: pd.DataFrame, s: pd.DataFrame) -> dict:
+        nev = int(c["nev_count"].sum())
+        covered = int(c.loc[c["covered"], "nev_count"].sum())
+        energy = float(c["energy_kwh_day"].sum())
+        served = float(c.loc[c["covered"], "energy_kwh_day"].sum())
+        ports = int(s["ports_dc"].sum() + s["ports_ac"].sum())
+        return {
+            "nev_count": nev,
+            "energy_kwh_day": round(energy, 3),
+            "stations": int(len(s)),
+            "ports_dc": int(s["ports_dc"].sum()),
+            "ports_ac": int(s["ports_ac"].sum()),
+            "power_kw": float(s["power_kw"].sum()),
+            "nev_covered": covered,
+            "coverage_share": round(_ratio(covered, nev) or 0.0, 6),
+            "energy_served_kwh_day": round(served, 3),
+            "unserved_energy_kwh_day": round(energy - served, 3),
+            "nev_per_public_charger": None if not ports else round(nev / ports, 3),
+        }
+
+    per = []
+    for p in prefectures:
+        c = cells[cells["prefecture_adcode"] == p.adcode]
+        s = sites[sites["prefecture_adcode"] == p.adcode]
+        per.append({"adcode": p.adcode, "name_zh": p.name_zh, "name_en": p.name_en, **block(c, s)})
+    return {"total": block(cells, sites), "prefectures": per}
+
+
+def run(
+    cfg: RunConfig,
+    prefecture: str | None = None,
+    out_base: Path | None = None,
+    solver: str | None = None,
+    time_limit: float | None = None,
+    progress: Callable[[str], None] = lambda msg: None,
+    write: bool = True,
+) -> RunResult:
+    """Run the whole pipeline for ``cfg`` (optionally one prefecture only) and write outputs.
+
+    Args:
+        cfg: validated run config.
+        prefecture: restrict to this prefecture (English, pinyin, Chinese, adcode); its NEVs
+            are its share of the province total.
+        out_base: folder holding run folders (default ``cfg.output_dir``); the run writes
+            ``<out_base>/<run-name>/``.
+        solver, time_limit: override ``cfg.solver``.
+        progress: called with a line of text at each stage.
+        write: write the run folder (False for in-memory use in notebooks and tests).
+
+    Returns:
+        :class:`RunResult`.
+
+    Raises:
+        InputError: bad data or config (nothing is written).
+        InfeasibleError, SolverError: from the model stage (nothing is written).
+    """
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def stage(name: str, t_start: float) -> float:
+        now = time.perf_counter()
+        timings[name] = round(now - t_start, 3)
+        progress(f"  {name}: {now - t_start:.1f} s")
+        return now
+
+    # --- data in ---------------------------------------------------------------------
+    params = load_parameters(cfg.path(cfg.data.parameters)).with_overrides(cfg.parameters, "config parameters")
+    prefs = Prefectures.from_csv(cfg.path(cfg.data.prefecture_population))
+    if prefecture is not None:
+        chosen = [prefs.resolve(prefecture)]
+    elif cfg.prefectures == "all":
+        chosen = list(prefs.items)
+    else:
+        chosen = []
+        for name in cfg.prefectures:
+            try:
+                chosen.append(prefs.resolve(name))
+            except InputError as exc:
+                raise InputError(exc.message, source="config", field="prefectures") from None
+    chosen = sorted(set(chosen), key=lambda p: p.adcode)
+    run_name = cfg.name if prefecture is None else f"{cfg.name}-{chosen[0].slug}"
+    counties_all = study_counties(read_polygons(cfg.path(cfg.data.counties), ("district_adcode", "district_name", "city_adcode")), None)
+    counties = counties_all[counties_all["prefecture_adcode"].isin([p.adcode for p in chosen])].reset_index(drop=True)
+    census = dcells.read_census(cfg.path(cfg.data.county_population), cfg.path(cfg.data.urbanisation), cfg.path(cfg.data.household_cars))
+    sf = cfg.data.county_seats
+    seats = read_points(cfg.path(sf.path), crs=sf.crs, lon_column=sf.lon_column, lat_column=sf.lat_column, id_column=sf.id_column)
+    t = stage("data", t0)
+
+    # --- demand ----------------------------------------------------------------------
+    weights = dcells.county_weights(census, cfg.demand.weights)
+    county_nevs = dcells.allocate_to_counties(cfg.demand.nev_total, weights)
+    cells = dcells.build_demand_cells(counties, county_nevs, census, seats, params, cfg.demand.h3_resolution)
+    if int(cells["nev_count"].sum()) == 0:
+        raise InputError("the demand total of the study area is zero", source="config", field="demand.nev_total")
+    t = stage(f"demand ({len(cells):,} cells, {int(cells['nev_count'].sum()):,} NEVs)", t)
+
+    # --- candidates ------------------------------------------------------------------
+    parts = [cand.from_demand_cells(cells, cfg.candidates.per_county)] if cfg.candidates.from_demand_cells else []
+    for i, pf in enumerate(cfg.candidates.files):
+        path = cfg.path(pf.path)
+        pts = read_points(path, crs=pf.crs, lon_column=pf.lon_column, lat_column=pf.lat_column, id_column=pf.id_column)
+        parts.append(cand.from_points(pts, counties, str(path), pf.id_column, pf.name_column))
+    candidates = cand.combine(parts)
+    t = stage(f"candidates ({len(candidates):,})", t)
+
+    # --- travel times ----------------------------------------------------------------
+    standard = cfg.model.service_standard_min
+    demand_pts = dcells.demand_points(cells)
+    matrix, imp_info = travel_time_matrix(demand_pts, candidates, cfg.impedance.method, params, standard, config=cfg)
+    t = stage(f"travel times ({matrix.nnz:,} pairs within {standard:g} min, {imp_info['method']})", t)
+
+    # --- model -----------------------------------------------------------------------
+    n_nev = int(cells["nev_count"].sum())
+    p = cfg.model.p if cfg.model.p is not None else math.ceil(n_nev / cfg.model.nevs_per_station)
+    if p > len(candidates):
+        raise InputError(f"p = {p} stations but only {len(candidates)} candidate sites", source="config", field="model.p")
+    weights_w = cells[cfg.model.weight].to_numpy(dtype=float)
+    model = MCLP.from_cost_matrix(matrix, weights=weights_w, service_radius=standard, p_facilities=p)
+    result = model.solve(
+        solver=solver or cfg.solver.name,
+        time_limit=time_limit if time_limit is not None else cfg.solver.time_limit_s,
+        mip_gap=cfg.solver.mip_gap,
+    )
+    selected = np.asarray(result.selected, dtype=np.int64)
+    t = stage(f"model (MCLP p={p}, {result.status}, gap {result.gap:.4g})", t)
+
+    # --- sizing ----------------------------------------------------------------------
+    assign, minutes = nearest_within(matrix, selected)
+    cells = cells.copy()
+    cells["covered"] = assign >= 0
+    cells["travel_min"] = minutes
+    cells["station_id"] = np.where(assign >= 0, candidates["site_id"].to_numpy()[np.maximum(assign, 0)], None)
+    energy = np.bincount(assign[assign >= 0], weights=cells["energy_kwh_day"].to_numpy()[assign >= 0], minlength=len(candidates))
+    nevs = np.bincount(assign[assign >= 0], weights=cells["nev_count"].to_numpy()[assign >= 0], minlength=len(candidates))
+    sized = size_stations(energy[selected], params)
+    sites = candidates.iloc[selected].copy().reset_index(drop=True)
+    county_names = counties.set_index("adcode")["name_zh"]
+    pref_names = {p.adcode: p.name_en for p in prefs.items}
+    sites.insert(1, "prefecture", sites["prefecture_adcode"].map(pref_names))
+    sites.insert(2, "county", sites["county_adcode"].map(county_names))
+    sites["adcode"] = sites["county_adcode"]
+    sites["ports_dc"] = sized["ports_dc"]
+    sites["ports_ac"] = sized["ports_ac"]
+    sites["power_kw"] = sized["power_kw"].astype(float)
+    sites["demand_served_kwh_day"] = np.round(energy[selected], 3)
+    sites["nev_served"] = nevs[selected].astype(np.int64)
+    t = stage("sizing", t)
+
+    summary = {
+        "run": run_name,
+        "year": cfg.year,
+        "model": "MCLP",
+        "service_standard_min": standard,
+        "p": p,
+        **summarise(cells, sites, chosen),
+    }
+    manifest = {
+        "run": run_name,
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "config": cfg.model_dump(mode="json"),
+        "prefecture_option": prefecture,
+        "study_prefectures": [p.adcode for p in chosen],
+        "data_files": _data_files(cfg),
+        "parameters": params.to_frame().to_dict(orient="records"),
+        "impedance": imp_info,
+        "solver": {
+            "name": result.solver,
+            "status": result.status,
+            "objective": result.objective,
+            "bound": result.bound,
+            "gap": result.gap,
+            "runtime_s": result.runtime_s,
+            "time_limit_s": time_limit if time_limit is not None else cfg.solver.time_limit_s,
+        },
+        "sizes": {"demand_cells": len(cells), "candidates": len(candidates), "matrix_pairs": int(matrix.nnz)},
+        "timings_s": timings,
+        "versions": _versions(),
+    }
+    out_dir = None
+    if write:
+        out_dir = Path(out_base or cfg.path(cfg.output_dir)) / run_name
+        demand_out = cells[["demand_id", "h3", "county_adcode", "county_name", "prefecture_adcode", "area_km2", "nev_count", "energy_kwh_day", "covered", "travel_min", "station_id", "geometry"]]
+        with atomic_dir(out_dir) as tmp:
+            write_geojson(sites, tmp / "sites.geojson")
+            write_geojson(demand_out, tmp / "demand.geojson")
+            write_json(summary, tmp / "summary.json")
+            manifest["timings_s"]["total"] = round(time.perf_counter() - t0, 3)
+            write_json(manifest, tmp / "manifest.json")
+        stage("outputs", t)
+    return RunResult(cfg, cells, candidates, sites, matrix, summary, manifest, out_dir, timings)
+
+
+def _data_files(cfg: RunConfig) -> list[dict]:
+    d = cfg.data
+    paths = [d.province, d.prefectures, d.counties, d.prefecture_population, d.county_population, d.urbanisation, d.household_cars, d.county_seats.path, d.parameters]
+    paths += [f.path for f in cfg.candidates.files]
+    out = []
+    for p in paths:
+        path = cfg.path(p)
+        out.append({"path": p, "resolved": str(path), "sha256": sha256(path) if path.exists() else None})
+    out[7]["declared_crs"] = d.county_seats.crs
+    return out
