@@ -64,6 +64,40 @@ class DemandConfig(Strict):
     nev_total: int = Field(700_000, gt=0)
     weights: Literal["population", "population_x_car_share", "urban_population"] = "population_x_car_share"
     h3_resolution: int = Field(7, ge=4, le=9)
+    #: Fleet scenario (issue #4): ``low``/``high`` take the ``low``/``high`` column of
+    #: ``data/parameters.csv`` for the parameters listed in ``fleet.scenario_parameters``.
+    scenario: Literal["low", "base", "high"] = "base"
+
+
+class FleetConfig(Strict):
+    """NEV fleet projection (issue #4, ``evsiting.demand.fleet``).
+
+    The province NEV stock grows by NEV sales = logistic NEV share of new-vehicle sales x
+    total new-vehicle sales, less retirements; the share curve is fitted so the stock is
+    ``fleet_nev_stock_base`` at the end of ``base_year`` and ``fleet_nev_stock_target`` at the
+    end of ``target_year``, with the NEV share ``fleet_nev_sales_share_target`` in
+    ``target_year`` (parameters). Defaults: Guizhou's 2026 target (700,000 NEVs, 40 % of sales)
+    from a 2022 base; the bus rule (over 90 % of new urban buses NEV, Guiyang 100 %) applies
+    from ``bus_policy_year`` 2024. ``scenario_parameters``: the parameters whose ``low``/
+    ``high`` column the ``low``/``high`` scenario uses.
+    """
+
+    base_year: int = Field(2022, ge=2015, le=2030)
+    target_year: int = Field(2026, ge=2016, le=2040)
+    bus_policy_year: int = Field(2024, ge=2015, le=2040)
+    last_year: int = Field(2030, ge=2016, le=2050)
+    scenario_parameters: list[str] = [
+        "fleet_nev_stock_target",
+        "fleet_nev_sales_share_target",
+        "fleet_nev_sales_share_max",
+        "fleet_new_vehicle_sales_growth",
+    ]
+
+    @model_validator(mode="after")
+    def _years(self):
+        if not self.base_year < self.target_year <= self.last_year:
+            raise ValueError("need base_year < target_year <= last_year")
+        return self
 
 
 class CandidatesConfig(Strict):
@@ -115,6 +149,7 @@ class RunConfig(Strict):
     prefectures: Literal["all"] | list[str | int] = "all"
     data: DataFiles = DataFiles()
     demand: DemandConfig = DemandConfig()
+    fleet: FleetConfig = FleetConfig()
     candidates: CandidatesConfig = CandidatesConfig()
     impedance: ImpedanceConfig = ImpedanceConfig()
     model: ModelConfig

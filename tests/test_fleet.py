@@ -1,0 +1,152 @@
+"""Fleet projection (issue #4): anchors, conservation, scenario order, bus schedule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from evsiting.config import FleetConfig
+from evsiting.demand.fleet import (
+    SCENARIOS,
+    SEGMENTS,
+    apportion,
+    bus_fleet_by_prefecture,
+    bus_nev_stock,
+    fit_fleet,
+    project_fleet,
+    province_nev_total,
+    scenario_parameters,
+    split_segments,
+)
+from evsiting.errors import InputError
+from evsiting.params import load_parameters
+from evsiting.settings import shared_dir
+
+PARAMS = load_parameters()
+
+
+@pytest.fixture(scope="module")
+def tables():
+    return {s: project_fleet(s, params=PARAMS) for s in SCENARIOS}
+
+
+def test_base_meets_anchors_exactly():
+    fit = fit_fleet(PARAMS, scenario="base")
+    assert fit.stock(2022) == pytest.approx(165_000)
+    assert fit.stock(2026) == pytest.approx(700_000, abs=1e-3)
+    i = int(np.nonzero(fit.years == 2026)[0][0])
+    assert fit.nev_share[i] == pytest.approx(0.40)
+    assert province_nev_total(2026, "base", PARAMS) == 700_000
+    assert province_nev_total(2022, "high", PARAMS) == 165_000
+
+
+def test_scenarios_use_low_high_columns():
+    low = scenario_parameters(PARAMS, "low")
+    assert low.value("fleet_nev_stock_target") == PARAMS["fleet_nev_stock_target"].low
+    assert low.value("fleet_nev_stock_base") == 165_000  # a statistic: no scenario range
+    assert province_nev_total(2026, "low", PARAMS) == round(PARAMS["fleet_nev_stock_target"].low)
+    assert province_nev_total(2026, "high", PARAMS) == round(PARAMS["fleet_nev_stock_target"].high)
+
+
+def test_table_shape_and_columns(tables):
+    df = tables["base"]
+    assert list(df.columns) == ["year", "scenario", "segment", "nev_stock", "nev_sales_share", "nev_sales"]
+    assert sorted(df["year"].unique()) == list(range(2022, 2031))
+    assert set(df["segment"]) == set(SEGMENTS) | {"total"}
+    assert (df["nev_stock"] >= 0).all()
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_segments_add_up_to_total(tables, scenario):
+    df = tables[scenario]
+    seg = df[df["segment"] != "total"].groupby("year")["nev_stock"].sum()
+    tot = df[df["segment"] == "total"].set_index("year")["nev_stock"]
+    pd.testing.assert_series_equal(seg, tot, check_names=False)
+
+
+def test_stock_grows_and_scenarios_are_ordered(tables):
+    tot = {s: tables[s][tables[s]["segment"] == "total"].set_index("year")["nev_stock"] for s in SCENARIOS}
+    for s in SCENARIOS:
+        assert (np.diff(tot[s].to_numpy()) > 0).all()
+    assert (tot["low"] <= tot["base"]).all() and (tot["base"] <= tot["high"]).all()
+    assert (tot["low"].loc[2023:] < tot["high"].loc[2023:]).all()
+
+
+def test_nev_share_rises_and_stays_below_ceiling():
+    fit = fit_fleet(PARAMS, scenario="base")
+    assert (np.diff(fit.nev_share) > 0).all()
+    assert fit.nev_share.max() < PARAMS.value("fleet_nev_sales_share_max")
+
+
+def test_unreachable_target_is_an_input_error():
+    bad = PARAMS.with_overrides({"fleet_new_vehicle_sales": 100_000})
+    with pytest.raises(InputError, match="cannot be reached"):
+        fit_fleet(bad)
+
+
+def test_bad_scenario_and_year():
+    with pytest.raises(InputError):
+        project_fleet("medium", params=PARAMS)
+    with pytest.raises(InputError):
+        project_fleet("base", years=[2019], params=PARAMS)
+
+
+def test_years_beyond_default_range():
+    df = project_fleet("base", years=[2035], params=PARAMS)
+    assert df["year"].unique().tolist() == [2035]
+    assert df.loc[df.segment == "total", "nev_stock"].iloc[0] > 1_900_000
+
+
+def test_bus_replacement_schedule():
+    fleet = FleetConfig()
+    years = list(range(2022, 2071))
+    b = bus_nev_stock(years, PARAMS, fleet, bus_fleet=1000)
+    g = bus_nev_stock(years, PARAMS, fleet, bus_fleet=1000, guiyang=True)
+    assert b[0] == pytest.approx(1000 * PARAMS.value("bus_nev_share_base"))
+    assert (np.diff(b) >= -1e-9).all() and (g >= b - 1e-9).all()
+    # the share tends to the policy share of new buses
+    assert b[-1] / 1000 == pytest.approx(PARAMS.value("bus_nev_share_new"), abs=0.02)
+    assert g[-1] / 1000 == pytest.approx(1.0, abs=0.02)
+    # one year of replacement by hand: 1/8 replaced, 80 % NEV before the 2024 policy
+    life, s0 = PARAMS.value("bus_replacement_years"), PARAMS.value("bus_nev_share_base")
+    s_new = PARAMS.value("bus_nev_share_new_before_policy")
+    assert b[1] == pytest.approx(1000 * (s0 * (1 - 1 / life) + s_new / life))
+
+
+def test_bus_fleet_by_prefecture_conserves():
+    urb = pd.read_csv(shared_dir() / "guizhou_urbanisation_census2020.csv")
+    df = bus_fleet_by_prefecture(urb, PARAMS, 2026)
+    assert len(df) == 9
+    assert df["bus_fleet"].sum() == round(PARAMS.value("bus_fleet_province"))
+    gy = df.set_index("adcode").loc[520100]
+    assert gy["nev_buses"] / gy["bus_fleet"] > df["nev_buses"].sum() / df["bus_fleet"].sum()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 10**7), st.lists(st.floats(0, 1e6), min_size=1, max_size=12))
+def test_apportion_conserves(total, weights):
+    if sum(weights) == 0:
+        weights[0] = 1.0
+    out = apportion(total, weights)
+    assert out.sum() == total and (out >= 0).all()
+    quota = np.asarray(weights) / sum(weights) * total
+    assert np.all(np.abs(out - quota) < 1 + 1e-9)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 5_000_000), st.floats(0, 50_000))
+def test_split_segments_conserves(total, buses):
+    seg = split_segments(total, buses, PARAMS)
+    assert sum(seg.values()) == total and min(seg.values()) >= 0
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.floats(600_000, 900_000), st.floats(600_000, 900_000))
+def test_higher_target_never_lowers_stock(a, b):
+    lo, hi = sorted((a, b))
+    f_lo = fit_fleet(PARAMS.with_overrides({"fleet_nev_stock_target": lo}), last_year=2026)
+    f_hi = fit_fleet(PARAMS.with_overrides({"fleet_nev_stock_target": hi}), last_year=2026)
+    assert f_hi.stock(2026) >= f_lo.stock(2026) - 1e-6
