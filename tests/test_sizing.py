@@ -1,0 +1,79 @@
+"""Port sizing: energy ports, Erlang-C peak-hour check, depots; monotonicity properties."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from evsiting.params import load_parameters
+from evsiting.queueing import mean_wait
+from evsiting.sizing import dc_peak_ports, dc_service_minutes, ports_for_energy, size_depots, size_stations
+
+PARAMS = load_parameters()
+energies = st.lists(st.floats(0, 200_000), min_size=1, max_size=8)
+
+
+def test_ports_for_energy():
+    assert ports_for_energy([0, 480, 481, 960.0000000001], 120, 4).tolist() == [0, 1, 2, 2]
+    with pytest.raises(ValueError):
+        ports_for_energy([-1], 120, 4)
+
+
+def test_default_behaviour_unchanged():
+    e = np.array([0.0, 1000.0, 10_000.0])
+    out = size_stations(e, PARAMS)
+    assert set(out) == {"ports_dc", "ports_ac", "power_kw"}
+    share = PARAMS.value("dc_energy_share")
+    dc = np.ceil(e * share / (PARAMS.value("dc_charger_power_kw") * PARAMS.value("dc_utilisation_hours")) - 1e-9)
+    assert out["ports_dc"].tolist() == dc.astype(int).tolist()
+
+
+def test_explicit_dc_energy():
+    out = size_stations([1000.0], PARAMS, dc_energy_kwh_day=[1000.0])
+    assert out["ports_ac"].tolist() == [0]
+    with pytest.raises(ValueError):
+        size_stations([1000.0], PARAMS, dc_energy_kwh_day=[1500.0])
+
+
+def test_peak_check_meets_wait_limit():
+    e = np.array([0.0, 300.0, 3000.0, 30_000.0])
+    out = size_stations(e, PARAMS, peak_check=True)
+    limit = PARAMS.value("dc_max_mean_wait_min")
+    assert (out["ports_dc"] >= out["ports_dc_energy"]).all() and (out["ports_dc"] >= out["ports_dc_peak"]).all()
+    assert (out["dc_peak_wait_min"] <= limit).all()
+    assert out["ports_dc"][0] == 0 and out["dc_peak_wait_min"][0] == 0
+    # the peak count is the smallest: one port fewer breaks the limit
+    peak = dc_peak_ports(e * PARAMS.value("dc_energy_share"), PARAMS)
+    for c, lam in zip(peak["ports"], peak["arrivals_per_h"]):
+        if c > 1:
+            assert mean_wait(int(c) - 1, lam, peak["service_min"]) > limit
+
+
+def test_service_time_default():
+    assert dc_service_minutes(PARAMS) == pytest.approx(30.0)
+
+
+def test_tighter_wait_limit_needs_more_ports():
+    e = np.array([5000.0])
+    loose = dc_peak_ports(e, PARAMS, max_wait_min=20)["ports"][0]
+    tight = dc_peak_ports(e, PARAMS, max_wait_min=2)["ports"][0]
+    assert tight > loose
+
+
+def test_depots():
+    out = size_depots([0.0, 720.0, 721.0], PARAMS)
+    per = PARAMS.value("bus_depot_charger_power_kw") * PARAMS.value("bus_depot_utilisation_hours")
+    assert per == 720.0
+    assert out["ports_depot"].tolist() == [0, 1, 2]
+
+
+@settings(max_examples=100, deadline=None)
+@given(energies, st.floats(0, 50_000), st.booleans())
+def test_more_energy_never_fewer_ports(e, extra, peak):
+    e = np.array(e)
+    a = size_stations(e, PARAMS, peak_check=peak)
+    b = size_stations(e + extra, PARAMS, peak_check=peak)
+    for k in ("ports_dc", "ports_ac", "power_kw"):
+        assert (b[k] >= a[k]).all()
