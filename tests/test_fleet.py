@@ -150,3 +150,91 @@ def test_higher_target_never_lowers_stock(a, b):
     f_lo = fit_fleet(PARAMS.with_overrides({"fleet_nev_stock_target": lo}), last_year=2026)
     f_hi = fit_fleet(PARAMS.with_overrides({"fleet_nev_stock_target": hi}), last_year=2026)
     assert f_hi.stock(2026) >= f_lo.stock(2026) - 1e-6
+
+
+# --- segment energy and the CLI ---------------------------------------------------------
+
+from typer.testing import CliRunner  # noqa: E402
+
+from evsiting.cli import app  # noqa: E402
+from evsiting.demand.segments import (  # noqa: E402
+    ENERGY_COLUMNS,
+    blended_rates,
+    energy_of_counts,
+    fleet_energy,
+    segment_energy,
+)
+
+
+def test_segment_energy_by_hand():
+    e = segment_energy([100.0], "private", PARAMS)
+    per_vehicle = PARAMS.value("nev_daily_km") * PARAMS.value("nev_kwh_per_km") * PARAMS.value("terrain_factor")
+    assert e["energy_kwh_day"][0] == pytest.approx(100 * per_vehicle)
+    assert e["public_kwh_day"][0] == pytest.approx(100 * per_vehicle * PARAMS.value("public_charging_share"))
+    assert e["dc_kwh_day"][0] + e["ac_kwh_day"][0] == pytest.approx(e["public_kwh_day"][0])
+    bus = segment_energy([10.0], "bus", PARAMS)
+    assert bus["public_kwh_day"][0] == 0 and bus["depot_kwh_day"][0] == pytest.approx(bus["energy_kwh_day"][0])
+    with pytest.raises(InputError):
+        segment_energy([1.0], "tractor", PARAMS)
+
+
+def test_fleet_energy_totals_are_sums(tables):
+    df = fleet_energy(tables["base"], PARAMS)
+    seg = df[df.segment != "total"].groupby("year")[list(ENERGY_COLUMNS)].sum()
+    tot = df[df.segment == "total"].set_index("year")[list(ENERGY_COLUMNS)]
+    pd.testing.assert_frame_equal(seg, tot, check_names=False)
+    # energy = public + private charging; public = dc + ac; depot only for buses
+    assert np.allclose(df["public_kwh_day"], df["dc_kwh_day"] + df["ac_kwh_day"])
+    assert (df.loc[df.segment.isin(["private", "taxi", "logistics"]), "depot_kwh_day"] == 0).all()
+
+
+def test_blended_rates_conserve_energy():
+    counts = {"private": 592_151, "taxi": 55_084, "logistics": 41_313, "bus": 11_452}
+    rates = blended_rates(counts, PARAMS)
+    e = energy_of_counts({k: [v] for k, v in counts.items()}, PARAMS)
+    n = sum(counts.values())
+    assert rates["public_kwh_per_vehicle"] * n == pytest.approx(e["public_kwh_day"][0])
+    assert rates["depot_kwh_per_vehicle"] * n == pytest.approx(e["depot_kwh_day"][0])
+
+
+segments_st = st.sampled_from(["private", "taxi", "logistics", "bus"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(segments_st, st.floats(0, 1e6), st.floats(0, 1e6))
+def test_more_vehicles_never_less_energy(seg, a, b):
+    lo, hi = sorted((a, b))
+    e_lo, e_hi = segment_energy([lo], seg, PARAMS), segment_energy([hi], seg, PARAMS)
+    for k in ENERGY_COLUMNS:
+        assert e_hi[k][0] >= e_lo[k][0]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from(["private", "taxi", "logistics"]), st.floats(0, 1), st.floats(0, 1), st.floats(1, 1e5))
+def test_less_home_charging_never_less_public_energy(seg, a, b, n):
+    lo, hi = sorted((a, b))
+    name = {"private": "public_charging_share"}.get(seg, f"{seg}_public_charging_share")
+    e_lo = segment_energy([n], seg, PARAMS.with_overrides({name: lo}))
+    e_hi = segment_energy([n], seg, PARAMS.with_overrides({name: hi}))
+    for k in ("public_kwh_day", "dc_kwh_day", "ac_kwh_day"):
+        assert e_hi[k][0] >= e_lo[k][0] - 1e-9
+
+
+def test_cli_project_high_and_year(tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(app, ["demand", "project", "--scenario", "high", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    df = pd.read_csv(tmp_path / "fleet.csv")
+    assert set(df.scenario) == {"high"} and df.year.min() == 2022 and df.year.max() == 2030
+    assert "NREL 2030" in res.output
+    res = runner.invoke(app, ["demand", "project", "--year", "2030", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    df = pd.read_csv(tmp_path / "fleet.csv")
+    assert df.year.unique().tolist() == [2030] and len(df) == 5
+    assert df.loc[df.segment == "total", "nev_stock"].iloc[0] == province_nev_total(2030, "base", PARAMS)
+
+
+def test_cli_bad_input_exit_2(tmp_path):
+    res = CliRunner().invoke(app, ["demand", "project", "--scenario", "medium", "--out", str(tmp_path)])
+    assert res.exit_code == 2
+    assert not (tmp_path / "fleet.csv").exists()

@@ -77,3 +77,25 @@ def test_more_energy_never_fewer_ports(e, extra, peak):
     b = size_stations(e + extra, PARAMS, peak_check=peak)
     for k in ("ports_dc", "ports_ac", "power_kw"):
         assert (b[k] >= a[k]).all()
+
+
+# --- reference ratios -------------------------------------------------------------------
+
+from evsiting.references import REFERENCES, compare_to_references, run_ratios  # noqa: E402
+
+
+def test_reference_values_and_sources():
+    by_key = {r.key: r for r in REFERENCES}
+    assert by_key["china_2025"].value == 2.2 and by_key["china_plan_2027"].value == 2.9
+    assert by_key["nrel_2030_dc"].value == 5.5 and 30 <= by_key["nrel_2030_l2"].value <= 33
+    assert all(r.source for r in REFERENCES)
+
+
+def test_compare_to_references():
+    r = run_ratios(1000.0, 5.0, 30.0)
+    assert r["nev_per_public_charger"] == pytest.approx(1000 / 35)
+    assert r["dc_ports_per_1000"] == pytest.approx(5.0) and r["ac_ports_per_1000"] == pytest.approx(30.0)
+    df = compare_to_references(33_000_000, 182_000, 1_067_000)
+    nrel = df.set_index("metric").loc["dc_ports_per_1000"]
+    assert nrel["run_over_reference"] == pytest.approx(1.0, abs=0.01)
+    assert set(df.columns) >= {"reference", "run_value", "reference_value", "source"}

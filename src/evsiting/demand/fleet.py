@@ -287,9 +287,9 @@ def project_fleet(scenario: str = "base", years: Iterable[int] | None = None, pa
         DataFrame, one row per (year, segment) plus a ``total`` row per year, columns
         ``year`` (int), ``scenario`` (str), ``segment`` (``private``, ``taxi``, ``logistics``,
         ``bus``, ``total``), ``nev_stock`` (int, vehicles at the end of the year),
-        ``nev_sales_share`` (fraction of new-vehicle sales, same for every segment row of a
-        year), ``nev_sales`` (province NEV sales, vehicles/year). Segments add up exactly to the
-        total of their year.
+        ``nev_sales_share`` (fraction of new-vehicle sales from the fitted curve, same for every
+        segment row of a year), ``nev_sales`` (province NEV sales, vehicles/year; NaN in the base
+        year, whose stock is given). Segments add up exactly to the total of their year.
 
     Raises:
         InputError: unknown scenario, a year out of range, anchors that cannot be met.
@@ -313,6 +313,7 @@ def project_fleet(scenario: str = "base", years: Iterable[int] | None = None, pa
             rows.append((y, scenario, name, seg[name], fit.nev_share[i], fit.nev_sales[i]))
         rows.append((y, scenario, "total", total, fit.nev_share[i], fit.nev_sales[i]))
     df = pd.DataFrame(rows, columns=["year", "scenario", "segment", "nev_stock", "nev_sales_share", "nev_sales"])
+    df.loc[df["year"] == fleet.base_year, "nev_sales"] = np.nan  # the base stock is given, its sales are not modelled
     return df.astype({"year": "int64", "nev_stock": "int64"})
 
 
