@@ -10,6 +10,13 @@ Methods:
 - ``great_circle``: geodesic distance (WGS84 ellipsoid) x ``circuity_factor`` /
   ``local_road_speed_kmh`` (both parameters with sources). An approximation, recorded as such
   in the manifest.
+- ``expressway``: min(great-circle local-road time, local access leg + ramp + expressway leg
+  on the OSM motorway graph + local egress leg); see :mod:`evsiting.network.expressway`.
+  Options: ``config`` (a RunConfig: its ``data.motorways`` is used) or ``motorways`` (path),
+  ``workers`` (threads).
+- ``network``: shortest travel times on an OSM drive graph, plus snap legs at local speed;
+  see :func:`evsiting.network.road.network_matrix`. Options: ``graph`` (a prepared
+  MultiDiGraph) or ``config`` (a RunConfig with a ``network`` section), ``study_area``.
 """
 
 from __future__ import annotations
@@ -88,6 +95,7 @@ def travel_time_matrix(
 
     Raises:
         ValueError: unknown method.
+        InputError: missing or unreadable network/motorway file (expressway, network).
     """
     if method == "great_circle":
         mat = great_circle_matrix(demand, candidates, params, cutoff_min)
@@ -98,4 +106,17 @@ def travel_time_matrix(
             "local_road_speed_kmh": params.value("local_road_speed_kmh"),
         }
         return mat, info
+    if method == "expressway":
+        # Province scale: local roads + OSM expressways (evsiting.network.expressway).
+        from .network.expressway import DEFAULT_MOTORWAYS, expressway_matrix
+
+        cfg = options.get("config")
+        motorways = options.get("motorways") or (cfg.path(cfg.data.motorways) if cfg is not None else DEFAULT_MOTORWAYS)
+        return expressway_matrix(demand, candidates, params, cutoff_min, motorways=motorways, workers=options.get("workers"))
+    if method == "network":
+        # Road graph from OSM (evsiting.network.impedance_network): ``graph=`` a prepared
+        # graph, or ``config=`` a RunConfig with a ``network`` section.
+        from .network.road import network_matrix
+
+        return network_matrix(demand, candidates, params, cutoff_min, **options)
     raise ValueError(f"unknown impedance method '{method}'")

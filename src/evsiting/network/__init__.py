@@ -1,0 +1,12 @@
+"""Road networks: OSM drive graphs, edge speeds, snapping, sparse travel-time matrices, and
+province-scale expressway travel times.
+
+Modules (one concern each, osmnx style):
+
+- :mod:`.sources`: load a drive graph from Overpass, the Geofabrik extract or a local file;
+- :mod:`.speeds`: Chinese default speeds per ``highway`` class and edge travel times;
+- :mod:`.snap`: snap points to graph nodes with a snap limit;
+- :mod:`.matrix`: bounded compiled Dijkstra and sparse travel-time matrices;
+- :mod:`.expressway`: the ``expressway`` impedance from OSM motorway lines;
+- :mod:`.candidates_osm`: candidate sites from OSM features.
+"""
