@@ -238,3 +238,27 @@ def test_cli_bad_input_exit_2(tmp_path):
     res = CliRunner().invoke(app, ["demand", "project", "--scenario", "medium", "--out", str(tmp_path)])
     assert res.exit_code == 2
     assert not (tmp_path / "fleet.csv").exists()
+
+
+def test_bus_segment_is_sum_of_prefectures(tables):
+    urb = pd.read_csv(shared_dir() / "guizhou_urbanisation_census2020.csv")
+    df = tables["base"]
+    for y in (2022, 2024, 2026, 2030):
+        pref = bus_fleet_by_prefecture(urb, PARAMS, y)
+        assert df[(df.year == y) & (df.segment == "bus")]["nev_stock"].iloc[0] == pref["nev_buses"].sum()
+
+
+def test_province_demand_bundle():
+    from evsiting.demand.segments import province_demand
+
+    d = province_demand(2026, "base", PARAMS)
+    assert d["nev_total"] == 700_000 and sum(d["segments"].values()) == 700_000
+    e = energy_of_counts({k: [v] for k, v in d["segments"].items()}, PARAMS)
+    assert d["public_kwh_per_vehicle"] * d["nev_total"] == pytest.approx(e["public_kwh_day"][0])
+
+
+def test_missing_census_is_input_error(tmp_path):
+    from evsiting.demand.fleet import read_urbanisation
+
+    with pytest.raises(InputError, match="not found"):
+        read_urbanisation(tmp_path / "nope.csv")

@@ -35,6 +35,7 @@ from scipy.special import expit, logit
 from ..config import FleetConfig
 from ..errors import InputError
 from ..params import Parameter, Parameters, load_parameters
+from ..settings import shared_dir
 
 SCENARIOS = ("low", "base", "high")
 
@@ -272,9 +273,32 @@ def split_segments(total: int, buses: float, params: Parameters) -> dict[str, in
     return {"private": int(priv), "taxi": int(tx), "logistics": int(lg), "bus": b}
 
 
+#: Census table used to split the bus fleet over prefectures (real data, shared folder).
+URBANISATION_FILE = "guizhou_urbanisation_census2020.csv"
+
+
+def read_urbanisation(path=None) -> pd.DataFrame:
+    """The census urbanisation table (default ``shared_dir() / URBANISATION_FILE``).
+
+    Raises:
+        InputError: file missing or unreadable.
+    """
+    path = shared_dir() / URBANISATION_FILE if path is None else path
+    try:
+        return pd.read_csv(path)
+    except FileNotFoundError:
+        raise InputError("census urbanisation table not found (needed to split buses over prefectures)",
+                         source=path) from None
+    except Exception as exc:  # pandas parser errors
+        raise InputError(f"cannot read CSV: {exc}", source=path) from None
+
+
 def project_fleet(scenario: str = "base", years: Iterable[int] | None = None, params: Parameters | None = None,
-                  fleet: FleetConfig | None = None) -> pd.DataFrame:
+                  fleet: FleetConfig | None = None, urbanisation: pd.DataFrame | None = None) -> pd.DataFrame:
     """Province NEV stock by year and segment for one scenario.
+
+    The ``bus`` segment is the sum of :func:`bus_fleet_by_prefecture` (Guiyang's 100 % rule
+    included), so prefecture bus counts add up to it exactly.
 
     Args:
         scenario: ``low``, ``base`` or ``high``.
@@ -282,6 +306,7 @@ def project_fleet(scenario: str = "base", years: Iterable[int] | None = None, pa
             each in ``[fleet.base_year, 2050]``.
         params: parameter table (default ``data/parameters.csv``).
         fleet: anchor years (default :class:`FleetConfig`).
+        urbanisation: census urbanisation table (default :func:`read_urbanisation`).
 
     Returns:
         DataFrame, one row per (year, segment) plus a ``total`` row per year, columns
@@ -292,7 +317,8 @@ def project_fleet(scenario: str = "base", years: Iterable[int] | None = None, pa
         year, whose stock is given). Segments add up exactly to the total of their year.
 
     Raises:
-        InputError: unknown scenario, a year out of range, anchors that cannot be met.
+        InputError: unknown scenario, a year out of range, anchors that cannot be met, census
+            table missing.
     """
     params = params if params is not None else load_parameters()
     fleet = fleet or FleetConfig()
@@ -303,7 +329,8 @@ def project_fleet(scenario: str = "base", years: Iterable[int] | None = None, pa
         raise InputError(f"years must lie in {fleet.base_year}-2050, got {ys[0]}-{ys[-1]}", field="year")
     fit = fit_fleet(params, fleet, scenario, last_year=max(ys[-1], fleet.last_year))
     p = scenario_parameters(params, scenario, fleet)
-    buses = bus_nev_stock(ys, p, fleet)
+    urb = read_urbanisation() if urbanisation is None else urbanisation
+    buses = [int(bus_fleet_by_prefecture(urb, p, y, fleet)["nev_buses"].sum()) for y in ys]
     rows = []
     for y, b in zip(ys, buses):
         i = int(np.nonzero(fit.years == y)[0][0])

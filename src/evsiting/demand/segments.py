@@ -27,7 +27,8 @@ import pandas as pd
 
 from ..errors import InputError
 from ..params import Parameters
-from .fleet import SEGMENTS
+from ..config import FleetConfig
+from .fleet import SEGMENTS, project_fleet, scenario_parameters
 
 #: Parameter names per segment: daily km, kWh/km, public share, DC share of public energy.
 SEGMENT_PARAMETERS: dict[str, dict[str, str | None]] = {
@@ -173,3 +174,36 @@ def fleet_energy(fleet: pd.DataFrame, params: Parameters) -> pd.DataFrame:
     for c in ENERGY_COLUMNS:
         out.loc[tot, c] = out.loc[tot, "year"].map(sums[c]).fillna(0.0).to_numpy()
     return out
+
+
+def province_demand(year: int, scenario: str = "base", params: Parameters | None = None,
+                    fleet: FleetConfig | None = None) -> dict:
+    """Everything the province run needs from the projection for one year and scenario.
+
+    Args:
+        year: calendar year (>= ``fleet.base_year``).
+        scenario: ``low``, ``base`` or ``high``.
+        params: parameter table with the run's overrides (default ``data/parameters.csv``);
+            the scenario's values are applied here.
+        fleet: the run's ``fleet`` config section.
+
+    Returns:
+        dict: ``nev_total`` (int, vehicles), ``segments`` ({segment: int vehicles}, summing
+        to ``nev_total``), ``params`` (the scenario's :class:`Parameters`), and the
+        :func:`blended_rates` of the whole mix (kWh/day per vehicle: ``public_kwh_per_vehicle``,
+        ``dc_kwh_per_vehicle``, ``ac_kwh_per_vehicle``, ``depot_kwh_per_vehicle``;
+        ``dc_share_of_public``). Spreading ``nev_total`` over cells and multiplying by the rates
+        conserves the province's public and depot energy.
+
+    Raises:
+        InputError: as :func:`evsiting.demand.fleet.project_fleet`.
+    """
+    from ..params import load_parameters
+
+    params = params if params is not None else load_parameters()
+    fleet = fleet or FleetConfig()
+    df = project_fleet(scenario, [year], params, fleet)
+    seg = {r.segment: int(r.nev_stock) for r in df.itertuples() if r.segment != "total"}
+    total = int(df.loc[df["segment"] == "total", "nev_stock"].iloc[0])
+    p = scenario_parameters(params, scenario, fleet)
+    return {"nev_total": total, "segments": seg, "params": p, **blended_rates(seg, p)}
