@@ -99,3 +99,36 @@ def test_compare_to_references():
     nrel = df.set_index("metric").loc["dc_ports_per_1000"]
     assert nrel["run_over_reference"] == pytest.approx(1.0, abs=0.01)
     assert set(df.columns) >= {"reference", "run_value", "reference_value", "source"}
+
+
+# --- the whole chain: vehicles -> energy -> ports ---------------------------------------
+
+from hypothesis import assume  # noqa: E402
+
+from evsiting.demand.segments import energy_of_counts  # noqa: E402
+
+counts_st = st.fixed_dictionaries({s: st.integers(0, 50_000) for s in ("private", "taxi", "logistics", "bus")})
+
+
+def _ports(counts, params):
+    e = energy_of_counts({k: [v] for k, v in counts.items()}, params)
+    out = size_stations(e["public_kwh_day"], params, dc_energy_kwh_day=e["dc_kwh_day"], peak_check=True)
+    return out["ports_dc"][0], out["ports_ac"][0], size_depots(e["depot_kwh_day"], params)["ports_depot"][0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(counts_st, st.sampled_from(["private", "taxi", "logistics", "bus"]), st.integers(0, 20_000))
+def test_more_vehicles_never_fewer_ports(counts, seg, extra):
+    more = dict(counts)
+    more[seg] += extra
+    assert all(b >= a for a, b in zip(_ports(counts, PARAMS), _ports(more, PARAMS)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(counts_st, st.floats(0, 1), st.floats(0, 1))
+def test_less_home_charging_never_fewer_ports(counts, a, b):
+    assume(sum(counts.values()) > 0)
+    lo, hi = sorted((a, b))
+    p_lo = PARAMS.with_overrides({"public_charging_share": lo})
+    p_hi = PARAMS.with_overrides({"public_charging_share": hi})
+    assert all(y >= x for x, y in zip(_ports(counts, p_lo), _ports(counts, p_hi)))
