@@ -110,9 +110,38 @@ class CandidatesConfig(Strict):
 
 
 class ImpedanceConfig(Strict):
-    """Travel-time model. ``great_circle``: distance x circuity / local speed (parameters)."""
+    """Travel-time model. ``great_circle``: distance x circuity / local speed (parameters).
+    ``expressway``: min(local roads, local + OSM expressways) using ``data.motorways``.
+    ``network``: an OSM drive graph named in the ``network`` section."""
 
     method: Literal["great_circle", "expressway", "network"] = "great_circle"
+
+
+class NetworkConfig(Strict):
+    """OSM drive network for ``impedance.method: network`` (see evsiting.network).
+
+    ``source``: ``overpass`` (osmnx, cached), ``geofabrik`` (Guizhou extract downloaded once
+    into ``cache_dir``) or ``file`` (``path``: .osm, .osm.bz2, .osm.pbf or .graphml).
+    ``buffer_m``: roads within this distance outside the study area are kept (metres; 5 km
+    is a choice: a detour across a prefecture border within a 15-minute service standard).
+    ``snap_limit_m``: points farther than this from any road node are unreachable (metres;
+    1 km is a choice: about the edge of an H3 resolution-7 demand cell, 1.2 km).
+    ``osm_candidates``: add fuel/parking/charging/mall/services/bus-station candidates from OSM.
+    """
+
+    source: Literal["overpass", "geofabrik", "file"] = "file"
+    path: str | None = None
+    buffer_m: float = Field(5000.0, ge=0)
+    snap_limit_m: float = Field(1000.0, gt=0)
+    cache_dir: str = "cache/osm"
+    geofabrik_url: str = "https://download.geofabrik.de/asia/china/guizhou-latest.osm.pbf"
+    osm_candidates: bool = False
+
+    @model_validator(mode="after")
+    def _path_for_file(self):
+        if self.source == "file" and not self.path:
+            raise ValueError("source 'file' needs 'path'")
+        return self
 
 
 class ModelConfig(Strict):
@@ -152,6 +181,7 @@ class RunConfig(Strict):
     fleet: FleetConfig = FleetConfig()
     candidates: CandidatesConfig = CandidatesConfig()
     impedance: ImpedanceConfig = ImpedanceConfig()
+    network: NetworkConfig | None = None
     model: ModelConfig
     solver: SolverConfig = SolverConfig()
     output_dir: str = "outputs"
