@@ -5,7 +5,7 @@ whole graph (it allocates and scans arrays of all N nodes for every source), so 
 prefecture graph of 10^5-10^6 nodes with a 15-minute cutoff most of the time goes to nodes
 that are never reached. The search here (numba-compiled, GIL released) keeps one distance
 array per worker thread and resets only the entries a search touched, so a search's work
-grows with the nodes it reaches (O(r log r) for r reached nodes and their edges). Sources are
+grows with the nodes it reaches (O(r log r) for r reached nodes and their edges; indexed 4-ary heap). Sources are
 split in fixed chunks over worker threads; results are concatenated in chunk order, so the
 output does not depend on the number of threads.
 
@@ -35,54 +35,20 @@ from ..errors import InputError
 
 
 @numba.njit(nogil=True, cache=True)
-def _heap_push(hd, hv, size, d, v):
-    i = size
-    hd[i] = d
-    hv[i] = v
-    while i > 0:
-        p = (i - 1) >> 1
-        if hd[p] <= hd[i]:
-            break
-        hd[p], hd[i] = hd[i], hd[p]
-        hv[p], hv[i] = hv[i], hv[p]
-        i = p
-    return size + 1
-
-
-@numba.njit(nogil=True, cache=True)
-def _heap_pop(hd, hv, size):
-    d = hd[0]
-    v = hv[0]
-    size -= 1
-    hd[0] = hd[size]
-    hv[0] = hv[size]
-    i = 0
-    while True:
-        l = 2 * i + 1
-        if l >= size:
-            break
-        c = l
-        r = l + 1
-        if r < size and hd[r] < hd[l]:
-            c = r
-        if hd[i] <= hd[c]:
-            break
-        hd[c], hd[i] = hd[i], hd[c]
-        hv[c], hv[i] = hv[i], hv[c]
-        i = c
-    return d, v, size
-
-
-@numba.njit(nogil=True, cache=True)
 def _bounded_dijkstra(indptr, indices, weights, sources, target_col, cutoff):
     """Dijkstra from each of ``sources`` up to ``cutoff``; emit (source index, target column,
-    distance) for every reached node whose ``target_col`` is >= 0."""
+    distance) for every reached node whose ``target_col`` is >= 0.
+
+    Indexed 4-ary heap with decrease-key (heap size = the search frontier); ``dist`` and
+    ``pos`` are allocated once per call and only the touched entries are reset between
+    sources, so a search costs O(r log r) for the r nodes it reaches, not O(N).
+    """
     n = indptr.size - 1
     dist = np.full(n, np.inf)
-    touched = np.empty(n, np.int64)
-    cap = 1024
-    hd = np.empty(cap, np.float64)
-    hv = np.empty(cap, np.int64)
+    pos = np.full(n, -1, np.int32)  # heap position; -1 not queued; -2 settled
+    touched = np.empty(n, np.int32)
+    hk = np.empty(n, np.float64)  # heap keys
+    hv = np.empty(n, np.int32)  # heap nodes
     ocap = 1024
     o_r = np.empty(ocap, np.int64)
     o_c = np.empty(ocap, np.int64)
@@ -92,16 +58,44 @@ def _bounded_dijkstra(indptr, indices, weights, sources, target_col, cutoff):
         s = sources[si]
         if s < 0:
             continue
-        ntouched = 0
-        size = 0
+        row_start = nout
+        nt = 0
+        size = 1
         dist[s] = 0.0
-        touched[ntouched] = s
-        ntouched += 1
-        size = _heap_push(hd, hv, size, 0.0, s)
+        hk[0] = 0.0
+        hv[0] = s
+        pos[s] = 0
+        touched[nt] = s
+        nt += 1
         while size > 0:
-            d, u, size = _heap_pop(hd, hv, size)
-            if d > dist[u]:
-                continue
+            u = hv[0]
+            d = hk[0]
+            pos[u] = -2
+            size -= 1
+            if size > 0:  # last element to the root, sift down
+                lk = hk[size]
+                lv = hv[size]
+                i = 0
+                while True:
+                    c = 4 * i + 1
+                    if c >= size:
+                        break
+                    best = c
+                    bk = hk[c]
+                    e = min(c + 4, size)
+                    for cc in range(c + 1, e):
+                        if hk[cc] < bk:
+                            bk = hk[cc]
+                            best = cc
+                    if bk >= lk:
+                        break
+                    hk[i] = bk
+                    hv[i] = hv[best]
+                    pos[hv[i]] = i
+                    i = best
+                hk[i] = lk
+                hv[i] = lv
+                pos[lv] = i
             tc = target_col[u]
             if tc >= 0:
                 if nout == ocap:
@@ -123,21 +117,35 @@ def _bounded_dijkstra(indptr, indices, weights, sources, target_col, cutoff):
                 v = indices[e]
                 nd = d + weights[e]
                 if nd <= cutoff and nd < dist[v]:
+                    p = pos[v]
+                    if p == -2:
+                        continue
                     if dist[v] == np.inf:
-                        touched[ntouched] = v
-                        ntouched += 1
+                        touched[nt] = v
+                        nt += 1
                     dist[v] = nd
-                    if size == cap:
-                        cap *= 2
-                        t4 = np.empty(cap, np.float64)
-                        t4[:size] = hd[:size]
-                        hd = t4
-                        t5 = np.empty(cap, np.int64)
-                        t5[:size] = hv[:size]
-                        hv = t5
-                    size = _heap_push(hd, hv, size, nd, v)
-        for k in range(ntouched):
+                    if p == -1:
+                        p = size
+                        size += 1
+                    i = p  # sift up
+                    while i > 0:
+                        par = (i - 1) >> 2
+                        if hk[par] <= nd:
+                            break
+                        hk[i] = hk[par]
+                        hv[i] = hv[par]
+                        pos[hv[i]] = i
+                        i = par
+                    hk[i] = nd
+                    hv[i] = v
+                    pos[v] = i
+        for k in range(nt):
             dist[touched[k]] = np.inf
+            pos[touched[k]] = -1
+        if nout - row_start > 1:  # this source's entries sorted by column
+            order = np.argsort(o_c[row_start:nout])
+            o_c[row_start:nout] = o_c[row_start:nout][order]
+            o_v[row_start:nout] = o_v[row_start:nout][order]
     return o_r[:nout].copy(), o_c[:nout].copy(), o_v[:nout].copy()
 
 
@@ -183,16 +191,20 @@ def bounded_search(
         return sp.csr_matrix((S, T))
     if not np.isfinite(cutoff) or cutoff < 0:
         raise ValueError("cutoff must be finite and >= 0")
-    # Unique target nodes -> column of the node list; expanded to all targets afterwards.
     valid = targets >= 0
+    tpos = np.flatnonzero(valid)
     tnodes, inverse = np.unique(targets[valid], return_inverse=True)
     target_col = np.full(n, -1, dtype=np.int64)
-    target_col[tnodes] = np.arange(tnodes.size)
+    shared = tnodes.size < tpos.size  # several targets on one node: expanded afterwards
+    if shared:
+        target_col[tnodes] = np.arange(tnodes.size)  # column = index into tnodes
+    else:
+        target_col[targets[valid]] = tpos  # column = target position
     indptr = graph.indptr.astype(np.int64)
-    indices = graph.indices.astype(np.int64)
+    indices = graph.indices.astype(np.int32)
     weights = graph.data.astype(np.float64)
     workers = workers or default_workers()
-    n_chunks = max(1, min(S, 8 * workers))
+    n_chunks = max(1, min(S, 4 * workers))
     bounds = np.linspace(0, S, n_chunks + 1).astype(np.int64)
 
     def run(k):
@@ -208,18 +220,22 @@ def bounded_search(
     rows = np.concatenate([p[0] for p in parts])
     ucol = np.concatenate([p[1] for p in parts])
     vals = np.concatenate([p[2] for p in parts])
+    if not shared:
+        # rows come in source order and each row's columns sorted: CSR directly
+        indptr_out = np.zeros(S + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=S), out=indptr_out[1:])
+        mat = sp.csr_matrix((vals, ucol, indptr_out), shape=(S, T))
+        mat.has_sorted_indices = True
+        return mat
     # Expand node columns to target columns (targets sharing a node get the same value).
-    tcols_of_node = np.flatnonzero(valid)  # target positions, grouped below by node
-    order = np.argsort(inverse, kind="stable")
-    node_of_sorted = inverse[order]
-    starts = np.searchsorted(node_of_sorted, np.arange(tnodes.size), side="left")
+    order = np.argsort(inverse, kind="stable")  # target slots grouped by node
+    starts = np.searchsorted(inverse[order], np.arange(tnodes.size), side="left")
     counts = np.bincount(inverse, minlength=tnodes.size)
     rep = counts[ucol]
     rows_e = np.repeat(rows, rep)
     vals_e = np.repeat(vals, rep)
-    # position within each node's group
-    offs = np.arange(rep.sum()) - np.repeat(np.cumsum(rep) - rep, rep)
-    cols_e = tcols_of_node[order[np.repeat(starts[ucol], rep) + offs]]
+    offs = np.arange(rep.sum()) - np.repeat(np.cumsum(rep) - rep, rep)  # rank within group
+    cols_e = tpos[order[np.repeat(starts[ucol], rep) + offs]]
     mat = sp.csr_matrix((vals_e, (rows_e, cols_e)), shape=(S, T))
     mat.sort_indices()
     return mat
