@@ -17,5 +17,6 @@ on; ``status`` is ``"optimal"`` (proven) or ``"feasible"`` (stopped early, incum
 
 from evsiting.models._core import LocationResult, available_solvers
 from evsiting.models.coverage import LSCP, MCLP
+from evsiting.models.median import PCenter, PMedian
 
-__all__ = ["LSCP", "MCLP", "LocationResult", "available_solvers"]
+__all__ = ["LSCP", "MCLP", "PMedian", "PCenter", "LocationResult", "available_solvers"]

@@ -350,10 +350,13 @@ def run_solver(prob: pulp.LpProblem, solver: str, time_limit: float | None,
                 opts["gapRel"] = mip_gap
             if threads:
                 opts["threads"] = threads
-            try:
-                prob.solve(_cbc(**opts))
-            except pulp.PulpSolverError as exc:
-                raise SolverError(f"CBC failed: {exc}") from exc
+            for attempt in range(2):  # one retry: a CBC process killed from outside
+                try:
+                    prob.solve(_cbc(**opts))
+                    break
+                except pulp.PulpSolverError as exc:
+                    if attempt:
+                        raise SolverError(f"CBC failed: {exc}") from exc
             with open(log) as fh:
                 text = fh.read()
         finally:

@@ -64,9 +64,26 @@ def _reduce_columns(cm: sp.csr_matrix, cand: np.ndarray) -> tuple[sp.csr_matrix,
     return sp.csr_matrix(cm[:, keep]), cand[keep]
 
 
-def _covering_result(model: _Model, res_kw: dict[str, Any], selected: np.ndarray, radius: float):
-    assignment = nearest_assignment(model.cost, selected, radius)
-    return assignment, assignment >= 0
+def reduce_cover(cm: sp.csr_matrix, cand: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Reduce a set-covering matrix (rows must be covered): merge identical rows, drop
+    dominated/empty columns and rows whose set contains another row's set; repeat until stable.
+
+    Returns the reduced matrix and the original candidate index of each remaining column.
+    """
+    for _ in range(10):
+        reps, _g = merge_identical_rows(cm)
+        cm = sp.csr_matrix(cm[reps])
+        before = cm.shape
+        cm, cand = _reduce_columns(cm, cand)
+        a, b = subset_pairs(sp.csr_matrix(cm.T))  # row a subset of row b -> drop b
+        rs = cm.getnnz(axis=1)
+        strict = (rs[a] < rs[b]) | (a < b)  # identical rows: keep the first
+        drop = np.zeros(cm.shape[0], dtype=bool)
+        drop[b[strict]] = True
+        cm = sp.csr_matrix(cm[np.flatnonzero(~drop)])
+        if cm.shape == before:
+            break
+    return cm, cand
 
 
 class LSCP(_Model):
@@ -146,20 +163,7 @@ class LSCP(_Model):
         cand = np.setdiff1d(np.arange(m), req)
         cm = sp.csr_matrix(cov[active][:, cand])
         stats = {"clients": n, "candidates": m}
-        # reduce: merge rows, drop dominated columns and dominating rows, repeat until stable
-        for _ in range(5):
-            reps, _g = merge_identical_rows(cm)
-            cm = sp.csr_matrix(cm[reps])
-            before = cm.shape
-            cm, cand = _reduce_columns(cm, cand)
-            a, b = subset_pairs(sp.csr_matrix(cm.T))  # row a subset of row b -> drop b
-            rs = cm.getnnz(axis=1)
-            strict = (rs[a] < rs[b]) | (a < b)  # identical rows: keep the first
-            drop = np.zeros(cm.shape[0], dtype=bool)
-            drop[b[strict]] = True
-            cm = sp.csr_matrix(cm[np.flatnonzero(~drop)])
-            if cm.shape == before:
-                break
+        cm, cand = reduce_cover(cm, cand)
         stats.update(reduced_clients=cm.shape[0], reduced_candidates=cm.shape[1])
         tb = time.perf_counter()
         if cm.shape[0] == 0:

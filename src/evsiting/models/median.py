@@ -1,0 +1,492 @@
+"""p-median and p-center, exact, with compact formulations on sorted distinct distances.
+
+PMedian uses the radius formulation of Elloumi (2010) and García, Labbé & Marín (2011) in
+its incremental form: for client ``i`` with sorted distinct travel times
+``D_i1 < ... < D_iL`` and ``S_ik`` the candidates at exactly ``D_ik``,
+
+    min  sum_i w_i (D_i1 + sum_{k<L} (D_i,k+1 - D_ik) z_ik)
+    s.t. z_i1 + sum_{j in S_i1} y_j >= 1,   z_ik - z_i,k-1 + sum_{j in S_ik} y_j >= 0,
+         sum_j y_j = p,  y binary, z >= 0
+
+(``z_ik`` = 1 iff no open facility within ``D_ik``). Levels are truncated at the distance of a
+required station and at the (m_i - p + 1)-th nearest candidate (an open facility must lie
+within it), which also removes candidates that can never be anyone's nearest facility.
+
+PCenter is solved exactly by binary search over the sorted distinct travel times, each step a
+reduced set-covering feasibility problem (can ``p`` stations cover everyone within r?).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+import pulp
+import scipy.sparse as sp
+
+from evsiting.errors import InfeasibleError, SolverError
+from evsiting.models._core import (
+    LocationResult,
+    SolveOutcome,
+    _listing,
+    _Model,
+    add_csr_rows,
+    binary_vars,
+    check_limits,
+    check_p,
+    check_solver,
+    continuous_vars,
+    coverage_csr,
+    finish_status,
+    from_geodataframe_args,
+    merge_identical_rows,
+    nearest_assignment,
+    run_solver,
+    var_values,
+)
+from evsiting.models.coverage import reduce_cover
+
+
+def _unreachable_error(idx: np.ndarray) -> InfeasibleError:
+    return InfeasibleError(
+        f"{_listing(idx)} cannot reach any candidate site (no travel time in the matrix); "
+        f"add candidate sites reachable from them or fix the network"
+    )
+
+
+def _too_few_error(p: int) -> InfeasibleError:
+    return InfeasibleError(
+        f"p_facilities={p} stations cannot give every demand point a reachable station "
+        f"(some demand points are reachable only from sites that cannot all be opened); "
+        f"raise p_facilities or add candidates"
+    )
+
+
+class PMedian(_Model):
+    """p-median: open exactly ``p_facilities`` stations (required ones included) minimising
+    ``sum_i weight_i * minutes(i, nearest open station)``.
+
+    Every demand point must reach at least one open station. ``len(selected)`` may be below p
+    only when extra stations cannot shorten any trip.
+    """
+
+    name = "PMedian"
+
+    def __init__(self, p_facilities: int):
+        super().__init__()
+        self.p_facilities = p_facilities
+
+    @classmethod
+    def from_cost_matrix(cls, cost: Any, weights: Any = None, p_facilities: int = 1,
+                         required: Any = None) -> "PMedian":
+        """Build from a ``(n_clients, n_candidates)`` travel-time matrix (minutes).
+
+        Args:
+            cost: dense ndarray (``np.inf`` = unreachable) or scipy.sparse (absent = unreachable).
+            weights: ``(n_clients,)`` non-negative (None = ones).
+            p_facilities: number of stations, required ones included.
+            required: candidate indices (or boolean mask) always open.
+
+        Raises:
+            InputError: malformed inputs. InfeasibleError: p > candidates or required > p.
+        """
+        m = cls(p_facilities)
+        m._attach(cost, weights, required)
+        check_p(p_facilities, m.n_candidates, len(m.required))
+        return m
+
+    @classmethod
+    def from_geodataframe(cls, demand_gdf: Any, candidates_gdf: Any, cost: Any,
+                          weights_col: str | None = None, p_facilities: int = 1,
+                          required_col: str | None = None) -> "PMedian":
+        """Build from GeoDataFrames (rows of ``cost`` = demand order, columns = candidates)."""
+        cost, w, req = from_geodataframe_args(demand_gdf, candidates_gdf, cost, weights_col, required_col)
+        return cls.from_cost_matrix(cost, weights=w, p_facilities=p_facilities, required=req)
+
+    def solve(self, solver: str = "cbc", time_limit: float | None = None,
+              mip_gap: float | None = None, formulation: str = "radius") -> LocationResult:
+        """Solve to proven optimality (or until ``time_limit`` seconds / ``mip_gap``).
+
+        Args:
+            formulation: ``"radius"`` (default, compact) or ``"classic"`` (x_ij <= y_j; for
+                benchmarks only, dense).
+
+        Raises:
+            InfeasibleError: demand points that reach no candidate (listed), or p too small for
+                every demand point to reach an open station.
+            SolverError: solver not available, failed, or found no solution in time.
+        """
+        self._require_data()
+        solver = check_solver(solver)
+        time_limit, mip_gap = check_limits(time_limit, mip_gap)
+        t0 = time.perf_counter()
+        cost = self.cost
+        n, m = cost.shape
+        req = self.required
+        p = check_p(self.p_facilities, m, len(req))
+        w = self.weights
+        reach = cost.getnnz(axis=1)
+        bad = np.flatnonzero(reach == 0)
+        if bad.size:
+            raise _unreachable_error(bad)
+        stats: dict[str, Any] = {"clients": n, "candidates": m}
+        if formulation == "classic":
+            return self._solve_classic(solver, time_limit, mip_gap, p, t0, stats)
+        if formulation != "radius":
+            raise ValueError("formulation must be 'radius' or 'classic'")
+        # --- per-row sort of the reachable entries (ascending minutes, ties by index) -------
+        coo = cost.tocoo()
+        order = np.lexsort((coo.col, coo.data, coo.row))
+        r, c, d = coo.row[order], coo.col[order], coo.data[order]
+        start = np.concatenate([[0], np.cumsum(np.bincount(r, minlength=n))])
+        pos = np.arange(r.size) - start[r]  # rank of the entry within its row
+        # --- truncation radius D_max per client --------------------------------------------
+        dmax = np.full(n, np.inf)
+        guaranteed = np.zeros(n, dtype=bool)
+        q = p - (m - reach)  # open facilities reachable from i, at least
+        okq = q >= 1
+        idx = start[:-1][okq] + reach[okq] - q[okq]
+        dmax[okq] = d[idx]
+        guaranteed[okq] = True
+        is_req = np.zeros(m, dtype=bool)
+        is_req[req] = True
+        if req.size:
+            rq = is_req[c]
+            dreq = np.full(n, np.inf)
+            np.minimum.at(dreq, r[rq], d[rq])
+            better = dreq <= dmax
+            dmax = np.minimum(dmax, dreq)
+            guaranteed |= better & np.isfinite(dreq)
+        no_guard = ~guaranteed
+        dmax[no_guard] = np.maximum.reduceat(d, start[:-1])[no_guard] if d.size else dmax[no_guard]
+        keep = d <= dmax[r]
+        r, c, d, pos = r[keep], c[keep], d[keep], pos[keep]
+        # candidates that appear in some truncated row (free ones only go into the model)
+        free_entry = ~is_req[c]
+        used = np.zeros(m, dtype=bool)
+        used[c[free_entry]] = True
+        cand = np.flatnonzero(used)
+        p_free = p - len(req)
+        if p_free >= len(cand) or p_free == 0:
+            chosen = cand if p_free > 0 else np.zeros(0, dtype=np.int64)
+            selected = np.union1d(req, chosen).astype(np.int64)
+            return self._finish(selected, None, None, solver, t0, stats, False)
+        col_of = np.full(m, -1, dtype=np.int64)
+        col_of[cand] = np.arange(len(cand))
+        # --- levels: (row, distinct distance) ----------------------------------------------
+        newlvl = np.ones(r.size, dtype=bool)
+        newlvl[1:] = (r[1:] != r[:-1]) | (d[1:] != d[:-1])
+        lvl = np.cumsum(newlvl) - 1
+        nl = int(lvl[-1]) + 1
+        lvl_row = r[newlvl]
+        lvl_d = d[newlvl]
+        first_lvl = np.ones(nl, dtype=bool)
+        first_lvl[1:] = lvl_row[1:] != lvl_row[:-1]
+        last_lvl = np.ones(nl, dtype=bool)
+        last_lvl[:-1] = lvl_row[1:] != lvl_row[:-1]
+        # level x free-candidate incidence
+        fe = free_entry
+        inc = sp.csr_matrix((np.ones(int(fe.sum())), (lvl[fe], col_of[c[fe]])), shape=(nl, len(cand)))
+        inc.sum_duplicates()
+        # --- merge clients with identical truncated rows ---------------------------------
+        # key per client: its levels' distances and incidence rows + guarantee flag
+        row_mat = sp.csr_matrix((d + 1.0, (r, c)), shape=(n, m))  # +1 keeps explicit zeros
+        row_mat.sort_indices()
+        keys = [k + (b"g" if g else b"n") for k, g in zip(
+            _row_keys_with_data(row_mat), guaranteed)]
+        first: dict[bytes, int] = {}
+        grp = np.empty(n, dtype=np.int64)
+        reps: list[int] = []
+        for i, k in enumerate(keys):
+            gi = first.get(k)
+            if gi is None:
+                gi = first[k] = len(reps)
+                reps.append(i)
+            grp[i] = gi
+        wg = np.bincount(grp, weights=w, minlength=len(reps))
+        is_rep = np.zeros(n, dtype=bool)
+        is_rep[reps] = True
+        wrow = np.zeros(n)
+        wrow[reps] = wg
+        stats.update(reduced_clients=len(reps), reduced_candidates=len(cand))
+        # --- build ------------------------------------------------------------------------
+        tb = time.perf_counter()
+        prob = pulp.LpProblem("PMedian", pulp.LpMinimize)
+        y = binary_vars(prob, "y", len(cand))
+        lv_rep = is_rep[lvl_row]
+        zlev = np.flatnonzero(lv_rep & ~last_lvl)  # levels with a z variable
+        zid = np.full(nl, -1, dtype=np.int64)
+        zid[zlev] = np.arange(zlev.size)
+        z = continuous_vars(prob, "z", zlev.size, 0.0, None)
+        nxt_d = np.zeros(nl)
+        nxt_d[:-1] = lvl_d[1:]
+        coef = wrow[lvl_row[zlev]] * (nxt_d[zlev] - lvl_d[zlev])
+        const = float((wrow * 0).sum())
+        first_rows = np.flatnonzero(first_lvl & lv_rep)
+        const = float((wrow[lvl_row[first_rows]] * lvl_d[first_rows]).sum())
+        prob += pulp.LpAffineExpression(zip(z, coef.tolist()))
+        # constraints: one per level with a z, plus the last level of unguaranteed clients
+        need_last = last_lvl & lv_rep & ~guaranteed[lvl_row]
+        cons_lv = np.flatnonzero((zid >= 0) | need_last)
+        sub = inc[cons_lv]
+        extra_terms = []
+        rhs = np.zeros(cons_lv.size)
+        for t, g in enumerate(cons_lv.tolist()):
+            terms = []
+            if zid[g] >= 0:
+                terms.append((z[zid[g]], 1.0))
+            if first_lvl[g]:
+                rhs[t] = 1.0
+            else:
+                terms.append((z[zid[g - 1]], -1.0))
+            extra_terms.append(terms)
+        _add_rows_multi(prob, sub, y, extra_terms, pulp.LpConstraintGE, rhs, "c")
+        prob += pulp.LpAffineExpression(zip(y, [1.0] * len(y))) == p_free, "p"
+        stats["build_s"] = time.perf_counter() - tb
+        try:
+            outcome = run_solver(prob, solver, time_limit, mip_gap)
+        except InfeasibleError:
+            raise _too_few_error(p) from None
+        if not outcome.has_solution:
+            raise SolverError("PMedian: the solver stopped without a feasible solution; raise time_limit")
+        chosen = cand[var_values(y) > 0.5]
+        outcome.bound += const
+        selected = np.union1d(req, chosen).astype(np.int64)
+        return self._finish(selected, outcome, mip_gap, solver, t0, stats, True)
+
+    def _finish(self, selected, outcome: SolveOutcome | None, mip_gap, solver, t0, stats, _x):
+        assignment = nearest_assignment(self.cost, selected)
+        if (assignment < 0).any():
+            raise InfeasibleError(
+                f"{_listing(np.flatnonzero(assignment < 0))} reach none of the {len(selected)} open "
+                f"stations; raise p_facilities or add candidates reachable from them"
+            )
+        dist = np.asarray(self.cost[np.arange(self.n_clients), assignment]).reshape(-1)
+        w = self.weights
+        obj = float((w * dist).sum())
+        integral = bool(np.all(w == np.round(w)) and np.all(dist == np.round(dist)))
+        if outcome is None:
+            status, bound, gap, msg = "optimal", obj, 0.0, ""
+        else:
+            status, bound, gap, msg = finish_status(outcome, obj, False, mip_gap, integral=integral)
+            stats["solve_s"] = outcome.seconds
+        return LocationResult(self.name, status, obj, float(bound), float(gap), selected, assignment,
+                              time.perf_counter() - t0, solver, None, msg, stats)
+
+    def _solve_classic(self, solver, time_limit, mip_gap, p, t0, stats) -> LocationResult:
+        """Textbook formulation (x_ij continuous, x_ij <= y_j), for benchmarks."""
+        cost, w, req = self.cost, self.weights, self.required
+        coo = cost.tocoo()
+        tb = time.perf_counter()
+        prob = pulp.LpProblem("PMedianClassic", pulp.LpMinimize)
+        y = binary_vars(prob, "y", cost.shape[1])
+        x = continuous_vars(prob, "x", coo.nnz, 0.0, None)
+        prob += pulp.LpAffineExpression(zip(x, (w[coo.row] * coo.data).tolist()))
+        rows_of = [[] for _ in range(cost.shape[0])]
+        for k, i in enumerate(coo.row.tolist()):
+            rows_of[i].append(k)
+        for i, ks in enumerate(rows_of):
+            prob += pulp.LpAffineExpression([(x[k], 1.0) for k in ks]) == 1, f"a{i}"
+        for k, j in enumerate(coo.col.tolist()):
+            prob += pulp.LpAffineExpression([(x[k], 1.0), (y[j], -1.0)]) <= 0, f"l{k}"
+        prob += pulp.lpSum(y) == p, "p"
+        for j in req.tolist():
+            prob += pulp.LpAffineExpression([(y[j], 1.0)]) == 1, f"r{j}"
+        stats["build_s"] = time.perf_counter() - tb
+        outcome = run_solver(prob, solver, time_limit, mip_gap)
+        if not outcome.has_solution:
+            raise SolverError("PMedian: the solver stopped without a feasible solution")
+        selected = np.flatnonzero(var_values(y) > 0.5).astype(np.int64)
+        return self._finish(selected, outcome, mip_gap, solver, t0, stats, True)
+
+
+def _row_keys_with_data(m: sp.csr_matrix) -> list[bytes]:
+    ind, ptr, dat = m.indices, m.indptr, m.data
+    return [ind[ptr[i]:ptr[i + 1]].tobytes() + dat[ptr[i]:ptr[i + 1]].tobytes() for i in range(m.shape[0])]
+
+
+def _add_rows_multi(prob, mat: sp.csr_matrix, cols, extra: list[list], sense, rhs, prefix) -> None:
+    ind, ptr, dat = mat.indices, mat.indptr, mat.data.astype(np.float64)
+    add = prob.addConstraint
+    for i in range(mat.shape[0]):
+        a, b = ptr[i], ptr[i + 1]
+        terms = [(cols[j], v) for j, v in zip(ind[a:b].tolist(), dat[a:b].tolist())]
+        terms.extend(extra[i])
+        add(pulp.LpConstraint(pulp.LpAffineExpression(terms), sense=sense, rhs=float(rhs[i]),
+                              name=f"{prefix}{i}"))
+
+
+def _greedy_cover(cm: sp.csr_matrix, limit: int) -> np.ndarray | None:
+    """Greedy set cover (max new rows, ties lowest column); the columns, or None if > limit."""
+    csc = sp.csc_matrix(cm)
+    uncovered = np.ones(cm.shape[0], dtype=bool)
+    chosen: list[int] = []
+    while uncovered.any():
+        if len(chosen) >= limit:
+            return None
+        gain = np.asarray(csc[uncovered].sum(axis=0)).reshape(-1)
+        j = int(np.argmax(gain))
+        if gain[j] == 0:
+            return None
+        chosen.append(j)
+        rows = csc.indices[csc.indptr[j]:csc.indptr[j + 1]]
+        uncovered[rows] = False
+    return np.asarray(chosen, dtype=np.int64)
+
+
+class PCenter(_Model):
+    """p-center: open ``p_facilities`` stations (required ones included) minimising the largest
+    travel time (minutes) from a demand point to its nearest open station.
+
+    Weights do not enter the objective; when ``weights`` are given, demand points with zero
+    weight are ignored. ``len(selected)`` may be below p when fewer stations reach the optimum.
+    Solved exactly by binary search over the sorted distinct travel times with reduced
+    set-covering subproblems (greedy first, MIP only when greedy needs more than p stations).
+    """
+
+    name = "PCenter"
+
+    def __init__(self, p_facilities: int):
+        super().__init__()
+        self.p_facilities = p_facilities
+
+    @classmethod
+    def from_cost_matrix(cls, cost: Any, weights: Any = None, p_facilities: int = 1,
+                         required: Any = None) -> "PCenter":
+        """Build from a ``(n_clients, n_candidates)`` travel-time matrix (minutes).
+
+        Raises:
+            InputError: malformed inputs. InfeasibleError: p > candidates or required > p.
+        """
+        m = cls(p_facilities)
+        m._attach(cost, weights, required)
+        check_p(p_facilities, m.n_candidates, len(m.required))
+        return m
+
+    @classmethod
+    def from_geodataframe(cls, demand_gdf: Any, candidates_gdf: Any, cost: Any,
+                          weights_col: str | None = None, p_facilities: int = 1,
+                          required_col: str | None = None) -> "PCenter":
+        """Build from GeoDataFrames (rows of ``cost`` = demand order, columns = candidates)."""
+        cost, w, req = from_geodataframe_args(demand_gdf, candidates_gdf, cost, weights_col, required_col)
+        return cls.from_cost_matrix(cost, weights=w, p_facilities=p_facilities, required=req)
+
+    def _cover_at(self, k_radius: float, need: np.ndarray, p_free: int, solver: str,
+                  time_left: float | None) -> tuple[bool | None, np.ndarray]:
+        """Can ``p_free`` free stations (plus required) cover ``need`` within the radius?
+
+        Returns (answer, chosen original candidate indices); answer None = unknown (time).
+        """
+        cov = coverage_csr(self.cost, k_radius)
+        req = self.required
+        n, m = cov.shape
+        by_req = (cov[:, req].getnnz(axis=1) > 0) if req.size else np.zeros(n, dtype=bool)
+        active = np.flatnonzero(need & ~by_req)
+        if active.size == 0:
+            return True, np.zeros(0, dtype=np.int64)
+        if p_free == 0:
+            return False, np.zeros(0, dtype=np.int64)
+        cand = np.setdiff1d(np.arange(m), req)
+        cm = sp.csr_matrix(cov[active][:, cand])
+        if (cm.getnnz(axis=1) == 0).any():
+            return False, np.zeros(0, dtype=np.int64)
+        cm, cand = reduce_cover(cm, cand)
+        if cm.shape[1] <= p_free:
+            return True, cand
+        g = _greedy_cover(cm, p_free)
+        if g is not None:
+            return True, cand[g]
+        prob = pulp.LpProblem("PCenterCover", pulp.LpMinimize)
+        y = binary_vars(prob, "y", cm.shape[1])
+        prob += pulp.LpAffineExpression(zip(y, [1.0] * len(y)))
+        add_csr_rows(prob, cm, y, None, pulp.LpConstraintGE, np.ones(cm.shape[0]), "c")
+        prob += pulp.LpAffineExpression(zip(y, [1.0] * len(y))) <= p_free, "p"
+        try:
+            out = run_solver(prob, solver, time_left, None)
+        except InfeasibleError:
+            return False, np.zeros(0, dtype=np.int64)
+        if out.has_solution:
+            return True, cand[var_values(y) > 0.5]
+        return None, np.zeros(0, dtype=np.int64)
+
+    def solve(self, solver: str = "cbc", time_limit: float | None = None,
+              mip_gap: float | None = None) -> LocationResult:
+        """Solve to proven optimality (or until ``time_limit`` seconds; ``mip_gap`` is ignored
+        because the search is over discrete radii).
+
+        Returns:
+            LocationResult; ``objective`` = largest travel time (minutes) to the nearest open
+            station; ``bound`` = largest radius proven infeasible's successor (lower bound).
+
+        Raises:
+            InfeasibleError: demand points reaching no candidate (listed), or p too small for
+                every demand point to reach an open station.
+            SolverError: solver not available or failed.
+        """
+        self._require_data()
+        solver = check_solver(solver)
+        time_limit, mip_gap = check_limits(time_limit, mip_gap)
+        t0 = time.perf_counter()
+        deadline = None if time_limit is None else t0 + time_limit
+        cost = self.cost
+        n, m = cost.shape
+        req = self.required
+        p = check_p(self.p_facilities, m, len(req))
+        need = self.weights > 0 if self.weights_given else np.ones(n, dtype=bool)
+        reach = cost.getnnz(axis=1)
+        bad = np.flatnonzero(need & (reach == 0))
+        if bad.size:
+            raise _unreachable_error(bad)
+        stats: dict[str, Any] = {"clients": n, "candidates": m, "subproblems": 0}
+        if not need.any():
+            selected = req.copy()
+            return self._finish(selected, 0.0, 0.0, "optimal", "", solver, t0, stats, need)
+        # lower bound: every client's nearest candidate
+        nearest = np.full(n, np.inf)
+        nz = np.flatnonzero(reach > 0)
+        nearest[nz] = np.minimum.reduceat(cost.data, cost.indptr[:-1][nz])
+        lb = float(nearest[need].max())
+        radii = np.unique(cost.data[cost.data >= lb])
+        p_free = p - len(req)
+        lo, hi = 0, len(radii) - 1
+        ans, chosen = self._cover_at(float(radii[hi]), need, p_free, solver, None)
+        stats["subproblems"] += 1
+        if not ans:
+            raise _too_few_error(p)
+        best = chosen
+        timed_out = False
+        while lo < hi:
+            mid = (lo + hi) // 2
+            left = None if deadline is None else deadline - time.perf_counter()
+            if left is not None and left <= 0:
+                timed_out = True
+                break
+            ans, chosen = self._cover_at(float(radii[mid]), need, p_free, solver, left)
+            stats["subproblems"] += 1
+            if ans is None:
+                timed_out = True
+                break
+            if ans:
+                hi, best = mid, chosen
+            else:
+                lo = mid + 1
+        selected = np.union1d(req, best).astype(np.int64)
+        bound = float(radii[lo])
+        status = "optimal" if lo == hi else "feasible"
+        msg = "" if status == "optimal" else "time limit reached during the radius search; best solution kept"
+        return self._finish(selected, bound, None, status, msg, solver, t0, stats, need)
+
+    def _finish(self, selected, bound, _gap, status, msg, solver, t0, stats, need) -> LocationResult:
+        assignment = nearest_assignment(self.cost, selected)
+        dist = np.full(self.n_clients, np.nan)
+        ok = assignment >= 0
+        dist[ok] = np.asarray(self.cost[np.flatnonzero(ok), assignment[ok]]).reshape(-1)
+        obj = float(np.max(dist[need])) if need.any() else 0.0
+        if status == "optimal":
+            bound, gap = obj, 0.0
+        else:
+            gap = abs(obj - bound) / max(abs(obj), 1e-10)
+        return LocationResult(self.name, status, obj, float(bound), float(gap), selected, assignment,
+                              time.perf_counter() - t0, solver, None, msg, stats)

@@ -1,0 +1,144 @@
+"""PMedian and PCenter: brute force, OR-Library optima with both solvers, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from evsiting.errors import InfeasibleError, InputError
+from evsiting.models import PCenter, PMedian
+from evsiting.models.orlib import PMEDIAN_OPTIMA, pcenter_optima, read_pmed
+from evsiting.settings import shared_dir
+
+from models_helpers import brute_pcenter, brute_pmedian, spatial_instance
+
+SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+ORLIB = Path(shared_dir()) / "orlib"
+
+
+@st.composite
+def small_instance(draw, allow_inf=True):
+    n = draw(st.integers(1, 10))
+    m = draw(st.integers(1, 8))
+    el = st.integers(0, 40).map(float)
+    if allow_inf:
+        el = st.one_of(el, el, st.just(np.inf))
+    cost = np.array(draw(st.lists(el, min_size=n * m, max_size=n * m)), dtype=float).reshape(n, m)
+    w = np.array(draw(st.lists(st.integers(0, 9), min_size=n, max_size=n)), dtype=float)
+    p = draw(st.integers(1, m))
+    nreq = draw(st.integers(0, min(p, 2)))
+    req = sorted(draw(st.sets(st.integers(0, m - 1), min_size=nreq, max_size=nreq)))
+    return cost, w, p, req
+
+
+@SETTINGS
+@given(small_instance())
+def test_pmedian_brute_force(inst):
+    cost, w, p, req = inst
+    best = brute_pmedian(cost, w, p, req)
+    model = PMedian.from_cost_matrix(cost, weights=w, p_facilities=p, required=req)
+    if not np.isfinite(best):
+        with pytest.raises(InfeasibleError):
+            model.solve("cbc")
+        return
+    res = model.solve("cbc")
+    assert res.status == "optimal" and res.gap == 0.0
+    assert res.objective == pytest.approx(best)
+    assert set(req).issubset(res.selected) and len(res.selected) <= p
+    d = cost[np.arange(len(w)), res.assignment]
+    assert np.isfinite(d).all()
+    assert res.objective == pytest.approx(float((w * d).sum()))
+
+
+@SETTINGS
+@given(small_instance())
+def test_pcenter_brute_force(inst):
+    cost, _w, p, req = inst
+    best = brute_pcenter(cost, p, req)
+    model = PCenter.from_cost_matrix(cost, p_facilities=p, required=req)
+    if not np.isfinite(best):
+        with pytest.raises(InfeasibleError):
+            model.solve("cbc")
+        return
+    res = model.solve("cbc")
+    assert res.status == "optimal"
+    assert res.objective == best
+    assert set(req).issubset(res.selected) and len(res.selected) <= p
+
+
+@pytest.mark.parametrize("solver", ["cbc", "highs"])
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
+def test_orlib_pmedian_optima(solver, k):
+    inst = read_pmed(ORLIB / f"pmed{k}.txt")
+    res = PMedian.from_cost_matrix(inst.cost, p_facilities=inst.p).solve(solver)
+    assert res.status == "optimal"
+    assert res.objective == PMEDIAN_OPTIMA[f"pmed{k}"]
+    assert res.bound == res.objective and len(res.selected) == inst.p
+
+
+@pytest.mark.parametrize("solver", ["cbc", "highs"])
+def test_orlib_pcenter_optima(solver):
+    opt = pcenter_optima(ORLIB)
+    for k in range(1, 6):
+        inst = read_pmed(ORLIB / f"pmed{k}.txt")
+        res = PCenter.from_cost_matrix(inst.cost, p_facilities=inst.p).solve(solver)
+        assert res.status == "optimal"
+        assert res.objective == opt[f"pmed{k}"], k
+        assert len(res.selected) <= inst.p
+
+
+def test_orlib_reader_last_duplicate_counts(tmp_path):
+    f = tmp_path / "pmedX.txt"
+    f.write_text(" 3 3 1 \n 1 2 10 \n 2 3 5 \n 2 1 4 \n")
+    inst = read_pmed(f)
+    assert inst.cost[0, 1] == 4 and inst.cost[0, 2] == 9
+    res = PMedian.from_cost_matrix(inst.cost, p_facilities=1).solve()
+    assert res.objective == 9 and list(res.selected) == [1]
+    with pytest.raises(InputError):
+        read_pmed(tmp_path / "missing.txt")
+
+
+def test_pmedian_pcenter_solvers_agree_sparse():
+    cost, w = spatial_instance(250, 40, seed=7, cutoff=45)
+    csr = sp.csr_matrix(np.where(np.isfinite(cost), cost, 0.0))
+    # put back explicit zeros: rebuild from the finite entries only
+    r, c = np.nonzero(np.isfinite(cost))
+    csr = sp.csr_matrix((cost[r, c], (r, c)), shape=cost.shape)
+    a = PMedian.from_cost_matrix(csr, weights=w, p_facilities=6).solve("cbc")
+    b = PMedian.from_cost_matrix(cost, weights=w, p_facilities=6).solve("highs")
+    assert a.status == b.status == "optimal" and a.objective == b.objective
+    c1 = PCenter.from_cost_matrix(csr, p_facilities=6).solve("cbc")
+    c2 = PCenter.from_cost_matrix(cost, p_facilities=6).solve("highs")
+    assert c1.objective == c2.objective
+
+
+def test_sparse_explicit_zero_pmedian():
+    # client 0 sits on candidate 1 (stored zero); client 1 reaches only candidate 0
+    cost = sp.csr_matrix(([0.0, 7.0, 3.0], ([0, 0, 1], [1, 0, 0])), shape=(2, 2))
+    res = PMedian.from_cost_matrix(cost, weights=[10, 1], p_facilities=2).solve()
+    assert res.objective == 3.0 and list(res.assignment) == [1, 0]
+    res1 = PMedian.from_cost_matrix(cost, weights=[10, 1], p_facilities=1).solve()
+    assert res1.objective == 73.0 and list(res1.selected) == [0]
+    pc = PCenter.from_cost_matrix(cost, p_facilities=2).solve()
+    assert pc.objective == 3.0
+
+
+def test_infeasibility_messages():
+    cost = np.array([[1.0, np.inf], [np.inf, 2.0], [np.inf, np.inf]])
+    with pytest.raises(InfeasibleError, match=r"1 demand points \(2\) cannot reach any candidate"):
+        PMedian.from_cost_matrix(cost, p_facilities=1).solve()
+    with pytest.raises(InfeasibleError, match="cannot reach any candidate"):
+        PCenter.from_cost_matrix(cost, p_facilities=1).solve()
+    two = cost[:2]
+    with pytest.raises(InfeasibleError, match="raise p_facilities"):
+        PMedian.from_cost_matrix(two, p_facilities=1).solve()
+    with pytest.raises(InfeasibleError, match="raise p_facilities"):
+        PCenter.from_cost_matrix(two, p_facilities=1).solve()
+    with pytest.raises(InfeasibleError, match="larger than the 2 candidate"):
+        PMedian.from_cost_matrix(two, p_facilities=3)
+    assert PMedian.from_cost_matrix(two, p_facilities=2).solve().objective == 3.0
