@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evsiting.config import FleetConfig
+from evsiting.demand.apportion import largest_remainder
 from evsiting.demand.fleet import (
     SCENARIOS,
     SEGMENTS,
-    apportion,
     bus_fleet_by_prefecture,
     bus_nev_stock,
     fit_fleet,
@@ -130,7 +130,7 @@ def test_bus_fleet_by_prefecture_conserves():
 def test_apportion_conserves(total, weights):
     if sum(weights) == 0:
         weights[0] = 1.0
-    out = apportion(total, weights)
+    out = largest_remainder(total, weights)
     assert out.sum() == total and (out >= 0).all()
     quota = np.asarray(weights) / sum(weights) * total
     assert np.all(np.abs(out - quota) < 1 + 1e-9)

@@ -55,13 +55,13 @@ class DataFiles(Strict):
 class DemandConfig(Strict):
     """How the scenario's NEV stock is spread over demand points.
 
-    ``nev_total``: vehicles in the province in the scenario year (700,000 = Guizhou's 2026
-    target). ``weights``: county weights, from the 2020 census: ``population``,
+    ``nev_total``: vehicles in the province in the scenario year; None (default) takes the
+    fleet projection for ``year`` and ``scenario`` (base 2026 = 700,000, Guizhou's target). ``weights``: county weights, from the 2020 census: ``population``,
     ``population_x_car_share`` (population x share of households owning a car) or
     ``urban_population``. ``h3_resolution``: 7 gives cells of about 5.2 km² (H3 average).
     """
 
-    nev_total: int = Field(700_000, gt=0)
+    nev_total: int | None = Field(None, gt=0)
     weights: Literal["population", "population_x_car_share", "urban_population"] = "population_x_car_share"
     h3_resolution: int = Field(7, ge=4, le=9)
     #: Fleet scenario (issue #4): ``low``/``high`` take the ``low``/``high`` column of

@@ -27,6 +27,8 @@ from . import candidates as cand
 from .areas import Prefecture, Prefectures, read_polygons, study_counties
 from .config import RunConfig
 from .demand import cells as dcells
+from .demand.fleet import bus_fleet_by_prefecture
+from .demand.segments import province_demand, segment_energy
 from .errors import InputError
 from .impedance import travel_time_matrix
 from .inputs import read_points
@@ -34,7 +36,8 @@ from .models import MCLP
 from .outputs import atomic_dir, write_geojson, write_json
 from .params import Parameters, load_parameters
 from .settings import WGS84
-from .sizing import size_stations
+from .references import compare_to_references
+from .sizing import size_depots, size_stations
 
 
 @dataclass
@@ -199,9 +202,12 @@ def run(
     t = stage("data", t0)
 
     # --- demand ----------------------------------------------------------------------
+    fleet = province_demand(cfg.year, cfg.demand.scenario, params, cfg.fleet)
+    params = fleet["params"]  # with the scenario's values applied
+    nev_province = cfg.demand.nev_total or fleet["nev_total"]
     weights = dcells.county_weights(census, cfg.demand.weights)
-    county_nevs = dcells.allocate_to_counties(cfg.demand.nev_total, weights)
-    cells = dcells.build_demand_cells(counties, county_nevs, census, seats, params, cfg.demand.h3_resolution)
+    county_nevs = dcells.allocate_to_counties(nev_province, weights)
+    cells = dcells.build_demand_cells(counties, county_nevs, census, seats, params, cfg.demand.h3_resolution, fleet)
     if int(cells["nev_count"].sum()) == 0:
         raise InputError("the demand total of the study area is zero", source="config", field="demand.nev_total")
     t = stage(f"demand ({len(cells):,} cells, {int(cells['nev_count'].sum()):,} NEVs)", t)
@@ -244,7 +250,8 @@ def run(
     cells["station_id"] = np.where(assign >= 0, candidates["site_id"].to_numpy()[np.maximum(assign, 0)], None)
     energy = np.bincount(assign[assign >= 0], weights=cells["energy_kwh_day"].to_numpy()[assign >= 0], minlength=len(candidates))
     nevs = np.bincount(assign[assign >= 0], weights=cells["nev_count"].to_numpy()[assign >= 0], minlength=len(candidates))
-    sized = size_stations(energy[selected], params)
+    energy_dc = np.bincount(assign[assign >= 0], weights=cells["energy_dc_kwh_day"].to_numpy()[assign >= 0], minlength=len(candidates))
+    sized = size_stations(energy[selected], params, dc_energy_kwh_day=np.minimum(energy_dc[selected], energy[selected]), peak_check=True)
     sites = candidates.iloc[selected].copy().reset_index(drop=True)
     county_names = counties.set_index("adcode")["name_zh"]
     pref_names = {p.adcode: p.name_en for p in prefs.items}
@@ -254,6 +261,8 @@ def run(
     sites["ports_dc"] = sized["ports_dc"]
     sites["ports_ac"] = sized["ports_ac"]
     sites["power_kw"] = sized["power_kw"].astype(float)
+    sites["ports_dc_peak"] = sized["ports_dc_peak"]
+    sites["dc_peak_wait_min"] = np.round(sized["dc_peak_wait_min"], 3)
     sites["demand_served_kwh_day"] = np.round(energy[selected], 3)
     sites["nev_served"] = nevs[selected].astype(np.int64)
     t = stage("sizing", t)
@@ -261,11 +270,18 @@ def run(
     summary = {
         "run": run_name,
         "year": cfg.year,
+        "scenario": cfg.demand.scenario,
+        "nev_province": int(nev_province),
+        "nev_source": "config demand.nev_total" if cfg.demand.nev_total else f"fleet projection ({cfg.demand.scenario}, {cfg.year})",
         "model": "MCLP",
         "service_standard_min": standard,
         "p": p,
         **summarise(cells, sites, chosen),
     }
+    summary["depots"] = _depots(cfg, params, chosen, nev_province, fleet)
+    tot = summary["total"]
+    refs = compare_to_references(tot["nev_count"], tot["ports_dc"], tot["ports_ac"])
+    summary["reference_ratios"] = refs.to_dict(orient="records")
     manifest = {
         "run": run_name,
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -291,7 +307,7 @@ def run(
     out_dir = None
     if write:
         out_dir = Path(out_base or cfg.path(cfg.output_dir)) / run_name
-        demand_out = cells[["demand_id", "h3", "county_adcode", "county_name", "prefecture_adcode", "area_km2", "nev_count", "energy_kwh_day", "covered", "travel_min", "station_id", "geometry"]]
+        demand_out = cells[["demand_id", "h3", "county_adcode", "county_name", "prefecture_adcode", "area_km2", "nev_count", "energy_kwh_day", "energy_dc_kwh_day", "covered", "travel_min", "station_id", "geometry"]]
         with atomic_dir(out_dir) as tmp:
             write_geojson(sites, tmp / "sites.geojson")
             write_geojson(demand_out, tmp / "demand.geojson")
@@ -300,6 +316,21 @@ def run(
             write_json(manifest, tmp / "manifest.json")
         stage("outputs", t)
     return RunResult(cfg, cells, candidates, sites, matrix, summary, manifest, out_dir, timings)
+
+
+def _depots(cfg: RunConfig, params: Parameters, chosen: list[Prefecture], nev_province: int, fleet: dict) -> list[dict]:
+    """Bus depots, a facility class of their own: NEV buses, depot energy and ports per
+    prefecture (buses charge at depots, not at public stations)."""
+    urb = pd.read_csv(cfg.path(cfg.data.urbanisation))
+    buses = bus_fleet_by_prefecture(urb, params, cfg.year, cfg.fleet).set_index("adcode")
+    scale = nev_province / fleet["nev_total"]  # when nev_total overrides the projection
+    out = []
+    for p in chosen:
+        n = int(round(buses.loc[p.adcode, "nev_buses"] * scale))
+        kwh = float(np.sum(segment_energy([n], "bus", params)["depot_kwh_day"]))
+        sized = size_depots([kwh], params)
+        out.append({"adcode": p.adcode, "name_en": p.name_en, "nev_buses": n, "depot_kwh_day": round(kwh, 3), "ports_depot": int(sized["ports_depot"][0]), "power_kw": float(sized["power_kw"][0])})
+    return out
 
 
 def _data_files(cfg: RunConfig) -> list[dict]:

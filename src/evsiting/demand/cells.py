@@ -8,8 +8,9 @@ Chain (every step conserves vehicles exactly, using integer largest-remainder ap
    cells tile each county exactly. The county's urban share of vehicles (census urbanisation
    rate) goes to cells by area x exp(-d / ``urban_kernel_km``), d = distance from the county
    seat (negative-exponential density, Clark 1951); the rural share goes by area.
-3. each cell's daily public charging energy = vehicles x ``nev_daily_km`` x
-   ``nev_kwh_per_km`` x ``terrain_factor`` x ``public_charging_share`` (parameters).
+3. each cell's daily public charging energy = vehicles x the fleet's public kWh/day per
+   vehicle (blended over segments by :func:`evsiting.demand.segments.blended_rates`), split
+   into its DC-fast and AC parts.
 
 County seats come from Amap in GCJ-02 and are converted to WGS84 on read.
 """
@@ -29,39 +30,7 @@ from shapely.geometry import Polygon
 from ..errors import InputError
 from ..params import Parameters
 from ..settings import PROJECTED_CRS, WGS84
-
-
-def largest_remainder(total: int, weights) -> np.ndarray:
-    """Split the integer ``total`` in proportion to ``weights`` into integers summing to it.
-
-    Hamilton's method: floor the quotas, then give one more to the largest remainders (ties
-    to the lower index, so the result is deterministic).
-
-    Args:
-        total: non-negative integer.
-        weights: array (n,) of non-negative weights, not all zero when total > 0.
-
-    Returns:
-        int64 array (n,) with sum == total.
-
-    Raises:
-        ValueError: negative total or weights, or all-zero weights with total > 0.
-    """
-    w = np.asarray(weights, dtype=float)
-    if total < 0 or np.any(w < 0) or not np.all(np.isfinite(w)):
-        raise ValueError("total and weights must be non-negative and finite")
-    if total == 0:
-        return np.zeros(len(w), dtype=np.int64)
-    s = w.sum()
-    if s <= 0:
-        raise ValueError("all weights are zero")
-    quota = w / s * total
-    base = np.floor(quota).astype(np.int64)
-    rest = int(total - base.sum())
-    if rest:
-        order = np.lexsort((np.arange(len(w)), -(quota - base)))
-        base[order[:rest]] += 1
-    return base
+from .apportion import largest_remainder
 
 
 @dataclass(frozen=True)
@@ -181,6 +150,7 @@ def build_demand_cells(
     seats: gpd.GeoDataFrame,
     params: Parameters,
     resolution: int,
+    rates: dict[str, float],
 ) -> gpd.GeoDataFrame:
     """Spread each county's NEVs over its H3 pieces and compute daily public energy.
 
@@ -189,14 +159,16 @@ def build_demand_cells(
         county_nevs: integer NEVs per county adcode (all study counties must be present).
         census: county census (urban population for the urban/rural split).
         seats: county seats in WGS84 with column ``adcode`` (points).
-        params: ``urban_kernel_km``, ``nev_daily_km``, ``nev_kwh_per_km``, ``terrain_factor``,
-            ``public_charging_share``.
+        params: ``urban_kernel_km`` (km).
         resolution: H3 resolution.
+        rates: kWh/day per vehicle: ``public_kwh_per_vehicle`` and ``dc_kwh_per_vehicle``
+            (from :func:`evsiting.demand.segments.blended_rates`).
 
     Returns:
         GeoDataFrame (n_cells,) in WGS84, polygons, with ``demand_id`` (``<h3>-<adcode>``),
         ``h3``, ``county_adcode``, ``county_name``, ``prefecture_adcode``, ``area_km2``,
-        ``nev_count`` (int vehicles), ``energy_kwh_day`` (float), ``lon``/``lat`` (a point
+        ``nev_count`` (int vehicles), ``energy_kwh_day`` (public, float),
+        ``energy_dc_kwh_day`` (its DC-fast part), ``lon``/``lat`` (a point
         inside the cell, WGS84 degrees, used as the demand point). Sorted by demand_id.
 
     Raises:
@@ -225,12 +197,6 @@ def build_demand_cells(
         share = urban_frac * wu / wu.sum() + (1.0 - urban_frac) * area / area.sum()
         nev[idx] = largest_remainder(n_c, share)
     names = counties.set_index("adcode")
-    energy_per_nev = (
-        params.value("nev_daily_km")
-        * params.value("nev_kwh_per_km")
-        * params.value("terrain_factor")
-        * params.value("public_charging_share")
-    )
     out = gpd.GeoDataFrame(
         {
             "demand_id": pieces["h3"] + "-" + pieces["adcode"].astype(str),
@@ -240,7 +206,8 @@ def build_demand_cells(
             "prefecture_adcode": pieces["adcode"].map(names["prefecture_adcode"]).astype(int),
             "area_km2": pieces["area_km2"],
             "nev_count": nev,
-            "energy_kwh_day": nev * energy_per_nev,
+            "energy_kwh_day": nev * float(rates["public_kwh_per_vehicle"]),
+            "energy_dc_kwh_day": nev * float(rates["dc_kwh_per_vehicle"]),
             "lon": pts.x.to_numpy(),
             "lat": pts.y.to_numpy(),
         },

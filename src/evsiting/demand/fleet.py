@@ -36,6 +36,7 @@ from ..config import FleetConfig
 from ..errors import InputError
 from ..params import Parameter, Parameters, load_parameters
 from ..settings import shared_dir
+from .apportion import largest_remainder
 
 SCENARIOS = ("low", "base", "high")
 
@@ -232,28 +233,6 @@ def bus_nev_stock(years: Sequence[int], params: Parameters, fleet: FleetConfig |
     return np.array([out[int(y)] for y in years])
 
 
-def apportion(total: int, weights) -> np.ndarray:
-    """Split the integer ``total`` in proportion to ``weights`` (largest remainder, ties to the
-    lower index). Returns int64 array (n,) summing to ``total``.
-
-    Raises:
-        ValueError: negative total or weights, or all-zero weights with total > 0.
-    """
-    w = np.asarray(weights, dtype=float)
-    if total < 0 or np.any(w < 0) or not np.all(np.isfinite(w)):
-        raise ValueError("total and weights must be non-negative and finite")
-    if total == 0:
-        return np.zeros(len(w), dtype=np.int64)
-    if w.sum() <= 0:
-        raise ValueError("all weights are zero")
-    quota = w / w.sum() * total
-    base = np.floor(quota).astype(np.int64)
-    rest = int(total - base.sum())
-    order = np.lexsort((np.arange(len(w)), -(quota - base)))
-    base[order[:rest]] += 1
-    return base
-
-
 def split_segments(total: int, buses: float, params: Parameters) -> dict[str, int]:
     """Integer NEVs per segment that add up to ``total``.
 
@@ -269,7 +248,7 @@ def split_segments(total: int, buses: float, params: Parameters) -> dict[str, in
     if taxi < 0 or logi < 0 or taxi + logi > 1:
         raise InputError("seg_taxi_share and seg_logistics_share must be >= 0 and add up to <= 1",
                          source=params.path, field="seg_taxi_share")
-    priv, tx, lg = apportion(total - b, [1.0 - taxi - logi, taxi, logi])
+    priv, tx, lg = largest_remainder(total - b, [1.0 - taxi - logi, taxi, logi])
     return {"private": int(priv), "taxi": int(tx), "logistics": int(lg), "bus": b}
 
 
@@ -385,7 +364,7 @@ def bus_fleet_by_prefecture(urbanisation: pd.DataFrame, params: Parameters, year
     pref = urbanisation[urbanisation["level"] == "prefecture"].reset_index(drop=True)
     if pref.empty:
         raise InputError("no prefecture rows (level == 'prefecture')", field="level")
-    fleets = apportion(int(round(params.value("bus_fleet_province"))), pref["urban_population"].to_numpy(float))
+    fleets = largest_remainder(int(round(params.value("bus_fleet_province"))), pref["urban_population"].to_numpy(float))
     nev = [
         bus_nev_stock([year], params, fleet, bus_fleet=f, guiyang=int(a) == GUIYANG_ADCODE)[0]
         for a, f in zip(pref["adcode"], fleets)

@@ -1,0 +1,5 @@
+"""``python -m evsiting.cli``."""
+
+from . import app
+
+app()
