@@ -66,6 +66,7 @@ def test_cli_fetch_overpass_offline(monkeypatch, tmp_path):
     assert res.exit_code == 0, res.output
     assert calls["kw"]["network_type"] == "drive" and calls["kw"]["retain_all"] is True
     assert calls["cache"] == (True, str(tmp_path / "cache"))
+    poly = calls["polygon"]
     # Guiyang buffered by 5 km: contains the prefecture and more
     gy = gpd.read_file(Path(__file__).parents[1] / "data" / "guizhou_prefectures.geojson")
     gy = gy[gy["city_adcode"].astype(int) == 520100].geometry.union_all()
