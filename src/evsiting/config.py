@@ -169,6 +169,48 @@ class SolverConfig(Strict):
     mip_gap: float | None = Field(None, ge=0)
 
 
+class CoverageRuleConfig(Strict):
+    """Coverage rule of a staged build-out (issue 9): every place of a class within
+    ``radius_min`` (default: the service standard) of a station open by ``year``.
+
+    ``places``: ``county_seats`` (``data.county_seats``, the study area's county seats) or a
+    point file (e.g. township seats; ``name_column`` names the places in messages).
+    """
+
+    places: Literal["county_seats"] | PointFile = "county_seats"
+    label: str | None = None
+    year: int = Field(ge=2015, le=2060)
+    radius_min: float | None = Field(None, gt=0)
+
+
+class BuildoutConfig(Strict):
+    """Staged build-out plan (``evsiting plan``, :mod:`evsiting.buildout`).
+
+    ``objective``: ``min_cost`` (serve ``target_share`` of each year's demand at least
+    discounted cost; ``target_share`` None = all demand within the service standard of a
+    candidate) or ``max_served`` (most discounted kWh/day served within the budgets).
+    ``budget_cny``: CNY per year (one number for every year, or ``{year: CNY}``; None =
+    unlimited); ``carry_over``: unspent budget stays available. ``discount_rate``: per year.
+    ``target_share``: one share or ``{year: share}``. ``candidates_per_county`` and
+    ``h3_resolution``: a smaller instance than the single-year run (None = the run's values).
+    ``time_limit_s``/``mip_gap``: of the multi-period solve (the myopic warm start gets the
+    same limit per year). ``coverage``: coverage rules.
+    """
+
+    years: str = Field("2024:2030", pattern=r"^\d{4}(:\d{4})?$")
+    objective: Literal["min_cost", "max_served"] = "min_cost"
+    target_share: float | dict[int, float] | None = None
+    budget_cny: float | dict[int, float] | None = None
+    carry_over: bool = False
+    discount_rate: float = Field(0.0, ge=0)
+    candidates_per_county: int | None = Field(10, gt=0)
+    h3_resolution: int | None = Field(6, ge=4, le=9)
+    time_limit_s: float | None = Field(120, gt=0)
+    mip_gap: float | None = Field(None, ge=0)
+    warm_start: bool = True
+    coverage: list[CoverageRuleConfig] = []
+
+
 class RunConfig(Strict):
     """A whole run. ``prefectures``: ``all`` or a list of names/adcodes (English, pinyin,
     Chinese or adcode)."""
@@ -184,6 +226,7 @@ class RunConfig(Strict):
     network: NetworkConfig | None = None
     model: ModelConfig
     solver: SolverConfig = SolverConfig()
+    buildout: BuildoutConfig = BuildoutConfig()
     output_dir: str = "outputs"
     parameters: dict[str, float] = {}
 
