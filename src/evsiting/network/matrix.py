@@ -54,11 +54,18 @@ def _bounded_dijkstra(indptr, indices, weights, sources, target_col, cutoff):
     o_c = np.empty(ocap, np.int64)
     o_v = np.empty(ocap, np.float64)
     nout = 0
+    # this source's reached targets: distance by column, and the columns in settle order
+    n_cols = 0
+    for k in range(n):
+        if target_col[k] >= n_cols:
+            n_cols = target_col[k] + 1
+    colval = np.full(max(n_cols, 1), np.inf)
+    rowcols = np.empty(max(n_cols, 1), np.int64)
     for si in range(sources.size):
         s = sources[si]
         if s < 0:
             continue
-        row_start = nout
+        nrow = 0
         nt = 0
         size = 1
         dist[s] = 0.0
@@ -98,21 +105,9 @@ def _bounded_dijkstra(indptr, indices, weights, sources, target_col, cutoff):
                 pos[lv] = i
             tc = target_col[u]
             if tc >= 0:
-                if nout == ocap:
-                    ocap *= 2
-                    t1 = np.empty(ocap, np.int64)
-                    t1[:nout] = o_r[:nout]
-                    o_r = t1
-                    t2 = np.empty(ocap, np.int64)
-                    t2[:nout] = o_c[:nout]
-                    o_c = t2
-                    t3 = np.empty(ocap, np.float64)
-                    t3[:nout] = o_v[:nout]
-                    o_v = t3
-                o_r[nout] = si
-                o_c[nout] = tc
-                o_v[nout] = d
-                nout += 1
+                colval[tc] = d
+                rowcols[nrow] = tc
+                nrow += 1
             for e in range(indptr[u], indptr[u + 1]):
                 v = indices[e]
                 nd = d + weights[e]
@@ -142,10 +137,39 @@ def _bounded_dijkstra(indptr, indices, weights, sources, target_col, cutoff):
         for k in range(nt):
             dist[touched[k]] = np.inf
             pos[touched[k]] = -1
-        if nout - row_start > 1:  # this source's entries sorted by column
-            order = np.argsort(o_c[row_start:nout])
-            o_c[row_start:nout] = o_c[row_start:nout][order]
-            o_v[row_start:nout] = o_v[row_start:nout][order]
+        if nrow == 0:
+            continue
+        if nout + nrow > ocap:
+            while nout + nrow > ocap:
+                ocap *= 2
+            t1 = np.empty(ocap, np.int64)
+            t1[:nout] = o_r[:nout]
+            o_r = t1
+            t2 = np.empty(ocap, np.int64)
+            t2[:nout] = o_c[:nout]
+            o_c = t2
+            t3 = np.empty(ocap, np.float64)
+            t3[:nout] = o_v[:nout]
+            o_v = t3
+        # emit this row sorted by column: sweep the columns when most were reached,
+        # else sort the few reached ones
+        if nrow * 16 >= n_cols:
+            for j in range(n_cols):
+                if colval[j] != np.inf:
+                    o_r[nout] = si
+                    o_c[nout] = j
+                    o_v[nout] = colval[j]
+                    nout += 1
+                    colval[j] = np.inf
+        else:
+            cols = np.sort(rowcols[:nrow])
+            for k in range(nrow):
+                j = cols[k]
+                o_r[nout] = si
+                o_c[nout] = j
+                o_v[nout] = colval[j]
+                nout += 1
+                colval[j] = np.inf
     return o_r[:nout].copy(), o_c[:nout].copy(), o_v[:nout].copy()
 
 
