@@ -22,10 +22,39 @@ def _print_summary(res) -> None:
             f"{r['name_en']:<14}{r['nev_count']:>9,}{r['stations']:>10,}{r['ports_dc']:>10,}{r['ports_ac']:>10,}"
             f"{r['coverage_share']:>10.1%}{ratio:>13}"
         )
+    dep = s.get("depots") or []
+    if dep:
+        typer.echo(
+            f"bus depots (own facility class): {sum(d['nev_buses'] for d in dep):,} NEV buses, "
+            f"{sum(d['ports_depot'] for d in dep):,} depot ports"
+        )
+    for r in s.get("reference_ratios", [])[:1]:
+        typer.echo(f"NEVs per public charger {r['run_value']:.1f} vs {r['reference_value']:g} ({r['reference']})")
+    typer.echo(f"unserved public energy: {tot['unserved_energy_kwh_day']:,.0f} of {tot['energy_kwh_day']:,.0f} kWh/day (demand beyond the service standard)")
     m = res.manifest["solver"]
     typer.echo(f"solver {m['name']}: {m['status']}, objective {m['objective']:.6g}, gap {m['gap']:.3g}, {m['runtime_s']:.1f} s")
     if res.out_dir:
         typer.echo(f"outputs: {res.out_dir}")
+
+
+def _print_batch(res) -> None:
+    """Print the roll-ups and failures of a batch (evsiting.batch.run_batch)."""
+    for name, (folder, s) in res.rollups.items():
+        tot, tgt = s["total"], s["target"]
+        typer.echo(f"\n{name}: province roll-up of {len(s['prefectures'])} prefecture runs, {s['year']} ({s['scenario']})")
+        typer.echo(f"{'':14}{'NEVs':>9}{'stations':>10}{'DC ports':>10}{'AC ports':>10}{'coverage':>10}{'NEV/charger':>13}")
+        for r in s["prefectures"] + [{"name_en": "Total", **tot}]:
+            ratio = "-" if r["nev_per_public_charger"] is None else f"{r['nev_per_public_charger']:.1f}"
+            typer.echo(f"{r['name_en']:<14}{r['nev_count']:>9,}{r['stations']:>10,}{r['ports_dc']:>10,}{r['ports_ac']:>10,}{r['coverage_share']:>10.1%}{ratio:>13}")
+        typer.echo(f"target: {tgt['nev_target']:,} NEVs by {tgt['target_year']}; scenario {tgt['scenario_year']}: {tgt['nev_total']:,} ({tgt['share_of_target']:.1%})")
+        if not s["complete"]:
+            typer.echo(f"INCOMPLETE: no run for {', '.join(s['missing'])}")
+        typer.echo(f"outputs: {folder}")
+    if res.failed:
+        for o in res.failed:
+            typer.echo(f"failed: {o.job.label}: {o.error}", err=True)
+        typer.echo(f"error: {len(res.failed)} of {len(res.outcomes)} runs failed; the others were written", err=True)
+        raise typer.Exit(code=1)
 
 
 def register(app: typer.Typer) -> None:
@@ -39,8 +68,13 @@ def register(app: typer.Typer) -> None:
         out: Optional[Path] = typer.Option(None, "--out", help="Folder for run folders (default: the config's output_dir)"),
         solver: Optional[str] = typer.Option(None, "--solver", help="cbc or highs (default: the config's)"),
         time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Solver time limit, seconds"),
+        executor: str = typer.Option("local", "--executor", help="With --prefecture all: local (worker processes) or dask"),
+        scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 (default: a LocalCluster)"),
+        workers: Optional[int] = typer.Option(None, "--workers", help="Worker processes (default: cores available)"),
     ) -> None:
-        """Size and place chargers for the config's study area and write GeoJSON outputs."""
+        """Size and place chargers for the config's study area and write GeoJSON outputs.
+
+        ``--prefecture all`` runs each prefecture in parallel and writes a province roll-up."""
         from ..config import load_config
         from ..errors import InputError
         from ..pipeline import run
@@ -50,6 +84,47 @@ def register(app: typer.Typer) -> None:
         if time_limit is not None and time_limit <= 0:
             raise InputError("must be positive", field="--time-limit")
         cfg = load_config(config)
+        if (prefecture or "").strip().lower() == "all" or executor != "local" or scheduler or workers:
+            from ..batch import run_batch
+
+            per_pref = (prefecture or "").strip().lower() == "all"
+            if prefecture and not per_pref:
+                raise InputError("--executor, --scheduler and --workers go with --prefecture all", field="--prefecture")
+            echo_err(f"evsiting run {config} --prefecture all --executor {executor}")
+            res = run_batch([cfg], per_prefecture=True, out_base=out, executor=executor, workers=workers,
+                            scheduler=scheduler, solver=solver, time_limit=time_limit, progress=echo_err)
+            _print_batch(res)
+            return
         echo_err(f"evsiting run {config}" + (f" --prefecture {prefecture}" if prefecture else ""))
         res = run(cfg, prefecture=prefecture, out_base=out, solver=solver, time_limit=time_limit, progress=echo_err)
         _print_summary(res)
+
+    @app.command("sweep")
+    @handle_errors
+    def sweep_cmd(
+        configs: list[Path] = typer.Argument(..., help="Scenario configs, e.g. configs/scenarios/*.yaml"),
+        whole: bool = typer.Option(False, "--whole", help="One run per config over its study area instead of one per prefecture plus a roll-up"),
+        out: Optional[Path] = typer.Option(None, "--out", help="Folder for run folders (default: each config's output_dir)"),
+        solver: Optional[str] = typer.Option(None, "--solver", help="cbc or highs (default: the config's)"),
+        time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Solver time limit, seconds"),
+        executor: str = typer.Option("local", "--executor", help="local (worker processes) or dask"),
+        scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address (default: a LocalCluster)"),
+        workers: Optional[int] = typer.Option(None, "--workers", help="Worker processes (default: cores available)"),
+    ) -> None:
+        """Run a scenario sweep: every config, per prefecture with a roll-up each, on one executor."""
+        from ..batch import run_batch
+        from ..config import load_config
+        from ..errors import InputError
+
+        if solver is not None and solver not in ("cbc", "highs"):
+            raise InputError(f"unknown solver '{solver}'; expected cbc or highs", field="--solver")
+        cfgs = [load_config(c) for c in configs]
+        echo_err(f"evsiting sweep: {len(cfgs)} configs, executor {executor}")
+        res = run_batch(cfgs, per_prefecture=not whole, out_base=out, executor=executor, workers=workers,
+                        scheduler=scheduler, solver=solver, time_limit=time_limit, progress=echo_err)
+        if whole:
+            for o in res.outcomes:
+                if o.ok:
+                    t = o.summary["total"]
+                    typer.echo(f"{o.run_name}: {t['nev_count']:,} NEVs, {t['stations']:,} stations, coverage {t['coverage_share']:.1%} -> {o.out_dir}")
+        _print_batch(res)
