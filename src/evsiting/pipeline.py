@@ -26,12 +26,14 @@ from . import __version__
 from . import candidates as cand
 from .areas import Prefecture, Prefectures, read_polygons, study_counties
 from .config import RunConfig
+from .costs import station_cost
 from .demand import cells as dcells
 from .demand.fleet import bus_fleet_by_prefecture
 from .demand.segments import province_demand, segment_energy
 from .errors import InputError
 from .impedance import travel_time_matrix
 from .inputs import read_points
+from .layers import build_layers, write_layers
 from .models import MCLP
 from .outputs import atomic_dir, write_geojson, write_json
 from .params import Parameters, load_parameters
@@ -265,6 +267,7 @@ def run(
     sites["dc_peak_wait_min"] = np.round(sized["dc_peak_wait_min"], 3)
     sites["demand_served_kwh_day"] = np.round(energy[selected], 3)
     sites["nev_served"] = nevs[selected].astype(np.int64)
+    sites["cost_cny"] = np.round(station_cost(sites["ports_dc"], sites["ports_ac"], params), 2)
     t = stage("sizing", t)
 
     summary = {
@@ -282,6 +285,10 @@ def run(
     tot = summary["total"]
     refs = compare_to_references(tot["nev_count"], tot["ports_dc"], tot["ports_ac"])
     summary["reference_ratios"] = refs.to_dict(orient="records")
+    # Capital cost of the stations (evsiting.costs; parameters site_cost, dc_port_cost, ac_port_cost)
+    tot["cost_cny"] = round(float(sites["cost_cny"].sum()), 2)
+    for blk in summary["prefectures"]:
+        blk["cost_cny"] = round(float(sites.loc[sites["prefecture_adcode"] == blk["adcode"], "cost_cny"].sum()), 2)
     manifest = {
         "run": run_name,
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -308,9 +315,12 @@ def run(
     if write:
         out_dir = Path(out_base or cfg.path(cfg.output_dir)) / run_name
         demand_out = cells[["demand_id", "h3", "county_adcode", "county_name", "prefecture_adcode", "area_km2", "nev_count", "energy_kwh_day", "energy_dc_kwh_day", "covered", "travel_min", "station_id", "geometry"]]
+        # Map layers (evsiting.layers): sites = every candidate with its facility type,
+        # allocation lines, service areas; each GeoJSON with its QGIS style, all in run.gpkg.
+        layers = build_layers(cells, candidates, sites, matrix, standard, params, imp_info["method"], cfg.model.weight, pref_names)
+        layers = {"sites": layers["sites"], "demand": demand_out, "allocation": layers["allocation"], "service_areas": layers["service_areas"]}
         with atomic_dir(out_dir) as tmp:
-            write_geojson(sites, tmp / "sites.geojson")
-            write_geojson(demand_out, tmp / "demand.geojson")
+            write_layers(tmp, layers)
             write_json(summary, tmp / "summary.json")
             manifest["timings_s"]["total"] = round(time.perf_counter() - t0, 3)
             write_json(manifest, tmp / "manifest.json")
