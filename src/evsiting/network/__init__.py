@@ -7,6 +7,11 @@ Modules (one concern each, osmnx style):
 - :mod:`.speeds`: Chinese default speeds per ``highway`` class and edge travel times;
 - :mod:`.snap`: snap points to graph nodes with a snap limit;
 - :mod:`.matrix`: bounded compiled Dijkstra and sparse travel-time matrices;
+- :mod:`.road`: the ``network`` impedance (prepare a graph: project, largest strongly
+  connected component, speeds; snap; matrix in minutes);
 - :mod:`.expressway`: the ``expressway`` impedance from OSM motorway lines;
-- :mod:`.candidates_osm`: candidate sites from OSM features.
+- :mod:`.candidates_osm`: candidate sites from OSM features, building footprint area.
+
+Entry points for the pipeline: ``evsiting.impedance.travel_time_matrix(demand, candidates,
+method, params, cutoff_min, config=cfg)`` with ``method`` ``expressway`` or ``network``.
 """
