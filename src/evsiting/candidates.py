@@ -6,7 +6,10 @@ cells when None), plus any user files of sites (read with their declared coordin
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from .errors import InputError
@@ -44,25 +47,47 @@ def from_demand_cells(cells: gpd.GeoDataFrame, per_county: int | None) -> gpd.Ge
 def from_points(points: gpd.GeoDataFrame, counties: gpd.GeoDataFrame, source: str, id_column: str | None, name_column: str | None) -> gpd.GeoDataFrame:
     """Candidate sites from a user point layer (WGS84), tagged with their county.
 
+    Args:
+        points: from :func:`evsiting.inputs.read_points` (its ``attrs["source_rows"]`` name
+            the file's rows in messages).
+        counties: the study area's county polygons (WGS84) with ``adcode`` and
+            ``prefecture_adcode``.
+        source: the file, for messages and the ``source`` column.
+
     Raises:
-        InputError: a point lies outside the study area (with a hint when swapping lon/lat
-            would put it inside).
+        InputError: a point lies outside the study area (naming how many, the first row and
+            its coordinates, with a hint when swapping lon/lat would put them inside).
     """
     joined = gpd.sjoin(points, counties[["adcode", "prefecture_adcode", "geometry"]], how="left", predicate="within")
     joined = joined[~joined.index.duplicated(keep="first")]
     outside = joined["adcode"].isna().to_numpy()
     if outside.any():
-        first = int(outside.nonzero()[0][0])
+        rows = points.attrs.get("source_rows") or list(range(2, len(points) + 2))
+        idx = np.flatnonzero(outside)
+        first = int(idx[0])
         p = points.geometry.iloc[first]
+        out_pts = points.geometry.iloc[idx]
+        swapped = gpd.GeoSeries(gpd.points_from_xy(out_pts.y, out_pts.x), crs=WGS84)
+        area = counties.geometry.union_all()
+        n_swap = int(swapped.within(area).sum())
         hint = ""
-        swapped = gpd.GeoSeries(gpd.points_from_xy([p.y], [p.x]), crs=WGS84)
-        if counties.geometry.contains(swapped.iloc[0]).any():
-            hint = "; swapping longitude and latitude would put it inside: are the columns swapped?"
+        if n_swap:
+            hint = (f"; swapping longitude and latitude would put {n_swap} of them inside: "
+                    "are the lon/lat columns swapped?")
+        b = counties.total_bounds
         raise InputError(
-            f"{int(outside.sum())} point(s) outside the study area, first at row {first + 2} ({p.x:.6f}, {p.y:.6f}){hint}",
+            f"{len(idx)} point(s) outside the study area (lon {b[0]:.3f}..{b[2]:.3f}, lat {b[1]:.3f}..{b[3]:.3f}), "
+            f"first at row {rows[first]} (WGS84 {p.x:.6f}, {p.y:.6f}){hint}",
             source=source,
         )
-    ids = points[id_column].astype(str) if id_column else pd.Series([f"{i}" for i in range(len(points))], index=points.index)
+    for col, what in ((id_column, "id_column"), (name_column, "name_column")):
+        if col is not None and col not in points.columns:
+            raise InputError(f"no column '{col}' (named by {what}); the file has {[c for c in points.columns if c != points.geometry.name]}", source=source, field=what)
+    if id_column:
+        ids = points[id_column].astype(str)
+    else:  # no ids: file name and row, unique across files
+        rows = points.attrs.get("source_rows") or list(range(2, len(points) + 2))
+        ids = pd.Series([f"{Path(source).stem}-{r}" for r in rows], index=points.index)
     return gpd.GeoDataFrame(
         {
             "site_id": "u-" + ids.to_numpy(),
@@ -88,5 +113,10 @@ def combine(parts: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
     out = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=WGS84)
     dup = out["site_id"][out["site_id"].duplicated()].unique().tolist()
     if dup:
-        raise InputError(f"duplicate site ids {dup[:5]}", field="candidates.files")
+        srcs = sorted(set(out.loc[out["site_id"] == dup[0], "source"].astype(str)))
+        raise InputError(
+            f"duplicate site ids {dup[:5]} ({len(dup)} in all; '{dup[0]}' comes from {srcs}); "
+            "site ids must be unique across candidate files",
+            field="candidates.files",
+        )
     return out.sort_values("site_id").reset_index(drop=True)

@@ -6,6 +6,7 @@ read first and this one's keys are merged over it, section by section.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,6 +36,17 @@ class PointFile(Strict):
     name_column: str | None = None
     lon_column: str = "lon"
     lat_column: str = "lat"
+
+    @field_validator("crs")
+    @classmethod
+    def _known_crs(cls, v: str) -> str:
+        from .coords import normalise_crs_name
+
+        try:
+            normalise_crs_name(v)
+        except InputError as exc:
+            raise ValueError(exc.message) from None
+        return v
 
 
 class DataFiles(Strict):
@@ -258,12 +270,20 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
         raise InputError("'extends' loops back to itself", source=path, field="extends")
     if not path.exists():
         raise InputError("config file not found", source=path)
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".json":
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", source=path) from None
+        text = None
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.safe_load(text) if text is not None else raw
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise InputError(f"malformed YAML{where}: {getattr(exc, 'problem', exc)}", source=path) from None
+        kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
+        raise InputError(f"malformed {kind}{where}: {getattr(exc, 'problem', exc)}", source=path) from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -289,6 +309,11 @@ def config_from_dict(raw: dict[str, Any], source: str = "config", base_dir: Path
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
+        else:
+            msg = msg.removeprefix("Value error, ")
+            inp = err.get("input")
+            if "input" in err and (inp is None or isinstance(inp, (int, float, str))):
+                msg = f"{msg} (got {inp!r})"
         raise InputError(msg, source=source, field=field) from None
     cfg.base_dir = base_dir
     return cfg

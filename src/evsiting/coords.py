@@ -120,9 +120,13 @@ def normalise_crs_name(crs: str) -> str:
     if low in {"wgs84", "4326"}:
         return "EPSG:4326"
     try:
-        return pyproj.CRS.from_user_input(text).to_string()
+        parsed = pyproj.CRS.from_user_input(text)
     except pyproj.exceptions.CRSError:
         raise InputError(f"unknown coordinate system '{crs}'; use an EPSG code, 'gcj02' or 'bd09'", field="crs") from None
+    ell = parsed.ellipsoid
+    if ell is None or not 6.3e6 < ell.semi_major_metre < 6.4e6:
+        raise InputError(f"'{crs}' ({parsed.name}) is not a coordinate system of the Earth; use an EPSG code, 'gcj02' or 'bd09'", field="crs")
+    return parsed.to_string()
 
 
 def to_wgs84(x, y, crs: str):

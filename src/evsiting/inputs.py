@@ -1,21 +1,60 @@
 """User point files (CSV lon/lat or GeoJSON/GeoPackage) read with a declared coordinate
-system and converted to WGS84.
+system, checked, and converted to WGS84.
 
 A planner's list of sites exported from Amap or Baidu is in GCJ-02 or BD-09, 300-600 m off
 OSM in Guizhou; the declared ``crs`` (``gcj02``, ``bd09`` or ``EPSG:n``) says how to convert.
+Every failure names the file, the row (CSV line or feature number) or column, and what was
+expected, as an :class:`~evsiting.errors.InputError`.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 
 from .coords import normalise_crs_name, to_wgs84
 from .errors import InputError
 from .settings import WGS84
+
+#: Encodings tried in turn for CSV files: UTF-8 (with or without a byte-order mark, as Excel
+#: writes it), then GB18030, the superset of GBK/GB2312 that Chinese Excel and WPS export.
+CSV_ENCODINGS = ("utf-8-sig", "gb18030")
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """Read a CSV as text columns' natural types, trying :data:`CSV_ENCODINGS`.
+
+    Raises:
+        InputError: malformed CSV (the parser's message names the line), empty file, or an
+            encoding that is neither UTF-8 nor GB18030.
+    """
+    last = None
+    for enc in CSV_ENCODINGS:
+        try:
+            return pd.read_csv(path, encoding=enc)
+        except UnicodeDecodeError as exc:
+            last = exc
+        except pd.errors.EmptyDataError:
+            raise InputError("malformed CSV: the file is empty; expected a header row and one row per point", source=path) from None
+        except pd.errors.ParserError as exc:
+            raise InputError(f"malformed CSV: {str(exc).strip()}; expected the same number of fields on every line", source=path) from None
+        except Exception as exc:  # pragma: no cover - other pandas I/O errors
+            raise InputError(f"cannot read CSV: {exc}", source=path) from None
+    raise InputError(f"cannot decode CSV as UTF-8 or GB18030 ({last}); save it as UTF-8", source=path)
+
+
+def _looks_geographic(name: str) -> bool:
+    if name in ("gcj02", "bd09"):
+        return True
+    try:
+        return pyproj.CRS.from_user_input(name).is_geographic
+    except pyproj.exceptions.CRSError:  # pragma: no cover - normalise_crs_name checked it
+        return False
 
 
 def read_points(
@@ -28,73 +67,148 @@ def read_points(
     """Read points and return them in WGS84 (EPSG:4326).
 
     Args:
-        path: ``.csv`` with ``lon_column``/``lat_column`` in ``crs``, or any vector file
-            geopandas reads (its own CRS is ignored for ``gcj02``/``bd09``, which GIS files
-            cannot declare; for EPSG codes the file's CRS must agree or be absent).
-        crs: declared coordinate system of the coordinates.
+        path: ``.csv`` with ``lon_column``/``lat_column`` in ``crs`` (UTF-8 or GB18030), or
+            any vector file geopandas reads. GIS files cannot declare ``gcj02``/``bd09``: for
+            those the file's own CRS is ignored; for an EPSG code the file's CRS must agree
+            with the declared one (or be absent).
+        crs: declared coordinate system of the coordinates (``gcj02``, ``bd09``, ``EPSG:n``).
+        lon_column, lat_column: CSV columns of x (longitude or easting) and y.
         id_column: optional column that must hold unique, non-empty ids.
 
     Returns:
-        GeoDataFrame (n,) of Points in EPSG:4326 with the file's other columns; rows with
-        empty coordinates are dropped (their count in ``attrs["dropped_empty"]``).
+        GeoDataFrame (n,) of Points in EPSG:4326 with the file's other columns. Rows with
+        empty or NaN coordinates (or null/empty geometries) are dropped; ``attrs`` holds
+        ``dropped_empty`` (how many), ``declared_crs`` (normalised) and ``source_rows``
+        (list, for each kept point its CSV line number, header = line 1, or its 1-based
+        feature number in a vector file).
 
     Raises:
-        InputError: missing file/column, non-numeric coordinates, coordinates that look
-            projected (metres) where degrees are declared, duplicate or empty ids, no rows.
+        InputError: missing file or column, malformed file, non-numeric or infinite
+            coordinates, coordinates that look projected (metres) where degrees are declared
+            or like degrees where a projected system is declared, a declared EPSG code that
+            contradicts the file's own CRS, non-point geometries, duplicate or empty ids, no
+            rows left after dropping empty ones.
     """
+    path = Path(path)
     if not path.exists():
         raise InputError("file not found", source=path)
     name = normalise_crs_name(crs)
+    declared = name
     if path.suffix.lower() == ".csv":
-        try:
-            df = pd.read_csv(path)
-        except Exception as exc:
-            raise InputError(f"cannot read CSV: {exc}", source=path) from None
+        df = _read_csv(path)
         for col in (lon_column, lat_column):
             if col not in df.columns:
-                raise InputError(f"missing column; columns are {list(df.columns)}", source=path, field=col)
+                raise InputError(f"missing column; expected '{lon_column}' and '{lat_column}', the file has {list(df.columns)}", source=path, field=col)
+        rows = np.arange(len(df)) + 2  # line numbers: header is line 1
         x = pd.to_numeric(df[lon_column], errors="coerce")
         y = pd.to_numeric(df[lat_column], errors="coerce")
         bad = (x.isna() & df[lon_column].notna()) | (y.isna() & df[lat_column].notna())
+        bad |= np.isinf(x.to_numpy(dtype=float)) | np.isinf(y.to_numpy(dtype=float))
         if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0]) + 2
-            raise InputError(f"row {row}: coordinates must be numbers", source=path, field=f"{lon_column}/{lat_column}")
-        empty = x.isna() | y.isna()
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputError(
+                f"row {rows[i]}: coordinates must be finite numbers, got ({df[lon_column].iloc[i]!r}, {df[lat_column].iloc[i]!r})",
+                source=path,
+                field=f"{lon_column}/{lat_column}",
+            )
+        empty = np.array(x.isna() | y.isna(), dtype=bool)
+        total = len(df)
         df = df[~empty].reset_index(drop=True)
-        x, y = x[~empty].to_numpy(), y[~empty].to_numpy()
+        rows = rows[~empty]
+        x, y = x[~empty].to_numpy(dtype=float), y[~empty].to_numpy(dtype=float)
+        what = "rows"
     else:
         try:
-            gdf = gpd.read_file(path)
+            with warnings.catch_warnings():  # GDAL warns about the empty geometries dropped below
+                warnings.simplefilter("ignore", RuntimeWarning)
+                gdf = gpd.read_file(path)
         except Exception as exc:
-            raise InputError(f"cannot read: {exc}", source=path) from None
-        empty = gdf.geometry.isna() | gdf.geometry.is_empty
-        gdf = gdf[~empty].reset_index(drop=True)
-        if not (gdf.geom_type == "Point").all():
-            raise InputError("expected Point geometries", source=path, field="geometry")
-        x, y = gdf.geometry.x.to_numpy(), gdf.geometry.y.to_numpy()
-        df = pd.DataFrame(gdf.drop(columns="geometry"))
+            raise InputError(f"cannot read (malformed or unsupported file): {str(exc).strip()}", source=path) from None
+        total = len(gdf)
+        rows = np.arange(len(gdf)) + 1
+        geom = gdf.geometry
+        empty = np.array(geom.isna() | geom.is_empty, dtype=bool)
+        kept = geom[~empty]
+        if len(kept) and not (kept.geom_type == "Point").all():
+            i = int(np.flatnonzero(~empty)[np.flatnonzero((kept.geom_type != "Point").to_numpy())[0]])
+            raise InputError(f"feature {rows[i]}: expected Point geometries, got {geom.iloc[i].geom_type}", source=path, field="geometry")
+        xs = np.full(len(gdf), np.nan)
+        ys = np.full(len(gdf), np.nan)
+        xs[~empty] = kept.x.to_numpy()
+        ys[~empty] = kept.y.to_numpy()
+        empty |= ~(np.isfinite(xs) & np.isfinite(ys))  # POINT (nan nan) counts as empty
+        df = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))[~empty].reset_index(drop=True)
+        rows = rows[~empty]
+        x, y = xs[~empty], ys[~empty]
+        what = "features"
         if name not in ("gcj02", "bd09") and gdf.crs is not None:
-            name = gdf.crs.to_string()
+            file_crs = gdf.crs
+            if not file_crs.equals(pyproj.CRS.from_user_input(name), ignore_axis_order=True):
+                raise InputError(
+                    f"the file's own coordinate system is {file_crs.to_string()} but {name} was declared; "
+                    "declare the file's system (GeoJSON is always EPSG:4326)",
+                    source=path,
+                    field="crs",
+                )
+    n_empty = int(np.sum(empty))
     if len(df) == 0:
-        raise InputError("no points with coordinates", source=path)
-    geographic = name in ("gcj02", "bd09") or name == "EPSG:4326"
-    if geographic and (np.abs(x).max() > 180 or np.abs(y).max() > 90):
+        detail = f"all {total} {what} have empty or NaN coordinates" if total else "the file has no rows"
+        raise InputError(f"no points with coordinates: {detail}; expected at least one point", source=path)
+    where = f"{lon_column}/{lat_column}" if what == "rows" else "geometry"
+    label = "row" if what == "rows" else "feature"
+    if _looks_geographic(name):
+        far = (np.abs(x) > 180) | (np.abs(y) > 90)
+        if far.any():
+            i = int(np.flatnonzero(far)[0])
+            if np.all((np.abs(y) <= 180) & (np.abs(x) <= 90)):
+                raise InputError(
+                    f"{label} {rows[i]}: latitude {y[i]:g} is beyond ±90 degrees while every value would be valid "
+                    f"with longitude and latitude exchanged: are the lon/lat columns swapped?",
+                    source=path,
+                    field=where,
+                )
+            raise InputError(
+                f"{label} {rows[i]}: ({x[i]:g}, {y[i]:g}) looks like projected coordinates (metres), not degrees, "
+                f"but the declared system is {name}; declare the file's EPSG code (e.g. EPSG:32648, UTM 48N)",
+                source=path,
+                field=where,
+            )
+    elif np.all((np.abs(x) <= 180) & (np.abs(y) <= 90)):
         raise InputError(
-            f"coordinates look projected (metres), not degrees, but the declared system is {name}; declare its EPSG code",
+            f"all coordinates lie within ±180/±90, like longitude/latitude degrees, but the declared system {name} "
+            f"is projected (e.g. {label} {rows[0]}: ({x[0]:g}, {y[0]:g})); declare EPSG:4326, gcj02 or bd09",
             source=path,
-            field=f"{lon_column}/{lat_column}",
+            field="crs",
         )
     if id_column is not None:
         if id_column not in df.columns:
-            raise InputError("missing id column", source=path, field=id_column)
+            raise InputError(f"missing id column; the file has {list(df.columns)}", source=path, field=id_column)
         ids = df[id_column]
-        if ids.isna().any() or (ids.astype(str).str.strip() == "").any():
-            raise InputError("empty id", source=path, field=id_column)
-        dup = ids[ids.duplicated()].astype(str).unique().tolist()
-        if dup:
-            raise InputError(f"duplicate ids {dup[:5]}", source=path, field=id_column)
+        blank = (ids.isna() | (ids.astype(str).str.strip() == "")).to_numpy()
+        if blank.any():
+            raise InputError(f"{label} {rows[int(np.flatnonzero(blank)[0])]}: empty id; every point needs a unique id", source=path, field=id_column)
+        dup_mask = ids.astype(str).duplicated(keep=False).to_numpy()
+        if dup_mask.any():
+            key = ids.astype(str)
+            dups = key[dup_mask].unique().tolist()
+            first = dups[0]
+            at = rows[(key == first).to_numpy()].tolist()
+            raise InputError(
+                f"duplicate ids {dups[:5]}{' ...' if len(dups) > 5 else ''} ({len(dups)} in all; '{first}' on {label}s {at[:5]}); ids must be unique",
+                source=path,
+                field=id_column,
+            )
     lon, lat = to_wgs84(x, y, name)
     out = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(lon, lat), crs=WGS84)
-    out.attrs["dropped_empty"] = int(empty.sum())
-    out.attrs["declared_crs"] = normalise_crs_name(crs)
+    out.attrs["dropped_empty"] = n_empty
+    out.attrs["declared_crs"] = declared
+    out.attrs["source_rows"] = rows.tolist()
     return out
+
+
+def dropped_warning(points: gpd.GeoDataFrame, source: object) -> str | None:
+    """The warning line for rows :func:`read_points` dropped, or None when none were."""
+    n = int(points.attrs.get("dropped_empty", 0))
+    if not n:
+        return None
+    return f"warning: {source}: {n} row(s) with empty or NaN coordinates dropped, {len(points)} kept"

@@ -32,7 +32,7 @@ from .demand.fleet import bus_fleet_by_prefecture
 from .demand.segments import province_demand, segment_energy
 from .errors import InputError
 from .impedance import travel_time_matrix
-from .inputs import read_points
+from .inputs import dropped_warning, read_points
 from .layers import build_layers, write_layers
 from .models import MCLP
 from .outputs import atomic_dir, write_geojson, write_json
@@ -201,6 +201,16 @@ def run(
     census = dcells.read_census(cfg.path(cfg.data.county_population), cfg.path(cfg.data.urbanisation), cfg.path(cfg.data.household_cars))
     sf = cfg.data.county_seats
     seats = read_points(cfg.path(sf.path), crs=sf.crs, lon_column=sf.lon_column, lat_column=sf.lat_column, id_column=sf.id_column)
+    # User candidate files are read and checked here, before the long stages, so a bad file
+    # fails in seconds; rows with empty coordinates are dropped with a warning.
+    user_sites, input_notes = [], {}
+    for pf in cfg.candidates.files:
+        path = cfg.path(pf.path)
+        pts = read_points(path, crs=pf.crs, lon_column=pf.lon_column, lat_column=pf.lat_column, id_column=pf.id_column)
+        if (msg := dropped_warning(pts, path)) is not None:
+            progress(msg)
+        input_notes[pf.path] = {"declared_crs": pts.attrs["declared_crs"], "dropped_empty_rows": pts.attrs["dropped_empty"]}
+        user_sites.append(cand.from_points(pts, counties, str(path), pf.id_column, pf.name_column))
     t = stage("data", t0)
 
     # --- demand ----------------------------------------------------------------------
@@ -216,11 +226,7 @@ def run(
 
     # --- candidates ------------------------------------------------------------------
     parts = [cand.from_demand_cells(cells, cfg.candidates.per_county)] if cfg.candidates.from_demand_cells else []
-    for i, pf in enumerate(cfg.candidates.files):
-        path = cfg.path(pf.path)
-        pts = read_points(path, crs=pf.crs, lon_column=pf.lon_column, lat_column=pf.lat_column, id_column=pf.id_column)
-        parts.append(cand.from_points(pts, counties, str(path), pf.id_column, pf.name_column))
-    candidates = cand.combine(parts)
+    candidates = cand.combine(parts + user_sites)
     t = stage(f"candidates ({len(candidates):,})", t)
 
     # --- travel times ----------------------------------------------------------------
@@ -295,7 +301,7 @@ def run(
         "config": cfg.model_dump(mode="json"),
         "prefecture_option": prefecture,
         "study_prefectures": [p.adcode for p in chosen],
-        "data_files": _data_files(cfg),
+        "data_files": _data_files(cfg, input_notes),
         "parameters": params.to_frame().to_dict(orient="records"),
         "impedance": imp_info,
         "solver": {
@@ -343,7 +349,7 @@ def _depots(cfg: RunConfig, params: Parameters, chosen: list[Prefecture], nev_pr
     return out
 
 
-def _data_files(cfg: RunConfig) -> list[dict]:
+def _data_files(cfg: RunConfig, notes: dict | None = None) -> list[dict]:
     d = cfg.data
     paths = [d.province, d.prefectures, d.counties, d.prefecture_population, d.county_population, d.urbanisation, d.household_cars, d.county_seats.path, d.parameters]
     paths += [f.path for f in cfg.candidates.files]
@@ -352,4 +358,6 @@ def _data_files(cfg: RunConfig) -> list[dict]:
         path = cfg.path(p)
         out.append({"path": p, "resolved": str(path), "sha256": sha256(path) if path.exists() else None})
     out[7]["declared_crs"] = d.county_seats.crs
+    for entry, f in zip(out[len(out) - len(cfg.candidates.files):], cfg.candidates.files):
+        entry.update((notes or {}).get(f.path, {"declared_crs": f.crs}))  # every user file's declared system
     return out

@@ -1,0 +1,219 @@
+"""The bad-input corpus (tests/bad_inputs/, one folder per failure): each case ends with exit
+code 2 and one ``error:`` line naming the file/field and what was expected, no traceback, and
+leaves the output folder exactly as it was (a previous run's folder stays, nothing appears).
+
+Also: rows with empty coordinates are dropped with a warning; the reader's checks one by one;
+solver failures (missing solver, crash, time limit without incumbent) end the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pulp
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from evsiting.cli import app
+from evsiting.errors import InputError
+from evsiting.inputs import dropped_warning, read_points
+
+CORPUS = Path(__file__).parent / "bad_inputs"
+CASES = sorted(p.name for p in CORPUS.iterdir() if (p / "expect.yaml").exists())
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Relative path -> SHA-256 of every file and folder under ``folder`` (folders: 'dir')."""
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        out[str(p.relative_to(folder))] = "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def previous_outputs(base: Path) -> dict[str, str]:
+    """A previous run's folder of the corpus's run name (``bad``) with known content."""
+    prev = base / "bad"
+    prev.mkdir(parents=True)
+    (prev / "summary.json").write_text('{"previous": true}\n')
+    (prev / "sites.geojson").write_text('{"type":"FeatureCollection","features":[]}\n')
+    return snapshot(base)
+
+
+def invoke(*args) -> tuple[int, str, str]:
+    r = CliRunner().invoke(app, [str(a) for a in args])
+    if r.exception is not None and not isinstance(r.exception, SystemExit):
+        raise r.exception  # a traceback would reach the user: fail loudly
+    return r.exit_code, r.stdout, r.stderr
+
+
+def test_the_corpus_has_one_case_per_listed_failure():
+    listed = {
+        "malformed_yaml", "malformed_json_config", "malformed_geojson", "malformed_csv", "unknown_key",
+        "unknown_prefecture", "negative_p", "zero_p", "zero_per_county", "negative_nev_total",
+        "p_exceeds_candidates", "service_standard_zero", "outside_study_area", "swapped_lonlat",
+        "projected_coordinates", "all_rows_empty", "all_geometries_empty", "duplicate_ids",
+        "no_drivable_roads", "demand_total_zero",
+    }
+    assert listed <= set(CASES)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_exits_2_with_one_clear_line_and_writes_nothing(case, tmp_path):
+    folder = CORPUS / case
+    expect = yaml.safe_load((folder / "expect.yaml").read_text(encoding="utf-8"))
+    out = tmp_path / "out"
+    before = previous_outputs(out)
+    code, stdout, stderr = invoke("run", folder / expect.get("config", "config.yaml"), "--out", out, *expect.get("args", []))
+    assert code == 2, (stdout, stderr)
+    lines = [ln for ln in stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr + stdout
+    for word in expect["words"]:
+        assert str(word) in lines[0], (word, lines[0])
+    assert snapshot(out) == before  # the previous run is intact and no (partial) folder appeared
+    assert not (folder / "out").exists()
+
+
+# --- the reader, piece by piece ---------------------------------------------------------
+
+
+def write(tmp_path: Path, name: str, text: str, encoding: str = "utf-8") -> Path:
+    p = tmp_path / name
+    p.write_bytes(text.encode(encoding))
+    return p
+
+
+def test_empty_rows_are_dropped_with_a_count_and_the_rows_are_remembered(tmp_path):
+    p = write(tmp_path, "synthetic.csv", "id,lon,lat\na,106.03,26.19\nb,,\nc,NaN,26.3\nd,105.68,26.34\n")
+    pts = read_points(p, crs="EPSG:4326", id_column="id")
+    assert pts["id"].tolist() == ["a", "d"]
+    assert pts.attrs["dropped_empty"] == 2 and pts.attrs["source_rows"] == [2, 5]
+    msg = dropped_warning(pts, p)
+    assert "2 row(s)" in msg and "2 kept" in msg and "synthetic.csv" in msg
+    assert dropped_warning(read_points(p, id_column=None), p) is not None
+
+
+def test_gbk_csv_from_chinese_excel_is_read(tmp_path):
+    p = write(tmp_path, "synthetic_gbk.csv", "编号,名称,lon,lat\n1,安顺停车场,105.93,26.25\n", encoding="gbk")
+    pts = read_points(p, crs="gcj02", id_column="编号")
+    assert pts["名称"].tolist() == ["安顺停车场"]
+
+
+def test_declared_gcj02_and_bd09_are_converted(tmp_path):
+    from evsiting.coords import bd09_to_wgs84, gcj02_to_wgs84
+
+    p = write(tmp_path, "synthetic.csv", "id,lon,lat\na,106.03,26.19\n")
+    g = read_points(p, crs="gcj02").geometry.iloc[0]
+    b = read_points(p, crs="bd09").geometry.iloc[0]
+    w = read_points(p, crs="EPSG:4326").geometry.iloc[0]
+    assert (w.x, w.y) == (106.03, 26.19)
+    assert np.allclose((g.x, g.y), gcj02_to_wgs84(106.03, 26.19), atol=1e-12)
+    assert np.allclose((b.x, b.y), bd09_to_wgs84(106.03, 26.19), atol=1e-12)
+    # the shift is the GCJ-02 offset in Guizhou: 300-600 m
+    assert 0.002 < abs(g.x - w.x) + abs(g.y - w.y) < 0.01
+
+
+def test_projected_file_with_its_epsg_code_is_accepted(tmp_path):
+    import pyproj
+
+    x, y = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:32648", always_xy=True).transform(106.03, 26.19)
+    p = write(tmp_path, "synthetic_utm.csv", f"id,x,y\na,{x:.3f},{y:.3f}\n")
+    pt = read_points(p, crs="EPSG:32648", lon_column="x", lat_column="y").geometry.iloc[0]
+    assert abs(pt.x - 106.03) < 1e-6 and abs(pt.y - 26.19) < 1e-6
+
+
+@pytest.mark.parametrize(
+    "text, crs, words",
+    [
+        ("id,lon,lat\na,inf,26.1\n", "EPSG:4326", ["row 2", "finite"]),
+        ("id,lon,lat\n", "EPSG:4326", ["no points", "no rows"]),
+        ("", "EPSG:4326", ["malformed CSV", "empty"]),
+        ("id,lon,lat\na,106.0,26.1\n", "EPSG:3857", ["projected", "EPSG:3857"]),
+    ],
+)
+def test_reader_errors(tmp_path, text, crs, words):
+    p = write(tmp_path, "synthetic.csv", text)
+    with pytest.raises(InputError) as exc:
+        read_points(p, crs=crs, id_column="id")
+    for w in words:
+        assert w in str(exc.value)
+
+
+def test_line_geometries_are_refused_naming_the_feature(tmp_path):
+    p = write(tmp_path, "synthetic.geojson", '{"type":"FeatureCollection","features":['
+              '{"type":"Feature","properties":{},"geometry":{"type":"Point","coordinates":[106.0,26.1]}},'
+              '{"type":"Feature","properties":{},"geometry":{"type":"LineString","coordinates":[[106.0,26.1],[106.1,26.2]]}}]}')
+    with pytest.raises(InputError, match="feature 2: expected Point geometries, got LineString"):
+        read_points(p, crs="EPSG:4326")
+
+
+def test_outside_hint_when_swapping_would_fit(tmp_path):
+    """Both orders fit in degree ranges: the study-area check gives the swap hint."""
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from evsiting.candidates import from_points
+
+    counties = gpd.GeoDataFrame({"adcode": [1], "prefecture_adcode": [1]}, geometry=[box(20, 40, 30, 50)], crs="EPSG:4326")
+    p = write(tmp_path, "synthetic.csv", "id,lon,lat\na,25,45\nb,45,25\n")
+    pts = read_points(p, crs="EPSG:4326", id_column="id")
+    with pytest.raises(InputError) as exc:
+        from_points(pts, counties, str(p), "id", None)
+    msg = str(exc.value)
+    assert "1 point(s) outside the study area" in msg and "row 3" in msg and "swapped" in msg
+    far = read_points(write(tmp_path, "synthetic2.csv", "id,lon,lat\na,25,45\nb,-60,-10\n"), id_column="id")
+    with pytest.raises(InputError) as exc:
+        from_points(far, counties, "f", "id", None)
+    assert "swapped" not in str(exc.value)
+
+
+# --- solver failures: status and the solver's message, never a traceback -----------------
+
+
+BASE = CORPUS / "base.yaml"
+
+
+def assert_one_error_line(code, stderr, *words):
+    assert code == 2, stderr
+    lines = [ln for ln in stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in stderr
+    for w in words:
+        assert w in lines[0], (w, lines[0])
+
+
+def test_missing_solver_is_reported_with_the_available_ones(tmp_path, monkeypatch):
+    import evsiting.models._core as core
+
+    monkeypatch.setattr(core, "available_solvers", lambda: ["cbc"])
+    before = previous_outputs(tmp_path / "out")
+    code, _, err = invoke("run", BASE, "--out", tmp_path / "out", "--solver", "highs")
+    assert_one_error_line(code, err, "highs", "not available", "cbc")
+    assert snapshot(tmp_path / "out") == before
+
+
+def test_solver_crash_is_reported_with_its_message(tmp_path, monkeypatch):
+    def crash(self, lp, *a, **k):
+        raise pulp.PulpSolverError("Pulp: Error while executing cbc (synthetic crash for a test)")
+
+    monkeypatch.setattr(pulp.PULP_CBC_CMD, "actualSolve", crash)
+    before = previous_outputs(tmp_path / "out")
+    code, _, err = invoke("run", BASE, "--out", tmp_path / "out")
+    assert_one_error_line(code, err, "CBC failed", "synthetic crash")
+    assert snapshot(tmp_path / "out") == before
+
+
+def test_time_limit_without_incumbent_is_reported(tmp_path, monkeypatch):
+    import evsiting.models.coverage as cov
+    from evsiting.models._core import SolveOutcome
+
+    def no_solution(prob, solver, time_limit, mip_gap, *a, **k):
+        return SolveOutcome(proven=False, bound=float("nan"), seconds=float(time_limit), has_solution=False, timed_out=True)
+
+    monkeypatch.setattr(cov, "run_solver", no_solution)
+    before = previous_outputs(tmp_path / "out")
+    code, _, err = invoke("run", BASE, "--out", tmp_path / "out", "--time-limit", "1")
+    assert_one_error_line(code, err, "without a feasible solution", "time_limit")
+    assert snapshot(tmp_path / "out") == before
