@@ -1,0 +1,109 @@
+"""Batch runs: the 9 prefectures in parallel worker processes and the province roll-up.
+
+The config is a temporary one extending configs/guizhou.yaml with few candidates, coarse H3
+cells and one station per 20,000 NEVs, so each prefecture run takes a few seconds.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from evsiting.batch import Job, run_batch, run_jobs
+from evsiting.config import load_config
+from evsiting.settings import configs_dir
+
+PREFECTURE_SLUGS = ["guiyang", "liupanshui", "zunyi", "anshun", "bijie", "tongren", "qianxinan", "qiandongnan", "qiannan"]
+
+
+def small_config(tmp_path, name="small", extra=""):
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(
+        f"extends: {configs_dir() / 'guizhou.yaml'}\n"
+        f"name: {name}\n"
+        "demand:\n  h3_resolution: 6\n"
+        "candidates:\n  per_county: 5\n"
+        "impedance:\n  method: great_circle\n"
+        "model:\n  nevs_per_station: 20000\n"
+        f"output_dir: {tmp_path / 'out'}\n" + extra,
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory, shared):
+    tmp = tmp_path_factory.mktemp("batch")
+    cfg = load_config(small_config(tmp))
+    res = run_batch([cfg], per_prefecture=True, executor="local", workers=2)
+    return tmp / "out", res
+
+
+def test_all_prefectures_write_nine_folders_and_a_rollup(batch):
+    out, res = batch
+    assert not res.failed
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == sorted([f"small-{s}" for s in PREFECTURE_SLUGS] + ["small-province"])
+    for s in PREFECTURE_SLUGS:
+        assert {"sites.geojson", "demand.geojson", "summary.json", "manifest.json"} <= {p.name for p in (out / f"small-{s}").iterdir()}
+    layers = {p.name for p in (out / "small-guiyang").glob("*.geojson")}
+    assert {"province_summary.json", "province_summary.csv"} | layers <= {p.name for p in (out / "small-province").iterdir()}
+
+
+def test_rollup_totals_are_the_sums_of_the_prefecture_outputs(batch):
+    out, _ = batch
+    roll = json.loads((out / "small-province" / "province_summary.json").read_text())
+    per = [json.loads((out / f"small-{s}" / "summary.json").read_text())["total"] for s in PREFECTURE_SLUGS]
+    for key in ("nev_count", "stations", "ports_dc", "ports_ac", "nev_covered"):
+        assert roll["total"][key] == sum(p[key] for p in per), key
+    for key in ("energy_kwh_day", "power_kw", "unserved_energy_kwh_day"):
+        assert roll["total"][key] == pytest.approx(sum(p[key] for p in per), abs=0.01), key
+    tot = roll["total"]
+    assert tot["coverage_share"] == pytest.approx(tot["nev_covered"] / tot["nev_count"], abs=1e-6)
+    assert tot["nev_per_public_charger"] == pytest.approx(tot["nev_count"] / (tot["ports_dc"] + tot["ports_ac"]), abs=1e-3)
+    # base 2026 scenario: the province target, exactly
+    assert tot["nev_count"] == 700_000
+    assert roll["target"] == {"nev_target": 700_000, "target_year": 2026, "scenario_year": 2026, "nev_total": 700_000, "share_of_target": 1.0}
+    assert roll["complete"] and [r["name_en"] for r in roll["prefectures"]] == [
+        "Guiyang", "Liupanshui", "Zunyi", "Anshun", "Bijie", "Tongren", "Qianxinan", "Qiandongnan", "Qiannan"]
+
+
+def test_merged_layers_hold_every_prefecture_feature(batch):
+    out, _ = batch
+    n_sites = n_cells = 0
+    for s in PREFECTURE_SLUGS:
+        n_sites += len(json.loads((out / f"small-{s}" / "sites.geojson").read_text())["features"])
+        n_cells += len(json.loads((out / f"small-{s}" / "demand.geojson").read_text())["features"])
+    sites = json.loads((out / "small-province" / "sites.geojson").read_text())["features"]
+    cells = json.loads((out / "small-province" / "demand.geojson").read_text())["features"]
+    assert len(sites) == n_sites and len(cells) == n_cells
+    assert [f["id"] for f in sites] == list(range(len(sites)))
+    assert len({f["properties"]["site_id"] for f in sites}) == len(sites)
+    assert sum(f["properties"]["nev_count"] for f in cells) == 700_000
+    rows = list(csv.DictReader((out / "small-province" / "province_summary.csv").open()))
+    assert len(rows) == 10 and rows[-1]["name_en"] == "total" and int(rows[-1]["nev_count"]) == 700_000
+    assert sum(int(r["stations"]) for r in rows[:-1]) == int(rows[-1]["stations"])
+
+
+def test_a_failing_run_is_reported_and_the_others_are_written(tmp_path, shared):
+    good = load_config(small_config(tmp_path, "good"))
+    bad = load_config(small_config(tmp_path, "bad"))
+    bad.candidates.per_county = 1
+    bad.model.nevs_per_station = 1  # p far above the candidate count -> InputError in the run
+    jobs = [Job(bad, "Anshun"), Job(good, "Anshun")]
+    outcomes = run_jobs(jobs, executor="local", workers=1)
+    assert [o.ok for o in outcomes] == [False, True]
+    assert "candidate" in outcomes[0].error and outcomes[0].error_type == "InputError"
+    assert (tmp_path / "out" / "good-anshun" / "summary.json").exists()
+    assert not (tmp_path / "out" / "bad-anshun").exists()
+
+
+def test_cli_prefecture_all_rejects_a_scheduler_without_dask(tmp_path, shared):
+    from typer.testing import CliRunner
+
+    from evsiting.cli import app
+
+    res = CliRunner().invoke(app, ["run", str(small_config(tmp_path)), "--prefecture", "all", "--scheduler", "tcp://127.0.0.1:1"])
+    assert res.exit_code == 2
+    assert "needs --executor dask" in res.output
