@@ -72,3 +72,51 @@ def brute_pcenter(cost, p, required=()):
     for s in subsets(cost.shape[1], p, required=required):
         best = min(best, float(cost[:, list(s)].min(axis=1).max()))
     return best
+
+
+def brute_siting(cost, demand, radius, max_dc, max_ac, cap_dc, cap_ac, site_cost, dc_cost, ac_cost,
+                 budget=None, objective="max_served", existing_dc=None, existing_ac=None, required=()):
+    """Enumerate port counts per site; served energy by LP. Returns best objective or None."""
+    from scipy.optimize import linprog
+
+    n, m = cost.shape
+    cov = cost <= radius
+    ex_dc = np.zeros(m) if existing_dc is None else np.asarray(existing_dc, float)
+    ex_ac = np.zeros(m) if existing_ac is None else np.asarray(existing_ac, float)
+    existing = (ex_dc + ex_ac) > 0
+    choices = []
+    for j in range(m):
+        if existing[j]:
+            choices.append([(ex_dc[j], ex_ac[j])])
+        else:
+            opts = [(a, b) for a in range(int(max_dc) + 1) for b in range(int(max_ac) + 1)]
+            if j in required:
+                opts = [o for o in opts if o != (0, 0)]
+            choices.append(opts)
+    reachable = cov.any(axis=1)
+    target = float(demand[reachable].sum())
+    pairs = np.argwhere(cov)
+    best = None
+    for conf in itertools.product(*choices):
+        c = 0.0
+        for j, (a, b) in enumerate(conf):
+            if not existing[j] and (a + b) > 0:
+                c += site_cost + a * dc_cost + b * ac_cost
+        if budget is not None and c > budget + 1e-9:
+            continue
+        capj = np.array([a * cap_dc + b * cap_ac for a, b in conf])
+        if len(pairs) == 0:
+            served = 0.0
+        else:
+            k = len(pairs)
+            a_ub = np.zeros((n + m, k))
+            a_ub[pairs[:, 0], np.arange(k)] = 1
+            a_ub[n + pairs[:, 1], np.arange(k)] = 1
+            b_ub = np.concatenate([demand, capj])
+            lp = linprog(-np.ones(k), A_ub=a_ub, b_ub=b_ub, bounds=(0, None), method="highs")
+            served = -lp.fun
+        if objective == "max_served":
+            best = served if best is None else max(best, served)
+        elif served >= target - 1e-6:
+            best = c if best is None else min(best, c)
+    return best

@@ -18,5 +18,9 @@ on; ``status`` is ``"optimal"`` (proven) or ``"feasible"`` (stopped early, incum
 from evsiting.models._core import LocationResult, available_solvers
 from evsiting.models.coverage import LSCP, MCLP
 from evsiting.models.median import PCenter, PMedian
+from evsiting.models.siting import ChargerSiting, SitingResult
 
-__all__ = ["LSCP", "MCLP", "PMedian", "PCenter", "LocationResult", "available_solvers"]
+__all__ = [
+    "LSCP", "MCLP", "PMedian", "PCenter", "ChargerSiting", "LocationResult", "SitingResult",
+    "available_solvers",
+]
