@@ -416,6 +416,10 @@ def build_layers(
 GPKG_FIXED_DATE = "2000-01-01T00:00:00.000Z"
 
 
+#: GeoPackage version written: 1.2 opens without warnings in GDAL < 3.7 (QGIS 3.22 LTR on
+#: Debian 12) as well as in current releases.
+GPKG_VERSION = "1.2"
+
 #: Geometry type of each standard layer in the GeoPackage (polygons as multi-polygons so that
 #: cells cut by county borders and isochrones fit one type); used for empty layers too.
 GPKG_GEOMETRY_TYPES = {"sites": "Point", "demand": "MultiPolygon", "allocation": "LineString", "service_areas": "MultiPolygon"}
@@ -445,7 +449,11 @@ def write_geopackage(layers: Mapping[str, gpd.GeoDataFrame], path: Path) -> Path
             g = gdf.to_crs(WGS84)
             g = g.set_geometry(shapely.orient_polygons(g.geometry.to_numpy(), exterior_cw=False))
             geom_type = GPKG_GEOMETRY_TYPES.get(name) or _geometry_type(g)
-            pyogrio.write_dataframe(g, path, layer=name, driver="GPKG", geometry_type=geom_type, promote_to_multi=geom_type.startswith("Multi"), append=path.exists())
+            append = path.exists()
+            pyogrio.write_dataframe(
+                g, path, layer=name, driver="GPKG", geometry_type=geom_type, promote_to_multi=geom_type.startswith("Multi"),
+                append=append, dataset_options=None if append else {"VERSION": GPKG_VERSION},
+            )
     finally:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": old})
     return path

@@ -1,0 +1,122 @@
+"""The run layers and their styles load in QGIS as valid, styled layers (PyQGIS).
+
+PyQGIS is not pip-installable: it comes with QGIS (Debian: ``python3-qgis``), so it is looked
+for in this interpreter and then in the system ``python3``; the test is skipped when neither
+has it. The check runs in a subprocess (QGIS needs its own process, offscreen Qt).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from evsiting.config import load_config
+from evsiting.pipeline import run
+from evsiting.settings import configs_dir
+
+LAYERS = ("sites", "demand", "allocation", "service_areas")
+
+CHECK = r'''
+import json, os, sys
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+from qgis.core import Qgis, QgsApplication, QgsRenderContext, QgsSymbolLayer, QgsVectorLayer
+
+def prop(name):
+    enum = getattr(QgsSymbolLayer, "Property", None)
+    return getattr(enum, name) if enum is not None and hasattr(enum, name) else getattr(QgsSymbolLayer, "Property" + name)
+
+app = QgsApplication([], False)
+app.initQgis()
+folder, names = sys.argv[1], sys.argv[2].split(",")
+out = {"version": Qgis.QGIS_VERSION, "layers": {}}
+for name in names:
+    for kind, uri in (("geojson", f"{folder}/{name}.geojson"), ("gpkg", f"{folder}/run.gpkg|layername={name}")):
+        lyr = QgsVectorLayer(uri, name, "ogr")
+        rec = {"valid": lyr.isValid(), "features": lyr.featureCount(), "crs": lyr.crs().authid()}
+        rec["default_renderer"] = lyr.renderer().type() if lyr.renderer() else None  # before any explicit load
+        if kind == "geojson":
+            msg, ok = lyr.loadNamedStyle(f"{folder}/{name}.qml")
+            rec["style_loaded"] = bool(ok)
+        r = lyr.renderer()
+        rec["renderer"] = r.type()
+        attr = r.classAttribute() if hasattr(r, "classAttribute") else None
+        rec["attr"] = attr
+        rec["attr_found"] = attr is None or lyr.fields().indexOf(attr) >= 0
+        if r.type() == "categorizedSymbol":
+            rec["classes"] = [c.value() for c in r.categories()]
+        if r.type() == "graduatedSymbol":
+            rec["classes"] = len(r.ranges())
+        dd = []
+        for sym in r.symbols(QgsRenderContext()):
+            for sl in sym.symbolLayers():
+                props = sl.dataDefinedProperties()
+                for key in ("Size", "LayerEnabled"):
+                    p = props.property(prop(key))
+                    if p.isActive():
+                        dd.append([key, p.expressionString()])
+        rec["data_defined"] = sorted(set(tuple(x) for x in dd))
+        rec["opacity"] = lyr.opacity()
+        out["layers"][f"{kind}:{name}"] = rec
+print(json.dumps(out))
+sys.stdout.flush()
+os._exit(0)  # skip exitQgis(): PyQGIS may crash while tearing down layers at exit
+'''
+
+
+def _python_with_qgis() -> str | None:
+    """An interpreter that can ``import qgis.core``: this one, else the system python3."""
+    candidates = [sys.executable] + [p for p in ("/usr/bin/python3", shutil.which("python3")) if p]
+    for exe in dict.fromkeys(candidates):
+        try:
+            ok = subprocess.run([exe, "-c", "import qgis.core"], capture_output=True, timeout=60).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            ok = False
+        if ok:
+            return exe
+    return None
+
+
+@pytest.fixture(scope="module")
+def qgis_python():
+    exe = _python_with_qgis()
+    if exe is None:
+        pytest.skip("PyQGIS not installed (Debian: apt-get install python3-qgis)")
+    return exe
+
+
+def test_layers_and_styles_load_in_qgis(qgis_python, tmp_path, shared):
+    cfg = load_config(configs_dir() / "prefectures" / "anshun.yaml")
+    cfg.candidates.per_county = 8
+    cfg.impedance.method = "great_circle"
+    res = run(cfg, out_base=tmp_path)
+    script = tmp_path / "check_qgis.py"
+    script.write_text(CHECK)
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    proc = subprocess.run([qgis_python, str(script), str(res.out_dir), ",".join(LAYERS)], capture_output=True, text=True, timeout=240, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    lay = out["layers"]
+    for name in LAYERS:
+        for kind in ("geojson", "gpkg"):
+            rec = lay[f"{kind}:{name}"]
+            assert rec["valid"] and rec["crs"] == "EPSG:4326" and rec["features"] > 0, (kind, name, rec)
+            assert rec["attr_found"], (kind, name, rec)
+        assert lay[f"geojson:{name}"]["style_loaded"]
+        # QGIS applies <name>.qml beside the GeoJSON by itself, as the default style
+        assert lay[f"geojson:{name}"]["default_renderer"] == lay[f"geojson:{name}"]["renderer"]
+        # the GeoPackage layer picks its default style from layer_styles by itself
+        assert lay[f"gpkg:{name}"]["renderer"] == lay[f"geojson:{name}"]["renderer"]
+    for kind in ("geojson", "gpkg"):
+        sites = lay[f"{kind}:sites"]
+        assert sites["renderer"] == "categorizedSymbol" and sites["attr"] == "facility_type"
+        assert set(sites["classes"]) == {"candidate", "required", "chosen"}
+        assert any(k == "Size" and "ports_total" in e for k, e in sites["data_defined"])
+        demand = lay[f"{kind}:demand"]
+        assert demand["renderer"] == "graduatedSymbol" and demand["attr"] == "nev_count" and demand["classes"] == 9
+        assert any(k == "LayerEnabled" and "covered" in e for k, e in demand["data_defined"])
+        assert lay[f"{kind}:service_areas"]["renderer"] == "singleSymbol"
