@@ -372,3 +372,18 @@ def test_download_resumes_and_checks_md5(tmp_path):
     with pytest.raises(InputError, match="checksum"):
         download_extract(url, tmp_path / "other", opener=bad)
     assert not (tmp_path / "other" / "guizhou-latest.osm.pbf.part").exists()
+
+
+def test_network_matrix_study_area_rejects_swapped_candidates(tmp_path):
+    from evsiting.config import config_from_dict
+
+    cfg = config_from_dict({"name": "x", "model": {"p": 3}, "impedance": {"method": "network"},
+                            "network": {"source": "file", "path": str(FIXTURES / "synthetic_small.osm"), "buffer_m": 500}},
+                           base_dir=tmp_path)
+    area = shapely.box(106.70, 26.57, 106.73, 26.60)
+    pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy([106.7101, 106.7199], [26.5801, 26.5899]), crs=WGS84)
+    mat, info = network_matrix(pts, pts, load_parameters(), 15.0, config=cfg, study_area=area)
+    assert mat.nnz >= 2
+    swapped = gpd.GeoDataFrame(geometry=gpd.points_from_xy([26.5801], [106.7101]), crs=WGS84)
+    with pytest.raises(InputError, match="swapped"):
+        network_matrix(pts, swapped, load_parameters(), 15.0, config=cfg, study_area=area)

@@ -211,3 +211,14 @@ def test_province_scale_is_fast(province):
     # the expressway never makes a pair slower, and keeps every direct pair
     assert (direct.astype(bool) > mat.astype(bool)).nnz == 0
     assert elapsed < 30, elapsed
+
+
+def test_impedance_expressway_reads_config_motorways(tmp_path):
+    from evsiting.config import config_from_dict
+
+    path = write_lines_wgs84(tmp_path, [[(0, 0), (60_000, 0)]], ["G1"])
+    cfg = config_from_dict({"name": "x", "model": {"p": 3}, "impedance": {"method": "expressway"},
+                            "data": {"motorways": str(path)}}, base_dir=tmp_path)
+    demand, cands = points([(-1000, 0)]), points([(61_000, 0)])
+    mat, info = travel_time_matrix(demand, cands, "expressway", load_parameters(), 60, config=cfg)
+    assert info["motorways"] == str(path) and mat.nnz == 1

@@ -21,7 +21,8 @@ from ..errors import InputError
 from ..params import Parameters
 from ..settings import PROJECTED_CRS
 from .matrix import GraphArrays, graph_to_csr, node_travel_time_matrix
-from .snap import snap_points
+from .snap import check_inside, snap_points
+from .sources import buffered_polygon
 from .speeds import RoadSpeeds, add_speeds_and_times
 
 
@@ -142,6 +143,9 @@ def road_matrix(
     return mat, info
 
 
+_PREPARED: dict = {}
+
+
 def network_matrix(demand, candidates, params, cutoff_min, **options) -> tuple[sp.csr_matrix, dict]:
     """``impedance.travel_time_matrix(method="network")``.
 
@@ -150,7 +154,8 @@ def network_matrix(demand, candidates, params, cutoff_min, **options) -> tuple[s
             default CRS); else
         config: a RunConfig whose ``network`` section names the source; ``study_area`` (WGS84
             polygon, default: the convex hull of demand and candidate points) is the area loaded,
-            buffered by ``network.buffer_m``.
+            buffered by ``network.buffer_m``; candidates outside that are an error. The last
+            prepared network is kept in memory and reused for the same source and area.
         snap_limit_m: overrides ``config.network.snap_limit_m`` (default 1,000 m).
         workers: threads.
 
@@ -158,7 +163,8 @@ def network_matrix(demand, candidates, params, cutoff_min, **options) -> tuple[s
         (csr minutes, info with ``method: network``, network facts and snap facts).
 
     Raises:
-        InputError: no graph and no ``network`` config section; load failures.
+        InputError: no graph and no ``network`` config section; load failures; candidates
+            outside the buffered study area (the message says when lon/lat look swapped).
     """
     net = options.get("graph")
     cfg = options.get("config")
@@ -173,9 +179,18 @@ def network_matrix(demand, candidates, params, cutoff_min, **options) -> tuple[s
         if area is None:
             both = list(demand.geometry.to_crs("EPSG:4326")) + list(candidates.geometry.to_crs("EPSG:4326"))
             area = shapely.MultiPoint(both).convex_hull
-        G, info = load_graph(ncfg.source, area, ncfg.buffer_m, cfg.path(ncfg.path) if ncfg.path else None,
-                             cfg.path(ncfg.cache_dir), ncfg.geofabrik_url)
-        net = prepare_graph(G, PROJECTED_CRS, info=info)
+        else:
+            # a candidate file with lon/lat swapped lands far outside: say so instead of
+            # leaving the sites silently unreachable
+            check_inside(candidates, buffered_polygon(area, ncfg.buffer_m), "candidates")
+        path = cfg.path(ncfg.path) if ncfg.path else None
+        key = (ncfg.source, str(path), ncfg.geofabrik_url, shapely.to_wkb(area), ncfg.buffer_m)
+        net = _PREPARED.get(key)
+        if net is None:
+            G, info = load_graph(ncfg.source, area, ncfg.buffer_m, path, cfg.path(ncfg.cache_dir), ncfg.geofabrik_url)
+            net = prepare_graph(G, PROJECTED_CRS, info=info)
+            _PREPARED.clear()  # keep one prepared network (a province graph is large)
+            _PREPARED[key] = net
     elif isinstance(net, nx.MultiDiGraph):
         net = prepare_graph(net, options.get("crs", PROJECTED_CRS))
     mat, snap_info = road_matrix(net, demand, candidates, params, cutoff_min, snap_limit, options.get("workers"))
