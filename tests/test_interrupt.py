@@ -1,0 +1,106 @@
+"""An interrupted run (exception or Ctrl-C in the model stage, or a failure while the files
+are being written) leaves the previous outputs of that run name byte for byte as they were,
+and no partial folder beside them."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import evsiting.pipeline as pipeline
+from evsiting.cli import app
+from evsiting.config import load_config
+
+BASE = Path(__file__).parent / "bad_inputs" / "base.yaml"  # a small valid Anshun run
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*"))}
+
+
+@pytest.fixture(scope="module")
+def cfg(shared):
+    return load_config(BASE)
+
+
+@pytest.fixture(scope="module")
+def finished(cfg, tmp_path_factory):
+    """One finished run, ``<tmp>/bad``."""
+    out = tmp_path_factory.mktemp("finished")
+    res = pipeline.run(cfg, out_base=out)
+    assert res.out_dir == out / "bad" and (res.out_dir / "sites.geojson").exists()
+    return res.out_dir
+
+
+@pytest.fixture
+def previous(finished, tmp_path):
+    """A copy of the finished run in ``tmp_path/out/bad`` and the snapshot of ``tmp_path/out``."""
+    out = tmp_path / "out"
+    shutil.copytree(finished, out / "bad")
+    return out, snapshot(out)
+
+
+class Boom(RuntimeError):
+    pass
+
+
+def crashing_model(exc: BaseException):
+    class Crashing(pipeline.MCLP):
+        def solve(self, *a, **k):
+            raise exc
+
+    return Crashing
+
+
+@pytest.mark.parametrize("exc", [Boom("synthetic crash in the model stage"), KeyboardInterrupt()])
+def test_failure_in_the_model_stage_leaves_previous_outputs(cfg, previous, monkeypatch, exc):
+    out, before = previous
+    monkeypatch.setattr(pipeline, "MCLP", crashing_model(exc))
+    with pytest.raises(type(exc)):
+        pipeline.run(cfg, out_base=out)
+    assert snapshot(out) == before
+
+
+@pytest.mark.parametrize("exc", [Boom("disk full (synthetic)"), KeyboardInterrupt()])
+def test_failure_while_writing_leaves_previous_outputs_and_no_partial_folder(cfg, previous, monkeypatch, exc):
+    out, before = previous
+    calls = []
+
+    def failing_write_json(obj, path):
+        calls.append((path, sorted(p.name for p in path.parent.iterdir())))
+        raise exc
+
+    # the layers are written first, then summary.json: fail there, half-way through the folder
+    monkeypatch.setattr(pipeline, "write_json", failing_write_json)
+    with pytest.raises(type(exc)):
+        pipeline.run(cfg, out_base=out)
+    path, present = calls[0]
+    assert path.name == "summary.json" and path.parent.name.startswith(".bad.partial-")
+    assert "sites.geojson" in present and "demand.geojson" in present  # really half-written
+    assert snapshot(out) == before
+
+
+def test_successful_rerun_replaces_the_folder_and_leaves_nothing_else(cfg, previous):
+    out, before = previous
+    cfg2 = cfg.model_copy(deep=True)
+    cfg2.model.nevs_per_station = 4000  # fewer stations: different files
+    pipeline.run(cfg2, out_base=out)
+    after = snapshot(out)
+    assert sorted(p.name for p in out.iterdir()) == ["bad"]
+    assert after.keys() == before.keys() and after["bad/summary.json"] != before["bad/summary.json"]
+
+
+def test_ctrl_c_on_the_command_line_is_one_line_and_writes_nothing(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    (out / "bad").mkdir(parents=True)
+    (out / "bad" / "summary.json").write_text("{}\n")
+    before = snapshot(out)
+    monkeypatch.setattr(pipeline, "MCLP", crashing_model(KeyboardInterrupt()))
+    r = CliRunner().invoke(app, ["run", str(BASE), "--out", str(out)])
+    assert r.exit_code == 130
+    assert "interrupted: no output was written" in r.stderr and "Traceback" not in r.stderr
+    assert snapshot(out) == before
