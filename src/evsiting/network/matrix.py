@@ -40,13 +40,15 @@ def _bounded_dijkstra(indptr, indices, weights, sources, target_col, cutoff):
     """Dijkstra from each of ``sources`` up to ``cutoff``; emit (source index, target column,
     distance) for every reached node whose ``target_col`` is >= 0.
 
-    Indexed 4-ary heap with decrease-key (heap size = the search frontier); ``dist`` and
-    ``pos`` are allocated once per call and only the touched entries are reset between
-    sources, so a search costs O(r log r) for the r nodes it reaches, not O(N).
+    Indexed 4-ary heap with decrease-key (heap size = the search frontier). The arrays are
+    allocated once per call; between sources only the touched ``dist`` entries are reset, so
+    a search costs O(r log r) for the r nodes it reaches (and their arcs), not O(N).
     """
     n = indptr.size - 1
     dist = np.full(n, np.inf)
-    pos = np.full(n, -1, np.int32)  # heap position; -1 not queued; -2 settled
+    # heap position of a queued node; only read for nodes with a finite dist that are still
+    # queued (a settled node is never improved: weights are >= 0), so it needs no reset
+    pos = np.empty(n, np.int32)
     touched = np.empty(n, np.int32)
     hk = np.empty(n, np.float64)  # heap keys
     hv = np.empty(n, np.int32)  # heap nodes
@@ -78,7 +80,6 @@ def _bounded_dijkstra(indptr, indices, weights, sources, target_col, cutoff):
         while size > 0:
             u = hv[0]
             d = hk[0]
-            pos[u] = -2
             size -= 1
             if size > 0:  # last element to the root, sift down
                 lk = hk[size]
@@ -113,17 +114,15 @@ def _bounded_dijkstra(indptr, indices, weights, sources, target_col, cutoff):
                 v = indices[e]
                 nd = d + weights[e]
                 if nd <= cutoff and nd < dist[v]:
-                    p = pos[v]
-                    if p == -2:
-                        continue
-                    if dist[v] == np.inf:
+                    if dist[v] == np.inf:  # first reached: append to the heap
                         touched[nt] = v
                         nt += 1
-                    dist[v] = nd
-                    if p == -1:
-                        p = size
+                        i = size
                         size += 1
-                    i = p  # sift up
+                    else:  # queued: decrease its key
+                        i = pos[v]
+                    dist[v] = nd
+                    # sift up
                     while i > 0:
                         par = (i - 1) >> 2
                         if hk[par] <= nd:
@@ -137,7 +136,6 @@ def _bounded_dijkstra(indptr, indices, weights, sources, target_col, cutoff):
                     pos[v] = i
         for k in range(nt):
             dist[touched[k]] = np.inf
-            pos[touched[k]] = -1
         if nrow == 0:
             continue
         if nout + nrow > ocap:
