@@ -387,3 +387,28 @@ def test_network_matrix_study_area_rejects_swapped_candidates(tmp_path):
     swapped = gpd.GeoDataFrame(geometry=gpd.points_from_xy([26.5801], [106.7101]), crs=WGS84)
     with pytest.raises(InputError, match="swapped"):
         network_matrix(pts, swapped, load_parameters(), 15.0, config=cfg, study_area=area)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(2, 40),
+    arcs=st.lists(st.tuples(st.integers(0, 39), st.integers(0, 39), st.floats(0, 50, allow_nan=False)), max_size=150),
+    cutoff=st.floats(0, 120, allow_nan=False),
+    seed=st.integers(0, 10_000),
+)
+def test_property_matrix_equals_networkx(n, arcs, cutoff, seed):
+    """Random small digraphs (parallel arcs, zero weights, self-loops) and cutoffs."""
+    G = nx.MultiDiGraph()
+    G.add_nodes_from(range(n))
+    for u, v, w in arcs:
+        if u < n and v < n:
+            G.add_edge(u, v, travel_time=w)
+    rng = np.random.default_rng(seed)
+    orig = list(rng.integers(0, n, rng.integers(1, 8)))
+    dest = list(rng.integers(0, n, rng.integers(1, 8)))
+    M = node_travel_time_matrix(graph_to_csr(G), orig, dest, cutoff, workers=1)
+    assert_equals_networkx(G, M, orig, dest, cutoff)
