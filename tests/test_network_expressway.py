@@ -222,3 +222,28 @@ def test_impedance_expressway_reads_config_motorways(tmp_path):
     demand, cands = points([(-1000, 0)]), points([(61_000, 0)])
     mat, info = travel_time_matrix(demand, cands, "expressway", load_parameters(), 60, config=cfg)
     assert info["motorways"] == str(path) and mat.nnz == 1
+
+
+def test_motorways_from_overpass_offline(monkeypatch, tmp_path):
+    """The Overpass path for the motorway layer; osmnx's request replaced by synthetic ways."""
+    import osmnx as ox
+
+    from evsiting.network.expressway import motorways_from_overpass
+
+    lines = synthetic_lines([[(-5000, 0), (5000, 0)], [(0, -5000), (0, 5000)]], ["G1", "G2"]).to_crs(WGS84)
+    fake = gpd.GeoDataFrame({"element": ["way", "way", "node"], "id": [1, 2, 3], "highway": ["motorway"] * 2 + ["motorway_junction"],
+                             "ref": ["G1", "G2", None]},
+                            geometry=list(lines.geometry) + [shapely.Point(106.7, 26.6)], crs=WGS84).set_index(["element", "id"])
+    seen = {}
+
+    def fake_features(polygon, tags):
+        seen["tags"] = tags
+        return fake
+
+    monkeypatch.setattr(ox, "features_from_polygon", fake_features)
+    out = motorways_from_overpass(shapely.box(106, 26, 107, 27), tmp_path / "m.geojson", cache_dir=tmp_path)
+    assert seen["tags"] == {"highway": "motorway"}
+    got = load_motorway_lines(out)
+    assert len(got) == 2 and list(got["route"]) == ["G1", "G2"]
+    net = build_expressway_network(got, 100, 100_000)
+    assert net.info["crossings_joined"] == 1

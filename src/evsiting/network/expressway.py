@@ -117,6 +117,43 @@ def _route_key(rec: dict) -> str:
     return f"line{rec['line']}"
 
 
+def motorways_from_overpass(polygon, out: str | Path, cache_dir: str | Path = "cache/osm") -> Path:
+    """Fetch the same layer as ``shared:guizhou_motorways_osm.geojson`` from Overpass.
+
+    ``highway=motorway`` ways inside ``polygon`` (WGS84) via ``osmnx.features_from_polygon``
+    (responses cached in ``cache_dir``), written as WGS84 GeoJSON LineStrings with ``osm_id``,
+    ``ref``, ``name``, ``highway``. Unlike the shared file these ways are neither merged nor
+    simplified; :func:`build_expressway_network` takes either.
+
+    Returns:
+        ``out``.
+
+    Raises:
+        InputError: the request failed or found no motorway.
+    """
+    import osmnx as ox
+
+    ox.settings.use_cache = True
+    ox.settings.cache_folder = str(cache_dir)
+    try:
+        feats = ox.features_from_polygon(polygon, tags={"highway": "motorway"})
+    except Exception as exc:
+        raise InputError(f"Overpass request failed: {exc}", source="overpass") from None
+    feats = feats.reset_index()
+    feats = feats[feats.geom_type.isin(["LineString", "MultiLineString"])]
+    if "highway" in feats.columns:
+        feats = feats[feats["highway"] == "motorway"]
+    if feats.empty:
+        raise InputError("no highway=motorway ways in the polygon", source="overpass")
+    cols = {"id": "osm_id"}
+    feats = feats.rename(columns=cols)
+    keep = [c for c in ("osm_id", "ref", "name", "highway") if c in feats.columns]
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    gpd.GeoDataFrame(feats[keep], geometry=feats.geometry, crs=WGS84).to_file(out, driver="GeoJSON")
+    return out
+
+
 @dataclass
 class ExpresswayNetwork:
     """The motorway graph.
