@@ -168,3 +168,20 @@ def test_from_geodataframe():
     assert res.objective == ref.objective and 0 in res.selected
     with pytest.raises(InputError):
         MCLP.from_geodataframe(dem, cand, cost[:, :5], weights_col="nev_count", p_facilities=2)
+
+
+@pytest.mark.parametrize("solver", ["cbc", "highs"])
+def test_time_limit_keeps_incumbent_and_reports_gap(solver):
+    # random (non-spatial) coverage is hard: not solvable to optimality in 1 s
+    rng = np.random.default_rng(0)
+    n, m, k = 4000, 500, 6
+    rows = np.repeat(np.arange(n), k)
+    cols = np.concatenate([rng.choice(m, k, replace=False) for _ in range(n)])
+    cost = sp.csr_matrix((rng.uniform(0, 10, n * k), (rows, cols)), shape=(n, m))
+    w = rng.integers(1, 100, n).astype(float)
+    res = MCLP.from_cost_matrix(cost, weights=w, service_radius=10, p_facilities=40).solve(solver, time_limit=1)
+    assert res.status == "feasible"
+    assert res.gap > 0 and res.bound > res.objective > 0
+    assert "time limit" in res.message
+    assert res.objective == pytest.approx(w[res.covered].sum())
+    assert len(res.selected) <= 40

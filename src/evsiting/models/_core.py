@@ -326,8 +326,29 @@ class SolveOutcome:
 _CBC_BOUND = re.compile(r"^(Lower|Upper) bound:\s*([-+0-9.eE]+|inf|-inf)", re.MULTILINE)
 
 
+def _highs_with_start(start: dict | None, **opts: Any) -> pulp.LpSolver:
+    """pulp's HiGHS API solver, handing ``start`` (variable -> value) to HiGHS as a MIP start."""
+    import highspy
+
+    class _HiGHSStart(pulp.HiGHS):  # type: ignore[misc, valid-type]
+        def callSolver(self, lp: pulp.LpProblem) -> None:
+            if start:
+                h = lp.solverModel
+                vals = [0.0] * h.getNumCol()
+                for v, val in start.items():
+                    vals[v.index] = float(val)
+                sol = highspy.HighsSolution()
+                sol.col_value = vals
+                sol.value_valid = True
+                h.setSolution(sol)
+            lp.solverModel.run()
+
+    return _HiGHSStart(**opts)
+
+
 def run_solver(prob: pulp.LpProblem, solver: str, time_limit: float | None,
-               mip_gap: float | None, threads: int | None = None) -> SolveOutcome:
+               mip_gap: float | None, threads: int | None = None,
+               start: dict | None = None) -> SolveOutcome:
     """Solve a pulp problem and read status and bound from the solver itself.
 
     CBC: status from pulp (``prob.sol_status``), bound parsed from CBC's log ("Lower bound:"
@@ -346,6 +367,10 @@ def run_solver(prob: pulp.LpProblem, solver: str, time_limit: float | None,
         os.close(fd)
         try:
             opts: dict[str, Any] = dict(msg=False, timeLimit=time_limit, logPath=log)
+            if start:
+                for v, val in start.items():
+                    v.setInitialValue(float(val), check=False)
+                opts["warmStart"] = True
             if mip_gap is not None:
                 opts["gapRel"] = mip_gap
             if threads:
@@ -383,7 +408,7 @@ def run_solver(prob: pulp.LpProblem, solver: str, time_limit: float | None,
         if threads:
             opts["threads"] = threads
         try:
-            prob.solve(pulp.HiGHS(**opts))
+            prob.solve(_highs_with_start(start, **opts))
         except pulp.PulpSolverError as exc:
             raise SolverError(f"HiGHS failed: {exc}") from exc
         secs = time.perf_counter() - t0

@@ -86,6 +86,24 @@ def reduce_cover(cm: sp.csr_matrix, cand: np.ndarray) -> tuple[sp.csr_matrix, np
     return cm, cand
 
 
+def greedy_max_cover(cm: sp.csr_matrix, w: np.ndarray, k: int) -> np.ndarray:
+    """Greedy maximal covering: ``k`` columns by largest newly covered weight (ties lowest index).
+
+    Returns the chosen column positions (stops early when no column adds weight).
+    """
+    csc = sp.csc_matrix(cm, dtype=np.float64)
+    left = w.astype(np.float64).copy()
+    chosen: list[int] = []
+    for _ in range(k):
+        gain = csc.T @ left
+        j = int(np.argmax(gain))
+        if gain[j] <= 0:
+            break
+        chosen.append(j)
+        left[csc.indices[csc.indptr[j]:csc.indptr[j + 1]]] = 0.0
+    return np.asarray(chosen, dtype=np.int64)
+
+
 class LSCP(_Model):
     """Location Set Covering Problem: fewest stations so every demand point is within the radius.
 
@@ -295,11 +313,21 @@ class MCLP(_Model):
                          np.zeros(cm.shape[0]), "c")
             prob += pulp.lpSum(y) <= p_free, "p"
             stats["build_s"] = time.perf_counter() - tb
-            outcome = run_solver(prob, solver, time_limit, mip_gap)
-            if not outcome.has_solution:
-                from evsiting.errors import SolverError
-                raise SolverError("MCLP: the solver stopped without a feasible solution; raise time_limit")
-            chosen = cand[var_values(y) > 0.5]
+            # greedy start: handed to the solver, and kept if the solver finds nothing better
+            g = greedy_max_cover(cm, wa, p_free)
+            ystart = np.zeros(cm.shape[1])
+            ystart[g] = 1.0
+            zstart = np.minimum(cm @ ystart, 1.0)
+            start = dict(zip(y, ystart.tolist()))
+            start.update(zip(z, zstart.tolist()))
+            outcome = run_solver(prob, solver, time_limit, mip_gap, start=start)
+            yv = var_values(y) > 0.5 if outcome.has_solution else np.zeros(cm.shape[1], dtype=bool)
+            if not outcome.has_solution or float(wa @ np.minimum(cm @ yv, 1)) < float(wa @ zstart):
+                yv = ystart > 0.5
+                outcome.has_solution = True
+            if not outcome.proven and not np.isfinite(outcome.bound):
+                outcome.bound = float(wa.sum())
+            chosen = cand[yv]
         selected = np.union1d(req, chosen).astype(np.int64)
         assignment = nearest_assignment(self.cost, selected, r)
         covered = assignment >= 0
