@@ -112,3 +112,76 @@ def test_bad_inputs_are_input_errors():
         FRLM(paths, flows, n, 100.0).solve(n + 1)
     with pytest.raises(InputError):
         make_path([0, 5, 3], [0, 1, 2])
+
+
+# --- the real Guizhou expressways (OSM, ../shared/data) ------------------------------------
+
+@pytest.fixture(scope="module")
+def guizhou(tmp_path_factory, shared):
+    from evsiting.config import load_config
+    from evsiting.corridors.run import run_corridors
+    from evsiting.settings import configs_dir
+
+    cfg = load_config(configs_dir() / "guizhou.yaml")
+    out = tmp_path_factory.mktemp("corridors")
+    return run_corridors(cfg, p=5, range_km=250.0, out_base=out)
+
+
+def test_guizhou_prefecture_corridors_outputs(guizhou):
+    import json
+
+    import geopandas as gpd
+
+    res = guizhou
+    flows = gpd.read_file(res.out_dir / "corridor_flows.geojson")
+    sites = gpd.read_file(res.out_dir / "corridor_sites.geojson")
+    summary = json.loads((res.out_dir / "corridor_summary.json").read_text())
+    assert flows.crs.to_epsg() == 4326 and len(flows) == 36 and len(sites) == 5
+    assert flows["reachable"].all()
+    share = flows.loc[flows["refuelable"], "flow"].sum() / flows["flow"].sum()
+    assert summary["covered_flow_share"] == pytest.approx(share, abs=1e-6)
+    assert 0 < summary["covered_flow_share"] <= summary["covered_flow_share_all_open"] <= 1
+    assert summary["covered_flow_share"] >= summary["covered_flow_share_greedy"] - 1e-9
+    assert summary["beta"] == 1.5 and summary["solver"]["status"] == "optimal"
+    # gravity: flow = pop_o pop_d / d^1.5
+    f = flows["population_o"].astype(float) * flows["population_d"].astype(float) / flows["distance_km"] ** 1.5
+    assert np.allclose(flows["flow"], f, rtol=1e-4)  # distance_km is rounded to metres
+    # Guiyang-Zunyi by expressway: about 130-160 km
+    gz = flows[(flows["origin"] == "Guiyang") & (flows["destination"] == "Zunyi")]
+    assert 120 < float(gz["distance_km"].iloc[0]) < 170
+    outline = gpd.read_file(__import__("evsiting.settings", fromlist=["x"]).resolve_path("data:guizhou_province.geojson")).union_all()
+    assert outline.buffer(0.05).contains(sites.union_all())
+
+
+def test_guizhou_monotone_in_p_exact_beats_greedy_and_all_open_rule(guizhou):
+    model = guizhou.model
+    prev = -1.0
+    for p in range(0, 8):
+        exact = model.solve(p)
+        greedy = model.greedy(p)
+        assert exact.covered_flow >= prev - 1e-6
+        assert exact.covered_flow >= greedy.covered_flow - 1e-6
+        prev = exact.covered_flow
+    everything = model.refuelable(np.ones(model.n_candidates, dtype=bool))
+    for pth, ok in zip(model.paths, everything):
+        if np.diff(pth.pos_km).max() <= model.range_km / 2:
+            assert ok
+    short = FRLM(model.paths, model.flows, model.n_candidates, 30.0)
+    ok_short = short.refuelable(np.ones(model.n_candidates, dtype=bool))
+    for pth, ok in zip(model.paths, ok_short):
+        if np.diff(pth.pos_km).max() <= 15.0:
+            assert ok
+
+
+def test_cli_corridors(tmp_path, shared):
+    from typer.testing import CliRunner
+
+    from evsiting.cli import app
+    from evsiting.settings import configs_dir
+
+    cfg = configs_dir() / "guizhou.yaml"
+    res = CliRunner().invoke(app, ["corridors", str(cfg), "--p", "3", "--range-km", "300", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert "covered flow" in res.output and (tmp_path / "guizhou-corridors" / "corridor_sites.geojson").exists()
+    bad = CliRunner().invoke(app, ["corridors", str(cfg), "--range-km", "-3"])
+    assert bad.exit_code == 2 and "--range-km" in bad.output

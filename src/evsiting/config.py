@@ -223,6 +223,27 @@ class BuildoutConfig(Strict):
     coverage: list[CoverageRuleConfig] = []
 
 
+class CorridorsConfig(Strict):
+    """Intercity corridors (``evsiting corridors``, issue #7): gravity OD flows between seats,
+    shortest paths on the OSM expressway network (``data.motorways``) and the flow-refuelling
+    location model.
+
+    ``level``: ``prefecture`` (9 seats, 36 pairs) or ``county`` (88 seats, 3,828 pairs).
+    ``p``: corridor stations to open. ``range_km``/``beta``: override the parameters
+    ``corridor_range_km`` and ``corridor_gravity_beta``. ``seat_candidates``: the seats
+    themselves may host a station. ``seat_links``: expressway access points each seat is
+    linked to by a local road (3 is a choice: enough to reach the main line from a city
+    between two interchanges).
+    """
+
+    level: Literal["prefecture", "county"] = "prefecture"
+    p: int = Field(10, ge=0)
+    range_km: float | None = Field(None, gt=0)
+    beta: float | None = Field(None, ge=0)
+    seat_candidates: bool = True
+    seat_links: int = Field(3, ge=1, le=20)
+
+
 class RunConfig(Strict):
     """A whole run. ``prefectures``: ``all`` or a list of names/adcodes (English, pinyin,
     Chinese or adcode)."""
@@ -239,6 +260,7 @@ class RunConfig(Strict):
     model: ModelConfig
     solver: SolverConfig = SolverConfig()
     buildout: BuildoutConfig = BuildoutConfig()
+    corridors: CorridorsConfig = CorridorsConfig()
     output_dir: str = "outputs"
     parameters: dict[str, float] = {}
 

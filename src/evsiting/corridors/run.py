@@ -1,0 +1,191 @@
+"""``evsiting corridors``: can an EV drive between the seats of Guizhou? Gravity flows between
+prefecture (or county) seats, shortest paths on the OSM expressways, and the FRLM with p
+corridor stations and a vehicle range, exact (pulp) and greedy.
+
+Outputs in ``<out>/<config name>-corridors/`` (written atomically, no timestamps):
+
+- ``corridor_sites.geojson``: the p stations of the exact solution (Points): ``candidate``,
+  ``kind`` (``expressway_access`` or ``seat``), ``node``, ``seat_id``, ``name``,
+  ``flow_through`` (flow of refuelable trips passing it), ``in_greedy``;
+- ``corridor_flows.geojson``: one LineString per seat pair: ``origin_id``, ``origin``,
+  ``destination_id``, ``destination``, ``population_o``/``_d``, ``distance_km``, ``flow``,
+  ``flow_share``, ``max_leg_km`` (longest gap between consecutive candidate stops),
+  ``refuelable`` (exact solution), ``refuelable_greedy``, ``refuelable_all_open``;
+- ``corridor_summary.json``: p, range, beta, level, covered flow share of the exact and
+  greedy solutions and with every candidate open, solver status/bound/gap.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from ..config import RunConfig
+from ..errors import InputError
+from ..network.expressway import expressway_network_for
+from ..outputs import atomic_dir, write_geojson, write_json
+from ..params import load_parameters
+from ..settings import PROJECTED_CRS, WGS84
+from .flows import county_seats, gravity_flows, prefecture_seats
+from .frlm import FRLM, FRLMResult
+from .paths import build_paths, corridor_graph, od_paths, path_lines
+
+
+@dataclass
+class CorridorResult:
+    """What :func:`run_corridors` produced (also written to ``out_dir``)."""
+
+    seats: gpd.GeoDataFrame
+    flows: gpd.GeoDataFrame
+    sites: gpd.GeoDataFrame
+    exact: FRLMResult
+    greedy: FRLMResult
+    summary: dict
+    out_dir: Path | None = None
+    model: FRLM | None = None
+    flow_index: np.ndarray | None = None  # pair index (row of ``flows``) of each model path
+
+
+def run_corridors(
+    cfg: RunConfig,
+    p: int | None = None,
+    range_km: float | None = None,
+    level: str | None = None,
+    out_base: Path | None = None,
+    solver: str | None = None,
+    time_limit: float | None = None,
+    write: bool = True,
+    progress: Callable[[str], None] = lambda msg: None,
+) -> CorridorResult:
+    """Corridor station siting for ``cfg`` (its ``corridors`` section, overridden by the args).
+
+    Args:
+        cfg: run config (data files, parameters, solver, ``corridors``).
+        p: stations (default ``corridors.p``).
+        range_km: vehicle range, km (default ``corridors.range_km``, else parameter
+            ``corridor_range_km``).
+        level: ``prefecture`` or ``county`` (default ``corridors.level``).
+        out_base: folder for the run folder (default ``cfg.output_dir``).
+        solver, time_limit: override ``cfg.solver``.
+        write: write the output folder.
+
+    Returns:
+        :class:`CorridorResult`.
+
+    Raises:
+        InputError: bad data, ``p`` above the number of candidates, bad range or level.
+        SolverError: solver missing or failed.
+    """
+    t0 = time.perf_counter()
+    cc = cfg.corridors
+    p = cc.p if p is None else p
+    level = level or cc.level
+    if level not in ("prefecture", "county"):
+        raise InputError(f"unknown level '{level}'; expected prefecture or county", field="corridors.level")
+    params = load_parameters(cfg.path(cfg.data.parameters)).with_overrides(cfg.parameters, "config parameters")
+    R = float(range_km if range_km is not None else (cc.range_km if cc.range_km is not None else params.value("corridor_range_km")))
+    if not R > 0:
+        raise InputError("must be a positive number of km", field="--range-km")
+    beta = cc.beta if cc.beta is not None else params.value("corridor_gravity_beta")
+
+    sf = cfg.data.county_seats
+    seats = county_seats(cfg.path(sf.path), cfg.path(cfg.data.county_population), crs=sf.crs)
+    if level == "prefecture":
+        seats = prefecture_seats(seats, cfg.path(cfg.data.prefecture_population))
+    net, mpath, digest = expressway_network_for(cfg.path(cfg.data.motorways), params)
+    cg = corridor_graph(net, seats, params.value("circuity_factor"), cc.seat_links)
+    od = od_paths(cg)
+    progress(f"  {len(seats)} seats, {len(od.i)} pairs, graph of {cg.graph.shape[0]:,} nodes")
+    pi, pj, flow = gravity_flows(seats["population"].to_numpy(), od.dist_km, beta)
+    assert np.array_equal(pi, od.i) and np.array_equal(pj, od.j)
+    paths, cand_node, cand_seat = build_paths(cg, od, cc.seat_candidates)
+    reachable = np.array([q is not None for q in paths])
+    qs = np.flatnonzero(reachable)
+    model = FRLM([paths[q] for q in qs], flow[qs], len(cand_node), R)
+    if p > len(cand_node):
+        raise InputError(f"p = {p} stations but only {len(cand_node)} candidate sites", field="corridors.p")
+    exact = model.solve(p, solver=solver or cfg.solver.name, time_limit=time_limit if time_limit is not None else cfg.solver.time_limit_s, mip_gap=cfg.solver.mip_gap)
+    greedy = model.greedy(p)
+    all_open = model.refuelable(np.ones(len(cand_node), dtype=bool))
+    progress(f"  FRLM p={p}, range {R:g} km: exact {exact.covered_share:.1%} ({exact.status}), greedy {greedy.covered_share:.1%}, all open {flow[qs][all_open].sum() / max(flow.sum(), 1e-300):.1%}")
+
+    def full(values, fill):
+        out = np.full(len(flow), fill, dtype=object if fill is None else type(fill))
+        out[qs] = values
+        return out
+
+    total = float(flow.sum())
+    names = seats["name"].to_numpy()
+    ids = seats["seat_id"].to_numpy()
+    pops = seats["population"].to_numpy()
+    max_leg = [float(np.diff(pth.pos_km).max()) if pth is not None else None for pth in paths]
+    flows_gdf = gpd.GeoDataFrame({
+        "origin_id": ids[od.i], "origin": names[od.i], "destination_id": ids[od.j], "destination": names[od.j],
+        "population_o": pops[od.i], "population_d": pops[od.j],
+        "distance_km": [round(float(d), 3) if np.isfinite(d) else None for d in od.dist_km[od.i, od.j]],
+        "flow": np.round(flow, 3), "flow_share": np.round(flow / total if total > 0 else flow * 0, 8),
+        "max_leg_km": [None if m is None else round(m, 3) for m in max_leg],
+        "reachable": reachable,
+        "refuelable": full(exact.refuelable, False), "refuelable_greedy": full(greedy.refuelable, False),
+        "refuelable_all_open": full(all_open, False),
+    }, geometry=path_lines(cg, od).values, crs=WGS84)
+
+    # stations of the exact solution
+    sel = exact.selected
+    through = np.zeros(len(cand_node))
+    for k, q in enumerate(qs):
+        if exact.refuelable[k]:
+            through[np.unique(model.paths[k].cand[model.paths[k].cand >= 0])] += flow[q]
+    xy = np.array([cg.xy[cand_node[c]] if cand_node[c] >= 0 else cg.xy[cg.source(int(cand_seat[c]))] for c in sel]).reshape(-1, 2)
+    sites = gpd.GeoDataFrame({
+        "candidate": sel,
+        "kind": ["expressway_access" if cand_node[c] >= 0 else "seat" for c in sel],
+        "node": pd.array([int(cand_node[c]) if cand_node[c] >= 0 else None for c in sel], dtype="Int64"),
+        "seat_id": pd.array([int(ids[cand_seat[c]]) if cand_seat[c] >= 0 else None for c in sel], dtype="Int64"),
+        "name": [str(names[cand_seat[c]]) if cand_seat[c] >= 0 else None for c in sel],
+        "flow_through": np.round(through[sel], 3),
+        "flow_through_share": np.round(through[sel] / total if total > 0 else through[sel] * 0, 8),
+        "in_greedy": np.isin(sel, greedy.selected),
+    }, geometry=shapely.points(xy) if len(sel) else [], crs=PROJECTED_CRS).to_crs(WGS84)
+
+    summary = {
+        "run": f"{cfg.name}-corridors",
+        "level": level,
+        "seats": len(seats),
+        "seat_location": "county seats (Amap, GCJ-02 converted to WGS84)" if level == "county" else
+                         "seat of each prefecture's most populous county-level division (proxy for the prefecture seat)",
+        "pairs": int(len(flow)),
+        "pairs_reachable": int(reachable.sum()),
+        "p": int(p),
+        "range_km": R,
+        "beta": float(beta),
+        "round_trip_convention": "Kuby & Lim (2005): round trip O-D-O as a cycle; end legs without a station are driven out and back",
+        "candidates": int(len(cand_node)),
+        "candidates_expressway_access": int((cand_node >= 0).sum()),
+        "candidates_seats": int((cand_seat >= 0).sum()),
+        "total_flow": round(total, 3),
+        "covered_flow_share": round(exact.covered_flow / total, 6) if total > 0 else 0.0,
+        "covered_flow_share_greedy": round(greedy.covered_flow / total, 6) if total > 0 else 0.0,
+        "covered_flow_share_all_open": round(float(flow[qs][all_open].sum()) / total, 6) if total > 0 else 0.0,
+        "pairs_refuelable": int(exact.refuelable.sum()),
+        "solver": {"name": exact.solver, "status": exact.status, "objective": round(exact.covered_flow, 3),
+                   "bound": round(float(exact.bound), 3), "gap": float(exact.gap)},
+        "greedy_order": [int(c) for c in greedy.order],
+        "motorways": {"path": cfg.data.motorways, "sha256": digest, "network": net.info},
+    }
+    out_dir = None
+    if write:
+        out_dir = Path(out_base or cfg.path(cfg.output_dir)) / f"{cfg.name}-corridors"
+        with atomic_dir(out_dir) as tmp:
+            write_geojson(sites, tmp / "corridor_sites.geojson")
+            write_geojson(flows_gdf, tmp / "corridor_flows.geojson")
+            write_json(summary, tmp / "corridor_summary.json")
+    progress(f"  corridors: {time.perf_counter() - t0:.1f} s")
+    return CorridorResult(seats, flows_gdf, sites, exact, greedy, summary, out_dir, model, qs)
