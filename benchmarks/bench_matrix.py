@@ -28,7 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
-from evsiting.network.matrix import GraphArrays, arcs_to_csr, bounded_search, default_workers, graph_to_csr
+from evsiting.network.matrix import GraphArrays, arcs_to_csr, bounded_search, default_workers
 
 
 def timed(fn, repeat=1):

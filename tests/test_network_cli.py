@@ -8,7 +8,6 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import osmnx as ox
-import pytest
 import shapely
 from typer.testing import CliRunner
 

@@ -30,9 +30,14 @@ How the graph is built (choices, because the file has no slip roads and merged l
   of a hub interchange cross on different levels and are linked only by the slip roads that
   the file lacks; Chinese expressways crossing each other almost always have a hub
   interchange (assumption; a crossing without one would be given a connection it lacks).
-- **Access points** (where a vehicle gets on or off): interchanges (nodes where lines meet or
-  cross), line ends, and one point every ``expressway_access_spacing_km`` along each line
-  standing for the local-road interchanges, whose positions the file does not hold.
+- **Access points** (where a vehicle gets on or off): interchanges (nodes where lines of two
+  or more routes, by ``ref``, meet or cross; the two carriageways of one route cross each
+  other hundreds of times after the upstream simplification, which is no interchange), line
+  ends (dead ends: province border, end of the motorway), and one point every
+  ``expressway_access_spacing_km`` along each line standing for the local-road
+  interchanges, whose positions the file does not hold. On the shared file (2026-05): 45,810
+  nodes, 917 crossings joined, 258 line ends snapped, 1,521 access points, 19 components, the
+  largest holding 92 % of the length.
 
 Distances are planar in EPSG:32648 (scale error < 0.1 % in Guizhou).
 """
@@ -358,6 +363,7 @@ def build_expressway_network(
         "edges": int(length.nnz // 2),
         "length_km": round(float(length.sum() / 2 / 1000), 1),
         "access_points": int(len(access)),
+        "access_points_spaced": int(n_spaced),
         "crossings_joined": n_cross,
         "line_ends_snapped": n_snapped,
         "line_ends_touching": n_touching,
