@@ -205,7 +205,12 @@ def test_solver_crash_is_reported_with_its_message(tmp_path, monkeypatch):
     assert snapshot(tmp_path / "out") == before
 
 
-def test_time_limit_without_incumbent_is_reported(tmp_path, monkeypatch):
+def test_time_limit_without_solver_incumbent_keeps_the_greedy_start_reported_as_feasible(tmp_path, monkeypatch):
+    """MCLP hands the solver a greedy start and keeps it when the solver stops on its time
+    limit with nothing better: the run succeeds, reported as ``feasible`` with its gap, never
+    as ``optimal``."""
+    import json
+
     import evsiting.models.coverage as cov
     from evsiting.models._core import SolveOutcome
 
@@ -213,7 +218,31 @@ def test_time_limit_without_incumbent_is_reported(tmp_path, monkeypatch):
         return SolveOutcome(proven=False, bound=float("nan"), seconds=float(time_limit), has_solution=False, timed_out=True)
 
     monkeypatch.setattr(cov, "run_solver", no_solution)
-    before = previous_outputs(tmp_path / "out")
-    code, _, err = invoke("run", BASE, "--out", tmp_path / "out", "--time-limit", "1")
-    assert_one_error_line(code, err, "without a feasible solution", "time_limit")
-    assert snapshot(tmp_path / "out") == before
+    code, stdout, err = invoke("run", BASE, "--out", tmp_path / "out", "--time-limit", "1")
+    assert code == 0, err
+    assert "solver cbc: feasible" in stdout
+    m = json.loads((tmp_path / "out" / "bad" / "manifest.json").read_text())["solver"]
+    assert m["status"] == "feasible" and m["gap"] > 0 and m["time_limit_s"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "over, ok",
+    [
+        ({"public_charging_share": 0}, True),   # a share may be zero
+        ({"site_cost": 0}, True),               # so may a cost
+        ({"fleet_new_vehicle_sales_growth": -0.05}, True),  # growth may be negative
+        ({"public_charging_share": -0.1}, False),
+        ({"dc_charger_power_kw": 0}, False),    # the model divides by it
+        ({"circuity_factor": float("nan")}, False),
+    ],
+)
+def test_parameter_override_signs(over, ok):
+    from evsiting.inputs import check_parameter_overrides
+    from evsiting.params import load_parameters
+
+    params = load_parameters()
+    if ok:
+        check_parameter_overrides(params, over)
+    else:
+        with pytest.raises(InputError, match=f"parameters.{next(iter(over))}"):
+            check_parameter_overrides(params, over)

@@ -9,6 +9,7 @@ expected, as an :class:`~evsiting.errors.InputError`.
 
 from __future__ import annotations
 
+import difflib
 import warnings
 from pathlib import Path
 
@@ -212,3 +213,47 @@ def dropped_warning(points: gpd.GeoDataFrame, source: object) -> str | None:
     if not n:
         return None
     return f"warning: {source}: {n} row(s) with empty or NaN coordinates dropped, {len(points)} kept"
+
+
+#: Units of parameters the model divides by: zero is refused for them (when their documented
+#: range is positive).
+DIVISOR_UNITS = frozenset({"km/h", "kW", "h/day", "ratio", "km", "kWh", "years"})
+
+
+def check_parameter_overrides(params, overrides, source: object = "config") -> None:
+    """Refuse config overrides of ``data/parameters.csv`` that name no parameter or have an
+    impossible sign (a zero speed would make every travel time infinite and the run would
+    silently cover nothing).
+
+    The sign rule comes from the parameter's documented range (``low``, or the default when
+    there is no range): a non-negative range needs a value >= 0, and a positive one needs a
+    value > 0 when the unit is one the model divides by (:data:`DIVISOR_UNITS`: speeds,
+    powers, utilisation hours, ratios, distances, session energy, years); a range reaching
+    below zero (growth rates) allows any finite value. Zero stays allowed for shares and costs.
+
+    Args:
+        params: the :class:`evsiting.params.Parameters` table before overrides.
+        overrides: the config's ``parameters`` mapping (name -> value).
+
+    Raises:
+        InputError: naming ``parameters.<name>``, the value and the documented range.
+    """
+    for name, value in (overrides or {}).items():
+        field = f"parameters.{name}"
+        names = list(params)
+        if name not in names:
+            near = difflib.get_close_matches(name.lower(), names, n=3, cutoff=0.5)
+            raise InputError(f"no parameter named '{name}'" + (f"; did you mean {near}?" if near else "; see data/parameters.csv"), source, field)
+        p = params[name]
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            raise InputError(f"must be a number in {p.unit}, got {value!r}", source, field) from None
+        if not np.isfinite(v):
+            raise InputError(f"must be a finite number in {p.unit}, got {value!r}", source, field)
+        floor = p.low if p.low is not None else p.value
+        rng = f"documented range {p.low:g}..{p.high:g} {p.unit}" if p.low is not None and p.high is not None else f"default {p.value:g} {p.unit}"
+        if floor > 0 and p.unit in DIVISOR_UNITS and v <= 0:
+            raise InputError(f"must be positive ({rng}), got {v:g}", source, field)
+        if floor >= 0 and v < 0:
+            raise InputError(f"must be zero or more ({rng}), got {v:g}", source, field)

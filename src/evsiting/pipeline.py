@@ -32,7 +32,7 @@ from .demand.fleet import bus_fleet_by_prefecture
 from .demand.segments import province_demand, segment_energy
 from .errors import InputError
 from .impedance import travel_time_matrix
-from .inputs import dropped_warning, read_points
+from .inputs import check_parameter_overrides, dropped_warning, read_points
 from .layers import build_layers, write_layers
 from .models import MCLP
 from .outputs import atomic_dir, write_geojson, write_json
@@ -181,7 +181,9 @@ def run(
         return now
 
     # --- data in ---------------------------------------------------------------------
-    params = load_parameters(cfg.path(cfg.data.parameters)).with_overrides(cfg.parameters, "config parameters")
+    params = load_parameters(cfg.path(cfg.data.parameters))
+    check_parameter_overrides(params, cfg.parameters, "config")
+    params = params.with_overrides(cfg.parameters, "config parameters")
     prefs = Prefectures.from_csv(cfg.path(cfg.data.prefecture_population))
     if prefecture is not None:
         chosen = [prefs.resolve(prefecture)]
