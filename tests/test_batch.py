@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from evsiting.batch import Job, run_batch, run_jobs
+from evsiting.batch import run_batch
 from evsiting.config import load_config
 from evsiting.settings import configs_dir
 
@@ -87,16 +87,27 @@ def test_merged_layers_hold_every_prefecture_feature(batch):
 
 
 def test_a_failing_run_is_reported_and_the_others_are_written(tmp_path, shared):
-    good = load_config(small_config(tmp_path, "good"))
-    bad = load_config(small_config(tmp_path, "bad"))
-    bad.candidates.per_county = 1
-    bad.model.nevs_per_station = 1  # p far above the candidate count -> InputError in the run
-    jobs = [Job(bad, "Anshun"), Job(good, "Anshun")]
-    outcomes = run_jobs(jobs, executor="local", workers=1)
-    assert [o.ok for o in outcomes] == [False, True]
-    assert "candidate" in outcomes[0].error and outcomes[0].error_type == "InputError"
+    """evsiting batch with two scenario configs, one of which cannot be solved (p above the
+    number of candidate sites): the other's run and roll-up are written, exit code 1."""
+    from typer.testing import CliRunner
+
+    from evsiting.cli import app
+
+    good = small_config(tmp_path, "good", "prefectures: [Anshun]\n")
+    bad = small_config(tmp_path, "bad", "prefectures: [Anshun]\n")
+    bad.write_text(bad.read_text().replace("nevs_per_station: 20000", "nevs_per_station: 1"))
+    res = CliRunner().invoke(app, ["batch", str(bad), str(good), "--workers", "1"])
+    assert res.exit_code == 1, res.output
+    assert "failed: bad/Anshun" in res.output and "candidate sites" in res.output
     assert (tmp_path / "out" / "good-anshun" / "summary.json").exists()
-    assert not (tmp_path / "out" / "bad-anshun").exists()
+    roll = json.loads((tmp_path / "out" / "good-province" / "province_summary.json").read_text())
+    assert roll["complete"] and roll["total"]["nev_count"] == json.loads((tmp_path / "out" / "good-anshun" / "summary.json").read_text())["total"]["nev_count"]
+    assert not (tmp_path / "out" / "bad-anshun").exists() and not (tmp_path / "out" / "bad-province").exists()
+
+
+def test_scenario_configs_load_with_distinct_names():
+    names = [load_config(p).name for p in sorted((configs_dir() / "scenarios").glob("*.yaml"))]
+    assert len(names) >= 3 and len(set(names)) == len(names)
 
 
 def test_cli_prefecture_all_rejects_a_scheduler_without_dask(tmp_path, shared):

@@ -99,9 +99,9 @@ def register(app: typer.Typer) -> None:
         res = run(cfg, prefecture=prefecture, out_base=out, solver=solver, time_limit=time_limit, progress=echo_err)
         _print_summary(res)
 
-    @app.command("sweep")
+    @app.command("batch")
     @handle_errors
-    def sweep_cmd(
+    def batch_cmd(
         configs: list[Path] = typer.Argument(..., help="Scenario configs, e.g. configs/scenarios/*.yaml"),
         whole: bool = typer.Option(False, "--whole", help="One run per config over its study area instead of one per prefecture plus a roll-up"),
         out: Optional[Path] = typer.Option(None, "--out", help="Folder for run folders (default: each config's output_dir)"),
@@ -111,7 +111,8 @@ def register(app: typer.Typer) -> None:
         scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address (default: a LocalCluster)"),
         workers: Optional[int] = typer.Option(None, "--workers", help="Worker processes (default: cores available)"),
     ) -> None:
-        """Run a scenario sweep: every config, per prefecture with a roll-up each, on one executor."""
+        """Run a scenario sweep (several configs, e.g. configs/scenarios/*.yaml): every config
+        per prefecture with a province roll-up each, all runs on one executor."""
         from ..batch import run_batch
         from ..config import load_config
         from ..errors import InputError
@@ -119,7 +120,7 @@ def register(app: typer.Typer) -> None:
         if solver is not None and solver not in ("cbc", "highs"):
             raise InputError(f"unknown solver '{solver}'; expected cbc or highs", field="--solver")
         cfgs = [load_config(c) for c in configs]
-        echo_err(f"evsiting sweep: {len(cfgs)} configs, executor {executor}")
+        echo_err(f"evsiting batch: {len(cfgs)} configs, executor {executor}")
         res = run_batch(cfgs, per_prefecture=not whole, out_base=out, executor=executor, workers=workers,
                         scheduler=scheduler, solver=solver, time_limit=time_limit, progress=echo_err)
         if whole:
