@@ -36,9 +36,9 @@ from ..errors import InputError
 
 
 @numba.njit(nogil=True, cache=True)
-def _bounded_dijkstra(indptr, indices, weights, sources, target_col, cutoff):
+def _bounded_dijkstra(indptr, indices, weights, sources, target_col, n_cols, cutoff):
     """Dijkstra from each of ``sources`` up to ``cutoff``; emit (source index, target column,
-    distance) for every reached node whose ``target_col`` is >= 0.
+    distance) for every reached node whose ``target_col`` is >= 0 (columns < ``n_cols``).
 
     Indexed 4-ary heap with decrease-key (heap size = the search frontier). The arrays are
     allocated once per call; between sources only the touched ``dist`` entries are reset, so
@@ -58,10 +58,6 @@ def _bounded_dijkstra(indptr, indices, weights, sources, target_col, cutoff):
     o_v = np.empty(ocap, np.float64)
     nout = 0
     # this source's reached targets: distance by column, and the columns in settle order
-    n_cols = 0
-    for k in range(n):
-        if target_col[k] >= n_cols:
-            n_cols = target_col[k] + 1
     colval = np.full(max(n_cols, 1), np.inf)
     rowcols = np.empty(max(n_cols, 1), np.int64)
     for si in range(sources.size):
@@ -227,12 +223,14 @@ def bounded_search(
     indices = graph.indices.astype(np.int32)
     weights = graph.data.astype(np.float64)
     workers = workers or default_workers()
-    n_chunks = max(1, min(S, 4 * workers))
+    n_cols = int(target_col.max()) + 1 if T else 0
+    # a few chunks per thread for balance; each chunk allocates O(N) arrays once
+    n_chunks = max(1, min(S, 2 * workers))
     bounds = np.linspace(0, S, n_chunks + 1).astype(np.int64)
 
     def run(k):
         lo, hi = bounds[k], bounds[k + 1]
-        r, c, v = _bounded_dijkstra(indptr, indices, weights, sources[lo:hi], target_col, float(cutoff))
+        r, c, v = _bounded_dijkstra(indptr, indices, weights, sources[lo:hi], target_col, n_cols, float(cutoff))
         return r + lo, c, v
 
     if workers == 1 or n_chunks == 1:
