@@ -170,6 +170,30 @@ def test_outside_hint_when_swapping_would_fit(tmp_path):
     assert "swapped" not in str(exc.value)
 
 
+def test_points_in_other_prefectures_are_skipped_points_outside_the_region_refused(tmp_path):
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from evsiting.candidates import from_points
+
+    region = gpd.GeoDataFrame({"adcode": [1, 2], "prefecture_adcode": [10, 20]},
+                              geometry=[box(100, 20, 101, 21), box(101, 20, 102, 21)], crs="EPSG:4326")
+    study = region[region["prefecture_adcode"] == 10]
+    p = write(tmp_path, "synthetic.csv", "lon,lat\n100.5,20.5\n101.5,20.5\n100.2,20.2\n")
+    sites = from_points(read_points(p), study, str(p), None, None, region=region)
+    assert sites["site_id"].tolist() == ["u-synthetic-2", "u-synthetic-4"]  # file stem and CSV line
+    assert sites.attrs["skipped_outside"] == 1 and set(sites["county_adcode"]) == {1}
+    p2 = write(tmp_path, "synthetic2.csv", "lon,lat\n100.5,20.5\n101.5,20.5\n105,20.5\n")
+    with pytest.raises(InputError, match="1 point\\(s\\) outside the study area.*row 4"):
+        from_points(read_points(p2), study, str(p2), None, None, region=region)
+
+
+def test_semicolon_csv_gets_a_separator_hint(tmp_path):
+    p = write(tmp_path, "synthetic.csv", "id;lon;lat\na;106,03;26,19\n")
+    with pytest.raises(InputError, match="separator"):
+        read_points(p)
+
+
 # --- solver failures: status and the solver's message, never a traceback -----------------
 
 

@@ -21,8 +21,9 @@ import yaml
 from evsiting.settings import configs_dir
 
 # Synthetic candidate sites (invented ids and GCJ-02 coordinates inside Anshun's counties);
-# the third row has no coordinates and is dropped with a warning.
-SYNTHETIC_SITES = "site,name,lon,lat\nS1,synthetic lot 1,106.03,26.19\nS2,synthetic lot 2,105.68,26.34\nS3,synthetic lot 3,,\nS4,synthetic lot 4,105.87,25.80\n"
+# the third row has no coordinates and is dropped with a warning, the fifth is in Guiyang
+# (another prefecture) and is skipped with a warning.
+SYNTHETIC_SITES = "site,name,lon,lat\nS1,synthetic lot 1,106.03,26.19\nS2,synthetic lot 2,105.68,26.34\nS3,synthetic lot 3,,\nS4,synthetic lot 4,105.87,25.80\nS5,synthetic lot 5,106.71,26.58\n"
 
 VOLATILE = {"created_utc", "timings_s"}  # allowed to differ between runs
 
@@ -77,8 +78,10 @@ def test_user_file_is_used_converted_and_recorded(two_runs):
     manifest = json.loads((a / "manifest.json").read_text(encoding="utf-8"))
     user = [f for f in manifest["data_files"] if f["path"] == "synthetic_sites.csv"]
     assert user and user[0]["declared_crs"] == "gcj02" and user[0]["dropped_empty_rows"] == 1
+    assert user[0]["skipped_outside_study_area"] == 1
     seats = [f for f in manifest["data_files"] if "county_seats" in f["path"]]
     assert seats[0]["declared_crs"] == "gcj02"
     # the warning names the file and how many rows were dropped
     err = results[0][1]
-    assert "warning:" in err and "synthetic_sites.csv" in err and "1 row(s) with empty or NaN coordinates dropped, 3 kept" in err
+    assert "warning:" in err and "synthetic_sites.csv" in err and "1 row(s) with empty or NaN coordinates dropped, 4 kept" in err
+    assert "1 site(s) in other prefectures skipped, 3 in the study area" in err

@@ -44,7 +44,14 @@ def from_demand_cells(cells: gpd.GeoDataFrame, per_county: int | None) -> gpd.Ge
     )
 
 
-def from_points(points: gpd.GeoDataFrame, counties: gpd.GeoDataFrame, source: str, id_column: str | None, name_column: str | None) -> gpd.GeoDataFrame:
+def from_points(
+    points: gpd.GeoDataFrame,
+    counties: gpd.GeoDataFrame,
+    source: str,
+    id_column: str | None,
+    name_column: str | None,
+    region: gpd.GeoDataFrame | None = None,
+) -> gpd.GeoDataFrame:
     """Candidate sites from a user point layer (WGS84), tagged with their county.
 
     Args:
@@ -53,28 +60,49 @@ def from_points(points: gpd.GeoDataFrame, counties: gpd.GeoDataFrame, source: st
         counties: the study area's county polygons (WGS84) with ``adcode`` and
             ``prefecture_adcode``.
         source: the file, for messages and the ``source`` column.
+        region: optional wider area the file may cover (the province's counties, when the
+            run is restricted to some prefectures): points inside ``region`` but outside the
+            study area are skipped, their count in ``attrs["skipped_outside"]``, so one
+            province-wide file serves every prefecture run.
+
+    Returns:
+        WGS84 point GeoDataFrame with :data:`CANDIDATE_COLUMNS`; ``site_id`` = ``u-<id>``
+        (``u-<file stem>-<row>`` without an id column).
 
     Raises:
-        InputError: a point lies outside the study area (naming how many, the first row and
-            its coordinates, with a hint when swapping lon/lat would put them inside).
+        InputError: a point lies outside the study area (and outside ``region``), naming
+            how many, the first row and its coordinates, with a hint when swapping lon/lat
+            would put them inside; an id or name column that is missing.
     """
+    rows_all = points.attrs.get("source_rows") or list(range(2, len(points) + 2))
     joined = gpd.sjoin(points, counties[["adcode", "prefecture_adcode", "geometry"]], how="left", predicate="within")
     joined = joined[~joined.index.duplicated(keep="first")]
     outside = joined["adcode"].isna().to_numpy()
+    skipped = 0
+    if outside.any() and region is not None:
+        in_region = points.geometry.within(region.geometry.union_all()).to_numpy()
+        skip = outside & in_region
+        skipped = int(skip.sum())
+        keep = ~skip
+        points = points[keep]
+        joined = joined[keep]
+        outside = outside[keep]
+        rows_all = [r for r, k in zip(rows_all, keep) if k]
     if outside.any():
-        rows = points.attrs.get("source_rows") or list(range(2, len(points) + 2))
+        rows = rows_all
+        area_gdf = region if region is not None else counties
         idx = np.flatnonzero(outside)
         first = int(idx[0])
         p = points.geometry.iloc[first]
         out_pts = points.geometry.iloc[idx]
         swapped = gpd.GeoSeries(gpd.points_from_xy(out_pts.y, out_pts.x), crs=WGS84)
-        area = counties.geometry.union_all()
+        area = area_gdf.geometry.union_all()
         n_swap = int(swapped.within(area).sum())
         hint = ""
         if n_swap:
             hint = (f"; swapping longitude and latitude would put {n_swap} of them inside: "
                     "are the lon/lat columns swapped?")
-        b = counties.total_bounds
+        b = area_gdf.total_bounds
         raise InputError(
             f"{len(idx)} point(s) outside the study area (lon {b[0]:.3f}..{b[2]:.3f}, lat {b[1]:.3f}..{b[3]:.3f}), "
             f"first at row {rows[first]} (WGS84 {p.x:.6f}, {p.y:.6f}){hint}",
@@ -86,9 +114,8 @@ def from_points(points: gpd.GeoDataFrame, counties: gpd.GeoDataFrame, source: st
     if id_column:
         ids = points[id_column].astype(str)
     else:  # no ids: file name and row, unique across files
-        rows = points.attrs.get("source_rows") or list(range(2, len(points) + 2))
-        ids = pd.Series([f"{Path(source).stem}-{r}" for r in rows], index=points.index)
-    return gpd.GeoDataFrame(
+        ids = pd.Series([f"{Path(source).stem}-{r}" for r in rows_all], index=points.index)
+    out = gpd.GeoDataFrame(
         {
             "site_id": "u-" + ids.to_numpy(),
             "source": source,
@@ -99,6 +126,8 @@ def from_points(points: gpd.GeoDataFrame, counties: gpd.GeoDataFrame, source: st
         geometry=points.geometry.to_numpy(),
         crs=WGS84,
     )
+    out.attrs["skipped_outside"] = skipped
+    return out
 
 
 def combine(parts: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:

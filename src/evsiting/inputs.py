@@ -99,7 +99,10 @@ def read_points(
         df = _read_csv(path)
         for col in (lon_column, lat_column):
             if col not in df.columns:
-                raise InputError(f"missing column; expected '{lon_column}' and '{lat_column}', the file has {list(df.columns)}", source=path, field=col)
+                hint = ""
+                if len(df.columns) == 1 and (sep := next((c for c in ";\t|" if c in str(df.columns[0])), None)):
+                    hint = f"; the file seems to use {sep!r} as separator: save it with commas"
+                raise InputError(f"missing column; expected '{lon_column}' and '{lat_column}', the file has {list(df.columns)}{hint}", source=path, field=col)
         rows = np.arange(len(df)) + 2  # line numbers: header is line 1
         x = pd.to_numeric(df[lon_column], errors="coerce")
         y = pd.to_numeric(df[lat_column], errors="coerce")

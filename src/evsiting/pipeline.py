@@ -212,7 +212,11 @@ def run(
         if (msg := dropped_warning(pts, path)) is not None:
             progress(msg)
         input_notes[pf.path] = {"declared_crs": pts.attrs["declared_crs"], "dropped_empty_rows": pts.attrs["dropped_empty"]}
-        user_sites.append(cand.from_points(pts, counties, str(path), pf.id_column, pf.name_column))
+        sites_f = cand.from_points(pts, counties, str(path), pf.id_column, pf.name_column, region=counties_all)
+        if sites_f.attrs["skipped_outside"]:
+            progress(f"warning: {path}: {sites_f.attrs['skipped_outside']} site(s) in other prefectures skipped, {len(sites_f)} in the study area")
+        input_notes[pf.path]["skipped_outside_study_area"] = sites_f.attrs["skipped_outside"]
+        user_sites.append(sites_f)
     t = stage("data", t0)
 
     # --- demand ----------------------------------------------------------------------
