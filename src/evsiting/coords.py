@@ -1,11 +1,14 @@
 """Chinese web-map datums: GCJ-02 (Amap, Tencent, Google China) and BD-09 (Baidu) <-> WGS84.
 
 GCJ-02 is WGS84 plus a published, deliberately non-linear offset (300-600 m in Guizhou);
-BD-09 is a further rotation-and-shift of GCJ-02. No well-kept PyPI library offers these
-(``eviltransform`` and ``coord-convert`` are unmaintained since 2018/2019), so this module
-implements the widely published forward transform (Krasovsky 1940 ellipsoid constants
-a = 6378245 m, e² = 0.00669342162296594323) and inverts it by fixed-point iteration to
-1e-12 degrees (well under a millimetre).
+BD-09 is a further rotation-and-shift of GCJ-02. PyPI was checked (2026-11) for a well-kept
+library: ``coordtransform`` 0.2.1 is maintained but its GCJ-02 -> WGS84 is the one-step
+approximation (metres of error, above the 0.5 m wanted here); ``geocoordinates-rs`` is
+pre-1.0 with a per-point interface; ``eviltransform``, ``coord-convert`` and ``prcoords`` have
+had no release since 2018-2019. So this module implements the widely published forward
+transform (Krasovsky 1940 ellipsoid constants a = 6378245 m, e² = 0.00669342162296594323) and
+inverts it by fixed-point iteration to 1e-12 degrees (well under a millimetre). Tests:
+``tests/test_coords.py`` (published reference pairs, round trips, the 岑巩县 seat).
 
 All functions are vectorised: they take and return numpy arrays (or floats) of longitude and
 latitude in degrees. Points outside mainland China's bounding box are returned unchanged, as
