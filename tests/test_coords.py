@@ -2,8 +2,8 @@
 0.5 m inside China, and independent evidence from the real county seats.
 
 Library check (2026-11): on PyPI, ``coordtransform`` 0.2.1 (2026) is kept up but its
-GCJ-02 -> WGS84 is the one-step approximation (error up to a few metres, above the 0.5 m this
-project needs); ``geocoordinates-rs`` 0.14 is pre-1.0 with a per-point FFI;
+GCJ-02 -> WGS84 is the one-step approximation w = 2g - f(g) (up to 2.4 m off in Guizhou, see
+the test below, above the 0.5 m this project needs); ``geocoordinates-rs`` 0.14 is pre-1.0 with a per-point FFI;
 ``eviltransform``/``coord-convert``/``prcoords`` have had no release since 2018-2019. So
 evsiting keeps its own vectorised forward transform and iterative inverse.
 """
@@ -138,3 +138,13 @@ def test_to_wgs84_dispatches_on_the_declared_system():
     assert np.allclose(to_wgs84([x], [y], "EPSG:32648"), ([106.7], [26.6]), atol=1e-9)
     assert np.allclose(to_wgs84(106.7, 26.6, "gcj02"), gcj02_to_wgs84(106.7, 26.6))
     assert np.allclose(to_wgs84(106.7, 26.6, "bd09"), bd09_to_wgs84(106.7, 26.6))
+
+
+def test_one_step_inverse_used_by_libraries_would_not_meet_half_a_metre():
+    """Why evsiting iterates: the one-step inverse w = 2g - f(g) is off by metres."""
+    lon, lat = (a.ravel() for a in np.meshgrid(np.arange(103.6, 109.6, 0.05), np.arange(24.6, 29.2, 0.05)))
+    f = wgs84_to_gcj02(lon, lat)
+    one_step = (2 * lon - f[0], 2 * lat - f[1])
+    err_one = metres(*wgs84_to_gcj02(*one_step), lon, lat)
+    err_ours = metres(*wgs84_to_gcj02(*gcj02_to_wgs84(lon, lat)), lon, lat)
+    assert err_one.max() > 1.5 and err_ours.max() < 1e-3
