@@ -104,3 +104,20 @@ def test_ctrl_c_on_the_command_line_is_one_line_and_writes_nothing(tmp_path, mon
     assert r.exit_code == 130
     assert "interrupted: no output was written" in r.stderr and "Traceback" not in r.stderr
     assert snapshot(out) == before
+
+
+def test_full_disk_while_writing_is_one_line_and_leaves_previous_outputs(previous, monkeypatch):
+    import errno
+    import os
+
+    out, before = previous
+
+    def full(obj, path):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(pipeline, "write_json", full)
+    r = CliRunner().invoke(app, ["run", str(BASE), "--out", str(out)])
+    assert r.exit_code == 2, r.output
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and "No space left on device" in lines[0] and "summary.json" in lines[0]
+    assert snapshot(out) == before
