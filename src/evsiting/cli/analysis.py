@@ -1,0 +1,72 @@
+"""``evsiting sweep`` (trade-off curves) and ``evsiting compare`` (scenarios side by side)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .common import echo_err, handle_errors
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``sweep`` and ``compare`` commands to ``app``."""
+
+    @app.command("sweep")
+    @handle_errors
+    def sweep_cmd(
+        config: Path = typer.Argument(..., help="Run config (YAML), e.g. configs/prefectures/anshun.yaml"),
+        p: Optional[str] = typer.Option(None, "--p", help="Stations: START:STOP:STEP (e.g. 10:200:10) or a list 10,20,50"),
+        budget: Optional[str] = typer.Option(None, "--budget", help="Budgets in CNY: START:STOP:STEP or a list (e.g. 5e7:5e8:5e7)"),
+        prefecture: Optional[str] = typer.Option(None, "--prefecture", help="Only this prefecture: English/pinyin, Chinese name or adcode"),
+        out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: <output_dir>/<run>-sweep-p or -sweep-budget)"),
+        solver: Optional[str] = typer.Option(None, "--solver", help="cbc or highs (default: the config's)"),
+        time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Solver time limit per value, seconds"),
+    ) -> None:
+        """Solve for each number of stations (MCLP) or budget (ChargerSiting) and write
+        tradeoff.csv and tradeoff.png: coverage share and cost against stations."""
+        from .. import sweep
+        from ..config import load_config
+        from ..errors import InputError
+
+        if (p is None) == (budget is None):
+            raise InputError("give exactly one of --p and --budget", field="--p")
+        if solver is not None and solver not in ("cbc", "highs"):
+            raise InputError(f"unknown solver '{solver}'; expected cbc or highs", field="--solver")
+        if time_limit is not None and time_limit <= 0:
+            raise InputError("must be positive", field="--time-limit")
+        kind = "p" if p is not None else "budget"
+        values = sweep.parse_values(p, integer=True) if kind == "p" else sweep.parse_values(budget)
+        cfg = load_config(config)
+        echo_err(f"evsiting sweep {config} --{kind} {p or budget}: preparing demand, candidates and travel times")
+        inp = sweep.prepare(cfg, prefecture, progress=echo_err)
+        run = sweep.sweep_p if kind == "p" else sweep.sweep_budget
+        df = run(inp, values, solver=solver or cfg.solver.name,
+                 time_limit=time_limit if time_limit is not None else cfg.solver.time_limit_s,
+                 mip_gap=cfg.solver.mip_gap, progress=echo_err)
+        target = out or Path(cfg.path(cfg.output_dir)) / f"{inp.run_name}-sweep-{kind}"
+        title = f"{inp.run_name}: {inp.summary['year']}, {inp.summary['scenario']} scenario, {inp.standard_min:g}-min standard"
+        sweep.write_sweep(df, target, title, kind)
+        cols = ["value", "stations", "ports_dc", "ports_ac", "coverage_share", "cost_cny", "status"]
+        show = df[cols].rename(columns={"value": kind})
+        show["coverage_share"] = show["coverage_share"].map(lambda v: f"{v:.1%}")
+        show["cost_cny"] = show["cost_cny"].map(lambda v: f"{v / 1e6:,.1f} M")
+        typer.echo(show.to_string(index=False))
+        typer.echo(f"outputs: {target}/tradeoff.csv, tradeoff.png")
+
+    @app.command("compare")
+    @handle_errors
+    def compare_cmd(
+        run_dirs: List[Path] = typer.Argument(..., help="Run folders written by 'evsiting run'"),
+        out: Path = typer.Option(Path("."), "--out", help="Folder for comparison.csv and comparison.png"),
+        label: Optional[List[str]] = typer.Option(None, "--label", help="Column label per run folder (repeat; default: folder names)"),
+    ) -> None:
+        """Print and write a table of scenarios side by side (stations, ports, coverage,
+        cost, NEVs per charger, unserved energy) and a bar chart."""
+        from ..compare import compare_runs, format_table, write_comparison
+
+        df = compare_runs(run_dirs, label or None)
+        typer.echo(format_table(df))
+        csv, png = write_comparison(df, out)
+        typer.echo(f"outputs: {csv}, {png}")

@@ -1,0 +1,308 @@
+"""Trade-off sweeps: how much coverage, and at what cost, for how many stations (``--p``) or
+for how much money (``--budget``).
+
+The demand cells, candidate sites and travel-time matrix are built once (one pipeline run,
+not written); then the model is solved for each value:
+
+- ``p`` sweep: MCLP with at most ``p`` stations (the run's model); each solution is sized like
+  a run (:func:`evsiting.sizing.size_stations` with the Erlang-C peak check) and costed
+  (:mod:`evsiting.costs`).
+- ``budget`` sweep: :class:`evsiting.models.ChargerSiting` maximising the public energy
+  served (kWh/day) within the budget (CNY), with integer DC/AC ports of capacity
+  power x utilisation hours per day; ports are the model's (no separate peak check).
+
+Warm start: ``MCLP``/``ChargerSiting`` do not take a starting solution, so incumbents are
+reused between values instead. Values are solved in increasing order; a solution for a smaller
+``p`` (or budget) is feasible for a larger one, so when a solver stopped early returns less
+than that, the earlier solution is kept (``source`` says so); once every coverable demand
+point is covered, larger ``p`` reuse the solution without solving (it is optimal). With proven
+optimal solves, coverage is therefore non-decreasing in ``p``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .config import RunConfig
+from .costs import station_cost
+from .errors import InputError
+from .params import Parameter, Parameters
+
+#: Columns of ``tradeoff.csv`` (no solve times, so the same sweep gives the same bytes).
+TRADEOFF_COLUMNS = [
+    "value", "stations", "ports_dc", "ports_ac", "power_kw", "nev_count", "nev_covered", "coverage_share",
+    "energy_kwh_day", "energy_served_kwh_day", "unserved_energy_kwh_day", "nev_per_public_charger", "cost_cny",
+    "status", "objective", "bound", "gap", "source",
+]
+
+
+@dataclass
+class SweepInputs:
+    """What every solve of a sweep shares.
+
+    Attributes:
+        cells: demand cells (WGS84) with ``nev_count``, ``energy_kwh_day``, ``energy_dc_kwh_day``.
+        candidates: candidate sites (WGS84 points).
+        matrix: csr (n_cells, n_candidates) travel minutes within the service standard.
+        params: the run's parameters (scenario and config overrides applied).
+        standard_min: service standard, minutes.
+        weight: MCLP weight column (``nev_count`` or ``energy_kwh_day``).
+        run_name: name of the underlying run.
+        summary: the run's summary (for its year/scenario).
+    """
+
+    cells: gpd.GeoDataFrame
+    candidates: gpd.GeoDataFrame
+    matrix: sp.csr_matrix
+    params: Parameters
+    standard_min: float
+    weight: str
+    run_name: str
+    summary: dict
+
+
+def parse_values(spec: str, integer: bool = False) -> list[float]:
+    """Values of a sweep: ``START:STOP:STEP`` (STOP included when on the grid), a comma list
+    ``10,20,50`` or one value. Sorted, unique.
+
+    Raises:
+        InputError: malformed text, non-positive step or values.
+    """
+    text = str(spec).strip().replace("_", "")
+    try:
+        if ":" in text:
+            parts = [float(x) for x in text.split(":")]
+            if len(parts) != 3:
+                raise ValueError
+            start, stop, step = parts
+            if step <= 0 or stop < start:
+                raise InputError(f"'{spec}': need START <= STOP and STEP > 0", field="values")
+            n = int(math.floor((stop - start) / step + 1e-9)) + 1
+            vals = [start + k * step for k in range(n)]
+        else:
+            vals = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise InputError(f"'{spec}': expected START:STOP:STEP or a comma-separated list of numbers", field="values") from None
+    if not vals or any(not math.isfinite(v) or v <= 0 for v in vals):
+        raise InputError(f"'{spec}': values must be positive numbers", field="values")
+    if integer:
+        if any(v != round(v) for v in vals):
+            raise InputError(f"'{spec}': values must be whole numbers", field="values")
+        vals = [int(round(v)) for v in vals]
+    return sorted(set(vals))
+
+
+def params_from_manifest(manifest: dict) -> Parameters:
+    """The parameters a run used (its manifest's ``parameters`` records)."""
+    return Parameters({r["name"]: Parameter(**r) for r in manifest["parameters"]})
+
+
+def prepare(cfg: RunConfig, prefecture: str | None = None, progress: Callable[[str], None] = lambda m: None) -> SweepInputs:
+    """Build demand, candidates and the travel-time matrix once, by a pipeline run with
+    ``p = 1`` (not written; the sweep solves its own models).
+
+    Raises:
+        InputError, InfeasibleError, SolverError: as :func:`evsiting.pipeline.run`.
+    """
+    from .pipeline import run
+
+    one = cfg.model.model_copy(update={"p": 1, "nevs_per_station": None})
+    res = run(cfg.model_copy(update={"model": one}), prefecture=prefecture, progress=progress, write=False)
+    cells = res.cells.drop(columns=["covered", "travel_min", "station_id"], errors="ignore")
+    return SweepInputs(cells, res.candidates, res.matrix, params_from_manifest(res.manifest), cfg.model.service_standard_min, cfg.model.weight, res.summary["run"], res.summary)
+
+
+def evaluate(inp: SweepInputs, selected: np.ndarray) -> dict:
+    """Coverage, ports and cost of a set of open stations, sized as a run sizes them.
+
+    Returns:
+        dict with the measure columns of :data:`TRADEOFF_COLUMNS` (``stations`` ... ``cost_cny``).
+    """
+    from .pipeline import nearest_within
+    from .sizing import size_stations
+
+    selected = np.asarray(selected, dtype=np.int64)
+    assign, _ = nearest_within(inp.matrix, selected)
+    ok = assign >= 0
+    m = len(inp.candidates)
+    e = inp.cells["energy_kwh_day"].to_numpy(dtype=float)
+    e_dc = inp.cells["energy_dc_kwh_day"].to_numpy(dtype=float)
+    nev = inp.cells["nev_count"].to_numpy(dtype=float)
+    energy = np.bincount(assign[ok], weights=e[ok], minlength=m)[selected]
+    energy_dc = np.bincount(assign[ok], weights=e_dc[ok], minlength=m)[selected]
+    sized = size_stations(energy, inp.params, dc_energy_kwh_day=np.minimum(energy_dc, energy), peak_check=True)
+    return _measures(inp, selected, ok, sized["ports_dc"], sized["ports_ac"], sized["power_kw"], float(e[ok].sum()))
+
+
+def _measures(inp: SweepInputs, selected, covered: np.ndarray, dc, ac, power, served_kwh: float) -> dict:
+    nev = inp.cells["nev_count"].to_numpy(dtype=float)
+    e_total = float(inp.cells["energy_kwh_day"].sum())
+    dc = np.asarray(dc, dtype=np.int64)
+    ac = np.asarray(ac, dtype=np.int64)
+    ports = int(dc.sum() + ac.sum())
+    n_total = int(nev.sum())
+    n_cov = int(nev[covered].sum())
+    return {
+        "stations": int(len(selected)),
+        "ports_dc": int(dc.sum()),
+        "ports_ac": int(ac.sum()),
+        "power_kw": float(np.sum(power)),
+        "nev_count": n_total,
+        "nev_covered": n_cov,
+        "coverage_share": round(n_cov / n_total, 6) if n_total else 0.0,
+        "energy_kwh_day": round(e_total, 3),
+        "energy_served_kwh_day": round(served_kwh, 3),
+        "unserved_energy_kwh_day": round(e_total - served_kwh, 3),
+        "nev_per_public_charger": round(n_total / ports, 3) if ports else None,
+        "cost_cny": round(float(station_cost(dc, ac, inp.params).sum()), 2) if len(selected) else 0.0,
+    }
+
+
+def _coverable_weight(inp: SweepInputs) -> float:
+    ok = np.diff(inp.matrix.indptr) > 0
+    w = inp.cells[inp.weight].to_numpy(dtype=float)
+    return float(w[ok].sum())
+
+
+def sweep_p(inp: SweepInputs, values: list[int], solver: str = "cbc", time_limit: float | None = None,
+            mip_gap: float | None = None, progress: Callable[[str], None] = lambda m: None) -> pd.DataFrame:
+    """MCLP for each ``p`` in ``values`` (increasing), sized and costed.
+
+    Returns:
+        DataFrame with :data:`TRADEOFF_COLUMNS` (``value`` = p), one row per value.
+
+    Raises:
+        InputError: a value exceeds the number of candidate sites.
+        SolverError: from the solver.
+    """
+    from .models import MCLP
+
+    values = sorted(int(v) for v in values)
+    m = len(inp.candidates)
+    if values and values[-1] > m:
+        raise InputError(f"p = {values[-1]} stations but only {m} candidate sites", field="--p")
+    w = inp.cells[inp.weight].to_numpy(dtype=float)
+    coverable = _coverable_weight(inp)
+    rows = []
+    best = None  # (p, selected, objective, bound)
+    for p in values:
+        if best is not None and best[2] >= coverable - 1e-9:
+            sel, status, obj, bound, gap, secs = best[1], "optimal", best[2], coverable, 0.0, 0.0
+            source = f"p={best[0]} covers all coverable demand"
+        else:
+            res = MCLP.from_cost_matrix(inp.matrix, weights=w, service_radius=inp.standard_min, p_facilities=p).solve(
+                solver=solver, time_limit=time_limit, mip_gap=mip_gap)
+            sel, status, obj, bound, gap, secs, source = res.selected, res.status, res.objective, res.bound, res.gap, res.runtime_s, "solved"
+            if best is not None and obj < best[2] - 1e-9:  # stopped early below a smaller p's solution
+                sel, obj, source = best[1], best[2], f"incumbent of p={best[0]} (solver stopped at {res.objective:.6g})"
+                gap = abs(obj - bound) / max(abs(obj), 1e-10)
+            if best is None or obj >= best[2] - 1e-9:
+                best = (p, np.asarray(sel), obj, bound)
+        row = {"value": p, **evaluate(inp, sel), "status": status, "objective": round(float(obj), 6),
+               "bound": round(float(bound), 6), "gap": round(float(gap), 9), "source": source}
+        rows.append(row)
+        progress(f"  p={p}: {row['stations']} stations, coverage {row['coverage_share']:.1%}, {row['cost_cny'] / 1e6:,.1f} M CNY ({status})")
+    return pd.DataFrame(rows, columns=TRADEOFF_COLUMNS)
+
+
+def sweep_budget(inp: SweepInputs, values: list[float], solver: str = "cbc", time_limit: float | None = None,
+                 mip_gap: float | None = None, progress: Callable[[str], None] = lambda m: None) -> pd.DataFrame:
+    """:class:`evsiting.models.ChargerSiting` (max served kWh/day) for each budget in CNY.
+
+    Port capacity per day = ``*_charger_power_kw`` x ``*_utilisation_hours``; at most as many
+    ports per site as the energy within its reach needs; costs ``site_cost``,
+    ``dc_port_cost``, ``ac_port_cost``. ``coverage_share`` counts NEVs within the service
+    standard of an open station (as for MCLP); ``energy_served_kwh_day`` is what the model
+    serves within port capacities.
+
+    Returns:
+        DataFrame with :data:`TRADEOFF_COLUMNS` (``value`` = budget, CNY).
+    """
+    from .models import ChargerSiting
+    from .pipeline import nearest_within
+
+    pr = inp.params
+    cap_dc = pr.value("dc_charger_power_kw") * pr.value("dc_utilisation_hours")
+    cap_ac = pr.value("ac_charger_power_kw") * pr.value("ac_utilisation_hours")
+    e = inp.cells["energy_kwh_day"].to_numpy(dtype=float)
+    within = sp.csr_matrix(inp.matrix, copy=True)
+    within.data = (within.data <= inp.standard_min).astype(float)
+    reach = np.asarray(within.T @ e).reshape(-1)  # kWh/day within the standard of each site
+    max_dc = np.ceil(reach / cap_dc).astype(np.int64)
+    max_ac = np.ceil(reach / cap_ac).astype(np.int64)
+    rows = []
+    best = None  # (budget, result)
+    for b in sorted(float(v) for v in values):
+        res = ChargerSiting.from_cost_matrix(
+            inp.matrix, e, inp.standard_min, objective="max_served", budget=b, max_dc=max_dc, max_ac=max_ac,
+            dc_capacity_kwh=cap_dc, ac_capacity_kwh=cap_ac, site_cost=pr.value("site_cost"),
+            dc_port_cost=pr.value("dc_port_cost"), ac_port_cost=pr.value("ac_port_cost"),
+        ).solve(solver=solver, time_limit=time_limit, mip_gap=mip_gap)
+        source = "solved"
+        if best is not None and res.objective < best[1].objective - 1e-9:
+            source = f"incumbent of budget {best[0]:,.0f} (solver stopped at {res.objective:.6g})"
+            res_use = best[1]
+        else:
+            res_use = res
+            best = (b, res)
+        sel = res_use.selected
+        assign, _ = nearest_within(inp.matrix, sel)
+        meas = _measures(inp, sel, assign >= 0, res_use.dc_ports[sel], res_use.ac_ports[sel],
+                         res_use.dc_ports[sel] * pr.value("dc_charger_power_kw") + res_use.ac_ports[sel] * pr.value("ac_charger_power_kw"),
+                         res_use.served_total)
+        row = {"value": b, **meas, "status": res.status, "objective": round(float(res_use.objective), 6),
+               "bound": round(float(res.bound), 6), "gap": round(float(res.gap), 9), "source": source}
+        rows.append(row)
+        progress(f"  budget {b / 1e6:,.1f} M CNY: {row['stations']} stations, coverage {row['coverage_share']:.1%}, served {row['energy_served_kwh_day']:,.0f} kWh/day ({res.status})")
+    return pd.DataFrame(rows, columns=TRADEOFF_COLUMNS)
+
+
+def plot_tradeoff(df: pd.DataFrame, path: Path, title: str = "", xlabel_value: str = "p") -> Path:
+    """``tradeoff.png``: coverage share (%) and cost (million CNY) against stations opened.
+
+    Each point is labelled with its sweep value (the first one reaching that station count)
+    when there are at most 25 of them.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=120)
+    x = df["stations"].to_numpy()
+    ax.plot(x, 100 * df["coverage_share"], "o-", color="tab:blue", label="NEVs covered (%)")
+    ax.set_xlabel("stations opened")
+    ax.set_ylabel(f"NEVs within the service standard (%)", color="tab:blue")
+    ax.set_ylim(0, 100)
+    ax2 = ax.twinx()
+    ax2.plot(x, df["cost_cny"] / 1e6, "s--", color="tab:red", label="cost (M CNY)")
+    ax2.set_ylabel("capital cost (million CNY)", color="tab:red")
+    ax2.set_ylim(bottom=0)
+    if len(df) <= 25:
+        first = np.r_[True, x[1:] != x[:-1]]  # one label per distinct station count
+        for xi, yi, v in zip(x[first], 100 * df["coverage_share"].to_numpy()[first], df["value"].to_numpy()[first]):
+            ax.annotate(f"{xlabel_value}={v:,.0f}" if xlabel_value == "p" else f"{v / 1e6:,.0f}M", (xi, yi), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=6)
+    ax.grid(alpha=0.3)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+    return Path(path)
+
+
+def write_sweep(df: pd.DataFrame, out_dir: Path, title: str, kind: str = "p") -> Path:
+    """Write ``tradeoff.csv`` and ``tradeoff.png`` into ``out_dir`` (atomically replaced)."""
+    from .outputs import atomic_dir
+
+    with atomic_dir(Path(out_dir)) as tmp:
+        df.rename(columns={"value": "p" if kind == "p" else "budget_cny"}).to_csv(tmp / "tradeoff.csv", index=False, lineterminator="\n")
+        plot_tradeoff(df, tmp / "tradeoff.png", title, kind)
+    return Path(out_dir)

@@ -1,0 +1,202 @@
+"""Trade-off sweeps (p and budget) and scenario comparison: real Anshun data with a small
+candidate set, plus synthetic instances (named as such) for the solver-independent logic."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from typer.testing import CliRunner
+
+from evsiting import sweep
+from evsiting.cli import app
+from evsiting.compare import COMPARE_COLUMNS, compare_runs, format_table, write_comparison
+from evsiting.config import load_config
+from evsiting.errors import InputError
+from evsiting.models import MCLP
+from evsiting.params import load_parameters
+from evsiting.pipeline import run
+from evsiting.settings import WGS84, configs_dir
+
+
+def _anshun_cfg():
+    cfg = load_config(configs_dir() / "prefectures" / "anshun.yaml")
+    cfg.candidates.per_county = 8
+    cfg.impedance.method = "great_circle"
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def prepared(shared):
+    return sweep.prepare(_anshun_cfg())
+
+
+@pytest.fixture(scope="module")
+def p_sweep(prepared):
+    return sweep.sweep_p(prepared, list(range(1, 49, 3)))
+
+
+def test_parse_values():
+    assert sweep.parse_values("10:50:10", integer=True) == [10, 20, 30, 40, 50]
+    assert sweep.parse_values("10:55:10", integer=True) == [10, 20, 30, 40, 50]
+    assert sweep.parse_values("50,10,20,10", integer=True) == [10, 20, 50]
+    assert sweep.parse_values("5e7:1.5e8:5e7") == [5e7, 1e8, 1.5e8]
+    for bad in ("", "a:b:c", "10:5:1", "1:10:0", "0,5", "1:2", "-3"):
+        with pytest.raises(InputError):
+            sweep.parse_values(bad, integer=True)
+    with pytest.raises(InputError):
+        sweep.parse_values("1.5,2", integer=True)
+
+
+def test_mclp_coverage_is_non_decreasing_in_p(p_sweep):
+    df = p_sweep
+    assert list(df.columns) == sweep.TRADEOFF_COLUMNS
+    assert (df["status"] == "optimal").all() and (df["gap"] == 0).all()
+    assert np.all(np.diff(df["coverage_share"]) >= 0)
+    assert np.all(np.diff(df["objective"]) >= 0)
+    assert (df["stations"] <= df["value"]).all()
+    assert df["coverage_share"].iloc[-1] > df["coverage_share"].iloc[0]
+    # once all coverable demand is covered, larger p reuse the solution
+    reused = df["source"].str.contains("covers all coverable demand")
+    assert reused.any() and (df.loc[reused, "coverage_share"] == df["coverage_share"].max()).all()
+
+
+def test_sweep_row_matches_a_full_run(prepared, p_sweep):
+    cfg = _anshun_cfg()
+    res = run(cfg, write=False)
+    row = sweep.sweep_p(prepared, [res.summary["p"]]).iloc[0]
+    tot = res.summary["total"]
+    for k in ("stations", "ports_dc", "ports_ac", "nev_covered", "coverage_share", "cost_cny", "unserved_energy_kwh_day"):
+        assert row[k] == pytest.approx(tot[k]), k
+
+
+def _synthetic_inputs(n=60, m=25, seed=3) -> sweep.SweepInputs:
+    """Synthetic instance (random points on a 30 km square near Guiyang, not real data)."""
+    rng = np.random.default_rng(seed)
+    d = rng.uniform(0, 30, (n, 2))
+    c = rng.uniform(0, 30, (m, 2))
+    minutes = np.linalg.norm(d[:, None] - c[None], axis=2) * 1.4 / 40 * 60
+    minutes[minutes > 15] = np.inf
+    mat = sp.csr_matrix((minutes[np.isfinite(minutes)], np.nonzero(np.isfinite(minutes))), shape=(n, m))
+    nev = rng.integers(0, 80, n)
+    cells = gpd.GeoDataFrame(
+        {"nev_count": nev, "energy_kwh_day": nev * 6.5, "energy_dc_kwh_day": nev * 4.5},
+        geometry=gpd.points_from_xy(106.6 + d[:, 0] / 100, 26.6 + d[:, 1] / 111), crs=WGS84,
+    )
+    cand = gpd.GeoDataFrame({"site_id": [f"s{j}" for j in range(m)]}, geometry=gpd.points_from_xy(106.6 + c[:, 0] / 100, 26.6 + c[:, 1] / 111), crs=WGS84)
+    return sweep.SweepInputs(cells, cand, mat, load_parameters(), 15.0, "nev_count", "synthetic", {"year": 2026, "scenario": "base"})
+
+
+def test_monotone_on_synthetic_instances_with_both_solvers():
+    from evsiting.models import available_solvers
+
+    for seed in (1, 2):
+        inp = _synthetic_inputs(seed=seed)
+        for solver in available_solvers():
+            df = sweep.sweep_p(inp, list(range(1, 26, 2)), solver=solver)
+            assert np.all(np.diff(df["coverage_share"]) >= 0), (seed, solver)
+
+
+def test_an_early_stop_below_a_smaller_p_keeps_the_incumbent(monkeypatch):
+    inp = _synthetic_inputs()
+    real = MCLP.solve
+
+    def worse_at_p5(self, *a, **k):
+        res = real(self, *a, **k)
+        if self.p_facilities == 5:  # pretend the solver stopped on time with one station
+            sel = res.selected[:1]
+            w = inp.cells["nev_count"].to_numpy(float)
+            cov = np.diff(inp.matrix[:, sel].tocsr().indptr) > 0
+            res.selected, res.objective, res.status = sel, float(w[cov].sum()), "feasible"
+        return res
+
+    monkeypatch.setattr(MCLP, "solve", worse_at_p5)
+    df = sweep.sweep_p(inp, [3, 5, 7])
+    assert df["source"].iloc[1].startswith("incumbent of p=3 (solver stopped at")
+    assert df["coverage_share"].iloc[1] == df["coverage_share"].iloc[0]
+    assert df["status"].iloc[1] == "feasible"
+    assert np.all(np.diff(df["coverage_share"]) >= 0)
+
+
+def test_budget_sweep_on_a_synthetic_instance():
+    inp = _synthetic_inputs(n=30, m=10)
+    p = inp.params
+    budgets = [p.value("site_cost") + 2e5, 3e6, 1e7]
+    df = sweep.sweep_budget(inp, budgets)
+    assert (df["cost_cny"] <= df["value"] + 1e-6).all()
+    assert np.all(np.diff(df["energy_served_kwh_day"]) >= -1e-6)
+    assert df["stations"].iloc[0] <= 1 and df["stations"].iloc[-1] >= df["stations"].iloc[0]
+
+
+def test_write_sweep_is_reproducible(p_sweep, tmp_path):
+    sweep.write_sweep(p_sweep, tmp_path / "a", "Anshun")
+    sweep.write_sweep(p_sweep, tmp_path / "b", "Anshun")
+    for name in ("tradeoff.csv", "tradeoff.png"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    back = pd.read_csv(tmp_path / "a" / "tradeoff.csv")
+    assert back.columns[0] == "p" and len(back) == len(p_sweep)
+    assert (tmp_path / "a" / "tradeoff.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory, shared):
+    out = tmp_path_factory.mktemp("runs")
+    dirs = []
+    for scen, std in (("low", 15.0), ("high", 10.0)):
+        cfg = _anshun_cfg()
+        cfg.candidates.per_county = 10  # the high scenario needs 54 stations
+        cfg.name = f"anshun-{scen}-{std:g}"
+        cfg.demand.scenario = scen
+        cfg.model.service_standard_min = std
+        dirs.append(run(cfg, out_base=out).out_dir)
+    return dirs
+
+
+def test_compare_table_and_chart(two_runs, tmp_path):
+    df = compare_runs(two_runs)
+    assert list(df.columns) == COMPARE_COLUMNS and len(df) == 2
+    for d, row in zip(two_runs, df.itertuples()):
+        s = json.loads((d / "summary.json").read_text())
+        assert row.stations == s["total"]["stations"] and row.coverage_share == s["total"]["coverage_share"]
+        assert row.cost_cny == pytest.approx(s["total"]["cost_cny"])
+    assert list(df["scenario"]) == ["low", "high"] and list(df["service_standard_min"]) == [15.0, 10.0]
+    assert df["nev_count"].iloc[1] > df["nev_count"].iloc[0]
+    text = format_table(df)
+    assert "anshun-low-15" in text and "coverage" in text
+    csv, png = write_comparison(df, tmp_path)
+    assert pd.read_csv(csv).shape == (2, len(COMPARE_COLUMNS)) and png.stat().st_size > 1000
+
+
+def test_compare_cost_from_sites_for_runs_without_cost(two_runs, tmp_path):
+    import shutil
+
+    d = tmp_path / "old"
+    shutil.copytree(two_runs[0], d)
+    s = json.loads((d / "summary.json").read_text())
+    cost = s["total"].pop("cost_cny")
+    (d / "summary.json").write_text(json.dumps(s))
+    assert compare_runs([d])["cost_cny"].iloc[0] == pytest.approx(cost)
+
+
+def test_cli_sweep_and_compare(two_runs, tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        f"extends: {configs_dir() / 'prefectures' / 'anshun.yaml'}\nname: cli\ncandidates:\n  per_county: 8\n"
+        f"impedance:\n  method: great_circle\noutput_dir: {tmp_path / 'out'}\n"
+    )
+    r = CliRunner().invoke(app, ["sweep", str(cfg), "--p", "5:15:5"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "out" / "cli-sweep-p" / "tradeoff.csv").exists() and (tmp_path / "out" / "cli-sweep-p" / "tradeoff.png").exists()
+    r = CliRunner().invoke(app, ["sweep", str(cfg)])
+    assert r.exit_code == 2 and "exactly one of --p and --budget" in r.output
+    r = CliRunner().invoke(app, ["sweep", str(cfg), "--p", "1:1000:500"])
+    assert r.exit_code == 2 and "candidate sites" in r.output
+    r = CliRunner().invoke(app, ["compare", *map(str, two_runs), "--out", str(tmp_path / "cmp")])
+    assert r.exit_code == 0, r.output
+    assert "NEVs per charger" in r.output and (tmp_path / "cmp" / "comparison.csv").exists()
+    r = CliRunner().invoke(app, ["compare", str(tmp_path / "nope")])
+    assert r.exit_code == 2 and "run folder not found" in r.output
