@@ -21,7 +21,9 @@ Objectives:
 - ``"max_served"``: maximise ``sum_t w_t * served_t`` (kWh/day), ``w_t = (1 + r)^-(year_t -
   year_0)`` with ``discount_rate`` r (0 = undiscounted);
 - ``"min_cost"``: minimise ``sum_t w_t * spend_t`` (CNY) subject to served_t >=
-  ``target_share[t]`` x the year's TOTAL demand (and the budgets, if given).
+  ``target_share[t]`` x the year's TOTAL demand (and the budgets, if given); without
+  ``target_share`` each year must get all the demand the candidates could serve at their port
+  maxima (:meth:`MultiPeriodSiting.servable`).
 
 Coverage rules (:class:`CoverageRule`): every place of a class (county seats, township seats)
 must be within the rule's radius of a station open by the rule's year. A place with no
@@ -172,7 +174,7 @@ class MultiPeriodSiting(_Model):
         carry_over: unspent budget stays available in later years.
         discount_rate: per year, >= 0 (weights of the objective).
         target_share: for ``min_cost``: share of each year's total demand to serve, scalar or
-            ``(T,)`` in [0, 1].
+            ``(T,)`` in [0, 1]; None = the servable maximum of each year.
     """
 
     name = "MultiPeriodSiting"
@@ -196,9 +198,6 @@ class MultiPeriodSiting(_Model):
             raise InputError("discount_rate must be a non-negative number per year", field="discount_rate")
         self.discount_rate = float(discount_rate)
         self.target_share = _per_year(target_share, T, "target_share", 0.0, 1.0)
-        if objective == "min_cost" and self.target_share is None:
-            raise InputError("objective 'min_cost' needs target_share (share of each year's demand to serve)",
-                             field="target_share")
         self.rules: list[CoverageRule] = []
 
     @property
@@ -328,7 +327,11 @@ class MultiPeriodSiting(_Model):
         anyd = D.max(axis=0) > 0
         unreachable = np.flatnonzero(anyd & ~reach)
         rule_rows, rule_info = self._rule_rows()
-        if self.objective == "min_cost":
+        target = self.target_share
+        if self.objective == "min_cost" and target is None:
+            srv = self.servable()
+            target = np.divide(srv, D.sum(axis=1), out=np.zeros(T), where=D.sum(axis=1) > 0) * (1 - 1e-4)
+        if self.objective == "min_cost" and self.target_share is not None:
             reach_share = np.divide(D[:, reach].sum(axis=1), D.sum(axis=1), out=np.ones(T), where=D.sum(axis=1) > 0)
             bad = np.flatnonzero(self.target_share > reach_share + 1e-9)
             if bad.size:
@@ -374,13 +377,14 @@ class MultiPeriodSiting(_Model):
         start = None
         if T > 1 and warm_start:
             try:
-                start = self._myopic(data, solver, time_limit, mip_gap, total_d)
+                start = self._myopic(data, solver, None if time_limit is None else time_limit / (2 * T),
+                                     mip_gap, total_d, target)
                 stats["myopic_objective"] = float(self._objective_of(start, data, w))
             except (InfeasibleError, SolverError) as exc:
                 stats["myopic_objective"] = None
                 stats["myopic_note"] = str(exc)
         tb = time.perf_counter()
-        prob, V = self._build(data, list(range(T)), self.budget, self.target_share, total_d, w,
+        prob, V = self._build(data, list(range(T)), self.budget, target, total_d, w,
                               data.lo_dc, data.lo_ac, data.ex)
         stats["build_s"] = time.perf_counter() - tb
         use_start = start is not None and solver == "cbc"
@@ -391,8 +395,12 @@ class MultiPeriodSiting(_Model):
                         if v is not None and not isinstance(v, (int, float)):
                             v.setInitialValue(float(val))
         stats["warm_start"] = bool(use_start)
+        tl = time_limit
+        if time_limit is not None and T > 1 and warm_start:
+            tl = max(time_limit - (time.perf_counter() - t0), time_limit / 2)
+        stats["time_limit_s"] = tl
         try:
-            outcome = _run(prob, solver, time_limit, mip_gap, use_start)
+            outcome = _run(prob, solver, tl, mip_gap, use_start)
         except InfeasibleError:
             raise InfeasibleError(self._why_infeasible(rule_rows)) from None
         if not outcome.has_solution:
@@ -411,6 +419,33 @@ class MultiPeriodSiting(_Model):
         status, bound, gap, msg = finish_status(outcome, obj, maximize, mip_gap)
         stats["solve_s"] = outcome.seconds
         return self._result(sol, data, status, obj, bound, gap, msg, stats, solver, t0, active, grp, unreachable)
+
+    def servable(self) -> np.ndarray:
+        """Most kWh/day each year's demand could get with EVERY candidate at its maximum ports
+        (``(T,)``; an LP max-flow over the pairs within the service standard, solved by HiGHS
+        through scipy). The default target of ``min_cost`` when ``target_share`` is None."""
+        from scipy.optimize import linprog
+
+        self._require_data()
+        cov = coverage_csr(self.cost, self.service_radius).tocoo()
+        existing = (self.ex_dc + self.ex_ac) > 0
+        hi_dc = np.where(existing & ~self.allow_expansion, self.ex_dc, np.maximum(self.ex_dc, self.max_dc))
+        hi_ac = np.where(existing & ~self.allow_expansion, self.ex_ac, np.maximum(self.ex_ac, self.max_ac))
+        cap = self.cap_dc * hi_dc + self.cap_ac * hi_ac
+        n, m = self.cost.shape
+        P = cov.nnz
+        out = np.zeros(self.years.size)
+        if P == 0:
+            return out
+        A = sp.vstack([sp.csr_matrix((np.ones(P), (cov.row, np.arange(P))), shape=(n, P)),
+                       sp.csr_matrix((np.ones(P), (cov.col, np.arange(P))), shape=(m, P))]).tocsr()
+        for t in range(self.years.size):
+            r = linprog(-np.ones(P), A_ub=A, b_ub=np.concatenate([self.demand[t], cap]), bounds=(0, None),
+                        method="highs")
+            if r.status != 0:
+                raise SolverError(f"servable demand LP failed: {r.message}")
+            out[t] = -float(r.fun)
+        return out
 
     # ------------------------------------------------------------------------------------
     def _build(self, data: "_Data", ts: list[int], budget: np.ndarray | None, share: np.ndarray | None,
@@ -539,7 +574,7 @@ class MultiPeriodSiting(_Model):
         return out
 
     def _myopic(self, data: "_Data", solver: str, time_limit: float | None, mip_gap: float | None,
-                total_d: np.ndarray) -> dict:
+                total_d: np.ndarray, target: np.ndarray | None) -> dict:
         """Year-by-year plan: each year's single-period optimum given what is already built."""
         T = self.years.size
         lo_dc, lo_ac, open_ = data.lo_dc.copy(), data.lo_ac.copy(), data.ex.copy()
@@ -547,7 +582,7 @@ class MultiPeriodSiting(_Model):
         left = 0.0
         w1 = np.ones(T)
         for t in range(T):
-            prob, V = self._build(data, [t], self.budget, self.target_share, total_d, w1, lo_dc, lo_ac, open_,
+            prob, V = self._build(data, [t], self.budget, target, total_d, w1, lo_dc, lo_ac, open_,
                                   budget_offset=left if self.carry_over else 0.0)
             try:
                 out = run_solver(prob, solver, time_limit, mip_gap)
@@ -590,7 +625,7 @@ class MultiPeriodSiting(_Model):
         parts = []
         if rule_rows:
             parts.append(f"the coverage rules ({len(rule_rows)} places to reach by their years)")
-        if self.target_share is not None:
+        if self.objective == "min_cost":
             parts.append("the target service shares")
         what = " and ".join(parts) or "the plan"
         budget = "the yearly budgets" + (" (with carry-over)" if self.carry_over else "")

@@ -311,7 +311,7 @@ class MCLP(_Model):
             minus = sp.csr_matrix((-cm.data.astype(np.float64), cm.indices, cm.indptr), shape=cm.shape)
             add_csr_rows(prob, minus, y, [(zi, 1.0) for zi in z], pulp.LpConstraintLE,
                          np.zeros(cm.shape[0]), "c")
-            prob += pulp.lpSum(y) <= p_free, "p"
+            prob += pulp.lpSum(y) == p_free, "p"
             stats["build_s"] = time.perf_counter() - tb
             # greedy start: handed to the solver, and kept if the solver finds nothing better
             g = greedy_max_cover(cm, wa, p_free)

@@ -1,0 +1,165 @@
+"""Benchmark: evsiting MCLP vs PySAL spopt vs a plain sparse pulp build, on road-like instances.
+
+For each size ``CLIENTSxCANDIDATES`` an instance is generated with points in a square, travel
+minutes = euclidean distance x a random detour factor (1.1-1.6), and only pairs within twice
+the service radius stored (like a bounded road-network search), the radius set so that each
+client has about ``--cover`` candidates within it; p = candidates / 10.
+
+Each method runs in a fresh process (build + solve timed; the peak RSS of that process is
+reported; the CBC/HiGHS child process is not included). Objectives must be equal.
+
+    .venv/bin/python benchmarks/bench_models.py --quick
+    .venv/bin/python benchmarks/bench_models.py --sizes 5000x1000,20000x2000 --solver cbc
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import resource
+import sys
+import time
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.spatial import cKDTree
+
+
+def make_instance(n: int, m: int, cover: float = 17.0, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    side = float(np.sqrt(n))  # keep density constant across sizes
+    a = rng.uniform(0, side, (n, 2))
+    b = rng.uniform(0, side, (m, 2))
+    radius = float(np.sqrt(cover * side * side / (np.pi * m)))
+    t = cKDTree(b)
+    pairs = cKDTree(a).sparse_distance_matrix(t, 2 * radius, output_type="coo_matrix")
+    detour = rng.uniform(1.1, 1.6, pairs.nnz)
+    # scale so that "radius" in minutes keeps ~cover candidates despite detours
+    minutes = pairs.data * detour / 1.35
+    cost = sp.csr_matrix((minutes, (pairs.row, pairs.col)), shape=(n, m))
+    w = rng.integers(1, 50, n).astype(float)
+    return cost, w, radius
+
+
+def run_evsiting(cost, w, radius, p, solver):
+    from evsiting.models import MCLP
+
+    t = time.perf_counter()
+    res = MCLP.from_cost_matrix(cost, weights=w, service_radius=radius, p_facilities=p).solve(solver)
+    return time.perf_counter() - t, res.objective, res.status, res.stats
+
+
+def _pulp_solver(solver):
+    import pulp
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pulp.PULP_CBC_CMD(msg=False) if solver == "cbc" else pulp.HiGHS(msg=False)
+
+
+def run_plain(cost, w, radius, p, solver):
+    """Plain sparse pulp MCLP, no reductions (the baseline quoted in issue 5)."""
+    import pulp
+
+    t = time.perf_counter()
+    cov = sp.csr_matrix(((cost.data <= radius).astype(float), cost.indices.copy(), cost.indptr.copy()),
+                        shape=cost.shape)
+    cov.eliminate_zeros()
+    prob = pulp.LpProblem("plain", pulp.LpMaximize)
+    y = [prob.add_variable(f"y{j}", 0, 1, pulp.LpBinary) for j in range(cost.shape[1])]
+    z = [prob.add_variable(f"z{i}", 0, 1) for i in range(cost.shape[0])]
+    prob += pulp.LpAffineExpression(zip(z, w.tolist()))
+    for i in range(cov.shape[0]):
+        cols = cov.indices[cov.indptr[i]:cov.indptr[i + 1]].tolist()
+        prob += pulp.LpAffineExpression([(z[i], 1.0)] + [(y[j], -1.0) for j in cols]) <= 0, f"c{i}"
+    prob += pulp.lpSum(y) == p, "p"
+    prob.solve(_pulp_solver(solver))
+    obj = float(sum(w[i] for i in range(len(z)) if (z[i].varValue or 0) > 0.5))
+    return time.perf_counter() - t, obj, pulp.LpStatus[prob.status], {}
+
+
+def run_spopt(cost, w, radius, p, solver):
+    from spopt.locate import MCLP as SMCLP
+
+    dense = cost.toarray()
+    dense[dense == 0] = np.inf
+    dense[cost.nonzero()] = cost.data  # keep real zeros (absent pairs -> inf)
+    t = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = SMCLP.from_cost_matrix(dense, w, service_radius=radius, p_facilities=p).solve(_pulp_solver(solver))
+    import pulp
+
+    return time.perf_counter() - t, float(pulp.value(m.problem.objective)), "Optimal", {}
+
+
+def _child(q, fn, n, m, cover, seed, solver):
+    cost, w, radius = make_instance(n, m, cover, seed)
+    p = max(1, m // 10)
+    secs, obj, status, stats = fn(cost, w, radius, p, solver)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    q.put((secs, obj, status, stats, peak_mb))
+
+
+def measure(fn, n, m, cover, seed, solver, timeout):
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(q, fn, n, m, cover, seed, solver))
+    proc.start()
+    proc.join(timeout)
+    if proc.is_alive():
+        proc.terminate()
+        proc.join()
+        return None
+    return q.get() if not q.empty() else None
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="2000x500,10000x2000,50000x5000",
+                    help="comma-separated CLIENTSxCANDIDATES")
+    ap.add_argument("--quick", action="store_true", help="small sizes only (1000x200,2000x500)")
+    ap.add_argument("--solver", default="cbc", choices=["cbc", "highs"])
+    ap.add_argument("--cover", type=float, default=17.0, help="candidates within the radius per client")
+    ap.add_argument("--spopt-max-cells", type=float, default=6e6,
+                    help="run spopt only when clients x candidates <= this")
+    ap.add_argument("--no-plain", action="store_true", help="skip the plain sparse pulp baseline")
+    ap.add_argument("--timeout", type=float, default=900.0, help="seconds per method and size")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    sizes = "1000x200,2000x500" if args.quick else args.sizes
+    print(f"MCLP, p = candidates/10, ~{args.cover:g} candidates within the radius per client, solver {args.solver}")
+    print(f"{'size':>13} {'method':>9} {'seconds':>9} {'objective':>12} {'status':>9} {'peak MB':>8} "
+          f"{'x faster':>9}  reduced")
+    for size in sizes.split(","):
+        n, m = (int(v) for v in size.lower().split("x"))
+        rows = {}
+        methods = [("evsiting", run_evsiting)]
+        if not args.no_plain:
+            methods.append(("plain", run_plain))
+        if n * m <= args.spopt_max_cells:
+            methods.append(("spopt", run_spopt))
+        for name, fn in methods:
+            out = measure(fn, n, m, args.cover, args.seed, args.solver, args.timeout)
+            rows[name] = out
+        ours = rows["evsiting"]
+        for name, out in rows.items():
+            if out is None:
+                print(f"{size:>13} {name:>9} {'timeout':>9}")
+                continue
+            secs, obj, status, stats, peak = out
+            ratio = "" if name == "evsiting" or ours is None else f"{secs / ours[0]:.1f}"
+            red = (f"{stats.get('reduced_clients')}x{stats.get('reduced_candidates')}"
+                   if stats else "")
+            print(f"{size:>13} {name:>9} {secs:9.2f} {obj:12.1f} {status:>9} {peak:8.0f} {ratio:>9}  {red}",
+                  flush=True)
+        objs = {k: v[1] for k, v in rows.items() if v is not None}
+        if len(set(round(o, 6) for o in objs.values())) > 1:
+            print(f"  OBJECTIVES DIFFER: {objs}")
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
