@@ -109,31 +109,37 @@ def round_trip_feasible(path: CorridorPath, open_: np.ndarray | set, range_km: f
     return bool(gaps.max() <= range_km + 1e-9)
 
 
-def arc_cover_sets(path: CorridorPath, range_km: float) -> list[np.ndarray]:
-    """``K_a`` for every directed arc of the round trip (Capar et al. 2013).
+def arc_windows(path: CorridorPath, range_km: float) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Cover sets of the round trip's arcs as windows of the unrolled cycle.
 
-    For the arc ending at cycle stop t, the candidates at stops from which t is reached
-    backwards along the cycle within ``range_km`` (the arc's own start first; at most one
-    full turn of the cycle). An arc longer than the range gets an empty set.
+    The arc ending at cycle stop t is refuelled from the stops within ``range_km`` before t
+    along the cycle (its own start first, at most one full turn). Those stops form a window
+    ``[start_t, t)`` of the cycle unrolled twice; ``start_t`` never decreases with t.
 
     Returns:
-        list (2m) of sorted unique candidate-index arrays.
+        (start, sets): (2m,) window starts and the (2m) sorted unique candidate-index arrays
+        (empty when the arc alone is longer than the range).
     """
     pos, cand, C = _cycle(path)
     n = len(pos)
-    out = []
-    for t in range(1, n + 1):  # arc (t-1 -> t), t = n is the closing arc to stop 0
-        end = pos[t] if t < n else C
-        ks = []
-        for back in range(1, n + 1):
-            s = t - back
-            d = end - (pos[s] if s >= 0 else pos[s + n] - C)
-            if d > range_km + 1e-9:
-                break
-            if cand[s % n] >= 0:
-                ks.append(int(cand[s % n]))
-        out.append(np.unique(np.asarray(ks, dtype=np.int64)))
-    return out
+    U = np.concatenate([pos - C, pos])  # unrolled positions, stop k of the last lap at k, this lap at n + k
+    Uc = np.concatenate([cand, cand])
+    t = np.arange(1, n + 1)
+    end = np.where(t < n, pos[np.minimum(t, n - 1)], C)
+    start = np.maximum(t, np.searchsorted(U, end - range_km - 1e-9, side="left"))
+    start = np.minimum(start, n + t)  # empty window when the arc alone exceeds the range
+    sets = []
+    for a, b in zip(start.tolist(), (n + t).tolist()):
+        w = Uc[a:b]
+        sets.append(np.unique(w[w >= 0]))
+    return start, sets
+
+
+def arc_cover_sets(path: CorridorPath, range_km: float) -> list[np.ndarray]:
+    """``K_a`` for every directed arc of the round trip (Capar et al. 2013), in cycle order:
+    the candidates from which a full tank reaches the end of the arc (see :func:`arc_windows`).
+    An arc longer than the range gets an empty set."""
+    return arc_windows(path, range_km)[1]
 
 
 @dataclass
@@ -197,10 +203,16 @@ class FRLM:
         self.flows = flows
         self.n_candidates = int(n_candidates)
         self.range_km = float(range_km)
-        # arcs x candidates incidence (A) and arc -> path index
+        # arcs x candidates incidence (A) and arc -> path index; an arc whose window starts
+        # where the previous arc's does covers a superset of its candidates, so its constraint
+        # is implied and left out (the ACPC reduction)
         rows, cols, arc_path = [], [], []
         for q, pth in enumerate(self.paths):
-            for ks in arc_cover_sets(pth, self.range_km):
+            start, sets = arc_windows(pth, self.range_km)
+            for k, ks in enumerate(sets):
+                # implied: same window start as the previous arc, so a superset of its set
+                if k and start[k] == start[k - 1] and len(ks):
+                    continue
                 a = len(arc_path)
                 arc_path.append(q)
                 rows += [a] * len(ks)

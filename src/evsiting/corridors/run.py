@@ -108,11 +108,23 @@ def run_corridors(
     paths, cand_node, cand_seat = build_paths(cg, od, cc.seat_candidates)
     reachable = np.array([q is not None for q in paths])
     qs = np.flatnonzero(reachable)
+    t_paths = time.perf_counter()
     model = FRLM([paths[q] for q in qs], flow[qs], len(cand_node), R)
+    t_model = time.perf_counter()
     if p > len(cand_node):
         raise InputError(f"p = {p} stations but only {len(cand_node)} candidate sites", field="corridors.p")
     exact = model.solve(p, solver=solver or cfg.solver.name, time_limit=time_limit if time_limit is not None else cfg.solver.time_limit_s, mip_gap=cfg.solver.mip_gap)
+    t_exact = time.perf_counter()
     greedy = model.greedy(p)
+    source = "solver"
+    if greedy.covered_flow > exact.covered_flow + 1e-9:
+        # the solver stopped (time limit) with a worse incumbent: report the greedy stations,
+        # still with the solver's bound, as a feasible (not proven) solution
+        exact = FRLMResult("exact", "feasible", greedy.selected, greedy.refuelable, greedy.covered_flow, greedy.total_flow,
+                           bound=exact.bound, gap=(exact.bound - greedy.covered_flow) / max(greedy.covered_flow, 1e-10),
+                           runtime_s=exact.runtime_s, solver=exact.solver)
+        source = "greedy (the solver's incumbent at its time limit covered less)"
+    progress(f"  model {t_model - t_paths:.1f} s, exact {t_exact - t_model:.1f} s, greedy {time.perf_counter() - t_exact:.1f} s")
     all_open = model.refuelable(np.ones(len(cand_node), dtype=bool))
     progress(f"  FRLM p={p}, range {R:g} km: exact {exact.covered_share:.1%} ({exact.status}), greedy {greedy.covered_share:.1%}, all open {flow[qs][all_open].sum() / max(flow.sum(), 1e-300):.1%}")
 
@@ -175,8 +187,10 @@ def run_corridors(
         "covered_flow_share_greedy": round(greedy.covered_flow / total, 6) if total > 0 else 0.0,
         "covered_flow_share_all_open": round(float(flow[qs][all_open].sum()) / total, 6) if total > 0 else 0.0,
         "pairs_refuelable": int(exact.refuelable.sum()),
+        "solution_source": source,
         "solver": {"name": exact.solver, "status": exact.status, "objective": round(exact.covered_flow, 3),
-                   "bound": round(float(exact.bound), 3), "gap": float(exact.gap)},
+                   "bound": round(float(exact.bound), 3), "gap": round(float(exact.gap), 9),
+                   "arc_constraints": int(model.A.shape[0])},
         "greedy_order": [int(c) for c in greedy.order],
         "motorways": {"path": cfg.data.motorways, "sha256": digest, "network": net.info},
     }
