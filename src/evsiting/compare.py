@@ -134,14 +134,12 @@ def format_table(df: pd.DataFrame) -> str:
 
 def plot_comparison(df: pd.DataFrame, path: Path) -> Path:
     """Bar chart PNG: stations, ports, coverage (%) and cost (million CNY) per scenario."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: leaves the caller's backend alone
 
     labels = df["scenario_label"].tolist()
     x = np.arange(len(df))
-    fig, axes = plt.subplots(2, 2, figsize=(max(7.0, 1.3 * len(df) + 3), 6), dpi=120)
+    fig = Figure(figsize=(max(7.0, 1.3 * len(df) + 3), 6), dpi=120)
+    axes = fig.subplots(2, 2)
     panels = [
         ("stations", df["stations"], "tab:blue"),
         ("charging ports (DC + AC)", df["ports_total"], "tab:purple"),
@@ -156,7 +154,6 @@ def plot_comparison(df: pd.DataFrame, path: Path) -> Path:
     axes[1, 0].set_ylim(0, 100)
     fig.tight_layout()
     fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
     return Path(path)
 
 

@@ -271,12 +271,10 @@ def plot_tradeoff(df: pd.DataFrame, path: Path, title: str = "", xlabel_value: s
     Each point is labelled with its sweep value (the first one reaching that station count)
     when there are at most 25 of them.
     """
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: leaves the caller's backend alone
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=120)
+    fig = Figure(figsize=(7.5, 4.5), dpi=120)
+    ax = fig.subplots()
     x = df["stations"].to_numpy()
     ax.plot(x, 100 * df["coverage_share"], "o-", color="tab:blue", label="NEVs covered (%)")
     ax.set_xlabel("stations opened")
@@ -294,7 +292,6 @@ def plot_tradeoff(df: pd.DataFrame, path: Path, title: str = "", xlabel_value: s
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
     return Path(path)
 
 
