@@ -185,3 +185,27 @@ def test_cli_corridors(tmp_path, shared):
     assert "covered flow" in res.output and (tmp_path / "guizhou-corridors" / "corridor_sites.geojson").exists()
     bad = CliRunner().invoke(app, ["corridors", str(cfg), "--range-km", "-3"])
     assert bad.exit_code == 2 and "--range-km" in bad.output
+
+
+def test_service_areas_become_candidates(guizhou, tmp_path):
+    """SYNTHETIC service areas (not real data): three points 100 m east of vertices of the
+    Guiyang-Zunyi path; they are snapped to the expressway and become candidate sites."""
+    from evsiting.config import load_config
+    from evsiting.corridors.run import run_corridors
+    from evsiting.settings import configs_dir
+
+    flows = guizhou.flows
+    line = flows[(flows["origin"] == "Guiyang") & (flows["destination"] == "Zunyi")].geometry.iloc[0]
+    xy = np.asarray(line.coords)
+    picks = xy[[len(xy) // 4, len(xy) // 2, 3 * len(xy) // 4]]
+    csv = tmp_path / "synthetic_services.csv"
+    csv.write_text("sid,name,lon,lat\n" + "".join(f"s{i},synthetic {i},{x + 0.001:.7f},{y:.7f}\n" for i, (x, y) in enumerate(picks)))
+    cfg_path = tmp_path / "svc.yaml"
+    cfg_path.write_text(f"extends: {configs_dir() / 'guizhou.yaml'}\nname: svc\ncorridors:\n  services_file:\n    path: {csv}\n    id_column: sid\n    name_column: name\n")
+    res = run_corridors(load_config(cfg_path), p=5, range_km=250.0, out_base=tmp_path)
+    s = res.summary
+    assert s["service_areas"] == {"file": str(csv), "points": 3, "snapped": 3, "on_paths": 3}
+    assert s["candidates_services"] == 3 and s["candidates"] == guizhou.summary["candidates"] + 3
+    # more candidate stops can only help
+    assert s["covered_flow_share"] >= guizhou.summary["covered_flow_share"] - 1e-9
+    assert s["covered_flow_share_all_open"] >= guizhou.summary["covered_flow_share_all_open"] - 1e-9

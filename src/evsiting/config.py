@@ -242,6 +242,9 @@ class CorridorsConfig(Strict):
     beta: float | None = Field(None, ge=0)
     seat_candidates: bool = True
     seat_links: int = Field(3, ge=1, le=20)
+    #: Service areas (e.g. OSM ``highway=services``) as extra candidate sites, snapped to the
+    #: expressway within the parameter ``corridor_services_snap_m``.
+    services_file: PointFile | None = None
 
 
 class RunConfig(Strict):

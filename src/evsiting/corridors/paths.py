@@ -10,12 +10,15 @@ node (links in), so no shortest path runs through a third seat over two local li
 
 Stops of a path: the origin seat, every expressway access point on the path (interchanges,
 line ends and the spaced access points standing for local interchanges: the candidate
-corridor station sites, where a vehicle can leave the expressway) and the destination seat.
+corridor station sites, where a vehicle can leave the expressway), every service area
+(OSM ``highway=services``, when given: snapped to all expressway vertices within
+``corridor_services_snap_m``, so both carriageways reach it, one candidate each) and the
+destination seat.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
@@ -41,6 +44,7 @@ class CorridorGraph:
         access: sorted expressway access node indices.
         n_network: K.
         n_seats: S.
+        services: expressway node -> service-area index, for the snapped service areas.
     """
 
     graph: sp.csr_matrix
@@ -48,6 +52,25 @@ class CorridorGraph:
     access: np.ndarray
     n_network: int
     n_seats: int
+    services: dict[int, int] = field(default_factory=dict)
+
+    def add_services(self, points: gpd.GeoDataFrame, snap_m: float) -> np.ndarray:
+        """Snap service areas (points, any CRS) to every expressway vertex within ``snap_m``
+        metres; returns (n,) bool, snapped or not. A vertex nearer to another service area
+        belongs to that one."""
+        if len(points) == 0:
+            return np.zeros(0, dtype=bool)
+        pxy = shapely.get_coordinates(points.to_crs(PROJECTED_CRS).geometry.values)
+        tree = cKDTree(self.xy[: self.n_network])
+        hits = tree.query_ball_point(pxy, r=snap_m)
+        best: dict[int, tuple[float, int]] = {}
+        for i, nodes in enumerate(hits):
+            for v in nodes:
+                d = float(np.hypot(*(self.xy[v] - pxy[i])))
+                if v not in best or (d, i) < best[v]:
+                    best[v] = (d, i)
+        self.services = {v: i for v, (_, i) in sorted(best.items())}
+        return np.isin(np.arange(len(points)), list(self.services.values()))
 
     def source(self, s: int) -> int:
         return self.n_network + s
@@ -155,6 +178,8 @@ def path_stops(cg: CorridorGraph, nodes: np.ndarray, seat_candidates: bool) -> t
     step = np.asarray(cg.graph[nodes[:-1], nodes[1:]]).ravel()
     cum = np.concatenate([[0.0], np.cumsum(step)]) / 1000.0
     is_acc = np.isin(nodes, cg.access)
+    if cg.services:
+        is_acc |= np.isin(nodes, np.fromiter(cg.services, dtype=np.int64))
     is_acc[0] = is_acc[-1] = True
     keep = np.flatnonzero(is_acc)
     return nodes[keep], cum[keep]
@@ -169,21 +194,33 @@ def seat_key(cg: CorridorGraph, node: int) -> int | None:
     return None
 
 
-def build_paths(cg: CorridorGraph, od: ODPaths, seat_candidates: bool) -> tuple[list[CorridorPath | None], np.ndarray, np.ndarray]:
+def build_paths(cg: CorridorGraph, od: ODPaths, seat_candidates: bool) -> tuple[list[CorridorPath | None], np.ndarray, np.ndarray, np.ndarray]:
     """FRLM paths over a compact candidate index.
 
     Returns:
-        (paths, cand_node, cand_seat): one :class:`CorridorPath` per pair (None when
-        unreachable); for each candidate index its expressway node (or -1) and seat index (or
-        -1). Candidates are the access points on any path (sorted by node) then, with
+        (paths, cand_node, cand_seat, cand_service): one :class:`CorridorPath` per pair (None
+        when unreachable); for each candidate index its expressway node (or -1), seat index
+        (or -1) and service-area index (or -1). Candidates are the access points on any path
+        (sorted by node), then the service areas on any path (in their order), then, with
         ``seat_candidates``, the seats (in seat order).
     """
     stops = [path_stops(cg, n, seat_candidates) if len(n) else None for n in od.nodes]
-    used = sorted({int(v) for s in stops if s is not None for v in s[0][1:-1]})
+    on_paths = {int(v) for s in stops if s is not None for v in s[0][1:-1]}
+    used = sorted(v for v in on_paths if v not in cg.services)
     index = {v: k for k, v in enumerate(used)}
-    n_acc = len(used)
-    cand_node = np.array(used + ([-1] * cg.n_seats if seat_candidates else []), dtype=np.int64)
+    svc_used = sorted({cg.services[v] for v in on_paths if v in cg.services})
+    svc_index = {sv: len(used) + k for k, sv in enumerate(svc_used)}
+    svc_node = {}
+    for v, sv in cg.services.items():
+        if v in on_paths:
+            svc_node.setdefault(sv, v)
+    for v, sv in cg.services.items():
+        if sv in svc_index:
+            index[v] = svc_index[sv]
+    n_acc = len(used) + len(svc_used)
+    cand_node = np.array(used + [svc_node[sv] for sv in svc_used] + ([-1] * cg.n_seats if seat_candidates else []), dtype=np.int64)
     cand_seat = np.array([-1] * n_acc + (list(range(cg.n_seats)) if seat_candidates else []), dtype=np.int64)
+    cand_service = np.array([-1] * len(used) + svc_used + ([-1] * cg.n_seats if seat_candidates else []), dtype=np.int64)
     paths: list[CorridorPath | None] = []
     for s in stops:
         if s is None:
@@ -198,7 +235,7 @@ def build_paths(cg: CorridorGraph, od: ODPaths, seat_candidates: bool) -> tuple[
             else:
                 cand.append(n_acc + seat if seat_candidates else -1)
         paths.append(make_path(km, cand))
-    return paths, cand_node, cand_seat
+    return paths, cand_node, cand_seat, cand_service
 
 
 def path_lines(cg: CorridorGraph, od: ODPaths, simplify_m: float = 50.0) -> gpd.GeoSeries:

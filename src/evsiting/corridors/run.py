@@ -38,6 +38,33 @@ from .frlm import FRLM, FRLMResult
 from .paths import build_paths, corridor_graph, od_paths, path_lines
 
 
+def _service_areas(cfg: RunConfig) -> gpd.GeoDataFrame | None:
+    """Service areas from ``corridors.services_file`` (any point file; e.g. OSM
+    ``highway=services`` exported by ``evsiting network``), or None.
+
+    Raises:
+        InputError: as :func:`evsiting.inputs.read_points`.
+    """
+    from ..inputs import read_points
+
+    pf = cfg.corridors.services_file
+    if pf is None:
+        return None
+    pts = read_points(cfg.path(pf.path), crs=pf.crs, lon_column=pf.lon_column, lat_column=pf.lat_column, id_column=pf.id_column)
+    if pf.name_column and pf.name_column not in pts.columns:
+        raise InputError("missing column", source=cfg.path(pf.path), field=pf.name_column)
+    pts.attrs["name_column"] = pf.name_column
+    return pts.reset_index(drop=True)
+
+
+def _svc_name(services: gpd.GeoDataFrame | None, k: int) -> str | None:
+    if services is None or k < 0:
+        return None
+    col = services.attrs.get("name_column")
+    val = services[col].iloc[k] if col else None
+    return None if val is None or (isinstance(val, float) and np.isnan(val)) else str(val)
+
+
 @dataclass
 class CorridorResult:
     """What :func:`run_corridors` produced (also written to ``out_dir``)."""
@@ -105,7 +132,9 @@ def run_corridors(
     progress(f"  {len(seats)} seats, {len(od.i)} pairs, graph of {cg.graph.shape[0]:,} nodes")
     pi, pj, flow = gravity_flows(seats["population"].to_numpy(), od.dist_km, beta)
     assert np.array_equal(pi, od.i) and np.array_equal(pj, od.j)
-    paths, cand_node, cand_seat = build_paths(cg, od, cc.seat_candidates)
+    services = _service_areas(cfg)
+    snapped = cg.add_services(services, params.value("corridor_services_snap_m")) if services is not None else np.zeros(0, dtype=bool)
+    paths, cand_node, cand_seat, cand_service = build_paths(cg, od, cc.seat_candidates)
     reachable = np.array([q is not None for q in paths])
     qs = np.flatnonzero(reachable)
     t_paths = time.perf_counter()
@@ -158,10 +187,10 @@ def run_corridors(
     xy = np.array([cg.xy[cand_node[c]] if cand_node[c] >= 0 else cg.xy[cg.source(int(cand_seat[c]))] for c in sel]).reshape(-1, 2)
     sites = gpd.GeoDataFrame({
         "candidate": sel,
-        "kind": ["expressway_access" if cand_node[c] >= 0 else "seat" for c in sel],
+        "kind": ["services" if cand_service[c] >= 0 else "expressway_access" if cand_node[c] >= 0 else "seat" for c in sel],
         "node": pd.array([int(cand_node[c]) if cand_node[c] >= 0 else None for c in sel], dtype="Int64"),
         "seat_id": pd.array([int(ids[cand_seat[c]]) if cand_seat[c] >= 0 else None for c in sel], dtype="Int64"),
-        "name": [str(names[cand_seat[c]]) if cand_seat[c] >= 0 else None for c in sel],
+        "name": [str(names[cand_seat[c]]) if cand_seat[c] >= 0 else _svc_name(services, cand_service[c]) for c in sel],
         "flow_through": np.round(through[sel], 3),
         "flow_through_share": np.round(through[sel] / total if total > 0 else through[sel] * 0, 8),
         "in_greedy": np.isin(sel, greedy.selected),
@@ -182,6 +211,9 @@ def run_corridors(
         "candidates": int(len(cand_node)),
         "candidates_expressway_access": int((cand_node >= 0).sum()),
         "candidates_seats": int((cand_seat >= 0).sum()),
+        "candidates_services": int((cand_service >= 0).sum()),
+        "service_areas": None if services is None else {"file": cc.services_file.path, "points": int(len(services)),
+                                                         "snapped": int(snapped.sum()), "on_paths": int((cand_service >= 0).sum())},
         "total_flow": round(total, 3),
         "covered_flow_share": round(exact.covered_flow / total, 6) if total > 0 else 0.0,
         "covered_flow_share_greedy": round(greedy.covered_flow / total, 6) if total > 0 else 0.0,
