@@ -88,8 +88,9 @@ def register(app: typer.Typer) -> None:
             from ..batch import run_batch
 
             per_pref = (prefecture or "").strip().lower() == "all"
-            if prefecture and not per_pref:
-                raise InputError("--executor, --scheduler and --workers go with --prefecture all", field="--prefecture")
+            if not per_pref:
+                raise InputError("--executor, --scheduler and --workers go with --prefecture all "
+                                 "(one run on a cluster: evsiting batch --whole CONFIG --executor dask)", field="--prefecture")
             echo_err(f"evsiting run {config} --prefecture all --executor {executor}")
             res = run_batch([cfg], per_prefecture=True, out_base=out, executor=executor, workers=workers,
                             scheduler=scheduler, solver=solver, time_limit=time_limit, progress=echo_err)
