@@ -301,3 +301,29 @@ def test_network_isochrone_in_service_areas_layer(anshun):
     assert sa["nev_within"].iloc[0] == 10
     with pytest.raises(ValueError):
         L.service_areas_layer(sites, cells, sp.csr_matrix(np.array([[1.0]])), 4.0, p, "network_isochrone")
+
+
+def test_run_with_a_road_network_draws_isochrones(tmp_path, shared):
+    """Guiyang on the synthetic OSM fixture (a hand-made block near Guiyang, not real data):
+    the service areas are isochrones on the same graph as the travel times, and hold every
+    demand point the matrix puts within the standard of the station."""
+    from pathlib import Path
+
+    from evsiting.config import ModelConfig, NetworkConfig
+
+    cfg = load_config(configs_dir() / "prefectures" / "guiyang.yaml")
+    cfg.candidates.per_county = 5
+    cfg.impedance.method = "network"
+    cfg.model = ModelConfig(p=3)
+    cfg.network = NetworkConfig(source="file", path=str(Path(__file__).parent / "fixtures" / "synthetic_small.osm"), buffer_m=2000)
+    res = run(cfg, out_base=tmp_path)
+    sa = gpd.read_file(res.out_dir / "service_areas.geojson")
+    assert len(sa) == len(res.sites) >= 1 and set(sa["method"]) == {"network_isochrone"}
+    cols = np.flatnonzero(res.candidates["site_id"].isin(res.sites["site_id"]).to_numpy())
+    assert sa["demand_points_within"].sum() > 0
+    for k, j in enumerate(cols):
+        rows = res.matrix[:, j].tocoo().row
+        assert sa["demand_points_within"].iloc[k] == len(rows)
+        for i in rows:
+            pt = shapely.Point(res.cells["lon"].iloc[i], res.cells["lat"].iloc[i])
+            assert sa.geometry.iloc[k].distance(pt) < 1e-4  # inside, up to the discs' polygon chords

@@ -238,7 +238,9 @@ def run(
     # --- travel times ----------------------------------------------------------------
     standard = cfg.model.service_standard_min
     demand_pts = dcells.demand_points(cells)
-    matrix, imp_info = travel_time_matrix(demand_pts, candidates, cfg.impedance.method, params, standard, config=cfg)
+    road_net = _road_network(cfg, demand_pts, candidates) if write and cfg.impedance.method == "network" else None
+    imp_options = {"config": cfg} if road_net is None else {"config": cfg, "graph": road_net}
+    matrix, imp_info = travel_time_matrix(demand_pts, candidates, cfg.impedance.method, params, standard, **imp_options)
     t = stage(f"travel times ({matrix.nnz:,} pairs within {standard:g} min, {imp_info['method']})", t)
 
     # --- model -----------------------------------------------------------------------
@@ -329,7 +331,8 @@ def run(
         demand_out = cells[["demand_id", "h3", "county_adcode", "county_name", "prefecture_adcode", "area_km2", "nev_count", "energy_kwh_day", "energy_dc_kwh_day", "covered", "travel_min", "station_id", "geometry"]]
         # Map layers (evsiting.layers): sites = every candidate with its facility type,
         # allocation lines, service areas; each GeoJSON with its QGIS style, all in run.gpkg.
-        layers = build_layers(cells, candidates, sites, matrix, standard, params, imp_info["method"], cfg.model.weight, pref_names)
+        snap = cfg.network.snap_limit_m if cfg.network is not None else 1000.0
+        layers = build_layers(cells, candidates, sites, matrix, standard, params, imp_info["method"], cfg.model.weight, pref_names, road_net, snap)
         layers = {"sites": layers["sites"], "demand": demand_out, "allocation": layers["allocation"], "service_areas": layers["service_areas"]}
         with atomic_dir(out_dir) as tmp:
             write_layers(tmp, layers)
@@ -338,6 +341,26 @@ def run(
             write_json(manifest, tmp / "manifest.json")
         stage("outputs", t)
     return RunResult(cfg, cells, candidates, sites, matrix, summary, manifest, out_dir, timings)
+
+
+def _road_network(cfg: RunConfig, demand_pts: gpd.GeoDataFrame, candidates: gpd.GeoDataFrame):
+    """The prepared drive network of ``impedance.method: network``, loaded once here so that the
+    travel times and the service-area isochrones (:mod:`evsiting.layers`) use the same graph;
+    the area is the one :func:`evsiting.network.road.network_matrix` would load (convex hull
+    of demand points and candidates, buffered by ``network.buffer_m``)."""
+    import shapely
+
+    from .network.road import prepare_graph
+    from .network.sources import load_graph
+    from .settings import PROJECTED_CRS
+
+    ncfg = cfg.network
+    if ncfg is None:
+        return None  # network_matrix raises the config error
+    both = list(demand_pts.geometry.to_crs(WGS84)) + list(candidates.geometry.to_crs(WGS84))
+    area = shapely.MultiPoint(both).convex_hull
+    G, info = load_graph(ncfg.source, area, ncfg.buffer_m, cfg.path(ncfg.path) if ncfg.path else None, cfg.path(ncfg.cache_dir), ncfg.geofabrik_url)
+    return prepare_graph(G, PROJECTED_CRS, info=info)
 
 
 def _depots(cfg: RunConfig, params: Parameters, chosen: list[Prefecture], nev_province: int, fleet: dict) -> list[dict]:
