@@ -148,4 +148,34 @@ def combine(parts: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
             "site ids must be unique across candidate files",
             field="candidates.files",
         )
+    out["required"] = out["required"].fillna(False).astype(bool) if "required" in out.columns else False
     return out.sort_values("site_id").reset_index(drop=True)
+
+
+def from_osm(osm: gpd.GeoDataFrame, counties: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Candidate sites from OSM features (:mod:`evsiting.network.candidates_osm`: fuel,
+    parking, charging stations, malls, motorway services, bus stations).
+
+    Existing charging stations (``existing``) become required facilities: always open.
+    Features outside the study counties are dropped.
+
+    Returns:
+        WGS84 point GeoDataFrame with :data:`CANDIDATE_COLUMNS` and ``required``;
+        ``site_id`` = ``osm-<type>-<id>``, ``source`` = ``osm:<kind>``.
+    """
+    if len(osm) == 0:
+        return gpd.GeoDataFrame({c: [] for c in CANDIDATE_COLUMNS + ["required"]}, geometry=[], crs=WGS84)
+    joined = gpd.sjoin(osm.to_crs(WGS84), counties[["adcode", "prefecture_adcode", "geometry"]], how="inner", predicate="within")
+    joined = joined[~joined.index.duplicated(keep="first")]
+    return gpd.GeoDataFrame(
+        {
+            "site_id": "osm-" + joined["osm_type"].astype(str) + "-" + joined["osm_id"].astype(str),
+            "source": "osm:" + joined["kind"].astype(str),
+            "county_adcode": joined["adcode"].astype(int).to_numpy(),
+            "prefecture_adcode": joined["prefecture_adcode"].astype(int).to_numpy(),
+            "name": joined["name"].to_numpy(),
+            "required": joined["existing"].astype(bool).to_numpy(),
+        },
+        geometry=joined.geometry.to_numpy(),
+        crs=WGS84,
+    )

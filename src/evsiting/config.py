@@ -36,6 +36,8 @@ class PointFile(Strict):
     name_column: str | None = None
     lon_column: str = "lon"
     lat_column: str = "lat"
+    #: The file lists existing stations: required facilities, always open (candidate files only).
+    existing: bool = False
 
     @field_validator("crs")
     @classmethod

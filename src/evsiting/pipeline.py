@@ -213,6 +213,7 @@ def run(
             progress(msg)
         input_notes[pf.path] = {"declared_crs": pts.attrs["declared_crs"], "dropped_empty_rows": pts.attrs["dropped_empty"]}
         sites_f = cand.from_points(pts, counties, str(path), pf.id_column, pf.name_column, region=counties_all)
+        sites_f["required"] = pf.existing
         if sites_f.attrs["skipped_outside"]:
             progress(f"warning: {path}: {sites_f.attrs['skipped_outside']} site(s) in other prefectures skipped, {len(sites_f)} in the study area")
         input_notes[pf.path]["skipped_outside_study_area"] = sites_f.attrs["skipped_outside"]
@@ -232,15 +233,20 @@ def run(
 
     # --- candidates ------------------------------------------------------------------
     parts = [cand.from_demand_cells(cells, cfg.candidates.per_county)] if cfg.candidates.from_demand_cells else []
+    if cfg.network is not None and cfg.network.osm_candidates:
+        parts.append(cand.from_osm(_osm_candidates(cfg, counties), counties))
     candidates = cand.combine(parts + user_sites)
+    required = np.flatnonzero(candidates["required"].to_numpy())
     t = stage(f"candidates ({len(candidates):,})", t)
 
     # --- travel times ----------------------------------------------------------------
     standard = cfg.model.service_standard_min
     demand_pts = dcells.demand_points(cells)
-    road_net = _road_network(cfg, demand_pts, candidates) if write and cfg.impedance.method == "network" else None
+    # Road travel times whenever the config names a network (issue #3).
+    method = "network" if cfg.network is not None else cfg.impedance.method
+    road_net = _road_network(cfg, demand_pts, candidates) if write and method == "network" else None
     imp_options = {"config": cfg} if road_net is None else {"config": cfg, "graph": road_net}
-    matrix, imp_info = travel_time_matrix(demand_pts, candidates, cfg.impedance.method, params, standard, **imp_options)
+    matrix, imp_info = travel_time_matrix(demand_pts, candidates, method, params, standard, **imp_options)
     t = stage(f"travel times ({matrix.nnz:,} pairs within {standard:g} min, {imp_info['method']})", t)
 
     # --- model -----------------------------------------------------------------------
@@ -249,7 +255,9 @@ def run(
     if p > len(candidates):
         raise InputError(f"p = {p} stations but only {len(candidates)} candidate sites", source="config", field="model.p")
     weights_w = cells[cfg.model.weight].to_numpy(dtype=float)
-    model = MCLP.from_cost_matrix(matrix, weights=weights_w, service_radius=standard, p_facilities=p)
+    if len(required) > p:
+        raise InputError(f"{len(required)} existing stations are required but p = {p}", source="config", field="model.p")
+    model = MCLP.from_cost_matrix(matrix, weights=weights_w, service_radius=standard, p_facilities=p, required=required if len(required) else None)
     result = model.solve(
         solver=solver or cfg.solver.name,
         time_limit=time_limit if time_limit is not None else cfg.solver.time_limit_s,
@@ -361,6 +369,22 @@ def _road_network(cfg: RunConfig, demand_pts: gpd.GeoDataFrame, candidates: gpd.
     area = shapely.MultiPoint(both).convex_hull
     G, info = load_graph(ncfg.source, area, ncfg.buffer_m, cfg.path(ncfg.path) if ncfg.path else None, cfg.path(ncfg.cache_dir), ncfg.geofabrik_url)
     return prepare_graph(G, PROJECTED_CRS, info=info)
+
+
+def _osm_candidates(cfg: RunConfig, counties: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """OSM candidate features (fuel, parking, charging stations, malls, services, bus
+    stations) of the study area from the configured network source."""
+    from .network.candidates_osm import candidates_from_overpass, candidates_from_pbf
+    from .network.sources import download_extract
+
+    ncfg = cfg.network
+    area = counties.geometry.union_all()
+    if ncfg.source == "overpass":
+        return candidates_from_overpass(area, cfg.path(ncfg.cache_dir))
+    path = download_extract(ncfg.geofabrik_url, cfg.path(ncfg.cache_dir)) if ncfg.source == "geofabrik" else cfg.path(ncfg.path)
+    if path.suffix.lower() != ".pbf":
+        raise InputError("OSM candidate sites need an .osm.pbf file or the overpass source", source=path, field="network.osm_candidates")
+    return candidates_from_pbf(path, area)
 
 
 def _depots(cfg: RunConfig, params: Parameters, chosen: list[Prefecture], nev_province: int, fleet: dict) -> list[dict]:
