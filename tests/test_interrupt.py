@@ -121,3 +121,33 @@ def test_full_disk_while_writing_is_one_line_and_leaves_previous_outputs(previou
     lines = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
     assert len(lines) == 1 and "No space left on device" in lines[0] and "summary.json" in lines[0]
     assert snapshot(out) == before
+
+
+def test_sigterm_during_the_run_is_handled_like_ctrl_c(previous, monkeypatch):
+    """``kill``/``timeout`` send SIGTERM: the CLI turns it into an interruption, so the
+    temporary folder is removed and the previous outputs stay."""
+    import os
+    import signal
+
+    out, before = previous
+    seen = []
+
+    def record(signum, frame):  # stands in for the default action, which would kill pytest
+        seen.append(signum)
+
+    original = signal.signal(signal.SIGTERM, record)
+    try:
+        class Terminated(pipeline.MCLP):
+            def solve(self, *a, **k):
+                os.kill(os.getpid(), signal.SIGTERM)
+                return super().solve(*a, **k)
+
+        monkeypatch.setattr(pipeline, "MCLP", Terminated)
+        r = CliRunner().invoke(app, ["run", str(BASE), "--out", str(out)])
+        restored = signal.getsignal(signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, original)
+    assert r.exit_code == 130 and not seen, r.output  # the CLI's handler, not ours, got it
+    assert "interrupted" in r.stderr and "Traceback" not in r.stderr
+    assert restored is record  # the CLI put the previous handler back
+    assert snapshot(out) == before

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import errno
 import functools
+import signal
 import sys
+import threading
 
 import typer
 
 from ..errors import EvsitingError
+
+
+def _terminate(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 _ENVIRONMENT_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS, errno.EDQUOT})
@@ -16,11 +22,16 @@ _ENVIRONMENT_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.ENOSPC, errno.
 
 def handle_errors(func):
     """Decorator: turn an :class:`EvsitingError` into ``error: ...`` on stderr and exit code 2
-    (also a permission, read-only or full-disk ``OSError``, naming the path); Ctrl-C into
-    ``interrupted: ...`` and exit code 130."""
+    (also a permission, read-only or full-disk ``OSError``, naming the path); Ctrl-C or
+    SIGTERM into ``interrupted: ...`` and exit code 130."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        # SIGTERM (a scheduler, `timeout`, `kill`) ends the command like Ctrl-C, so the run
+        # folder's temporary copy is removed instead of being left behind
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, _terminate)
         try:
             return func(*args, **kwargs)
         except EvsitingError as exc:
@@ -37,6 +48,9 @@ def handle_errors(func):
             where = f"{exc.filename}: " if exc.filename else ""
             typer.echo(f"error: {where}{exc.strerror or exc}", err=True)
             raise typer.Exit(code=2) from None
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
     return wrapper
 
