@@ -30,10 +30,12 @@ must be within the rule's radius of a station open by the rule's year. A place w
 candidate within the radius makes the rule unmeetable; :meth:`MultiPeriodSiting.solve` then
 raises :class:`~evsiting.errors.InfeasibleError` naming those places.
 
-Warm start: the myopic plan (each year's single-period optimum given the stations already
-built, solved year by year) is a feasible plan; it is passed to CBC as a MIP start
-(pulp ``warmStart=True``) and reported as ``stats["myopic_objective"]``. HiGHS is run without a
-start. With one year the multi-period model is the single-period model and is solved once.
+Warm start (CBC only, pulp ``warmStart=True``; HiGHS runs without a start): a feasible plan
+from each year's single-period LP (every site at its port maxima, flows rounded up to ports,
+ports never fewer than the year before); when that breaks a budget, the myopic plan (each
+year's single-period MIP optimum given what is already built, solved year by year). Its
+objective is ``stats["start_objective"]``; the returned plan is never worse. With one year the
+multi-period model is the single-period model and is solved once.
 """
 
 from __future__ import annotations
@@ -376,13 +378,18 @@ class MultiPeriodSiting(_Model):
         # ---- myopic plan (year by year), the warm start ----
         start = None
         if T > 1 and warm_start:
-            try:
-                start = self._myopic(data, solver, None if time_limit is None else time_limit / (2 * T),
-                                     mip_gap, total_d, target)
-                stats["myopic_objective"] = float(self._objective_of(start, data, w))
-            except (InfeasibleError, SolverError) as exc:
-                stats["myopic_objective"] = None
-                stats["myopic_note"] = str(exc)
+            start = self._rounding_start(data, target, total_d)
+            if start is not None:
+                stats["warm_start_source"] = "lp_rounding"
+                stats["start_objective"] = float(self._objective_of(start, data, w))
+            else:
+                try:
+                    start = self._myopic(data, solver, None if time_limit is None else time_limit / (2 * T),
+                                         mip_gap, total_d, target)
+                    stats["warm_start_source"] = "myopic"
+                    stats["start_objective"] = float(self._objective_of(start, data, w))
+                except (InfeasibleError, SolverError) as exc:
+                    stats["start_note"] = f"no warm start: {exc}"
         tb = time.perf_counter()
         prob, V = self._build(data, list(range(T)), self.budget, target, total_d, w,
                               data.lo_dc, data.lo_ac, data.ex)
@@ -563,6 +570,78 @@ class MultiPeriodSiting(_Model):
                 add(pulp.LpConstraint(pulp.LpAffineExpression([(v, 1.0) for v in ys]), sense=pulp.LpConstraintGE,
                                       rhs=1.0, name=f"rule{r}"))
         return prob, V
+
+    def _rounding_start(self, data: "_Data", target: np.ndarray | None, total_d: np.ndarray) -> dict | None:
+        """A feasible plan without a MIP, or None: each year's LP max-flow with every offered
+        site at its maximum ports (flows scaled down to the year's target when lower), ports =
+        cheapest DC/AC mix holding each site's flow, never fewer than the year before; rule
+        places without a station by their year get the cheapest reachable site with one port.
+        None when it breaks a budget (then the myopic plan is tried)."""
+        from scipy.optimize import linprog
+
+        T = self.years.size
+        coo, K = data.coo, data.offer.size
+        G, P = data.cm.shape[0], coo.nnz
+        if P == 0:
+            return None
+        kcol = data.col_of_pair
+        A = sp.vstack([sp.csr_matrix((np.ones(P), (coo.row, np.arange(P))), shape=(G, P)),
+                       sp.csr_matrix((np.ones(P), (kcol, np.arange(P))), shape=(K, P))]).tocsr()
+        cap = self.cap_dc * data.hi_dc + self.cap_ac * data.hi_ac
+        sol: dict = {"y": [], "nd": [], "na": [], "x": []}
+        nd_p, na_p, y_p = data.lo_dc.copy(), data.lo_ac.copy(), data.ex.copy()
+        nd_grid = np.arange(int(data.hi_dc.max()) + 1)
+        for t in range(T):
+            r = linprog(-np.ones(P), A_ub=A, b_ub=np.concatenate([data.dg[t], cap]), bounds=(0, None), method="highs")
+            if r.status != 0:
+                return None
+            x = np.maximum(r.x, 0.0)
+            tot = x.sum()
+            if target is not None:
+                if tot < float(target[t] * total_d[t]) * (1 - 1e-9):
+                    return None
+                if tot > 0:
+                    x = x * min(1.0, float(target[t] * total_d[t]) / tot)
+            f = np.bincount(kcol, weights=x, minlength=K) * (1 + 1e-9)
+            # cheapest (nd, na) per site with cap_dc*nd + cap_ac*na >= f (nd from 0..hi_dc)
+            need_ac = np.ceil(np.maximum(f[:, None] - self.cap_dc * nd_grid[None, :], 0.0)
+                              / max(self.cap_ac, 1e-12) - 1e-9) if self.cap_ac > 0 else None
+            if need_ac is None:
+                nd = np.minimum(np.ceil(f / max(self.cap_dc, 1e-12) - 1e-9), data.hi_dc)
+                na = np.zeros(K)
+            else:
+                ok = (nd_grid[None, :] <= data.hi_dc[:, None]) & (need_ac <= data.hi_ac[:, None])
+                c = np.where(ok, nd_grid[None, :] * data.dc_cost[:, None] + need_ac * data.ac_cost[:, None]
+                             + 1e-9 * nd_grid[None, :], np.inf)
+                best = np.argmin(c, axis=1)
+                if not np.isfinite(c[np.arange(K), best]).all():
+                    return None
+                nd = nd_grid[best].astype(float)
+                na = need_ac[np.arange(K), best]
+            nd, na = np.maximum(nd, nd_p), np.maximum(na, na_p)
+            y = y_p | ((nd + na) > 0)
+            for t_rule, ks, _ in data.rules:
+                if t_rule == t and not y[ks].any():
+                    pc = np.where(data.hi_ac[ks] > 0, data.ac_cost[ks], np.where(data.hi_dc[ks] > 0, data.dc_cost[ks], np.inf))
+                    k = int(ks[np.argmin(data.site_cost[ks] + pc)])
+                    if data.hi_ac[k] > 0:
+                        na[k] = max(na[k], 1.0)
+                    else:
+                        nd[k] = max(nd[k], 1.0)
+                    y[k] = True
+            sol["y"].append(y)
+            sol["nd"].append(nd)
+            sol["na"].append(na)
+            sol["x"].append(x)
+            nd_p, na_p, y_p = nd, na, y
+        if self.budget is not None:
+            spend = self._spend(sol, data)
+            if self.carry_over:
+                if (np.cumsum(spend) > np.cumsum(self.budget) + 1e-6).any():
+                    return None
+            elif (spend > self.budget + 1e-6).any():
+                return None
+        return sol
 
     def _read(self, V: dict, data: "_Data", T: int) -> dict:
         out = {"y": [], "nd": [], "na": [], "x": []}

@@ -49,6 +49,11 @@ from evsiting.models._core import (
 from evsiting.models.coverage import reduce_cover
 
 
+#: Cap each client's levels at its heuristic distance and uncap violated clients iteratively
+#: (exact, a relaxation per round). Off: on OR-Library it needed 3-5 rounds and was slower.
+_CAP_LEVELS_AT_HEURISTIC = False
+
+
 def _unreachable_error(idx: np.ndarray) -> InfeasibleError:
     return InfeasibleError(
         f"{_listing(idx)} cannot reach any candidate site (no travel time in the matrix); "
@@ -175,30 +180,13 @@ class PMedian(_Model):
             return self._finish(selected, None, None, solver, t0, stats, False)
         col_of = np.full(m, -1, dtype=np.int64)
         col_of[cand] = np.arange(len(cand))
-        # --- levels: (row, distinct distance) ----------------------------------------------
-        newlvl = np.ones(r.size, dtype=bool)
-        newlvl[1:] = (r[1:] != r[:-1]) | (d[1:] != d[:-1])
-        lvl = np.cumsum(newlvl) - 1
-        nl = int(lvl[-1]) + 1
-        lvl_row = r[newlvl]
-        lvl_d = d[newlvl]
-        first_lvl = np.ones(nl, dtype=bool)
-        first_lvl[1:] = lvl_row[1:] != lvl_row[:-1]
-        last_lvl = np.ones(nl, dtype=bool)
-        last_lvl[:-1] = lvl_row[1:] != lvl_row[:-1]
-        # level x free-candidate incidence
-        fe = free_entry
-        inc = sp.csr_matrix((np.ones(int(fe.sum())), (lvl[fe], col_of[c[fe]])), shape=(nl, len(cand)))
-        inc.sum_duplicates()
-        # --- merge clients with identical truncated rows ---------------------------------
-        # key per client: its levels' distances and incidence rows + guarantee flag
+        # --- merge clients with identical truncated rows (weights summed) -------------------
         row_mat = sp.csr_matrix((d + 1.0, (r, c)), shape=(n, m))  # +1 keeps explicit zeros
         row_mat.sort_indices()
-        keys = [k + (b"g" if g else b"n") for k, g in zip(
-            _row_keys_with_data(row_mat), guaranteed)]
+        keys = [k + (b"g" if g else b"n") for k, g in zip(_row_keys_with_data(row_mat), guaranteed)]
         first: dict[bytes, int] = {}
-        grp = np.empty(n, dtype=np.int64)
         reps: list[int] = []
+        grp = np.empty(n, dtype=np.int64)
         for i, k in enumerate(keys):
             gi = first.get(k)
             if gi is None:
@@ -211,50 +199,66 @@ class PMedian(_Model):
         wrow = np.zeros(n)
         wrow[reps] = wg
         stats.update(reduced_clients=len(reps), reduced_candidates=len(cand))
-        # --- build ------------------------------------------------------------------------
-        tb = time.perf_counter()
-        prob = pulp.LpProblem("PMedian", pulp.LpMinimize)
-        y = binary_vars(prob, "y", len(cand))
-        lv_rep = is_rep[lvl_row]
-        zlev = np.flatnonzero(lv_rep & ~last_lvl)  # levels with a z variable
-        zid = np.full(nl, -1, dtype=np.int64)
-        zid[zlev] = np.arange(zlev.size)
-        z = continuous_vars(prob, "z", zlev.size, 0.0, None)
-        nxt_d = np.zeros(nl)
-        nxt_d[:-1] = lvl_d[1:]
-        coef = wrow[lvl_row[zlev]] * (nxt_d[zlev] - lvl_d[zlev])
-        const = float((wrow * 0).sum())
-        first_rows = np.flatnonzero(first_lvl & lv_rep)
-        const = float((wrow[lvl_row[first_rows]] * lvl_d[first_rows]).sum())
-        prob += pulp.LpAffineExpression(zip(z, coef.tolist()))
-        # constraints: one per level with a z, plus the last level of unguaranteed clients
-        need_last = last_lvl & lv_rep & ~guaranteed[lvl_row]
-        cons_lv = np.flatnonzero((zid >= 0) | need_last)
-        sub = inc[cons_lv]
-        extra_terms = []
-        rhs = np.zeros(cons_lv.size)
-        for t, g in enumerate(cons_lv.tolist()):
-            terms = []
-            if zid[g] >= 0:
-                terms.append((z[zid[g]], 1.0))
-            if first_lvl[g]:
-                rhs[t] = 1.0
+        # --- heuristic incumbent; its distances cap each client's levels (a relaxation) -----
+        th = time.perf_counter()
+        heur = _pmedian_heuristic(self.cost, w, req, cand, p_free)
+        stats["heuristic_s"] = time.perf_counter() - th
+        best_sel = None if heur is None else np.union1d(req, heur).astype(np.int64)
+        best_obj = math.inf
+        if best_sel is not None:
+            hd = _nearest_dist(self.cost, best_sel)
+            best_obj = float((w * hd).sum()) if np.isfinite(hd).all() else math.inf
+            if _CAP_LEVELS_AT_HEURISTIC:
+                caps = np.minimum(np.where(np.isfinite(hd), hd, dmax), dmax)
             else:
-                terms.append((z[zid[g - 1]], -1.0))
-            extra_terms.append(terms)
-        _add_rows_multi(prob, sub, y, extra_terms, pulp.LpConstraintGE, rhs, "c")
-        prob += pulp.LpAffineExpression(zip(y, [1.0] * len(y))) == p_free, "p"
-        stats["build_s"] = time.perf_counter() - tb
-        try:
-            outcome = run_solver(prob, solver, time_limit, mip_gap)
-        except InfeasibleError:
-            raise _too_few_error(p) from None
-        if not outcome.has_solution:
-            raise SolverError("PMedian: the solver stopped without a feasible solution; raise time_limit")
-        chosen = cand[var_values(y) > 0.5]
-        outcome.bound += const
-        selected = np.union1d(req, chosen).astype(np.int64)
-        return self._finish(selected, outcome, mip_gap, solver, t0, stats, True)
+                caps = dmax.copy()
+        else:
+            caps = dmax.copy()
+        deadline = None if time_limit is None else t0 + time_limit
+        outcome = None
+        stats["iterations"] = 0
+        while True:
+            stats["iterations"] += 1
+            tb = time.perf_counter()
+            capped = caps < dmax
+            keep_c = d <= caps[r]
+            prob, y, z, zl_row, zl_d, const = _radius_model(
+                r[keep_c], c[keep_c], d[keep_c], guaranteed | capped, is_rep, wrow, col_of,
+                len(cand), ~is_req[c[keep_c]], p_free)
+            stats["build_s"] = stats.get("build_s", 0.0) + time.perf_counter() - tb
+            start = None
+            if best_sel is not None:
+                ystart = np.isin(cand, best_sel).astype(float)
+                near = _nearest_dist(self.cost, best_sel)
+                start = dict(zip(y, ystart.tolist()))
+                start.update(zip(z, (near[zl_row] > zl_d).astype(float).tolist()))
+            left = None if deadline is None else max(deadline - time.perf_counter(), 1.0)
+            try:
+                outcome = run_solver(prob, solver, left, mip_gap, start=start)
+            except InfeasibleError:
+                raise _too_few_error(p) from None
+            if math.isfinite(outcome.bound):
+                outcome.bound += const
+            if not outcome.has_solution:
+                if best_sel is None:
+                    raise SolverError("PMedian: the solver stopped without a feasible solution; raise time_limit")
+                break
+            sel = np.union1d(req, cand[var_values(y) > 0.5]).astype(np.int64)
+            sd = _nearest_dist(self.cost, sel)
+            obj = float((w * sd).sum()) if np.isfinite(sd).all() else math.inf
+            if obj < best_obj - 1e-9 or best_sel is None:
+                best_sel, best_obj = sel, obj
+            bound_model = outcome.bound
+            viol = is_rep & capped & (sd > caps)
+            if not viol.any() or not outcome.proven:
+                break
+            caps[viol] = dmax[viol]  # uncap those clients and re-solve
+            if deadline is not None and time.perf_counter() > deadline:
+                outcome.proven = False
+                outcome.timed_out = True
+                break
+        stats["solve_s"] = outcome.seconds
+        return self._finish(best_sel, outcome, mip_gap, solver, t0, stats, True)
 
     def _finish(self, selected, outcome: SolveOutcome | None, mip_gap, solver, t0, stats, _x):
         assignment = nearest_assignment(self.cost, selected)
@@ -300,6 +304,112 @@ class PMedian(_Model):
             raise SolverError("PMedian: the solver stopped without a feasible solution")
         selected = np.flatnonzero(var_values(y) > 0.5).astype(np.int64)
         return self._finish(selected, outcome, mip_gap, solver, t0, stats, True)
+
+
+def _radius_model(r, c, d, guaranteed, is_rep, wrow, col_of, n_cand, free_entry, p_free):
+    """Build the incremental radius formulation on entries (r, c, d) sorted by row then minutes.
+
+    Returns (prob, y, z, row of each z, minutes of each z's level, const). The objective omits
+    the constant ``const = sum_i w_i D_i1``; callers add it to the solver's bound.
+    """
+    newlvl = np.ones(r.size, dtype=bool)
+    newlvl[1:] = (r[1:] != r[:-1]) | (d[1:] != d[:-1])
+    lvl = np.cumsum(newlvl) - 1
+    nl = int(lvl[-1]) + 1
+    lvl_row = r[newlvl]
+    lvl_d = d[newlvl]
+    first_lvl = np.ones(nl, dtype=bool)
+    first_lvl[1:] = lvl_row[1:] != lvl_row[:-1]
+    last_lvl = np.ones(nl, dtype=bool)
+    last_lvl[:-1] = lvl_row[1:] != lvl_row[:-1]
+    fe = free_entry
+    inc = sp.csr_matrix((np.ones(int(fe.sum())), (lvl[fe], col_of[c[fe]])), shape=(nl, n_cand))
+    inc.sum_duplicates()
+    prob = pulp.LpProblem("PMedian", pulp.LpMinimize)
+    y = binary_vars(prob, "y", n_cand)
+    lv_rep = is_rep[lvl_row]
+    zlev = np.flatnonzero(lv_rep & ~last_lvl)
+    zid = np.full(nl, -1, dtype=np.int64)
+    zid[zlev] = np.arange(zlev.size)
+    z = continuous_vars(prob, "z", zlev.size, 0.0, None)
+    nxt_d = np.zeros(nl)
+    nxt_d[:-1] = lvl_d[1:]
+    coef = wrow[lvl_row[zlev]] * (nxt_d[zlev] - lvl_d[zlev])
+    first_rows = np.flatnonzero(first_lvl & lv_rep)
+    const = float((wrow[lvl_row[first_rows]] * lvl_d[first_rows]).sum())
+    prob += pulp.LpAffineExpression(zip(z, coef.tolist()))
+    need_last = last_lvl & lv_rep & ~guaranteed[lvl_row]
+    cons_lv = np.flatnonzero((zid >= 0) | need_last)
+    sub = inc[cons_lv]
+    extra_terms = []
+    rhs = np.zeros(cons_lv.size)
+    for t, g in enumerate(cons_lv.tolist()):
+        terms = []
+        if zid[g] >= 0:
+            terms.append((z[zid[g]], 1.0))
+        if first_lvl[g]:
+            rhs[t] = 1.0
+        else:
+            terms.append((z[zid[g - 1]], -1.0))
+        extra_terms.append(terms)
+    _add_rows_multi(prob, sub, y, extra_terms, pulp.LpConstraintGE, rhs, "c")
+    prob += pulp.LpAffineExpression(zip(y, [1.0] * len(y))) == p_free, "p"
+    return prob, y, z, lvl_row[zlev], lvl_d[zlev], const
+
+
+def _nearest_dist(cost: sp.csr_matrix, selected: np.ndarray) -> np.ndarray:
+    """Minutes from each client to its nearest selected candidate (inf if none reachable)."""
+    a = nearest_assignment(cost, selected)
+    out = np.full(cost.shape[0], np.inf)
+    ok = a >= 0
+    out[ok] = np.asarray(cost[np.flatnonzero(ok), a[ok]]).reshape(-1)
+    return out
+
+
+def _pmedian_heuristic(cost: sp.csr_matrix, w: np.ndarray, req: np.ndarray, cand: np.ndarray,
+                       k: int, max_cells: float = 4e6, time_budget: float = 10.0) -> np.ndarray | None:
+    """Greedy add + swap local search for the p-median (a MIP start). Dense; skipped when
+    clients x candidates exceeds ``max_cells``. Returns ``k`` candidates from ``cand`` or None."""
+    n = cost.shape[0]
+    if n * len(cand) > max_cells or k <= 0 or k > len(cand):
+        return None
+    t0 = time.perf_counter()
+    big = float(cost.data.max() if cost.nnz else 1.0) * 10 + 1.0
+    sub = sp.csr_matrix(cost[:, cand])
+    dense = np.full((n, len(cand)), big)
+    rows = np.repeat(np.arange(n), np.diff(sub.indptr))
+    dense[rows, sub.indices] = sub.data
+    base = np.full(n, big * 10)
+    if req.size:
+        base = np.minimum(base, np.where(np.isfinite(_nearest_dist(cost, req)), _nearest_dist(cost, req), big * 10))
+    openl: list[int] = []
+    cur = base.copy()
+    for _ in range(k):
+        tot = w @ np.minimum(cur[:, None], dense)
+        if openl:
+            tot[openl] = np.inf
+        j = int(np.argmin(tot))
+        openl.append(j)
+        cur = np.minimum(cur, dense[:, j])
+    best = float(w @ cur)
+    improved = True
+    while improved and time.perf_counter() - t0 < time_budget:
+        improved = False
+        for pos in range(len(openl)):
+            others = openl[:pos] + openl[pos + 1:]
+            wo = base.copy()
+            if others:
+                wo = np.minimum(wo, dense[:, others].min(axis=1))
+            tot = w @ np.minimum(wo[:, None], dense)
+            tot[openl] = np.inf
+            j = int(np.argmin(tot))
+            if tot[j] < best - 1e-9:
+                openl[pos] = j
+                best = float(tot[j])
+                improved = True
+            if time.perf_counter() - t0 > time_budget:
+                break
+    return np.sort(cand[np.asarray(openl, dtype=np.int64)])
 
 
 def _row_keys_with_data(m: sp.csr_matrix) -> list[bytes]:
