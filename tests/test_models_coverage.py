@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -13,13 +15,14 @@ from evsiting.models import LSCP, MCLP, LocationResult
 
 from models_helpers import brute_lscp, brute_mclp, spatial_instance
 
-SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=int(os.environ.get("EVSITING_HYPOTHESIS_EXAMPLES", 25)), deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite
 def small_instance(draw):
     n = draw(st.integers(1, 12))
-    m = draw(st.integers(1, 8))
+    m = draw(st.integers(1, 10))
     vals = draw(st.lists(st.one_of(st.integers(0, 30).map(float), st.just(np.inf)),
                          min_size=n * m, max_size=n * m))
     cost = np.array(vals, dtype=float).reshape(n, m)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import os
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -17,14 +19,15 @@ from evsiting.settings import shared_dir
 
 from models_helpers import brute_pcenter, brute_pmedian, spatial_instance
 
-SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=int(os.environ.get("EVSITING_HYPOTHESIS_EXAMPLES", 25)), deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
 ORLIB = Path(shared_dir()) / "orlib"
 
 
 @st.composite
 def small_instance(draw, allow_inf=True):
     n = draw(st.integers(1, 10))
-    m = draw(st.integers(1, 8))
+    m = draw(st.integers(1, 10))
     el = st.integers(0, 40).map(float)
     if allow_inf:
         el = st.one_of(el, el, st.just(np.inf))
