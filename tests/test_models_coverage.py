@@ -188,3 +188,18 @@ def test_time_limit_keeps_incumbent_and_reports_gap(solver):
     assert "time limit" in res.message
     assert res.objective == pytest.approx(w[res.covered].sum())
     assert len(res.selected) <= 40
+
+
+def test_lscp_time_limit_returns_a_full_cover():
+    rng = np.random.default_rng(1)
+    n, m, k = 4000, 500, 4
+    rows = np.repeat(np.arange(n), k)
+    cols = np.concatenate([rng.choice(m, k, replace=False) for _ in range(n)])
+    cost = sp.csr_matrix((rng.uniform(0, 10, n * k), (rows, cols)), shape=(n, m))
+    res = LSCP.from_cost_matrix(cost, service_radius=10).solve("highs", time_limit=1)
+    assert res.covered.all()
+    assert res.objective == len(res.selected)
+    if res.status == "feasible":
+        assert res.bound < res.objective and res.gap > 0
+    else:
+        assert res.status == "optimal" and res.gap == 0

@@ -104,6 +104,21 @@ def greedy_max_cover(cm: sp.csr_matrix, w: np.ndarray, k: int) -> np.ndarray:
     return np.asarray(chosen, dtype=np.int64)
 
 
+def greedy_set_cover(cm: sp.csr_matrix) -> np.ndarray:
+    """Greedy set cover (most uncovered rows first, ties lowest index); column positions."""
+    csc = sp.csc_matrix(cm, dtype=np.float64)
+    left = np.ones(cm.shape[0])
+    chosen: list[int] = []
+    while left.any():
+        gain = csc.T @ left
+        j = int(np.argmax(gain))
+        if gain[j] <= 0:
+            break
+        chosen.append(j)
+        left[csc.indices[csc.indptr[j]:csc.indptr[j + 1]]] = 0.0
+    return np.asarray(chosen, dtype=np.int64)
+
+
 class LSCP(_Model):
     """Location Set Covering Problem: fewest stations so every demand point is within the radius.
 
@@ -193,11 +208,19 @@ class LSCP(_Model):
             prob += pulp.lpSum(y)
             add_csr_rows(prob, cm, y, None, pulp.LpConstraintGE, np.ones(cm.shape[0]), "c")
             stats["build_s"] = time.perf_counter() - tb
-            outcome = run_solver(prob, solver, time_limit, mip_gap)
-            if not outcome.has_solution:
-                from evsiting.errors import SolverError
-                raise SolverError("LSCP: the solver stopped without a feasible solution; raise time_limit")
-            chosen = cand[var_values(y) > 0.5]
+            g = greedy_set_cover(cm)
+            ystart = np.zeros(cm.shape[1])
+            ystart[g] = 1.0
+            outcome = run_solver(prob, solver, time_limit, mip_gap, start=dict(zip(y, ystart.tolist())))
+            yv = var_values(y) > 0.5 if outcome.has_solution else ystart > 0.5
+            if outcome.has_solution and ((cm @ yv.astype(float)) < 1).any():
+                yv = ystart > 0.5  # defensive: never return an incomplete cover
+            if yv.sum() > ystart.sum():
+                yv = ystart > 0.5
+            outcome.has_solution = True
+            if not outcome.proven and not np.isfinite(outcome.bound):
+                outcome.bound = 1.0  # at least one more station is needed
+            chosen = cand[yv]
         selected = np.union1d(req, chosen).astype(np.int64)
         assignment = nearest_assignment(self.cost, selected, r)
         covered = assignment >= 0
