@@ -41,4 +41,6 @@ def test_dask_and_local_executors_write_identical_summaries(tmp_path, shared):
                 compared += 1
     # 4 prefecture runs (summary + sites) and 2 roll-ups (json, csv, sites)
     assert compared == 2 * 2 + 2 * 3  # 2 prefecture runs (summary, sites), 2 roll-ups (json, csv, sites)
+    a, b = local.scenarios_csv, dask.scenarios_csv
+    assert a.read_bytes() == b.read_bytes() and a.read_text().count("\n") == 3
     assert local.rollups["high"][1]["total"]["nev_count"] > local.rollups["base"][1]["total"]["nev_count"]

@@ -267,10 +267,13 @@ class BatchResult:
         outcomes: one per job, in submission order.
         rollups: config name -> (roll-up folder, province summary dict), for configs run per
             prefecture with at least one successful prefecture.
+        scenarios_csv: with several configs, ``scenarios_summary.csv`` (one row per config's
+            roll-up totals) in the output folder (of the first config when ``out_base`` is None).
     """
 
     outcomes: list[Outcome]
     rollups: dict[str, tuple[Path, dict]] = field(default_factory=dict)
+    scenarios_csv: Path | None = None
 
     @property
     def failed(self) -> list[Outcome]:
@@ -342,4 +345,34 @@ def run_batch(
                                missing=[o.job.prefecture for o in mine if not o.ok])
         progress(f"roll-up of {cfg.name}: {target}")
         result.rollups[cfg.name] = (target, summary)
+    if len(configs) > 1 and result.rollups:
+        first = configs[0]
+        base = Path(out_base) if out_base is not None else first.path(first.output_dir)
+        result.scenarios_csv = write_scenarios_csv(result.rollups, base / "scenarios_summary.csv")
+        progress(f"scenarios: {result.scenarios_csv}")
     return result
+
+
+SCENARIO_COLUMNS = ("config", "year", "scenario", "complete", "nev_target", "target_year", "nev_total", "share_of_target",
+                    "stations", "ports_dc", "ports_ac", "power_kw", "coverage_share", "nev_per_public_charger", "unserved_energy_kwh_day")
+
+
+def write_scenarios_csv(rollups: dict[str, tuple[Path, dict]], path: Path) -> Path:
+    """One row per config of a sweep from its province roll-up (totals), in config-name
+    order: ``scenarios_summary.csv`` for comparing scenarios (written atomically)."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=SCENARIO_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    for name in sorted(rollups):
+        s = rollups[name][1]
+        t, g = s["total"], s["target"]
+        row = {"config": name, "year": s["year"], "scenario": s["scenario"], "complete": s["complete"], **g, **t}
+        w.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in SCENARIO_COLUMNS})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(buf.getvalue(), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
