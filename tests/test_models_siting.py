@@ -122,3 +122,23 @@ def test_budget_and_capacity_messages():
                                          dc_port_cost=10, ac_port_cost=20).solve("highs")
     assert list(res.unreachable) == [1] and res.unserved[1] == 50.0 and res.unserved_total == 50.0
     assert res.assignment[1] == -1 and res.assignment[0] in (0, 1)
+
+
+def test_from_geodataframe_columns():
+    gpd = pytest.importorskip("geopandas")
+    from shapely.geometry import Point
+
+    cost = np.array([[1.0, 2.0], [3.0, 30.0]])
+    dem = gpd.GeoDataFrame({"kwh_day": [300.0, 100.0]}, geometry=[Point(0, 0), Point(1, 0)], crs="EPSG:4326")
+    cand = gpd.GeoDataFrame({"dc_ports": [1, 0], "max_dc": [2, 2]}, geometry=[Point(0, 1), Point(1, 1)],
+                            crs="EPSG:4326")
+    res = ChargerSiting.from_geodataframe(dem, cand, cost, demand_col="kwh_day", service_radius=5,
+                                          objective="min_cost", max_dc="max_dc", max_ac=0,
+                                          existing_dc="dc_ports", dc_capacity_kwh=200.0,
+                                          site_cost=1000.0, dc_port_cost=100.0).solve()
+    # existing site 0 has 200 kWh/day; 200 more: new site 1 (1100 CNY) is dearer than... site 0
+    # is fixed (no expansion), so a new site must open
+    assert res.dc_ports[0] == 1 and res.served_total == pytest.approx(400.0)
+    assert res.total_cost == pytest.approx(1100.0)
+    with pytest.raises(InputError, match="no column"):
+        ChargerSiting.from_geodataframe(dem, cand, cost, demand_col="nope", objective="min_cost")
