@@ -1,0 +1,54 @@
+"""``evsiting plan CONFIG --years 2024:2030``: the staged build-out plan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .common import echo_err, handle_errors
+
+
+def _print_table(res) -> None:
+    s = res.summary
+    typer.echo(f"\n{s['run']}: {s['years'][0]}-{s['years'][-1]}, objective {s['objective']}, "
+               f"{s['service_standard_min']:g}-min service standard, {s['candidates']:,} candidate sites")
+    typer.echo(f"{'year':<6}{'NEVs':>11}{'stations':>10}{'new':>6}{'DC ports':>10}{'AC ports':>10}{'served':>9}{'spend CNY':>16}")
+    for r in s["by_year"]:
+        typer.echo(f"{r['year']:<6}{r['nev_study_area']:>11,.0f}{r['stations']:>10,}{r['stations_new']:>6,}{r['ports_dc']:>10,}"
+                   f"{r['ports_ac']:>10,}{r['served_share']:>9.1%}{r['spend_cny']:>16,.0f}")
+    m = s["solver"]
+    typer.echo(f"solver {m['name']}: {m['status']}, objective {m['objective']:.6g}, bound {m['bound']:.6g}, "
+               f"gap {m['gap']:.3g}, {m['runtime_s']:.1f} s" + (f" ({m['message']})" if m["message"] else ""))
+    if res.out_dir:
+        typer.echo(f"outputs: {res.out_dir}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``plan`` command to ``app``."""
+
+    @app.command("plan")
+    @handle_errors
+    def plan_cmd(
+        config: Path = typer.Argument(..., help="Run config (YAML), e.g. configs/guizhou.yaml"),
+        years: Optional[str] = typer.Option(None, "--years", help="Plan years, e.g. 2024:2030 (default: the config's buildout.years)"),
+        prefecture: Optional[str] = typer.Option(None, "--prefecture", "-p", help="Only this prefecture: English/pinyin, Chinese name or adcode"),
+        out: Optional[Path] = typer.Option(None, "--out", help="Folder for run folders (default: the config's output_dir)"),
+        solver: Optional[str] = typer.Option(None, "--solver", help="cbc or highs (default: the config's)"),
+        time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Time limit of the multi-period solve, seconds"),
+    ) -> None:
+        """Plan which stations to open and how many ports to add each year; writes buildout.geojson, buildout.csv and buildout.png."""
+        from ..buildout.plan import parse_years, plan
+        from ..config import load_config
+        from ..errors import InputError
+
+        if solver is not None and solver not in ("cbc", "highs"):
+            raise InputError(f"unknown solver '{solver}'; expected cbc or highs", field="--solver")
+        if time_limit is not None and time_limit <= 0:
+            raise InputError("must be positive", field="--time-limit")
+        yrs = parse_years(years) if years is not None else None
+        cfg = load_config(config)
+        echo_err(f"evsiting plan {config}" + (f" --years {years}" if years else "") + (f" --prefecture {prefecture}" if prefecture else ""))
+        res = plan(cfg, years=yrs, prefecture=prefecture, out_base=out, solver=solver, time_limit=time_limit, progress=echo_err)
+        _print_table(res)

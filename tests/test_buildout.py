@@ -1,0 +1,198 @@
+"""Staged build-out (issue 9): the multi-period siting model and the ``evsiting plan`` run.
+
+Instances here are synthetic fixtures (small random or hand-made matrices), not data.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from scipy.optimize import linprog
+
+from evsiting.errors import InfeasibleError, InputError
+from evsiting.models import ChargerSiting
+from evsiting.models.buildout import CoverageRule, MultiPeriodSiting
+
+COSTS = dict(site_cost=100.0, dc_port_cost=40.0, ac_port_cost=10.0, dc_capacity_kwh=50.0, ac_capacity_kwh=12.0)
+
+
+def random_instance(seed: int, n: int = 14, m: int = 6, T: int = 3):
+    rng = np.random.default_rng(seed)
+    pts = rng.uniform(0, 10, (n, 2))
+    sites = rng.uniform(0, 10, (m, 2))
+    minutes = np.linalg.norm(pts[:, None, :] - sites[None, :, :], axis=2) * 3.0
+    cost = np.where(minutes <= 15.0, minutes, np.inf)
+    base = rng.uniform(5, 40, n)
+    growth = np.linspace(1.0, 2.5, T)
+    demand = np.outer(growth, base)
+    return cost, demand
+
+
+def test_stations_never_close_and_ports_never_shrink():
+    cost, demand = random_instance(1)
+    mdl = MultiPeriodSiting.from_cost_matrix(cost, demand, [2024, 2025, 2026], 15.0, budget=[250, 250, 400],
+                                             max_dc=3, max_ac=2, **COSTS)
+    res = mdl.solve(time_limit=60)
+    assert res.status == "optimal"
+    assert (np.diff(res.dc_ports, axis=0) >= 0).all() and (np.diff(res.ac_ports, axis=0) >= 0).all()
+    open_t = (res.dc_ports + res.ac_ports) > 0
+    assert (open_t[1:] >= open_t[:-1]).all()
+    # open_year is the first year with ports; spending respects every yearly budget
+    for j in range(cost.shape[1]):
+        yrs = res.years[open_t[:, j]]
+        assert res.open_year[j] == (yrs[0] if yrs.size else -1)
+    assert (res.spend <= np.array([250, 250, 400]) + 1e-6).all()
+    assert res.served_share[-1] > 0 and (res.served_total <= res.demand_total + 1e-6).all()
+    # the warm start (myopic plan) is feasible, so the multi-period optimum is at least as good
+    assert res.stats["warm_start"] is True
+    assert res.objective >= res.stats["start_objective"] - 1e-6
+
+
+@pytest.mark.parametrize("seed", [2, 3])
+def test_one_year_plan_equals_single_period_optimum(seed):
+    cost, demand = random_instance(seed, T=1)
+    single = ChargerSiting.from_cost_matrix(cost, demand[0], 15.0, objective="max_served", budget=300,
+                                            max_dc=3, max_ac=2, **COSTS).solve()
+    plan = MultiPeriodSiting.from_cost_matrix(cost, demand, [2026], 15.0, budget=300, max_dc=3, max_ac=2,
+                                              **COSTS).solve()
+    assert single.status == plan.status == "optimal"
+    assert plan.objective == pytest.approx(single.objective, rel=1e-7, abs=1e-6)
+    # min_cost: serve all demand (all reachable here) at least cost
+    reach = np.isfinite(cost).any(axis=1)
+    d = np.where(reach, demand[0], 0.0)
+    single = ChargerSiting.from_cost_matrix(cost, d, 15.0, objective="min_cost", max_dc=5, max_ac=5, **COSTS).solve()
+    plan = MultiPeriodSiting.from_cost_matrix(cost, d[None, :], [2026], 15.0, objective="min_cost", target_share=1.0,
+                                              max_dc=5, max_ac=5, **COSTS).solve()
+    assert plan.objective == pytest.approx(single.objective, rel=1e-7, abs=1e-6)
+
+
+def test_unlimited_budget_serves_each_year_as_its_single_year_optimum():
+    cost, demand = random_instance(4, T=3)
+    years = [2024, 2027, 2030]
+    plan = MultiPeriodSiting.from_cost_matrix(cost, demand, years, 15.0, budget=None, max_dc=2, max_ac=2,
+                                              **COSTS).solve()
+    for t in range(3):
+        single = ChargerSiting.from_cost_matrix(cost, demand[t], 15.0, objective="max_served", budget=1e12,
+                                                max_dc=2, max_ac=2, **COSTS).solve()
+        assert plan.served_total[t] == pytest.approx(single.served_total, rel=1e-7, abs=1e-6)
+        assert plan.served_share[t] == pytest.approx(single.served_total / demand[t].sum(), rel=1e-7)
+
+
+def _max_flow(cost, d, cap):
+    """kWh/day servable with site capacities ``cap`` (LP, scipy)."""
+    pairs = [(i, j) for i in range(cost.shape[0]) for j in range(cost.shape[1]) if np.isfinite(cost[i, j])]
+    if not pairs or cap.sum() == 0:
+        return 0.0
+    A, b = [], []
+    for i in range(cost.shape[0]):
+        A.append([1.0 if p[0] == i else 0.0 for p in pairs]); b.append(d[i])
+    for j in range(cost.shape[1]):
+        A.append([1.0 if p[1] == j else 0.0 for p in pairs]); b.append(cap[j])
+    r = linprog(-np.ones(len(pairs)), A_ub=np.array(A), b_ub=np.array(b), bounds=(0, None), method="highs")
+    return -r.fun
+
+
+@pytest.mark.parametrize("carry_over", [False, True])
+def test_brute_force_two_years(carry_over):
+    cost = np.array([[2.0, np.inf], [5.0, 9.0], [np.inf, 3.0], [14.0, 4.0]])
+    demand = np.array([[60.0, 20.0, 30.0, 10.0], [90.0, 40.0, 70.0, 30.0]])
+    budget = np.array([170.0, 160.0])
+    kw = dict(site_cost=[100.0, 80.0], dc_port_cost=40.0, ac_port_cost=10.0, dc_capacity_kwh=50.0,
+              ac_capacity_kwh=12.0)
+    w = np.array([1.0, 1.0 / 1.05])
+    res = MultiPeriodSiting.from_cost_matrix(cost, demand, [2025, 2026], 15.0, budget=budget, carry_over=carry_over,
+                                             discount_rate=0.05, max_dc=2, max_ac=1, **kw).solve()
+    # enumerate every port path (nd, na) per site and year, ports never decreasing
+    states = [(a, b) for a in range(3) for b in range(2)]
+    paths = [(s0, s1) for s0 in states for s1 in states if s1[0] >= s0[0] and s1[1] >= s0[1]]
+    best = -1.0
+    for p0, p1 in itertools.product(paths, paths):
+        spend = []
+        for t in range(2):
+            s = 0.0
+            for j, p in enumerate((p0, p1)):
+                prev = (0, 0) if t == 0 else p[0]
+                cur = p[t]
+                if sum(cur) > 0 and sum(prev) == 0:
+                    s += kw["site_cost"][j]
+                s += 40.0 * (cur[0] - prev[0]) + 10.0 * (cur[1] - prev[1])
+            spend.append(s)
+        ok = (np.cumsum(spend) <= np.cumsum(budget) + 1e-9).all() if carry_over else \
+            (np.array(spend) <= budget + 1e-9).all()
+        if not ok:
+            continue
+        val = 0.0
+        for t in range(2):
+            cap = np.array([50.0 * p[t][0] + 12.0 * p[t][1] for p in (p0, p1)])
+            val += w[t] * _max_flow(cost, demand[t], cap)
+        best = max(best, val)
+    assert res.status == "optimal"
+    assert res.objective == pytest.approx(best, rel=1e-7, abs=1e-6)
+
+
+def test_carry_over_allows_saving_for_a_later_station():
+    cost = np.array([[1.0, np.inf], [np.inf, 1.0]])
+    demand = np.array([[0.0, 0.0], [10.0, 10.0]])
+    kw = dict(site_cost=200.0, dc_port_cost=50.0, ac_port_cost=50.0, dc_capacity_kwh=10.0, ac_capacity_kwh=10.0,
+              max_dc=1, max_ac=0)  # a station costs 250 CNY, more than one year's 150
+    no = MultiPeriodSiting.from_cost_matrix(cost, demand, [2025, 2026], budget=[150, 150], **kw).solve()
+    yes = MultiPeriodSiting.from_cost_matrix(cost, demand, [2025, 2026], budget=[150, 150], carry_over=True,
+                                             **kw).solve()
+    assert no.served_total[1] == pytest.approx(0.0)
+    assert yes.served_total[1] == pytest.approx(10.0) and yes.open_year.max() == 2026
+    assert np.cumsum(yes.spend)[-1] <= 300 + 1e-6
+
+
+def test_min_cost_target_share_each_year():
+    cost, demand = random_instance(5, T=3)
+    reach = np.isfinite(cost).any(axis=1)
+    share = [0.3, 0.5, 0.6]
+    res = MultiPeriodSiting.from_cost_matrix(cost, demand, [2024, 2025, 2026], objective="min_cost",
+                                             target_share=share, max_dc=4, max_ac=4, **COSTS).solve()
+    assert (res.served_share >= np.array(share) - 1e-7).all()
+    assert res.objective == pytest.approx(res.total_cost)
+    with pytest.raises(InfeasibleError, match="within 15 minutes of any candidate"):
+        MultiPeriodSiting.from_cost_matrix(cost, demand, [2024, 2025, 2026], objective="min_cost",
+                                           target_share=min(1.0, demand[0, reach].sum() / demand[0].sum() + 0.01),
+                                           **COSTS).solve()
+
+
+def test_coverage_rule_opens_a_station_by_its_year():
+    cost = np.array([[1.0, np.inf, np.inf], [np.inf, 2.0, np.inf]])
+    demand = np.array([[50.0, 10.0], [60.0, 20.0]])
+    place_cost = np.array([[np.inf, np.inf, 5.0]])  # a seat only candidate 2 reaches; no demand there
+    rule = CoverageRule("county seats", ["甲县"], place_cost, 2026)
+    res = MultiPeriodSiting.from_cost_matrix(cost, demand, [2025, 2026], budget=1000, coverage=[rule],
+                                             max_dc=2, max_ac=2, **COSTS).solve()
+    assert res.open_year[2] == 2026 or res.open_year[2] == 2025
+    assert res.stats["coverage_rules"][0]["enforced"] is True
+    # a budget too small to open it by then is reported as such
+    with pytest.raises(InfeasibleError, match="coverage rules"):
+        MultiPeriodSiting.from_cost_matrix(cost, demand, [2025, 2026], budget=20, coverage=[rule],
+                                           max_dc=2, max_ac=2, **COSTS).solve()
+
+
+def test_unmeetable_coverage_rule_names_the_places():
+    cost = np.array([[1.0, 3.0]])
+    demand = np.array([[10.0], [20.0]])
+    place_cost = np.array([[5.0, np.inf], [40.0, 30.0], [np.inf, np.inf]])
+    rule = CoverageRule("county seats", ["近县", "远县", "孤县"], place_cost, 2024)
+    mdl = MultiPeriodSiting.from_cost_matrix(cost, demand, [2024, 2025], budget=1000, coverage=[rule], **COSTS)
+    with pytest.raises(InfeasibleError) as exc:
+        mdl.solve()
+    msg = str(exc.value)
+    assert "远县" in msg and "孤县" in msg and "近县" not in msg and "2 of 3 places" in msg
+
+
+def test_bad_inputs():
+    cost, demand = random_instance(6, T=2)
+    with pytest.raises(InputError, match="years"):
+        MultiPeriodSiting.from_cost_matrix(cost, demand, [2026, 2025])
+    with pytest.raises(InputError, match="demand_kwh"):
+        MultiPeriodSiting.from_cost_matrix(cost, demand, [2025, 2026, 2027])
+    with pytest.raises(InputError, match="target_share"):
+        MultiPeriodSiting.from_cost_matrix(cost, demand, [2025, 2026], objective="min_cost", target_share=1.5)
+    with pytest.raises(InputError, match="budget"):
+        MultiPeriodSiting.from_cost_matrix(cost, demand, [2025, 2026], budget=[1, 2, 3])
