@@ -209,7 +209,7 @@ def run_corridors(
         "beta": float(beta),
         "round_trip_convention": "Kuby & Lim (2005): round trip O-D-O as a cycle; end legs without a station are driven out and back",
         "candidates": int(len(cand_node)),
-        "candidates_expressway_access": int((cand_node >= 0).sum()),
+        "candidates_expressway_access": int(((cand_node >= 0) & (cand_service < 0)).sum()),
         "candidates_seats": int((cand_seat >= 0).sum()),
         "candidates_services": int((cand_service >= 0).sum()),
         "service_areas": None if services is None else {"file": cc.services_file.path, "points": int(len(services)),
