@@ -51,6 +51,7 @@ def from_points(
     id_column: str | None,
     name_column: str | None,
     region: gpd.GeoDataFrame | None = None,
+    region_name: str = "the province",
 ) -> gpd.GeoDataFrame:
     """Candidate sites from a user point layer (WGS84), tagged with their county.
 
@@ -63,7 +64,8 @@ def from_points(
         region: optional wider area the file may cover (the province's counties, when the
             run is restricted to some prefectures): points inside ``region`` but outside the
             study area are skipped, their count in ``attrs["skipped_outside"]``, so one
-            province-wide file serves every prefecture run.
+            province-wide file serves every prefecture run; ``region_name`` names it in
+            messages.
 
     Returns:
         WGS84 point GeoDataFrame with :data:`CANDIDATE_COLUMNS`; ``site_id`` = ``u-<id>``
@@ -104,7 +106,7 @@ def from_points(
                     "are the lon/lat columns swapped?")
         b = area_gdf.total_bounds
         raise InputError(
-            f"{len(idx)} point(s) outside the study area (lon {b[0]:.3f}..{b[2]:.3f}, lat {b[1]:.3f}..{b[3]:.3f}), "
+            f"{len(idx)} point(s) outside the study area{'' if region is None else ' and ' + region_name} (lon {b[0]:.3f}..{b[2]:.3f}, lat {b[1]:.3f}..{b[3]:.3f}), "
             f"first at row {rows[first]} (WGS84 {p.x:.6f}, {p.y:.6f}){hint}",
             source=source,
         )

@@ -49,6 +49,11 @@ def _read_csv(path: Path) -> pd.DataFrame:
     raise InputError(f"cannot decode CSV as UTF-8 or GB18030 ({last}); save it as UTF-8", source=path)
 
 
+def _plain(value):
+    """A numpy scalar as the Python value (for readable messages)."""
+    return value.item() if hasattr(value, "item") else value
+
+
 def _looks_geographic(name: str) -> bool:
     if name in ("gcj02", "bd09"):
         return True
@@ -111,7 +116,7 @@ def read_points(
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
             raise InputError(
-                f"row {rows[i]}: coordinates must be finite numbers, got ({df[lon_column].iloc[i]!r}, {df[lat_column].iloc[i]!r})",
+                f"row {rows[i]}: coordinates must be finite numbers, got ({_plain(df[lon_column].iloc[i])!r}, {_plain(df[lat_column].iloc[i])!r})",
                 source=path,
                 field=f"{lon_column}/{lat_column}",
             )
@@ -172,7 +177,7 @@ def read_points(
                     field=where,
                 )
             raise InputError(
-                f"{label} {rows[i]}: ({x[i]:g}, {y[i]:g}) looks like projected coordinates (metres), not degrees, "
+                f"{label} {rows[i]}: ({x[i]:.10g}, {y[i]:.10g}) looks like projected coordinates (metres), not degrees, "
                 f"but the declared system is {name}; declare the file's EPSG code (e.g. EPSG:32648, UTM 48N)",
                 source=path,
                 field=where,
