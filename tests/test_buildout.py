@@ -31,7 +31,7 @@ def random_instance(seed: int, n: int = 14, m: int = 6, T: int = 3):
 
 
 def test_stations_never_close_and_ports_never_shrink():
-    cost, demand = random_instance(1)
+    cost, demand = random_instance(1, n=10, m=5)
     mdl = MultiPeriodSiting.from_cost_matrix(cost, demand, [2024, 2025, 2026], 15.0, budget=[250, 250, 400],
                                              max_dc=3, max_ac=2, **COSTS)
     res = mdl.solve(time_limit=60)
@@ -196,3 +196,81 @@ def test_bad_inputs():
         MultiPeriodSiting.from_cost_matrix(cost, demand, [2025, 2026], objective="min_cost", target_share=1.5)
     with pytest.raises(InputError, match="budget"):
         MultiPeriodSiting.from_cost_matrix(cost, demand, [2025, 2026], budget=[1, 2, 3])
+
+
+# ---------------------------------------------------------------------------------------------
+# The plan run on the real data: one small prefecture, a few candidates, three years.
+# ---------------------------------------------------------------------------------------------
+import json  # noqa: E402
+
+import geopandas as gpd  # noqa: E402
+import pandas as pd  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
+
+from evsiting.buildout.plan import parse_years, plan  # noqa: E402
+from evsiting.cli import app  # noqa: E402
+from evsiting.config import load_config  # noqa: E402
+from evsiting.settings import configs_dir  # noqa: E402
+
+
+def small_config(**buildout):
+    cfg = load_config(configs_dir() / "guizhou.yaml")
+    cfg.buildout.candidates_per_county = 2
+    cfg.buildout.h3_resolution = 6
+    cfg.buildout.time_limit_s = 15
+    for k, v in buildout.items():
+        setattr(cfg.buildout, k, v)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def anshun_plan(tmp_path_factory, shared):
+    out = tmp_path_factory.mktemp("plan")
+    cfg = small_config()
+    cfg.buildout.coverage = [{"places": "county_seats", "year": 2025}]
+    return plan(cfg, years=[2024, 2025, 2026], prefecture="Anshun", out_base=out)
+
+
+def test_plan_outputs(anshun_plan):
+    res = anshun_plan
+    d = res.out_dir
+    assert {p.name for p in d.iterdir()} >= {"buildout.geojson", "buildout.csv", "buildout.png", "summary.json",
+                                              "manifest.json"}
+    st = gpd.read_file(d / "buildout.geojson")
+    assert st.crs.to_epsg() == 4326 and len(st) == int((res.result.open_year >= 0).sum())
+    assert set(st["open_year"]) <= {2024, 2025, 2026}
+    added = st[[f"dc_added_{y}" for y in (2024, 2025, 2026)]].to_numpy()
+    assert (added >= 0).all() and (added.sum(axis=1) == st["ports_dc"]).all()
+    tab = pd.read_csv(d / "buildout.csv")
+    assert tab["year"].tolist() == [2024, 2025, 2026]
+    assert (np.diff(tab["stations"]) >= 0).all() and (np.diff(tab["ports_dc"]) >= 0).all()
+    assert (tab["nev_study_area"].diff().dropna() > 0).all()  # the fleet grows
+    assert tab["served_share"].between(0, 1).all() and tab["served_share"].iloc[0] > 0
+    assert (d / "buildout.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    s = json.loads((d / "summary.json").read_text())
+    assert s["solver"]["status"] in ("optimal", "feasible") and s["solver"]["gap"] >= 0
+    assert s["coverage_rules"][0]["places"] == 6  # Anshun's six county seats
+
+
+def test_parse_years():
+    assert parse_years("2024:2030") == list(range(2024, 2031))
+    assert parse_years("2026") == [2026]
+    with pytest.raises(InputError):
+        parse_years("2030:2024")
+    with pytest.raises(InputError):
+        parse_years("24-30")
+
+
+def test_cli_unmeetable_county_seat_rule_names_the_seats(tmp_path, shared):
+    cfg = tmp_path / "plan.yaml"
+    cfg.write_text(
+        f"extends: {configs_dir() / 'guizhou.yaml'}\n"
+        "buildout:\n  candidates_per_county: 1\n  h3_resolution: 6\n  time_limit_s: 10\n"
+        "  coverage:\n    - places: county_seats\n      year: 2024\n      radius_min: 0.5\n",
+        encoding="utf-8",
+    )
+    r = CliRunner().invoke(app, ["plan", str(cfg), "--years", "2024:2025", "--prefecture", "Anshun",
+                                 "--out", str(tmp_path / "out")])
+    assert r.exit_code == 2, r.output
+    assert "error:" in r.output and "county seats" in r.output and "西秀区" in r.output
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
