@@ -270,3 +270,18 @@ def test_parameter_override_signs(over, ok):
     else:
         with pytest.raises(InputError, match=f"parameters.{next(iter(over))}"):
             check_parameter_overrides(params, over)
+
+
+def test_output_path_that_is_a_file_fails_before_the_run(tmp_path, monkeypatch):
+    import evsiting.pipeline as pipeline
+
+    def never(*a, **k):  # the check comes before any stage
+        raise AssertionError("the run started")
+
+    monkeypatch.setattr(pipeline, "province_demand", never)
+    target = tmp_path / "out"
+    target.write_text("not a folder\n")
+    for out in (target, target / "sub"):
+        code, _, err = invoke("run", BASE, "--out", out)
+        assert_one_error_line(code, err, "--out", "is a file, not a folder")
+    assert target.read_text() == "not a folder\n"

@@ -10,6 +10,7 @@ expected, as an :class:`~evsiting.errors.InputError`.
 from __future__ import annotations
 
 import difflib
+import os
 import warnings
 from pathlib import Path
 
@@ -265,3 +266,20 @@ def check_parameter_overrides(params, overrides, source: object = "config") -> N
             raise InputError(f"must be positive ({rng}), got {v:g}", source, field)
         if floor >= 0 and v < 0:
             raise InputError(f"must be zero or more ({rng}), got {v:g}", source, field)
+
+
+def check_output_folder(path: Path, field: str = "output_dir") -> None:
+    """Check before a run that its outputs can be written under ``path`` (checked again at
+    the end): the nearest existing folder on the way must be a writable folder, not a file.
+
+    Raises:
+        InputError: naming ``path`` and ``field`` (``output_dir`` or ``--out``).
+    """
+    p = Path(path).absolute()
+    probe = p
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise InputError(f"'{probe}' is a file, not a folder; expected a folder for the run folders", source=p, field=field)
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise InputError(f"no permission to write in '{probe}'", source=p, field=field)

@@ -32,7 +32,7 @@ from .demand.fleet import bus_fleet_by_prefecture
 from .demand.segments import province_demand, segment_energy
 from .errors import InputError
 from .impedance import travel_time_matrix
-from .inputs import check_parameter_overrides, dropped_warning, read_points
+from .inputs import check_output_folder, check_parameter_overrides, dropped_warning, read_points
 from .layers import build_layers, write_layers
 from .models import MCLP
 from .outputs import atomic_dir, write_geojson, write_json
@@ -181,6 +181,8 @@ def run(
         return now
 
     # --- data in ---------------------------------------------------------------------
+    if write:  # fail now, not after the long stages, when the outputs cannot be written
+        check_output_folder(Path(out_base or cfg.path(cfg.output_dir)), "--out" if out_base else "output_dir")
     params = load_parameters(cfg.path(cfg.data.parameters))
     check_parameter_overrides(params, cfg.parameters, "config")
     params = params.with_overrides(cfg.parameters, "config parameters")
