@@ -70,8 +70,10 @@ def test_sweep_row_matches_a_full_run(prepared, p_sweep):
     res = run(cfg, write=False)
     row = sweep.sweep_p(prepared, [res.summary["p"]]).iloc[0]
     tot = res.summary["total"]
+    row2 = sweep.sweep_p(sweep.from_result(res), [res.summary["p"]]).iloc[0]  # inputs taken from the run itself
     for k in ("stations", "ports_dc", "ports_ac", "nev_covered", "coverage_share", "cost_cny", "unserved_energy_kwh_day"):
         assert row[k] == pytest.approx(tot[k]), k
+        assert row2[k] == pytest.approx(tot[k]), k
 
 
 def _synthetic_inputs(n=60, m=25, seed=3) -> sweep.SweepInputs:

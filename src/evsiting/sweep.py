@@ -115,8 +115,14 @@ def prepare(cfg: RunConfig, prefecture: str | None = None, progress: Callable[[s
     from .pipeline import run
 
     one = cfg.model.model_copy(update={"p": 1, "nevs_per_station": None})
-    res = run(cfg.model_copy(update={"model": one}), prefecture=prefecture, progress=progress, write=False)
+    return from_result(run(cfg.model_copy(update={"model": one}), prefecture=prefecture, progress=progress, write=False))
+
+
+def from_result(res) -> SweepInputs:
+    """Sweep inputs from a :class:`evsiting.pipeline.RunResult` (no new pipeline run): its
+    demand cells, candidates, travel-time matrix, parameters, standard and weight."""
     cells = res.cells.drop(columns=["covered", "travel_min", "station_id"], errors="ignore")
+    cfg = res.config
     return SweepInputs(cells, res.candidates, res.matrix, params_from_manifest(res.manifest), cfg.model.service_standard_min, cfg.model.weight, res.summary["run"], res.summary)
 
 
