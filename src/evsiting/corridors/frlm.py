@@ -260,11 +260,14 @@ class FRLM:
                           runtime_s=round(time.perf_counter() - t0, 3), **kw)
 
     # -- exact -------------------------------------------------------------------------
-    def solve(self, p: int, solver: str = "cbc", time_limit: float | None = None, mip_gap: float | None = None) -> FRLMResult:
+    def solve(self, p: int, solver: str = "cbc", time_limit: float | None = None, mip_gap: float | None = None,
+              start: Sequence[int] | None = None) -> FRLMResult:
         """Exact ACPC optimum with ``p`` stations (pulp; CBC or HiGHS).
 
         Only paths that can be covered at all get a ``y`` variable; the covered flow is
         re-evaluated by the direct check. Status ``optimal`` only when proven.
+        ``start``: p candidate indices handed to the solver as a MIP start (e.g. the greedy
+        solution), so a solve stopped by the time limit is no worse than it.
 
         Raises:
             InputError: bad ``p``, time limit or gap. SolverError: solver missing or failed.
@@ -293,7 +296,13 @@ class FRLM:
             seen.add(key)
             terms = [(x[int(k)], 1.0) for k in ks] + [(ymap[q], -1.0)]
             prob.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression(terms), sense=pulp.LpConstraintGE, rhs=0.0, name=f"arc{a}"))
-        outcome = run_solver(prob, solver, time_limit, mip_gap)
+        warm = None
+        if start is not None and len(start) == p:
+            mask = self._mask(np.asarray(start, dtype=np.int64))
+            ok = self.covered_by_arcs(mask)
+            warm = {v: float(mask[k]) for k, v in enumerate(x)}
+            warm.update({ymap[int(q)]: float(ok[q]) for q in qs})
+        outcome = run_solver(prob, solver, time_limit, mip_gap, start=warm)
         selected = np.flatnonzero(var_values(x) > 0.5)
         if len(selected) < p:  # zero-flow ties: fill deterministically so exactly p are open
             rest = np.setdiff1d(np.arange(self.n_candidates), selected)[: p - len(selected)]
