@@ -118,3 +118,32 @@ def test_cli_prefecture_all_rejects_a_scheduler_without_dask(tmp_path, shared):
     res = CliRunner().invoke(app, ["run", str(small_config(tmp_path)), "--prefecture", "all", "--scheduler", "tcp://127.0.0.1:1"])
     assert res.exit_code == 2
     assert "needs --executor dask" in res.output
+
+
+def _summary(adcode, name, nev, covered, dc, ac, year=2026):
+    """A SYNTHETIC run summary (the shape pipeline.run writes), for the roll-up arithmetic."""
+    block = {"adcode": adcode, "name_zh": name, "name_en": name, "nev_count": nev, "energy_kwh_day": nev * 6.5, "stations": 2,
+             "ports_dc": dc, "ports_ac": ac, "power_kw": dc * 120.0 + ac * 7.0, "nev_covered": covered,
+             "coverage_share": round(covered / nev, 6), "energy_served_kwh_day": covered * 6.5,
+             "unserved_energy_kwh_day": (nev - covered) * 6.5, "nev_per_public_charger": round(nev / (dc + ac), 3), "cost_cny": 1000.0}
+    return {"year": year, "scenario": "base", "p": 2, "total": dict(block), "prefectures": [block],
+            "depots": [{"adcode": adcode, "name_en": name, "nev_buses": 10, "depot_kwh_day": 100.0, "ports_depot": 3, "power_kw": 180.0}]}
+
+
+def test_rollup_recomputes_ratios_from_sums_and_flags_missing_prefectures():
+    from evsiting.errors import InputError
+    from evsiting.rollup import province_summary, summary_csv
+
+    a, b = _summary(520400, "Anshun", 1000, 900, 10, 40), _summary(520100, "Guiyang", 3000, 1500, 20, 30)
+    s = province_summary([a, b], ["x-anshun", "x-guiyang"], 700_000, 2026, missing=["Zunyi"])
+    assert [r["adcode"] for r in s["prefectures"]] == [520100, 520400]
+    t = s["total"]
+    assert (t["nev_count"], t["nev_covered"], t["ports_dc"], t["ports_ac"], t["cost_cny"], t["ports_depot"]) == (4000, 2400, 30, 70, 2000.0, 6)
+    assert t["coverage_share"] == 0.6 and t["nev_per_public_charger"] == 40.0  # not the mean of 0.9 and 0.5, or of 20 and 60
+    assert not s["complete"] and s["missing"] == ["Zunyi"]
+    assert s["target"]["share_of_target"] == round(4000 / 700_000, 6)
+    assert summary_csv(s).splitlines()[-1].split(",")[2] == "total"
+    with pytest.raises(InputError):
+        province_summary([a, _summary(520100, "Guiyang", 3000, 1500, 20, 30, year=2030)], ["a", "b"], 700_000, 2026)
+    with pytest.raises(InputError):
+        province_summary([a, a], ["a", "b"], 700_000, 2026)
