@@ -277,6 +277,11 @@ def run(
     energy = np.bincount(assign[assign >= 0], weights=cells["energy_kwh_day"].to_numpy()[assign >= 0], minlength=len(candidates))
     nevs = np.bincount(assign[assign >= 0], weights=cells["nev_count"].to_numpy()[assign >= 0], minlength=len(candidates))
     energy_dc = np.bincount(assign[assign >= 0], weights=cells["energy_dc_kwh_day"].to_numpy()[assign >= 0], minlength=len(candidates))
+    # MCLP opens exactly p sites; one that is nobody's nearest station within the standard adds
+    # no coverage and serves no energy, so it is not built (assignments are unchanged).
+    keep = (nevs[selected] > 0) | np.isin(selected, required)
+    idle_dropped = int((~keep).sum())
+    selected = selected[keep]
     sized = size_stations(energy[selected], params, dc_energy_kwh_day=np.minimum(energy_dc[selected], energy[selected]), peak_check=True)
     sites = candidates.iloc[selected].copy().reset_index(drop=True)
     county_names = counties.set_index("adcode")["name_zh"]
@@ -303,6 +308,7 @@ def run(
         "model": "MCLP",
         "service_standard_min": standard,
         "p": p,
+        "stations_without_demand_not_built": idle_dropped,
         **summarise(cells, sites, chosen),
     }
     summary["depots"] = _depots(cfg, params, chosen, nev_province, fleet)

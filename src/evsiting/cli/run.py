@@ -13,7 +13,9 @@ from .common import echo_err, handle_errors
 def _print_summary(res) -> None:
     s = res.summary
     tot = s["total"]
-    typer.echo(f"\n{s['run']}: {s['year']}, MCLP with p = {s['p']} stations, {s['service_standard_min']:g}-min service standard")
+    idle = s.get("stations_without_demand_not_built", 0)
+    note = f" ({idle} of them would serve no demand: not built)" if idle else ""
+    typer.echo(f"\n{s['run']}: {s['year']} {s.get('scenario', '')}, MCLP with p = {s['p']} stations{note}, {s['service_standard_min']:g}-min service standard")
     typer.echo(f"{'':14}{'NEVs':>9}{'stations':>10}{'DC ports':>10}{'AC ports':>10}{'coverage':>10}{'NEV/charger':>13}")
     rows = s["prefectures"] + [{"name_en": "Total", **tot}]
     for r in rows:
