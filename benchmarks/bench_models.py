@@ -26,17 +26,28 @@ import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
 
-def make_instance(n: int, m: int, cover: float = 17.0, seed: int = 0):
+def make_instance(n: int, m: int, cover: float = 17.0, seed: int = 0, clustered: bool = True):
+    """Road-like instance: travel minutes = distance x detour factors that vary smoothly by
+    place (one factor per client and per candidate, not per pair), demand clustered in towns
+    (70 % of the points in n/50 Gaussian clusters) when ``clustered``; only pairs within twice
+    the radius stored. Returns (cost CSR minutes, weights, radius minutes)."""
     rng = np.random.default_rng(seed)
     side = float(np.sqrt(n))  # keep density constant across sizes
-    a = rng.uniform(0, side, (n, 2))
-    b = rng.uniform(0, side, (m, 2))
     radius = float(np.sqrt(cover * side * side / (np.pi * m)))
-    t = cKDTree(b)
-    pairs = cKDTree(a).sparse_distance_matrix(t, 2 * radius, output_type="coo_matrix")
-    detour = rng.uniform(1.1, 1.6, pairs.nnz)
-    # scale so that "radius" in minutes keeps ~cover candidates despite detours
-    minutes = pairs.data * detour / 1.35
+    if clustered:
+        k = max(1, n // 50)
+        centres = rng.uniform(0, side, (k, 2))
+        nc = int(0.7 * n)
+        a = np.vstack([centres[rng.integers(0, k, nc)] + rng.normal(0, 0.5 * radius, (nc, 2)),
+                       rng.uniform(0, side, (n - nc, 2))])
+        a = np.clip(a, 0, side)
+    else:
+        a = rng.uniform(0, side, (n, 2))
+    b = rng.uniform(0, side, (m, 2))
+    pairs = cKDTree(a).sparse_distance_matrix(cKDTree(b), 2 * radius, output_type="coo_matrix")
+    fa = rng.uniform(1.1, 1.6, n)
+    fb = rng.uniform(1.1, 1.6, m)
+    minutes = pairs.data * (fa[pairs.row] + fb[pairs.col]) / 2 / 1.35
     cost = sp.csr_matrix((minutes, (pairs.row, pairs.col)), shape=(n, m))
     w = rng.integers(1, 50, n).astype(float)
     return cost, w, radius
@@ -94,18 +105,18 @@ def run_spopt(cost, w, radius, p, solver):
     return time.perf_counter() - t, float(pulp.value(m.problem.objective)), "Optimal", {}
 
 
-def _child(q, fn, n, m, cover, seed, solver):
-    cost, w, radius = make_instance(n, m, cover, seed)
+def _child(q, fn, n, m, cover, seed, solver, clustered=True):
+    cost, w, radius = make_instance(n, m, cover, seed, clustered)
     p = max(1, m // 10)
     secs, obj, status, stats = fn(cost, w, radius, p, solver)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     q.put((secs, obj, status, stats, peak_mb))
 
 
-def measure(fn, n, m, cover, seed, solver, timeout):
+def measure(fn, n, m, cover, seed, solver, timeout, clustered=True):
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(q, fn, n, m, cover, seed, solver))
+    proc = ctx.Process(target=_child, args=(q, fn, n, m, cover, seed, solver, clustered))
     proc.start()
     proc.join(timeout)
     if proc.is_alive():
@@ -127,9 +138,11 @@ def main(argv=None) -> int:
     ap.add_argument("--no-plain", action="store_true", help="skip the plain sparse pulp baseline")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per method and size")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--uniform", action="store_true", help="uniform demand instead of towns")
     args = ap.parse_args(argv)
     sizes = "1000x200,2000x500" if args.quick else args.sizes
-    print(f"MCLP, p = candidates/10, ~{args.cover:g} candidates within the radius per client, solver {args.solver}")
+    print(f"MCLP, p = candidates/10, ~{args.cover:g} candidates within the radius per client, "
+          f"{'uniform' if args.uniform else 'clustered'} demand, solver {args.solver}")
     print(f"{'size':>13} {'method':>9} {'seconds':>9} {'objective':>12} {'status':>9} {'peak MB':>8} "
           f"{'x faster':>9}  reduced")
     for size in sizes.split(","):
@@ -141,7 +154,7 @@ def main(argv=None) -> int:
         if n * m <= args.spopt_max_cells:
             methods.append(("spopt", run_spopt))
         for name, fn in methods:
-            out = measure(fn, n, m, args.cover, args.seed, args.solver, args.timeout)
+            out = measure(fn, n, m, args.cover, args.seed, args.solver, args.timeout, not args.uniform)
             rows[name] = out
         ours = rows["evsiting"]
         for name, out in rows.items():
