@@ -203,3 +203,15 @@ def test_lscp_time_limit_returns_a_full_cover():
         assert res.bound < res.objective and res.gap > 0
     else:
         assert res.status == "optimal" and res.gap == 0
+
+
+def test_mclp_does_not_build_redundant_stations():
+    # candidates cover {A,B}, {C,D}, {A,C}, {B,D}; p=3 but two stations cover everyone
+    inf = np.inf
+    cost = np.array([[1, inf, 1, inf], [1, inf, inf, 1], [inf, 1, 1, inf], [inf, 1, inf, 1]], dtype=float)
+    res = MCLP.from_cost_matrix(cost, weights=[1, 1, 1, 1], service_radius=5, p_facilities=3).solve()
+    assert res.objective == 4 and res.status == "optimal"
+    assert len(res.selected) == 2 and res.covered.all()
+    kept = MCLP.from_cost_matrix(cost, weights=[1, 1, 1, 1], service_radius=5, p_facilities=3,
+                                 required=[0, 1, 2]).solve()
+    assert list(kept.selected) == [0, 1, 2]

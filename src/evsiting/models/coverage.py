@@ -104,6 +104,30 @@ def greedy_max_cover(cm: sp.csr_matrix, w: np.ndarray, k: int) -> np.ndarray:
     return np.asarray(chosen, dtype=np.int64)
 
 
+def _prune_useless(cov: sp.csr_matrix, w: np.ndarray, selected: np.ndarray,
+                   req: np.ndarray) -> np.ndarray:
+    """Drop open non-required stations that add no covered weight (highest index first).
+
+    ``sum y = p`` may force stations whose demand is all covered by others; they are not built.
+    """
+    if selected.size == 0:
+        return selected
+    sub = sp.csc_matrix(cov[:, selected])
+    pos_w = w > 0
+    counts = np.asarray(sub.sum(axis=1)).reshape(-1)
+    keep = np.ones(selected.size, dtype=bool)
+    is_req = np.isin(selected, req)
+    for k in range(selected.size - 1, -1, -1):
+        if is_req[k]:
+            continue
+        rows = sub.indices[sub.indptr[k]:sub.indptr[k + 1]]
+        rows = rows[pos_w[rows]]
+        if (counts[rows] >= 2).all():
+            keep[k] = False
+            counts[rows] -= 1
+    return selected[keep]
+
+
 def greedy_set_cover(cm: sp.csr_matrix) -> np.ndarray:
     """Greedy set cover (most uncovered rows first, ties lowest index); column positions."""
     csc = sp.csc_matrix(cm, dtype=np.float64)
@@ -239,7 +263,9 @@ class MCLP(_Model):
     """Maximal Covering Location Problem: open at most ``p_facilities`` stations (required ones
     included) to maximise the demand weight within ``service_radius`` minutes.
 
-    Stations that would add no coverage are not opened, so ``len(selected)`` may be below p.
+    The model opens exactly p stations; afterwards, non-required stations whose demand is all
+    covered by other open stations are dropped (highest index first), so ``len(selected)`` may
+    be below p and every non-required open station covers some demand no other one does.
     Objective: covered weight (e.g. NEVs or kWh/day).
     """
 
@@ -351,7 +377,7 @@ class MCLP(_Model):
             if not outcome.proven and not np.isfinite(outcome.bound):
                 outcome.bound = float(wa.sum())
             chosen = cand[yv]
-        selected = np.union1d(req, chosen).astype(np.int64)
+        selected = _prune_useless(cov, w, np.union1d(req, chosen).astype(np.int64), req)
         assignment = nearest_assignment(self.cost, selected, r)
         covered = assignment >= 0
         obj = float(w[covered].sum())
