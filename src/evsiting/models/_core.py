@@ -15,6 +15,7 @@ Conventions used by every model:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -326,11 +327,36 @@ class SolveOutcome:
 _CBC_BOUND = re.compile(r"^(Lower|Upper) bound:\s*([-+0-9.eE]+|inf|-inf)", re.MULTILINE)
 
 
+@contextlib.contextmanager
+def _quiet_stdout():
+    """Silence file descriptor 1 (C-level prints) for the duration of the block."""
+    import sys
+
+    try:
+        sys.stdout.flush()
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), fd)
+            yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
 def _highs_with_start(start: dict | None, **opts: Any) -> pulp.LpSolver:
     """pulp's HiGHS API solver, handing ``start`` (variable -> value) to HiGHS as a MIP start."""
     import highspy
 
     class _HiGHSStart(pulp.HiGHS):  # type: ignore[misc, valid-type]
+        def createAndConfigureSolver(self, lp: pulp.LpProblem) -> None:
+            with _quiet_stdout():  # highspy.Highs() prints a banner before output_flag is off
+                super().createAndConfigureSolver(lp)
+
         def callSolver(self, lp: pulp.LpProblem) -> None:
             if start:
                 h = lp.solverModel
