@@ -47,6 +47,9 @@ class Parameters(Mapping[str, Parameter]):
             where = self.path or "parameters"
             raise InputError(f"no parameter named '{name}'", source=where, field="name") from None
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._table
+
     def __iter__(self):
         return iter(self._table)
 

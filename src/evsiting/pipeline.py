@@ -255,7 +255,12 @@ def run(
     n_nev = int(cells["nev_count"].sum())
     p = cfg.model.p if cfg.model.p is not None else math.ceil(n_nev / cfg.model.nevs_per_station)
     if p > len(candidates):
-        raise InputError(f"p = {p} stations but only {len(candidates)} candidate sites", source="config", field="model.p")
+        raise InputError(
+            f"p = {p} stations but only {len(candidates)} candidate sites; lower model.p (or raise "
+            "model.nevs_per_station), or raise candidates.per_county",
+            source="config",
+            field="model.p",
+        )
     weights_w = cells[cfg.model.weight].to_numpy(dtype=float)
     if len(required) > p:
         raise InputError(f"{len(required)} existing stations are required but p = {p}", source="config", field="model.p")
