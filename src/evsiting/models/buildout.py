@@ -34,7 +34,8 @@ Warm start (CBC only, pulp ``warmStart=True``; HiGHS runs without a start): a fe
 from each year's single-period LP (every site at its port maxima, flows rounded up to ports,
 ports never fewer than the year before); when that breaks a budget, the myopic plan (each
 year's single-period MIP optimum given what is already built, solved year by year). Its
-objective is ``stats["start_objective"]``; the returned plan is never worse. With one year the
+objective is ``stats["start_objective"]``; the returned plan is never worse. The start is given
+to CBC only for models up to :data:`WARM_START_MAX_COLUMNS` columns. With one year the
 multi-period model is the single-period model and is solved once.
 """
 
@@ -70,6 +71,12 @@ from evsiting.models._core import (
 from evsiting.models.coverage import _check_radius
 
 OBJECTIVES = ("max_served", "min_cost")
+
+#: Largest model (columns) whose start is passed to CBC. CBC 2.10 does not bound its MIP-start
+#: processing by the time limit: on the 7-year province plan (63,210 columns) it ran 346 s
+#: against a 57 s limit (measured here, 2 shared cores); larger models keep the start only as
+#: the fallback incumbent (the returned plan is never worse than it).
+WARM_START_MAX_COLUMNS = 20_000
 _MAX_NAMES = 20
 
 
@@ -343,6 +350,17 @@ class MultiPeriodSiting(_Model):
                     f"of that year's demand that is within {self.service_radius:g} minutes of any candidate "
                     f"site; lower the target or add candidate sites"
                 )
+        if self.objective == "min_cost" and self.target_share is not None:
+            srv = self.servable()
+            srv_share = np.divide(srv, D.sum(axis=1), out=np.ones(T), where=D.sum(axis=1) > 0)
+            bad = np.flatnonzero(self.target_share > srv_share * (1 + 1e-9) + 1e-12)
+            if bad.size:
+                t = int(bad[0])
+                raise InfeasibleError(
+                    f"target share {self.target_share[t]:.4g} in {self.years[t]} is above the {srv_share[t]:.4g} of that "
+                    f"year's demand that the candidate sites could serve even at their maximum ports (max_dc/max_ac); "
+                    f"lower the target, raise the port maxima or add candidate sites"
+                )
         active = np.flatnonzero(anyd & reach)
         cm = sp.csr_matrix(cov[active])
         reps, grp = merge_identical_rows(cm)
@@ -371,18 +389,22 @@ class MultiPeriodSiting(_Model):
                      site_cost=self.site_cost[offer], dc_cost=self.dc_cost[offer], ac_cost=self.ac_cost[offer],
                      rules=[(t, col[js], name) for t, js, name in rule_rows])
         total_d = D.sum(axis=1)
+        big_d = float(dg.max()) if dg.size else 1.0
+        big_c = float(max(self.site_cost.max(initial=0), self.dc_cost.max(initial=0), self.ac_cost.max(initial=0), 1.0))
+        self._scale = (10.0 ** max(0, math.floor(math.log10(max(big_d, 1.0))) - 2),
+                       10.0 ** max(0, math.floor(math.log10(big_c)) - 2))
         stats: dict[str, Any] = {"clients": n, "candidates": m, "years": [int(y) for y in self.years],
                                  "reduced_clients": G, "reduced_candidates": int(offer.size),
                                  "pairs": int(coo.nnz), "coverage_rules": rule_info}
         w = self.weights_t
         # ---- myopic plan (year by year), the warm start ----
         start = None
-        if T > 1 and warm_start:
+        if T > 1:  # cheap (one LP per year): always kept as the fallback incumbent
             start = self._rounding_start(data, target, total_d)
             if start is not None:
                 stats["warm_start_source"] = "lp_rounding"
                 stats["start_objective"] = float(self._objective_of(start, data, w))
-            else:
+            elif warm_start:
                 try:
                     start = self._myopic(data, solver, None if time_limit is None else time_limit / (2 * T),
                                          mip_gap, total_d, target)
@@ -394,7 +416,8 @@ class MultiPeriodSiting(_Model):
         prob, V = self._build(data, list(range(T)), self.budget, target, total_d, w,
                               data.lo_dc, data.lo_ac, data.ex)
         stats["build_s"] = time.perf_counter() - tb
-        use_start = start is not None and solver == "cbc"
+        use_start = warm_start and start is not None and solver == "cbc" and \
+            prob.numVariables() <= WARM_START_MAX_COLUMNS
         if use_start:
             for key in ("y", "nd", "na"):
                 for t in range(T):
@@ -409,7 +432,15 @@ class MultiPeriodSiting(_Model):
         try:
             outcome = _run(prob, solver, tl, mip_gap, use_start)
         except InfeasibleError:
-            raise InfeasibleError(self._why_infeasible(rule_rows)) from None
+            if start is None:
+                raise InfeasibleError(self._why_infeasible(rule_rows)) from None
+            # the start plan satisfies every constraint by construction, so this is a numerical
+            # failure of the solver: keep the start, with no proven bound
+            stats["solver_note"] = (f"{solver} reported the model infeasible although the start plan is feasible; "
+                                    f"the start plan is returned without a proven bound")
+            outcome = SolveOutcome(False, math.nan, time.perf_counter() - tb, False, False)
+        outcome.bound *= self._scale[0] if self.objective == "max_served" else self._scale[1]
+        stats["units"] = {"kwh_per_unit": self._scale[0], "cny_per_unit": self._scale[1]}
         if not outcome.has_solution:
             if start is None:
                 raise SolverError("MultiPeriodSiting: the solver stopped without a feasible solution; raise time_limit")
@@ -424,6 +455,8 @@ class MultiPeriodSiting(_Model):
                 sol, obj = start, s_obj
         maximize = self.objective == "max_served"
         status, bound, gap, msg = finish_status(outcome, obj, maximize, mip_gap)
+        if "solver_note" in stats:
+            msg = stats["solver_note"]
         stats["solve_s"] = outcome.seconds
         return self._result(sol, data, status, obj, bound, gap, msg, stats, solver, t0, active, grp, unreachable)
 
@@ -461,6 +494,7 @@ class MultiPeriodSiting(_Model):
         """The MIP over the year indices ``ts`` with starting ports ``lo_*`` and open sites
         ``open0`` (offered-site arrays); ``budget_offset`` CNY is added to the first budget."""
         maximize = self.objective == "max_served"
+        E, C = self._scale  # model units: kWh/day / E and CNY / C (better-conditioned numbers)
         prob = pulp.LpProblem("MultiPeriodSiting", pulp.LpMaximize if maximize else pulp.LpMinimize)
         add_var, add = prob.add_variable, prob.addConstraint
         K = data.offer.size
@@ -482,10 +516,10 @@ class MultiPeriodSiting(_Model):
             for k in range(K):
                 yv = V["y"][a][k]
                 if not isinstance(yv, int):
-                    terms.append((yv, float(data.site_cost[k])))
-                terms.append((V["nd"][a][k], float(data.dc_cost[k])))
-                terms.append((V["na"][a][k], float(data.ac_cost[k])))
-                c0 -= float(data.dc_cost[k] * lo_dc[k] + data.ac_cost[k] * lo_ac[k])
+                    terms.append((yv, float(data.site_cost[k]) / C))
+                terms.append((V["nd"][a][k], float(data.dc_cost[k]) / C))
+                terms.append((V["na"][a][k], float(data.ac_cost[k]) / C))
+                c0 -= float(data.dc_cost[k] * lo_dc[k] + data.ac_cost[k] * lo_ac[k]) / C
             cum.append(terms)
             const.append(c0)
         # objective
@@ -513,11 +547,11 @@ class MultiPeriodSiting(_Model):
                 terms = [(xs[p], 1.0) for p in order[rptr[g]:rptr[g + 1]].tolist()]
                 served_terms += terms
                 add(pulp.LpConstraint(pulp.LpAffineExpression(terms), sense=pulp.LpConstraintLE,
-                                      rhs=float(data.dg[t, g]), name=f"d{g}_{t}"))
+                                      rhs=float(data.dg[t, g]) / E, name=f"d{g}_{t}"))
             for k in range(K):
                 terms = [(xs[p], 1.0) for p in corder[cptr[k]:cptr[k + 1]].tolist() if xs[p] is not None]
                 nd, na, yv = V["nd"][a][k], V["na"][a][k], V["y"][a][k]
-                terms += [(nd, -self.cap_dc), (na, -self.cap_ac)]
+                terms += [(nd, -self.cap_dc / E), (na, -self.cap_ac / E)]
                 add(pulp.LpConstraint(pulp.LpAffineExpression(terms), sense=pulp.LpConstraintLE, rhs=0.0,
                                       name=f"cap{k}_{t}"))
                 if not isinstance(yv, int):
@@ -538,18 +572,18 @@ class MultiPeriodSiting(_Model):
                                           sense=pulp.LpConstraintLE, rhs=0.0, name=f"ma{k}_{t}"))
             if share is not None:
                 add(pulp.LpConstraint(pulp.LpAffineExpression(served_terms), sense=pulp.LpConstraintGE,
-                                      rhs=float(share[t] * total_d[t]) * (1 - 1e-9), name=f"share{t}"))
+                                      rhs=float(share[t] * total_d[t]) / E * (1 - 1e-9), name=f"share{t}"))
         # budgets
         if budget is not None:
-            cum_b = budget_offset
+            cum_b = budget_offset / C
             for a, t in enumerate(ts):
                 if self.carry_over:
-                    cum_b += float(budget[t])
+                    cum_b += float(budget[t]) / C
                     if np.isfinite(cum_b):
                         add(pulp.LpConstraint(pulp.LpAffineExpression(cum[a]), sense=pulp.LpConstraintLE,
                                               rhs=cum_b - const[a], name=f"budget{t}"))
                 else:
-                    b = float(budget[t]) + (budget_offset if a == 0 else 0.0)
+                    b = (float(budget[t]) + (budget_offset if a == 0 else 0.0)) / C
                     if not np.isfinite(b):
                         continue
                     terms = list(cum[a])
@@ -649,7 +683,8 @@ class MultiPeriodSiting(_Model):
             out["y"].append(np.array([1.0 if isinstance(v, int) else (v.varValue or 0.0) for v in V["y"][a]]) > 0.5)
             out["nd"].append(np.round(var_values(V["nd"][a])))
             out["na"].append(np.round(var_values(V["na"][a])))
-            out["x"].append(np.array([0.0 if v is None else max(v.varValue or 0.0, 0.0) for v in V["x"][a]]))
+            out["x"].append(np.array([0.0 if v is None else max(v.varValue or 0.0, 0.0) for v in V["x"][a]])
+                            * self._scale[0])
         return out
 
     def _myopic(self, data: "_Data", solver: str, time_limit: float | None, mip_gap: float | None,
@@ -791,14 +826,15 @@ def min_served(x: np.ndarray, data: _Data, t: int) -> np.ndarray:
 
 def _run(prob: pulp.LpProblem, solver: str, time_limit: float | None, mip_gap: float | None,
          warm: bool) -> SolveOutcome:
-    """:func:`evsiting.models._core.run_solver`, with CBC's MIP start (``warmStart=True``)."""
-    if not (warm and solver == "cbc"):
+    """:func:`evsiting.models._core.run_solver`, with CBC's MIP start (``warmStart=warm``); a CBC
+    time-out without a solution is reported as ``has_solution=False``, not as infeasible."""
+    if solver != "cbc":
         return run_solver(prob, solver, time_limit, mip_gap)
     t0 = time.perf_counter()
     fd, log = tempfile.mkstemp(suffix=".log", prefix="evsiting_cbc_")
     os.close(fd)
     try:
-        opts: dict[str, Any] = dict(msg=False, timeLimit=time_limit, logPath=log, warmStart=True)
+        opts: dict[str, Any] = dict(msg=False, timeLimit=time_limit, logPath=log, warmStart=bool(warm))
         if mip_gap is not None:
             opts["gapRel"] = mip_gap
         try:
@@ -814,8 +850,9 @@ def _run(prob: pulp.LpProblem, solver: str, time_limit: float | None, mip_gap: f
             pass
     secs = time.perf_counter() - t0
     timed_out = "Stopped on time" in text or "Result - Stopped" in text
-    if prob.status == pulp.LpStatusInfeasible or "Result - Problem proven infeasible" in text \
-            or "Result - Linear relaxation infeasible" in text:
+    # a time-out without an incumbent is not a proof of infeasibility (pulp reports both alike)
+    if "Result - Problem proven infeasible" in text or "Result - Linear relaxation infeasible" in text \
+            or (prob.status == pulp.LpStatusInfeasible and not timed_out):
         raise InfeasibleError("the model has no feasible solution")
     has_sol = prob.sol_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible)
     proven = prob.sol_status == pulp.LpSolutionOptimal and not timed_out
