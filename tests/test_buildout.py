@@ -274,3 +274,20 @@ def test_cli_unmeetable_county_seat_rule_names_the_seats(tmp_path, shared):
     assert r.exit_code == 2, r.output
     assert "error:" in r.output and "county seats" in r.output and "西秀区" in r.output
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_min_cost_default_target_is_the_servable_maximum_and_too_high_a_target_is_reported():
+    cost, demand = random_instance(7, T=3)
+    demand = demand * 8  # more than the port maxima can hold
+    kw = dict(max_dc=2, max_ac=1, **COSTS)
+    mdl = MultiPeriodSiting.from_cost_matrix(cost, demand, [2024, 2025, 2026], objective="min_cost", **kw)
+    srv = mdl.servable()
+    assert (srv < demand.sum(axis=1) * 0.999).all()
+    res = mdl.solve()
+    assert res.status == "optimal"
+    assert res.served_total == pytest.approx(srv, rel=2e-4)
+    assert res.objective <= res.stats["start_objective"] + 1e-6
+    too_high = float(srv[0] / demand[0].sum()) + 0.01
+    with pytest.raises(InfeasibleError, match="maximum ports"):
+        MultiPeriodSiting.from_cost_matrix(cost, demand, [2024, 2025, 2026], objective="min_cost",
+                                           target_share=too_high, **kw).solve()
