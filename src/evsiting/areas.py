@@ -103,6 +103,30 @@ class Prefectures:
         return hit
 
 
+    def select(self, names: "str | list[str | int]", prefecture: str | int | None = None) -> list[Prefecture]:
+        """The prefectures of a study area, in adcode order.
+
+        Args:
+            names: ``"all"`` or the config's list of names/adcodes.
+            prefecture: one prefecture that overrides ``names`` (the CLI's ``--prefecture``).
+
+        Raises:
+            InputError: an unknown name (``field`` = ``prefectures`` for a config name,
+                ``prefecture`` for the override).
+        """
+        if prefecture is not None:
+            return [self.resolve(prefecture)]
+        if names == "all":
+            return sorted(self.items, key=lambda p: p.adcode)
+        chosen = []
+        for name in names:
+            try:
+                chosen.append(self.resolve(name))
+            except InputError as exc:
+                raise InputError(exc.message, source="config", field="prefectures") from None
+        return sorted(set(chosen), key=lambda p: p.adcode)
+
+
 def study_counties(counties: gpd.GeoDataFrame, adcodes: list[int] | None) -> gpd.GeoDataFrame:
     """Counties of the study area: all, or those whose ``city_adcode`` is in ``adcodes``.
 

@@ -246,16 +246,7 @@ def prefecture_jobs(cfg: RunConfig, solver: str | None = None, time_limit: float
     from .areas import Prefectures
 
     prefs = Prefectures.from_csv(cfg.path(cfg.data.prefecture_population))
-    if cfg.prefectures == "all":
-        chosen = list(prefs.items)
-    else:
-        chosen = []
-        for name in cfg.prefectures:
-            try:
-                chosen.append(prefs.resolve(name))
-            except InputError as exc:
-                raise InputError(exc.message, source="config", field="prefectures") from None
-    chosen = sorted(set(chosen), key=lambda p: p.adcode)
+    chosen = prefs.select(cfg.prefectures)
     return [Job(cfg, p.name_en, solver, time_limit) for p in chosen]
 
 
