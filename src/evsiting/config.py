@@ -217,9 +217,9 @@ class BuildoutConfig(Strict):
     budget_cny: float | dict[int, float] | None = None
     carry_over: bool = False
     discount_rate: float = Field(0.0, ge=0)
-    candidates_per_county: int | None = Field(10, gt=0)
+    candidates_per_county: int | None = Field(5, gt=0)
     h3_resolution: int | None = Field(6, ge=4, le=9)
-    time_limit_s: float | None = Field(120, gt=0)
+    time_limit_s: float | None = Field(60, gt=0)
     mip_gap: float | None = Field(None, ge=0)
     warm_start: bool = True
     coverage: list[CoverageRuleConfig] = []
