@@ -291,3 +291,12 @@ def test_min_cost_default_target_is_the_servable_maximum_and_too_high_a_target_i
     with pytest.raises(InfeasibleError, match="maximum ports"):
         MultiPeriodSiting.from_cost_matrix(cost, demand, [2024, 2025, 2026], objective="min_cost",
                                            target_share=too_high, **kw).solve()
+
+
+def test_site_flows_fit_the_ports():
+    cost, demand = random_instance(8, T=2)
+    res = MultiPeriodSiting.from_cost_matrix(cost, demand, [2025, 2026], budget=600, max_dc=3, max_ac=2,
+                                             **COSTS).solve()
+    cap = COSTS["dc_capacity_kwh"] * res.dc_ports + COSTS["ac_capacity_kwh"] * res.ac_ports
+    assert (res.site_served <= cap + 1e-6).all()
+    assert res.site_served.sum(axis=1) == pytest.approx(res.served_total, rel=1e-7)

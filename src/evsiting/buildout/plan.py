@@ -289,16 +289,9 @@ def _stations(candidates: gpd.GeoDataFrame, counties: gpd.GeoDataFrame, prefs: P
         out[f"ac_added_{y}"] = ac_add[k]
     out["ports_dc"] = dc[-1]
     out["ports_ac"] = ac[-1]
-    out["served_kwh_day_last_year"] = np.round(_served_by_site(res, sel), 3)
+    out["served_kwh_day_last_year"] = np.round(res.site_served[-1, sel], 3)
     out = gpd.GeoDataFrame(out, geometry="geometry", crs=WGS84)
     return out.sort_values(["open_year", "site_id"]).reset_index(drop=True)
-
-
-def _served_by_site(res: BuildoutResult, sel: np.ndarray) -> np.ndarray:
-    a = res.assignment
-    ok = a >= 0
-    e = np.bincount(a[ok], weights=res.served[-1][ok], minlength=len(res.open_year))
-    return e[sel]
 
 
 def _table(years: list[int], fleets: dict, nev: np.ndarray, demand: np.ndarray, res: BuildoutResult,

@@ -119,6 +119,7 @@ class BuildoutResult(LocationResult):
         served: ``(T, n_clients)`` kWh/day served per year.
         served_total, demand_total: ``(T,)`` kWh/day per year; served_share = their ratio.
         spend: ``(T,)`` CNY spent in each year (new sites + new ports).
+        site_served: ``(T, n_candidates)`` kWh/day delivered at each site (the flows).
         total_cost: CNY over all years (undiscounted).
         unreachable: demand points with no candidate within the service standard.
     """
@@ -133,6 +134,7 @@ class BuildoutResult(LocationResult):
     demand_total: np.ndarray = field(default_factory=lambda: np.zeros(0))
     served_share: np.ndarray = field(default_factory=lambda: np.zeros(0))
     spend: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    site_served: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     total_cost: float = 0.0
     unreachable: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
@@ -758,7 +760,9 @@ class MultiPeriodSiting(_Model):
         ac = np.zeros((T, m), dtype=np.int64)
         served = np.zeros((T, n))
         open_year = np.full(m, -1, dtype=np.int64)
+        site_served = np.zeros((T, m))
         for t in range(T):
+            site_served[t] = np.bincount(offer[data.col_of_pair], weights=sol["x"][t], minlength=m)
             y = sol["y"][t]
             dc[t, offer] = np.where(y, sol["nd"][t], 0).astype(np.int64)
             ac[t, offer] = np.where(y, sol["na"][t], 0).astype(np.int64)
@@ -795,7 +799,7 @@ class MultiPeriodSiting(_Model):
             solver, covered, msg, stats,
             years=self.years.copy(), open_year=open_year, existing=existing, dc_ports=dc, ac_ports=ac,
             served=served, served_total=stot, demand_total=dtot,
-            served_share=np.divide(stot, dtot, out=np.zeros(T), where=dtot > 0), spend=spend,
+            served_share=np.divide(stot, dtot, out=np.zeros(T), where=dtot > 0), spend=spend, site_served=site_served,
             total_cost=float(spend.sum()), unreachable=unreachable,
         )
 
