@@ -24,3 +24,4 @@ __all__ = [
     "LSCP", "MCLP", "PMedian", "PCenter", "ChargerSiting", "LocationResult", "SitingResult",
     "available_solvers",
 ]
+from evsiting.models.buildout import BuildoutResult, CoverageRule, MultiPeriodSiting  # noqa: E402  (issue 9)
