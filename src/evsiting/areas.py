@@ -112,10 +112,14 @@ class Prefectures:
 
         Raises:
             InputError: an unknown name (``field`` = ``prefectures`` for a config name,
-                ``prefecture`` for the override).
+                ``prefecture`` for the override), or an override outside the config's list.
         """
         if prefecture is not None:
-            return [self.resolve(prefecture)]
+            one = self.resolve(prefecture)
+            if names != "all" and one not in self.select(names):
+                listed = ", ".join(p.name_en for p in self.select(names))
+                raise InputError(f"{one.name_en} is not in this config's study area ({listed})", field="prefecture")
+            return [one]
         if names == "all":
             return sorted(self.items, key=lambda p: p.adcode)
         chosen = []

@@ -174,10 +174,10 @@ def run(
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
 
-    def stage(name: str, t_start: float) -> float:
+    def stage(name: str, t_start: float, detail: str = "") -> float:
         now = time.perf_counter()
-        timings[name] = round(now - t_start, 3)
-        progress(f"  {name}: {now - t_start:.1f} s")
+        timings[name] = round(now - t_start, 3)  # stable keys: the stage name only
+        progress(f"  {name}{f' ({detail})' if detail else ''}: {now - t_start:.1f} s")
         return now
 
     # --- data in ---------------------------------------------------------------------
@@ -220,7 +220,7 @@ def run(
     cells = dcells.build_demand_cells(counties, county_nevs, census, seats, params, cfg.demand.h3_resolution, fleet)
     if int(cells["nev_count"].sum()) == 0:
         raise InputError("the demand total of the study area is zero", source="config", field="demand.nev_total")
-    t = stage(f"demand ({len(cells):,} cells, {int(cells['nev_count'].sum()):,} NEVs)", t)
+    t = stage("demand", t, f"{len(cells):,} cells, {int(cells['nev_count'].sum()):,} NEVs")
 
     # --- candidates ------------------------------------------------------------------
     parts = [cand.from_demand_cells(cells, cfg.candidates.per_county)] if cfg.candidates.from_demand_cells else []
@@ -228,7 +228,7 @@ def run(
         parts.append(cand.from_osm(_osm_candidates(cfg, counties), counties))
     candidates = cand.combine(parts + user_sites)
     required = np.flatnonzero(candidates["required"].to_numpy())
-    t = stage(f"candidates ({len(candidates):,})", t)
+    t = stage("candidates", t, f"{len(candidates):,}")
 
     # --- travel times ----------------------------------------------------------------
     standard = cfg.model.service_standard_min
@@ -238,7 +238,7 @@ def run(
     road_net = _road_network(cfg, demand_pts, candidates) if write and method == "network" else None
     imp_options = {"config": cfg} if road_net is None else {"config": cfg, "graph": road_net}
     matrix, imp_info = travel_time_matrix(demand_pts, candidates, method, params, standard, **imp_options)
-    t = stage(f"travel times ({matrix.nnz:,} pairs within {standard:g} min, {imp_info['method']})", t)
+    t = stage("travel times", t, f"{matrix.nnz:,} pairs within {standard:g} min, {imp_info['method']}")
 
     # --- model -----------------------------------------------------------------------
     n_nev = int(cells["nev_count"].sum())
@@ -260,7 +260,7 @@ def run(
         mip_gap=cfg.solver.mip_gap,
     )
     selected = np.asarray(result.selected, dtype=np.int64)
-    t = stage(f"model (MCLP p={p}, {result.status}, gap {result.gap:.4g})", t)
+    t = stage("model", t, f"MCLP p={p}, {result.status}, gap {result.gap:.4g}")
 
     # --- sizing ----------------------------------------------------------------------
     assign, minutes = nearest_within(matrix, selected)
@@ -289,6 +289,9 @@ def run(
     sites["ports_dc_peak"] = sized["ports_dc_peak"]
     sites["dc_peak_wait_min"] = np.round(sized["dc_peak_wait_min"], 3)
     sites["demand_served_kwh_day"] = np.round(energy[selected], 3)
+    # MCLP has no capacity: flag stations that need more ports than one site can hold.
+    max_dc, max_ac = params.value("site_max_dc_ports"), params.value("site_max_ac_ports")
+    sites["over_site_max"] = (sites["ports_dc"] > max_dc) | (sites["ports_ac"] > max_ac)
     sites["nev_served"] = nevs[selected].astype(np.int64)
     sites["cost_cny"] = np.round(station_cost(sites["ports_dc"], sites["ports_ac"], params), 2)
     t = stage("sizing", t)
@@ -303,6 +306,10 @@ def run(
         "service_standard_min": standard,
         "p": p,
         "stations_without_demand_not_built": idle_dropped,
+        # Share of NEVs within the standard of ANY candidate site: no p can cover more.
+        "coverage_ceiling_share": round(float(cells["nev_count"].to_numpy()[np.diff(matrix.indptr) > 0].sum()) / max(n_nev, 1), 6),
+        "stations_over_site_max": int(sites["over_site_max"].sum()),
+        "site_max_ports": {"dc": max_dc, "ac": max_ac},
         **summarise(cells, sites, chosen),
     }
     summary["depots"] = _depots(cfg, params, chosen, nev_province, fleet)

@@ -45,9 +45,9 @@ REFERENCES: tuple[Reference, ...] = (
     ),
     Reference(
         "china_2025", "nev_per_charger", 2.2, "China 2025: NEVs per charging point (public + private)",
-        "Issue #4: China's NEV stock per charging point in 2025 is about 2.2 (NEV stock from the Ministry of "
+        "Project planning brief: China's NEV stock per charging point in 2025 is about 2.2 (NEV stock from the Ministry of "
         "Public Security, charging points public and private from the National Energy Administration / China "
-        "Charging Alliance). Figure as given in the issue, not re-derived here.",
+        "Charging Alliance). Figure as given in the brief, not re-derived here.",
     ),
     Reference(
         "china_plan_2027", "nev_per_charger", 2.9, "China 2027 plan: EVs per charging facility",

@@ -32,6 +32,18 @@ def _print_summary(res) -> None:
         )
     for r in s.get("reference_ratios", [])[:1]:
         typer.echo(f"NEVs per public charger {r['run_value']:.1f} vs {r['reference_value']:g} ({r['reference']})")
+    if "coverage_ceiling_share" in s:
+        typer.echo(
+            f"coverage ceiling of the candidate sites: {s['coverage_ceiling_share']:.1%} of NEVs are within "
+            f"{s['service_standard_min']:g} min of any candidate (more stations cannot exceed it; add candidate sites)"
+        )
+    if s.get("stations_over_site_max"):
+        mx = s["site_max_ports"]
+        typer.echo(
+            f"warning: {s['stations_over_site_max']} station(s) need more ports than one site holds "
+            f"({mx['dc']:g} DC / {mx['ac']:g} AC, parameters site_max_*): add candidate sites (candidates.per_county), "
+            "or use the capacitated model (evsiting sweep --budget); see over_site_max in sites.geojson"
+        )
     typer.echo(f"unserved public energy: {tot['unserved_energy_kwh_day']:,.0f} of {tot['energy_kwh_day']:,.0f} kWh/day (demand beyond the service standard)")
     m = res.manifest["solver"]
     typer.echo(f"solver {m['name']}: {m['status']}, objective {m['objective']:.6g}, gap {m['gap']:.3g}, {m['runtime_s']:.1f} s")
@@ -66,7 +78,7 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def run_cmd(
         config: Path = typer.Argument(..., help="Run config (YAML), e.g. configs/guizhou.yaml"),
-        prefecture: Optional[str] = typer.Option(None, "--prefecture", "-p", help="Only this prefecture: English/pinyin, Chinese name or adcode"),
+        prefecture: Optional[str] = typer.Option(None, "--prefecture", help="Only this prefecture: English/pinyin, Chinese name or adcode"),
         out: Optional[Path] = typer.Option(None, "--out", help="Folder for run folders (default: the config's output_dir)"),
         solver: Optional[str] = typer.Option(None, "--solver", help="cbc or highs (default: the config's)"),
         time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Solver time limit, seconds"),
