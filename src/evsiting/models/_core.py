@@ -417,8 +417,9 @@ def run_solver(prob: pulp.LpProblem, solver: str, time_limit: float | None,
                 pass
         secs = time.perf_counter() - t0
         timed_out = "Stopped on time" in text or "Result - Stopped" in text
-        if prob.status == pulp.LpStatusInfeasible or "Result - Problem proven infeasible" in text \
-                or "Result - Linear relaxation infeasible" in text:
+        # Infeasible only when proven: CBC stopped on time without a solution is not a proof.
+        if "Result - Problem proven infeasible" in text or "Result - Linear relaxation infeasible" in text \
+                or (prob.status == pulp.LpStatusInfeasible and not timed_out):
             raise InfeasibleError("the model has no feasible solution")
         has_sol = prob.sol_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible)
         proven = prob.sol_status == pulp.LpSolutionOptimal and not timed_out
