@@ -132,13 +132,7 @@ def plan(
     # --- data in (as evsiting.pipeline.run) -----------------------------------------------
     params = load_parameters(cfg.path(cfg.data.parameters)).with_overrides(cfg.parameters, "config parameters")
     prefs = Prefectures.from_csv(cfg.path(cfg.data.prefecture_population))
-    if prefecture is not None:
-        chosen = [prefs.resolve(prefecture)]
-    elif cfg.prefectures == "all":
-        chosen = list(prefs.items)
-    else:
-        chosen = [prefs.resolve(p) for p in cfg.prefectures]
-    chosen = sorted(set(chosen), key=lambda p: p.adcode)
+    chosen = prefs.select(cfg.prefectures, prefecture)
     run_name = (cfg.name if prefecture is None else f"{cfg.name}-{chosen[0].slug}") + "-plan"
     counties_all = study_counties(read_polygons(cfg.path(cfg.data.counties), ("district_adcode", "district_name", "city_adcode")), None)
     counties = counties_all[counties_all["prefecture_adcode"].isin([p.adcode for p in chosen])].reset_index(drop=True)
