@@ -374,12 +374,15 @@ def _highs_with_start(start: dict | None, **opts: Any) -> pulp.LpSolver:
 
 def run_solver(prob: pulp.LpProblem, solver: str, time_limit: float | None,
                mip_gap: float | None, threads: int | None = None,
-               start: dict | None = None) -> SolveOutcome:
+               start: dict | None = None, warm_start: bool = False) -> SolveOutcome:
     """Solve a pulp problem and read status and bound from the solver itself.
 
     CBC: status from pulp (``prob.sol_status``), bound parsed from CBC's log ("Lower bound:"
     or "Upper bound:"). HiGHS: ``prob.solverModel.getModelStatus()`` and
     ``getInfo().mip_dual_bound`` (negated back for maximisation, since pulp minimises -obj).
+
+    ``start`` ({variable: value}) is passed as a MIP start; ``warm_start=True`` passes the
+    initial values already set on the variables (CBC only).
 
     Raises:
         SolverError: the solver failed or stopped without any feasible solution.
@@ -396,6 +399,7 @@ def run_solver(prob: pulp.LpProblem, solver: str, time_limit: float | None,
             if start:
                 for v, val in start.items():
                     v.setInitialValue(float(val), check=False)
+            if start or warm_start:  # warm_start: initial values were set by the caller
                 opts["warmStart"] = True
             if mip_gap is not None:
                 opts["gapRel"] = mip_gap

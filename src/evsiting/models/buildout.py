@@ -42,8 +42,6 @@ multi-period model is the single-period model and is solved once.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -54,10 +52,8 @@ import scipy.sparse as sp
 
 from evsiting.errors import InfeasibleError, InputError, SolverError
 from evsiting.models._core import (
-    _CBC_BOUND,
     LocationResult,
     SolveOutcome,
-    _cbc,
     _Model,
     as_cost_csr,
     check_limits,
@@ -830,38 +826,7 @@ def min_served(x: np.ndarray, data: _Data, t: int) -> np.ndarray:
 
 def _run(prob: pulp.LpProblem, solver: str, time_limit: float | None, mip_gap: float | None,
          warm: bool) -> SolveOutcome:
-    """:func:`evsiting.models._core.run_solver`, with CBC's MIP start (``warmStart=warm``); a CBC
-    time-out without a solution is reported as ``has_solution=False``, not as infeasible."""
-    if solver != "cbc":
-        return run_solver(prob, solver, time_limit, mip_gap)
-    t0 = time.perf_counter()
-    fd, log = tempfile.mkstemp(suffix=".log", prefix="evsiting_cbc_")
-    os.close(fd)
-    try:
-        opts: dict[str, Any] = dict(msg=False, timeLimit=time_limit, logPath=log, warmStart=bool(warm))
-        if mip_gap is not None:
-            opts["gapRel"] = mip_gap
-        try:
-            prob.solve(_cbc(**opts))
-        except pulp.PulpSolverError as exc:
-            raise SolverError(f"CBC failed: {exc}") from exc
-        with open(log) as fh:
-            text = fh.read()
-    finally:
-        try:
-            os.remove(log)
-        except OSError:
-            pass
-    secs = time.perf_counter() - t0
-    timed_out = "Stopped on time" in text or "Result - Stopped" in text
-    # a time-out without an incumbent is not a proof of infeasibility (pulp reports both alike)
-    if "Result - Problem proven infeasible" in text or "Result - Linear relaxation infeasible" in text \
-            or (prob.status == pulp.LpStatusInfeasible and not timed_out):
-        raise InfeasibleError("the model has no feasible solution")
-    has_sol = prob.sol_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible)
-    proven = prob.sol_status == pulp.LpSolutionOptimal and not timed_out
-    mt = _CBC_BOUND.findall(text)
-    bound = float(mt[-1][1]) if mt else math.nan
-    if proven and mip_gap is None:
-        bound = math.nan
-    return SolveOutcome(proven, bound, secs, has_sol, timed_out)
+    """:func:`evsiting.models._core.run_solver`, with CBC's MIP start from the variables'
+    initial values when ``warm``; a CBC time-out without a solution is reported as
+    ``has_solution=False``, not as infeasible."""
+    return run_solver(prob, solver, time_limit, mip_gap, warm_start=warm and solver == "cbc")
