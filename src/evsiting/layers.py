@@ -52,7 +52,7 @@ FACILITY_TYPES = ("candidate", "required", "chosen")
 SITE_COLUMNS = [
     "site_id", "name", "source", "facility_type", "prefecture", "county", "adcode", "prefecture_adcode",
     "ports_dc", "ports_ac", "ports_total", "power_kw", "ports_dc_peak", "dc_peak_wait_min",
-    "demand_count", "demand_weight", "nev_served", "demand_served_kwh_day",
+    "over_site_max", "demand_count", "demand_weight", "nev_served", "demand_served_kwh_day",
     "total_minutes", "total_weighted_minutes", "cost_cny",
 ]
 ALLOCATION_COLUMNS = ["demand_id", "station_id", "travel_min", "nev_count", "energy_kwh_day", "demand_weight", "weighted_minutes"]
@@ -82,7 +82,7 @@ def sites_layer(
             ``existing`` column (those sites get ``facility_type = required``).
         stations: open stations (``site_id`` subset of the candidates) with ``ports_dc``,
             ``ports_ac``, ``power_kw`` (kW) and optionally ``ports_dc_peak``,
-            ``dc_peak_wait_min`` (as :func:`evsiting.pipeline.run` builds them).
+            ``dc_peak_wait_min``, ``over_site_max`` (as :func:`evsiting.pipeline.run` builds them).
         cells: demand cells with ``station_id`` (or None), ``travel_min`` (minutes, NaN when
             uncovered), ``nev_count``, ``energy_kwh_day``, ``county_adcode``, ``county_name``
             and the ``weight`` column.
@@ -148,6 +148,7 @@ def sites_layer(
             "power_kw": per_site("power_kw", float),
             "ports_dc_peak": per_site("ports_dc_peak", np.int64),
             "dc_peak_wait_min": np.round(wait, 3),
+            "over_site_max": per_site("over_site_max", bool, False),
             "demand_count": np.bincount(j, minlength=m).astype(np.int64),
             "demand_weight": np.round(bsum(w), 3),
             "nev_served": np.round(bsum(alloc["nev_count"].to_numpy(dtype=float))).astype(np.int64),
