@@ -322,6 +322,21 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     return raw
 
 
+def _did_you_mean(loc: tuple) -> str:
+    """`` (did you mean 'x'?)`` for an unknown key at ``loc`` when a valid key is close."""
+    import difflib
+
+    model: type[BaseModel] = RunConfig
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part)) if isinstance(part, str) else None
+        ann = getattr(field, "annotation", None)
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return ""
+        model = ann
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
 def config_from_dict(raw: dict[str, Any], source: str = "config", base_dir: Path | None = None) -> RunConfig:
     """Validate a config mapping.
 
@@ -331,11 +346,13 @@ def config_from_dict(raw: dict[str, Any], source: str = "config", base_dir: Path
     try:
         cfg = RunConfig.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
+        errs = exc.errors()
+        # An unknown key first: a typo ("modle") also makes the real key look missing.
+        err = next((e for e in errs if e["type"] == "extra_forbidden"), errs[0])
         field = ".".join(str(p) for p in err["loc"]) or None
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            msg = "unknown key"
+            msg = "unknown key" + _did_you_mean(err["loc"])
         else:
             msg = msg.removeprefix("Value error, ")
             inp = err.get("input")

@@ -69,12 +69,13 @@ class SweepInputs:
     summary: dict
 
 
-def parse_values(spec: str, integer: bool = False) -> list[float]:
+def parse_values(spec: str, integer: bool = False, option: str = "values") -> list[float]:
     """Values of a sweep: ``START:STOP:STEP`` (STOP included when on the grid), a comma list
     ``10,20,50`` or one value. Sorted, unique.
 
     Raises:
-        InputError: malformed text, non-positive step or values.
+        InputError: malformed text, STOP below START, non-positive step or values (``field`` =
+            ``option``, the CLI option the text came from).
     """
     text = str(spec).strip().replace("_", "")
     try:
@@ -84,18 +85,21 @@ def parse_values(spec: str, integer: bool = False) -> list[float]:
                 raise ValueError
             start, stop, step = parts
             if step <= 0 or stop < start:
-                raise InputError(f"'{spec}': need START <= STOP and STEP > 0", field="values")
+                problem = "STEP must be positive" if step <= 0 else f"STOP {stop:g} is below START {start:g}"
+                raise InputError(f"'{spec}': {problem}", field=option)
             n = int(math.floor((stop - start) / step + 1e-9)) + 1
             vals = [start + k * step for k in range(n)]
         else:
             vals = [float(x) for x in text.split(",") if x.strip()]
+    except InputError:
+        raise
     except ValueError:
-        raise InputError(f"'{spec}': expected START:STOP:STEP or a comma-separated list of numbers", field="values") from None
+        raise InputError(f"'{spec}': expected START:STOP:STEP or a comma-separated list of numbers", field=option) from None
     if not vals or any(not math.isfinite(v) or v <= 0 for v in vals):
-        raise InputError(f"'{spec}': values must be positive numbers", field="values")
+        raise InputError(f"'{spec}': values must be positive numbers", field=option)
     if integer:
         if any(v != round(v) for v in vals):
-            raise InputError(f"'{spec}': values must be whole numbers", field="values")
+            raise InputError(f"'{spec}': values must be whole numbers", field=option)
         vals = [int(round(v)) for v in vals]
     return sorted(set(vals))
 
@@ -115,7 +119,11 @@ def prepare(cfg: RunConfig, prefecture: str | None = None, progress: Callable[[s
     from .pipeline import run
 
     one = cfg.model.model_copy(update={"p": 1, "nevs_per_station": None})
-    return from_result(run(cfg.model_copy(update={"model": one}), prefecture=prefecture, progress=progress, write=False))
+    def stages(msg: str) -> None:  # the p = 1 model and its sizing are not the sweep's: not shown
+        if not msg.lstrip().startswith(("model", "sizing")):
+            progress(msg)
+
+    return from_result(run(cfg.model_copy(update={"model": one}), prefecture=prefecture, progress=stages, write=False))
 
 
 def from_result(res) -> SweepInputs:

@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
         if time_limit is not None and time_limit <= 0:
             raise InputError("must be positive", field="--time-limit")
         kind = "p" if p is not None else "budget"
-        values = sweep.parse_values(p, integer=True) if kind == "p" else sweep.parse_values(budget)
+        values = sweep.parse_values(p, integer=True, option="--p") if kind == "p" else sweep.parse_values(budget, option="--budget")
         cfg = load_config(config)
         echo_err(f"evsiting sweep {config} --{kind} {p or budget}: preparing demand, candidates and travel times")
         inp = sweep.prepare(cfg, prefecture, progress=echo_err)
