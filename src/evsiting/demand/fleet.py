@@ -305,7 +305,8 @@ def project_fleet(scenario: str = "base", years: Iterable[int] | None = None, pa
     if not ys:
         raise InputError("no years to project", field="year")
     if ys[0] < fleet.base_year or ys[-1] > 2050:
-        raise InputError(f"years must lie in {fleet.base_year}-2050, got {ys[0]}-{ys[-1]}", field="year")
+        got = str(ys[0]) if ys[0] == ys[-1] else f"{ys[0]}-{ys[-1]}"
+        raise InputError(f"years must lie in {fleet.base_year}-2050, got {got}", field="year")
     fit = fit_fleet(params, fleet, scenario, last_year=max(ys[-1], fleet.last_year))
     p = scenario_parameters(params, scenario, fleet)
     urb = read_urbanisation() if urbanisation is None else urbanisation
