@@ -65,6 +65,7 @@ from evsiting.models._core import (
     var_values,
 )
 from evsiting.models.coverage import _check_radius
+from evsiting.models.siting import _per_site
 
 OBJECTIVES = ("max_served", "min_cost")
 
@@ -133,21 +134,6 @@ class BuildoutResult(LocationResult):
     site_served: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     total_cost: float = 0.0
     unreachable: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-
-
-def _per_site(value: Any, m: int, name: str, integer: bool = False) -> np.ndarray:
-    """A scalar or ``(m,)`` array of non-negative per-site values (as in ChargerSiting)."""
-    arr = np.asarray(value, dtype=np.float64)
-    if arr.ndim == 0:
-        arr = np.full(m, float(arr))
-    arr = arr.reshape(-1)
-    if arr.shape[0] != m:
-        raise InputError(f"{name} must be a scalar or have one value per candidate ({m})", field=name)
-    if not np.isfinite(arr).all() or (arr < 0).any():
-        raise InputError(f"{name} must be finite and non-negative", field=name)
-    if integer and not np.all(arr == np.round(arr)):
-        raise InputError(f"{name} must be whole numbers of ports", field=name)
-    return arr
 
 
 def _per_year(value: Any, T: int, name: str, lo: float = 0.0, hi: float = math.inf) -> np.ndarray | None:
