@@ -65,7 +65,7 @@ from evsiting.models._core import (
     var_values,
 )
 from evsiting.models.coverage import _check_radius
-from evsiting.models.siting import _per_site
+from evsiting.models.siting import _set_port_args
 
 OBJECTIVES = ("max_served", "min_cost")
 
@@ -239,18 +239,8 @@ class MultiPeriodSiting(_Model):
                              field="demand_kwh")
         mdl.demand = d
         m = mdl.n_candidates
-        mdl.max_dc = _per_site(max_dc, m, "max_dc", True)
-        mdl.max_ac = _per_site(max_ac, m, "max_ac", True)
-        mdl.cap_dc = float(dc_capacity_kwh)
-        mdl.cap_ac = float(ac_capacity_kwh)
-        if not (mdl.cap_dc >= 0 and mdl.cap_ac >= 0):
-            raise InputError("port capacities must be non-negative kWh/day")
-        mdl.site_cost = _per_site(site_cost, m, "site_cost")
-        mdl.dc_cost = _per_site(dc_port_cost, m, "dc_port_cost")
-        mdl.ac_cost = _per_site(ac_port_cost, m, "ac_port_cost")
-        mdl.ex_dc = _per_site(0 if existing_dc is None else existing_dc, m, "existing_dc", True)
-        mdl.ex_ac = _per_site(0 if existing_ac is None else existing_ac, m, "existing_ac", True)
-        mdl.allow_expansion = bool(allow_expansion)
+        _set_port_args(mdl, m, max_dc, max_ac, dc_capacity_kwh, ac_capacity_kwh, site_cost,
+                       dc_port_cost, ac_port_cost, existing_dc, existing_ac, allow_expansion)
         for r in coverage:
             c = as_cost_csr(r.cost)
             if c.shape != (len(r.names), m):

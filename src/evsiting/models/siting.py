@@ -88,6 +88,29 @@ def _per_site(value: Any, m: int, name: str, integer: bool = False) -> np.ndarra
     return arr
 
 
+def _set_port_args(mdl: Any, m: int, max_dc, max_ac, dc_capacity_kwh, ac_capacity_kwh, site_cost,
+                   dc_port_cost, ac_port_cost, existing_dc, existing_ac, allow_expansion) -> None:
+    """Check and set the per-site port, capacity (kWh/day per port) and cost (CNY) arguments
+    shared by :class:`ChargerSiting` and the multi-period build-out model.
+
+    Raises:
+        InputError: a value that is not a scalar or one per candidate, negative, or not whole
+            where ports are counted.
+    """
+    mdl.max_dc = _per_site(max_dc, m, "max_dc", True)
+    mdl.max_ac = _per_site(max_ac, m, "max_ac", True)
+    mdl.cap_dc = float(dc_capacity_kwh)
+    mdl.cap_ac = float(ac_capacity_kwh)
+    if not (mdl.cap_dc >= 0 and mdl.cap_ac >= 0):
+        raise InputError("port capacities must be non-negative kWh/day")
+    mdl.site_cost = _per_site(site_cost, m, "site_cost")
+    mdl.dc_cost = _per_site(dc_port_cost, m, "dc_port_cost")
+    mdl.ac_cost = _per_site(ac_port_cost, m, "ac_port_cost")
+    mdl.ex_dc = _per_site(0 if existing_dc is None else existing_dc, m, "existing_dc", True)
+    mdl.ex_ac = _per_site(0 if existing_ac is None else existing_ac, m, "existing_ac", True)
+    mdl.allow_expansion = bool(allow_expansion)
+
+
 class ChargerSiting(_Model):
     """Capacitated EV charger siting with integer DC and AC ports per site (see module doc).
 
@@ -142,18 +165,8 @@ class ChargerSiting(_Model):
         mdl = cls(service_radius, objective, budget)
         mdl._attach(cost, demand_kwh, required)
         m = mdl.n_candidates
-        mdl.max_dc = _per_site(max_dc, m, "max_dc", True)
-        mdl.max_ac = _per_site(max_ac, m, "max_ac", True)
-        mdl.cap_dc = float(dc_capacity_kwh)
-        mdl.cap_ac = float(ac_capacity_kwh)
-        if not (mdl.cap_dc >= 0 and mdl.cap_ac >= 0):
-            raise InputError("port capacities must be non-negative kWh/day")
-        mdl.site_cost = _per_site(site_cost, m, "site_cost")
-        mdl.dc_cost = _per_site(dc_port_cost, m, "dc_port_cost")
-        mdl.ac_cost = _per_site(ac_port_cost, m, "ac_port_cost")
-        mdl.ex_dc = _per_site(0 if existing_dc is None else existing_dc, m, "existing_dc", True)
-        mdl.ex_ac = _per_site(0 if existing_ac is None else existing_ac, m, "existing_ac", True)
-        mdl.allow_expansion = bool(allow_expansion)
+        _set_port_args(mdl, m, max_dc, max_ac, dc_capacity_kwh, ac_capacity_kwh, site_cost,
+                       dc_port_cost, ac_port_cost, existing_dc, existing_ac, allow_expansion)
         return mdl
 
     @classmethod
