@@ -35,7 +35,7 @@ from .impedance import travel_time_matrix
 from .inputs import check_output_folder, check_parameter_overrides, dropped_warning, read_points
 from .layers import build_layers, write_layers
 from .models import MCLP
-from .outputs import atomic_dir, write_geojson, write_json
+from .outputs import atomic_dir, write_json
 from .params import Parameters, load_parameters
 from .settings import WGS84
 from .references import compare_to_references

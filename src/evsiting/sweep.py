@@ -149,7 +149,6 @@ def evaluate(inp: SweepInputs, selected: np.ndarray) -> dict:
     m = len(inp.candidates)
     e = inp.cells["energy_kwh_day"].to_numpy(dtype=float)
     e_dc = inp.cells["energy_dc_kwh_day"].to_numpy(dtype=float)
-    nev = inp.cells["nev_count"].to_numpy(dtype=float)
     energy = np.bincount(assign[ok], weights=e[ok], minlength=m)[selected]
     energy_dc = np.bincount(assign[ok], weights=e_dc[ok], minlength=m)[selected]
     sized = size_stations(energy, inp.params, dc_energy_kwh_day=np.minimum(energy_dc, energy), peak_check=True)
@@ -209,12 +208,12 @@ def sweep_p(inp: SweepInputs, values: list[int], solver: str = "cbc", time_limit
     best = None  # (p, selected, objective, bound)
     for p in values:
         if best is not None and best[2] >= coverable - 1e-9:
-            sel, status, obj, bound, gap, secs = best[1], "optimal", best[2], coverable, 0.0, 0.0
+            sel, status, obj, bound, gap = best[1], "optimal", best[2], coverable, 0.0
             source = f"p={best[0]} covers all coverable demand"
         else:
             res = MCLP.from_cost_matrix(inp.matrix, weights=w, service_radius=inp.standard_min, p_facilities=p).solve(
                 solver=solver, time_limit=time_limit, mip_gap=mip_gap)
-            sel, status, obj, bound, gap, secs, source = res.selected, res.status, res.objective, res.bound, res.gap, res.runtime_s, "solved"
+            sel, status, obj, bound, gap, source = res.selected, res.status, res.objective, res.bound, res.gap, "solved"
             if best is not None and obj < best[2] - 1e-9:  # stopped early below a smaller p's solution
                 sel, obj, source = best[1], best[2], f"incumbent of p={best[0]} (solver stopped at {res.objective:.6g})"
                 gap = abs(obj - bound) / max(abs(obj), 1e-10)
@@ -292,7 +291,7 @@ def plot_tradeoff(df: pd.DataFrame, path: Path, title: str = "", xlabel_value: s
     x = df["stations"].to_numpy()
     ax.plot(x, 100 * df["coverage_share"], "o-", color="tab:blue", label="NEVs covered (%)")
     ax.set_xlabel("stations opened")
-    ax.set_ylabel(f"NEVs within the service standard (%)", color="tab:blue")
+    ax.set_ylabel("NEVs within the service standard (%)", color="tab:blue")
     ax.set_ylim(0, 100)
     ax2 = ax.twinx()
     ax2.plot(x, df["cost_cny"] / 1e6, "s--", color="tab:red", label="cost (M CNY)")

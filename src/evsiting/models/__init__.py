@@ -22,6 +22,6 @@ from evsiting.models.siting import ChargerSiting, SitingResult
 
 __all__ = [
     "LSCP", "MCLP", "PMedian", "PCenter", "ChargerSiting", "LocationResult", "SitingResult",
-    "available_solvers",
+    "available_solvers", "MultiPeriodSiting", "CoverageRule", "BuildoutResult",
 ]
 from evsiting.models.buildout import BuildoutResult, CoverageRule, MultiPeriodSiting  # noqa: E402  (issue 9)

@@ -499,12 +499,6 @@ def binary_vars(prob: pulp.LpProblem, prefix: str, n: int) -> list[pulp.LpVariab
     return [add(f"{prefix}{k}", 0, 1, cat=pulp.LpBinary) for k in range(n)]
 
 
-def integer_vars(prob: pulp.LpProblem, prefix: str, up: Sequence[float]) -> list[pulp.LpVariable]:
-    """Integer pulp variables of ``prob`` in ``[0, up[k]]`` named ``{prefix}{k}``."""
-    add = prob.add_variable
-    return [add(f"{prefix}{k}", 0, float(u), cat=pulp.LpInteger) for k, u in enumerate(up)]
-
-
 def continuous_vars(prob: pulp.LpProblem, prefix: str, n: int, low: float = 0.0,
                     up: float | None = None) -> list[pulp.LpVariable]:
     """``n`` continuous pulp variables of ``prob`` named ``{prefix}{k}`` with bounds."""

@@ -41,7 +41,6 @@ from evsiting.models._core import (
     coverage_csr,
     finish_status,
     from_geodataframe_args,
-    merge_identical_rows,
     nearest_assignment,
     run_solver,
     var_values,
@@ -248,7 +247,6 @@ class PMedian(_Model):
             obj = float((w * sd).sum()) if np.isfinite(sd).all() else math.inf
             if obj < best_obj - 1e-9 or best_sel is None:
                 best_sel, best_obj = sel, obj
-            bound_model = outcome.bound
             viol = is_rep & capped & (sd > caps)
             if not viol.any() or not outcome.proven:
                 break
@@ -566,17 +564,14 @@ class PCenter(_Model):
         if not ans:
             raise _too_few_error(p)
         best = chosen
-        timed_out = False
         while lo < hi:
             mid = (lo + hi) // 2
             left = None if deadline is None else deadline - time.perf_counter()
             if left is not None and left <= 0:
-                timed_out = True
                 break
             ans, chosen = self._cover_at(float(radii[mid]), need, p_free, solver, left)
             stats["subproblems"] += 1
-            if ans is None:
-                timed_out = True
+            if ans is None:  # the subproblem hit the time limit
                 break
             if ans:
                 hi, best = mid, chosen

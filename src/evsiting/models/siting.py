@@ -42,7 +42,6 @@ from evsiting.models._core import (
     continuous_vars,
     coverage_csr,
     finish_status,
-    integer_vars,
     merge_identical_rows,
     run_solver,
     var_values,
