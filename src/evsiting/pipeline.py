@@ -143,6 +143,40 @@ def summarise(cells: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, prefectures: lis
     return {"total": block(cells, sites), "prefectures": per}
 
 
+@dataclass
+class Study:
+    """The study area's inputs, read and checked: parameters (config overrides applied), the
+    prefecture table and the chosen prefectures, counties (all 88 and the study's, WGS84), the
+    county census and the county seats (converted to WGS84)."""
+
+    params: Parameters
+    prefectures: Prefectures
+    chosen: list[Prefecture]
+    counties_all: gpd.GeoDataFrame
+    counties: gpd.GeoDataFrame
+    census: dcells.CensusTables
+    seats: gpd.GeoDataFrame
+
+
+def load_study(cfg: RunConfig, prefecture: str | None = None) -> Study:
+    """Read the data-in stage shared by the siting run and the build-out plan.
+
+    Raises:
+        InputError: bad parameter overrides, unknown prefecture, missing or malformed files.
+    """
+    params = load_parameters(cfg.path(cfg.data.parameters))
+    check_parameter_overrides(params, cfg.parameters, "config")
+    params = params.with_overrides(cfg.parameters, "config parameters")
+    prefs = Prefectures.from_csv(cfg.path(cfg.data.prefecture_population))
+    chosen = prefs.select(cfg.prefectures, prefecture)
+    counties_all = study_counties(read_polygons(cfg.path(cfg.data.counties), ("district_adcode", "district_name", "city_adcode")), None)
+    counties = counties_all[counties_all["prefecture_adcode"].isin([p.adcode for p in chosen])].reset_index(drop=True)
+    census = dcells.read_census(cfg.path(cfg.data.county_population), cfg.path(cfg.data.urbanisation), cfg.path(cfg.data.household_cars))
+    sf = cfg.data.county_seats
+    seats = read_points(cfg.path(sf.path), crs=sf.crs, lon_column=sf.lon_column, lat_column=sf.lat_column, id_column=sf.id_column)
+    return Study(params, prefs, chosen, counties_all, counties, census, seats)
+
+
 def run(
     cfg: RunConfig,
     prefecture: str | None = None,
@@ -183,17 +217,10 @@ def run(
     # --- data in ---------------------------------------------------------------------
     if write:  # fail now, not after the long stages, when the outputs cannot be written
         check_output_folder(Path(out_base or cfg.path(cfg.output_dir)), "--out" if out_base else "output_dir")
-    params = load_parameters(cfg.path(cfg.data.parameters))
-    check_parameter_overrides(params, cfg.parameters, "config")
-    params = params.with_overrides(cfg.parameters, "config parameters")
-    prefs = Prefectures.from_csv(cfg.path(cfg.data.prefecture_population))
-    chosen = prefs.select(cfg.prefectures, prefecture)
+    study = load_study(cfg, prefecture)
+    params, prefs, chosen = study.params, study.prefectures, study.chosen
+    counties_all, counties, census, seats = study.counties_all, study.counties, study.census, study.seats
     run_name = cfg.name if prefecture is None else f"{cfg.name}-{chosen[0].slug}"
-    counties_all = study_counties(read_polygons(cfg.path(cfg.data.counties), ("district_adcode", "district_name", "city_adcode")), None)
-    counties = counties_all[counties_all["prefecture_adcode"].isin([p.adcode for p in chosen])].reset_index(drop=True)
-    census = dcells.read_census(cfg.path(cfg.data.county_population), cfg.path(cfg.data.urbanisation), cfg.path(cfg.data.household_cars))
-    sf = cfg.data.county_seats
-    seats = read_points(cfg.path(sf.path), crs=sf.crs, lon_column=sf.lon_column, lat_column=sf.lat_column, id_column=sf.id_column)
     # User candidate files are read and checked here, before the long stages, so a bad file
     # fails in seconds; rows with empty coordinates are dropped with a warning.
     user_sites, input_notes = [], {}

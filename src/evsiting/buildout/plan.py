@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .. import candidates as cand
-from ..areas import Prefectures, read_polygons, study_counties
+from ..areas import Prefectures
 from ..config import BuildoutConfig, RunConfig
 from ..demand import cells as dcells
 from ..demand.segments import province_demand
@@ -39,7 +39,7 @@ from ..impedance import travel_time_matrix
 from ..inputs import read_points
 from ..models.buildout import BuildoutResult, CoverageRule, MultiPeriodSiting
 from ..outputs import atomic_dir, write_geojson, write_json
-from ..params import load_parameters
+from ..pipeline import load_study
 from ..settings import WGS84
 
 
@@ -130,15 +130,10 @@ def plan(
         return now
 
     # --- data in (as evsiting.pipeline.run) -----------------------------------------------
-    params = load_parameters(cfg.path(cfg.data.parameters)).with_overrides(cfg.parameters, "config parameters")
-    prefs = Prefectures.from_csv(cfg.path(cfg.data.prefecture_population))
-    chosen = prefs.select(cfg.prefectures, prefecture)
+    study = load_study(cfg, prefecture)
+    params, prefs, chosen = study.params, study.prefectures, study.chosen
+    counties, census, seats = study.counties, study.census, study.seats
     run_name = (cfg.name if prefecture is None else f"{cfg.name}-{chosen[0].slug}") + "-plan"
-    counties_all = study_counties(read_polygons(cfg.path(cfg.data.counties), ("district_adcode", "district_name", "city_adcode")), None)
-    counties = counties_all[counties_all["prefecture_adcode"].isin([p.adcode for p in chosen])].reset_index(drop=True)
-    census = dcells.read_census(cfg.path(cfg.data.county_population), cfg.path(cfg.data.urbanisation), cfg.path(cfg.data.household_cars))
-    sf = cfg.data.county_seats
-    seats = read_points(cfg.path(sf.path), crs=sf.crs, lon_column=sf.lon_column, lat_column=sf.lat_column, id_column=sf.id_column)
     t = stage("data", t0)
 
     # --- demand per year --------------------------------------------------------------
