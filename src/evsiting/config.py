@@ -66,6 +66,37 @@ class DataFiles(Strict):
     parameters: str = "data:parameters.csv"
 
 
+class BuildingWeightsConfig(Strict):
+    """Building footprints as a demand weight inside each county (off unless given;
+    :mod:`evsiting.demand.buildings`).
+
+    Each county's NEVs go to its cells in proportion to (1 - share) x census/kernel share +
+    share x the cell's building footprint area (m², EPSG:32648) / the county's; the county
+    totals stay exact. ``source``: ``network`` (the ``.osm.pbf`` of the ``network`` section:
+    its ``file`` or the ``geofabrik`` extract) or ``file`` (``path``: a ``.osm.pbf``, or a
+    polygon file such as GeoJSON/GeoPackage in the declared ``crs``: ``EPSG:n``, ``gcj02``,
+    ``bd09``). ``share``: 0..1, default the parameter ``demand_building_share``.
+    """
+
+    source: Literal["network", "file"] = "file"
+    path: str | None = None
+    crs: str = "EPSG:4326"
+    share: float | None = Field(None, ge=0, le=1)
+
+    @field_validator("crs")
+    @classmethod
+    def _known_crs(cls, v: str) -> str:
+        return PointFile._known_crs(v)
+
+    @model_validator(mode="after")
+    def _path_for_file(self):
+        if self.source == "file" and not self.path:
+            raise ValueError("source 'file' needs 'path'")
+        if self.source == "network" and self.path:
+            raise ValueError("'path' is for source 'file'; source 'network' reads the network section's file")
+        return self
+
+
 class DemandConfig(Strict):
     """How the scenario's NEV stock is spread over demand points.
 
@@ -81,6 +112,8 @@ class DemandConfig(Strict):
     #: Fleet scenario (issue #4): ``low``/``high`` take the ``low``/``high`` column of
     #: ``data/parameters.csv`` for the parameters listed in ``fleet.scenario_parameters``.
     scenario: Literal["low", "base", "high"] = "base"
+    #: Building footprints as a weight of the cells inside each county (None: off).
+    building_weights: BuildingWeightsConfig | None = None
 
 
 class FleetConfig(Strict):

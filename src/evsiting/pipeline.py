@@ -236,6 +236,8 @@ def run(
             progress(f"warning: {path}: {sites_f.attrs['skipped_outside']} site(s) in other prefectures skipped, {len(sites_f)} in the study area")
         input_notes[pf.path]["skipped_outside_study_area"] = sites_f.attrs["skipped_outside"]
         user_sites.append(sites_f)
+    # Building footprints for the cell weights (demand.building_weights), read here too.
+    buildings, bw_info = _building_weights(cfg, params, counties)
     t = stage("data", t0)
 
     # --- demand ----------------------------------------------------------------------
@@ -244,7 +246,11 @@ def run(
     nev_province = cfg.demand.nev_total or fleet["nev_total"]
     weights = dcells.county_weights(census, cfg.demand.weights)
     county_nevs = dcells.allocate_to_counties(nev_province, weights)
-    cells = dcells.build_demand_cells(counties, county_nevs, census, seats, params, cfg.demand.h3_resolution, fleet)
+    cells = dcells.build_demand_cells(counties, county_nevs, census, seats, params, cfg.demand.h3_resolution, fleet,
+                                      **({} if buildings is None else {"buildings": buildings, "building_share": bw_info["share"]}))
+    if buildings is not None:
+        bw_info["footprint_area_m2"] = round(float(cells["building_area_m2"].sum()), 1)
+        bw_info["cells_with_buildings"] = int((cells["building_area_m2"] > 0).sum())
     if int(cells["nev_count"].sum()) == 0:
         raise InputError("the demand total of the study area is zero", source="config", field="demand.nev_total")
     t = stage("demand", t, f"{len(cells):,} cells, {int(cells['nev_count'].sum()):,} NEVs")
@@ -340,6 +346,7 @@ def run(
         **summarise(cells, sites, chosen),
     }
     summary["depots"] = _depots(cfg, params, chosen, nev_province, fleet)
+    summary["building_weights"] = {k: bw_info[k] for k in ("used", "share", "footprints", "footprint_area_m2", "cells_with_buildings") if k in bw_info}
     tot = summary["total"]
     refs = compare_to_references(tot["nev_count"], tot["ports_dc"], tot["ports_ac"])
     summary["reference_ratios"] = refs.to_dict(orient="records")
@@ -356,6 +363,7 @@ def run(
         "data_files": _data_files(cfg, input_notes),
         "parameters": params.to_frame().to_dict(orient="records"),
         "impedance": imp_info,
+        "building_weights": bw_info,
         "solver": {
             "name": result.solver,
             "status": result.status,
@@ -421,6 +429,42 @@ def _osm_candidates(cfg: RunConfig, counties: gpd.GeoDataFrame) -> gpd.GeoDataFr
     if path.suffix.lower() != ".pbf":
         raise InputError("OSM candidate sites need an .osm.pbf file or the overpass source", source=path, field="network.osm_candidates")
     return candidates_from_pbf(path, area)
+
+
+def _building_weights(cfg: RunConfig, params: Parameters, counties: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame | None, dict]:
+    """Building footprints of ``demand.building_weights`` inside the study counties, and the
+    manifest record (``used``; when used: ``source``, ``path``, ``resolved``, ``sha256``,
+    ``crs``, ``share`` and its ``share_source``, ``footprints`` meeting the study area).
+
+    Raises:
+        InputError: no network PBF for ``source: network``, missing/unreadable file, no
+            building polygon in the study area, share outside 0..1.
+    """
+    from .demand.buildings import building_share, read_buildings
+
+    bw = cfg.demand.building_weights
+    if bw is None:
+        return None, {"used": False}
+    share, share_source = building_share(params, bw.share)
+    if bw.source == "network":
+        ncfg = cfg.network
+        if ncfg is None or ncfg.source == "overpass":
+            raise InputError("source 'network' needs a network section with source 'file' (an .osm.pbf) or 'geofabrik'",
+                             source="config", field="demand.building_weights.source")
+        if ncfg.source == "geofabrik":
+            from .network.sources import download_extract
+
+            path, shown = download_extract(ncfg.geofabrik_url, cfg.path(ncfg.cache_dir)), ncfg.geofabrik_url
+        else:
+            path, shown = cfg.path(ncfg.path), ncfg.path
+        if not path.name.lower().endswith(".pbf"):
+            raise InputError("building weights from the network need an .osm.pbf network file", source=path, field="network.path")
+    else:
+        path, shown = cfg.path(bw.path), bw.path
+    buildings = read_buildings(path, bw.crs, counties.geometry.union_all())
+    info = {"used": True, "source": bw.source, "path": shown, "resolved": str(path), "sha256": sha256(path), "crs": bw.crs,
+            "share": share, "share_source": share_source, "footprints": len(buildings)}
+    return buildings, info
 
 
 def _depots(cfg: RunConfig, params: Parameters, chosen: list[Prefecture], nev_province: int, fleet: dict) -> list[dict]:

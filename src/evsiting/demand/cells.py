@@ -31,6 +31,7 @@ from ..errors import InputError
 from ..params import Parameters
 from ..settings import PROJECTED_CRS, WGS84
 from .apportion import largest_remainder
+from .buildings import blend_weights, footprint_area
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,8 @@ def build_demand_cells(
     params: Parameters,
     resolution: int,
     rates: dict[str, float],
+    buildings: gpd.GeoDataFrame | None = None,
+    building_share: float = 0.0,
 ) -> gpd.GeoDataFrame:
     """Spread each county's NEVs over its H3 pieces and compute daily public energy.
 
@@ -163,13 +166,17 @@ def build_demand_cells(
         resolution: H3 resolution.
         rates: kWh/day per vehicle: ``public_kwh_per_vehicle`` and ``dc_kwh_per_vehicle``
             (from :func:`evsiting.demand.segments.blended_rates`).
+        buildings: optional building footprint polygons (any CRS): each county's cell
+            weights are blended with the cells' footprint area by ``building_share`` (0..1),
+            see :mod:`evsiting.demand.buildings`; None (default) = census weights only.
 
     Returns:
         GeoDataFrame (n_cells,) in WGS84, polygons, with ``demand_id`` (``<h3>-<adcode>``),
         ``h3``, ``county_adcode``, ``county_name``, ``prefecture_adcode``, ``area_km2``,
         ``nev_count`` (int vehicles), ``energy_kwh_day`` (public, float),
         ``energy_dc_kwh_day`` (its DC-fast part), ``lon``/``lat`` (a point
-        inside the cell, WGS84 degrees, used as the demand point). Sorted by demand_id.
+        inside the cell, WGS84 degrees, used as the demand point), and with ``buildings``
+        ``building_area_m2`` (footprint area in the cell, EPSG:32648). Sorted by demand_id.
 
     Raises:
         InputError: a study county has no seat point or no NEV figure.
@@ -182,6 +189,7 @@ def build_demand_cells(
     census_c = census.counties.set_index("adcode")
     kernel_m = params.value("urban_kernel_km") * 1000.0
     nev = np.zeros(len(pieces), dtype=np.int64)
+    b_area = None if buildings is None else footprint_area(pieces, buildings)[0]
     for adcode, idx in pieces.groupby("adcode").indices.items():
         if adcode not in seats_proj.index:
             raise InputError(f"no county seat for county {adcode}", field="adcode")
@@ -195,6 +203,8 @@ def build_demand_cells(
         wu = area * np.exp(-d / kernel_m)
         n_c = int(county_nevs.loc[adcode])
         share = urban_frac * wu / wu.sum() + (1.0 - urban_frac) * area / area.sum()
+        if b_area is not None:
+            share = blend_weights(share, b_area[idx], building_share)
         nev[idx] = largest_remainder(n_c, share)
     names = counties.set_index("adcode")
     out = gpd.GeoDataFrame(
@@ -214,6 +224,8 @@ def build_demand_cells(
         geometry=pieces.geometry,
         crs=WGS84,
     )
+    if b_area is not None:
+        out["building_area_m2"] = b_area
     return out.sort_values("demand_id").reset_index(drop=True)
 
 

@@ -140,13 +140,6 @@ def footprint_area_m2(cells: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame) -> n
         (n,) float64 m², in ``cells`` order; 0 where no building (use the census weight
         there: OSM building coverage in Guizhou is patchy).
     """
-    out = np.zeros(len(cells))
-    if len(cells) == 0 or len(buildings) == 0:
-        return out
-    c = cells.geometry.to_crs(PROJECTED_CRS).reset_index(drop=True)
-    b = buildings.geometry.to_crs(PROJECTED_CRS).make_valid().reset_index(drop=True)
-    ci, bi = b.sindex.query(c, predicate="intersects")
-    if len(ci):
-        areas = shapely.area(shapely.intersection(c.values[ci], b.values[bi]))
-        np.add.at(out, ci, areas)
-    return out
+    from ..demand.buildings import footprint_area
+
+    return footprint_area(cells, buildings)[0]
