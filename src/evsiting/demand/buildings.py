@@ -80,10 +80,12 @@ def read_buildings(
         from ..network.candidates_osm import buildings_from_pbf
 
         try:  # pyrosm filters by the study area's bounding box (fast), the exact test follows
-            gdf = buildings_from_pbf(path, None if polygon is None else shapely.box(*polygon.bounds))
+            with warnings.catch_warnings():  # pyrosm warns when the area has no building
+                warnings.simplefilter("ignore", UserWarning)
+                gdf = buildings_from_pbf(path, None if polygon is None else shapely.box(*polygon.bounds))
         except InputError as exc:
             raise InputError(exc.message, source=path, field=field) from None
-        what = "OSM 'building' polygons" + ("" if polygon is None else " in the study area's bounding box")
+        what = "OSM 'building' polygons"
     else:
         try:
             with warnings.catch_warnings():
@@ -106,12 +108,14 @@ def read_buildings(
                 )
             gdf = gdf.set_crs(declared, allow_override=True).to_crs(WGS84)
         what = "Polygon/MultiPolygon features"
+    outside = "no building polygons inside the study area: is it the right file (and coordinate system)?"
     if len(gdf) == 0:
-        raise InputError(f"no building polygons: the file has no {what}", source=path, field=field)
+        bbox_filtered = what.startswith("OSM") and polygon is not None
+        raise InputError(outside if bbox_filtered else f"no building polygons: the file has no {what}", source=path, field=field)
     if polygon is not None:
         gdf = gdf[shapely.intersects(polygon, gdf.geometry.to_numpy())].reset_index(drop=True)
         if len(gdf) == 0:
-            raise InputError("no building polygons inside the study area: is it the right file (and coordinate system)?", source=path, field=field)
+            raise InputError(outside, source=path, field=field)
     return gdf.reset_index(drop=True)
 
 
