@@ -93,16 +93,61 @@ def write_json(obj: Any, path: Path) -> Path:
     return path
 
 
+def _pid_alive(pid: int) -> bool:
+    """True when a process with this id exists on this machine (signal 0 probes it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OverflowError:
+        return False
+    return True
+
+
+def sweep_leftovers(target: Path) -> list[Path]:
+    """Remove the temporary folders of ``target`` left by runs that were killed (SIGKILL,
+    power loss), where no ``finally`` could run.
+
+    Temporary folders are named ``.<name>.partial-<pid>-*`` (being written) and
+    ``.<name>.old-<pid>-*`` (the previous run, moved aside for the swap); only those whose
+    process no longer exists are touched, so a concurrent run of the same name is safe.
+    When a run was killed between moving the previous folder aside and putting the new one
+    in place, ``target`` is missing and the previous run is put back rather than deleted.
+
+    Returns:
+        The folders removed or restored (sorted).
+    """
+    target = Path(target)
+    done: list[Path] = []
+    if not target.parent.is_dir():
+        return done
+    for kind in ("old", "partial"):  # restore a moved-aside previous run before anything else
+        for p in sorted(target.parent.glob(f".{target.name}.{kind}-*")):
+            pid = p.name[len(f".{target.name}.{kind}-"):].split("-", 1)[0]
+            if not p.is_dir() or not pid.isdigit() or _pid_alive(int(pid)):
+                continue
+            if kind == "old" and not target.exists() and (p / "run").is_dir():
+                os.replace(p / "run", target)
+            shutil.rmtree(p, ignore_errors=True)
+            done.append(p)
+    return sorted(done)
+
+
 @contextlib.contextmanager
 def atomic_dir(target: Path) -> Iterator[Path]:
     """Yield a temporary folder beside ``target``; on success it replaces ``target``.
 
     On any exception (including KeyboardInterrupt) the temporary folder is removed and an
-    existing ``target`` is left untouched. The parent folder is created if needed.
+    existing ``target`` is left untouched. The parent folder is created if needed. Folders
+    left beside ``target`` by an earlier run that was killed outright are cleaned first
+    (:func:`sweep_leftovers`).
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    sweep_leftovers(target)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-{os.getpid()}-", dir=target.parent))
     try:
         yield tmp
     except BaseException:
@@ -113,7 +158,7 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; a run folder is for sharing (QGIS, colleagues)
     old = None
     if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-{os.getpid()}-", dir=target.parent))
         os.replace(target, old / "run")
     os.replace(tmp, target)
     if old is not None:
