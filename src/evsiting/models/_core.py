@@ -374,7 +374,8 @@ def _highs_with_start(start: dict | None, **opts: Any) -> pulp.LpSolver:
 
 def run_solver(prob: pulp.LpProblem, solver: str, time_limit: float | None,
                mip_gap: float | None, threads: int | None = None,
-               start: dict | None = None, warm_start: bool = False) -> SolveOutcome:
+               start: dict | None = None, warm_start: bool = False,
+               gap_abs: float | None = None) -> SolveOutcome:
     """Solve a pulp problem and read status and bound from the solver itself.
 
     CBC: status from pulp (``prob.sol_status``), bound parsed from CBC's log ("Lower bound:"
@@ -382,7 +383,9 @@ def run_solver(prob: pulp.LpProblem, solver: str, time_limit: float | None,
     ``getInfo().mip_dual_bound`` (negated back for maximisation, since pulp minimises -obj).
 
     ``start`` ({variable: value}) is passed as a MIP start; ``warm_start=True`` passes the
-    initial values already set on the variables (CBC only).
+    initial values already set on the variables (CBC only). ``gap_abs`` is an absolute gap
+    at which the solver may stop (e.g. 0.999 for an objective known to be integral: an
+    incumbent within less than 1 of the bound is then proven optimal).
 
     Raises:
         SolverError: the solver failed or stopped without any feasible solution.
@@ -403,6 +406,8 @@ def run_solver(prob: pulp.LpProblem, solver: str, time_limit: float | None,
                 opts["warmStart"] = True
             if mip_gap is not None:
                 opts["gapRel"] = mip_gap
+            if gap_abs is not None:
+                opts["gapAbs"] = gap_abs
             if threads:
                 opts["threads"] = threads
             for attempt in range(2):  # one retry: a CBC process killed from outside
@@ -429,13 +434,15 @@ def run_solver(prob: pulp.LpProblem, solver: str, time_limit: float | None,
         proven = prob.sol_status == pulp.LpSolutionOptimal and not timed_out
         mt = _CBC_BOUND.findall(text)
         bound = float(mt[-1][1]) if mt else math.nan
-        if proven and mip_gap is None:
+        if proven and mip_gap is None and gap_abs is None:
             bound = math.nan  # filled with the objective by the caller
         return SolveOutcome(proven, bound, secs, has_sol, timed_out)
     if solver == "highs":
         import highspy
 
         opts = dict(msg=False, timeLimit=time_limit, gapRel=0.0 if mip_gap is None else mip_gap)
+        if gap_abs is not None:
+            opts["gapAbs"] = gap_abs
         if threads:
             opts["threads"] = threads
         try:
