@@ -300,3 +300,25 @@ def test_site_flows_fit_the_ports():
     cap = COSTS["dc_capacity_kwh"] * res.dc_ports + COSTS["ac_capacity_kwh"] * res.ac_ports
     assert (res.site_served <= cap + 1e-6).all()
     assert res.site_served.sum(axis=1) == pytest.approx(res.served_total, rel=1e-7)
+
+
+def test_plan_reads_candidate_files_as_the_run_does(tmp_path, shared):
+    """A province-wide planner list (synthetic sites, named as such): sites in other
+    prefectures are skipped with a warning, not an error; ``existing: true`` is reported as not
+    used by the plan; the file is listed with its hash in the manifest."""
+    from evsiting.config import PointFile
+
+    csv = tmp_path / "synthetic_sites.csv"
+    csv.write_text("id,lon,lat\nanshun-1,105.947,26.253\nguiyang-1,106.630,26.647\n", encoding="utf-8")
+    cfg = small_config()
+    cfg.candidates.files = [PointFile(path=str(csv), id_column="id", existing=True)]
+    lines: list[str] = []
+    res = plan(cfg, years=[2025, 2026], prefecture="Anshun", out_base=tmp_path / "out", progress=lines.append)
+    assert any("other prefectures skipped" in m for m in lines)
+    assert any("'existing: true' is not used" in m for m in lines)
+    ids = set(res.candidates["site_id"].astype(str))
+    assert any("anshun-1" in i for i in ids) and not any("guiyang-1" in i for i in ids)
+    files = json.loads((res.out_dir / "manifest.json").read_text())["data_files"]
+    entry = [f for f in files if f["path"] == str(csv)][0]
+    assert entry["sha256"] and entry["skipped_outside_study_area"] == 1
+    assert json.loads((res.out_dir / "summary.json").read_text())["building_weights"] == {"used": False}

@@ -223,21 +223,9 @@ def run(
     run_name = cfg.name if prefecture is None else f"{cfg.name}-{chosen[0].slug}"
     # User candidate files are read and checked here, before the long stages, so a bad file
     # fails in seconds; rows with empty coordinates are dropped with a warning.
-    user_sites, input_notes = [], {}
-    for pf in cfg.candidates.files:
-        path = cfg.path(pf.path)
-        pts = read_points(path, crs=pf.crs, lon_column=pf.lon_column, lat_column=pf.lat_column, id_column=pf.id_column)
-        if (msg := dropped_warning(pts, path)) is not None:
-            progress(msg)
-        input_notes[pf.path] = {"declared_crs": pts.attrs["declared_crs"], "dropped_empty_rows": pts.attrs["dropped_empty"]}
-        sites_f = cand.from_points(pts, counties, str(path), pf.id_column, pf.name_column, region=counties_all)
-        sites_f["required"] = pf.existing
-        if sites_f.attrs["skipped_outside"]:
-            progress(f"warning: {path}: {sites_f.attrs['skipped_outside']} site(s) in other prefectures skipped, {len(sites_f)} in the study area")
-        input_notes[pf.path]["skipped_outside_study_area"] = sites_f.attrs["skipped_outside"]
-        user_sites.append(sites_f)
+    user_sites, input_notes = read_candidate_files(cfg, counties, counties_all, progress)
     # Building footprints for the cell weights (demand.building_weights), read here too.
-    buildings, bw_info = _building_weights(cfg, params, counties)
+    buildings, bw_info = read_building_weights(cfg, params, counties)
     t = stage("data", t0)
 
     # --- demand ----------------------------------------------------------------------
@@ -360,7 +348,7 @@ def run(
         "config": cfg.model_dump(mode="json"),
         "prefecture_option": prefecture,
         "study_prefectures": [p.adcode for p in chosen],
-        "data_files": _data_files(cfg, input_notes),
+        "data_files": data_files(cfg, input_notes),
         "parameters": params.to_frame().to_dict(orient="records"),
         "impedance": imp_info,
         "building_weights": bw_info,
@@ -431,7 +419,38 @@ def _osm_candidates(cfg: RunConfig, counties: gpd.GeoDataFrame) -> gpd.GeoDataFr
     return candidates_from_pbf(path, area)
 
 
-def _building_weights(cfg: RunConfig, params: Parameters, counties: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame | None, dict]:
+
+def read_candidate_files(cfg: RunConfig, counties: gpd.GeoDataFrame, counties_all: gpd.GeoDataFrame,
+                         progress: Callable[[str], None] = lambda msg: None) -> tuple[list[gpd.GeoDataFrame], dict]:
+    """Candidate sites from the config's ``candidates.files`` (planner CSV/GeoJSON lists).
+
+    Each file is read with its declared CRS (GCJ-02/BD-09 converted to WGS84); rows with empty
+    coordinates are dropped with a warning; sites in other prefectures of the province are
+    skipped with a warning (a province-wide list serves every prefecture run), sites outside
+    the province are an error. ``existing: true`` marks the file's sites ``required``.
+
+    Returns:
+        (one GeoDataFrame of sites per file (EPSG:4326), notes per file path for the manifest).
+
+    Raises:
+        InputError: unreadable file, missing column, bad coordinates (file and field named).
+    """
+    user_sites, notes = [], {}
+    for pf in cfg.candidates.files:
+        path = cfg.path(pf.path)
+        pts = read_points(path, crs=pf.crs, lon_column=pf.lon_column, lat_column=pf.lat_column, id_column=pf.id_column)
+        if (msg := dropped_warning(pts, path)) is not None:
+            progress(msg)
+        notes[pf.path] = {"declared_crs": pts.attrs["declared_crs"], "dropped_empty_rows": pts.attrs["dropped_empty"]}
+        sites_f = cand.from_points(pts, counties, str(path), pf.id_column, pf.name_column, region=counties_all)
+        sites_f["required"] = pf.existing
+        if sites_f.attrs["skipped_outside"]:
+            progress(f"warning: {path}: {sites_f.attrs['skipped_outside']} site(s) in other prefectures skipped, {len(sites_f)} in the study area")
+        notes[pf.path]["skipped_outside_study_area"] = sites_f.attrs["skipped_outside"]
+        user_sites.append(sites_f)
+    return user_sites, notes
+
+def read_building_weights(cfg: RunConfig, params: Parameters, counties: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame | None, dict]:
     """Building footprints of ``demand.building_weights`` inside the study counties, and the
     manifest record (``used``; when used: ``source``, ``path``, ``resolved``, ``sha256``,
     ``crs``, ``share`` and its ``share_source``, ``footprints`` meeting the study area).
@@ -482,7 +501,9 @@ def _depots(cfg: RunConfig, params: Parameters, chosen: list[Prefecture], nev_pr
     return out
 
 
-def _data_files(cfg: RunConfig, notes: dict | None = None) -> list[dict]:
+def data_files(cfg: RunConfig, notes: dict | None = None) -> list[dict]:
+    """The manifest's list of input files: config path, resolved path and SHA-256 of every
+    data file and candidate file, with each user file's declared CRS and reading notes."""
     d = cfg.data
     paths = [d.province, d.prefectures, d.counties, d.prefecture_population, d.county_population, d.urbanisation, d.household_cars, d.county_seats.path, d.parameters]
     paths += [f.path for f in cfg.candidates.files]

@@ -39,7 +39,7 @@ from ..impedance import travel_time_matrix
 from ..inputs import read_points
 from ..models.buildout import BuildoutResult, CoverageRule, MultiPeriodSiting
 from ..outputs import atomic_dir, write_geojson, write_json
-from ..pipeline import load_study
+from ..pipeline import data_files, load_study, read_building_weights, read_candidate_files
 from ..settings import WGS84
 
 
@@ -134,6 +134,13 @@ def plan(
     params, prefs, chosen = study.params, study.prefectures, study.chosen
     counties, census, seats = study.counties, study.census, study.seats
     run_name = (cfg.name if prefecture is None else f"{cfg.name}-{chosen[0].slug}") + "-plan"
+    user_sites, input_notes = read_candidate_files(cfg, counties, study.counties_all, progress)
+    for pf, sites_f in zip(cfg.candidates.files, user_sites):
+        if pf.existing and len(sites_f):
+            progress(f"warning: {pf.path}: 'existing: true' is not used by the build-out plan (it needs the stations' "
+                     f"port counts); its {len(sites_f)} site(s) are offered as candidates")
+            sites_f["required"] = False
+    buildings, bw_info = read_building_weights(cfg, params, counties)
     t = stage("data", t0)
 
     # --- demand per year --------------------------------------------------------------
@@ -143,7 +150,11 @@ def plan(
     weights = dcells.county_weights(census, cfg.demand.weights)
     county_nevs = dcells.allocate_to_counties(last["nev_total"], weights)
     res_h3 = bo.h3_resolution or cfg.demand.h3_resolution
-    cells = dcells.build_demand_cells(counties, county_nevs, census, seats, p_last, res_h3, last)
+    cells = dcells.build_demand_cells(counties, county_nevs, census, seats, p_last, res_h3, last,
+                                      **({} if buildings is None else {"buildings": buildings, "building_share": bw_info["share"]}))
+    if buildings is not None:
+        bw_info["footprint_area_m2"] = round(float(cells["building_area_m2"].sum()), 1)
+        bw_info["cells_with_buildings"] = int((cells["building_area_m2"] > 0).sum())
     if int(cells["nev_count"].sum()) == 0:
         raise InputError("the demand total of the study area is zero", source="config", field="demand")
     nev_ref = cells["nev_count"].to_numpy(dtype=float)
@@ -154,11 +165,7 @@ def plan(
     # --- candidates and travel times ---------------------------------------------------
     per_county = bo.candidates_per_county or cfg.candidates.per_county
     parts = [cand.from_demand_cells(cells, per_county)] if cfg.candidates.from_demand_cells else []
-    for pf in cfg.candidates.files:
-        path = cfg.path(pf.path)
-        pts = read_points(path, crs=pf.crs, lon_column=pf.lon_column, lat_column=pf.lat_column, id_column=pf.id_column)
-        parts.append(cand.from_points(pts, counties, str(path), pf.id_column, pf.name_column))
-    candidates = cand.combine(parts)
+    candidates = cand.combine(parts + user_sites)
     standard = cfg.model.service_standard_min
     matrix, imp_info = travel_time_matrix(dcells.demand_points(cells), candidates, cfg.impedance.method, p_last, standard, config=cfg)
     rules, rule_meta = _coverage_rules(cfg, bo, seats, counties, candidates, p_last, standard)
@@ -198,6 +205,7 @@ def plan(
                    "time_limit_s": tl, "message": result.message, "warm_start": result.stats.get("warm_start"),
                    "start": result.stats.get("warm_start_source"), "start_objective": result.stats.get("start_objective")},
         "coverage_rules": rule_meta,
+        "building_weights": {k: bw_info[k] for k in ("used", "share", "footprints", "footprint_area_m2", "cells_with_buildings") if k in bw_info},
         "total_cost_cny": round(result.total_cost, 2),
         "by_year": table.to_dict(orient="records"),
     }
@@ -208,6 +216,8 @@ def plan(
         "prefecture_option": prefecture,
         "years": years,
         "parameters": p_last.to_frame().to_dict(orient="records"),
+        "data_files": data_files(cfg, input_notes),
+        "building_weights": bw_info,
         "impedance": imp_info,
         "model_stats": {k: v for k, v in result.stats.items() if k != "coverage_rules"},
         "sizes": {"demand_cells": len(cells), "candidates": len(candidates), "matrix_pairs": int(matrix.nnz)},
