@@ -186,3 +186,23 @@ def test_all_zero_weights_and_bad_cutoff():
     for bad in (-1.0, np.inf, np.nan):
         with pytest.raises(ValueError):
             bounded_search(csr, np.array([0]), np.array([1]), bad)
+
+
+def test_scratch_arrays_are_returned_clean():
+    """Distance and target-column arrays kept between calls come back in their initial
+    state (all inf, all -1), so a later call on another graph of the same size is exact."""
+    a, b = grid(40, 5), grid(40, 6)
+    rng = np.random.default_rng(8)
+    n = a.shape[0]
+    for g in (a, b, a):
+        sources, targets = rng.integers(0, n, 30), rng.integers(0, n, 120)
+        M = bounded_search(g, sources, targets, 250.0, workers=2)
+        ref = dijkstra(g, indices=sources, limit=250.0)[:, targets]
+        dense = np.full(ref.shape, np.inf)
+        coo = M.tocoo()
+        dense[coo.row, coo.col] = coo.data
+        assert np.array_equal(dense, ref)
+        for arr in matrix._SCRATCH["dist"]:
+            assert np.isinf(arr).all()
+        for arr in matrix._SCRATCH["tcol"]:
+            assert (arr == -1).all()

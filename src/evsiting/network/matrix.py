@@ -10,27 +10,34 @@ released) does work that grows only with the r nodes a search reaches and their 
   a node with tentative distance d waits in bucket ``floor(d / delta)``; buckets are emptied in
   increasing order, last-in first-out within a bucket, and a node improved again (through an
   arc lighter than ``delta``, or a zero-weight arc) is queued again and rescanned. This is
-  exact, not an approximation: when bucket k is emptied every node whose shortest distance
-  lies in it has been scanned with that distance, and at the end every arc u -> v within the
-  cutoff satisfies ``dist[v] <= dist[u] + w`` (the Bellman condition), which only the shortest
-  distances do. ``delta`` is the 25th percentile of the graph's positive arc weights (from a
-  fixed strided sample of about 4,096 arcs), at least ``cutoff / 65536``; it changes the speed,
-  never a value. On road graphs few nodes are scanned twice (+0.5 % measured on the 360,000
-  node benchmark grid with ``delta`` at the median weight). Stale queue entries (a node
+  exact, not an approximation: every distance held is the length of a real path, and at the
+  end every arc u -> v with ``dist[u] + w <= cutoff`` satisfies ``dist[v] <= dist[u] + w``
+  (the Bellman condition); together these hold only for the shortest distances (float64
+  sums in path order, as networkx computes them). ``delta`` is about the 2nd percentile of
+  the positive arc weights (:func:`_bucket_width`); it changes the speed, never a value
+  (tests force it to extremes). On road graphs few nodes are scanned twice (+0.5 % on the
+  benchmark grid even with ``delta`` at the median weight). Stale queue entries (a node
   queued with a distance since improved) are skipped when met (lazy deletion).
-- **Memory**: one distance array per worker thread, reset after each search only where the
-  search wrote; targets are a bitmap of N bits (45 KB for 360,000 nodes) instead of an N-long
-  lookup; when a node is queued its arcs are prefetched into cache (LLVM ``prefetch``), and
-  sources are searched in node order (neighbouring sources share cached graph data; the graph
-  rows are banded, see :func:`graph_to_csr`). No per-call copy of the graph arrays is made
-  when they already are int32/int64 and float64.
-- **Threads**: sources are cut into chunks of consecutive (sorted) sources that worker threads
-  take in turn; each worker keeps its buffers for all its chunks. Each source's row is computed
-  by one search whatever thread runs it, and rows are assembled by source index, so the
-  output is identical for any number of threads.
+- **Memory**: one distance array per worker thread (kept between calls), reset after each
+  search only where the search wrote; targets are a bitmap of N bits (45 KB for 360,000
+  nodes) checked before an N-long column lookup; when a node is queued its arcs are
+  prefetched into cache (LLVM ``prefetch``); sources are searched in node order (the graph
+  rows are banded, see :func:`graph_to_csr`). The graph arrays are used in place (no per-call
+  copy) when they are int32/int64 and float64. Array indices in the kernel are unsigned, so
+  numba emits no negative-index handling (1.6x on its own).
+- **Threads**: sources are cut into guided chunks of consecutive (sorted) sources that the
+  worker threads (the calling thread is one) take in turn; each worker keeps its buffers
+  for all its chunks. Each source's row is computed by one search whatever thread runs it,
+  and rows are placed by source index, so the output is identical for any number of threads.
 
-Measured (``benchmarks/bench_matrix.py``, generated 600 x 600 road-like grid of 360,000 nodes,
-200 sources, 2,000 targets, 600 s cutoff; see README for the figures and the machine load).
+Measured with ``benchmarks/bench_matrix.py`` on (b), a generated road-like 600 x 600 grid
+(360,000 nodes, 1.33 M arcs), 200 sources, 2,000 targets, 600 s cutoff, 2 threads, on the
+shared 2-core development machine under load 4 (other jobs running): 0.027-0.030 s of CPU
+against scipy's 0.21-0.26 s (7-10x less work), 0.049-0.055 s wall against scipy's 0.27-0.54 s
+(5.4-9.7x); the previous 4-ary heap took 0.089 s CPU / 0.052 s wall on a quiet machine. On
+(a), the real Helsinki graph, 0.010 s against networkx's 0.4-0.7 s (25-71x wall, 34-36x CPU).
+Single-thread kernel: ~23 ms for the 200 searches (~2,800 nodes settled each, ~40 ns per
+settled node).
 
 Semantics match networkx ``single_source_dijkstra_path_length(G, s, cutoff=c)``: a node is
 reached when its shortest distance is ``<= cutoff``; distances are sums of edge weights in
@@ -41,6 +48,7 @@ edges count with their smallest weight. Unreachable pairs are absent from the re
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -255,6 +263,19 @@ def _give(kind: str, a: np.ndarray) -> None:
         del _SCRATCH[kind][:-_SCRATCH_KEEP]
 
 
+def _reset_scratch() -> None:
+    """In a forked child: a fresh lock (another thread may have held it at the fork) and no
+    shared scratch arrays."""
+    global _SCRATCH_LOCK
+    _SCRATCH_LOCK = threading.Lock()
+    for v in _SCRATCH.values():
+        v.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_scratch)
+
+
 def _chunk_bounds(m: int, workers: int) -> np.ndarray:
     """Chunk boundaries over ``m`` sorted sources: one chunk for one worker, else guided
     chunks (each a 1/(3 x workers) share of the sources left, at least 2), large first for
@@ -440,10 +461,13 @@ class GraphArrays:
     csr: sp.csr_matrix
     weight: str
 
-    @property
+    @functools.cached_property
     def reversed_csr(self) -> sp.csr_matrix:
-        """(N, N) CSR of the reversed graph (arcs v -> u), for searches towards targets."""
-        return self.csr.T.tocsr()
+        """(N, N) CSR of the reversed graph (arcs v -> u), for searches towards targets;
+        built once per :class:`GraphArrays` (an O(arcs) transpose)."""
+        rev = self.csr.T.tocsr()
+        rev.sort_indices()
+        return rev
 
 
 def graph_to_csr(G: nx.MultiDiGraph | nx.DiGraph, weight: str = "travel_time", reorder: bool = True) -> GraphArrays:
