@@ -206,3 +206,19 @@ def test_scratch_arrays_are_returned_clean():
             assert np.isinf(arr).all()
         for arr in matrix._SCRATCH["tcol"]:
             assert (arr == -1).all()
+
+
+@pytest.mark.parametrize("bad", [-1.0, np.nan])
+@pytest.mark.parametrize("workers", [1, 2])
+def test_negative_or_nan_weight_is_an_error_not_a_hang(bad, workers):
+    """A negative cycle would make a label-correcting search loop for ever: the search stops
+    at the first negative or NaN weight it meets and the call raises."""
+    u, v = np.array([0, 1, 1, 2]), np.array([1, 0, 2, 3])
+    csr = arcs_to_csr(u, v, np.array([1.0, bad, 1.0, 1.0]), 4)
+    with pytest.raises(ValueError, match="negative or NaN"):
+        bounded_search(csr, np.array([0, 2, 3]), np.array([0, 1, 2, 3]), 100.0, workers=workers)
+    # a bad arc no search reaches does not matter
+    M = bounded_search(csr, np.array([2, 3]), np.array([2, 3]), 100.0, workers=workers)
+    assert as_dict(M) == {(0, 0): 0.0, (0, 1): 1.0, (1, 1): 0.0}
+    for arr in matrix._SCRATCH["dist"]:
+        assert np.isinf(arr).all()
