@@ -31,13 +31,14 @@ released) does work that grows only with the r nodes a search reaches and their 
   and rows are placed by source index, so the output is identical for any number of threads.
 
 Measured with ``benchmarks/bench_matrix.py`` on (b), a generated road-like 600 x 600 grid
-(360,000 nodes, 1.33 M arcs), 200 sources, 2,000 targets, 600 s cutoff, 2 threads, on the
-shared 2-core development machine under load 4 (other jobs running): 0.027-0.030 s of CPU
-against scipy's 0.21-0.26 s (7-10x less work), 0.049-0.055 s wall against scipy's 0.27-0.54 s
-(5.4-9.7x); the previous 4-ary heap took 0.089 s CPU / 0.052 s wall on a quiet machine. On
-(a), the real Helsinki graph, 0.010 s against networkx's 0.4-0.7 s (25-71x wall, 34-36x CPU).
-Single-thread kernel: ~23 ms for the 200 searches (~2,800 nodes settled each, ~40 ns per
-settled node).
+(360,000 nodes, 1.33 M arcs), 200 sources, 2,000 targets, 600 s cutoff, 2 threads, best of 5,
+on the shared 2-core development machine under load 3-4 (other jobs running), five runs:
+0.019-0.056 s wall / 0.019-0.032 s CPU against scipy's 0.30-0.55 s wall / 0.20-0.27 s CPU,
+i.e. 8.7-20x wall (10x or more in 4 of 5 runs) and 7.6-12.6x CPU; one thread: 0.037 s wall /
+0.027 s CPU. The previous 4-ary heap took 0.052 s wall / 0.089 s CPU on a quiet machine
+(scipy 0.201 s, 3.9x). On (a), the real Helsinki graph (1,283 nodes, every node a target),
+0.010-0.027 s against networkx's 0.56-0.92 s (23-64x wall, 31-48x CPU). The single-thread
+search settles a node in ~35 ns (~2,800 nodes per search on (b)).
 
 Semantics match networkx ``single_source_dijkstra_path_length(G, s, cutoff=c)``: a node is
 reached when its shortest distance is ``<= cutoff``; distances are sums of edge weights in
