@@ -222,3 +222,13 @@ def test_negative_or_nan_weight_is_an_error_not_a_hang(bad, workers):
     assert as_dict(M) == {(0, 0): 0.0, (0, 1): 1.0, (1, 1): 0.0}
     for arr in matrix._SCRATCH["dist"]:
         assert np.isinf(arr).all()
+
+
+def test_subnormal_cutoff_and_weights():
+    """A cutoff or weights so small that 1 / bucket width would overflow (found by hypothesis)."""
+    csr = arcs_to_csr(np.array([0, 1]), np.array([1, 2]), np.array([1e-320, 1e-320]), 3)
+    for cutoff in (2.2e-311, 0.0, 2e-320):
+        M = bounded_search(csr, np.array([0]), np.array([0, 1, 2]), cutoff)
+        assert as_dict(M) == networkx_reference(csr, [0], [0, 1, 2], cutoff)
+    empty = sp.csr_matrix((2, 2))
+    assert as_dict(bounded_search(empty, np.array([0]), np.array([0, 1]), 2.2e-311)) == {(0, 0): 0.0}

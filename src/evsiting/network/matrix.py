@@ -256,7 +256,9 @@ def _bucket_width(weights: np.ndarray, cutoff: float) -> float:
     sample = sample[sample > 0]
     delta = float(np.partition(sample, min(19, sample.size - 1))[min(19, sample.size - 1)]) if sample.size else 0.0
     delta = max(delta, cutoff / 16384.0)
-    return delta if delta > 0 else 1.0
+    if not (delta > 0 and np.isfinite(1.0 / delta)):  # no positive weight and a zero or
+        delta = 1.0  # subnormal cutoff: one bucket (cutoff < 1)
+    return delta
 
 
 #: Scratch arrays kept between calls, by kind: O(N) arrays whose filling and first-touch page
