@@ -6,16 +6,23 @@ the service radius stored (like a bounded road-network search), the radius set s
 client has about ``--cover`` candidates within it; p = candidates / 10.
 
 Each method runs in a fresh process (build + solve timed; the peak RSS of that process is
-reported; the CBC/HiGHS child process is not included). Objectives must be equal.
+reported; the CBC/HiGHS child process is not included), all methods of a row block with the
+same solver. Objectives must be equal. Targets of issue 5 (printed at the end):
 
+- 5000x1000: evsiting at least 30x faster than spopt (same solver, equal objective);
+- 20000x2000: evsiting under a third of the plain sparse pulp build's time;
+- the largest size (50000x5000) proven optimal within 10 minutes.
+
+    .venv/bin/python benchmarks/bench_models.py                  # all targets, CBC and HiGHS
     .venv/bin/python benchmarks/bench_models.py --quick
-    .venv/bin/python benchmarks/bench_models.py --sizes 5000x1000,20000x2000 --solver cbc
+    .venv/bin/python benchmarks/bench_models.py --sizes 5000x1000 --solver cbc --uniform
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 import resource
 import sys
 import time
@@ -108,7 +115,15 @@ def run_spopt(cost, w, radius, p, solver):
 def _child(q, fn, n, m, cover, seed, solver, clustered=True):
     cost, w, radius = make_instance(n, m, cover, seed, clustered)
     p = max(1, m // 10)
-    secs, obj, status, stats = fn(cost, w, radius, p, solver)
+    sys.stdout.flush()
+    saved = os.dup(1)  # silence solver banners printed at C level (HiGHS)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            secs, obj, status, stats = fn(cost, w, radius, p, solver)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     q.put((secs, obj, status, stats, peak_mb))
 
@@ -126,52 +141,90 @@ def measure(fn, n, m, cover, seed, solver, timeout, clustered=True):
     return q.get() if not q.empty() else None
 
 
+SPOPT_SIZE, PLAIN_SIZE, LARGEST_SIZE = (5000, 1000), (20000, 2000), (50000, 5000)
+SPOPT_RATIO, PLAIN_RATIO, LARGEST_LIMIT_S = 30.0, 3.0, 600.0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", default="2000x500,10000x2000,50000x5000",
+    ap.add_argument("--sizes", default="5000x1000,20000x2000,50000x5000",
                     help="comma-separated CLIENTSxCANDIDATES")
     ap.add_argument("--quick", action="store_true", help="small sizes only (1000x200,2000x500)")
-    ap.add_argument("--solver", default="cbc", choices=["cbc", "highs"])
+    ap.add_argument("--solver", default="cbc,highs", help="cbc, highs or both (comma-separated)")
     ap.add_argument("--cover", type=float, default=17.0, help="candidates within the radius per client")
     ap.add_argument("--spopt-max-cells", type=float, default=6e6,
                     help="run spopt only when clients x candidates <= this")
+    ap.add_argument("--plain-max-cells", type=float, default=4e7,
+                    help="run the plain sparse pulp build only when clients x candidates <= this")
     ap.add_argument("--no-plain", action="store_true", help="skip the plain sparse pulp baseline")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per method and size")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--uniform", action="store_true", help="uniform demand instead of towns")
     args = ap.parse_args(argv)
     sizes = "1000x200,2000x500" if args.quick else args.sizes
+    solvers = [v.strip().lower() for v in args.solver.split(",") if v.strip()]
+    bad = [v for v in solvers if v not in ("cbc", "highs")]
+    if bad or not solvers:
+        ap.error(f"--solver: cbc and/or highs, got {args.solver!r}")
+    parsed = [tuple(int(v) for v in size.lower().split("x")) for size in sizes.split(",")]
     print(f"MCLP, p = candidates/10, ~{args.cover:g} candidates within the radius per client, "
-          f"{'uniform' if args.uniform else 'clustered'} demand, solver {args.solver}")
-    print(f"{'size':>13} {'method':>9} {'seconds':>9} {'objective':>12} {'status':>9} {'peak MB':>8} "
-          f"{'x faster':>9}  reduced")
-    for size in sizes.split(","):
-        n, m = (int(v) for v in size.lower().split("x"))
-        rows = {}
-        methods = [("evsiting", run_evsiting)]
-        if not args.no_plain:
-            methods.append(("plain", run_plain))
-        if n * m <= args.spopt_max_cells:
-            methods.append(("spopt", run_spopt))
-        for name, fn in methods:
-            out = measure(fn, n, m, args.cover, args.seed, args.solver, args.timeout, not args.uniform)
-            rows[name] = out
-        ours = rows["evsiting"]
-        for name, out in rows.items():
-            if out is None:
-                print(f"{size:>13} {name:>9} {'timeout':>9}")
-                continue
-            secs, obj, status, stats, peak = out
-            ratio = "" if name == "evsiting" or ours is None else f"{secs / ours[0]:.1f}"
-            red = (f"{stats.get('reduced_clients')}x{stats.get('reduced_candidates')}"
-                   if stats else "")
-            print(f"{size:>13} {name:>9} {secs:9.2f} {obj:12.1f} {status:>9} {peak:8.0f} {ratio:>9}  {red}",
-                  flush=True)
-        objs = {k: v[1] for k, v in rows.items() if v is not None}
-        if len(set(round(o, 6) for o in objs.values())) > 1:
-            print(f"  OBJECTIVES DIFFER: {objs}")
-            return 1
-    return 0
+          f"{'uniform' if args.uniform else 'clustered'} demand")
+    print(f"{'size':>13} {'solver':>6} {'method':>9} {'seconds':>9} {'objective':>12} {'status':>9} "
+          f"{'peak MB':>8} {'x ours':>7}  reduced / how proven")
+    targets: list[str] = []
+    failed = False
+    for solver in solvers:
+        for n, m in parsed:
+            size = f"{n}x{m}"
+            rows = {}
+            methods = [("evsiting", run_evsiting)]
+            if not args.no_plain and n * m <= args.plain_max_cells:
+                methods.append(("plain", run_plain))
+            if n * m <= args.spopt_max_cells:
+                methods.append(("spopt", run_spopt))
+            for name, fn in methods:
+                rows[name] = measure(fn, n, m, args.cover, args.seed, solver, args.timeout, not args.uniform)
+            ours = rows["evsiting"]
+            for name, out in rows.items():
+                if out is None:
+                    print(f"{size:>13} {solver:>6} {name:>9} {'timeout':>9}", flush=True)
+                    continue
+                secs, obj, status, stats, peak = out
+                ratio = "" if name == "evsiting" or ours is None else f"{secs / ours[0]:.1f}"
+                note = ""
+                if stats:
+                    note = f"{stats.get('reduced_clients')}x{stats.get('reduced_candidates')}"
+                    if stats.get("proof"):
+                        note += f"; {stats['proof']} (set cover of size <= p)"
+                    elif "solve_s" in stats:
+                        note += f"; MIP {stats['solve_s']:.1f} s"
+                print(f"{size:>13} {solver:>6} {name:>9} {secs:9.2f} {obj:12.1f} {status:>9} {peak:8.0f} "
+                      f"{ratio:>7}  {note}", flush=True)
+            objs = {k: v[1] for k, v in rows.items() if v is not None}
+            if len(set(round(o, 6) for o in objs.values())) > 1:
+                print(f"  OBJECTIVES DIFFER: {objs}")
+                failed = True
+            t_ours = ours[0] if ours is not None else float("inf")
+            for ref, (rn, rm), want, what in (("spopt", SPOPT_SIZE, SPOPT_RATIO, "x faster than spopt"),
+                                               ("plain", PLAIN_SIZE, PLAIN_RATIO, "x faster than plain sparse pulp")):
+                if (n, m) == (rn, rm):
+                    out = rows.get(ref)
+                    if out is None:
+                        targets.append(f"{size} {solver}: {ref} not run or timed out ({args.timeout:g} s)")
+                        continue
+                    got = out[0] / t_ours
+                    targets.append(f"{size} {solver}: {got:.1f}{what} (target >= {want:g}): "
+                                   f"{'MET' if got >= want else 'NOT MET'}")
+            if (n, m) == LARGEST_SIZE:
+                ok = ours is not None and ours[2] == "optimal" and ours[0] <= LARGEST_LIMIT_S
+                got = "timeout" if ours is None else f"{ours[2]} in {ours[0]:.0f} s"
+                targets.append(f"{size} {solver}: {got} (target: optimal within {LARGEST_LIMIT_S:g} s): "
+                               f"{'MET' if ok else 'NOT MET'}")
+    if targets:
+        print("targets:")
+        for line in targets:
+            print("  " + line)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -215,3 +215,60 @@ def test_mclp_does_not_build_redundant_stations():
     kept = MCLP.from_cost_matrix(cost, weights=[1, 1, 1, 1], service_radius=5, p_facilities=3,
                                  required=[0, 1, 2]).solve()
     assert list(kept.selected) == [0, 1, 2]
+
+
+@st.composite
+def cover_matrix(draw):
+    n = draw(st.integers(1, 10))
+    m = draw(st.integers(1, 8))
+    cells = draw(st.lists(st.booleans(), min_size=n * m, max_size=n * m))
+    a = np.array(cells, dtype=np.int8).reshape(n, m)
+    a[:, draw(st.integers(0, m - 1))] |= (a.sum(axis=1) == 0).astype(np.int8)  # every row coverable
+    return sp.csr_matrix(a), draw(st.integers(1, m))
+
+
+@SETTINGS
+@given(cover_matrix())
+def test_find_full_cover_brute_force(inst):
+    import itertools
+
+    from evsiting.models.coverage import find_full_cover
+
+    a, k = inst
+    dense = a.toarray().astype(bool)
+    exists = any(dense[:, list(s)].any(axis=1).all() for s in itertools.combinations(range(a.shape[1]), k))
+    cols, verdict = find_full_cover(a, k, "cbc", None)
+    assert verdict == ("found" if exists else "none")
+    if exists:
+        assert len(cols) <= k and dense[:, cols].any(axis=1).all()
+    else:
+        assert cols is None
+
+
+def test_swap_local_search_improves_greedy():
+    from evsiting.models.coverage import cover_value, greedy_max_cover, swap_local_search
+
+    # greedy takes the big middle column 0 first and then can add only one side (weight 11);
+    # the two side columns 1 and 2 together cover 12
+    a = sp.csr_matrix(np.array([[1, 1, 0], [1, 1, 0], [1, 0, 1], [1, 0, 1], [0, 1, 0], [0, 0, 1]], np.int8))
+    w = np.array([2.0, 2.0, 2.0, 2.0, 2.0, 2.0])
+    g = greedy_max_cover(a, w, 2)
+    assert cover_value(sp.csc_matrix(a), w, g) == 10.0
+    s = swap_local_search(a, w, g)
+    assert sorted(s.tolist()) == [1, 2] and cover_value(sp.csc_matrix(a), w, s) == 12.0
+
+
+def test_mclp_full_cover_is_proven_without_the_mip_and_otherwise_solved():
+    cost, w = spatial_instance(80, 12, seed=7)
+    r = float(cost.min(axis=1).max())  # every demand point coverable
+    k = int(LSCP.from_cost_matrix(cost, service_radius=r).solve("cbc").objective)
+    assert k >= 2
+    full = MCLP.from_cost_matrix(cost, weights=w, service_radius=r, p_facilities=k).solve("cbc")
+    assert full.status == "optimal" and full.objective == w.sum() and full.covered.all()
+    assert full.stats["proof"] == "all coverable demand covered" and "solve_s" not in full.stats
+    short = MCLP.from_cost_matrix(cost, weights=w, service_radius=r, p_facilities=k - 1)
+    for solver in ("cbc", "highs"):
+        res = short.solve(solver)
+        assert res.status == "optimal" and res.objective < w.sum()
+        assert "proof" not in res.stats
+        assert res.objective == pytest.approx(brute_mclp(cost, w, r, k - 1))
