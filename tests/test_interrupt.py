@@ -147,7 +147,66 @@ def test_sigterm_during_the_run_is_handled_like_ctrl_c(previous, monkeypatch):
         restored = signal.getsignal(signal.SIGTERM)
     finally:
         signal.signal(signal.SIGTERM, original)
-    assert r.exit_code == 130 and not seen, r.output  # the CLI's handler, not ours, got it
+    assert r.exit_code == 143 and not seen, r.output  # the CLI's handler, not ours, got it (128 + SIGTERM)
     assert "interrupted" in r.stderr and "Traceback" not in r.stderr
     assert restored is record  # the CLI put the previous handler back
     assert snapshot(out) == before
+
+
+SOLVER_SCRIPT = """
+import numpy as np, pulp, typer
+from evsiting.cli.common import handle_errors
+from evsiting.models._core import run_solver
+
+app = typer.Typer()
+
+@app.command()
+@handle_errors
+def main():
+    # a random multi-dimensional knapsack (synthetic): hard enough that CBC runs for minutes
+    rng = np.random.default_rng(0)
+    n, m = 300, 30
+    a = rng.integers(1, 1000, (m, n))
+    prob = pulp.LpProblem("knap", pulp.LpMaximize)
+    x = [pulp.LpVariable(f"x{j}", cat="Binary") for j in range(n)]
+    prob += pulp.lpSum(int(v) * xj for v, xj in zip(rng.integers(1, 1000, n), x))
+    for i in range(m):
+        prob += pulp.lpSum(int(a[i, j]) * x[j] for j in range(n)) <= int(a[i].sum() // 2)
+    print("solving", flush=True)
+    run_solver(prob, "cbc", 600, None)
+
+app()
+"""
+
+
+def test_sigterm_stops_the_cbc_process_and_removes_its_files(tmp_path):
+    """pulp waits for CBC in a child process; an interrupted wait must not leave CBC running
+    (it would hold a core for up to its time limit) nor its model files in the temp folder."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-c", SOLVER_SCRIPT], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    assert proc.stdout.readline().strip() == "solving"
+    me = psutil.Process(proc.pid)
+    cbc = []
+    for _ in range(300):  # wait for CBC to start (the model is written first)
+        cbc = [c for c in me.children(recursive=True) if "cbc" in c.name().lower()]
+        if cbc:
+            break
+        time.sleep(0.1)
+    assert cbc, "CBC never started"
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "interrupted" in err and "Traceback" not in err
+    gone, alive = psutil.wait_procs(cbc, timeout=10)
+    assert not alive, f"CBC still running: {[c.pid for c in alive]}"
+    assert not list(tmp_path.glob("evsiting-cbc-*")) and not list(tmp_path.glob("*pulp*"))

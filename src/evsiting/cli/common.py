@@ -13,8 +13,12 @@ import typer
 from ..errors import EvsitingError
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every cleanup path runs; exit code 143 (128 + 15)."""
+
+
 def _terminate(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
+    raise Terminated(f"signal {signum}")
 
 
 _ENVIRONMENT_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS, errno.EDQUOT})
@@ -23,7 +27,8 @@ _ENVIRONMENT_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.ENOSPC, errno.
 def handle_errors(func):
     """Decorator: turn an :class:`EvsitingError` into ``error: ...`` on stderr and exit code 2
     (also a permission, read-only or full-disk ``OSError``, naming the path); Ctrl-C or
-    SIGTERM into ``interrupted: ...`` and exit code 130."""
+    SIGTERM into ``interrupted: ...`` and exit code 130 (Ctrl-C) or 143 (SIGTERM), after
+    stopping any solver process still running."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -37,9 +42,12 @@ def handle_errors(func):
         except EvsitingError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(code=exc.exit_code) from None
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
+            from ..models._core import stop_solver_processes
+
+            stop_solver_processes()
             typer.echo("interrupted: no output was written", err=True)
-            raise typer.Exit(code=130) from None
+            raise typer.Exit(code=143 if isinstance(exc, Terminated) else 130) from None
         except OSError as exc:
             # the machine, not the program: no permission, read-only or full disk (the run
             # folder is written atomically, so nothing half-written is left)

@@ -19,6 +19,7 @@ import contextlib
 import math
 import os
 import re
+import shutil
 import tempfile
 import time
 import warnings
@@ -395,8 +396,10 @@ def run_solver(prob: pulp.LpProblem, solver: str, time_limit: float | None,
     sense = prob.sense
     t0 = time.perf_counter()
     if solver == "cbc":
-        fd, log = tempfile.mkstemp(suffix=".log", prefix="evsiting_cbc_")
-        os.close(fd)
+        # pulp's model/solution files and CBC's log go to a private folder removed on any exit
+        # (error, Ctrl-C, SIGTERM), and an interrupted CBC process is stopped with us.
+        work = tempfile.mkdtemp(prefix="evsiting-cbc-")
+        log = os.path.join(work, "cbc.log")
         try:
             opts: dict[str, Any] = dict(msg=False, timeLimit=time_limit, logPath=log)
             if start:
@@ -411,19 +414,21 @@ def run_solver(prob: pulp.LpProblem, solver: str, time_limit: float | None,
             if threads:
                 opts["threads"] = threads
             for attempt in range(2):  # one retry: a CBC process killed from outside
+                cmd = _cbc(**opts)
+                cmd.tmpDir = work
                 try:
-                    prob.solve(_cbc(**opts))
+                    prob.solve(cmd)
                     break
                 except pulp.PulpSolverError as exc:
                     if attempt:
                         raise SolverError(f"CBC failed: {exc}") from exc
+                except (KeyboardInterrupt, SystemExit):
+                    stop_solver_processes(work)  # only this solve's CBC: other threads may run their own
+                    raise
             with open(log) as fh:
                 text = fh.read()
         finally:
-            try:
-                os.remove(log)
-            except OSError:
-                pass
+            shutil.rmtree(work, ignore_errors=True)
         secs = time.perf_counter() - t0
         timed_out = "Stopped on time" in text or "Result - Stopped" in text
         # Infeasible only when proven: CBC stopped on time without a solution is not a proof.
@@ -511,6 +516,32 @@ def continuous_vars(prob: pulp.LpProblem, prefix: str, n: int, low: float = 0.0,
     """``n`` continuous pulp variables of ``prob`` named ``{prefix}{k}`` with bounds."""
     add = prob.add_variable
     return [add(f"{prefix}{k}", low, up) for k in range(n)]
+
+
+def stop_solver_processes(folder: str | None = None, timeout: float = 5.0) -> list[int]:
+    """Terminate this process's CBC children (CBC runs as a child process; pulp does not stop
+    it when the wait for it is interrupted), only those working in ``folder`` when given, then
+    kill those still alive after ``timeout`` seconds. Returns the process ids stopped."""
+    import psutil
+
+    kids = [c for c in psutil.Process().children(recursive=True) if _is_solver(c, folder)]
+    for c in kids:
+        with contextlib.suppress(psutil.Error):
+            c.terminate()
+    _gone, alive = psutil.wait_procs(kids, timeout=timeout)
+    for c in alive:
+        with contextlib.suppress(psutil.Error):
+            c.kill()
+    return [c.pid for c in kids]
+
+
+def _is_solver(proc: Any, folder: str | None) -> bool:
+    import psutil
+
+    try:
+        return "cbc" in proc.name().lower() and (folder is None or any(folder in a for a in proc.cmdline()))
+    except psutil.Error:
+        return False
 
 
 def _cbc(**kw: Any) -> pulp.LpSolver:
