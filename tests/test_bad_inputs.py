@@ -218,13 +218,21 @@ def test_missing_solver_is_reported_with_the_available_ones(tmp_path, monkeypatc
     assert snapshot(tmp_path / "out") == before
 
 
+def scarce(tmp_path: Path) -> Path:
+    """The base run with one station per 20,000 NEVs (p = 3): too few to cover all coverable
+    demand, so MCLP cannot prove optimality without the MIP solver."""
+    cfg = tmp_path / "scarce.yaml"
+    cfg.write_text(f"extends: {BASE}\nmodel:\n  nevs_per_station: 20000\n", encoding="utf-8")
+    return cfg
+
+
 def test_solver_crash_is_reported_with_its_message(tmp_path, monkeypatch):
     def crash(self, lp, *a, **k):
         raise pulp.PulpSolverError("Pulp: Error while executing cbc (synthetic crash for a test)")
 
     monkeypatch.setattr(pulp.PULP_CBC_CMD, "actualSolve", crash)
     before = previous_outputs(tmp_path / "out")
-    code, _, err = invoke("run", BASE, "--out", tmp_path / "out")
+    code, _, err = invoke("run", scarce(tmp_path), "--out", tmp_path / "out")
     assert_one_error_line(code, err, "CBC failed", "synthetic crash")
     assert snapshot(tmp_path / "out") == before
 
@@ -242,7 +250,7 @@ def test_time_limit_without_solver_incumbent_keeps_the_greedy_start_reported_as_
         return SolveOutcome(proven=False, bound=float("nan"), seconds=float(time_limit), has_solution=False, timed_out=True)
 
     monkeypatch.setattr(cov, "run_solver", no_solution)
-    code, stdout, err = invoke("run", BASE, "--out", tmp_path / "out", "--time-limit", "1")
+    code, stdout, err = invoke("run", scarce(tmp_path), "--out", tmp_path / "out", "--time-limit", "1")
     assert code == 0, err
     assert "solver cbc: feasible" in stdout
     m = json.loads((tmp_path / "out" / "bad" / "manifest.json").read_text())["solver"]

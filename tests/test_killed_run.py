@@ -76,3 +76,54 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_a_folder_that_is_not_an_earlier_output_is_never_replaced(tmp_path):
+    from evsiting.errors import InputError
+
+    notes = tmp_path / "guizhou"
+    notes.mkdir()
+    (notes / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="not an evsiting output folder.*notes.txt"):
+        with atomic_dir(notes) as tmp:
+            (tmp / "summary.json").write_text("new")
+    assert (notes / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["guizhou"]  # no partial folder left
+    a_file = tmp_path / "anshun"
+    a_file.write_text("a file")
+    with pytest.raises(InputError, match="not an evsiting output folder"):
+        with atomic_dir(a_file):
+            pass
+    assert a_file.read_text() == "a file"
+
+
+def test_an_output_folder_with_added_files_is_kept_and_a_clean_one_replaced(tmp_path):
+    from evsiting.errors import InputError
+    from evsiting.outputs import MARKER
+
+    target = tmp_path / "guizhou"
+    with atomic_dir(target) as tmp:
+        (tmp / "sites.geojson").write_text("1")
+    assert (target / MARKER).read_text() == "sites.geojson\n"
+    with atomic_dir(target) as tmp:  # an earlier output: replaced
+        (tmp / "sites.geojson").write_text("2")
+    assert (target / "sites.geojson").read_text() == "2"
+    (target / "project.qgz").write_text("analyst's work")
+    with pytest.raises(InputError, match="did not write: project.qgz"):
+        with atomic_dir(target) as tmp:
+            (tmp / "sites.geojson").write_text("3")
+    assert (target / "project.qgz").exists() and (target / "sites.geojson").read_text() == "2"
+
+
+def test_cli_run_into_a_users_folder_exits_2_before_running(tmp_path, shared):
+    from typer.testing import CliRunner
+
+    from evsiting.cli import app
+
+    base = Path(__file__).parent / "bad_inputs" / "base.yaml"  # a small valid Anshun run named 'bad'
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "notes.txt").write_text("mine")
+    r = CliRunner().invoke(app, ["run", str(base), "--out", str(tmp_path)])
+    assert r.exit_code == 2, r.output
+    assert "notes.txt" in r.stderr and "--out" in r.stderr and "model" not in r.stderr
+    assert sorted(p.name for p in (tmp_path / "bad").iterdir()) == ["notes.txt"]

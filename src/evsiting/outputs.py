@@ -135,6 +135,47 @@ def sweep_leftovers(target: Path) -> list[Path]:
     return sorted(done)
 
 
+#: Written into every output folder: the names of the files evsiting put there (one a line).
+MARKER = ".evsiting-outputs"
+#: Files that mark an output folder written before :data:`MARKER` existed.
+_LEGACY_OUTPUTS = ("manifest.json", "summary.json", "corridor_summary.json", "province_summary.json")
+
+
+def check_replaceable(target: Path, field: str = "output_dir") -> None:
+    """Check that ``target`` can be replaced by a new output folder: it is absent, or it is an
+    earlier evsiting output folder holding only the files evsiting wrote there.
+
+    A file, a folder of the user's own, or an output folder to which someone added files (a
+    QGIS project, notes) is never deleted.
+
+    Raises:
+        InputError: naming ``target``, the files that would be lost, and ``field``.
+    """
+    from .errors import InputError
+
+    target = Path(target)
+    if not target.exists() and not target.is_symlink():
+        return
+    if not target.is_dir() or target.is_symlink():
+        raise InputError(f"'{target}' exists and is not an evsiting output folder; choose another run name "
+                         f"or output folder, or move it away", source=target, field=field)
+    present = sorted(p.name for p in target.iterdir() if p.name != MARKER)
+    marker = target / MARKER
+    if marker.is_file():
+        ours = set(marker.read_text(encoding="utf-8").split())
+    elif any(name in present for name in _LEGACY_OUTPUTS):
+        return  # written by an earlier version: replaced as before
+    else:
+        ours = set()
+    foreign = [name for name in present if name not in ours]
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        what = "holds files evsiting did not write" if ours else "is not an evsiting output folder (it holds"
+        raise InputError(f"'{target}' {what}{':' if ours else ''} {shown}{'' if ours else ')'}; a new run would "
+                         f"delete them: move them, or choose another run name or output folder",
+                         source=target, field=field)
+
+
 @contextlib.contextmanager
 def atomic_dir(target: Path) -> Iterator[Path]:
     """Yield a temporary folder beside ``target``; on success it replaces ``target``.
@@ -142,14 +183,27 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     On any exception (including KeyboardInterrupt) the temporary folder is removed and an
     existing ``target`` is left untouched. The parent folder is created if needed. Folders
     left beside ``target`` by an earlier run that was killed outright are cleaned first
-    (:func:`sweep_leftovers`).
+    (:func:`sweep_leftovers`). The folder gets a :data:`MARKER` file listing what was written;
+    an existing ``target`` that is not such a folder is never replaced.
+
+    Raises:
+        InputError: ``target`` exists and is not a replaceable output folder
+            (:func:`check_replaceable`); nothing is written.
     """
     target = Path(target)
+    check_replaceable(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     sweep_leftovers(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-{os.getpid()}-", dir=target.parent))
     try:
         yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    try:
+        names = sorted(p.name for p in tmp.iterdir() if p.name != MARKER)
+        (tmp / MARKER).write_text("".join(f"{n}\n" for n in names), encoding="utf-8")
+        check_replaceable(target)  # again: something may have appeared there during the run
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

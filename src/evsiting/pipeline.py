@@ -35,7 +35,7 @@ from .impedance import travel_time_matrix
 from .inputs import check_output_folder, check_parameter_overrides, dropped_warning, read_points
 from .layers import build_layers, write_layers
 from .models import MCLP
-from .outputs import atomic_dir, write_json
+from .outputs import atomic_dir, check_replaceable, write_json
 from .params import Parameters, load_parameters
 from .settings import WGS84
 from .references import compare_to_references
@@ -221,6 +221,8 @@ def run(
     params, prefs, chosen = study.params, study.prefectures, study.chosen
     counties_all, counties, census, seats = study.counties_all, study.counties, study.census, study.seats
     run_name = cfg.name if prefecture is None else f"{cfg.name}-{chosen[0].slug}"
+    if write:  # never delete a folder that is not an earlier output of this run
+        check_replaceable(Path(out_base or cfg.path(cfg.output_dir)) / run_name, "--out" if out_base else "output_dir")
     # User candidate files are read and checked here, before the long stages, so a bad file
     # fails in seconds; rows with empty coordinates are dropped with a warning.
     user_sites, input_notes = read_candidate_files(cfg, counties, counties_all, progress)
@@ -281,6 +283,9 @@ def run(
         mip_gap=cfg.solver.mip_gap,
     )
     selected = np.asarray(result.selected, dtype=np.int64)
+    # MCLP opens at most p stations: once the open ones reach every candidate-coverable NEV,
+    # or when a station would only cover NEVs others already cover, the rest are not opened.
+    no_gain = p - len(selected)
     t = stage("model", t, f"MCLP p={p}, {result.status}, gap {result.gap:.4g}")
 
     # --- sizing ----------------------------------------------------------------------
@@ -292,8 +297,8 @@ def run(
     energy = np.bincount(assign[assign >= 0], weights=cells["energy_kwh_day"].to_numpy()[assign >= 0], minlength=len(candidates))
     nevs = np.bincount(assign[assign >= 0], weights=cells["nev_count"].to_numpy()[assign >= 0], minlength=len(candidates))
     energy_dc = np.bincount(assign[assign >= 0], weights=cells["energy_dc_kwh_day"].to_numpy()[assign >= 0], minlength=len(candidates))
-    # MCLP opens exactly p sites; one that is nobody's nearest station within the standard adds
-    # no coverage and serves no energy, so it is not built (assignments are unchanged).
+    # An open station that is nobody's nearest station within the standard serves no energy,
+    # so it is not built either (assignments are unchanged).
     keep = (nevs[selected] > 0) | np.isin(selected, required)
     idle_dropped = int((~keep).sum())
     selected = selected[keep]
@@ -326,6 +331,7 @@ def run(
         "model": "MCLP",
         "service_standard_min": standard,
         "p": p,
+        "stations_adding_no_coverage_not_built": no_gain,
         "stations_without_demand_not_built": idle_dropped,
         # Share of NEVs within the standard of ANY candidate site: no p can cover more.
         "coverage_ceiling_share": round(float(cells["nev_count"].to_numpy()[np.diff(matrix.indptr) > 0].sum()) / max(n_nev, 1), 6),
@@ -427,7 +433,8 @@ def read_candidate_files(cfg: RunConfig, counties: gpd.GeoDataFrame, counties_al
     Each file is read with its declared CRS (GCJ-02/BD-09 converted to WGS84); rows with empty
     coordinates are dropped with a warning; sites in other prefectures of the province are
     skipped with a warning (a province-wide list serves every prefecture run), sites outside
-    the province are an error. ``existing: true`` marks the file's sites ``required``.
+    the province are an error. ``existing: true`` marks the file's sites ``required``; their
+    ``source`` is the file's path as written in the config.
 
     Returns:
         (one GeoDataFrame of sites per file (EPSG:4326), notes per file path for the manifest).
@@ -444,6 +451,7 @@ def read_candidate_files(cfg: RunConfig, counties: gpd.GeoDataFrame, counties_al
         notes[pf.path] = {"declared_crs": pts.attrs["declared_crs"], "dropped_empty_rows": pts.attrs["dropped_empty"]}
         sites_f = cand.from_points(pts, counties, str(path), pf.id_column, pf.name_column, region=counties_all)
         sites_f["required"] = pf.existing
+        sites_f["source"] = pf.path  # as written in the config: the same output on every machine
         if sites_f.attrs["skipped_outside"]:
             progress(f"warning: {path}: {sites_f.attrs['skipped_outside']} site(s) in other prefectures skipped, {len(sites_f)} in the study area")
         notes[pf.path]["skipped_outside_study_area"] = sites_f.attrs["skipped_outside"]

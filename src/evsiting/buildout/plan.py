@@ -38,7 +38,7 @@ from ..errors import InputError
 from ..impedance import travel_time_matrix
 from ..inputs import read_points
 from ..models.buildout import BuildoutResult, CoverageRule, MultiPeriodSiting
-from ..outputs import atomic_dir, write_geojson, write_json
+from ..outputs import atomic_dir, check_replaceable, write_geojson, write_json
 from ..pipeline import data_files, load_study, read_building_weights, read_candidate_files
 from ..settings import WGS84
 
@@ -134,6 +134,8 @@ def plan(
     params, prefs, chosen = study.params, study.prefectures, study.chosen
     counties, census, seats = study.counties, study.census, study.seats
     run_name = (cfg.name if prefecture is None else f"{cfg.name}-{chosen[0].slug}") + "-plan"
+    if write:  # never delete a folder that is not an earlier output of this run
+        check_replaceable(Path(out_base or cfg.path(cfg.output_dir)) / run_name, "--out" if out_base else "output_dir")
     user_sites, input_notes = read_candidate_files(cfg, counties, study.counties_all, progress)
     for pf, sites_f in zip(cfg.candidates.files, user_sites):
         if pf.existing and len(sites_f):

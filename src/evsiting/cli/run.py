@@ -14,7 +14,13 @@ def _print_summary(res) -> None:
     s = res.summary
     tot = s["total"]
     idle = s.get("stations_without_demand_not_built", 0)
-    note = f" ({idle} of them would serve no demand: not built)" if idle else ""
+    no_gain = s.get("stations_adding_no_coverage_not_built", 0)
+    notes = []
+    if no_gain:
+        notes.append(f"{no_gain} would add no coverage")
+    if idle:
+        notes.append(f"{idle} would be nobody's nearest station")
+    note = f" ({' and '.join(notes)}: not built; {s['total']['stations']:,} built)" if notes else ""
     typer.echo(f"\n{s['run']}: {s['year']} {s.get('scenario', '')}, MCLP with p = {s['p']} stations{note}, {s['service_standard_min']:g}-min service standard")
     typer.echo(f"{'':14}{'NEVs':>9}{'stations':>10}{'DC ports':>10}{'AC ports':>10}{'coverage':>10}{'NEV/charger':>13}")
     rows = s["prefectures"] + [{"name_en": "Total", **tot}]
