@@ -553,9 +553,12 @@ class MCLP(_Model):
                 start = dict(zip(y, ystart.tolist()))
                 start.update(zip(z, np.minimum(cm @ ystart, 1.0).tolist()))
                 left = None if deadline is None else deadline - time.perf_counter()
+                # HiGHS may stop within 1 of the bound for integral weights (CBC finds the
+                # cutoff increment itself; its gapAbs made the province run slower)
+                use_abs = integral and mip_gap is None and solver == "highs"
                 outcome = run_solver(prob, solver, left, mip_gap,
                                      start=start if solver != "cbc" else None,
-                                     gap_abs=0.999 if integral and mip_gap is None else None)
+                                     gap_abs=0.999 if use_abs else None)
                 yv = np.flatnonzero(var_values(y) > 0.5) if outcome.has_solution else best
                 if not outcome.has_solution or cover_value(csc, wa, yv) < best_val:
                     yv = best
