@@ -9,6 +9,14 @@ indices):
 - candidates covering nothing, and candidates whose coverage set is contained in another
   candidate's (ties: lowest index kept), are dropped; for LSCP, a demand point whose coverage
   set contains another demand point's set is dropped too (covering the smaller set covers it).
+
+MCLP then looks for a solution that needs no branch and bound: a greedy + interchange
+(:func:`swap_local_search`) incumbent, and :func:`find_full_cover`, which asks whether p
+stations can cover *all* coverable demand (a set cover of size <= p on the LSCP-reduced rows,
+skipped when the set-cover LP bound exceeds p). Covering all coverable demand meets the trivial
+upper bound, so such a solution is proven optimal. Otherwise the full MCLP MIP is solved
+(``z_i <= sum_j a_ij y_j``, ``sum y = p``), the incumbent kept as a fallback and handed to HiGHS
+as a MIP start.
 """
 
 from __future__ import annotations
