@@ -46,6 +46,7 @@ from evsiting.models._core import (
     var_values,
 )
 from evsiting.models.coverage import reduce_cover
+from evsiting.models import _median_lr as _lr
 
 
 #: Cap each client's levels at its heuristic distance and uncap violated clients iteratively
@@ -110,12 +111,17 @@ class PMedian(_Model):
         return cls.from_cost_matrix(cost, weights=w, p_facilities=p_facilities, required=req)
 
     def solve(self, solver: str = "cbc", time_limit: float | None = None,
-              mip_gap: float | None = None, formulation: str = "radius") -> LocationResult:
+              mip_gap: float | None = None, formulation: str = "lagrangian") -> LocationResult:
         """Solve to proven optimality (or until ``time_limit`` seconds / ``mip_gap``).
 
         Args:
-            formulation: ``"radius"`` (default, compact) or ``"classic"`` (x_ij <= y_j; for
-                benchmarks only, dense).
+            solver: ``"cbc"`` or ``"highs"``: the MIP solver of the ``"radius"`` and
+                ``"classic"`` formulations (checked to be installed in every case).
+            formulation: ``"lagrangian"`` (default): vertex-substitution incumbent, Lagrangian
+                relaxation with exact variable fixing and a Lagrangian branch-and-bound
+                (Beasley 1985), no MIP solver needed; ``"radius"``: the compact radius
+                formulation solved by ``solver``; ``"classic"``: the textbook formulation
+                (x_ij <= y_j, dense; for benchmarks).
 
         Raises:
             InfeasibleError: demand points that reach no candidate (listed), or p too small for
@@ -138,8 +144,8 @@ class PMedian(_Model):
         stats: dict[str, Any] = {"clients": n, "candidates": m}
         if formulation == "classic":
             return self._solve_classic(solver, time_limit, mip_gap, p, t0, stats)
-        if formulation != "radius":
-            raise ValueError("formulation must be 'radius' or 'classic'")
+        if formulation not in ("radius", "lagrangian"):
+            raise ValueError("formulation must be 'lagrangian', 'radius' or 'classic'")
         # --- per-row sort of the reachable entries (ascending minutes, ties by index) -------
         coo = cost.tocoo()
         order = np.lexsort((coo.col, coo.data, coo.row))
@@ -198,6 +204,10 @@ class PMedian(_Model):
         wrow = np.zeros(n)
         wrow[reps] = wg
         stats.update(reduced_clients=len(reps), reduced_candidates=len(cand))
+        if formulation == "lagrangian":
+            lr = _LagrangianBB(r, c, d, is_rep, wrow, cand, req, p, w)
+            best_sel, outcome = lr.run(time_limit, mip_gap, t0, stats)
+            return self._finish(best_sel, outcome, mip_gap, solver, t0, stats, True)
         # --- heuristic incumbent; its distances cap each client's levels (a relaxation) -----
         th = time.perf_counter()
         heur = _pmedian_heuristic(self.cost, w, req, cand, p_free)
@@ -302,6 +312,173 @@ class PMedian(_Model):
             raise SolverError("PMedian: the solver stopped without a feasible solution")
         selected = np.flatnonzero(var_values(y) > 0.5).astype(np.int64)
         return self._finish(selected, outcome, mip_gap, solver, t0, stats, True)
+
+
+class _LagrangianBB:
+    """Exact p-median on the truncated, merged client rows by the kernels of ``_median_lr``.
+
+    Steps: greedy + vertex-substitution incumbent; Lagrangian relaxation at the root
+    (subgradient, up to ``ROOT_ITERS`` iterations) with penalty fixing; a local search from
+    the relaxed solution (Lagrangian heuristic), then fixing again with the better incumbent;
+    removal of the closed candidates; depth-first Lagrangian branch-and-bound.
+    """
+
+    ROOT_ITERS = 3000
+    ROOT_NO_IMPROVE = 30
+    NODE_ITERS = 300
+    NODE_NO_IMPROVE = 10
+    NODE_PI = 1.0
+    NODE_PI_MIN = 0.02
+    CHUNK_ITERS = 250
+    CHUNK_NODES = 16
+
+    def __init__(self, r, c, d, is_rep, wrow, cand, req, p, w):
+        cols = np.concatenate([cand, req]).astype(np.int64)
+        size = int(max(c.max() if c.size else 0, cols.max() if cols.size else 0)) + 1
+        col_of = np.full(size, -1, dtype=np.int64)
+        col_of[cols] = np.arange(cols.size)
+        keep = is_rep[r]
+        rep_of = np.cumsum(is_rep) - 1
+        rr = rep_of[r[keep]]
+        self.n = int(is_rep.sum())
+        self.col = col_of[c[keep]]
+        self.val = (wrow[r[keep]] * d[keep]).astype(np.float64)
+        self.ptr = np.concatenate([[0], np.cumsum(np.bincount(rr, minlength=self.n))]).astype(np.int64)
+        self.cols = cols
+        self.k = cols.size
+        self.p = int(p)
+        self.status = np.zeros(self.k, dtype=np.int8)
+        self.status[cand.size:] = 1
+        self.integral = bool(np.all(wrow[is_rep] == np.round(wrow[is_rep])) and np.all(d[keep] == np.round(d[keep])))
+        rowmax = np.maximum.reduceat(self.val, self.ptr[:-1]) if self.val.size else np.zeros(0)
+        self.big = float(2.0 * rowmax.sum() + 1.0)
+        self.rr = rr
+
+    def _columns(self, col, val, keep_rows):
+        order = np.lexsort((keep_rows, col))
+        cptr = np.concatenate([[0], np.cumsum(np.bincount(col, minlength=int(self.k)))]).astype(np.int64)
+        return cptr, keep_rows[order].astype(np.int64), val[order]
+
+    def _relaxed_set(self, ptr, col, val, lam, status):
+        c = np.empty(status.size)
+        free = np.empty(status.size, dtype=np.int64)
+        slam = _lr._lagrangian_costs(ptr, col, val, lam, status, c)
+        _low, q, nfree, order = _lr._relaxed(c, status, self.p, free, slam)
+        s = status == 1
+        if 0 <= q <= nfree:
+            s[free[order[:q]]] = True
+        return s
+
+    def _root(self, status, lam, ub, best_set, gap_rel, iters, pi, deadline):
+        """Subgradient at the root in chunks (deadline checked between them)."""
+        best, best_lam, done, out = -math.inf, lam.copy(), 0, _lr.BRANCH
+        while done < iters:
+            bl = np.empty(self.n)
+            out, low, its, pi = _lr.lagrangian_node(
+                self.ptr, self.col, self.val, self.p, status, lam, bl, ub, best_set, self.integral,
+                gap_rel, min(self.CHUNK_ITERS, iters - done), self.ROOT_NO_IMPROVE, pi, 1e-4)
+            done += its
+            if low > best:
+                best, best_lam = low, bl.copy()
+            if out == _lr.PRUNED or pi < 1e-4 or (deadline is not None and time.perf_counter() > deadline):
+                break
+        return out, best, best_lam, done
+
+    def run(self, time_limit, mip_gap, t0, stats):
+        """Returns (selected original candidate indices, SolveOutcome)."""
+        deadline = None if time_limit is None else t0 + time_limit
+        gap_rel = 0.0 if mip_gap is None else float(mip_gap)
+        ptr, col, val, k = self.ptr, self.col, self.val, self.k
+        cptr, crow, cval = self._columns(col, val, self.rr)
+        th = time.perf_counter()
+        fixed_open = self.status == 1
+        in_s = fixed_open.copy()
+        _lr.greedy_add(cptr, crow, cval, self.n, in_s, ~fixed_open, self.p, self.big)
+        v = _lr.vertex_substitution(ptr, col, val, cptr, crow, cval, in_s, fixed_open, ~fixed_open,
+                                    self.big, 10 * self.p + 100)
+        ub = np.array([v if v < self.big else self.big])
+        best_set = in_s.astype(np.int8) if v < self.big else np.zeros(k, dtype=np.int8)
+        stats["heuristic_s"] = time.perf_counter() - th
+        stats["heuristic_objective"] = float(v) if v < self.big else math.inf
+        # --- root: relaxation, fixing, Lagrangian heuristic, fixing again ---------------------
+        tr = time.perf_counter()
+        status = self.status.copy()
+        first = self.ptr[:-1] + np.minimum(1, np.diff(self.ptr) - 1)
+        lam = val[first].copy() if val.size else np.zeros(self.n)
+        out, root_lb, best_lam, its = self._root(status, lam, ub, best_set, gap_rel, self.ROOT_ITERS, 2.0, deadline)
+        if out != _lr.PRUNED:
+            s = self._relaxed_set(ptr, col, val, best_lam, status)
+            v2 = _lr.vertex_substitution(ptr, col, val, cptr, crow, cval, s, status == 1, status >= 0,
+                                         self.big, 10 * self.p + 100)
+            if v2 < ub[0]:
+                ub[0] = v2
+                best_set = s.astype(np.int8)
+                out, lb2, bl2, its2 = self._root(status, best_lam.copy(), ub, best_set, gap_rel, 1000, 0.25, deadline)
+                its += its2
+                if lb2 > root_lb:
+                    root_lb, best_lam = lb2, bl2
+        stats.update(root_s=time.perf_counter() - tr, root_bound=float(root_lb), root_iterations=int(its),
+                     fixed_open=int((status == 1).sum() - (self.status == 1).sum()),
+                     fixed_closed=int((status == -1).sum()), nodes=0)
+        proven = out == _lr.PRUNED
+        pending_lb = math.inf
+        if not proven and not (deadline is not None and time.perf_counter() > deadline):
+            proven, pending_lb, best_set = self._branch(status, best_lam, root_lb, ub, best_set, gap_rel, deadline, stats)
+        elif not proven:
+            pending_lb = root_lb
+        if ub[0] >= self.big:
+            if proven:
+                raise _too_few_error(self.p)
+            raise SolverError("PMedian: no feasible solution found within the time limit; raise time_limit")
+        # pruned nodes hold nothing below the threshold, pending ones nothing below their bound
+        lb = max(min(_lr._threshold(ub[0], self.integral, gap_rel), pending_lb), root_lb)
+        if self.integral:
+            lb = math.ceil(lb - 1e-7)
+        lb = min(lb, ub[0])
+        stats["root_bound"] = float(min(root_lb, ub[0]))
+        secs = time.perf_counter() - tr
+        outcome = SolveOutcome(proven, float(lb), secs, True, not proven)
+        selected = np.sort(self.cols[best_set.astype(bool)]).astype(np.int64)
+        return selected, outcome
+
+    def _branch(self, status, best_lam, root_lb, ub, best_set, gap_rel, deadline, stats):
+        tb = time.perf_counter()
+        keep = status >= 0
+        keep_idx = np.flatnonzero(keep)
+        new_of = np.cumsum(keep) - 1
+        ek = keep[self.col]
+        ptr = np.concatenate([[0], np.cumsum(np.bincount(self.rr[ek], minlength=self.n))]).astype(np.int64)
+        col = new_of[self.col[ek]].astype(np.int64)
+        val = self.val[ek]
+        k = keep_idx.size
+        cap = min(k + 2, 64)
+        st_status = np.zeros((cap, k), dtype=np.int8)
+        st_lam = np.zeros((cap, self.n))
+        st_lb = np.zeros(cap)
+        st_status[0] = status[keep]
+        st_lam[0] = best_lam
+        st_lb[0] = root_lb
+        top = np.array([1], dtype=np.int64)
+        ub0 = float(ub[0])
+        bs = np.zeros(k, dtype=np.int8)
+        counters = np.zeros(2, dtype=np.int64)
+        while top[0] > 0:
+            if deadline is not None and time.perf_counter() > deadline:
+                break
+            r = _lr.branch_and_bound(ptr, col, val, self.p, st_status, st_lam, st_lb, top, ub, bs,
+                                     self.integral, gap_rel, self.CHUNK_NODES, self.NODE_ITERS,
+                                     self.NODE_NO_IMPROVE, self.NODE_PI, self.NODE_PI_MIN, counters)
+            if r == -1:  # grow the node stack
+                cap = min(2 * cap, k + 2)
+                st_status = np.concatenate([st_status, np.zeros((cap - st_status.shape[0], k), dtype=np.int8)])
+                st_lam = np.concatenate([st_lam, np.zeros((cap - st_lam.shape[0], self.n))])
+                st_lb = np.concatenate([st_lb, np.zeros(cap - st_lb.size)])
+        if ub[0] < ub0:  # the search found a better solution (in the reduced numbering)
+            best_set = np.zeros(self.k, dtype=np.int8)
+            best_set[keep_idx[bs.astype(bool)]] = 1
+        stats.update(nodes=int(counters[0]), node_iterations=int(counters[1]), bb_s=time.perf_counter() - tb)
+        pending = st_lb[:top[0]]
+        return top[0] == 0, (float(pending.min()) if pending.size else math.inf), best_set
 
 
 def _radius_model(r, c, d, guaranteed, is_rep, wrow, col_of, n_cand, free_entry, p_free):
