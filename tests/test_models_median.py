@@ -143,3 +143,76 @@ def test_infeasibility_messages():
     with pytest.raises(InfeasibleError, match="larger than the 2 candidate"):
         PMedian.from_cost_matrix(two, p_facilities=3)
     assert PMedian.from_cost_matrix(two, p_facilities=2).solve().objective == 3.0
+
+
+@st.composite
+def float_instance(draw):
+    n = draw(st.integers(1, 9))
+    m = draw(st.integers(1, 9))
+    el = st.one_of(st.floats(0, 50, allow_nan=False), st.just(np.inf))
+    cost = np.array(draw(st.lists(el, min_size=n * m, max_size=n * m)), dtype=float).reshape(n, m)
+    w = np.array(draw(st.lists(st.floats(0, 5, allow_nan=False), min_size=n, max_size=n)), dtype=float)
+    p = draw(st.integers(1, m))
+    req = sorted(draw(st.sets(st.integers(0, m - 1), max_size=min(p, 1))))
+    return cost, w, p, req
+
+
+@SETTINGS
+@given(float_instance())
+def test_pmedian_brute_force_fractional(inst):
+    """Non-integral minutes and weights: the branch-and-bound prunes without the integral rounding."""
+    cost, w, p, req = inst
+    best = brute_pmedian(cost, w, p, req)
+    model = PMedian.from_cost_matrix(cost, weights=w, p_facilities=p, required=req)
+    if not np.isfinite(best):
+        with pytest.raises(InfeasibleError):
+            model.solve("highs")
+        return
+    res = model.solve("highs")
+    assert res.status == "optimal"
+    assert res.objective == pytest.approx(best, rel=1e-9, abs=1e-9)
+
+
+@pytest.mark.parametrize("formulation", ["radius", "classic"])
+@pytest.mark.parametrize("solver", ["cbc", "highs"])
+def test_orlib_pmedian_mip_formulations(solver, formulation):
+    inst = read_pmed(ORLIB / "pmed1.txt")
+    res = PMedian.from_cost_matrix(inst.cost, p_facilities=inst.p).solve(solver, formulation=formulation)
+    assert res.status == "optimal" and res.objective == PMEDIAN_OPTIMA["pmed1"]
+
+
+def test_pmedian_time_limit_keeps_incumbent_and_gap():
+    # pmed36 (800 nodes, p = 10) needs a branch-and-bound of several hundred nodes
+    warm = read_pmed(ORLIB / "pmed2.txt")  # numba kernels compiled (or loaded) outside the limit
+    PMedian.from_cost_matrix(warm.cost, p_facilities=warm.p).solve("highs")
+    inst = read_pmed(ORLIB / "pmed36.txt")
+    opt = PMEDIAN_OPTIMA["pmed36"]
+    res = PMedian.from_cost_matrix(inst.cost, p_facilities=inst.p).solve("highs", time_limit=1)
+    assert res.status == "feasible" and res.gap > 0
+    assert res.bound <= opt <= res.objective
+    assert res.gap == pytest.approx((res.objective - res.bound) / res.objective)
+    assert res.runtime_s < 10
+    assert "time limit" in res.message
+
+
+def test_pmedian_mip_gap_stops_early():
+    inst = read_pmed(ORLIB / "pmed36.txt")
+    opt = PMEDIAN_OPTIMA["pmed36"]
+    res = PMedian.from_cost_matrix(inst.cost, p_facilities=inst.p).solve("highs", mip_gap=0.02)
+    assert res.status in ("optimal", "feasible")
+    assert res.bound <= opt <= res.objective and res.gap <= 0.02
+    assert res.stats["nodes"] == 0  # the root bound is within 2 %
+
+
+def test_pcenter_mip_gap_stops_early():
+    inst = read_pmed(ORLIB / "pmed16.txt")
+    opt = pcenter_optima(ORLIB)["pmed16"]
+    exact = PCenter.from_cost_matrix(inst.cost, p_facilities=inst.p).solve("highs")
+    assert exact.status == "optimal" and exact.objective == opt
+    res = PCenter.from_cost_matrix(inst.cost, p_facilities=inst.p).solve("highs", mip_gap=0.05)
+    assert res.stats["subproblems"] < exact.stats["subproblems"]
+    assert res.bound <= opt <= res.objective and res.gap <= 0.05
+    if res.objective > res.bound:
+        assert res.status == "feasible" and "mip_gap" in res.message
+    zero = PCenter.from_cost_matrix(inst.cost, p_facilities=inst.p).solve("highs", mip_gap=0.0)
+    assert zero.status == "optimal" and zero.objective == opt

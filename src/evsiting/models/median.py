@@ -698,12 +698,14 @@ class PCenter(_Model):
 
     def solve(self, solver: str = "cbc", time_limit: float | None = None,
               mip_gap: float | None = None) -> LocationResult:
-        """Solve to proven optimality (or until ``time_limit`` seconds; ``mip_gap`` is ignored
-        because the search is over discrete radii).
+        """Solve to proven optimality (or until ``time_limit`` seconds, or until the radius
+        search has closed the relative gap to ``mip_gap``).
 
         Returns:
             LocationResult; ``objective`` = largest travel time (minutes) to the nearest open
             station; ``bound`` = largest radius proven infeasible's successor (lower bound).
+            A search stopped by ``time_limit`` or ``mip_gap`` reports ``feasible`` with that
+            bound and the relative gap ``(objective - bound) / objective``.
 
         Raises:
             InfeasibleError: demand points reaching no candidate (listed), or p too small for
@@ -741,7 +743,11 @@ class PCenter(_Model):
         if not ans:
             raise _too_few_error(p)
         best = chosen
+        stopped_gap = False
         while lo < hi:
+            if mip_gap is not None and radii[hi] - radii[lo] <= mip_gap * abs(radii[hi]):
+                stopped_gap = True
+                break
             mid = (lo + hi) // 2
             left = None if deadline is None else deadline - time.perf_counter()
             if left is not None and left <= 0:
@@ -757,7 +763,12 @@ class PCenter(_Model):
         selected = np.union1d(req, best).astype(np.int64)
         bound = float(radii[lo])
         status = "optimal" if lo == hi else "feasible"
-        msg = "" if status == "optimal" else "time limit reached during the radius search; best solution kept"
+        if status == "optimal":
+            msg = ""
+        elif stopped_gap:
+            msg = f"stopped at the requested mip_gap={mip_gap}; best solution kept"
+        else:
+            msg = "time limit reached during the radius search; best solution kept"
         return self._finish(selected, bound, None, status, msg, solver, t0, stats, need)
 
     def _finish(self, selected, bound, _gap, status, msg, solver, t0, stats, need) -> LocationResult:
@@ -766,6 +777,8 @@ class PCenter(_Model):
         ok = assignment >= 0
         dist[ok] = np.asarray(self.cost[np.flatnonzero(ok), assignment[ok]]).reshape(-1)
         obj = float(np.max(dist[need])) if need.any() else 0.0
+        if status != "optimal" and obj <= bound:  # the incumbent meets the bound: proven
+            status, msg = "optimal", ""
         if status == "optimal":
             bound, gap = obj, 0.0
         else:
