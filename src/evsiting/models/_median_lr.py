@@ -211,7 +211,7 @@ def lagrangian_node(ptr, col, val, p, status, lam, best_lam, ub, best_set, integ
 
 @numba.njit(cache=True)
 def branch_and_bound(ptr, col, val, p, st_status, st_lam, st_lb, top, ub, best_set, integral,
-                     gap_rel, max_nodes, max_iter, no_improve, pi0, pi_min, counters, rule=0):
+                     gap_rel, max_nodes, max_iter, no_improve, pi0, pi_min, counters):
     """Depth-first branch-and-bound from the node stack ``st_*[:top[0]]``; processes at most
     ``max_nodes`` nodes and returns their number, or -1 when the stack is full (grow it and
     call again). ``counters[0]`` counts nodes, ``counters[1]`` subgradient iterations."""
@@ -256,37 +256,22 @@ def branch_and_bound(ptr, col, val, p, st_status, st_lam, st_lb, top, ub, best_s
             continue
         # branch on the relaxed-open free facility whose closing raises the bound most
         cq1 = c[free[order[q]]]
-        cq = c[free[order[q - 1]]]
         jb = free[order[0]]
         pen = -np.inf
-        if rule == 1:
-            pen = np.inf
         for r in range(q):
             j = free[order[r]]
-            if rule == 1:
-                if cq1 - c[j] < pen:
-                    pen = cq1 - c[j]
-                    jb = j
-            elif cq1 - c[j] > pen:
+            if cq1 - c[j] > pen:
                 pen = cq1 - c[j]
                 jb = j
-        lb_closed = max(low, low2 + pen)
-        lb_open = low
-        if rule == 3:
-            jb = free[order[q]]
-            lb_closed = low
-            lb_open = max(low, low2 + c[jb] - cq)
-        a, b = s, s + 1
-        if rule == 2 or rule == 3:
-            a, b = s + 1, s
-        st_status[a, :] = status
-        st_status[a, jb] = -1
-        st_lam[a, :] = best_lam
-        st_lb[a] = lb_closed
-        st_status[b, :] = status
-        st_status[b, jb] = 1
-        st_lam[b, :] = best_lam
-        st_lb[b] = lb_open
+        # child "closed" (explored second), then child "open" (explored first)
+        st_status[s, :] = status
+        st_status[s, jb] = -1
+        st_lam[s, :] = best_lam
+        st_lb[s] = max(low, low2 + pen)
+        st_status[s + 1, :] = status
+        st_status[s + 1, jb] = 1
+        st_lam[s + 1, :] = best_lam
+        st_lb[s + 1] = low
         top[0] = s + 2
     return done
 
