@@ -554,8 +554,9 @@ class MCLP(_Model):
                              np.zeros(cm.shape[0]), "c")
                 prob += pulp.lpSum(y) == p_free, "p"
                 stats["build_s"] = time.perf_counter() - tm
-                # The incumbent is handed to HiGHS only: CBC's MIP start made it 1.3-1.8x
-                # slower on benchmarks/bench_models.py (5000x1000); it is kept as a fallback.
+                # The incumbent is handed to HiGHS only: CBC's MIP start made it slower (1.3-1.8x
+                # on the 5000x1000 benchmark with the greedy start; province demo 81 s vs 69 s
+                # with the interchange start); it is kept as a fallback.
                 ystart = np.zeros(cm.shape[1])
                 ystart[best] = 1.0
                 start = dict(zip(y, ystart.tolist()))
