@@ -333,8 +333,8 @@ class _LagrangianBB:
 
     ROOT_ITERS = 3000
     ROOT_NO_IMPROVE = 30
-    NODE_ITERS = 300
-    NODE_NO_IMPROVE = 10
+    NODE_ITERS = 50
+    NODE_NO_IMPROVE = 8
     NODE_PI = 1.0
     NODE_PI_MIN = 0.02
     CHUNK_ITERS = 250
