@@ -73,7 +73,9 @@ def _pulp_solver(solver):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return pulp.PULP_CBC_CMD(msg=False) if solver == "cbc" else pulp.HiGHS(msg=False)
+        # HiGHS stops at a 1e-4 relative gap by default; evsiting proves optimality, so the
+        # references must too (CBC's default gap is already zero)
+        return pulp.PULP_CBC_CMD(msg=False) if solver == "cbc" else pulp.HiGHS(msg=False, gapRel=0.0)
 
 
 def run_plain(cost, w, radius, p, solver):
