@@ -42,17 +42,24 @@ def small_instance(draw, allow_inf=True):
 @SETTINGS
 @given(small_instance())
 def test_pmedian_brute_force(inst):
+    res = _check_pmedian_against_brute_force(inst, "cbc")
+    assert res is None or res.gap == 0.0
+
+
+def _check_pmedian_against_brute_force(inst, solver):
+    """The solve equals exhaustive enumeration (or both find no solution); returns the result."""
     cost, w, p, req = inst
     best = brute_pmedian(cost, w, p, req)
     model = PMedian.from_cost_matrix(cost, weights=w, p_facilities=p, required=req)
     if not np.isfinite(best):
         with pytest.raises(InfeasibleError):
-            model.solve("cbc")
-        return
-    res = model.solve("cbc")
-    assert res.status == "optimal" and res.gap == 0.0
-    assert res.objective == pytest.approx(best)
+            model.solve(solver)
+        return None
+    res = model.solve(solver)
+    assert res.status == "optimal"
+    assert res.objective == pytest.approx(best, rel=1e-9, abs=1e-9)
     assert set(req).issubset(res.selected) and len(res.selected) <= p
+    return res
     d = cost[np.arange(len(w)), res.assignment]
     assert np.isfinite(d).all()
     assert res.objective == pytest.approx(float((w * d).sum()))
@@ -161,16 +168,7 @@ def float_instance(draw):
 @given(float_instance())
 def test_pmedian_brute_force_fractional(inst):
     """Non-integral minutes and weights: the branch-and-bound prunes without the integral rounding."""
-    cost, w, p, req = inst
-    best = brute_pmedian(cost, w, p, req)
-    model = PMedian.from_cost_matrix(cost, weights=w, p_facilities=p, required=req)
-    if not np.isfinite(best):
-        with pytest.raises(InfeasibleError):
-            model.solve("highs")
-        return
-    res = model.solve("highs")
-    assert res.status == "optimal"
-    assert res.objective == pytest.approx(best, rel=1e-9, abs=1e-9)
+    _check_pmedian_against_brute_force(inst, "highs")
 
 
 @pytest.mark.parametrize("formulation", ["radius", "classic"])
