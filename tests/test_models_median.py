@@ -171,12 +171,13 @@ def test_pmedian_brute_force_fractional(inst):
     _check_pmedian_against_brute_force(inst, "highs")
 
 
-@pytest.mark.parametrize("formulation", ["radius", "classic"])
+@pytest.mark.parametrize("formulation,k", [("radius", k) for k in range(1, 6)] + [("classic", 1)])
 @pytest.mark.parametrize("solver", ["cbc", "highs"])
-def test_orlib_pmedian_mip_formulations(solver, formulation):
-    inst = read_pmed(ORLIB / "pmed1.txt")
+def test_orlib_pmedian_mip_formulations(solver, formulation, k):
+    """The MIP formulations through each solver (the default method uses neither)."""
+    inst = read_pmed(ORLIB / f"pmed{k}.txt")
     res = PMedian.from_cost_matrix(inst.cost, p_facilities=inst.p).solve(solver, formulation=formulation)
-    assert res.status == "optimal" and res.objective == PMEDIAN_OPTIMA["pmed1"]
+    assert res.status == "optimal" and res.objective == PMEDIAN_OPTIMA[f"pmed{k}"]
 
 
 def test_pmedian_time_limit_keeps_incumbent_and_gap():
