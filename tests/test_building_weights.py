@@ -160,7 +160,7 @@ def anshun_config(tmp_path: Path, **bw) -> dict:
     return raw
 
 
-def test_run_records_building_weights(tmp_path, anshun):
+def test_run_records_building_weights(tmp_path, anshun, capsys):
     base = anshun[4]
     f = tmp_path / "synthetic_buildings.geojson"
     synthetic_buildings(base, rural_cells(base, XIXIU, 3)).to_file(f)
@@ -175,6 +175,12 @@ def test_run_records_building_weights(tmp_path, anshun):
     assert on.summary["total"]["nev_count"] == off.summary["total"]["nev_count"]
     by_county = lambda r: r.cells.groupby("county_adcode")["nev_count"].sum()  # noqa: E731
     pd.testing.assert_series_equal(by_county(on), by_county(off))
+    from evsiting.cli.run import _print_summary
+
+    _print_summary(on)
+    assert "demand weights: building footprints, share 0.25: 30 footprints, 0.048 km², in 3 demand cells" in capsys.readouterr().out
+    _print_summary(off)
+    assert "building footprints" not in capsys.readouterr().out
     assert not on.cells["nev_count"].equals(off.cells["nev_count"])
     # The same footprints in another declared system (UTM 48N GeoPackage): the same demand.
     g = tmp_path / "synthetic_buildings_utm.gpkg"

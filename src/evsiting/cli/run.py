@@ -50,6 +50,12 @@ def _print_summary(res) -> None:
             f"({mx['dc']:g} DC / {mx['ac']:g} AC, parameters site_max_*): add candidate sites (candidates.per_county), "
             "or use the capacitated model (evsiting sweep --budget); see over_site_max in sites.geojson"
         )
+    bw = s.get("building_weights") or {}
+    if bw.get("used"):
+        typer.echo(
+            f"demand weights: building footprints, share {bw['share']:g}: {bw.get('footprints', 0):,} footprints, "
+            f"{bw.get('footprint_area_m2', 0) / 1e6:,.3f} km², in {bw.get('cells_with_buildings', 0):,} demand cells"
+        )
     typer.echo(f"unserved public energy: {tot['unserved_energy_kwh_day']:,.0f} of {tot['energy_kwh_day']:,.0f} kWh/day (demand beyond the service standard)")
     m = res.manifest["solver"]
     typer.echo(f"solver {m['name']}: {m['status']}, objective {m['objective']:.6g}, gap {m['gap']:.3g}, {m['runtime_s']:.1f} s")
