@@ -139,18 +139,11 @@ def _prune_useless(cov: sp.csr_matrix, w: np.ndarray, selected: np.ndarray,
 
 
 def greedy_set_cover(cm: sp.csr_matrix) -> np.ndarray:
-    """Greedy set cover (most uncovered rows first, ties lowest index); column positions."""
-    csc = sp.csc_matrix(cm, dtype=np.float64)
-    left = np.ones(cm.shape[0])
-    chosen: list[int] = []
-    while left.any():
-        gain = csc.T @ left
-        j = int(np.argmax(gain))
-        if gain[j] <= 0:
-            break
-        chosen.append(j)
-        left[csc.indices[csc.indptr[j]:csc.indptr[j + 1]]] = 0.0
-    return np.asarray(chosen, dtype=np.int64)
+    """Greedy set cover (most uncovered rows first, ties lowest index); column positions.
+
+    Greedy maximal covering with unit weights and no limit: it stops once every coverable row
+    is covered."""
+    return greedy_max_cover(cm, np.ones(cm.shape[0]), cm.shape[1])
 
 
 def cover_value(csc: sp.csc_matrix, w: np.ndarray, cols: np.ndarray) -> float:
