@@ -236,11 +236,7 @@ def run(
     nev_province = cfg.demand.nev_total or fleet["nev_total"]
     weights = dcells.county_weights(census, cfg.demand.weights)
     county_nevs = dcells.allocate_to_counties(nev_province, weights)
-    cells = dcells.build_demand_cells(counties, county_nevs, census, seats, params, cfg.demand.h3_resolution, fleet,
-                                      **({} if buildings is None else {"buildings": buildings, "building_share": bw_info["share"]}))
-    if buildings is not None:
-        bw_info["footprint_area_m2"] = round(float(cells["building_area_m2"].sum()), 1)
-        bw_info["cells_with_buildings"] = int((cells["building_area_m2"] > 0).sum())
+    cells = demand_cells(counties, county_nevs, census, seats, params, cfg.demand.h3_resolution, fleet, buildings, bw_info)
     if int(cells["nev_count"].sum()) == 0:
         raise InputError("the demand total of the study area is zero", source="config", field="demand.nev_total")
     t = stage("demand", t, f"{len(cells):,} cells, {int(cells['nev_count'].sum()):,} NEVs")
@@ -340,7 +336,7 @@ def run(
         **summarise(cells, sites, chosen),
     }
     summary["depots"] = _depots(cfg, params, chosen, nev_province, fleet)
-    summary["building_weights"] = {k: bw_info[k] for k in ("used", "share", "footprints", "footprint_area_m2", "cells_with_buildings") if k in bw_info}
+    summary["building_weights"] = building_summary(bw_info)
     tot = summary["total"]
     refs = compare_to_references(tot["nev_count"], tot["ports_dc"], tot["ports_ac"])
     summary["reference_ratios"] = refs.to_dict(orient="records")
@@ -457,6 +453,25 @@ def read_candidate_files(cfg: RunConfig, counties: gpd.GeoDataFrame, counties_al
         notes[pf.path]["skipped_outside_study_area"] = sites_f.attrs["skipped_outside"]
         user_sites.append(sites_f)
     return user_sites, notes
+
+
+def demand_cells(counties, county_nevs, census, seats, params: Parameters, h3_resolution: int, fleet: dict,
+                 buildings: gpd.GeoDataFrame | None, bw_info: dict) -> gpd.GeoDataFrame:
+    """:func:`evsiting.demand.cells.build_demand_cells`, weighted by ``buildings`` when given
+    (from :func:`read_building_weights`); records the footprint area (m²) and the cells with
+    buildings in ``bw_info``."""
+    extra = {} if buildings is None else {"buildings": buildings, "building_share": bw_info["share"]}
+    cells = dcells.build_demand_cells(counties, county_nevs, census, seats, params, h3_resolution, fleet, **extra)
+    if buildings is not None:
+        bw_info["footprint_area_m2"] = round(float(cells["building_area_m2"].sum()), 1)
+        bw_info["cells_with_buildings"] = int((cells["building_area_m2"] > 0).sum())
+    return cells
+
+
+def building_summary(bw_info: dict) -> dict:
+    """The summary's short ``building_weights`` entry (the manifest keeps all of ``bw_info``)."""
+    keys = ("used", "share", "footprints", "footprint_area_m2", "cells_with_buildings")
+    return {k: bw_info[k] for k in keys if k in bw_info}
 
 def read_building_weights(cfg: RunConfig, params: Parameters, counties: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame | None, dict]:
     """Building footprints of ``demand.building_weights`` inside the study counties, and the

@@ -39,7 +39,8 @@ from ..impedance import travel_time_matrix
 from ..inputs import read_points
 from ..models.buildout import BuildoutResult, CoverageRule, MultiPeriodSiting
 from ..outputs import atomic_dir, check_replaceable, write_geojson, write_json
-from ..pipeline import data_files, load_study, read_building_weights, read_candidate_files
+from ..pipeline import (building_summary, data_files, demand_cells, load_study, read_building_weights,
+                        read_candidate_files)
 from ..settings import WGS84
 
 
@@ -152,11 +153,7 @@ def plan(
     weights = dcells.county_weights(census, cfg.demand.weights)
     county_nevs = dcells.allocate_to_counties(last["nev_total"], weights)
     res_h3 = bo.h3_resolution or cfg.demand.h3_resolution
-    cells = dcells.build_demand_cells(counties, county_nevs, census, seats, p_last, res_h3, last,
-                                      **({} if buildings is None else {"buildings": buildings, "building_share": bw_info["share"]}))
-    if buildings is not None:
-        bw_info["footprint_area_m2"] = round(float(cells["building_area_m2"].sum()), 1)
-        bw_info["cells_with_buildings"] = int((cells["building_area_m2"] > 0).sum())
+    cells = demand_cells(counties, county_nevs, census, seats, p_last, res_h3, last, buildings, bw_info)
     if int(cells["nev_count"].sum()) == 0:
         raise InputError("the demand total of the study area is zero", source="config", field="demand")
     nev_ref = cells["nev_count"].to_numpy(dtype=float)
@@ -207,7 +204,7 @@ def plan(
                    "time_limit_s": tl, "message": result.message, "warm_start": result.stats.get("warm_start"),
                    "start": result.stats.get("warm_start_source"), "start_objective": result.stats.get("start_objective")},
         "coverage_rules": rule_meta,
-        "building_weights": {k: bw_info[k] for k in ("used", "share", "footprints", "footprint_area_m2", "cells_with_buildings") if k in bw_info},
+        "building_weights": building_summary(bw_info),
         "total_cost_cny": round(result.total_cost, 2),
         "by_year": table.to_dict(orient="records"),
     }
