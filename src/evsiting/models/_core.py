@@ -395,6 +395,8 @@ def run_solver(prob: pulp.LpProblem, solver: str, time_limit: float | None,
     """
     sense = prob.sense
     t0 = time.perf_counter()
+    if time_limit is not None:  # a spent budget must stay a limit: HiGHS takes <= 0 as none
+        time_limit = max(float(time_limit), 0.01)
     if solver == "cbc":
         # pulp's model/solution files and CBC's log go to a private folder removed on any exit
         # (error, Ctrl-C, SIGTERM), and an interrupted CBC process is stopped with us.

@@ -554,7 +554,9 @@ class MCLP(_Model):
                 ystart[best] = 1.0
                 start = dict(zip(y, ystart.tolist()))
                 start.update(zip(z, np.minimum(cm @ ystart, 1.0).tolist()))
-                left = None if deadline is None else deadline - time.perf_counter()
+                # at least 1 s for the solver: the heuristics may have used the whole limit, and a
+                # limit <= 0 is no limit to HiGHS (as in PMedian's radius loop)
+                left = None if deadline is None else max(deadline - time.perf_counter(), 1.0)
                 # HiGHS may stop within 1 of the bound for integral weights (CBC finds the
                 # cutoff increment itself; its gapAbs made the province run slower)
                 use_abs = integral and mip_gap is None and solver == "highs"
