@@ -3,6 +3,23 @@
 ports = ceil(energy_kwh_day x share / (charger power kW x utilisation hours per day)).
 Power, utilisation hours and the DC share are parameters (``data/parameters.csv``).
 
+Calibration (issue #13; figures and publishers in the ``source`` column of each row, see also
+``../shared/reference/charging_statistics.md``):
+
+* ``dc_utilisation_hours`` = ``ac_utilisation_hours`` = 1.33 h/day: the full-power-equivalent
+  hours of China's public network in Dec 2025 (EVCIPA: 9.07 bn kWh in the month; NEA/EVCIPA:
+  220 GW of public ports at the end of 2025), i.e. about 62 kWh per public port per day. No
+  separate DC and AC figure is published.
+* ``dc_charger_power_kw`` = 93 kW, ``ac_charger_power_kw`` = 7 kW: the national 46.5 kW mean
+  public port (NEA, end 2025) split at 45.8 % DC ports (EVCIPA, Mar 2025).
+* ``dc_energy_share`` (private) 0.90, taxi 0.95, logistics 0.90: the 2026 mix then draws 0.92 of
+  its public energy from DC, DC's share of the national public rated power.
+
+Port capacity is therefore 93 x 1.33 = 124 kWh/day per DC port and 7 x 1.33 = 9.3 kWh/day
+per AC port. For Guizhou's 2026 base demand (700,000 NEVs, 4.60 GWh/day public, 92 % DC) the
+rule gives about 9.6 NEVs and 63 kWh/day per public port, 47 % DC ports and 48 kW per port,
+against 9.3 NEVs, 62 kWh/day, 45.8 % and 46.5 kW in China (end 2025).
+
 Peak-hour check of DC sites (issue #4, :func:`dc_peak_ports`): the day's DC sessions
 (DC energy / ``dc_session_kwh``) x ``dc_peak_hour_share`` arrive in the busiest hour, each
 occupies a port for ``dc_session_kwh / dc_session_power_kw`` hours; the site gets the smallest
