@@ -39,6 +39,7 @@ from .outputs import atomic_dir, check_replaceable, write_json
 from .params import Parameters, load_parameters
 from .settings import WGS84
 from .references import compare_to_references
+from .validation import validate_summary
 from .sizing import size_depots, size_stations
 
 
@@ -340,6 +341,7 @@ def run(
     tot = summary["total"]
     refs = compare_to_references(tot["nev_count"], tot["ports_dc"], tot["ports_ac"])
     summary["reference_ratios"] = refs.to_dict(orient="records")
+    summary["validation"] = validate_summary(tot)  # beside observed figures (evsiting.validation)
     # Capital cost of the stations (evsiting.costs; parameters site_cost, dc_port_cost, ac_port_cost)
     tot["cost_cny"] = round(float(sites["cost_cny"].sum()), 2)
     for blk in summary["prefectures"]:

@@ -30,6 +30,7 @@ from pathlib import Path
 from .errors import InputError
 from .outputs import atomic_dir, dumps_json
 from .references import compare_to_references
+from .validation import validate_summary
 
 #: Count fields of a prefecture block that add up to the province total.
 SUM_FIELDS = ("nev_count", "energy_kwh_day", "stations", "ports_dc", "ports_ac", "power_kw", "nev_covered", "energy_served_kwh_day", "unserved_energy_kwh_day")
@@ -65,7 +66,8 @@ def province_summary(summaries: list[dict], run_names: list[str], target_nev: fl
 
     Returns:
         dict with ``year``, ``scenario``, ``complete``, ``missing``, ``target``,
-        ``prefectures`` (sorted by adcode), ``total``, ``reference_ratios``.
+        ``prefectures`` (sorted by adcode), ``total``, ``reference_ratios``, ``validation``
+        (:func:`evsiting.validation.validate_summary` of the total).
 
     Raises:
         InputError: no summaries, a summary without exactly one prefecture, runs of
@@ -122,6 +124,7 @@ def province_summary(summaries: list[dict], run_names: list[str], target_nev: fl
         "prefectures": rows,
         "total": total,
         "reference_ratios": [] if refs is None else refs.to_dict(orient="records"),
+        "validation": validate_summary(total),
     }
 
 

@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from ..validation import render_validation
 from .common import echo_err, handle_errors
 
 
@@ -57,6 +58,8 @@ def _print_summary(res) -> None:
             f"{bw.get('footprint_area_m2', 0) / 1e6:,.3f} km², in {bw.get('cells_with_buildings', 0):,} demand cells"
         )
     typer.echo(f"unserved public energy: {tot['unserved_energy_kwh_day']:,.0f} of {tot['energy_kwh_day']:,.0f} kWh/day (demand beyond the service standard)")
+    if s.get("validation"):
+        typer.echo("\n" + render_validation(s["validation"]) + "\n")
     m = res.manifest["solver"]
     typer.echo(f"solver {m['name']}: {m['status']}, objective {m['objective']:.6g}, gap {m['gap']:.3g}, {m['runtime_s']:.1f} s")
     if res.out_dir:
@@ -73,6 +76,8 @@ def _print_batch(res) -> None:
             ratio = "-" if r["nev_per_public_charger"] is None else f"{r['nev_per_public_charger']:.1f}"
             typer.echo(f"{r['name_en']:<14}{r['nev_count']:>9,}{r['stations']:>10,}{r['ports_dc']:>10,}{r['ports_ac']:>10,}{r['coverage_share']:>10.1%}{ratio:>13}")
         typer.echo(f"target: {tgt['nev_target']:,} NEVs by {tgt['target_year']}; scenario {tgt['scenario_year']}: {tgt['nev_total']:,} ({tgt['share_of_target']:.1%})")
+        if s.get("validation"):
+            typer.echo(render_validation(s["validation"], why=False))
         if not s["complete"]:
             typer.echo(f"INCOMPLETE: no run for {', '.join(s['missing'])}")
         typer.echo(f"outputs: {folder}")
