@@ -279,3 +279,160 @@ def render_validation(records, width: int = 100, why: bool = True) -> str:
             last_why = r["why"]
             lines.extend(textwrap.wrap(r["why"], width=width, initial_indent="    why: ", subsequent_indent="         "))
     return "\n".join(lines)
+
+
+# --- back-cast -----------------------------------------------------------------------------
+
+#: Observed Guizhou figures a back-cast year is compared with: (metric, run quantity).
+BACKCAST_COMPARISONS = (("public_piles", "ports"), ("planned_piles", "ports"), ("planned_power_kw", "power_kw"))
+
+
+def _backcast_why(metric: str, run: dict) -> str:
+    served = f"{run['served_share']:.0%} of the fleet's public energy lies within the service standard of a station"
+    area = "" if run["area_share"] >= 0.9999 else (
+        f"; the province figure is scaled to the study area by its share of the province's NEVs "
+        f"({run['area_share']:.1%}, an assumption)")
+    if metric == "public_piles":
+        return ("Guizhou's 26,000 public piles served 79,000 EVs (3.0 per pile) at the end of 2021 and already reached every "
+                "county (Energy Development Report 2021): a network built ahead of its fleet. The run sizes public ports for "
+                f"the energy that fleet draws at China's 2025 utilisation (1.33 full-power h/day); {served}" + area)
+    if metric == "planned_piles":
+        return ("The 2021-2023 plan's 38,000 piles count public and private piles together and aimed at charging in every "
+                "township by 2023 (reached in Sep 2023), i.e. coverage rather than energy; the run counts public ports only, "
+                f"for the projected 2023 fleet (the end-2023 stock is not published); {served}" + area)
+    if metric == "planned_power_kw":
+        return (f"The plan's 1.6 GW for 38,000 piles is 42 kW per pile; the run's ports average {run['kw_per_port']:.0f} kW "
+                "(93 kW DC, 7 kW AC, calibrated to China's end-2025 network, where the mean public port grew 33 % in 2025); "
+                f"{served}" + area)
+    return ""
+
+
+def backcast_fleet(year: int, cfg, observed: pd.DataFrame | None = None) -> dict:
+    """The fleet a back-cast year runs with.
+
+    Args:
+        year: calendar year.
+        cfg: the run config (its ``fleet`` section).
+
+    Returns:
+        dict: ``year``, ``run_year`` (the pipeline's year: ``year``, or the fleet projection's
+        ``base_year`` when ``year`` is earlier, whose segment mix and bus fleet are then scaled),
+        ``nev_total`` (province vehicles; None = the fleet projection of ``year``) and
+        ``nev_source`` (text). An observed Guizhou ``nev_stock`` at the end of ``year`` in
+        ``data/observed_charging.csv`` is used when there is one (2021: 79,000 EVs).
+    """
+    obs = load_observed() if observed is None else observed
+    m = (obs["metric"] == "nev_stock") & (obs["scope"] == "Guizhou") & (obs["date"] == f"{year}-12")
+    run_year = max(int(year), cfg.fleet.base_year)
+    if m.any():
+        row = obs[m].iloc[0]
+        mix = "" if run_year == year else f"; segment mix and buses of the projection's base year {run_year}, scaled"
+        return {"year": int(year), "run_year": run_year, "nev_total": int(row["value"]),
+                "nev_source": f"observed: {int(row['value']):,} at the end of {year} ({row['source']}){mix}"}
+    if year < cfg.fleet.base_year:
+        raise InputError(f"no observed NEV stock for {year} and the fleet projection starts in {cfg.fleet.base_year}",
+                         source=data_dir() / OBSERVED_FILE, field="years")
+    return {"year": int(year), "run_year": run_year, "nev_total": None,
+            "nev_source": f"projected: fleet projection ({cfg.demand.scenario}) for the end of {year}; "
+                          "the observed end-of-year stock is not published (not found)"}
+
+
+def backcast(cfg, years=(2021, 2023), *, prefecture: str | None = None, solver: str | None = None,
+             time_limit: float | None = None, observed: pd.DataFrame | None = None,
+             progress=lambda msg: None) -> dict:
+    """Run the same pipeline for Guizhou's fleet in past years and compare it with the public
+    piles counted or planned then (issue #13 item 6).
+
+    Each year runs :func:`evsiting.pipeline.run` (``write=False``) with the config's model
+    (its default, MCLP today) and the fleet of :func:`backcast_fleet`: 79,000 EVs at the end
+    of 2021 (observed), the fleet projection's value for 2023 (projected). The run's public
+    ports (DC + AC, bus depots excluded) and installed kW are compared with the observed
+    Guizhou rows of the same year (``data/observed_charging.csv``): 26,000 public piles at
+    the end of 2021; 38,000 piles and 1.6 GW planned by 2023 (2021-2023 action plan). For a
+    prefecture the province figures are scaled by its share of the province's NEVs.
+
+    Args:
+        cfg: run config (not changed).
+        years: calendar years.
+        prefecture: restrict to one prefecture (as :func:`evsiting.pipeline.run`).
+        solver, time_limit: passed to the run.
+
+    Returns:
+        dict: ``table`` (DataFrame, one row per year and comparison: ``year``, ``run_year``,
+        ``nev_province``, ``nev_source``, ``nev_area``, ``area_share``, ``stations``,
+        ``ports_dc``, ``ports_ac``, ``power_kw`` (the run's stations), ``served_share``,
+        ``ports_rule_all_demand`` and ``power_kw_rule_all_demand`` (the port rule on all the
+        area's public energy, served or not), ``metric``, ``run_value`` (the run's ports or
+        kW), ``rule_all_demand`` (the same for all demand), ``observed_province``,
+        ``observed_area``, ``observed_date``, ``run_over_observed``,
+        ``rule_all_demand_over_observed``, ``why``, ``source``) and ``runs`` (per year: the fleet, the run's ``total`` and
+        ``validation`` records).
+
+    Raises:
+        InputError: as :func:`backcast_fleet` and the pipeline.
+    """
+    from .params import load_parameters
+    from .pipeline import run
+    from .sizing import size_stations
+
+    obs = load_observed() if observed is None else observed
+    params = load_parameters(cfg.path(cfg.data.parameters)).with_overrides(cfg.parameters, "config parameters")
+    rows, runs = [], []
+    for year in years:
+        fleet = backcast_fleet(int(year), cfg, obs)
+        c = cfg.model_copy(deep=True)
+        c.year = fleet["run_year"]
+        c.demand.nev_total = fleet["nev_total"]
+        progress(f"back-cast {year}: {fleet['nev_source'][:60]}")
+        res = run(c, prefecture=prefecture, solver=solver, time_limit=time_limit, write=False, progress=progress)
+        s, tot = res.summary, res.summary["total"]
+        ports = tot["ports_dc"] + tot["ports_ac"]
+        info = {
+            "year": int(year), "run_year": fleet["run_year"], "nev_province": int(s["nev_province"]),
+            "nev_source": fleet["nev_source"], "nev_area": int(tot["nev_count"]),
+            "area_share": tot["nev_count"] / s["nev_province"] if s["nev_province"] else 0.0,
+            "stations": int(tot["stations"]), "ports_dc": int(tot["ports_dc"]), "ports_ac": int(tot["ports_ac"]),
+            "power_kw": float(tot["power_kw"]),
+            "served_share": tot["energy_served_kwh_day"] / tot["energy_kwh_day"] if tot["energy_kwh_day"] else 0.0,
+        }
+        # The port rule on all the area's public energy (no per-site rounding or peak check):
+        # what the fleet needs at the calibrated utilisation, whatever the stations reach.
+        e, e_dc = float(res.cells["energy_kwh_day"].sum()), float(res.cells["energy_dc_kwh_day"].sum())
+        rule = size_stations([e], params, dc_energy_kwh_day=[min(e_dc, e)])
+        info["ports_rule_all_demand"] = int(rule["ports_dc"][0] + rule["ports_ac"][0])
+        info["power_kw_rule_all_demand"] = float(rule["power_kw"][0])
+        run_q = {"ports": ports, "power_kw": float(tot["power_kw"])}
+        all_q = {"ports": info["ports_rule_all_demand"], "power_kw": info["power_kw_rule_all_demand"]}
+        why_in = {**info, "kw_per_port": tot["power_kw"] / ports if ports else 0.0}
+        for metric, quantity in BACKCAST_COMPARISONS:
+            for o in obs[(obs["metric"] == metric) & (obs["scope"] == "Guizhou") & obs["date"].str.startswith(str(year))].itertuples():
+                area_value = o.value * info["area_share"]
+                rows.append({**info, "metric": metric, "unit": o.unit, "run_value": run_q[quantity],
+                             "rule_all_demand": all_q[quantity],
+                             "observed_province": o.value, "observed_area": area_value, "observed_date": o.date,
+                             "run_over_observed": run_q[quantity] / area_value if area_value else None,
+                             "rule_all_demand_over_observed": all_q[quantity] / area_value if area_value else None,
+                             "why": _backcast_why(metric, why_in), "source": o.source})
+        runs.append({**fleet, "model": s.get("model"), "total": tot, "validation": s.get("validation", [])})
+    return {"table": pd.DataFrame(rows), "runs": runs}
+
+
+def render_backcast(table: pd.DataFrame, width: int = 100) -> str:
+    """Plain-text back-cast table for the console: per year the fleet, the run's public ports or
+    kW beside the observed figure (scaled to the area) and why they differ."""
+    if table.empty:
+        return "back-cast: no observed figure for these years"
+    lines = ["Back-cast: the same pipeline for Guizhou's past fleet, beside the piles counted or planned then",
+             "(run: the stations built; all demand: the port rule on all the area's public energy, served or not)",
+             f"{'year':<6}{'NEVs (area)':>12}{'compared':>15}{'run':>10}{'all demand':>12}{'observed':>11}{'run/obs':>9}{'all/obs':>9}"]
+    for r in table.to_dict(orient="records"):
+        ratio = "-" if _missing(r["run_over_observed"]) else f"{r['run_over_observed']:.2f}"
+        ratio_all = "-" if _missing(r["rule_all_demand_over_observed"]) else f"{r['rule_all_demand_over_observed']:.2f}"
+        what = {"public_piles": "public piles", "planned_piles": "planned piles", "planned_power_kw": "planned kW"}[r["metric"]]
+        lines.append(f"{r['year']:<6}{r['nev_area']:>12,}{what:>15}{r['run_value']:>10,.0f}{r['rule_all_demand']:>12,.0f}"
+                     f"{r['observed_area']:>11,.0f}{ratio:>9}{ratio_all:>9}")
+        lines.extend(textwrap.wrap(r["why"], width=width, initial_indent="    why: ", subsequent_indent="         "))
+    for y in sorted(set(table["year"])):
+        src = table.loc[table["year"] == y, "nev_source"].iloc[0]
+        lines.extend(textwrap.wrap(f"{y} fleet: {src}", width=width, subsequent_indent="    "))
+    return "\n".join(lines)

@@ -33,6 +33,7 @@ _COMMAND_MODULES = (
     "evsiting.cli.analysis",
     "evsiting.cli.corridors",
     "evsiting.cli.plan",
+    "evsiting.cli.validate",
 )
 
 for _name in _COMMAND_MODULES:

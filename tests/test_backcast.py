@@ -1,0 +1,71 @@
+"""Back-cast (issue #13 item 6): the same pipeline for Guizhou's fleet in 2021 and 2023 beside
+the public piles counted (end 2021) and planned (2021-2023 plan) then. Anshun, short limit."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from evsiting.config import load_config
+from evsiting.demand.segments import province_demand
+from evsiting.errors import InputError
+from evsiting.settings import configs_dir
+from evsiting.validation import backcast_fleet, render_backcast
+
+
+def evsiting(*args):
+    return subprocess.run([sys.executable, "-m", "evsiting.cli", *map(str, args)], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def anshun_backcast(tmp_path_factory, shared):
+    out = tmp_path_factory.mktemp("out")
+    r = evsiting("validate", "backcast", configs_dir() / "prefectures" / "anshun.yaml", "--prefecture", "Anshun",
+                 "--out", out, "--time-limit", "10")
+    assert r.returncode == 0, r.stderr
+    return r, out / "anshun-anshun-backcast"
+
+
+def test_backcast_writes_csv_and_json(anshun_backcast):
+    r, folder = anshun_backcast
+    table = pd.read_csv(folder / "backcast.csv")
+    doc = json.loads((folder / "backcast.json").read_text(encoding="utf-8"))
+    assert not list(folder.parent.glob(".anshun-anshun-backcast.partial-*"))
+    assert list(table["year"]) == [2021, 2023, 2023]
+    assert list(table["metric"]) == ["public_piles", "planned_piles", "planned_power_kw"]
+    assert list(table["observed_province"]) == [26_000, 38_000, 1_600_000]
+    # 2021: the observed 79,000 EVs; 2023: the fleet projection (projected, not observed)
+    by_year = {run["year"]: run for run in doc["runs"]}
+    assert by_year[2021]["nev_total"] == 79_000 and by_year[2021]["run_year"] == 2022
+    assert "observed" in by_year[2021]["nev_source"]
+    assert table.loc[1, "nev_province"] == province_demand(2023)["nev_total"]
+    assert "projected" in by_year[2023]["nev_source"] and "not found" in by_year[2023]["nev_source"]
+    for row in table.itertuples():
+        share = row.nev_area / row.nev_province
+        assert 0 < share < 1 and row.area_share == pytest.approx(share)
+        assert row.observed_area == pytest.approx(row.observed_province * share)
+        assert row.run_over_observed == pytest.approx(row.run_value / row.observed_area)
+        assert row.rule_all_demand >= row.run_value  # the stations serve part of the demand at most
+    assert table.loc[0, "run_value"] == by_year[2021]["total"]["ports_dc"] + by_year[2021]["total"]["ports_ac"]
+    assert table.loc[2, "run_value"] == pytest.approx(by_year[2023]["total"]["power_kw"])
+    # each run carries the validation table of an ordinary run
+    assert by_year[2023]["validation"] and by_year[2023]["validation"][0]["metric"] == "nev_per_public_port"
+    assert "Back-cast" in r.stdout and "public piles" in r.stdout and "planned kW" in r.stdout
+    assert doc["comparisons"][0]["why"] and render_backcast(table).count("why:") == 3
+
+
+def test_backcast_fleet_needs_an_observed_stock_before_the_projection():
+    cfg = load_config(configs_dir() / "guizhou.yaml")
+    assert backcast_fleet(2022, cfg)["nev_total"] == 165_000
+    assert backcast_fleet(2025, cfg)["nev_total"] is None
+    with pytest.raises(InputError, match="2020"):
+        backcast_fleet(2020, cfg)
+
+
+def test_backcast_bad_years():
+    r = evsiting("validate", "backcast", configs_dir() / "guizhou.yaml", "--years", "20x1")
+    assert r.returncode == 2 and "--years" in r.stderr
