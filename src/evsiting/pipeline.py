@@ -8,7 +8,6 @@ Everything is computed in memory first; the run folder is written at the end thr
 from __future__ import annotations
 
 import hashlib
-import math
 import platform
 import time
 from dataclasses import dataclass, field
@@ -26,7 +25,6 @@ from . import __version__
 from . import candidates as cand
 from .areas import Prefecture, Prefectures, read_polygons, study_counties
 from .config import RunConfig
-from .costs import station_cost
 from .demand import cells as dcells
 from .demand.fleet import bus_fleet_by_prefecture
 from .demand.segments import province_demand, segment_energy
@@ -34,12 +32,13 @@ from .errors import InputError
 from .impedance import travel_time_matrix
 from .inputs import check_output_folder, check_parameter_overrides, dropped_warning, read_points
 from .layers import build_layers, write_layers
-from .models import MCLP
 from .outputs import atomic_dir, check_replaceable, write_json
 from .params import Parameters, load_parameters
 from .settings import WGS84
 from .references import compare_to_references
-from .sizing import size_depots, size_stations
+from .sizing import size_depots
+from .stages.s5_model import ModelInputs, SolveOptions, _within, solve_model, travel_cutoff_min
+from .stages.s6_sizing import size_solution
 
 
 @dataclass
@@ -66,29 +65,16 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def nearest_within(matrix: sp.csr_matrix, selected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each demand point, the nearest selected candidate within the matrix's cutoff.
-
-    Args:
-        matrix: csr (n_demand, n_candidates) of minutes (absent = beyond the cutoff).
-        selected: candidate indices that are open.
-
-    Returns:
-        (assignment, minutes): int array (n,) of candidate indices or -1, and float array of
-        travel minutes (NaN when unassigned). Ties go to the lower candidate index.
-    """
-    n = matrix.shape[0]
-    sub = matrix[:, selected].tocoo()
-    assign = np.full(n, -1, dtype=np.int64)
-    minutes = np.full(n, np.nan)
-    if sub.nnz:
-        order = np.lexsort((selected[sub.col], sub.data, sub.row))
-        rows = sub.row[order]
-        first = np.ones(len(rows), dtype=bool)
-        first[1:] = rows[1:] != rows[:-1]
-        assign[rows[first]] = selected[sub.col[order][first]]
-        minutes[rows[first]] = sub.data[order][first]
-    return assign, minutes
+def with_assigned_travel(sites: gpd.GeoDataFrame, cells: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``sites`` layer plus ``max_travel_min`` and ``mean_travel_min`` (minutes) of the cells
+    assigned to each station (null where none), for the models that minimise travel."""
+    alloc = cells[cells["station_id"].notna()]
+    t = alloc.groupby(alloc["station_id"].astype(str))["travel_min"]
+    ids = sites["site_id"].astype(str)
+    out = sites.copy()
+    out.insert(out.columns.get_loc("total_minutes"), "max_travel_min", ids.map(t.max().round(3)).to_numpy())
+    out.insert(out.columns.get_loc("total_minutes"), "mean_travel_min", ids.map(t.mean().round(3)).to_numpy())
+    return out
 
 
 def _versions() -> dict[str, str]:
@@ -112,14 +98,15 @@ def summarise(cells: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, prefectures: lis
         dict with ``total`` and ``prefectures`` (list), each with ``nev_count``,
         ``energy_kwh_day``, ``stations``, ``ports_dc``, ``ports_ac``, ``power_kw``,
         ``nev_covered``, ``coverage_share`` (NEVs within the service standard of a station /
-        NEVs), ``energy_served_kwh_day``, ``unserved_energy_kwh_day`` and
+        NEVs), ``energy_served_kwh_day`` (of the cells assigned to a station),
+        ``unserved_energy_kwh_day`` and
         ``nev_per_public_charger`` (NEVs / (DC + AC ports)).
     """
     def block(c: pd.DataFrame, s: pd.DataFrame) -> dict:
         nev = int(c["nev_count"].sum())
         covered = int(c.loc[c["covered"], "nev_count"].sum())
         energy = float(c["energy_kwh_day"].sum())
-        served = float(c.loc[c["covered"], "energy_kwh_day"].sum())
+        served = float(c.loc[c["station_id"].notna(), "energy_kwh_day"].sum())
         ports = int(s["ports_dc"].sum() + s["ports_ac"].sum())
         return {
             "nev_count": nev,
@@ -251,71 +238,28 @@ def run(
 
     # --- travel times ----------------------------------------------------------------
     standard = cfg.model.service_standard_min
+    cutoff = travel_cutoff_min(cfg.model)
     demand_pts = dcells.demand_points(cells)
     # Road travel times whenever the config names a network (issue #3).
     method = "network" if cfg.network is not None else cfg.impedance.method
     road_net = _road_network(cfg, demand_pts, candidates) if write and method == "network" else None
     imp_options = {"config": cfg} if road_net is None else {"config": cfg, "graph": road_net}
-    matrix, imp_info = travel_time_matrix(demand_pts, candidates, method, params, standard, **imp_options)
-    t = stage("travel times", t, f"{matrix.nnz:,} pairs within {standard:g} min, {imp_info['method']}")
+    matrix, imp_info = travel_time_matrix(demand_pts, candidates, method, params, cutoff, **imp_options)
+    t = stage("travel times", t, f"{matrix.nnz:,} pairs within {cutoff:g} min, {imp_info['method']}")
 
     # --- model -----------------------------------------------------------------------
     n_nev = int(cells["nev_count"].sum())
-    p = cfg.model.p if cfg.model.p is not None else math.ceil(n_nev / cfg.model.nevs_per_station)
-    if p > len(candidates):
-        raise InputError(
-            f"p = {p} stations but only {len(candidates)} candidate sites; lower model.p (or raise "
-            "model.nevs_per_station), or raise candidates.per_county",
-            source="config",
-            field="model.p",
-        )
-    weights_w = cells[cfg.model.weight].to_numpy(dtype=float)
-    if len(required) > p:
-        raise InputError(f"{len(required)} existing stations are required but p = {p}", source="config", field="model.p")
-    model = MCLP.from_cost_matrix(matrix, weights=weights_w, service_radius=standard, p_facilities=p, required=required if len(required) else None)
-    result = model.solve(
-        solver=solver or cfg.solver.name,
-        time_limit=time_limit if time_limit is not None else cfg.solver.time_limit_s,
-        mip_gap=cfg.solver.mip_gap,
-    )
-    selected = np.asarray(result.selected, dtype=np.int64)
-    # MCLP opens at most p stations: once the open ones reach every candidate-coverable NEV,
-    # or when a station would only cover NEVs others already cover, the rest are not opened.
-    no_gain = p - len(selected)
-    t = stage("model", t, f"MCLP p={p}, {result.status}, gap {result.gap:.4g}")
+    solve_opts = SolveOptions(solver or cfg.solver.name, time_limit if time_limit is not None else cfg.solver.time_limit_s, cfg.solver.mip_gap)
+    solution = solve_model(cfg.model, ModelInputs(cells, matrix, required, params), solve_opts)
+    result = solution.result
+    t = stage("model", t, solution.detail)
 
     # --- sizing ----------------------------------------------------------------------
-    assign, minutes = nearest_within(matrix, selected)
-    cells = cells.copy()
-    cells["covered"] = assign >= 0
-    cells["travel_min"] = minutes
-    cells["station_id"] = np.where(assign >= 0, candidates["site_id"].to_numpy()[np.maximum(assign, 0)], None)
-    energy = np.bincount(assign[assign >= 0], weights=cells["energy_kwh_day"].to_numpy()[assign >= 0], minlength=len(candidates))
-    nevs = np.bincount(assign[assign >= 0], weights=cells["nev_count"].to_numpy()[assign >= 0], minlength=len(candidates))
-    energy_dc = np.bincount(assign[assign >= 0], weights=cells["energy_dc_kwh_day"].to_numpy()[assign >= 0], minlength=len(candidates))
-    # An open station that is nobody's nearest station within the standard serves no energy,
-    # so it is not built either (assignments are unchanged).
-    keep = (nevs[selected] > 0) | np.isin(selected, required)
-    idle_dropped = int((~keep).sum())
-    selected = selected[keep]
-    sized = size_stations(energy[selected], params, dc_energy_kwh_day=np.minimum(energy_dc[selected], energy[selected]), peak_check=True)
-    sites = candidates.iloc[selected].copy().reset_index(drop=True)
-    county_names = counties.set_index("adcode")["name_zh"]
     pref_names = {p.adcode: p.name_en for p in prefs.items}
-    sites.insert(1, "prefecture", sites["prefecture_adcode"].map(pref_names))
-    sites.insert(2, "county", sites["county_adcode"].map(county_names))
-    sites["adcode"] = sites["county_adcode"]
-    sites["ports_dc"] = sized["ports_dc"]
-    sites["ports_ac"] = sized["ports_ac"]
-    sites["power_kw"] = sized["power_kw"].astype(float)
-    sites["ports_dc_peak"] = sized["ports_dc_peak"]
-    sites["dc_peak_wait_min"] = np.round(sized["dc_peak_wait_min"], 3)
-    sites["demand_served_kwh_day"] = np.round(energy[selected], 3)
-    # MCLP has no capacity: flag stations that need more ports than one site can hold.
+    sized = size_solution(solution, cells, candidates, matrix, params, standard_min=standard,
+                          county_names=counties.set_index("adcode")["name_zh"], prefecture_names=pref_names)
+    cells, sites, idle_dropped = sized.cells, sized.sites, sized.idle_dropped
     max_dc, max_ac = params.value("site_max_dc_ports"), params.value("site_max_ac_ports")
-    sites["over_site_max"] = (sites["ports_dc"] > max_dc) | (sites["ports_ac"] > max_ac)
-    sites["nev_served"] = nevs[selected].astype(np.int64)
-    sites["cost_cny"] = np.round(station_cost(sites["ports_dc"], sites["ports_ac"], params), 2)
     t = stage("sizing", t)
 
     summary = {
@@ -324,13 +268,12 @@ def run(
         "scenario": cfg.demand.scenario,
         "nev_province": int(nev_province),
         "nev_source": "config demand.nev_total" if cfg.demand.nev_total else f"fleet projection ({cfg.demand.scenario}, {cfg.year})",
-        "model": "MCLP",
+        "model": result.model,
         "service_standard_min": standard,
-        "p": p,
-        "stations_adding_no_coverage_not_built": no_gain,
+        **solution.summary,
         "stations_without_demand_not_built": idle_dropped,
         # Share of NEVs within the standard of ANY candidate site: no p can cover more.
-        "coverage_ceiling_share": round(float(cells["nev_count"].to_numpy()[np.diff(matrix.indptr) > 0].sum()) / max(n_nev, 1), 6),
+        "coverage_ceiling_share": round(float(cells["nev_count"].to_numpy()[_within(matrix, standard)].sum()) / max(n_nev, 1), 6),
         "stations_over_site_max": int(sites["over_site_max"].sum()),
         "site_max_ports": {"dc": max_dc, "ac": max_ac},
         **summarise(cells, sites, chosen),
@@ -374,7 +317,10 @@ def run(
         # Map layers (evsiting.layers): sites = every candidate with its facility type,
         # allocation lines, service areas; each GeoJSON with its QGIS style, all in run.gpkg.
         snap = cfg.network.snap_limit_m if cfg.network is not None else 1000.0
-        layers = build_layers(cells, candidates, sites, matrix, standard, params, imp_info["method"], cfg.model.weight, pref_names, road_net, snap)
+        weight = getattr(cfg.model, "weight", "nev_count")
+        layers = build_layers(cells, candidates, sites, matrix, standard, params, imp_info["method"], weight, pref_names, road_net, snap)
+        if cfg.model.type in ("pmedian", "pcenter"):  # the trips these models minimise
+            layers["sites"] = with_assigned_travel(layers["sites"], cells)
         layers = {"sites": layers["sites"], "demand": demand_out, "allocation": layers["allocation"], "service_areas": layers["service_areas"]}
         with atomic_dir(out_dir) as tmp:
             write_layers(tmp, layers)

@@ -140,11 +140,11 @@ def evaluate(inp: SweepInputs, selected: np.ndarray) -> dict:
     Returns:
         dict with the measure columns of :data:`TRADEOFF_COLUMNS` (``stations`` ... ``cost_cny``).
     """
-    from .pipeline import nearest_within
     from .sizing import size_stations
+    from .stages.s6_sizing import assign_cells
 
     selected = np.asarray(selected, dtype=np.int64)
-    assign, _ = nearest_within(inp.matrix, selected)
+    assign, _ = assign_cells(inp.matrix, selected)
     ok = assign >= 0
     m = len(inp.candidates)
     e = inp.cells["energy_kwh_day"].to_numpy(dtype=float)
@@ -240,7 +240,7 @@ def sweep_budget(inp: SweepInputs, values: list[float], solver: str = "cbc", tim
         DataFrame with :data:`TRADEOFF_COLUMNS` (``value`` = budget, CNY).
     """
     from .models import ChargerSiting
-    from .pipeline import nearest_within
+    from .stages.s6_sizing import assign_cells
 
     pr = inp.params
     cap_dc = pr.value("dc_charger_power_kw") * pr.value("dc_utilisation_hours")
@@ -267,7 +267,7 @@ def sweep_budget(inp: SweepInputs, values: list[float], solver: str = "cbc", tim
             res_use = res
             best = (b, res)
         sel = res_use.selected
-        assign, _ = nearest_within(inp.matrix, sel)
+        assign, _ = assign_cells(inp.matrix, sel)
         meas = _measures(inp, sel, assign >= 0, res_use.dc_ports[sel], res_use.ac_ports[sel],
                          res_use.dc_ports[sel] * pr.value("dc_charger_power_kw") + res_use.ac_ports[sel] * pr.value("ac_charger_power_kw"),
                          res_use.served_total)
