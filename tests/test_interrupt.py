@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 import evsiting.pipeline as pipeline
+import evsiting.stages.s7_outputs as s7_outputs
 from evsiting.cli import app
 from evsiting.config import load_config
 from evsiting.models import MCLP
@@ -75,7 +76,7 @@ def test_failure_while_writing_leaves_previous_outputs_and_no_partial_folder(cfg
         raise exc
 
     # the layers are written first, then summary.json: fail there, half-way through the folder
-    monkeypatch.setattr(pipeline, "write_json", failing_write_json)
+    monkeypatch.setattr(s7_outputs, "write_json", failing_write_json)
     with pytest.raises(type(exc)):
         pipeline.run(cfg, out_base=out)
     path, present = calls[0]
@@ -115,7 +116,7 @@ def test_full_disk_while_writing_is_one_line_and_leaves_previous_outputs(previou
     def full(obj, path):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-    monkeypatch.setattr(pipeline, "write_json", full)
+    monkeypatch.setattr(s7_outputs, "write_json", full)
     r = CliRunner().invoke(app, ["run", str(BASE), "--out", str(out)])
     assert r.exit_code == 2, r.output
     lines = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]

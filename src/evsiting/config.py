@@ -55,8 +55,6 @@ class PointFile(Strict):
 class DataFiles(Strict):
     """Input data. ``data:`` = this repo's data/, ``shared:`` = ../shared/data (see settings)."""
 
-    province: str = "data:guizhou_province.geojson"
-    prefectures: str = "data:guizhou_prefectures.geojson"
     counties: str = "data:guizhou_counties.geojson"
     prefecture_population: str = "data:guizhou_census2020_population.csv"
     county_population: str = "shared:guizhou_counties_census2020.csv"

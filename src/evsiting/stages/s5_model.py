@@ -124,7 +124,7 @@ def _mclp(block, inp: ModelInputs, opt: SolveOptions) -> Solution:
 
 def _lscp(block, inp: ModelInputs, opt: SolveOptions) -> Solution:
     # cells with no candidate within the standard cannot be covered: weight 0 = no need
-    coverable = _within(inp.matrix, block.service_standard_min)
+    coverable = rows_within(inp.matrix, block.service_standard_min)
     w = np.where(coverable & (inp.cells["nev_count"].to_numpy(dtype=float) > 0), 1.0, 0.0)
     res = LSCP.from_cost_matrix(inp.matrix, block.service_standard_min, weights=w,
                                 required=_required(inp)).solve(solver=opt.solver, time_limit=opt.time_limit_s, mip_gap=opt.mip_gap)
@@ -207,7 +207,7 @@ def solve_model(block, inp: ModelInputs, opt: SolveOptions) -> Solution:
     return REGISTRY[block.type](block, inp, opt)
 
 
-def _within(matrix: sp.csr_matrix, minutes: float) -> np.ndarray:
+def rows_within(matrix: sp.csr_matrix, minutes: float) -> np.ndarray:
     """(n,) bool: the row has a candidate within ``minutes``."""
     rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
     out = np.zeros(matrix.shape[0], dtype=bool)
