@@ -281,12 +281,12 @@ def test_parameter_override_signs(over, ok):
 
 
 def test_output_path_that_is_a_file_fails_before_the_run(tmp_path, monkeypatch):
-    import evsiting.pipeline as pipeline
+    import evsiting.stages.s2_demand as s2_demand
 
     def never(*a, **k):  # the check comes before any stage
         raise AssertionError("the run started")
 
-    monkeypatch.setattr(pipeline, "province_demand", never)
+    monkeypatch.setattr(s2_demand, "province_demand", never)
     target = tmp_path / "out"
     target.write_text("not a folder\n")
     for out in (target, target / "sub"):

@@ -12,8 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 import evsiting.pipeline as pipeline
+import evsiting.stages.s7_outputs as s7_outputs
 from evsiting.cli import app
 from evsiting.config import load_config
+from evsiting.models import MCLP
 
 BASE = Path(__file__).parent / "bad_inputs" / "base.yaml"  # a small valid Anshun run
 
@@ -48,18 +50,17 @@ class Boom(RuntimeError):
     pass
 
 
-def crashing_model(exc: BaseException):
-    class Crashing(pipeline.MCLP):
-        def solve(self, *a, **k):
-            raise exc
+def crashing_solve(exc: BaseException):
+    def solve(self, *a, **k):
+        raise exc
 
-    return Crashing
+    return solve
 
 
 @pytest.mark.parametrize("exc", [Boom("synthetic crash in the model stage"), KeyboardInterrupt()])
 def test_failure_in_the_model_stage_leaves_previous_outputs(cfg, previous, monkeypatch, exc):
     out, before = previous
-    monkeypatch.setattr(pipeline, "MCLP", crashing_model(exc))
+    monkeypatch.setattr(MCLP, "solve", crashing_solve(exc))
     with pytest.raises(type(exc)):
         pipeline.run(cfg, out_base=out)
     assert snapshot(out) == before
@@ -75,7 +76,7 @@ def test_failure_while_writing_leaves_previous_outputs_and_no_partial_folder(cfg
         raise exc
 
     # the layers are written first, then summary.json: fail there, half-way through the folder
-    monkeypatch.setattr(pipeline, "write_json", failing_write_json)
+    monkeypatch.setattr(s7_outputs, "write_json", failing_write_json)
     with pytest.raises(type(exc)):
         pipeline.run(cfg, out_base=out)
     path, present = calls[0]
@@ -99,7 +100,7 @@ def test_ctrl_c_on_the_command_line_is_one_line_and_writes_nothing(tmp_path, mon
     (out / "bad").mkdir(parents=True)
     (out / "bad" / "summary.json").write_text("{}\n")
     before = snapshot(out)
-    monkeypatch.setattr(pipeline, "MCLP", crashing_model(KeyboardInterrupt()))
+    monkeypatch.setattr(MCLP, "solve", crashing_solve(KeyboardInterrupt()))
     r = CliRunner().invoke(app, ["run", str(BASE), "--out", str(out)])
     assert r.exit_code == 130
     assert "interrupted: no output was written" in r.stderr and "Traceback" not in r.stderr
@@ -115,7 +116,7 @@ def test_full_disk_while_writing_is_one_line_and_leaves_previous_outputs(previou
     def full(obj, path):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-    monkeypatch.setattr(pipeline, "write_json", full)
+    monkeypatch.setattr(s7_outputs, "write_json", full)
     r = CliRunner().invoke(app, ["run", str(BASE), "--out", str(out)])
     assert r.exit_code == 2, r.output
     lines = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
@@ -137,12 +138,13 @@ def test_sigterm_during_the_run_is_handled_like_ctrl_c(previous, monkeypatch):
 
     original = signal.signal(signal.SIGTERM, record)
     try:
-        class Terminated(pipeline.MCLP):
-            def solve(self, *a, **k):
-                os.kill(os.getpid(), signal.SIGTERM)
-                return super().solve(*a, **k)
+        solve = MCLP.solve
 
-        monkeypatch.setattr(pipeline, "MCLP", Terminated)
+        def terminated(self, *a, **k):
+            os.kill(os.getpid(), signal.SIGTERM)
+            return solve(self, *a, **k)
+
+        monkeypatch.setattr(MCLP, "solve", terminated)
         r = CliRunner().invoke(app, ["run", str(BASE), "--out", str(out)])
         restored = signal.getsignal(signal.SIGTERM)
     finally:

@@ -309,12 +309,12 @@ def test_run_with_a_road_network_draws_isochrones(tmp_path, shared):
     demand point the matrix puts within the standard of the station."""
     from pathlib import Path
 
-    from evsiting.config import ModelConfig, NetworkConfig
+    from evsiting.config import MCLPConfig, NetworkConfig
 
     cfg = load_config(configs_dir() / "prefectures" / "guiyang.yaml")
     cfg.candidates.per_county = 5
     cfg.impedance.method = "network"
-    cfg.model = ModelConfig(p=3)
+    cfg.model = MCLPConfig(p=3)
     cfg.network = NetworkConfig(source="file", path=str(Path(__file__).parent / "fixtures" / "synthetic_small.osm"), buffer_m=2000)
     res = run(cfg, out_base=tmp_path)
     sa = gpd.read_file(res.out_dir / "service_areas.geojson")

@@ -10,7 +10,8 @@ import pytest
 
 from evsiting.config import load_config
 from evsiting.demand import cells as dc
-from evsiting.pipeline import nearest_within, run
+from evsiting.pipeline import run
+from evsiting.stages.s6_sizing import assign_cells
 from evsiting.settings import configs_dir, resolve_path
 
 
@@ -72,10 +73,10 @@ def test_ports_cover_the_energy_served(province):
     assert sum(p["nev_count"] for p in per) == summary["total"]["nev_count"] == 700_000
 
 
-def test_nearest_within_picks_the_closest_open_site():
+def test_assign_cells_picks_the_closest_open_site():
     import scipy.sparse as sp
 
     m = sp.csr_matrix(np.array([[5.0, 3.0, 0.0], [0.0, 0.0, 0.0], [2.0, 2.0, 9.0]]))
     # Stored entries only: row 1 reaches nothing.
-    assign, minutes = nearest_within(m, np.array([0, 1]))
+    assign, minutes = assign_cells(m, np.array([0, 1]))
     assert assign.tolist() == [1, -1, 0] and minutes[0] == 3.0 and np.isnan(minutes[1])

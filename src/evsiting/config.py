@@ -1,17 +1,18 @@
 """Run configuration: YAML files validated by pydantic models; unknown keys are rejected.
 
 A config may start with ``extends: OTHER.yaml`` (relative to itself): the other file is
-read first and this one's keys are merged over it, section by section.
+read first and this one's keys are merged over it, section by section; a ``model:`` block
+replaces the other file's model block whole (its keys depend on ``model.type``).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from .errors import InputError
 from .settings import resolve_path
@@ -54,8 +55,6 @@ class PointFile(Strict):
 class DataFiles(Strict):
     """Input data. ``data:`` = this repo's data/, ``shared:`` = ../shared/data (see settings)."""
 
-    province: str = "data:guizhou_province.geojson"
-    prefectures: str = "data:guizhou_prefectures.geojson"
     counties: str = "data:guizhou_counties.geojson"
     prefecture_population: str = "data:guizhou_census2020_population.csv"
     county_population: str = "shared:guizhou_counties_census2020.csv"
@@ -191,21 +190,87 @@ class NetworkConfig(Strict):
         return self
 
 
-class ModelConfig(Strict):
-    """The location model: MCLP with a service standard and either ``p`` stations or one
-    station per ``nevs_per_station`` vehicles of the study area (scales with a prefecture)."""
+class _ModelBlock(Strict):
+    """Keys every model block has: ``service_standard_min`` (minutes; the coverage standard of
+    the summary and of the service-area layer, and the radius of the covering models)."""
 
-    type: Literal["mclp"] = "mclp"
+    type: str  # each model block narrows it to its own name
     service_standard_min: float = Field(15.0, gt=0)
+
+
+class _StationCount(_ModelBlock):
+    """A model with a number of stations: ``p`` stations or one station per
+    ``nevs_per_station`` vehicles of the study area (scales with a prefecture)."""
+
     p: int | None = Field(None, gt=0)
     nevs_per_station: float | None = Field(None, gt=0)
-    weight: Literal["nev_count", "energy_kwh_day"] = "nev_count"
 
     @model_validator(mode="after")
     def _one_size(self):
         if (self.p is None) == (self.nevs_per_station is None):
             raise ValueError("give exactly one of 'p' and 'nevs_per_station'")
         return self
+
+
+class MCLPConfig(_StationCount):
+    """``mclp``: at most p stations covering the most ``weight`` within the service standard."""
+
+    type: Literal["mclp"] = "mclp"
+    weight: Literal["nev_count", "energy_kwh_day"] = "nev_count"
+
+
+class LSCPConfig(_ModelBlock):
+    """``lscp``: the fewest stations that put every coverable demand cell (one with a
+    candidate within the service standard) within the standard."""
+
+    type: Literal["lscp"] = "lscp"
+
+
+class PMedianConfig(_StationCount):
+    """``pmedian``: p stations minimising the ``weight``-weighted travel minutes to the nearest
+    station. ``max_travel_min``: travel times are computed up to this many minutes; cells
+    beyond it of every candidate are left out of the model (reported in the summary)."""
+
+    type: Literal["pmedian"] = "pmedian"
+    weight: Literal["nev_count", "energy_kwh_day"] = "nev_count"
+    max_travel_min: float = Field(60.0, gt=0)
+
+
+class PCenterConfig(_StationCount):
+    """``pcenter``: p stations minimising the longest travel time (minutes) from a demand cell
+    to its nearest station; ``max_travel_min`` as for ``pmedian``."""
+
+    type: Literal["pcenter"] = "pcenter"
+    max_travel_min: float = Field(60.0, gt=0)
+
+
+class CapacitatedConfig(_ModelBlock):
+    """``capacitated``: the least capital cost (CNY) of sites and integer DC/AC ports that serve
+    all public energy (kWh/day) within the service standard, with per-site port maxima and
+    costs from the parameters (``site_max_dc_ports``, ``site_max_ac_ports``, ``site_cost``,
+    ``dc_port_cost``, ``ac_port_cost``)."""
+
+    type: Literal["capacitated"] = "capacitated"
+
+
+#: ``model.type`` -> its config block (keys validated per type).
+MODEL_CONFIGS: dict[str, type[_ModelBlock]] = {
+    "mclp": MCLPConfig, "lscp": LSCPConfig, "pmedian": PMedianConfig,
+    "pcenter": PCenterConfig, "capacitated": CapacitatedConfig,
+}
+
+
+def _model_tag(v: Any) -> str:
+    """The ``type`` of a model block (``mclp`` when left out)."""
+    return v.get("type", "mclp") if isinstance(v, dict) else getattr(v, "type", "mclp")
+
+
+#: The location model block: one of :data:`MODEL_CONFIGS`, chosen by its ``type``.
+ModelConfig = Annotated[
+    Union[tuple(Annotated[c, Tag(t)] for t, c in MODEL_CONFIGS.items())],
+    Discriminator(_model_tag, custom_error_type="unknown_model_type",
+                  custom_error_message="unknown model type; expected one of " + ", ".join(MODEL_CONFIGS)),
+]
 
 
 class SolverConfig(Strict):
@@ -318,10 +383,15 @@ class RunConfig(Strict):
         return resolve_path(value, self.base_dir)
 
 
-def _deep_merge(base: dict, over: dict) -> dict:
+#: Top-level sections that an extending config replaces whole instead of merging.
+REPLACED_SECTIONS = ("model",)
+
+
+def _deep_merge(base: dict, over: dict, replace: tuple[str, ...] = ()) -> dict:
     out = dict(base)
     for k, v in over.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        merge = k not in replace and isinstance(v, dict) and isinstance(out.get(k), dict)
+        out[k] = _deep_merge(out[k], v) if merge else v
     return out
 
 
@@ -351,15 +421,15 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     parent = raw.pop("extends", None)
     if parent is not None:
         base = _read_yaml((path.parent / str(parent)).resolve(), seen + (path,))
-        raw = _deep_merge(base, raw)
+        raw = _deep_merge(base, raw, REPLACED_SECTIONS)
     return raw
 
 
-def _did_you_mean(loc: tuple) -> str:
+def _did_you_mean(loc: tuple, model: type[BaseModel] = None) -> str:
     """`` (did you mean 'x'?)`` for an unknown key at ``loc`` when a valid key is close."""
     import difflib
 
-    model: type[BaseModel] = RunConfig
+    model = model or RunConfig
     for part in loc[:-1]:
         field = model.model_fields.get(str(part)) if isinstance(part, str) else None
         ann = getattr(field, "annotation", None)
@@ -368,6 +438,20 @@ def _did_you_mean(loc: tuple) -> str:
         model = ann
     close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _model_error(err: dict, raw: dict[str, Any]) -> tuple[tuple, str | None]:
+    """An error inside the ``model`` block: its location without pydantic's union tag, and a
+    message for an unknown ``model.type`` (None: keep pydantic's)."""
+    loc = tuple(err["loc"])
+    if err["type"] == "unknown_model_type":
+        got = _model_tag((raw or {}).get("model") or {})
+        close = __import__("difflib").get_close_matches(str(got), list(MODEL_CONFIGS), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        return ("model", "type"), f"unknown model type {got!r}{hint}; expected one of {', '.join(MODEL_CONFIGS)}"
+    if len(loc) > 1 and loc[1] in MODEL_CONFIGS:
+        loc = loc[:1] + loc[2:]
+    return loc, None
 
 
 def config_from_dict(raw: dict[str, Any], source: str = "config", base_dir: Path | None = None) -> RunConfig:
@@ -382,12 +466,18 @@ def config_from_dict(raw: dict[str, Any], source: str = "config", base_dir: Path
         errs = exc.errors()
         # An unknown key first: a typo ("modle") also makes the real key look missing.
         err = next((e for e in errs if e["type"] == "extra_forbidden"), errs[0])
-        field = ".".join(str(p) for p in err["loc"]) or None
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key" + _did_you_mean(err["loc"])
+        loc, msg = tuple(err["loc"]), None
+        if loc[:1] == ("model",):
+            loc, msg = _model_error(err, raw if isinstance(raw, dict) else {})
+        field = ".".join(str(p) for p in loc) or None
+        if msg is not None:
+            pass
+        elif err["type"] == "extra_forbidden":
+            in_model = loc[:1] == ("model",) and len(loc) == 2
+            block = MODEL_CONFIGS[_model_tag(raw.get("model") or {})] if in_model else None
+            msg = "unknown key" + (_did_you_mean(loc[1:], block) if block else _did_you_mean(loc))
         else:
-            msg = msg.removeprefix("Value error, ")
+            msg = err["msg"].removeprefix("Value error, ")
             inp = err.get("input")
             if "input" in err and (inp is None or isinstance(inp, (int, float, str))):
                 msg = f"{msg} (got {inp!r})"

@@ -1,46 +1,30 @@
-"""The province/prefecture run: data in -> demand -> candidates -> travel times -> model ->
-sizing -> outputs. Each stage lives in its own module; this one only wires them together.
+"""The province/prefecture run: a list of stage calls (:mod:`evsiting.stages`): study ->
+demand -> candidates -> travel times -> model -> sizing -> outputs.
 
 Everything is computed in memory first; the run folder is written at the end through
-:func:`evsiting.outputs.atomic_dir`, so a failed or interrupted run leaves nothing half-written.
+:meth:`evsiting.stages.context.RunContext.write_folder`, so a failed or interrupted run leaves
+nothing half-written.
 """
 
 from __future__ import annotations
 
-import hashlib
-import math
-import platform
-import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
 import geopandas as gpd
-import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
-from . import __version__
-from . import candidates as cand
-from .areas import Prefecture, Prefectures, read_polygons, study_counties
 from .config import RunConfig
-from .costs import station_cost
-from .demand import cells as dcells
-from .demand.fleet import bus_fleet_by_prefecture
-from .demand.segments import province_demand, segment_energy
-from .errors import InputError
-from .impedance import travel_time_matrix
-from .inputs import check_output_folder, check_parameter_overrides, dropped_warning, read_points
-from .layers import build_layers, write_layers
-from .models import MCLP
-from .outputs import atomic_dir, check_replaceable, write_json
-from .params import Parameters, load_parameters
-from .settings import WGS84
-from .references import compare_to_references
-from .validation import validate_summary
-from .sizing import size_depots, size_stations
+from .demand.cells import demand_points
+from .stages.context import RunContext
+from .stages.s1_study import Study, load_study, sha256  # noqa: F401  (re-exported)
+from .stages.s2_demand import building_summary, build_demand
+from .stages.s3_candidates import build_candidates
+from .stages.s4_travel import travel_provider
+from .stages.s5_model import ModelInputs, SolveOptions, rows_within, solve_model, travel_cutoff_min
+from .stages.s6_sizing import size_solution
+from .stages.s7_outputs import add_costs_and_references, depots, run_layers, summarise, write_run_files
 
 
 @dataclass
@@ -56,126 +40,6 @@ class RunResult:
     manifest: dict
     out_dir: Path | None = None
     timings: dict = field(default_factory=dict)
-
-
-def sha256(path: Path) -> str:
-    """Hex SHA-256 of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def nearest_within(matrix: sp.csr_matrix, selected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each demand point, the nearest selected candidate within the matrix's cutoff.
-
-    Args:
-        matrix: csr (n_demand, n_candidates) of minutes (absent = beyond the cutoff).
-        selected: candidate indices that are open.
-
-    Returns:
-        (assignment, minutes): int array (n,) of candidate indices or -1, and float array of
-        travel minutes (NaN when unassigned). Ties go to the lower candidate index.
-    """
-    n = matrix.shape[0]
-    sub = matrix[:, selected].tocoo()
-    assign = np.full(n, -1, dtype=np.int64)
-    minutes = np.full(n, np.nan)
-    if sub.nnz:
-        order = np.lexsort((selected[sub.col], sub.data, sub.row))
-        rows = sub.row[order]
-        first = np.ones(len(rows), dtype=bool)
-        first[1:] = rows[1:] != rows[:-1]
-        assign[rows[first]] = selected[sub.col[order][first]]
-        minutes[rows[first]] = sub.data[order][first]
-    return assign, minutes
-
-
-def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version(), "evsiting": __version__}
-    for pkg in ("numpy", "pandas", "scipy", "geopandas", "shapely", "pyproj", "h3", "pulp", "highspy", "osmnx", "networkx", "pydantic"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = None
-    return out
-
-
-def _ratio(a: float, b: float) -> float | None:
-    return a / b if b else None
-
-
-def summarise(cells: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, prefectures: list[Prefecture]) -> dict:
-    """Totals per prefecture and for the study area.
-
-    Returns:
-        dict with ``total`` and ``prefectures`` (list), each with ``nev_count``,
-        ``energy_kwh_day``, ``stations``, ``ports_dc``, ``ports_ac``, ``power_kw``,
-        ``nev_covered``, ``coverage_share`` (NEVs within the service standard of a station /
-        NEVs), ``energy_served_kwh_day``, ``unserved_energy_kwh_day`` and
-        ``nev_per_public_charger`` (NEVs / (DC + AC ports)).
-    """
-    def block(c: pd.DataFrame, s: pd.DataFrame) -> dict:
-        nev = int(c["nev_count"].sum())
-        covered = int(c.loc[c["covered"], "nev_count"].sum())
-        energy = float(c["energy_kwh_day"].sum())
-        served = float(c.loc[c["covered"], "energy_kwh_day"].sum())
-        ports = int(s["ports_dc"].sum() + s["ports_ac"].sum())
-        return {
-            "nev_count": nev,
-            "energy_kwh_day": round(energy, 3),
-            "stations": int(len(s)),
-            "ports_dc": int(s["ports_dc"].sum()),
-            "ports_ac": int(s["ports_ac"].sum()),
-            "power_kw": float(s["power_kw"].sum()),
-            "nev_covered": covered,
-            "coverage_share": round(_ratio(covered, nev) or 0.0, 6),
-            "energy_served_kwh_day": round(served, 3),
-            "unserved_energy_kwh_day": round(energy - served, 3),
-            "nev_per_public_charger": None if not ports else round(nev / ports, 3),
-        }
-
-    per = []
-    for p in prefectures:
-        c = cells[cells["prefecture_adcode"] == p.adcode]
-        s = sites[sites["prefecture_adcode"] == p.adcode]
-        per.append({"adcode": p.adcode, "name_zh": p.name_zh, "name_en": p.name_en, **block(c, s)})
-    return {"total": block(cells, sites), "prefectures": per}
-
-
-@dataclass
-class Study:
-    """The study area's inputs, read and checked: parameters (config overrides applied), the
-    prefecture table and the chosen prefectures, counties (all 88 and the study's, WGS84), the
-    county census and the county seats (converted to WGS84)."""
-
-    params: Parameters
-    prefectures: Prefectures
-    chosen: list[Prefecture]
-    counties_all: gpd.GeoDataFrame
-    counties: gpd.GeoDataFrame
-    census: dcells.CensusTables
-    seats: gpd.GeoDataFrame
-
-
-def load_study(cfg: RunConfig, prefecture: str | None = None) -> Study:
-    """Read the data-in stage shared by the siting run and the build-out plan.
-
-    Raises:
-        InputError: bad parameter overrides, unknown prefecture, missing or malformed files.
-    """
-    params = load_parameters(cfg.path(cfg.data.parameters))
-    check_parameter_overrides(params, cfg.parameters, "config")
-    params = params.with_overrides(cfg.parameters, "config parameters")
-    prefs = Prefectures.from_csv(cfg.path(cfg.data.prefecture_population))
-    chosen = prefs.select(cfg.prefectures, prefecture)
-    counties_all = study_counties(read_polygons(cfg.path(cfg.data.counties), ("district_adcode", "district_name", "city_adcode")), None)
-    counties = counties_all[counties_all["prefecture_adcode"].isin([p.adcode for p in chosen])].reset_index(drop=True)
-    census = dcells.read_census(cfg.path(cfg.data.county_population), cfg.path(cfg.data.urbanisation), cfg.path(cfg.data.household_cars))
-    sf = cfg.data.county_seats
-    seats = read_points(cfg.path(sf.path), crs=sf.crs, lon_column=sf.lon_column, lat_column=sf.lat_column, id_column=sf.id_column)
-    return Study(params, prefs, chosen, counties_all, counties, census, seats)
 
 
 def run(
@@ -206,337 +70,78 @@ def run(
         InputError: bad data or config (nothing is written).
         InfeasibleError, SolverError: from the model stage (nothing is written).
     """
-    t0 = time.perf_counter()
-    timings: dict[str, float] = {}
+    ctx = RunContext.open(cfg, out_base, write=write, progress=progress)
+    study = load_study(cfg, prefecture, progress)
+    run_name = study.run_name(cfg, prefecture)
+    out_dir = ctx.folder(run_name)  # never delete a folder that is not an earlier output of this run
+    ctx.done("data")
 
-    def stage(name: str, t_start: float, detail: str = "") -> float:
-        now = time.perf_counter()
-        timings[name] = round(now - t_start, 3)  # stable keys: the stage name only
-        progress(f"  {name}{f' ({detail})' if detail else ''}: {now - t_start:.1f} s")
-        return now
+    demand = build_demand(cfg, study)
+    cells, params = demand.cells, demand.params
+    ctx.done("demand", f"{len(cells):,} cells, {demand.nev_total:,} NEVs")
 
-    # --- data in ---------------------------------------------------------------------
-    if write:  # fail now, not after the long stages, when the outputs cannot be written
-        check_output_folder(Path(out_base or cfg.path(cfg.output_dir)), "--out" if out_base else "output_dir")
-    study = load_study(cfg, prefecture)
-    params, prefs, chosen = study.params, study.prefectures, study.chosen
-    counties_all, counties, census, seats = study.counties_all, study.counties, study.census, study.seats
-    run_name = cfg.name if prefecture is None else f"{cfg.name}-{chosen[0].slug}"
-    if write:  # never delete a folder that is not an earlier output of this run
-        check_replaceable(Path(out_base or cfg.path(cfg.output_dir)) / run_name, "--out" if out_base else "output_dir")
-    # User candidate files are read and checked here, before the long stages, so a bad file
-    # fails in seconds; rows with empty coordinates are dropped with a warning.
-    user_sites, input_notes = read_candidate_files(cfg, counties, counties_all, progress)
-    # Building footprints for the cell weights (demand.building_weights), read here too.
-    buildings, bw_info = read_building_weights(cfg, params, counties)
-    t = stage("data", t0)
+    cands = build_candidates(cfg, study, cells)
+    candidates = cands.sites
+    ctx.done("candidates", f"{len(candidates):,}")
 
-    # --- demand ----------------------------------------------------------------------
-    fleet = province_demand(cfg.year, cfg.demand.scenario, params, cfg.fleet)
-    params = fleet["params"]  # with the scenario's values applied
-    nev_province = cfg.demand.nev_total or fleet["nev_total"]
-    weights = dcells.county_weights(census, cfg.demand.weights)
-    county_nevs = dcells.allocate_to_counties(nev_province, weights)
-    cells = demand_cells(counties, county_nevs, census, seats, params, cfg.demand.h3_resolution, fleet, buildings, bw_info)
-    if int(cells["nev_count"].sum()) == 0:
-        raise InputError("the demand total of the study area is zero", source="config", field="demand.nev_total")
-    t = stage("demand", t, f"{len(cells):,} cells, {int(cells['nev_count'].sum()):,} NEVs")
+    provider = travel_provider(cfg)
+    travel = provider.times(demand_points(cells), candidates, params, travel_cutoff_min(cfg.model))
+    ctx.done("travel times", f"{travel.matrix.nnz:,} pairs within {travel.cutoff_min:g} min, {travel.info['method']}")
 
-    # --- candidates ------------------------------------------------------------------
-    parts = [cand.from_demand_cells(cells, cfg.candidates.per_county)] if cfg.candidates.from_demand_cells else []
-    if cfg.network is not None and cfg.network.osm_candidates:
-        parts.append(cand.from_osm(_osm_candidates(cfg, counties), counties))
-    candidates = cand.combine(parts + user_sites)
-    required = np.flatnonzero(candidates["required"].to_numpy())
-    t = stage("candidates", t, f"{len(candidates):,}")
+    solve_opts = SolveOptions(solver or cfg.solver.name, time_limit if time_limit is not None else cfg.solver.time_limit_s, cfg.solver.mip_gap)
+    solution = solve_model(cfg.model, ModelInputs(cells, travel.matrix, cands.required, params), solve_opts)
+    ctx.done("model", solution.detail)
 
-    # --- travel times ----------------------------------------------------------------
     standard = cfg.model.service_standard_min
-    demand_pts = dcells.demand_points(cells)
-    # Road travel times whenever the config names a network (issue #3).
-    method = "network" if cfg.network is not None else cfg.impedance.method
-    road_net = _road_network(cfg, demand_pts, candidates) if write and method == "network" else None
-    imp_options = {"config": cfg} if road_net is None else {"config": cfg, "graph": road_net}
-    matrix, imp_info = travel_time_matrix(demand_pts, candidates, method, params, standard, **imp_options)
-    t = stage("travel times", t, f"{matrix.nnz:,} pairs within {standard:g} min, {imp_info['method']}")
+    pref_names = {p.adcode: p.name_en for p in study.prefectures.items}
+    sized = size_solution(solution, cells, candidates, travel.matrix, params, standard_min=standard,
+                          county_names=study.counties.set_index("adcode")["name_zh"], prefecture_names=pref_names)
+    ctx.done("sizing")
 
-    # --- model -----------------------------------------------------------------------
-    n_nev = int(cells["nev_count"].sum())
-    p = cfg.model.p if cfg.model.p is not None else math.ceil(n_nev / cfg.model.nevs_per_station)
-    if p > len(candidates):
-        raise InputError(
-            f"p = {p} stations but only {len(candidates)} candidate sites; lower model.p (or raise "
-            "model.nevs_per_station), or raise candidates.per_county",
-            source="config",
-            field="model.p",
-        )
-    weights_w = cells[cfg.model.weight].to_numpy(dtype=float)
-    if len(required) > p:
-        raise InputError(f"{len(required)} existing stations are required but p = {p}", source="config", field="model.p")
-    model = MCLP.from_cost_matrix(matrix, weights=weights_w, service_radius=standard, p_facilities=p, required=required if len(required) else None)
-    result = model.solve(
-        solver=solver or cfg.solver.name,
-        time_limit=time_limit if time_limit is not None else cfg.solver.time_limit_s,
-        mip_gap=cfg.solver.mip_gap,
+    summary = run_summary(cfg, study, demand, travel, solution, sized, run_name)
+    result = solution.result
+    manifest = ctx.manifest(
+        cfg, run_name,
+        prefecture_option=prefecture,
+        study_prefectures=[p.adcode for p in study.chosen],
+        data_files=study.files,
+        parameters=params.to_frame().to_dict(orient="records"),
+        impedance=travel.info,
+        building_weights=study.buildings_info,
+        solver={"name": result.solver, "status": result.status, "objective": result.objective, "bound": result.bound,
+                "gap": result.gap, "runtime_s": result.runtime_s, "time_limit_s": solve_opts.time_limit_s},
+        sizes={"demand_cells": len(cells), "candidates": len(candidates), "matrix_pairs": int(travel.matrix.nnz)},
     )
-    selected = np.asarray(result.selected, dtype=np.int64)
-    # MCLP opens at most p stations: once the open ones reach every candidate-coverable NEV,
-    # or when a station would only cover NEVs others already cover, the rest are not opened.
-    no_gain = p - len(selected)
-    t = stage("model", t, f"MCLP p={p}, {result.status}, gap {result.gap:.4g}")
+    if write:
+        graph = provider.graph([])  # the graph of the travel times (network method), or None
+        layers = run_layers(cfg, sized.cells, candidates, sized.sites, travel, params, pref_names, graph)
+        ctx.write_folder(out_dir, manifest, lambda tmp: write_run_files(tmp, layers, summary))
+    return RunResult(cfg, sized.cells, candidates, sized.sites, travel.matrix, summary, manifest, out_dir, ctx.timings)
 
-    # --- sizing ----------------------------------------------------------------------
-    assign, minutes = nearest_within(matrix, selected)
-    cells = cells.copy()
-    cells["covered"] = assign >= 0
-    cells["travel_min"] = minutes
-    cells["station_id"] = np.where(assign >= 0, candidates["site_id"].to_numpy()[np.maximum(assign, 0)], None)
-    energy = np.bincount(assign[assign >= 0], weights=cells["energy_kwh_day"].to_numpy()[assign >= 0], minlength=len(candidates))
-    nevs = np.bincount(assign[assign >= 0], weights=cells["nev_count"].to_numpy()[assign >= 0], minlength=len(candidates))
-    energy_dc = np.bincount(assign[assign >= 0], weights=cells["energy_dc_kwh_day"].to_numpy()[assign >= 0], minlength=len(candidates))
-    # An open station that is nobody's nearest station within the standard serves no energy,
-    # so it is not built either (assignments are unchanged).
-    keep = (nevs[selected] > 0) | np.isin(selected, required)
-    idle_dropped = int((~keep).sum())
-    selected = selected[keep]
-    sized = size_stations(energy[selected], params, dc_energy_kwh_day=np.minimum(energy_dc[selected], energy[selected]), peak_check=True)
-    sites = candidates.iloc[selected].copy().reset_index(drop=True)
-    county_names = counties.set_index("adcode")["name_zh"]
-    pref_names = {p.adcode: p.name_en for p in prefs.items}
-    sites.insert(1, "prefecture", sites["prefecture_adcode"].map(pref_names))
-    sites.insert(2, "county", sites["county_adcode"].map(county_names))
-    sites["adcode"] = sites["county_adcode"]
-    sites["ports_dc"] = sized["ports_dc"]
-    sites["ports_ac"] = sized["ports_ac"]
-    sites["power_kw"] = sized["power_kw"].astype(float)
-    sites["ports_dc_peak"] = sized["ports_dc_peak"]
-    sites["dc_peak_wait_min"] = np.round(sized["dc_peak_wait_min"], 3)
-    sites["demand_served_kwh_day"] = np.round(energy[selected], 3)
-    # MCLP has no capacity: flag stations that need more ports than one site can hold.
-    max_dc, max_ac = params.value("site_max_dc_ports"), params.value("site_max_ac_ports")
-    sites["over_site_max"] = (sites["ports_dc"] > max_dc) | (sites["ports_ac"] > max_ac)
-    sites["nev_served"] = nevs[selected].astype(np.int64)
-    sites["cost_cny"] = np.round(station_cost(sites["ports_dc"], sites["ports_ac"], params), 2)
-    t = stage("sizing", t)
 
+def run_summary(cfg: RunConfig, study: Study, demand, travel, solution, sized, run_name: str) -> dict:
+    """``summary.json`` of a run: scenario, model and its own entries, totals per prefecture,
+    depots, building weights, reference ratios and costs."""
+    cells, sites = sized.cells, sized.sites
+    n_nev = demand.nev_total
+    params = demand.params
     summary = {
         "run": run_name,
         "year": cfg.year,
         "scenario": cfg.demand.scenario,
-        "nev_province": int(nev_province),
+        "nev_province": demand.nev_province,
         "nev_source": "config demand.nev_total" if cfg.demand.nev_total else f"fleet projection ({cfg.demand.scenario}, {cfg.year})",
-        "model": "MCLP",
-        "service_standard_min": standard,
-        "p": p,
-        "stations_adding_no_coverage_not_built": no_gain,
-        "stations_without_demand_not_built": idle_dropped,
+        "model": solution.result.model,
+        "service_standard_min": cfg.model.service_standard_min,
+        **solution.summary,
+        "stations_without_demand_not_built": sized.idle_dropped,
         # Share of NEVs within the standard of ANY candidate site: no p can cover more.
-        "coverage_ceiling_share": round(float(cells["nev_count"].to_numpy()[np.diff(matrix.indptr) > 0].sum()) / max(n_nev, 1), 6),
+        "coverage_ceiling_share": round(float(cells["nev_count"].to_numpy()[rows_within(travel.matrix, cfg.model.service_standard_min)].sum()) / max(n_nev, 1), 6),
         "stations_over_site_max": int(sites["over_site_max"].sum()),
-        "site_max_ports": {"dc": max_dc, "ac": max_ac},
-        **summarise(cells, sites, chosen),
+        "site_max_ports": {"dc": params.value("site_max_dc_ports"), "ac": params.value("site_max_ac_ports")},
+        **summarise(cells, sites, study.chosen),
     }
-    summary["depots"] = _depots(cfg, params, chosen, nev_province, fleet)
-    summary["building_weights"] = building_summary(bw_info)
-    tot = summary["total"]
-    refs = compare_to_references(tot["nev_count"], tot["ports_dc"], tot["ports_ac"])
-    summary["reference_ratios"] = refs.to_dict(orient="records")
-    summary["validation"] = validate_summary(tot)  # beside observed figures (evsiting.validation)
-    # Capital cost of the stations (evsiting.costs; parameters site_cost, dc_port_cost, ac_port_cost)
-    tot["cost_cny"] = round(float(sites["cost_cny"].sum()), 2)
-    for blk in summary["prefectures"]:
-        blk["cost_cny"] = round(float(sites.loc[sites["prefecture_adcode"] == blk["adcode"], "cost_cny"].sum()), 2)
-    manifest = {
-        "run": run_name,
-        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "config": cfg.model_dump(mode="json"),
-        "prefecture_option": prefecture,
-        "study_prefectures": [p.adcode for p in chosen],
-        "data_files": data_files(cfg, input_notes),
-        "parameters": params.to_frame().to_dict(orient="records"),
-        "impedance": imp_info,
-        "building_weights": bw_info,
-        "solver": {
-            "name": result.solver,
-            "status": result.status,
-            "objective": result.objective,
-            "bound": result.bound,
-            "gap": result.gap,
-            "runtime_s": result.runtime_s,
-            "time_limit_s": time_limit if time_limit is not None else cfg.solver.time_limit_s,
-        },
-        "sizes": {"demand_cells": len(cells), "candidates": len(candidates), "matrix_pairs": int(matrix.nnz)},
-        "timings_s": timings,
-        "versions": _versions(),
-    }
-    out_dir = None
-    if write:
-        out_dir = Path(out_base or cfg.path(cfg.output_dir)) / run_name
-        demand_out = cells[["demand_id", "h3", "county_adcode", "county_name", "prefecture_adcode", "area_km2", "nev_count", "energy_kwh_day", "energy_dc_kwh_day", "covered", "travel_min", "station_id", "geometry"]]
-        # Map layers (evsiting.layers): sites = every candidate with its facility type,
-        # allocation lines, service areas; each GeoJSON with its QGIS style, all in run.gpkg.
-        snap = cfg.network.snap_limit_m if cfg.network is not None else 1000.0
-        layers = build_layers(cells, candidates, sites, matrix, standard, params, imp_info["method"], cfg.model.weight, pref_names, road_net, snap)
-        layers = {"sites": layers["sites"], "demand": demand_out, "allocation": layers["allocation"], "service_areas": layers["service_areas"]}
-        with atomic_dir(out_dir) as tmp:
-            write_layers(tmp, layers)
-            write_json(summary, tmp / "summary.json")
-            manifest["timings_s"]["total"] = round(time.perf_counter() - t0, 3)
-            write_json(manifest, tmp / "manifest.json")
-        stage("outputs", t)
-    return RunResult(cfg, cells, candidates, sites, matrix, summary, manifest, out_dir, timings)
+    summary["depots"] = depots(cfg, params, study.chosen, demand.nev_province, demand.fleet)
+    summary["building_weights"] = building_summary(study.buildings_info)
+    return add_costs_and_references(summary, sites)
 
-
-def _road_network(cfg: RunConfig, demand_pts: gpd.GeoDataFrame, candidates: gpd.GeoDataFrame):
-    """The prepared drive network of ``impedance.method: network``, loaded once here so that the
-    travel times and the service-area isochrones (:mod:`evsiting.layers`) use the same graph;
-    the area is the one :func:`evsiting.network.road.network_matrix` would load (convex hull
-    of demand points and candidates, buffered by ``network.buffer_m``)."""
-    import shapely
-
-    from .network.road import prepare_graph
-    from .network.sources import load_graph
-    from .settings import PROJECTED_CRS
-
-    ncfg = cfg.network
-    if ncfg is None:
-        return None  # network_matrix raises the config error
-    both = list(demand_pts.geometry.to_crs(WGS84)) + list(candidates.geometry.to_crs(WGS84))
-    area = shapely.MultiPoint(both).convex_hull
-    G, info = load_graph(ncfg.source, area, ncfg.buffer_m, cfg.path(ncfg.path) if ncfg.path else None, cfg.path(ncfg.cache_dir), ncfg.geofabrik_url)
-    return prepare_graph(G, PROJECTED_CRS, info=info)
-
-
-def _osm_candidates(cfg: RunConfig, counties: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """OSM candidate features (fuel, parking, charging stations, malls, services, bus
-    stations) of the study area from the configured network source."""
-    from .network.candidates_osm import candidates_from_overpass, candidates_from_pbf
-    from .network.sources import download_extract
-
-    ncfg = cfg.network
-    area = counties.geometry.union_all()
-    if ncfg.source == "overpass":
-        return candidates_from_overpass(area, cfg.path(ncfg.cache_dir))
-    path = download_extract(ncfg.geofabrik_url, cfg.path(ncfg.cache_dir)) if ncfg.source == "geofabrik" else cfg.path(ncfg.path)
-    if path.suffix.lower() != ".pbf":
-        raise InputError("OSM candidate sites need an .osm.pbf file or the overpass source", source=path, field="network.osm_candidates")
-    return candidates_from_pbf(path, area)
-
-
-
-def read_candidate_files(cfg: RunConfig, counties: gpd.GeoDataFrame, counties_all: gpd.GeoDataFrame,
-                         progress: Callable[[str], None] = lambda msg: None) -> tuple[list[gpd.GeoDataFrame], dict]:
-    """Candidate sites from the config's ``candidates.files`` (planner CSV/GeoJSON lists).
-
-    Each file is read with its declared CRS (GCJ-02/BD-09 converted to WGS84); rows with empty
-    coordinates are dropped with a warning; sites in other prefectures of the province are
-    skipped with a warning (a province-wide list serves every prefecture run), sites outside
-    the province are an error. ``existing: true`` marks the file's sites ``required``; their
-    ``source`` is the file's path as written in the config.
-
-    Returns:
-        (one GeoDataFrame of sites per file (EPSG:4326), notes per file path for the manifest).
-
-    Raises:
-        InputError: unreadable file, missing column, bad coordinates (file and field named).
-    """
-    user_sites, notes = [], {}
-    for pf in cfg.candidates.files:
-        path = cfg.path(pf.path)
-        pts = read_points(path, crs=pf.crs, lon_column=pf.lon_column, lat_column=pf.lat_column, id_column=pf.id_column)
-        if (msg := dropped_warning(pts, path)) is not None:
-            progress(msg)
-        notes[pf.path] = {"declared_crs": pts.attrs["declared_crs"], "dropped_empty_rows": pts.attrs["dropped_empty"]}
-        sites_f = cand.from_points(pts, counties, str(path), pf.id_column, pf.name_column, region=counties_all)
-        sites_f["required"] = pf.existing
-        sites_f["source"] = pf.path  # as written in the config: the same output on every machine
-        if sites_f.attrs["skipped_outside"]:
-            progress(f"warning: {path}: {sites_f.attrs['skipped_outside']} site(s) in other prefectures skipped, {len(sites_f)} in the study area")
-        notes[pf.path]["skipped_outside_study_area"] = sites_f.attrs["skipped_outside"]
-        user_sites.append(sites_f)
-    return user_sites, notes
-
-
-def demand_cells(counties, county_nevs, census, seats, params: Parameters, h3_resolution: int, fleet: dict,
-                 buildings: gpd.GeoDataFrame | None, bw_info: dict) -> gpd.GeoDataFrame:
-    """:func:`evsiting.demand.cells.build_demand_cells`, weighted by ``buildings`` when given
-    (from :func:`read_building_weights`); records the footprint area (m²) and the cells with
-    buildings in ``bw_info``."""
-    extra = {} if buildings is None else {"buildings": buildings, "building_share": bw_info["share"]}
-    cells = dcells.build_demand_cells(counties, county_nevs, census, seats, params, h3_resolution, fleet, **extra)
-    if buildings is not None:
-        bw_info["footprint_area_m2"] = round(float(cells["building_area_m2"].sum()), 1)
-        bw_info["cells_with_buildings"] = int((cells["building_area_m2"] > 0).sum())
-    return cells
-
-
-def building_summary(bw_info: dict) -> dict:
-    """The summary's short ``building_weights`` entry (the manifest keeps all of ``bw_info``)."""
-    keys = ("used", "share", "footprints", "footprint_area_m2", "cells_with_buildings")
-    return {k: bw_info[k] for k in keys if k in bw_info}
-
-def read_building_weights(cfg: RunConfig, params: Parameters, counties: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame | None, dict]:
-    """Building footprints of ``demand.building_weights`` inside the study counties, and the
-    manifest record (``used``; when used: ``source``, ``path``, ``resolved``, ``sha256``,
-    ``crs``, ``share`` and its ``share_source``, ``footprints`` meeting the study area).
-
-    Raises:
-        InputError: no network PBF for ``source: network``, missing/unreadable file, no
-            building polygon in the study area, share outside 0..1.
-    """
-    from .demand.buildings import building_share, read_buildings
-
-    bw = cfg.demand.building_weights
-    if bw is None:
-        return None, {"used": False}
-    share, share_source = building_share(params, bw.share)
-    if bw.source == "network":
-        ncfg = cfg.network
-        if ncfg is None or ncfg.source == "overpass":
-            raise InputError("source 'network' needs a network section with source 'file' (an .osm.pbf) or 'geofabrik'",
-                             source="config", field="demand.building_weights.source")
-        if ncfg.source == "geofabrik":
-            from .network.sources import download_extract
-
-            path, shown = download_extract(ncfg.geofabrik_url, cfg.path(ncfg.cache_dir)), ncfg.geofabrik_url
-        else:
-            path, shown = cfg.path(ncfg.path), ncfg.path
-        if not path.name.lower().endswith(".pbf"):
-            raise InputError("building weights from the network need an .osm.pbf network file", source=path, field="network.path")
-    else:
-        path, shown = cfg.path(bw.path), bw.path
-    buildings = read_buildings(path, bw.crs, counties.geometry.union_all())
-    info = {"used": True, "source": bw.source, "path": shown, "resolved": str(path), "sha256": sha256(path), "crs": bw.crs,
-            "share": share, "share_source": share_source, "footprints": len(buildings)}
-    return buildings, info
-
-
-def _depots(cfg: RunConfig, params: Parameters, chosen: list[Prefecture], nev_province: int, fleet: dict) -> list[dict]:
-    """Bus depots, a facility class of their own: NEV buses, depot energy and ports per
-    prefecture (buses charge at depots, not at public stations)."""
-    urb = pd.read_csv(cfg.path(cfg.data.urbanisation))
-    buses = bus_fleet_by_prefecture(urb, params, cfg.year, cfg.fleet).set_index("adcode")
-    scale = nev_province / fleet["nev_total"]  # when nev_total overrides the projection
-    out = []
-    for p in chosen:
-        n = int(round(buses.loc[p.adcode, "nev_buses"] * scale))
-        kwh = float(np.sum(segment_energy([n], "bus", params)["depot_kwh_day"]))
-        sized = size_depots([kwh], params)
-        out.append({"adcode": p.adcode, "name_en": p.name_en, "nev_buses": n, "depot_kwh_day": round(kwh, 3), "ports_depot": int(sized["ports_depot"][0]), "power_kw": float(sized["power_kw"][0])})
-    return out
-
-
-def data_files(cfg: RunConfig, notes: dict | None = None) -> list[dict]:
-    """The manifest's list of input files: config path, resolved path and SHA-256 of every
-    data file and candidate file, with each user file's declared CRS and reading notes."""
-    d = cfg.data
-    paths = [d.province, d.prefectures, d.counties, d.prefecture_population, d.county_population, d.urbanisation, d.household_cars, d.county_seats.path, d.parameters]
-    paths += [f.path for f in cfg.candidates.files]
-    out = []
-    for p in paths:
-        path = cfg.path(p)
-        out.append({"path": p, "resolved": str(path), "sha256": sha256(path) if path.exists() else None})
-    out[7]["declared_crs"] = d.county_seats.crs
-    for entry, f in zip(out[len(out) - len(cfg.candidates.files):], cfg.candidates.files):
-        entry.update((notes or {}).get(f.path, {"declared_crs": f.crs}))  # every user file's declared system
-    return out

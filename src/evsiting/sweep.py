@@ -22,7 +22,7 @@ optimal solves, coverage is therefore non-decreasing in ``p``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -56,7 +56,9 @@ class SweepInputs:
         standard_min: service standard, minutes.
         weight: MCLP weight column (``nev_count`` or ``energy_kwh_day``).
         run_name: name of the underlying run.
-        summary: the run's summary (for its year/scenario).
+        summary: ``run``, ``year`` and ``scenario`` (or a run's whole summary).
+        files: the records of the data files read (the manifest's ``data_files``).
+        impedance: the travel-time method's record.
     """
 
     cells: gpd.GeoDataFrame
@@ -67,6 +69,8 @@ class SweepInputs:
     weight: str
     run_name: str
     summary: dict
+    files: list = field(default_factory=list)
+    impedance: dict = field(default_factory=dict)
 
 
 def parse_values(spec: str, integer: bool = False, option: str = "values") -> list[float]:
@@ -110,20 +114,33 @@ def params_from_manifest(manifest: dict) -> Parameters:
 
 
 def prepare(cfg: RunConfig, prefecture: str | None = None, progress: Callable[[str], None] = lambda m: None) -> SweepInputs:
-    """Build demand, candidates and the travel-time matrix once, by a pipeline run with
-    ``p = 1`` (not written; the sweep solves its own models).
+    """Build demand, candidates and the travel-time matrix (within the service standard) once,
+    with the run's stages (:mod:`evsiting.stages`); no model is solved.
 
     Raises:
-        InputError, InfeasibleError, SolverError: as :func:`evsiting.pipeline.run`.
+        InputError: as the study, demand, candidates and travel-time stages.
     """
-    from .pipeline import run
+    from .demand.cells import demand_points
+    from .stages.context import RunContext
+    from .stages.s1_study import load_study
+    from .stages.s2_demand import build_demand
+    from .stages.s3_candidates import build_candidates
+    from .stages.s4_travel import travel_provider
 
-    one = cfg.model.model_copy(update={"p": 1, "nevs_per_station": None})
-    def stages(msg: str) -> None:  # the p = 1 model and its sizing are not the sweep's: not shown
-        if not msg.lstrip().startswith(("model", "sizing")):
-            progress(msg)
-
-    return from_result(run(cfg.model_copy(update={"model": one}), prefecture=prefecture, progress=stages, write=False))
+    ctx = RunContext.open(cfg, write=False, progress=progress)
+    study = load_study(cfg, prefecture, progress)
+    ctx.done("data")
+    demand = build_demand(cfg, study)
+    ctx.done("demand", f"{len(demand.cells):,} cells, {demand.nev_total:,} NEVs")
+    cands = build_candidates(cfg, study, demand.cells)
+    ctx.done("candidates", f"{len(cands.sites):,}")
+    standard = cfg.model.service_standard_min
+    travel = travel_provider(cfg).times(demand_points(demand.cells), cands.sites, demand.params, standard)
+    ctx.done("travel times", f"{travel.matrix.nnz:,} pairs within {standard:g} min, {travel.info['method']}")
+    run_name = study.run_name(cfg, prefecture)
+    summary = {"run": run_name, "year": cfg.year, "scenario": cfg.demand.scenario}
+    return SweepInputs(demand.cells, cands.sites, travel.matrix, demand.params, standard, getattr(cfg.model, "weight", "nev_count"),
+                       run_name, summary, study.files, travel.info)
 
 
 def from_result(res) -> SweepInputs:
@@ -131,7 +148,9 @@ def from_result(res) -> SweepInputs:
     demand cells, candidates, travel-time matrix, parameters, standard and weight."""
     cells = res.cells.drop(columns=["covered", "travel_min", "station_id"], errors="ignore")
     cfg = res.config
-    return SweepInputs(cells, res.candidates, res.matrix, params_from_manifest(res.manifest), cfg.model.service_standard_min, cfg.model.weight, res.summary["run"], res.summary)
+    return SweepInputs(cells, res.candidates, res.matrix, params_from_manifest(res.manifest), cfg.model.service_standard_min,
+                       getattr(cfg.model, "weight", "nev_count"), res.summary["run"], res.summary,
+                       res.manifest.get("data_files", []), res.manifest.get("impedance", {}))
 
 
 def evaluate(inp: SweepInputs, selected: np.ndarray) -> dict:
@@ -140,11 +159,11 @@ def evaluate(inp: SweepInputs, selected: np.ndarray) -> dict:
     Returns:
         dict with the measure columns of :data:`TRADEOFF_COLUMNS` (``stations`` ... ``cost_cny``).
     """
-    from .pipeline import nearest_within
     from .sizing import size_stations
+    from .stages.s6_sizing import assign_cells
 
     selected = np.asarray(selected, dtype=np.int64)
-    assign, _ = nearest_within(inp.matrix, selected)
+    assign, _ = assign_cells(inp.matrix, selected)
     ok = assign >= 0
     m = len(inp.candidates)
     e = inp.cells["energy_kwh_day"].to_numpy(dtype=float)
@@ -240,7 +259,7 @@ def sweep_budget(inp: SweepInputs, values: list[float], solver: str = "cbc", tim
         DataFrame with :data:`TRADEOFF_COLUMNS` (``value`` = budget, CNY).
     """
     from .models import ChargerSiting
-    from .pipeline import nearest_within
+    from .stages.s6_sizing import assign_cells
 
     pr = inp.params
     cap_dc = pr.value("dc_charger_power_kw") * pr.value("dc_utilisation_hours")
@@ -267,7 +286,7 @@ def sweep_budget(inp: SweepInputs, values: list[float], solver: str = "cbc", tim
             res_use = res
             best = (b, res)
         sel = res_use.selected
-        assign, _ = nearest_within(inp.matrix, sel)
+        assign, _ = assign_cells(inp.matrix, sel)
         meas = _measures(inp, sel, assign >= 0, res_use.dc_ports[sel], res_use.ac_ports[sel],
                          res_use.dc_ports[sel] * pr.value("dc_charger_power_kw") + res_use.ac_ports[sel] * pr.value("ac_charger_power_kw"),
                          res_use.served_total)
@@ -308,11 +327,33 @@ def plot_tradeoff(df: pd.DataFrame, path: Path, title: str = "", xlabel_value: s
     return Path(path)
 
 
-def write_sweep(df: pd.DataFrame, out_dir: Path, title: str, kind: str = "p") -> Path:
-    """Write ``tradeoff.csv`` and ``tradeoff.png`` into ``out_dir`` (atomically replaced)."""
-    from .outputs import atomic_dir
+def write_sweep(df: pd.DataFrame, out_dir: Path, title: str, kind: str = "p", manifest: dict | None = None) -> Path:
+    """Write ``tradeoff.csv``, ``tradeoff.png`` and (when given) ``manifest.json`` into
+    ``out_dir`` (atomically replaced)."""
+    from .outputs import atomic_dir, write_json
 
     with atomic_dir(Path(out_dir)) as tmp:
         df.rename(columns={"value": "p" if kind == "p" else "budget_cny"}).to_csv(tmp / "tradeoff.csv", index=False, lineterminator="\n")
         plot_tradeoff(df, tmp / "tradeoff.png", title, kind)
+        if manifest is not None:
+            write_json(manifest, tmp / "manifest.json")
     return Path(out_dir)
+
+
+def sweep_manifest(cfg: RunConfig, inp: SweepInputs, kind: str, values: list, solver: str, time_limit: float | None,
+                   mip_gap: float | None, prefecture: str | None = None) -> dict:
+    """``manifest.json`` of a sweep: config, data files, parameters, travel times, solver and
+    the swept values, package versions (as :meth:`evsiting.stages.context.RunContext.manifest`)."""
+    from .stages.context import RunContext
+
+    ctx = RunContext(Path("."), "--out", write=False)
+    return ctx.manifest(
+        cfg, f"{inp.run_name}-sweep-{kind}",
+        prefecture_option=prefecture,
+        data_files=inp.files,
+        parameters=inp.params.to_frame().to_dict(orient="records"),
+        impedance=inp.impedance,
+        solver={"name": solver, "time_limit_s": time_limit, "mip_gap": mip_gap},
+        sweep={"kind": kind, "values": list(values), "model": "MCLP" if kind == "p" else "ChargerSiting (max_served)"},
+        sizes={"demand_cells": len(inp.cells), "candidates": len(inp.candidates), "matrix_pairs": int(inp.matrix.nnz)},
+    )

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import io
 import re
-import time
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -29,18 +27,19 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from .. import candidates as cand
 from ..areas import Prefectures
 from ..config import BuildoutConfig, RunConfig
 from ..demand import cells as dcells
 from ..demand.segments import province_demand
 from ..errors import InputError
-from ..impedance import travel_time_matrix
 from ..inputs import read_points
 from ..models.buildout import BuildoutResult, CoverageRule, MultiPeriodSiting
-from ..outputs import atomic_dir, check_replaceable, write_geojson, write_json
-from ..pipeline import (building_summary, data_files, demand_cells, load_study, read_building_weights,
-                        read_candidate_files)
+from ..outputs import write_geojson, write_json
+from ..stages.context import RunContext
+from ..stages.s1_study import load_study
+from ..stages.s2_demand import building_summary, demand_cells
+from ..stages.s3_candidates import build_candidates
+from ..stages.s4_travel import travel_provider
 from ..settings import WGS84
 
 
@@ -121,30 +120,21 @@ def plan(
     if years[0] < cfg.fleet.base_year or years[-1] > cfg.fleet.last_year:
         raise InputError(f"plan years must lie in {cfg.fleet.base_year}..{cfg.fleet.last_year} (fleet projection)",
                          field="--years")
-    t0 = time.perf_counter()
-    timings: dict[str, float] = {}
-
-    def stage(name: str, t_start: float) -> float:
-        now = time.perf_counter()
-        timings[name] = round(now - t_start, 3)
-        progress(f"  {name}: {now - t_start:.1f} s")
-        return now
-
-    # --- data in (as evsiting.pipeline.run) -----------------------------------------------
-    study = load_study(cfg, prefecture)
+    ctx = RunContext.open(cfg, out_base, write=write, progress=progress)
+    study = load_study(cfg, prefecture, progress)
     params, prefs, chosen = study.params, study.prefectures, study.chosen
     counties, census, seats = study.counties, study.census, study.seats
-    run_name = (cfg.name if prefecture is None else f"{cfg.name}-{chosen[0].slug}") + "-plan"
-    if write:  # never delete a folder that is not an earlier output of this run
-        check_replaceable(Path(out_base or cfg.path(cfg.output_dir)) / run_name, "--out" if out_base else "output_dir")
-    user_sites, input_notes = read_candidate_files(cfg, counties, study.counties_all, progress)
+    run_name = study.run_name(cfg, prefecture) + "-plan"
+    out_dir = ctx.folder(run_name)  # never delete a folder that is not an earlier output of this run
+    user_sites = [f.copy() for f in study.user_sites]
     for pf, sites_f in zip(cfg.candidates.files, user_sites):
         if pf.existing and len(sites_f):
             progress(f"warning: {pf.path}: 'existing: true' is not used by the build-out plan (it needs the stations' "
                      f"port counts); its {len(sites_f)} site(s) are offered as candidates")
             sites_f["required"] = False
-    buildings, bw_info = read_building_weights(cfg, params, counties)
-    t = stage("data", t0)
+    study = replace(study, user_sites=user_sites)
+    bw_info = study.buildings_info
+    ctx.done("data")
 
     # --- demand per year --------------------------------------------------------------
     fleets = {y: province_demand(y, cfg.demand.scenario, params, cfg.fleet) for y in years}
@@ -153,22 +143,22 @@ def plan(
     weights = dcells.county_weights(census, cfg.demand.weights)
     county_nevs = dcells.allocate_to_counties(last["nev_total"], weights)
     res_h3 = bo.h3_resolution or cfg.demand.h3_resolution
-    cells = demand_cells(counties, county_nevs, census, seats, p_last, res_h3, last, buildings, bw_info)
+    cells = demand_cells(counties, county_nevs, census, seats, p_last, res_h3, last, study.buildings, bw_info)
     if int(cells["nev_count"].sum()) == 0:
         raise InputError("the demand total of the study area is zero", source="config", field="demand")
     nev_ref = cells["nev_count"].to_numpy(dtype=float)
     nev = np.array([nev_ref * fleets[y]["nev_total"] / last["nev_total"] for y in years])
     demand = np.array([nev[k] * fleets[y]["public_kwh_per_vehicle"] for k, y in enumerate(years)])
-    t = stage(f"demand ({len(cells):,} cells, {years[0]}-{years[-1]})", t)
+    ctx.done(f"demand ({len(cells):,} cells, {years[0]}-{years[-1]})")
 
     # --- candidates and travel times ---------------------------------------------------
-    per_county = bo.candidates_per_county or cfg.candidates.per_county
-    parts = [cand.from_demand_cells(cells, per_county)] if cfg.candidates.from_demand_cells else []
-    candidates = cand.combine(parts + user_sites)
+    candidates = build_candidates(cfg, study, cells, per_county=bo.candidates_per_county, osm=False).sites
     standard = cfg.model.service_standard_min
-    matrix, imp_info = travel_time_matrix(dcells.demand_points(cells), candidates, cfg.impedance.method, p_last, standard, config=cfg)
-    rules, rule_meta = _coverage_rules(cfg, bo, seats, counties, candidates, p_last, standard)
-    t = stage(f"candidates ({len(candidates):,}) and travel times ({matrix.nnz:,} pairs)", t)
+    provider = travel_provider(cfg)
+    travel = provider.times(dcells.demand_points(cells), candidates, p_last, standard)
+    matrix, imp_info = travel.matrix, travel.info
+    rules, rule_meta = _coverage_rules(cfg, bo, seats, counties, candidates, p_last, standard, provider)
+    ctx.done(f"candidates ({len(candidates):,}) and travel times ({matrix.nnz:,} pairs)")
 
     # --- model -------------------------------------------------------------------------
     target = _per_year(bo.target_share, years, "target_share")
@@ -185,7 +175,7 @@ def plan(
     )
     tl = time_limit if time_limit is not None else bo.time_limit_s
     result = mdl.solve(solver=solver or cfg.solver.name, time_limit=tl, mip_gap=bo.mip_gap, warm_start=bo.warm_start)
-    t = stage(f"model (multi-period, {len(years)} years, {result.status}, gap {result.gap:.4g})", t)
+    ctx.done(f"model (multi-period, {len(years)} years, {result.status}, gap {result.gap:.4g})")
 
     # --- outputs -----------------------------------------------------------------------
     stations = _stations(candidates, counties, prefs, result)
@@ -208,37 +198,34 @@ def plan(
         "total_cost_cny": round(result.total_cost, 2),
         "by_year": table.to_dict(orient="records"),
     }
-    manifest = {
-        "run": run_name,
-        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "config": cfg.model_dump(mode="json"),
-        "prefecture_option": prefecture,
-        "years": years,
-        "parameters": p_last.to_frame().to_dict(orient="records"),
-        "data_files": data_files(cfg, input_notes),
-        "building_weights": bw_info,
-        "impedance": imp_info,
-        "model_stats": {k: v for k, v in result.stats.items() if k != "coverage_rules"},
-        "sizes": {"demand_cells": len(cells), "candidates": len(candidates), "matrix_pairs": int(matrix.nnz)},
-        "timings_s": timings,
-    }
-    out_dir = None
+    manifest = ctx.manifest(
+        cfg, run_name,
+        prefecture_option=prefecture,
+        years=years,
+        parameters=p_last.to_frame().to_dict(orient="records"),
+        data_files=study.files,
+        building_weights=bw_info,
+        impedance=imp_info,
+        solver={k: summary["solver"][k] for k in ("name", "status", "objective", "bound", "gap", "runtime_s", "time_limit_s")},
+        model_stats={k: v for k, v in result.stats.items() if k != "coverage_rules"},
+        sizes={"demand_cells": len(cells), "candidates": len(candidates), "matrix_pairs": int(matrix.nnz)},
+    )
     if write:
-        out_dir = Path(out_base or cfg.path(cfg.output_dir)) / run_name
         png = chart_png(table, f"{run_name}: staged build-out {years[0]}-{years[-1]} ({result.status}, gap {result.gap:.3g})")
-        with atomic_dir(out_dir) as tmp:
+
+        def files(tmp: Path) -> None:
             write_geojson(stations, tmp / "buildout.geojson")
             table.to_csv(tmp / "buildout.csv", index=False, lineterminator="\n")
             (tmp / "buildout.png").write_bytes(png)
             write_json(summary, tmp / "summary.json")
-            manifest["timings_s"]["total"] = round(time.perf_counter() - t0, 3)
-            write_json(manifest, tmp / "manifest.json")
-        stage("outputs", t)
+
+        ctx.write_folder(out_dir, manifest, files)
+    timings = ctx.timings
     return PlanResult(cfg, years, cells, candidates, stations, table, result, summary, manifest, out_dir, timings)
 
 
 def _coverage_rules(cfg: RunConfig, bo: BuildoutConfig, seats: gpd.GeoDataFrame, counties: gpd.GeoDataFrame,
-                    candidates: gpd.GeoDataFrame, params, standard: float) -> tuple[list[CoverageRule], list[dict]]:
+                    candidates: gpd.GeoDataFrame, params, standard: float, provider) -> tuple[list[CoverageRule], list[dict]]:
     """Coverage rules of the config as model rules (travel minutes from each place)."""
     rules, meta = [], []
     for i, rc in enumerate(bo.coverage):
@@ -262,7 +249,7 @@ def _coverage_rules(cfg: RunConfig, bo: BuildoutConfig, seats: gpd.GeoDataFrame,
             raise InputError("no place of this coverage rule lies in the study area", source="config",
                              field=f"buildout.coverage.{i}")
         radius = rc.radius_min or standard
-        mat, _ = travel_time_matrix(pts, candidates, cfg.impedance.method, params, radius, config=cfg)
+        mat = provider.times(pts, candidates, params, radius).matrix
         rules.append(CoverageRule(label, names, mat, rc.year, radius))
         meta.append({"label": label, "source": source, "year": rc.year, "places": len(pts), "radius_min": radius})
     return rules, meta

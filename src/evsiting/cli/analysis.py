@@ -38,16 +38,23 @@ def register(app: typer.Typer) -> None:
             raise InputError("must be positive", field="--time-limit")
         kind = "p" if p is not None else "budget"
         values = sweep.parse_values(p, integer=True, option="--p") if kind == "p" else sweep.parse_values(budget, option="--budget")
+        from ..inputs import check_output_folder
+
         cfg = load_config(config)
+        if out is not None:  # fail now, not after the long stages
+            check_output_folder(out.parent, "--out")
+        else:
+            check_output_folder(Path(cfg.path(cfg.output_dir)), "output_dir")
         echo_err(f"evsiting sweep {config} --{kind} {p or budget}: preparing demand, candidates and travel times")
         inp = sweep.prepare(cfg, prefecture, progress=echo_err)
         run = sweep.sweep_p if kind == "p" else sweep.sweep_budget
-        df = run(inp, values, solver=solver or cfg.solver.name,
-                 time_limit=time_limit if time_limit is not None else cfg.solver.time_limit_s,
-                 mip_gap=cfg.solver.mip_gap, progress=echo_err)
+        opts = {"solver": solver or cfg.solver.name, "time_limit": time_limit if time_limit is not None else cfg.solver.time_limit_s,
+                "mip_gap": cfg.solver.mip_gap}
+        df = run(inp, values, progress=echo_err, **opts)
         target = out or Path(cfg.path(cfg.output_dir)) / f"{inp.run_name}-sweep-{kind}"
         title = f"{inp.run_name}: {inp.summary['year']}, {inp.summary['scenario']} scenario, {inp.standard_min:g}-min standard"
-        sweep.write_sweep(df, target, title, kind)
+        manifest = sweep.sweep_manifest(cfg, inp, kind, values, prefecture=prefecture, **opts)
+        sweep.write_sweep(df, target, title, kind, manifest)
         cols = ["value", "stations", "ports_dc", "ports_ac", "coverage_share", "cost_cny", "status"]
         show = df[cols].rename(columns={"value": kind})
         show["coverage_share"] = show["coverage_share"].map(lambda v: f"{v:.1%}")

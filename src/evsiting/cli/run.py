@@ -22,7 +22,8 @@ def _print_summary(res) -> None:
     if idle:
         notes.append(f"{idle} would be nobody's nearest station")
     note = f" ({' and '.join(notes)}: not built; {s['total']['stations']:,} built)" if notes else ""
-    typer.echo(f"\n{s['run']}: {s['year']} {s.get('scenario', '')}, MCLP with p = {s['p']} stations{note}, {s['service_standard_min']:g}-min service standard")
+    model = s.get("model", "MCLP") + (f" with p = {s['p']} stations" if "p" in s else f", {tot['stations']:,} stations")
+    typer.echo(f"\n{s['run']}: {s['year']} {s.get('scenario', '')}, {model}{note}, {s['service_standard_min']:g}-min service standard")
     typer.echo(f"{'':14}{'NEVs':>9}{'stations':>10}{'DC ports':>10}{'AC ports':>10}{'coverage':>10}{'NEV/charger':>13}")
     rows = s["prefectures"] + [{"name_en": "Total", **tot}]
     for r in rows:

@@ -30,9 +30,12 @@ import shapely
 from ..config import RunConfig
 from ..errors import InputError
 from ..network.expressway import expressway_network_for
-from ..outputs import atomic_dir, write_geojson, write_json
+from ..inputs import check_parameter_overrides
+from ..outputs import write_geojson, write_json
 from ..params import load_parameters
 from ..settings import PROJECTED_CRS, WGS84
+from ..stages.context import RunContext
+from ..stages.s1_study import file_record
 from .flows import county_seats, gravity_flows, prefecture_seats
 from .frlm import FRLM, FRLMResult
 from .paths import build_paths, corridor_graph, od_paths, path_lines
@@ -110,13 +113,15 @@ def run_corridors(
         InputError: bad data, ``p`` above the number of candidates, bad range or level.
         SolverError: solver missing or failed.
     """
-    t0 = time.perf_counter()
+    ctx = RunContext.open(cfg, out_base, write=write, progress=progress)  # the output folder first
     cc = cfg.corridors
     p = cc.p if p is None else p
     level = level or cc.level
     if level not in ("prefecture", "county"):
         raise InputError(f"unknown level '{level}'; expected prefecture or county", field="corridors.level")
-    params = load_parameters(cfg.path(cfg.data.parameters)).with_overrides(cfg.parameters, "config parameters")
+    params = load_parameters(cfg.path(cfg.data.parameters))
+    check_parameter_overrides(params, cfg.parameters, "config")
+    params = params.with_overrides(cfg.parameters, "config parameters")
     R = float(range_km if range_km is not None else (cc.range_km if cc.range_km is not None else params.value("corridor_range_km")))
     if not R > 0:
         raise InputError("must be a positive number of km", field="--range-km")
@@ -227,12 +232,22 @@ def run_corridors(
         "greedy_order": [int(c) for c in greedy.order],
         "motorways": {"path": cfg.data.motorways, "sha256": digest, "network": net.info},
     }
-    out_dir = None
+    out_dir = ctx.folder(f"{cfg.name}-corridors")
+    ctx.done("corridors")
     if write:
-        out_dir = Path(out_base or cfg.path(cfg.output_dir)) / f"{cfg.name}-corridors"
-        with atomic_dir(out_dir) as tmp:
+        d = cfg.data
+        files = [file_record(v, cfg.path(v)) for v in (d.county_population, d.prefecture_population)]
+        files.append(file_record(sf.path, cfg.path(sf.path), declared_crs=sf.crs))
+        files += [file_record(d.motorways, cfg.path(d.motorways)), file_record(d.parameters, cfg.path(d.parameters))]
+        if cc.services_file is not None:
+            files.append(file_record(cc.services_file.path, cfg.path(cc.services_file.path), declared_crs=cc.services_file.crs))
+        manifest = ctx.manifest(cfg, summary["run"], data_files=files, parameters=params.to_frame().to_dict(orient="records"),
+                                solver={**summary["solver"], "time_limit_s": time_limit if time_limit is not None else cfg.solver.time_limit_s})
+
+        def write_files(tmp: Path) -> None:
             write_geojson(sites, tmp / "corridor_sites.geojson")
             write_geojson(flows_gdf, tmp / "corridor_flows.geojson")
             write_json(summary, tmp / "corridor_summary.json")
-    progress(f"  corridors: {time.perf_counter() - t0:.1f} s")
+
+        ctx.write_folder(out_dir, manifest, write_files)
     return CorridorResult(seats, flows_gdf, sites, exact, greedy, summary, out_dir, model, qs)

@@ -1,0 +1,111 @@
+"""One run context for every command (``run``, ``plan``, ``corridors``, ``sweep``, ``batch``):
+it checks the output folder before any work, times the stages and reports them, and writes
+the output folder atomically with one full ``manifest.json`` (config, data files with
+SHA-256, parameters, solver, package versions, timings).
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Callable
+
+from .. import __version__
+from ..config import RunConfig
+from ..inputs import check_output_folder
+from ..outputs import atomic_dir, check_replaceable, write_json
+
+#: Packages whose versions every manifest records.
+VERSIONED = ("numpy", "pandas", "scipy", "geopandas", "shapely", "pyproj", "h3", "pulp", "highspy", "osmnx", "networkx", "pydantic")
+
+
+def versions() -> dict[str, str | None]:
+    """Python, evsiting and :data:`VERSIONED` package versions (None when not installed)."""
+    out = {"python": platform.python_version(), "evsiting": __version__}
+    for pkg in VERSIONED:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+@dataclass
+class RunContext:
+    """Where a command writes, how it reports, and how long its stages took.
+
+    Build with :meth:`open` before any work. ``base`` is the folder holding run folders
+    (``--out`` or the config's ``output_dir``); ``field`` names it in errors.
+    """
+
+    base: Path
+    field: str
+    write: bool = True
+    progress: Callable[[str], None] = lambda msg: None
+    timings: dict[str, float] = field(default_factory=dict)
+    t0: float = field(default_factory=time.perf_counter)
+    _last: float = 0.0
+
+    @classmethod
+    def open(cls, cfg: RunConfig, out_base: Path | None = None, *, write: bool = True,
+             progress: Callable[[str], None] = lambda msg: None) -> "RunContext":
+        """The context of a command on ``cfg``; with ``write``, fails now (not after the long
+        stages) when the output folder cannot be written.
+
+        Raises:
+            InputError: the folder is a file or cannot be created (``--out``/``output_dir``).
+        """
+        field_ = "--out" if out_base else "output_dir"
+        base = Path(out_base or cfg.path(cfg.output_dir))
+        if write:
+            check_output_folder(base, field_)
+        ctx = cls(base, field_, write, progress)
+        ctx._last = ctx.t0
+        return ctx
+
+    def done(self, name: str, detail: str = "") -> None:
+        """Record the stage ``name`` as finished now (seconds since the previous one) and
+        report it; the timing key is the name alone."""
+        now = time.perf_counter()
+        self.timings[name] = round(now - self._last, 3)
+        self.progress(f"  {name}{f' ({detail})' if detail else ''}: {now - self._last:.1f} s")
+        self._last = now
+
+    def folder(self, run_name: str) -> Path | None:
+        """``<base>/<run_name>`` after checking that it is absent or an earlier output of a
+        run (never another folder); None when not writing.
+
+        Raises:
+            InputError: the folder exists and is not an output folder.
+        """
+        if not self.write:
+            return None
+        out = self.base / run_name
+        check_replaceable(out, self.field)
+        return out
+
+    def manifest(self, cfg: RunConfig, run_name: str, **entries) -> dict:
+        """The manifest: ``run``, ``created_utc``, ``config``, then ``entries`` in order (data
+        files, parameters, solver, ...), ``timings_s`` and ``versions``."""
+        return {
+            "run": run_name,
+            "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "config": cfg.model_dump(mode="json"),
+            **entries,
+            "timings_s": self.timings,
+            "versions": versions(),
+        }
+
+    def write_folder(self, out_dir: Path, manifest: dict, write_files: Callable[[Path], None]) -> Path:
+        """Write ``out_dir`` atomically: ``write_files(tmp)`` then ``manifest.json`` (with the
+        total time); a failure leaves the previous folder as it was."""
+        with atomic_dir(out_dir) as tmp:
+            write_files(tmp)
+            manifest["timings_s"]["total"] = round(time.perf_counter() - self.t0, 3)
+            write_json(manifest, tmp / "manifest.json")
+        self.done("outputs")
+        return out_dir

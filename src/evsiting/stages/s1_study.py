@@ -1,0 +1,159 @@
+"""Stage 1, study: the study area's inputs, read and checked, and a record of every file read.
+
+The records (config path, resolved path, SHA-256, declared CRS and reading notes of user
+files) are the manifest's ``data_files``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import geopandas as gpd
+
+from .. import candidates as cand
+from ..areas import Prefecture, Prefectures, read_polygons, study_counties
+from ..config import RunConfig
+from ..demand import cells as dcells
+from ..errors import InputError
+from ..inputs import check_parameter_overrides, dropped_warning, read_points
+from ..params import Parameters, load_parameters
+
+
+def sha256(path: Path) -> str:
+    """Hex SHA-256 of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def file_record(value: str, path: Path, **notes) -> dict:
+    """``{path, resolved, sha256}`` of a file read (``value`` as written in the config; sha256
+    None when absent) plus ``notes`` (e.g. ``declared_crs``)."""
+    return {"path": value, "resolved": str(path), "sha256": sha256(path) if path.exists() else None, **notes}
+
+
+@dataclass(frozen=True)
+class Study:
+    """The study area's inputs: parameters (config overrides applied), the prefecture table and
+    the chosen prefectures, counties (all 88 and the study's, WGS84), the county census, the
+    county seats (WGS84), the user candidate files (one WGS84 GeoDataFrame each), building
+    footprints (or None) with their record ``buildings_info``, and ``files``: the record of
+    every file read."""
+
+    params: Parameters
+    prefectures: Prefectures
+    chosen: list[Prefecture]
+    counties_all: gpd.GeoDataFrame
+    counties: gpd.GeoDataFrame
+    census: dcells.CensusTables
+    seats: gpd.GeoDataFrame
+    user_sites: list[gpd.GeoDataFrame]
+    buildings: gpd.GeoDataFrame | None
+    buildings_info: dict
+    files: list[dict]
+
+    def run_name(self, cfg: RunConfig, prefecture: str | None) -> str:
+        """``<name>`` or ``<name>-<prefecture slug>``."""
+        return cfg.name if prefecture is None else f"{cfg.name}-{self.chosen[0].slug}"
+
+
+def load_study(cfg: RunConfig, prefecture: str | None = None, progress: Callable[[str], None] = lambda msg: None) -> Study:
+    """Read the data-in stage shared by every command. User candidate files and building
+    footprints are read here too, before the long stages, so a bad file fails in seconds.
+
+    Raises:
+        InputError: bad parameter overrides, unknown prefecture, missing or malformed files.
+    """
+    d = cfg.data
+    params = load_parameters(cfg.path(d.parameters))
+    check_parameter_overrides(params, cfg.parameters, "config")
+    params = params.with_overrides(cfg.parameters, "config parameters")
+    prefs = Prefectures.from_csv(cfg.path(d.prefecture_population))
+    chosen = prefs.select(cfg.prefectures, prefecture)
+    counties_all = study_counties(read_polygons(cfg.path(d.counties), ("district_adcode", "district_name", "city_adcode")), None)
+    counties = counties_all[counties_all["prefecture_adcode"].isin([p.adcode for p in chosen])].reset_index(drop=True)
+    census = dcells.read_census(cfg.path(d.county_population), cfg.path(d.urbanisation), cfg.path(d.household_cars))
+    sf = d.county_seats
+    seats = read_points(cfg.path(sf.path), crs=sf.crs, lon_column=sf.lon_column, lat_column=sf.lat_column, id_column=sf.id_column)
+    user_sites, notes = read_candidate_files(cfg, counties, counties_all, progress)
+    buildings, bw_info = read_building_weights(cfg, params, counties)
+    files = [file_record(v, cfg.path(v)) for v in (d.counties, d.prefecture_population, d.county_population, d.urbanisation, d.household_cars)]
+    files.append(file_record(sf.path, cfg.path(sf.path), declared_crs=sf.crs))
+    files.append(file_record(d.parameters, cfg.path(d.parameters)))
+    files += [file_record(f.path, cfg.path(f.path), **notes[f.path]) for f in cfg.candidates.files]
+    return Study(params, prefs, chosen, counties_all, counties, census, seats, user_sites, buildings, bw_info, files)
+
+
+def read_candidate_files(cfg: RunConfig, counties: gpd.GeoDataFrame, counties_all: gpd.GeoDataFrame,
+                         progress: Callable[[str], None] = lambda msg: None) -> tuple[list[gpd.GeoDataFrame], dict]:
+    """Candidate sites from the config's ``candidates.files`` (planner CSV/GeoJSON lists).
+
+    Each file is read with its declared CRS (GCJ-02/BD-09 converted to WGS84); rows with empty
+    coordinates are dropped with a warning; sites in other prefectures of the province are
+    skipped with a warning (a province-wide list serves every prefecture run), sites outside
+    the province are an error. ``existing: true`` marks the file's sites ``required``; their
+    ``source`` is the file's path as written in the config.
+
+    Returns:
+        (one GeoDataFrame of sites per file (EPSG:4326), notes per file path for the manifest:
+        ``declared_crs``, ``dropped_empty_rows``, ``skipped_outside_study_area``).
+
+    Raises:
+        InputError: unreadable file, missing column, bad coordinates (file and field named).
+    """
+    user_sites, notes = [], {}
+    for pf in cfg.candidates.files:
+        path = cfg.path(pf.path)
+        pts = read_points(path, crs=pf.crs, lon_column=pf.lon_column, lat_column=pf.lat_column, id_column=pf.id_column)
+        if (msg := dropped_warning(pts, path)) is not None:
+            progress(msg)
+        notes[pf.path] = {"declared_crs": pts.attrs["declared_crs"], "dropped_empty_rows": pts.attrs["dropped_empty"]}
+        sites_f = cand.from_points(pts, counties, str(path), pf.id_column, pf.name_column, region=counties_all)
+        sites_f["required"] = pf.existing
+        sites_f["source"] = pf.path  # as written in the config: the same output on every machine
+        if sites_f.attrs["skipped_outside"]:
+            progress(f"warning: {path}: {sites_f.attrs['skipped_outside']} site(s) in other prefectures skipped, {len(sites_f)} in the study area")
+        notes[pf.path]["skipped_outside_study_area"] = sites_f.attrs["skipped_outside"]
+        user_sites.append(sites_f)
+    return user_sites, notes
+
+
+def read_building_weights(cfg: RunConfig, params: Parameters, counties: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame | None, dict]:
+    """Building footprints of ``demand.building_weights`` inside the study counties, and the
+    manifest record (``used``; when used: ``source``, ``path``, ``resolved``, ``sha256``,
+    ``crs``, ``share`` and its ``share_source``, ``footprints`` meeting the study area).
+
+    Raises:
+        InputError: no network PBF for ``source: network``, missing/unreadable file, no
+            building polygon in the study area, share outside 0..1.
+    """
+    from ..demand.buildings import building_share, read_buildings
+
+    bw = cfg.demand.building_weights
+    if bw is None:
+        return None, {"used": False}
+    share, share_source = building_share(params, bw.share)
+    if bw.source == "network":
+        ncfg = cfg.network
+        if ncfg is None or ncfg.source == "overpass":
+            raise InputError("source 'network' needs a network section with source 'file' (an .osm.pbf) or 'geofabrik'",
+                             source="config", field="demand.building_weights.source")
+        if ncfg.source == "geofabrik":
+            from ..network.sources import download_extract
+
+            path, shown = download_extract(ncfg.geofabrik_url, cfg.path(ncfg.cache_dir)), ncfg.geofabrik_url
+        else:
+            path, shown = cfg.path(ncfg.path), ncfg.path
+        if not path.name.lower().endswith(".pbf"):
+            raise InputError("building weights from the network need an .osm.pbf network file", source=path, field="network.path")
+    else:
+        path, shown = cfg.path(bw.path), bw.path
+    buildings = read_buildings(path, bw.crs, counties.geometry.union_all())
+    info = {"used": True, "source": bw.source, "path": shown, "resolved": str(path), "sha256": sha256(path), "crs": bw.crs,
+            "share": share, "share_source": share_source, "footprints": len(buildings)}
+    return buildings, info

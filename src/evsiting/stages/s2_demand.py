@@ -1,0 +1,66 @@
+"""Stage 2, demand: the scenario's NEVs spread over H3 demand cells of the study area."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+
+from ..config import RunConfig
+from ..demand import cells as dcells
+from ..demand.segments import province_demand
+from ..errors import InputError
+from ..params import Parameters
+from .s1_study import Study
+
+
+@dataclass(frozen=True)
+class Demand:
+    """Demand cells (WGS84 polygons with ``nev_count``, ``energy_kwh_day``,
+    ``energy_dc_kwh_day`` (kWh/day), ``lon``/``lat``, adcodes), the province NEVs, the fleet
+    projection and the parameters with the scenario's values applied."""
+
+    cells: gpd.GeoDataFrame
+    nev_province: int
+    fleet: dict
+    params: Parameters
+
+    @property
+    def nev_total(self) -> int:
+        """NEVs of the study area."""
+        return int(self.cells["nev_count"].sum())
+
+
+def build_demand(cfg: RunConfig, study: Study, *, year: int | None = None, h3_resolution: int | None = None) -> Demand:
+    """Demand of ``year`` (default ``cfg.year``) at ``h3_resolution`` (default the config's).
+
+    Raises:
+        InputError: the demand total of the study area is zero.
+    """
+    fleet = province_demand(year or cfg.year, cfg.demand.scenario, study.params, cfg.fleet)
+    nev_province = cfg.demand.nev_total or fleet["nev_total"]
+    weights = dcells.county_weights(study.census, cfg.demand.weights)
+    county_nevs = dcells.allocate_to_counties(nev_province, weights)
+    cells = demand_cells(study.counties, county_nevs, study.census, study.seats, fleet["params"],
+                         h3_resolution or cfg.demand.h3_resolution, fleet, study.buildings, study.buildings_info)
+    if int(cells["nev_count"].sum()) == 0:
+        raise InputError("the demand total of the study area is zero", source="config", field="demand.nev_total")
+    return Demand(cells, int(nev_province), fleet, fleet["params"])
+
+
+def demand_cells(counties, county_nevs, census, seats, params: Parameters, h3_resolution: int, fleet: dict,
+                 buildings: gpd.GeoDataFrame | None, bw_info: dict) -> gpd.GeoDataFrame:
+    """:func:`evsiting.demand.cells.build_demand_cells`, weighted by ``buildings`` when given;
+    records the footprint area (m²) and the cells with buildings in ``bw_info``."""
+    extra = {} if buildings is None else {"buildings": buildings, "building_share": bw_info["share"]}
+    cells = dcells.build_demand_cells(counties, county_nevs, census, seats, params, h3_resolution, fleet, **extra)
+    if buildings is not None:
+        bw_info["footprint_area_m2"] = round(float(cells["building_area_m2"].sum()), 1)
+        bw_info["cells_with_buildings"] = int((cells["building_area_m2"] > 0).sum())
+    return cells
+
+
+def building_summary(bw_info: dict) -> dict:
+    """The summary's short ``building_weights`` entry (the manifest keeps all of ``bw_info``)."""
+    keys = ("used", "share", "footprints", "footprint_area_m2", "cells_with_buildings")
+    return {k: bw_info[k] for k in keys if k in bw_info}

@@ -1,0 +1,121 @@
+"""Stage 6, sizing: the one place where a model's solution becomes energy, ports, pruning and
+cost.
+
+Each demand cell goes to its station (the model's assignment, or the nearest open station
+within the travel-time matrix, ties to the lower candidate index); a station's public energy
+(kWh/day) is the sum over its cells. An open station that serves no cell is not built
+(required ones stay). Ports: the model's when it sizes stations (capacitated), else
+:func:`evsiting.sizing.size_stations` (energy, then the Erlang-C peak-hour check of DC ports).
+Cost: :func:`evsiting.costs.station_cost` (CNY).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import geopandas as gpd
+import numpy as np
+import scipy.sparse as sp
+
+from ..costs import station_cost
+from ..models._core import assigned_costs, nearest_assignment
+from ..params import Parameters
+from ..sizing import dc_peak_performance, dc_peak_ports, size_stations
+from .s5_model import Solution
+
+
+@dataclass(frozen=True)
+class Sized:
+    """Cells with their station and the built stations.
+
+    Attributes:
+        cells: demand cells plus ``covered`` (bool: a station within the service standard),
+            ``travel_min`` (minutes to the station, NaN when none) and ``station_id`` (or None).
+        sites: the built stations (candidate rows) with ``prefecture``, ``county``, ``adcode``,
+            ``ports_dc``, ``ports_ac``, ``power_kw`` (kW), ``ports_dc_peak``,
+            ``dc_peak_wait_min``, ``demand_served_kwh_day``, ``over_site_max``, ``nev_served``,
+            ``cost_cny`` (CNY).
+        idle_dropped: open stations not built because they serve no cell.
+    """
+
+    cells: gpd.GeoDataFrame
+    sites: gpd.GeoDataFrame
+    idle_dropped: int
+
+
+def assign_cells(matrix: sp.csr_matrix, selected: np.ndarray, assignment: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(assignment, minutes) of every cell: ``assignment`` when given, else the nearest
+    ``selected`` candidate within the matrix (ties: lower index); -1 / NaN when none."""
+    if assignment is None:
+        assignment = nearest_assignment(matrix, np.asarray(selected, dtype=np.int64))
+    return assignment, assigned_costs(matrix, assignment)
+
+
+def station_energy(cells: gpd.GeoDataFrame, assignment: np.ndarray, n_candidates: int) -> dict[str, np.ndarray]:
+    """Per candidate (m,): ``energy`` and ``energy_dc`` (kWh/day) and ``nev`` of its cells."""
+    ok = assignment >= 0
+
+    def per(col: str) -> np.ndarray:
+        return np.bincount(assignment[ok], weights=cells[col].to_numpy()[ok], minlength=n_candidates)
+
+    return {"energy": per("energy_kwh_day"), "energy_dc": per("energy_dc_kwh_day"), "nev": per("nev_count")}
+
+
+def size_solution(solution: Solution, cells: gpd.GeoDataFrame, candidates: gpd.GeoDataFrame, matrix: sp.csr_matrix,
+                  params: Parameters, *, standard_min: float, county_names: Mapping[int, str],
+                  prefecture_names: Mapping[int, str]) -> Sized:
+    """Turn ``solution`` into built, sized and costed stations (see module doc).
+
+    Args:
+        cells: demand cells (n,) with ``nev_count``, ``energy_kwh_day``, ``energy_dc_kwh_day``.
+        candidates: (m,) candidate sites with ``site_id``, ``required``, adcodes.
+        matrix: csr (n, m) travel minutes.
+        standard_min: service standard, minutes (``covered``).
+        county_names, prefecture_names: adcode -> name for the ``county``/``prefecture`` columns.
+    """
+    selected = np.asarray(solution.selected, dtype=np.int64)
+    required = np.flatnonzero(candidates["required"].to_numpy())
+    assign, minutes = assign_cells(matrix, selected, solution.assignment)
+    cells = cells.copy()
+    cells["covered"] = (assign >= 0) & (minutes <= standard_min)
+    cells["travel_min"] = minutes
+    cells["station_id"] = np.where(assign >= 0, candidates["site_id"].to_numpy()[np.maximum(assign, 0)], None)
+    per = station_energy(cells, assign, len(candidates))
+    # An open station that is nobody's station serves no energy, so it is not built either
+    # (assignments are unchanged).
+    keep = (per["nev"][selected] > 0) | np.isin(selected, required)
+    idle_dropped = int((~keep).sum())
+    selected = selected[keep]
+    energy = per["energy"][selected]
+    energy_dc = np.minimum(per["energy_dc"][selected], energy)
+    sized = _ports(solution, selected, energy, energy_dc, params)
+    sites = candidates.iloc[selected].copy().reset_index(drop=True)
+    sites.insert(1, "prefecture", sites["prefecture_adcode"].map(prefecture_names))
+    sites.insert(2, "county", sites["county_adcode"].map(county_names))
+    sites["adcode"] = sites["county_adcode"]
+    sites["ports_dc"] = sized["ports_dc"]
+    sites["ports_ac"] = sized["ports_ac"]
+    sites["power_kw"] = sized["power_kw"].astype(float)
+    sites["ports_dc_peak"] = sized["ports_dc_peak"]
+    sites["dc_peak_wait_min"] = np.round(sized["dc_peak_wait_min"], 3)
+    sites["demand_served_kwh_day"] = np.round(energy, 3)
+    # Only the capacitated model bounds ports: flag stations that need more than one site holds.
+    max_dc, max_ac = params.value("site_max_dc_ports"), params.value("site_max_ac_ports")
+    sites["over_site_max"] = (sites["ports_dc"] > max_dc) | (sites["ports_ac"] > max_ac)
+    sites["nev_served"] = per["nev"][selected].astype(np.int64)
+    sites["cost_cny"] = np.round(station_cost(sites["ports_dc"], sites["ports_ac"], params), 2)
+    return Sized(cells, sites, idle_dropped)
+
+
+def _ports(solution: Solution, selected: np.ndarray, energy: np.ndarray, energy_dc: np.ndarray, params: Parameters) -> dict:
+    """Ports of the built stations: :func:`size_stations` with the peak check, or the model's
+    ports with the peak-hour count and wait reported for them."""
+    if solution.ports is None:
+        return size_stations(energy, params, dc_energy_kwh_day=energy_dc, peak_check=True)
+    dc = np.asarray(solution.ports[0], dtype=np.int64)[selected]
+    ac = np.asarray(solution.ports[1], dtype=np.int64)[selected]
+    peak = dc_peak_ports(energy_dc, params)
+    wait = dc_peak_performance(dc, peak["arrivals_per_h"], peak["service_min"])["wait_min"]
+    power = dc * params.value("dc_charger_power_kw") + ac * params.value("ac_charger_power_kw")
+    return {"ports_dc": dc, "ports_ac": ac, "power_kw": power, "ports_dc_peak": peak["ports"], "dc_peak_wait_min": wait}

@@ -1,0 +1,126 @@
+"""Stage 7, outputs: the summary (totals per prefecture, depots, references, costs) and the
+run folder's map layers (sites, demand, allocation, service areas; GeoJSON with QGIS styles
+and run.gpkg)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from ..areas import Prefecture
+from ..config import RunConfig
+from ..demand.fleet import bus_fleet_by_prefecture
+from ..demand.segments import segment_energy
+from ..layers import build_layers, write_layers
+from ..outputs import write_json
+from ..params import Parameters
+from ..references import compare_to_references
+from ..validation import validate_summary
+from ..sizing import size_depots
+
+#: Columns of ``demand.geojson``.
+DEMAND_COLUMNS = ["demand_id", "h3", "county_adcode", "county_name", "prefecture_adcode", "area_km2", "nev_count",
+                  "energy_kwh_day", "energy_dc_kwh_day", "covered", "travel_min", "station_id", "geometry"]
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return a / b if b else None
+
+
+def summarise(cells: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, prefectures: list[Prefecture]) -> dict:
+    """Totals per prefecture and for the study area.
+
+    Returns:
+        dict with ``total`` and ``prefectures`` (list), each with ``nev_count``,
+        ``energy_kwh_day``, ``stations``, ``ports_dc``, ``ports_ac``, ``power_kw``,
+        ``nev_covered``, ``coverage_share`` (NEVs within the service standard of a station /
+        NEVs), ``energy_served_kwh_day`` (of the cells assigned to a station),
+        ``unserved_energy_kwh_day`` and ``nev_per_public_charger`` (NEVs / (DC + AC ports)).
+    """
+    def block(c: pd.DataFrame, s: pd.DataFrame) -> dict:
+        nev = int(c["nev_count"].sum())
+        covered = int(c.loc[c["covered"], "nev_count"].sum())
+        energy = float(c["energy_kwh_day"].sum())
+        served = float(c.loc[c["station_id"].notna(), "energy_kwh_day"].sum())
+        ports = int(s["ports_dc"].sum() + s["ports_ac"].sum())
+        return {
+            "nev_count": nev,
+            "energy_kwh_day": round(energy, 3),
+            "stations": int(len(s)),
+            "ports_dc": int(s["ports_dc"].sum()),
+            "ports_ac": int(s["ports_ac"].sum()),
+            "power_kw": float(s["power_kw"].sum()),
+            "nev_covered": covered,
+            "coverage_share": round(_ratio(covered, nev) or 0.0, 6),
+            "energy_served_kwh_day": round(served, 3),
+            "unserved_energy_kwh_day": round(energy - served, 3),
+            "nev_per_public_charger": None if not ports else round(nev / ports, 3),
+        }
+
+    per = []
+    for p in prefectures:
+        c = cells[cells["prefecture_adcode"] == p.adcode]
+        s = sites[sites["prefecture_adcode"] == p.adcode]
+        per.append({"adcode": p.adcode, "name_zh": p.name_zh, "name_en": p.name_en, **block(c, s)})
+    return {"total": block(cells, sites), "prefectures": per}
+
+
+def add_costs_and_references(summary: dict, sites: gpd.GeoDataFrame) -> dict:
+    """Add ``reference_ratios``, ``validation`` (the run beside observed figures) and the stations' capital cost (CNY) to the total and to
+    each prefecture of ``summary`` (in place; returned)."""
+    tot = summary["total"]
+    refs = compare_to_references(tot["nev_count"], tot["ports_dc"], tot["ports_ac"])
+    summary["reference_ratios"] = refs.to_dict(orient="records")
+    summary["validation"] = validate_summary(tot)  # beside observed figures (evsiting.validation)
+    tot["cost_cny"] = round(float(sites["cost_cny"].sum()), 2)
+    for blk in summary["prefectures"]:
+        blk["cost_cny"] = round(float(sites.loc[sites["prefecture_adcode"] == blk["adcode"], "cost_cny"].sum()), 2)
+    return summary
+
+
+def depots(cfg: RunConfig, params: Parameters, chosen: list[Prefecture], nev_province: int, fleet: dict) -> list[dict]:
+    """Bus depots, a facility class of their own: NEV buses, depot energy and ports per
+    prefecture (buses charge at depots, not at public stations)."""
+    urb = pd.read_csv(cfg.path(cfg.data.urbanisation))
+    buses = bus_fleet_by_prefecture(urb, params, cfg.year, cfg.fleet).set_index("adcode")
+    scale = nev_province / fleet["nev_total"]  # when nev_total overrides the projection
+    out = []
+    for p in chosen:
+        n = int(round(buses.loc[p.adcode, "nev_buses"] * scale))
+        kwh = float(np.sum(segment_energy([n], "bus", params)["depot_kwh_day"]))
+        sized = size_depots([kwh], params)
+        out.append({"adcode": p.adcode, "name_en": p.name_en, "nev_buses": n, "depot_kwh_day": round(kwh, 3), "ports_depot": int(sized["ports_depot"][0]), "power_kw": float(sized["power_kw"][0])})
+    return out
+
+
+def with_assigned_travel(sites: gpd.GeoDataFrame, cells: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``sites`` layer plus ``max_travel_min`` and ``mean_travel_min`` (minutes) of the cells
+    assigned to each station (null where none), for the models that minimise travel."""
+    alloc = cells[cells["station_id"].notna()]
+    t = alloc.groupby(alloc["station_id"].astype(str))["travel_min"]
+    ids = sites["site_id"].astype(str)
+    out = sites.copy()
+    out.insert(out.columns.get_loc("total_minutes"), "max_travel_min", ids.map(t.max().round(3)).to_numpy())
+    out.insert(out.columns.get_loc("total_minutes"), "mean_travel_min", ids.map(t.mean().round(3)).to_numpy())
+    return out
+
+
+def run_layers(cfg: RunConfig, cells, candidates, sites, travel, params: Parameters, prefecture_names, graph) -> dict:
+    """The run's map layers: sites (every candidate with its facility type), demand,
+    allocation lines and service areas (WGS84 GeoDataFrames)."""
+    weight = getattr(cfg.model, "weight", "nev_count")
+    snap = cfg.network.snap_limit_m if cfg.network is not None else 1000.0
+    standard = cfg.model.service_standard_min
+    lay = build_layers(cells, candidates, sites, travel.matrix, standard, params, travel.info["method"], weight, prefecture_names, graph, snap)
+    if cfg.model.type in ("pmedian", "pcenter"):  # the trips these models minimise
+        lay["sites"] = with_assigned_travel(lay["sites"], cells)
+    return {"sites": lay["sites"], "demand": cells[DEMAND_COLUMNS], "allocation": lay["allocation"], "service_areas": lay["service_areas"]}
+
+
+def write_run_files(folder: Path, layers: dict, summary: dict) -> None:
+    """The layers (GeoJSON + styles + run.gpkg) and ``summary.json`` into ``folder``."""
+    write_layers(folder, layers)
+    write_json(summary, folder / "summary.json")
