@@ -1,0 +1,297 @@
+"""The capacitated siting formulation in matrix form, and its HiGHS driver.
+
+:class:`evsiting.models.capacitated.CapacitatedSiting` builds its integer program here, as one
+sparse constraint matrix, so that the same formulation goes to HiGHS (through ``highspy``, in
+memory) and, for the benchmark and for CBC, to pulp.
+
+Notation (all arrays over the *reduced* instance; kWh/day, CNY, minutes):
+
+- demand point ``i``: public charging energy ``E_i`` and its DC-only part ``D_i <= E_i``;
+- candidate site ``j``: site cost ``F_j`` (new sites only), port costs ``cd_j``/``ca_j``, port
+  bounds ``lo_dc_j <= nd_j <= hi_dc_j`` and ``lo_ac_j <= na_j <= hi_ac_j`` (existing ports
+  are the lower bounds and cost nothing), capacities ``Kd``/``Ka`` kWh/day per DC/AC port;
+- pair ``(i, j)`` within the service standard, travel minutes ``t_ij``.
+
+Variables: ``y_j`` (binary, new sites only), ``nd_j``, ``na_j`` (integer ports), ``u_ij >= 0``
+(energy of ``i`` served by DC ports at ``j``) and ``v_ij >= 0`` (AC energy of ``i`` served by AC
+ports at ``j``). Rows::
+
+    sum_j u_ij + v_ij  = E_i   (min_cost; <= E_i for max_served)   demand
+    sum_j v_ij        <= E_i - D_i                                 AC ports take AC energy only
+    sum_i u_ij - Kd nd_j <= 0,  sum_i v_ij - Ka na_j <= 0          port capacity
+    nd_j - hi_dc_j y_j <= 0,  na_j - hi_ac_j y_j <= 0               ports only at open new sites
+    u_ij + v_ij - min(E_i, cap_j) y_j <= 0                          strong linking (new sites)
+    sum_j F_j y_j + (cd_j nd_j + ca_j na_j - existing) <= budget   optional budget
+
+Objective: ``min sum F y + cd nd + ca na + alpha sum t (u + v)`` (min_cost), or
+``max sum (u + v) - alpha sum t (u + v)`` (max_served; the allocation term only orders plans of
+equal energy). DC energy can thus be served only by DC ports, and AC energy by AC or DC ports.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+INF = math.inf
+
+
+@dataclass
+class MatrixModel:
+    """A mixed-integer program ``min/max c x  s.t. row_lo <= A x <= row_hi, col_lo <= x <= col_hi``.
+
+    Attributes:
+        c: ``(n_cols,)`` objective coefficients.
+        A: ``(n_rows, n_cols)`` CSR constraint matrix.
+        row_lo, row_hi, col_lo, col_hi: bounds (``-inf``/``inf`` for none).
+        integer: ``(n_cols,)`` bool, integer columns.
+        maximize: objective sense.
+        offset: constant added to the objective.
+        blocks: name -> slice of the columns (``y``, ``nd``, ``na``, ``u``, ``v``).
+    """
+
+    c: np.ndarray
+    A: sp.csr_matrix
+    row_lo: np.ndarray
+    row_hi: np.ndarray
+    col_lo: np.ndarray
+    col_hi: np.ndarray
+    integer: np.ndarray
+    maximize: bool = False
+    offset: float = 0.0
+    blocks: dict[str, slice] = field(default_factory=dict)
+
+    @property
+    def n_cols(self) -> int:
+        """Number of columns (variables)."""
+        return int(self.c.shape[0])
+
+
+@dataclass
+class Instance:
+    """A reduced capacitated siting instance (see module doc for the notation).
+
+    ``pairs`` is a CSR ``(n, m)`` of travel minutes whose stored entries are the allowed pairs
+    (an explicit 0.0 is a zero-minute pair). ``new`` marks sites that cost ``F`` to open
+    (existing stations are open already).
+    """
+
+    pairs: sp.csr_matrix
+    E: np.ndarray
+    D: np.ndarray
+    cap_dc: float
+    cap_ac: float
+    lo_dc: np.ndarray
+    hi_dc: np.ndarray
+    lo_ac: np.ndarray
+    hi_ac: np.ndarray
+    F: np.ndarray
+    cd: np.ndarray
+    ca: np.ndarray
+    new: np.ndarray
+    alpha: float = 0.0
+    budget: float | None = None
+    maximize: bool = False
+    required: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    #: stations a new candidate site may hold (``y_j`` in 0..max_stations_j); ports per station
+    #: are bounded by ``hi_dc``/``hi_ac``. None = 1 each.
+    max_stations: np.ndarray | None = None
+
+
+def build(inst: Instance, *, port_links: bool = True) -> MatrixModel:
+    """The matrix form of ``inst`` (see module doc).
+
+    Columns: ``y`` (one per new site, in site order), ``nd`` and ``na`` (one per site), ``w``
+    (one per pair, in CSR order: kWh/day of the demand point served at the site).
+    """
+    P = inst.pairs
+    n, m = P.shape
+    npair = P.nnz
+    new_idx = np.flatnonzero(inst.new)
+    ny = new_idx.size
+    ycol = np.full(m, -1, dtype=np.int64)
+    ycol[new_idx] = np.arange(ny)
+    o_nd, o_na, o_w = ny, ny + m, ny + 2 * m
+    ncol = o_w + npair
+    prow = np.repeat(np.arange(n), np.diff(P.indptr))
+    pcol = P.indices.astype(np.int64)
+    k = np.arange(npair)
+    share_dc = np.divide(inst.D, inst.E, out=np.zeros(n), where=inst.E > 0)
+    rows, cols, vals, lo, hi = [], [], [], [], []
+    r = 0
+
+    def add(rr, cc, vv):
+        rows.append(np.asarray(rr, dtype=np.int64))
+        cols.append(np.asarray(cc, dtype=np.int64))
+        vals.append(np.asarray(vv, dtype=np.float64))
+
+    # demand: sum_j w_ij = E_i (min_cost) or <= E_i (max_served)
+    add(r + prow, o_w + k, np.ones(npair))
+    lo.append(np.full(n, -INF) if inst.maximize else inst.E.copy())
+    hi.append(inst.E.copy())
+    r += n
+    # DC ports take the DC part of every flow: sum_i s_i w_ij - Kd nd_j <= 0
+    add(r + pcol, o_w + k, share_dc[prow])
+    add(r + np.arange(m), o_nd + np.arange(m), np.full(m, -inst.cap_dc))
+    lo.append(np.full(m, -INF))
+    hi.append(np.zeros(m))
+    r += m
+    # all ports together take all of it: sum_i w_ij - Kd nd_j - Ka na_j <= 0
+    add(r + pcol, o_w + k, np.ones(npair))
+    add(r + np.arange(m), o_nd + np.arange(m), np.full(m, -inst.cap_dc))
+    add(r + np.arange(m), o_na + np.arange(m), np.full(m, -inst.cap_ac))
+    lo.append(np.full(m, -INF))
+    hi.append(np.zeros(m))
+    r += m
+    # ports only at open new sites
+    for off, hib in ((o_nd, inst.hi_dc), (o_na, inst.hi_ac)):
+        add(r + np.arange(ny), off + new_idx, np.ones(ny))
+        add(r + np.arange(ny), ycol[new_idx], -hib[new_idx])
+        lo.append(np.full(ny, -INF))
+        hi.append(np.zeros(ny))
+        r += ny
+    # strong linking on pairs with a new site: w_ij <= min(E_i, site capacity) y_j
+    cap_site = inst.cap_dc * inst.hi_dc + inst.cap_ac * inst.hi_ac
+    kk = k[inst.new[pcol]]
+    nl = kk.size
+    add(r + np.arange(nl), o_w + kk, np.ones(nl))
+    add(r + np.arange(nl), ycol[pcol[kk]], -np.minimum(inst.E[prow[kk]], cap_site[pcol[kk]]))
+    lo.append(np.full(nl, -INF))
+    hi.append(np.zeros(nl))
+    r += nl
+    if port_links:
+        # the DC part of a flow needs a DC port there: s_i w_ij <= min(D_i, Kd) nd_j (valid
+        # for integer nd_j, since min(D, Kd n) <= min(D, Kd) n); it makes the LP pay for a
+        # whole DC port at a site serving little energy
+        kd = k[share_dc[prow] > 0]
+        add(r + np.arange(kd.size), o_w + kd, share_dc[prow[kd]])
+        add(r + np.arange(kd.size), o_nd + pcol[kd], -np.minimum(inst.D[prow[kd]], inst.cap_dc))
+        lo.append(np.full(kd.size, -INF))
+        hi.append(np.zeros(kd.size))
+        r += kd.size
+    cost = np.zeros(ncol)
+    cost[:ny] = inst.F[new_idx]
+    cost[o_nd:o_nd + m] = inst.cd
+    cost[o_na:o_na + m] = inst.ca
+    const = -float((inst.cd * inst.lo_dc * ~inst.new).sum() + (inst.ca * inst.lo_ac * ~inst.new).sum())
+    if inst.budget is not None:
+        nz = np.flatnonzero(cost)
+        add(np.full(nz.size, r), nz, cost[nz])
+        lo.append(np.array([-INF]))
+        hi.append(np.array([inst.budget - const]))
+        r += 1
+    A = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(r, ncol))
+    col_lo = np.zeros(ncol)
+    col_hi = np.full(ncol, INF)
+    col_hi[:ny] = 1.0 if inst.max_stations is None else inst.max_stations[new_idx]
+    kst = np.ones(m) if inst.max_stations is None else np.where(inst.new, inst.max_stations, 1.0)
+    col_lo[o_nd:o_nd + m] = inst.lo_dc
+    col_hi[o_nd:o_nd + m] = inst.hi_dc * kst
+    col_lo[o_na:o_na + m] = inst.lo_ac
+    col_hi[o_na:o_na + m] = inst.hi_ac * kst
+    if inst.required.size:
+        req_new = inst.required[inst.new[inst.required]]
+        col_lo[ycol[req_new]] = 1.0
+    integer = np.zeros(ncol, dtype=bool)
+    integer[:o_w] = True
+    travel = P.data.astype(np.float64)
+    if inst.maximize:
+        c = np.zeros(ncol)
+        c[o_w:] = 1.0 - inst.alpha * travel
+        offset = 0.0
+    else:
+        c = cost
+        c[o_w:] += inst.alpha * travel
+        offset = const
+    blocks = {"y": slice(0, ny), "nd": slice(o_nd, o_nd + m), "na": slice(o_na, o_na + m), "w": slice(o_w, ncol)}
+    return MatrixModel(c, A, np.concatenate(lo), np.concatenate(hi), col_lo, col_hi, integer,
+                       inst.maximize, offset, blocks)
+
+
+@dataclass
+class HighsOutcome:
+    """What HiGHS reported for one :class:`MatrixModel`."""
+
+    x: np.ndarray | None
+    objective: float
+    bound: float
+    status: str  # "optimal", "gap" (stopped at mip_rel_gap), "time_limit", "infeasible", "error"
+    seconds: float
+    nodes: int
+
+
+def solve_highs(mm: MatrixModel, *, time_limit: float | None = None, mip_gap: float = 0.0,
+                start: np.ndarray | None = None, threads: int | None = None,
+                log: bool = False) -> HighsOutcome:
+    """Solve ``mm`` with HiGHS in memory (highspy).
+
+    Args:
+        time_limit: seconds (None = none).
+        mip_gap: relative gap at which HiGHS may stop (``mip_rel_gap``).
+        start: ``(n_cols,)`` a feasible point handed to HiGHS as its first incumbent.
+        threads: HiGHS threads (None = HiGHS's default).
+        log: print HiGHS's log.
+
+    Returns:
+        :class:`HighsOutcome`; ``bound`` is HiGHS's dual bound in the model's sense.
+    """
+    import highspy
+
+    from evsiting.models._core import _quiet_stdout
+
+    t0 = time.perf_counter()
+    with _quiet_stdout():
+        h = highspy.Highs()
+    h.setOptionValue("output_flag", bool(log))
+    if time_limit is not None:
+        h.setOptionValue("time_limit", max(float(time_limit), 0.01))
+    h.setOptionValue("mip_rel_gap", float(mip_gap))
+    h.setOptionValue("random_seed", 0)
+    if threads:
+        h.setOptionValue("threads", int(threads))
+    lp = highspy.HighsLp()
+    lp.num_col_ = mm.n_cols
+    lp.num_row_ = mm.A.shape[0]
+    lp.col_cost_ = mm.c.astype(np.float64)
+    lp.col_lower_ = mm.col_lo
+    lp.col_upper_ = mm.col_hi
+    lp.row_lower_ = mm.row_lo
+    lp.row_upper_ = mm.row_hi
+    lp.offset_ = float(mm.offset)
+    lp.sense_ = highspy.ObjSense.kMaximize if mm.maximize else highspy.ObjSense.kMinimize
+    Acsc = mm.A.tocsc()
+    Acsc.sort_indices()
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = Acsc.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = Acsc.indices.astype(np.int32)
+    lp.a_matrix_.value_ = Acsc.data.astype(np.float64)
+    lp.integrality_ = [highspy.HighsVarType.kInteger if b else highspy.HighsVarType.kContinuous
+                       for b in mm.integer]
+    h.passModel(lp)
+    if start is not None:
+        sol = highspy.HighsSolution()
+        sol.col_value = list(map(float, start))
+        sol.value_valid = True
+        h.setSolution(sol)
+    h.run()
+    st = h.getModelStatus()
+    info = h.getInfo()
+    S = highspy.HighsModelStatus
+    secs = time.perf_counter() - t0
+    if st in (S.kInfeasible, S.kUnboundedOrInfeasible):
+        return HighsOutcome(None, math.nan, math.nan, "infeasible", secs, int(info.mip_node_count))
+    has = info.primal_solution_status == 2
+    x = np.asarray(h.getSolution().col_value, dtype=np.float64) if has else None
+    obj = float(info.objective_function_value) if has else math.nan
+    bound = float(info.mip_dual_bound)
+    if st == S.kOptimal:
+        status = "optimal" if mip_gap == 0 else "gap"
+    elif st == S.kTimeLimit:
+        status = "time_limit"
+    else:
+        status = "error" if not has else "time_limit"
+    return HighsOutcome(x, obj, bound, status, secs, int(info.mip_node_count))

@@ -1,0 +1,447 @@
+"""Capacitated charger siting: least capital cost (CNY) serving all reachable public charging energy.
+
+The default model of ``evsiting run``. Each candidate site ``j`` may hold up to
+``max_stations[j]`` stations (a demand-cell candidate is an area of a few km² with many car
+parks; a point from a planner's file is one station); every station holds at most
+``max_dc_ports`` DC fast and ``max_ac_ports`` AC level-2 ports. Integer ports serve energy
+(kWh/day) of the demand points within the service standard: the DC part of a point's energy
+(``dc_energy_kwh_day``) only at DC ports, the rest at AC or DC ports; each point sends the same
+DC share to every station it uses. Existing stations (``existing_dc``/``existing_ac``) are
+open, their ports count toward capacity and cost nothing; ports may be added to them up to the
+station maxima. Costs: site cost per new station, port cost per new port, and optionally an
+allocation cost ``allocation_cny_per_kwh_min`` per kWh/day and minute of travel (the value
+of drivers' time), with which the model prefers nearer stations among plans of equal capital
+cost (and classic capacitated facility location is a special case). With ``budget_cny`` the
+model maximises the energy served instead, and the rest is reported unserved.
+
+Exact method (:meth:`CapacitatedSiting.solve`), see :mod:`evsiting.models._cflp` for the rows:
+
+1. **Presolve**: points without energy or without a site in reach are set aside (reported as
+   unreachable); sites reaching no energy are dropped unless existing or required.
+2. **Feasibility**: a max-flow LP with every station open at its maxima gives the energy the
+   sites within reach can hold at all; energy beyond it is reported unserved (``short``), and
+   the model serves exactly the rest.
+3. **Bound**: the LP relaxation of the strong formulation (flow-to-station linking and DC-port
+   linking rows) gives a proven lower bound.
+4. **Incumbent**: the stations of the LP's support are fixed open (rounded up) and the integer
+   ports and flows are solved as a MIP: a feasible plan whose cost is usually within a few
+   tenths of a percent of the bound.
+5. **Proof**: when that gap is within ``mip_gap`` the result is returned (status
+   ``feasible`` with the proven gap, ``optimal`` when it is zero); otherwise HiGHS's
+   branch-and-bound runs on the full model from the incumbent for the remaining time.
+
+The status is ``optimal`` only when the gap is proven zero (within 1e-9 relative).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from evsiting.errors import InfeasibleError, InputError, SolverError
+from evsiting.models._cflp import Instance, build, solve_highs
+from evsiting.models._core import LocationResult, _Model, check_limits, check_solver
+
+
+@dataclass
+class CapacitatedResult(LocationResult):
+    """Result of :class:`CapacitatedSiting` (arrays in the ORIGINAL indices).
+
+    Extra attributes:
+        stations: ``(n_candidates,)`` int stations at each site (existing ones count 1).
+        dc_ports, ac_ports: ``(n_candidates,)`` int ports in total (existing included).
+        dc_added, ac_added: ``(n_candidates,)`` int ports to install (new ports only).
+        flows: CSR ``(n_clients, n_candidates)`` kWh/day of each point served at each site.
+        served, unserved: ``(n_clients,)`` kWh/day.
+        unreachable: indices of points with energy and no site within the standard.
+        short: ``(n_clients,)`` kWh/day that the sites within reach cannot hold even at their
+            maxima (or, with a budget, that the budget leaves unserved).
+        capital_cny: cost of new stations and ports; travel_cny: allocation cost.
+        lp_bound: the LP bound (objective sense).
+    """
+
+    stations: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    dc_ports: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    ac_ports: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    dc_added: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    ac_added: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    flows: sp.csr_matrix | None = None
+    served: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    unserved: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    unreachable: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    short: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    capital_cny: float = 0.0
+    travel_cny: float = 0.0
+    lp_bound: float = math.nan
+
+
+def _per_site(value: Any, m: int, name: str, *, integer: bool = False) -> np.ndarray:
+    arr = np.asarray(0.0 if value is None else value, dtype=np.float64)
+    if arr.ndim == 0:
+        arr = np.full(m, float(arr))
+    arr = arr.reshape(-1)
+    if arr.shape[0] != m:
+        raise InputError(f"{name} must be a scalar or have one value per candidate site ({m})", field=name)
+    if not np.isfinite(arr).all() or (arr < 0).any():
+        raise InputError(f"{name} must be finite and non-negative", field=name)
+    if integer and not np.all(arr == np.round(arr)):
+        raise InputError(f"{name} must be whole numbers", field=name)
+    return arr
+
+
+class CapacitatedSiting(_Model):
+    """Capacitated charger siting (see the module doc for the model and the method).
+
+    Build with :meth:`from_cost_matrix` or :meth:`from_geodataframe`; :meth:`solve` returns a
+    :class:`CapacitatedResult`.
+    """
+
+    name = "CapacitatedSiting"
+
+    @classmethod
+    def from_cost_matrix(cls, cost: Any, energy_kwh_day: Any, dc_energy_kwh_day: Any = None,
+                         service_standard_min: float = 15.0, *,
+                         dc_port_kwh_day: float, ac_port_kwh_day: float,
+                         max_dc_ports: Any = 30, max_ac_ports: Any = 50, max_stations: Any = 1,
+                         site_cost_cny: Any = 0.0, dc_port_cost_cny: Any = 0.0, ac_port_cost_cny: Any = 0.0,
+                         existing_dc: Any = None, existing_ac: Any = None,
+                         allocation_cny_per_kwh_min: float = 0.0, budget_cny: float | None = None,
+                         required: Any = None) -> "CapacitatedSiting":
+        """Build the model.
+
+        Args:
+            cost: ``(n_clients, n_candidates)`` travel minutes; dense (``np.inf`` =
+                unreachable) or scipy.sparse (absent = unreachable).
+            energy_kwh_day: ``(n_clients,)`` public charging energy, kWh/day.
+            dc_energy_kwh_day: ``(n_clients,)`` its DC-only part (<= energy); None = 0.
+            service_standard_min: minutes; a point is served only within it (``inf`` = any).
+            dc_port_kwh_day, ac_port_kwh_day: energy one DC / AC port delivers a day (power kW
+                x full-power hours; parameters ``dc_charger_power_kw`` x
+                ``dc_utilisation_hours`` etc.).
+            max_dc_ports, max_ac_ports: ports one station may hold (scalar or per site;
+                parameters ``site_max_dc_ports``/``site_max_ac_ports``).
+            max_stations: stations a site may hold (scalar or per site, >= 1).
+            site_cost_cny: CNY per new station; dc_port_cost_cny, ac_port_cost_cny: CNY per
+                new port (scalars or per site).
+            existing_dc, existing_ac: ``(n_candidates,)`` ports installed; a site with any is
+                an existing station (one station, open, its ports free).
+            allocation_cny_per_kwh_min: CNY per kWh/day served per minute of travel (0 = none).
+            budget_cny: CNY for new stations and ports; with it the model maximises energy
+                served (None = serve all the energy the sites can hold, least cost).
+            required: candidate indices that must hold a station.
+
+        Raises:
+            InputError: malformed inputs (the argument is named).
+        """
+        mdl = cls()
+        mdl._attach(cost, energy_kwh_day, required)
+        n, m = mdl.cost.shape
+        e = mdl.weights
+        dc = np.zeros(n) if dc_energy_kwh_day is None else np.asarray(dc_energy_kwh_day, dtype=np.float64).reshape(-1)
+        if dc.shape[0] != n or not np.isfinite(dc).all() or (dc < 0).any():
+            raise InputError(f"dc_energy_kwh_day must be {n} finite non-negative values", field="dc_energy_kwh_day")
+        if (dc > e * (1 + 1e-9) + 1e-9).any():
+            raise InputError("dc_energy_kwh_day exceeds energy_kwh_day", field="dc_energy_kwh_day")
+        mdl.dc_energy = np.minimum(dc, e)
+        s = float(service_standard_min)
+        if not s > 0:
+            raise InputError("service_standard_min must be positive minutes", field="service_standard_min")
+        mdl.standard = s
+        for nm, v in (("dc_port_kwh_day", dc_port_kwh_day), ("ac_port_kwh_day", ac_port_kwh_day)):
+            if not (np.isfinite(v) and v >= 0):
+                raise InputError(f"{nm} must be finite and non-negative kWh/day", field=nm)
+        mdl.cap_dc, mdl.cap_ac = float(dc_port_kwh_day), float(ac_port_kwh_day)
+        mdl.max_dc = _per_site(max_dc_ports, m, "max_dc_ports", integer=True)
+        mdl.max_ac = _per_site(max_ac_ports, m, "max_ac_ports", integer=True)
+        mdl.max_stations = _per_site(max_stations, m, "max_stations", integer=True)
+        if (mdl.max_stations < 1).any():
+            raise InputError("max_stations must be at least 1", field="max_stations")
+        mdl.site_cost = _per_site(site_cost_cny, m, "site_cost_cny")
+        mdl.dc_cost = _per_site(dc_port_cost_cny, m, "dc_port_cost_cny")
+        mdl.ac_cost = _per_site(ac_port_cost_cny, m, "ac_port_cost_cny")
+        mdl.ex_dc = _per_site(existing_dc, m, "existing_dc", integer=True)
+        mdl.ex_ac = _per_site(existing_ac, m, "existing_ac", integer=True)
+        a = float(allocation_cny_per_kwh_min)
+        if not (np.isfinite(a) and a >= 0):
+            raise InputError("allocation_cny_per_kwh_min must be finite and non-negative", field="allocation_cny_per_kwh_min")
+        mdl.alpha = a
+        if budget_cny is not None and not (np.isfinite(budget_cny) and budget_cny >= 0):
+            raise InputError("budget_cny must be a finite non-negative number of CNY", field="budget_cny")
+        mdl.budget = None if budget_cny is None else float(budget_cny)
+        return mdl
+
+    @classmethod
+    def from_geodataframe(cls, demand_gdf: Any, candidates_gdf: Any, cost: Any, *,
+                          energy_col: str = "energy_kwh_day", dc_energy_col: str | None = "energy_dc_kwh_day",
+                          **kwargs: Any) -> "CapacitatedSiting":
+        """Build from GeoDataFrames (any CRS; geometry is not used, ``cost`` holds the minutes).
+
+        ``energy_col``/``dc_energy_col`` of ``demand_gdf`` hold kWh/day; per-site keyword
+        arguments of :meth:`from_cost_matrix` may name columns of ``candidates_gdf`` (e.g.
+        ``existing_dc="ports_dc"``; missing values count 0).
+
+        Raises:
+            InputError: a missing column (named) or a cost matrix of the wrong shape.
+        """
+        n, m = len(demand_gdf), len(candidates_gdf)
+        if tuple(cost.shape) != (n, m):
+            raise InputError(f"cost matrix shape {tuple(cost.shape)} does not match {n} demand points x {m} candidates", field="cost")
+        for col in (energy_col, dc_energy_col):
+            if col is not None and col not in demand_gdf.columns:
+                raise InputError(f"demand has no column '{col}'", field=col)
+        for key in ("max_dc_ports", "max_ac_ports", "max_stations", "site_cost_cny", "dc_port_cost_cny",
+                    "ac_port_cost_cny", "existing_dc", "existing_ac"):
+            v = kwargs.get(key)
+            if isinstance(v, str):
+                if v not in candidates_gdf.columns:
+                    raise InputError(f"candidates have no column '{v}'", field=v)
+                kwargs[key] = candidates_gdf[v].fillna(0).to_numpy(dtype=float)
+        dc = None if dc_energy_col is None else demand_gdf[dc_energy_col].to_numpy(dtype=float)
+        return cls.from_cost_matrix(cost, demand_gdf[energy_col].to_numpy(dtype=float), dc, **kwargs)
+
+    # ------------------------------------------------------------------------------------
+    def _instance(self, rows: np.ndarray, cols: np.ndarray, energy: np.ndarray) -> Instance:
+        """The reduced :class:`Instance` on demand points ``rows`` and sites ``cols``."""
+        P = self._pairs[rows][:, cols].tocsr()
+        P.sort_indices()
+        existing = (self.ex_dc + self.ex_ac)[cols] > 0
+        hi_dc = np.where(existing, np.maximum(self.ex_dc[cols], self.max_dc[cols]), self.max_dc[cols])
+        hi_ac = np.where(existing, np.maximum(self.ex_ac[cols], self.max_ac[cols]), self.max_ac[cols])
+        req = np.flatnonzero(np.isin(cols, self.required))
+        d = np.minimum(self.dc_energy[rows], energy)
+        return Instance(P, energy, d, self.cap_dc, self.cap_ac,
+                        np.where(existing, self.ex_dc[cols], 0.0), hi_dc,
+                        np.where(existing, self.ex_ac[cols], 0.0), hi_ac,
+                        self.site_cost[cols], self.dc_cost[cols], self.ac_cost[cols], ~existing,
+                        alpha=self.alpha, budget=self.budget, maximize=self.budget is not None,
+                        required=req, max_stations=self.max_stations[cols])
+
+    def _max_servable(self, inst: Instance, time_limit: float | None) -> np.ndarray:
+        """kWh/day of each point that the sites within reach can hold with every station open
+        at its maxima (a max-flow LP; equal to the energy wherever capacity suffices)."""
+        open_all = Instance(inst.pairs, inst.E, inst.D, inst.cap_dc, inst.cap_ac,
+                            inst.lo_dc, inst.hi_dc, inst.lo_ac, inst.hi_ac, inst.F, inst.cd, inst.ca,
+                            inst.new, maximize=True, max_stations=inst.max_stations)
+        mm = build(open_all)
+        mm.integer[:] = False
+        mm.c[:] = 0.0
+        mm.c[mm.blocks["w"]] = 1.0
+        out = solve_highs(mm, time_limit=time_limit)
+        if out.x is None:
+            raise SolverError("CapacitatedSiting: the max-flow LP of the feasibility check failed")
+        w = out.x[mm.blocks["w"]]
+        n = inst.pairs.shape[0]
+        served = np.bincount(np.repeat(np.arange(n), np.diff(inst.pairs.indptr)), weights=w, minlength=n)
+        return np.minimum(served, inst.E)
+
+    def solve(self, solver: str = "highs", time_limit: float | None = None,
+              mip_gap: float | None = 0.005) -> CapacitatedResult:
+        """Solve by the method of the module doc.
+
+        Args:
+            solver: ``"highs"`` (the method runs on HiGHS in memory; ``"cbc"`` is accepted for
+                a config's sake and also uses HiGHS, which the package requires).
+            time_limit: seconds for the whole solve (None = none).
+            mip_gap: relative gap at which the solve may stop (default 0.005; 0 = prove
+                optimality).
+
+        Returns:
+            :class:`CapacitatedResult`; ``objective`` is CNY (capital + allocation cost) or,
+            with a budget, kWh/day served (minus the allocation term).
+
+        Raises:
+            InfeasibleError: required sites that allow no ports; a budget below the cost of
+                the required and existing commitments.
+            SolverError: HiGHS failed or found no plan in the time limit.
+        """
+        self._require_data()
+        check_solver(solver)
+        time_limit, mip_gap = check_limits(time_limit, mip_gap)
+        gap_target = 0.0 if mip_gap is None else mip_gap
+        t0 = time.perf_counter()
+        deadline = None if time_limit is None else t0 + time_limit
+
+        def left() -> float | None:
+            return None if deadline is None else max(deadline - time.perf_counter(), 0.01)
+
+        n, m = self.cost.shape
+        C = self.cost
+        keep = C.data <= self.standard
+        rows_all = np.repeat(np.arange(n), np.diff(C.indptr))
+        self._pairs = sp.csr_matrix((C.data[keep], (rows_all[keep], C.indices[keep])), shape=(n, m))
+        self._pairs.sort_indices()
+        e = self.weights
+        reach = np.diff(self._pairs.indptr) > 0
+        unreachable = np.flatnonzero((e > 0) & ~reach)
+        rows = np.flatnonzero((e > 0) & reach)
+        existing = (self.ex_dc + self.ex_ac) > 0
+        no_port = self.required[(self.max_dc[self.required] + self.max_ac[self.required] == 0) & ~existing[self.required]]
+        if no_port.size:
+            raise InfeasibleError(f"required sites {no_port.tolist()[:20]} allow no ports (max_dc_ports = max_ac_ports = 0)")
+        used = np.zeros(m, dtype=bool)
+        used[self._pairs[rows].indices] = True
+        cols = np.flatnonzero(used | existing | np.isin(np.arange(m), self.required))
+        stats: dict[str, Any] = {"clients": n, "candidates": m, "reduced_clients": int(rows.size),
+                                 "reduced_candidates": int(cols.size), "pairs": int(self._pairs[rows].nnz)}
+        inst = self._instance(rows, cols, e[rows])
+        short = np.zeros(n)
+        if self.budget is None and rows.size:
+            ts = time.perf_counter()
+            servable = self._max_servable(inst, left())
+            gapped = inst.E - servable > 1e-6 * np.maximum(inst.E, 1.0)
+            if gapped.any():
+                short[rows[gapped]] = inst.E[gapped] - servable[gapped]
+                inst = self._instance(rows, cols, np.where(gapped, servable, inst.E))
+            stats["feasibility_s"] = round(time.perf_counter() - ts, 3)
+        if self.budget is not None:
+            commit = float(self.site_cost[self.required[~existing[self.required]]].sum())
+            if commit > self.budget + 1e-9:
+                raise InfeasibleError(f"budget {self.budget:,.0f} CNY is below the {commit:,.0f} CNY of the required new stations")
+        x, objective, bound, lp_bound, proven, message = self._solve_instance(inst, gap_target, left, stats)
+        return self._result(inst, rows, cols, x, objective, bound, lp_bound, proven, message, stats,
+                            unreachable, short, time.perf_counter() - t0)
+
+    def _solve_instance(self, inst: Instance, gap_target: float, left, stats: dict):
+        """Steps 3-5 of the method on a reduced instance; returns (x, objective, bound,
+        lp_bound, proven_optimal, message)."""
+        mm = build(inst)
+        stats["rows"], stats["cols"] = int(mm.A.shape[0]), int(mm.n_cols)
+        if inst.pairs.nnz == 0 and not inst.required.size and not (~inst.new).any():
+            x = np.zeros(mm.n_cols)
+            return x, mm.offset, mm.offset, mm.offset, True, ""
+        sense = -1.0 if mm.maximize else 1.0
+        # 3. LP bound
+        ts = time.perf_counter()
+        relaxed = MatrixCopy(mm)
+        relaxed.integer[:] = False
+        lp = solve_highs(relaxed, time_limit=left())
+        stats["lp_s"] = round(time.perf_counter() - ts, 3)
+        if lp.status == "infeasible":
+            raise InfeasibleError("the budget cannot pay for the required and existing commitments")
+        lp_bound = lp.objective if lp.x is not None else (math.inf if mm.maximize else -math.inf)
+        best_x, best_obj = None, math.nan
+        # 4. incumbent: the LP's stations rounded up, ports and flows integer-solved
+        if lp.x is not None and lp.status != "time_limit":
+            ts = time.perf_counter()
+            fixed = MatrixCopy(mm)
+            ys = mm.blocks["y"]
+            yv = np.ceil(lp.x[ys] - 1e-6)
+            fixed.col_lo[ys] = np.maximum(yv, mm.col_lo[ys])
+            fixed.col_hi[ys] = np.maximum(yv, mm.col_lo[ys])
+            sub = solve_highs(fixed, time_limit=left(), mip_gap=max(gap_target / 3, 1e-9) if gap_target else 0.0)
+            stats["incumbent_s"] = round(time.perf_counter() - ts, 3)
+            if sub.x is not None:
+                best_x, best_obj = sub.x, sub.objective
+        gap = _gap(best_obj, lp_bound, mm.maximize)
+        stats["incumbent_gap_vs_lp"] = None if not math.isfinite(gap) else round(gap, 6)
+        if best_x is not None and gap <= gap_target:
+            return best_x, best_obj, lp_bound, lp_bound, gap <= 1e-9, ""
+        # 5. branch-and-bound on the full model from the incumbent
+        ts = time.perf_counter()
+        full = solve_highs(mm, time_limit=left(), mip_gap=gap_target, start=best_x)
+        stats["mip_s"] = round(time.perf_counter() - ts, 3)
+        stats["mip_nodes"] = full.nodes
+        if full.status == "infeasible":
+            raise InfeasibleError("the budget cannot pay for the required and existing commitments")
+        if full.x is not None and (best_x is None or sense * full.objective <= sense * best_obj):
+            best_x, best_obj = full.x, full.objective
+        if best_x is None:
+            raise SolverError("CapacitatedSiting: no plan found within the time limit; raise solver.time_limit_s")
+        bound = full.bound if math.isfinite(full.bound) else lp_bound
+        bound = max(bound, lp_bound) if not mm.maximize else min(bound, lp_bound)
+        gap = _gap(best_obj, bound, mm.maximize)
+        message = "" if gap <= gap_target else f"time limit reached; best plan kept, relative gap {gap:.4g}"
+        return best_x, best_obj, bound, lp_bound, full.status == "optimal" or gap <= 1e-9, message
+
+    def _result(self, inst: Instance, rows, cols, x, objective, bound, lp_bound, proven, message, stats,
+                unreachable, short, seconds) -> CapacitatedResult:
+        n, m = self.cost.shape
+        mm_blocks = _blocks(inst)
+        ny = mm_blocks["y"].stop
+        new_idx = np.flatnonzero(inst.new)
+        y = np.zeros(cols.size)
+        y[new_idx] = np.round(x[mm_blocks["y"]])
+        nd = np.round(x[mm_blocks["nd"]])
+        na = np.round(x[mm_blocks["na"]])
+        w = np.maximum(x[mm_blocks["w"]], 0.0)
+        w[w < 1e-9] = 0.0
+        existing = ~inst.new
+        stations = np.zeros(m, dtype=np.int64)
+        stations[cols] = np.where(existing, 1, y).astype(np.int64)
+        nd[stations[cols] == 0] = 0
+        na[stations[cols] == 0] = 0
+        dc_ports = np.zeros(m, dtype=np.int64)
+        ac_ports = np.zeros(m, dtype=np.int64)
+        dc_ports[cols] = nd.astype(np.int64)
+        ac_ports[cols] = na.astype(np.int64)
+        dc_added = dc_ports - np.where((self.ex_dc + self.ex_ac) > 0, self.ex_dc, 0).astype(np.int64)
+        ac_added = ac_ports - np.where((self.ex_dc + self.ex_ac) > 0, self.ex_ac, 0).astype(np.int64)
+        P = inst.pairs
+        prow = np.repeat(np.arange(P.shape[0]), np.diff(P.indptr))
+        flows = sp.csr_matrix((w, (rows[prow], cols[P.indices])), shape=(n, m))
+        flows.eliminate_zeros()
+        served = np.asarray(flows.sum(axis=1)).ravel()
+        e = self.weights
+        unserved = np.maximum(e - served, 0.0)
+        unserved[unserved < 1e-6 * np.maximum(e, 1.0)] = 0.0
+        if self.budget is not None:
+            short = unserved.copy()
+            short[unreachable] = 0.0
+        assignment = np.full(n, -1, dtype=np.int64)
+        if flows.nnz:
+            coo = flows.tocoo()
+            o = np.lexsort((coo.col, -coo.data, coo.row))
+            r_, c_ = coo.row[o], coo.col[o]
+            first = np.ones(r_.size, dtype=bool)
+            first[1:] = r_[1:] != r_[:-1]
+            assignment[r_[first]] = c_[first]
+        new_st = np.where((self.ex_dc + self.ex_ac) > 0, 0, stations)
+        capital = float((self.site_cost * new_st).sum() + (self.dc_cost * dc_added).sum() + (self.ac_cost * ac_added).sum())
+        travel = float(self.alpha * (flows.multiply(self._pairs.tocsr())).sum()) if self.alpha else 0.0
+        maximize = self.budget is not None
+        obj = float(served.sum() - travel) if maximize else capital + travel
+        bound = float(bound)
+        bound = max(bound, obj) if maximize else min(bound, obj)
+        gap = _gap(obj, bound, maximize)
+        status = "optimal" if (proven and gap <= 1e-9) else "feasible"
+        if status == "optimal":
+            bound, gap = obj, 0.0
+        elif not message:
+            message = f"stopped at the requested gap; relative gap {gap:.4g} proven"
+        covered = (unserved <= 0) & (e > 0)
+        return CapacitatedResult(
+            self.name, status, obj, bound, float(gap), np.flatnonzero(stations > 0).astype(np.int64), assignment,
+            seconds, "highs", covered, message, stats,
+            stations=stations, dc_ports=dc_ports, ac_ports=ac_ports, dc_added=dc_added, ac_added=ac_added,
+            flows=flows, served=served, unserved=unserved, unreachable=unreachable, short=short,
+            capital_cny=capital, travel_cny=travel, lp_bound=float(lp_bound),
+        )
+
+
+def _gap(objective: float, bound: float, maximize: bool) -> float:
+    """Relative gap ``|objective - bound| / max(|objective|, 1e-10)`` (inf without both)."""
+    if not (math.isfinite(objective) and math.isfinite(bound)):
+        return math.inf
+    diff = (bound - objective) if maximize else (objective - bound)
+    return max(diff, 0.0) / max(abs(objective), 1e-10)
+
+
+def _blocks(inst: Instance) -> dict[str, slice]:
+    """Column blocks of :func:`evsiting.models._cflp.build` for ``inst`` (without building)."""
+    m = inst.pairs.shape[1]
+    ny = int(inst.new.sum())
+    o_w = ny + 2 * m
+    return {"y": slice(0, ny), "nd": slice(ny, ny + m), "na": slice(ny + m, o_w), "w": slice(o_w, o_w + inst.pairs.nnz)}
+
+
+def MatrixCopy(mm):
+    """A copy of a :class:`~evsiting.models._cflp.MatrixModel` whose bounds and integrality
+    can be changed (the matrix is shared)."""
+    from dataclasses import replace
+
+    return replace(mm, col_lo=mm.col_lo.copy(), col_hi=mm.col_hi.copy(), integer=mm.integer.copy(), c=mm.c.copy())
