@@ -52,6 +52,7 @@ def from_points(
     name_column: str | None,
     region: gpd.GeoDataFrame | None = None,
     region_name: str = "the province",
+    port_columns: dict[str, str | None] | None = None,
 ) -> gpd.GeoDataFrame:
     """Candidate sites from a user point layer (WGS84), tagged with their county.
 
@@ -128,6 +129,17 @@ def from_points(
         geometry=points.geometry.to_numpy(),
         crs=WGS84,
     )
+    for key, col in (port_columns or {}).items():
+        if col is None:
+            continue
+        if col not in points.columns:
+            raise InputError(f"no column '{col}' (named by {key}); the file has {[c for c in points.columns if c != points.geometry.name]}", source=source, field=key)
+        vals = pd.to_numeric(points[col], errors="coerce").fillna(0.0).to_numpy(dtype=float)
+        bad = np.flatnonzero(~np.isfinite(vals) | (vals < 0) | (vals != np.round(vals)))
+        if bad.size:
+            raise InputError(f"'{col}' must hold whole, non-negative numbers of ports; row {rows_all[bad[0]] if len(rows_all) == len(vals) else bad[0] + 1} has {points[col].iloc[bad[0]]!r}",
+                             source=source, field=key)
+        out["existing_dc" if "dc" in key else "existing_ac"] = vals.astype(np.int64)
     out.attrs["skipped_outside"] = skipped
     return out
 

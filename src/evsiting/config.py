@@ -39,6 +39,10 @@ class PointFile(Strict):
     lat_column: str = "lat"
     #: The file lists existing stations: required facilities, always open (candidate files only).
     existing: bool = False
+    #: Columns with the DC fast / AC level-2 ports installed at each site (existing stations):
+    #: the capacitated model counts them as capacity at no cost and adds ports only where needed.
+    dc_ports_column: str | None = None
+    ac_ports_column: str | None = None
 
     @field_validator("crs")
     @classmethod
@@ -251,6 +255,13 @@ class CapacitatedConfig(_ModelBlock):
     ``dc_port_cost``, ``ac_port_cost``)."""
 
     type: Literal["capacitated"] = "capacitated"
+    #: CNY per kWh/day served per minute of travel: the value of drivers' time over the
+    #: stations' life (CNY/h / 60 x trips per kWh x days), set by the planner; 0 = no allocation
+    #: cost (the default: no sourced value of travel time for Guizhou is in this repository).
+    allocation_cny_per_kwh_min: float = Field(0.0, ge=0, allow_inf_nan=False)
+    #: CNY for new stations and ports; with it the model maximises the energy served and
+    #: reports the rest unserved (None = serve all the energy the sites can hold, least cost).
+    budget_cny: float | None = Field(None, ge=0, allow_inf_nan=False)
 
 
 #: ``model.type`` -> its config block (keys validated per type).

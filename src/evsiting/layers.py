@@ -51,7 +51,8 @@ FACILITY_TYPES = ("candidate", "required", "chosen")
 
 SITE_COLUMNS = [
     "site_id", "name", "source", "facility_type", "prefecture", "county", "adcode", "prefecture_adcode",
-    "ports_dc", "ports_ac", "ports_total", "power_kw", "ports_dc_peak", "dc_peak_wait_min",
+    "stations", "ports_dc", "ports_ac", "ports_total", "ports_dc_existing", "ports_ac_existing", "ports_dc_added",
+    "ports_ac_added", "power_kw", "ports_dc_peak", "dc_peak_wait_min",
     "over_site_max", "demand_count", "demand_weight", "nev_served", "demand_served_kwh_day",
     "total_minutes", "total_weighted_minutes", "cost_cny",
 ]
@@ -158,6 +159,23 @@ def sites_layer(
             "cost_cny": np.round(cost, 2),
         }
     )
+    # a site may hold several stations (capacitated: a demand cell of a few km²); ports already
+    # installed (existing stations with port counts) are separated from the ports to add
+    n_st = per_site("stations", np.int64) if "stations" in stations.columns else (open_ | required).astype(np.int64)
+    ex_dc = per_site("ports_dc_existing", np.int64)
+    ex_ac = per_site("ports_ac_existing", np.int64)
+    out.insert(out.columns.get_loc("ports_dc"), "stations", n_st)
+    pos_t = out.columns.get_loc("ports_total") + 1
+    for k, (col, val) in enumerate((("ports_dc_existing", ex_dc), ("ports_ac_existing", ex_ac),
+                                    ("ports_dc_added", dc - ex_dc), ("ports_ac_added", ac - ex_ac))):
+        out.insert(pos_t + k, col, val)
+    if "stations" in stations.columns:
+        # cells may be split between sites (capacitated): the sized stations carry the served
+        # energy, NEVs and cost
+        served = open_ | required
+        out["nev_served"] = np.where(served, per_site("nev_served", np.int64), out["nev_served"])
+        out["demand_served_kwh_day"] = np.where(served, np.round(per_site("demand_served_kwh_day", float), 3), out["demand_served_kwh_day"])
+        out["cost_cny"] = np.where(served, np.round(per_site("cost_cny", float), 2), out["cost_cny"])
     out = out.astype({"name": object, "prefecture": object, "county": object})
     out = out.where(out.notna(), None) if len(out) else out
     return gpd.GeoDataFrame(out, geometry=candidates.geometry.to_crs(WGS84).to_numpy(), crs=WGS84)

@@ -89,7 +89,7 @@ def run(
     ctx.done("travel times", f"{travel.matrix.nnz:,} pairs within {travel.cutoff_min:g} min, {travel.info['method']}")
 
     solve_opts = SolveOptions(solver or cfg.solver.name, time_limit if time_limit is not None else cfg.solver.time_limit_s, cfg.solver.mip_gap)
-    solution = solve_model(cfg.model, ModelInputs(cells, travel.matrix, cands.required, params), solve_opts)
+    solution = solve_model(cfg.model, ModelInputs(cells, travel.matrix, cands.required, params, candidates), solve_opts)
     ctx.done("model", solution.detail)
 
     standard = cfg.model.service_standard_min

@@ -213,7 +213,8 @@ class CapacitatedSiting(_Model):
         hi_dc = np.where(existing, np.maximum(self.ex_dc[cols], self.max_dc[cols]), self.max_dc[cols])
         hi_ac = np.where(existing, np.maximum(self.ex_ac[cols], self.max_ac[cols]), self.max_ac[cols])
         req = np.flatnonzero(np.isin(cols, self.required))
-        d = np.minimum(self.dc_energy[rows], energy)
+        e0 = self.weights[rows]
+        d = self.dc_energy[rows] * np.divide(energy, e0, out=np.zeros_like(e0), where=e0 > 0)  # same DC share
         return Instance(P, energy, d, self.cap_dc, self.cap_ac,
                         np.where(existing, self.ex_dc[cols], 0.0), hi_dc,
                         np.where(existing, self.ex_ac[cols], 0.0), hi_ac,
@@ -293,7 +294,7 @@ class CapacitatedSiting(_Model):
         if self.budget is None and rows.size:
             ts = time.perf_counter()
             servable = self._max_servable(inst, left())
-            gapped = inst.E - servable > 1e-6 * np.maximum(inst.E, 1.0)
+            gapped = inst.E - servable > 1e-9 * np.maximum(inst.E, 1.0)
             if gapped.any():
                 short[rows[gapped]] = inst.E[gapped] - servable[gapped]
                 inst = self._instance(rows, cols, np.where(gapped, servable, inst.E))

@@ -96,7 +96,9 @@ def read_candidate_files(cfg: RunConfig, counties: gpd.GeoDataFrame, counties_al
     Each file is read with its declared CRS (GCJ-02/BD-09 converted to WGS84); rows with empty
     coordinates are dropped with a warning; sites in other prefectures of the province are
     skipped with a warning (a province-wide list serves every prefecture run), sites outside
-    the province are an error. ``existing: true`` marks the file's sites ``required``; their
+    the province are an error. ``existing: true`` marks the file's sites ``required``; ``dc_ports_column`` /
+    ``ac_ports_column`` give the ports installed at each (columns ``existing_dc``/``existing_ac``:
+    the capacitated model counts them as capacity at no cost); their
     ``source`` is the file's path as written in the config.
 
     Returns:
@@ -113,7 +115,8 @@ def read_candidate_files(cfg: RunConfig, counties: gpd.GeoDataFrame, counties_al
         if (msg := dropped_warning(pts, path)) is not None:
             progress(msg)
         notes[pf.path] = {"declared_crs": pts.attrs["declared_crs"], "dropped_empty_rows": pts.attrs["dropped_empty"]}
-        sites_f = cand.from_points(pts, counties, str(path), pf.id_column, pf.name_column, region=counties_all)
+        sites_f = cand.from_points(pts, counties, str(path), pf.id_column, pf.name_column, region=counties_all,
+                                   port_columns={"dc_ports_column": pf.dc_ports_column, "ac_ports_column": pf.ac_ports_column})
         sites_f["required"] = pf.existing
         sites_f["source"] = pf.path  # as written in the config: the same output on every machine
         if sites_f.attrs["skipped_outside"]:

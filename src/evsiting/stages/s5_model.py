@@ -12,7 +12,7 @@ mclp           :class:`~evsiting.models.MCLP`         NEVs (or kWh/day) within t
 lscp           :class:`~evsiting.models.LSCP`         stations to cover every coverable cell
 pmedian        :class:`~evsiting.models.PMedian`      weighted travel minutes to the nearest
 pcenter        :class:`~evsiting.models.PCenter`      longest travel minutes to the nearest
-capacitated    :class:`~evsiting.models.ChargerSiting`  CNY of sites and DC/AC ports (min_cost)
+capacitated    :class:`~evsiting.models.capacitated.CapacitatedSiting`  CNY of stations and DC/AC ports
 =============  =====================================  ==========================================
 """
 
@@ -24,10 +24,12 @@ from typing import Any, Callable
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from ..errors import InputError
-from ..models import LSCP, MCLP, ChargerSiting, LocationResult, PCenter, PMedian
+from ..models import LSCP, MCLP, LocationResult, PCenter, PMedian
+from ..models.capacitated import CapacitatedSiting
 from ..params import Parameters
 
 
@@ -46,6 +48,9 @@ class ModelInputs:
     matrix: sp.csr_matrix
     required: np.ndarray
     params: Parameters
+    #: (m,) candidate sites (``site_id``; ``existing_dc``/``existing_ac`` ports when a candidate
+    #: file gives them); None = no per-site data (every site one station, nothing installed)
+    candidates: gpd.GeoDataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,10 @@ class Solution:
         assignment: (n,) candidate serving each cell or -1; None = the nearest open station
             within the matrix (:mod:`evsiting.stages.s6_sizing` computes it).
         ports: (dc, ac) int arrays per candidate when the model sizes the stations, else None.
+        flows: csr (n, m) kWh/day of each cell served at each candidate when the model splits
+            cells between stations (capacitated), else None (a cell goes to one station).
+        stations: (m,) int stations per candidate when a site may hold several, else None.
+        existing: (dc, ac) int arrays per candidate of ports already installed, else None.
         summary: the model's own summary entries (``p``, objective, ...), in output order.
         detail: one line for the progress report.
     """
@@ -77,6 +86,9 @@ class Solution:
     ports: tuple[np.ndarray, np.ndarray] | None = None
     summary: dict = field(default_factory=dict)
     detail: str = ""
+    flows: sp.csr_matrix | None = None
+    stations: np.ndarray | None = None
+    existing: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def travel_cutoff_min(block: Any) -> float:
@@ -162,29 +174,119 @@ def _pcenter(block, inp: ModelInputs, opt: SolveOptions) -> Solution:
     return _assigning(PCenter, block, inp, opt, w, "objective_max_travel_min")
 
 
-def capacitated_model(block, inp: ModelInputs) -> ChargerSiting:
-    """The model behind ``capacitated`` (the one place to swap its class): least-cost sites and
-    integer DC/AC ports serving all public energy within the standard. Port maxima and costs
-    are the parameters ``site_max_dc_ports``, ``site_max_ac_ports``, ``site_cost``,
-    ``dc_port_cost``, ``ac_port_cost``; a port's kWh/day = charger power x utilisation hours."""
+#: Relative gap at which the capacitated model stops when the config gives no ``solver.mip_gap``.
+CAPACITATED_MIP_GAP = 0.005
+
+
+def port_capacities(params: Parameters) -> tuple[float, float]:
+    """kWh/day one DC / AC port delivers: charger power (kW) x full-power hours a day
+    (parameters ``dc_charger_power_kw`` x ``dc_utilisation_hours``, ``ac_charger_power_kw`` x
+    ``ac_utilisation_hours``). The one port rule of ``run``, ``sweep``, ``plan`` and ``compare``."""
+    return (params.value("dc_charger_power_kw") * params.value("dc_utilisation_hours"),
+            params.value("ac_charger_power_kw") * params.value("ac_utilisation_hours"))
+
+
+def stations_per_site(candidates: gpd.GeoDataFrame | None, cells: gpd.GeoDataFrame, params: Parameters) -> np.ndarray:
+    """(m,) stations each candidate site may hold.
+
+    A demand-cell candidate (``site_id`` ``c-<demand_id>``) stands for its H3 cell, an area of
+    a few km² with many car parks: it may hold ``cell_stations_factor`` x its own cell's energy
+    / one station's capacity at the port maxima, rounded up, at least 1. A point from a file or
+    OSM is one station. Source of the factor: parameter ``cell_stations_factor``.
+    """
+    if candidates is None:
+        return np.ones(0)
+    cap_dc, cap_ac = port_capacities(params)
+    station_kwh = params.value("site_max_dc_ports") * cap_dc + params.value("site_max_ac_ports") * cap_ac
+    own = cells.set_index("demand_id")["energy_kwh_day"]
+    ids = candidates["site_id"].astype(str)
+    cell_e = ids.str.slice(2).map(own).where(ids.str.startswith("c-")).fillna(0.0).to_numpy(dtype=float)
+    k = np.ceil(params.value("cell_stations_factor") * cell_e / max(station_kwh, 1e-9))
+    return np.where(ids.str.startswith("c-").to_numpy(), np.maximum(k, 1.0), 1.0)
+
+
+def existing_ports(candidates: gpd.GeoDataFrame | None, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """(m,) DC and AC ports already installed (columns ``existing_dc``/``existing_ac`` of the
+    candidates, from a candidate file's ``dc_ports_column``/``ac_ports_column``; 0 when absent)."""
+    out = []
+    for col in ("existing_dc", "existing_ac"):
+        if candidates is not None and col in candidates.columns:
+            out.append(candidates[col].fillna(0).to_numpy(dtype=float))
+        else:
+            out.append(np.zeros(m))
+    return out[0], out[1]
+
+
+def capacitated_model(block, inp: ModelInputs) -> CapacitatedSiting:
+    """The model behind ``capacitated`` (the one place to swap its class): least capital cost
+    (CNY) of stations and integer DC/AC ports serving all public energy within the standard.
+
+    Port maxima per station and costs are the parameters ``site_max_dc_ports``,
+    ``site_max_ac_ports``, ``site_cost``, ``dc_port_cost``, ``ac_port_cost``; a port's kWh/day is
+    :func:`port_capacities`; stations per site :func:`stations_per_site`; installed ports
+    :func:`existing_ports`; ``allocation_cny_per_kwh_min`` and ``budget_cny`` from the block.
+    """
     pr = inp.params
-    return ChargerSiting.from_cost_matrix(
-        inp.matrix, inp.cells["energy_kwh_day"].to_numpy(dtype=float), block.service_standard_min,
-        objective="min_cost",
-        max_dc=pr.value("site_max_dc_ports"), max_ac=pr.value("site_max_ac_ports"),
-        dc_capacity_kwh=pr.value("dc_charger_power_kw") * pr.value("dc_utilisation_hours"),
-        ac_capacity_kwh=pr.value("ac_charger_power_kw") * pr.value("ac_utilisation_hours"),
-        site_cost=pr.value("site_cost"), dc_port_cost=pr.value("dc_port_cost"), ac_port_cost=pr.value("ac_port_cost"),
+    m = inp.matrix.shape[1]
+    cap_dc, cap_ac = port_capacities(pr)
+    ex_dc, ex_ac = existing_ports(inp.candidates, m)
+    k = stations_per_site(inp.candidates, inp.cells, pr) if inp.candidates is not None else 1
+    return CapacitatedSiting.from_cost_matrix(
+        inp.matrix, inp.cells["energy_kwh_day"].to_numpy(dtype=float),
+        inp.cells["energy_dc_kwh_day"].to_numpy(dtype=float), block.service_standard_min,
+        dc_port_kwh_day=cap_dc, ac_port_kwh_day=cap_ac,
+        max_dc_ports=pr.value("site_max_dc_ports"), max_ac_ports=pr.value("site_max_ac_ports"), max_stations=k,
+        site_cost_cny=pr.value("site_cost"), dc_port_cost_cny=pr.value("dc_port_cost"), ac_port_cost_cny=pr.value("ac_port_cost"),
+        existing_dc=ex_dc, existing_ac=ex_ac,
+        allocation_cny_per_kwh_min=block.allocation_cny_per_kwh_min, budget_cny=block.budget_cny,
         required=_required(inp),
     )
 
 
+def unserved_by_county(cells: gpd.GeoDataFrame, res) -> list[dict]:
+    """Public energy (kWh/day) the capacitated plan leaves unserved, per county, with the reason:
+    ``beyond_standard_kwh_day`` (no candidate site within the service standard: add candidate
+    sites) and ``beyond_capacity_kwh_day`` (the sites within reach cannot hold it at their port
+    and station maxima, or the budget does not reach it). Counties with none are left out."""
+    e = cells["energy_kwh_day"].to_numpy(dtype=float)
+    beyond = np.zeros(len(cells))
+    beyond[res.unreachable] = e[res.unreachable]
+    df = pd.DataFrame({"adcode": cells["county_adcode"].astype(int).to_numpy(), "county": cells["county_name"].to_numpy(),
+                       "beyond_standard_kwh_day": beyond, "beyond_capacity_kwh_day": np.asarray(res.short, dtype=float),
+                       "energy_kwh_day": e})
+    g = df.groupby(["adcode", "county"], sort=True).sum().reset_index()
+    g = g[(g["beyond_standard_kwh_day"] > 1e-6) | (g["beyond_capacity_kwh_day"] > 1e-6)]
+    out = []
+    for r in g.itertuples(index=False):
+        why = []
+        if r.beyond_standard_kwh_day > 1e-6:
+            why.append("no candidate site within the service standard")
+        if r.beyond_capacity_kwh_day > 1e-6:
+            why.append("the sites within reach cannot hold it at their port and station maxima (or the budget)")
+        out.append({"adcode": int(r.adcode), "county": r.county, "energy_kwh_day": round(float(r.energy_kwh_day), 3),
+                    "beyond_standard_kwh_day": round(float(r.beyond_standard_kwh_day), 3),
+                    "beyond_capacity_kwh_day": round(float(r.beyond_capacity_kwh_day), 3), "reason": "; ".join(why)})
+    return out
+
+
 def _capacitated(block, inp: ModelInputs, opt: SolveOptions) -> Solution:
-    res = capacitated_model(block, inp).solve(solver=opt.solver, time_limit=opt.time_limit_s, mip_gap=opt.mip_gap)
+    gap = opt.mip_gap if opt.mip_gap is not None else CAPACITATED_MIP_GAP
+    mdl = capacitated_model(block, inp)
+    res = mdl.solve(solver=opt.solver, time_limit=opt.time_limit_s, mip_gap=gap)
     selected = np.asarray(res.selected, dtype=np.int64)
-    summary = {"objective_cost_cny": round(float(res.objective), 2)}
+    summary = {"objective_cost_cny": round(float(res.objective), 2), "capital_cost_cny": round(res.capital_cny, 2),
+               "lp_bound": round(float(res.lp_bound), 2), "mip_gap_target": gap}
+    if block.allocation_cny_per_kwh_min:
+        summary["travel_cost_cny"] = round(res.travel_cny, 2)
+    if block.budget_cny is not None:
+        summary["budget_cny"] = block.budget_cny
+    summary["unserved_by_county"] = unserved_by_county(inp.cells, res)
+    summary["energy_short_kwh_day"] = round(float(res.short.sum()), 3)
+    n_st = int(res.stations.sum())
+    what = f"{res.objective / 1e6:,.1f} M CNY" if block.budget_cny is None else f"{res.served.sum():,.0f} kWh/day served"
     return Solution(res, selected, np.asarray(res.assignment, dtype=np.int64), (res.dc_ports, res.ac_ports), summary,
-                    detail=f"{res.model}, {len(selected)} stations, {res.objective / 1e6:,.1f} M CNY, {res.status}, gap {res.gap:.4g}")
+                    detail=f"capacitated, {n_st:,} stations at {len(selected):,} sites, {what}, {res.status}, gap {res.gap:.4g}",
+                    flows=res.flows, stations=res.stations, existing=(mdl.ex_dc.astype(np.int64), mdl.ex_ac.astype(np.int64)))
 
 
 #: ``model.type`` -> adapter ``(block, ModelInputs, SolveOptions) -> Solution``.

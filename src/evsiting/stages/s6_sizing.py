@@ -62,6 +62,17 @@ def station_energy(cells: gpd.GeoDataFrame, assignment: np.ndarray, n_candidates
     return {"energy": per("energy_kwh_day"), "energy_dc": per("energy_dc_kwh_day"), "nev": per("nev_count")}
 
 
+def flow_energy(cells: gpd.GeoDataFrame, flows: sp.csr_matrix) -> dict[str, np.ndarray]:
+    """Per candidate (m,): ``energy``, ``energy_dc`` (kWh/day) and ``nev`` served there when
+    cells are split between stations (``flows``: csr (n, m) kWh/day); a cell's DC share and
+    NEVs go with its energy in proportion."""
+    e = cells["energy_kwh_day"].to_numpy(dtype=float)
+    frac = sp.diags(np.divide(1.0, e, out=np.zeros_like(e), where=e > 0)) @ flows
+    return {"energy": np.asarray(flows.sum(axis=0)).ravel(),
+            "energy_dc": np.asarray((sp.diags(cells["energy_dc_kwh_day"].to_numpy(dtype=float)) @ frac).sum(axis=0)).ravel(),
+            "nev": np.asarray((sp.diags(cells["nev_count"].to_numpy(dtype=float)) @ frac).sum(axis=0)).ravel()}
+
+
 def size_solution(solution: Solution, cells: gpd.GeoDataFrame, candidates: gpd.GeoDataFrame, matrix: sp.csr_matrix,
                   params: Parameters, *, standard_min: float, county_names: Mapping[int, str],
                   prefecture_names: Mapping[int, str]) -> Sized:
@@ -81,10 +92,12 @@ def size_solution(solution: Solution, cells: gpd.GeoDataFrame, candidates: gpd.G
     cells["covered"] = (assign >= 0) & (minutes <= standard_min)
     cells["travel_min"] = minutes
     cells["station_id"] = np.where(assign >= 0, candidates["site_id"].to_numpy()[np.maximum(assign, 0)], None)
-    per = station_energy(cells, assign, len(candidates))
+    per = station_energy(cells, assign, len(candidates)) if solution.flows is None else flow_energy(cells, solution.flows)
+    if solution.flows is not None:
+        cells["served_kwh_day"] = np.asarray(solution.flows.sum(axis=1)).ravel()
     # An open station that is nobody's station serves no energy, so it is not built either
     # (assignments are unchanged).
-    keep = (per["nev"][selected] > 0) | np.isin(selected, required)
+    keep = (per["nev"][selected] > 1e-9) | np.isin(selected, required)
     idle_dropped = int((~keep).sum())
     selected = selected[keep]
     energy = per["energy"][selected]
@@ -100,11 +113,25 @@ def size_solution(solution: Solution, cells: gpd.GeoDataFrame, candidates: gpd.G
     sites["ports_dc_peak"] = sized["ports_dc_peak"]
     sites["dc_peak_wait_min"] = np.round(sized["dc_peak_wait_min"], 3)
     sites["demand_served_kwh_day"] = np.round(energy, 3)
-    # Only the capacitated model bounds ports: flag stations that need more than one site holds.
+    # A site may hold several stations (capacitated: a demand cell of a few km²); each holds at
+    # most the port maxima. Only the capacitated model bounds ports: flag the others' excess.
+    stations = np.ones(len(selected), dtype=np.int64) if solution.stations is None else np.asarray(solution.stations, dtype=np.int64)[selected]
+    sites["stations"] = stations
+    if solution.existing is not None:
+        sites["ports_dc_existing"] = np.asarray(solution.existing[0], dtype=np.int64)[selected]
+        sites["ports_ac_existing"] = np.asarray(solution.existing[1], dtype=np.int64)[selected]
+        sites["ports_dc_added"] = sites["ports_dc"] - sites["ports_dc_existing"]
+        sites["ports_ac_added"] = sites["ports_ac"] - sites["ports_ac_existing"]
     max_dc, max_ac = params.value("site_max_dc_ports"), params.value("site_max_ac_ports")
-    sites["over_site_max"] = (sites["ports_dc"] > max_dc) | (sites["ports_ac"] > max_ac)
-    sites["nev_served"] = per["nev"][selected].astype(np.int64)
-    sites["cost_cny"] = np.round(station_cost(sites["ports_dc"], sites["ports_ac"], params), 2)
+    sites["over_site_max"] = (sites["ports_dc"] > max_dc * stations) | (sites["ports_ac"] > max_ac * stations)
+    sites["nev_served"] = np.round(per["nev"][selected]).astype(np.int64)
+    if solution.existing is None:
+        cost = station_cost(sites["ports_dc"], sites["ports_ac"], params) + (stations - 1) * params.value("site_cost")
+    else:  # existing stations cost nothing but their added ports
+        is_new = (sites["ports_dc_existing"] + sites["ports_ac_existing"]).to_numpy() == 0
+        cost = (np.where(is_new, stations, 0) * params.value("site_cost") + sites["ports_dc_added"] * params.value("dc_port_cost")
+                + sites["ports_ac_added"] * params.value("ac_port_cost"))
+    sites["cost_cny"] = np.round(np.asarray(cost, dtype=float), 2)
     return Sized(cells, sites, idle_dropped)
 
 

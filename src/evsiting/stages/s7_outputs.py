@@ -44,12 +44,14 @@ def summarise(cells: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, prefectures: lis
         nev = int(c["nev_count"].sum())
         covered = int(c.loc[c["covered"], "nev_count"].sum())
         energy = float(c["energy_kwh_day"].sum())
-        served = float(c.loc[c["station_id"].notna(), "energy_kwh_day"].sum())
+        # energy served: the model's flows when it splits cells (capacitated), else assigned cells
+        served = float(c["served_kwh_day"].sum()) if "served_kwh_day" in c.columns else float(c.loc[c["station_id"].notna(), "energy_kwh_day"].sum())
         ports = int(s["ports_dc"].sum() + s["ports_ac"].sum())
         return {
             "nev_count": nev,
             "energy_kwh_day": round(energy, 3),
-            "stations": int(len(s)),
+            "stations": int(s["stations"].sum()) if "stations" in s.columns else int(len(s)),
+            "sites": int(len(s)),
             "ports_dc": int(s["ports_dc"].sum()),
             "ports_ac": int(s["ports_ac"].sum()),
             "power_kw": float(s["power_kw"].sum()),
