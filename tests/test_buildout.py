@@ -265,6 +265,7 @@ def test_cli_unmeetable_county_seat_rule_names_the_seats(tmp_path, shared):
     cfg = tmp_path / "plan.yaml"
     cfg.write_text(
         f"extends: {configs_dir() / 'guizhou.yaml'}\n"
+        "candidates:\n  county_seats: false\n"  # a candidate at each seat would meet the rule
         "buildout:\n  candidates_per_county: 1\n  h3_resolution: 6\n  time_limit_s: 10\n"
         "  coverage:\n    - places: county_seats\n      year: 2024\n      radius_min: 0.5\n",
         encoding="utf-8",

@@ -56,7 +56,7 @@ def test_run_one_prefecture_by_any_name(tmp_path, name):
         ({"model": {"p": -3, "nevs_per_station": None}}, ["model.p", "greater than 0"]),
         ({"prefectures": ["Atlantis"]}, ["prefectures", "Atlantis"]),
         ({"model": {"service_standard_min": 0}}, ["service_standard_min"]),
-        ({"model": {"p": 500, "nevs_per_station": None}}, ["model.p", "candidate sites"]),
+        ({"model": {"p": 5000, "nevs_per_station": None}}, ["model.p", "candidate sites"]),
     ],
 )
 def test_bad_config_exits_2_with_one_line_naming_the_field(tmp_path, over, words):

@@ -26,6 +26,8 @@ from evsiting.settings import WGS84, configs_dir
 def _anshun_cfg():
     cfg = load_config(configs_dir() / "prefectures" / "anshun.yaml")
     cfg.candidates.per_county = 8
+    # only the per-county list: p up to 46 then reaches every coverable NEV (the reuse rule below)
+    cfg.candidates.county_seats, cfg.candidates.parent_resolution, cfg.candidates.fill_gaps = False, None, False
     cfg.impedance.method = "great_circle"
     return cfg
 

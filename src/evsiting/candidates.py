@@ -1,21 +1,67 @@
 """Candidate sites: where a charging station may be built.
 
-By default the demand points of the most demanded cells of each county (``per_county``; all
-cells when None), plus any user files of sites (read with their declared coordinate system).
+By default (:class:`evsiting.config.CandidatesConfig`):
+
+- the demand points of the most demanded cells of each county (``per_county``; all cells
+  when None), source ``demand_cell``;
+- the county seats (the seat points of the seats file), source ``county_seat``;
+- the most demanded cell of each coarser H3 parent cell (``parent_resolution``), source
+  ``parent_cell``;
+- any user files of sites (read with their declared coordinate system) and OSM features;
+- then a gap fill (:func:`reach_all`): demand cells with NEVs that no candidate reaches within
+  the service standard get candidates of their own, chosen greedily (source ``gap_fill``),
+  so that every cell with NEVs is reached, or is named with the reason.
+
+Demand-cell candidates are named ``<county name_zh> #<rank>``, rank 1 being the county's cell
+with most NEVs; seats ``<county name_zh> seat``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import geopandas as gpd
+import h3
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from .errors import InputError
+from .models.coverage import greedy_max_cover
 from .settings import WGS84
 
 CANDIDATE_COLUMNS = ["site_id", "source", "county_adcode", "prefecture_adcode", "name"]
+
+
+def _by_demand(cells: gpd.GeoDataFrame, key: str) -> pd.DataFrame:
+    """Cells with NEVs sorted by ``key``, most NEVs first (ties: lower ``demand_id``)."""
+    return cells[cells["nev_count"] > 0].sort_values([key, "nev_count", "demand_id"], ascending=[True, False, True])
+
+
+def county_rank(cells: gpd.GeoDataFrame) -> pd.Series:
+    """Rank of each cell with NEVs in its county, 1 = most NEVs (ties: lower ``demand_id``),
+    indexed like ``cells``; the names of demand-cell candidates use it."""
+    df = _by_demand(cells, "county_adcode")
+    return df.groupby("county_adcode", sort=False).cumcount() + 1
+
+
+def _cell_sites(cells: gpd.GeoDataFrame, df: pd.DataFrame, source: str) -> gpd.GeoDataFrame:
+    """Candidate sites at the demand points of the rows ``df`` of ``cells``, in ``df``'s order."""
+    rank = county_rank(cells).reindex(df.index)
+    names = df["county_name"].astype(str) + " #" + rank.astype("Int64").astype(str) if "county_name" in df.columns else None
+    return gpd.GeoDataFrame(
+        {
+            "site_id": "c-" + df["demand_id"],
+            "source": source,
+            "county_adcode": df["county_adcode"].astype(int),
+            "prefecture_adcode": df["prefecture_adcode"].astype(int),
+            "name": names,
+        },
+        geometry=gpd.points_from_xy(df["lon"], df["lat"]),
+        crs=WGS84,
+    )
 
 
 def from_demand_cells(cells: gpd.GeoDataFrame, per_county: int | None) -> gpd.GeoDataFrame:
@@ -26,22 +72,91 @@ def from_demand_cells(cells: gpd.GeoDataFrame, per_county: int | None) -> gpd.Ge
         cells: demand cells from :func:`evsiting.demand.cells.build_demand_cells`.
 
     Returns:
-        WGS84 point GeoDataFrame with :data:`CANDIDATE_COLUMNS`; ``site_id`` = ``c-<demand_id>``.
+        WGS84 point GeoDataFrame with :data:`CANDIDATE_COLUMNS`; ``site_id`` = ``c-<demand_id>``,
+        ``name`` = ``<county name_zh> #<rank>``, ``source`` = ``demand_cell``.
     """
-    df = cells[cells["nev_count"] > 0].sort_values(["county_adcode", "nev_count", "demand_id"], ascending=[True, False, True])
+    df = _by_demand(cells, "county_adcode")
     if per_county is not None:
         df = df.groupby("county_adcode", sort=True).head(per_county)
+    return _cell_sites(cells, df, "demand_cell")
+
+
+def from_parent_cells(cells: gpd.GeoDataFrame, resolution: int) -> gpd.GeoDataFrame:
+    """The most demanded cell (ties: lower ``demand_id``) of each H3 parent cell at
+    ``resolution``: candidates spread over the whole area, one per about 250 km² at
+    resolution 5, 36 km² at 6, each at a local peak of demand (a township centre, usually).
+
+    Args:
+        cells: demand cells with ``h3`` at a resolution finer than ``resolution``.
+        resolution: H3 resolution of the parents (0..15).
+
+    Returns:
+        WGS84 point GeoDataFrame with :data:`CANDIDATE_COLUMNS`, ``source`` = ``parent_cell``,
+        in parent order.
+
+    Raises:
+        InputError: ``resolution`` not coarser than the cells' resolution.
+    """
+    df = cells[cells["nev_count"] > 0]
+    if len(df) and resolution >= h3.get_resolution(df["h3"].iloc[0]):
+        raise InputError(f"parent resolution {resolution} must be coarser (smaller) than the demand cells' "
+                         f"resolution {h3.get_resolution(df['h3'].iloc[0])}", source="config", field="candidates.parent_resolution")
+    df = df.assign(_parent=[h3.cell_to_parent(c, resolution) for c in df["h3"]])
+    df = _by_demand(df, "_parent").groupby("_parent", sort=True).head(1)
+    return _cell_sites(cells, df, "parent_cell")
+
+
+def from_county_seats(seats: gpd.GeoDataFrame, counties: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """One candidate at each study county's seat point.
+
+    Args:
+        seats: county seats (points, converted to WGS84) with ``adcode``.
+        counties: study counties with ``adcode``, ``name_zh``, ``prefecture_adcode``.
+
+    Returns:
+        WGS84 point GeoDataFrame with :data:`CANDIDATE_COLUMNS`; ``site_id`` =
+        ``seat-<adcode>``, ``name`` = ``<name_zh> seat``, ``source`` = ``county_seat``;
+        counties without a seat point get none.
+    """
+    s = seats.to_crs(WGS84)
+    s = s.assign(adcode=s["adcode"].astype(int)).drop_duplicates("adcode")
+    c = counties[["adcode", "name_zh", "prefecture_adcode"]].assign(adcode=counties["adcode"].astype(int))
+    df = s[["adcode", "geometry"]].merge(c, on="adcode").sort_values("adcode")
     return gpd.GeoDataFrame(
         {
-            "site_id": "c-" + df["demand_id"],
-            "source": "demand_cell",
-            "county_adcode": df["county_adcode"].astype(int),
-            "prefecture_adcode": df["prefecture_adcode"].astype(int),
-            "name": None,
+            "site_id": "seat-" + df["adcode"].astype(str),
+            "source": "county_seat",
+            "county_adcode": df["adcode"].to_numpy(),
+            "prefecture_adcode": df["prefecture_adcode"].astype(int).to_numpy(),
+            "name": (df["name_zh"].astype(str) + " seat").to_numpy(),
         },
-        geometry=gpd.points_from_xy(df["lon"], df["lat"]),
+        geometry=df.geometry.to_numpy(),
         crs=WGS84,
     )
+
+
+def generated(cells: gpd.GeoDataFrame, per_county: int | None = None, parent_resolution: int | None = None,
+              seats: gpd.GeoDataFrame | None = None, counties: gpd.GeoDataFrame | None = None,
+              demand_cells: bool = True) -> gpd.GeoDataFrame:
+    """The generated candidate layers, without repeats: the per-county list
+    (:func:`from_demand_cells`, when ``demand_cells``), the county seats (when ``seats`` and
+    ``counties`` are given) and the parent cells (:func:`from_parent_cells`, when
+    ``parent_resolution`` is not None) that are not already in the per-county list.
+
+    Returns:
+        WGS84 point GeoDataFrame with :data:`CANDIDATE_COLUMNS`, in that order of layers.
+    """
+    parts = [from_demand_cells(cells, per_county)] if demand_cells else []
+    if seats is not None and counties is not None:
+        parts.append(from_county_seats(seats, counties))
+    if parent_resolution is not None:
+        par = from_parent_cells(cells, parent_resolution)
+        taken = set(parts[0]["site_id"]) if demand_cells else set()
+        parts.append(par[~par["site_id"].isin(taken)])
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return gpd.GeoDataFrame({c: [] for c in CANDIDATE_COLUMNS}, geometry=[], crs=WGS84)
+    return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=WGS84)
 
 
 def from_points(
@@ -193,3 +308,197 @@ def from_osm(osm: gpd.GeoDataFrame, counties: gpd.GeoDataFrame) -> gpd.GeoDataFr
         geometry=joined.geometry.to_numpy(),
         crs=WGS84,
     )
+
+
+@dataclass
+class Reach:
+    """What :func:`reach_all` found.
+
+    Attributes:
+        candidates: the input candidates (same order) followed by the gap-fill ones in the
+            order the greedy chose them (source ``gap_fill``); WGS84 points.
+        matrix: csr (n_cells, len(candidates)) of travel minutes up to the cutoff of
+            ``matrix_fn`` (the service standard or more), columns in ``candidates`` order
+            (absent = beyond the cutoff).
+        ceiling_before, ceiling: share of NEVs within the standard of any candidate, before
+            and after the gap fill (0..1).
+        added: number of gap-fill candidates.
+        unreached: the cells with NEVs that no candidate reaches, most NEVs first: columns
+            ``demand_id``, ``county_adcode``, ``county_name``, ``prefecture_adcode``,
+            ``nev_count``, ``lon``, ``lat`` (WGS84 degrees) and ``reason``.
+        standard_min: the service standard (minutes) that "reach" refers to.
+    """
+
+    candidates: gpd.GeoDataFrame
+    matrix: sp.csr_matrix
+    ceiling_before: float
+    ceiling: float
+    added: int
+    unreached: pd.DataFrame
+    standard_min: float
+
+
+def reached_rows(matrix: sp.csr_matrix, standard_min: float = np.inf) -> np.ndarray:
+    """(n_cells,) bool: the row of ``matrix`` (csr minutes) has a stored pair within
+    ``standard_min`` (a stored 0.0 is a real pair)."""
+    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    out = np.zeros(matrix.shape[0], dtype=bool)
+    out[rows[matrix.data <= standard_min]] = True
+    return out
+
+
+def reached_share(nev: np.ndarray, matrix: sp.csr_matrix, standard_min: float = np.inf) -> float:
+    """Share of ``nev`` (n_cells,) in rows of ``matrix`` (csr, n_cells x m) with a stored
+    pair within ``standard_min``: the coverage ceiling of the candidates (0 when there are
+    no NEVs)."""
+    total = float(nev.sum())
+    return float(nev[reached_rows(matrix, standard_min)].sum()) / total if total else 0.0
+
+
+def reach_all(
+    cells: gpd.GeoDataFrame,
+    candidates: gpd.GeoDataFrame,
+    matrix_fn: Callable[[gpd.GeoDataFrame], sp.spmatrix],
+    standard_min: float,
+    fill: bool = True,
+    target_ceiling: float = 1.0,
+    max_added: int | None = None,
+) -> Reach:
+    """Travel times to the candidates and a gap fill: candidates of their own for the demand
+    cells with NEVs that no candidate reaches within ``standard_min``.
+
+    The gap fill offers every unreached cell with NEVs as a site (at its demand point; most
+    NEVs first, ties lower ``demand_id``), computes their travel times with ``matrix_fn`` and
+    adds them by greedy maximal covering over the unreached cells: the site reaching the most
+    unreached NEVs first (ties: earlier in that order), until ``target_ceiling`` of all NEVs is
+    reached, no site reaches more, or ``max_added`` sites were added. One round suffices: a
+    cell whose own demand point is within the standard of itself (0 min for ``great_circle``
+    and ``expressway``) is reached by its own site at the latest.
+
+    Args:
+        cells: demand cells (n_cells,) with ``demand_id``, ``nev_count``, ``county_adcode``,
+            ``county_name``, ``prefecture_adcode``, ``lon``/``lat`` (WGS84 degrees).
+        candidates: candidate sites (WGS84 points) with :data:`CANDIDATE_COLUMNS`.
+        matrix_fn: ``matrix_fn(sites) -> csr (n_cells, len(sites))`` of travel minutes from
+            each cell's demand point to each site, only pairs within a cutoff >=
+            ``standard_min`` stored (as :func:`evsiting.impedance.travel_time_matrix`); a
+            pair's time must not depend on the other sites (the matrix is assembled from
+            column blocks).
+        standard_min: the service standard (minutes): a cell is reached by a pair within it.
+        fill: run the gap fill (False: only the travel times and the unreached cells).
+        target_ceiling: stop once this share of NEVs (0..1] is reached; 1 = every cell.
+        max_added: most gap-fill sites (None: no limit).
+
+    Returns:
+        :class:`Reach`.
+
+    Raises:
+        ValueError: ``matrix_fn`` returned a matrix of the wrong shape; ``target_ceiling``
+            outside (0, 1]; ``max_added`` < 0.
+    """
+    if not 0 < target_ceiling <= 1:
+        raise ValueError("target_ceiling must be in (0, 1]")
+    if max_added is not None and max_added < 0:
+        raise ValueError("max_added must be >= 0")
+
+    def call(sites: gpd.GeoDataFrame) -> sp.csr_matrix:
+        m = sp.csr_matrix(matrix_fn(sites))
+        if m.shape != (len(cells), len(sites)):
+            raise ValueError(f"matrix_fn returned shape {m.shape}, expected {(len(cells), len(sites))}")
+        return m
+
+    nev = cells["nev_count"].to_numpy()
+    matrix = call(candidates)
+    before = reached_share(nev, matrix, standard_min)
+    todo = np.flatnonzero(~reached_rows(matrix, standard_min) & (nev > 0))
+    reason = np.full(len(cells), "", dtype=object)
+    std = f"no candidate within {standard_min:g} min"
+    added = 0
+    if len(todo) and not fill:
+        reason[todo] = f"{std}; candidates.fill_gaps is off"
+    elif len(todo) and before >= target_ceiling:
+        reason[todo] = f"{std}; candidates.target_ceiling {target_ceiling:g} was met without a gap fill"
+    elif len(todo):
+        pool_df = cells.iloc[todo].sort_values(["nev_count", "demand_id"], ascending=[False, True])
+        pool_df = pool_df[~("c-" + pool_df["demand_id"]).isin(candidates["site_id"])]
+        pool = _cell_sites(cells, pool_df, "gap_fill")
+        pm = call(pool)
+        sub = sp.csr_matrix(pm[todo])
+        sub.data = np.where(sub.data <= standard_min, 1.0, 0.0)  # reach, not minutes (a stored 0.0 is a real pair)
+        sub.eliminate_zeros()
+        w = nev[todo].astype(np.float64)
+        order = greedy_max_cover(sub, w, sub.shape[1])
+        # NEVs newly reached by each pick, in greedy order, to stop at the target
+        left, gains = w.copy(), np.zeros(len(order))
+        csc = sp.csc_matrix(sub)
+        for k, j in enumerate(order.tolist()):
+            rows = csc.indices[csc.indptr[j]:csc.indptr[j + 1]]
+            gains[k] = left[rows].sum()
+            left[rows] = 0.0
+        need = target_ceiling * float(nev.sum()) - before * float(nev.sum())
+        k = min(int(np.searchsorted(np.cumsum(gains), need - 1e-9)) + 1, len(order))
+        capped = max_added is not None and k > max_added
+        chosen = order[: max_added if capped else k]
+        added = len(chosen)
+        candidates = gpd.GeoDataFrame(pd.concat([candidates, pool.iloc[chosen]], ignore_index=True), crs=WGS84)
+        if "required" in candidates.columns:
+            candidates["required"] = candidates["required"].fillna(False).astype(bool)
+        matrix = sp.hstack([matrix, pm[:, chosen]], format="csr")
+        coverable = np.diff(sub.indptr) > 0
+        left_rows = ~reached_rows(matrix, standard_min)[todo]
+        why = np.where(
+            ~coverable,
+            f"{std}: not even a site in the cell itself (its demand point is not within the standard of itself)",
+            f"{std}; the gap fill stopped at candidates.max_added = {max_added}" if capped
+            else f"{std}; the gap fill stopped at candidates.target_ceiling = {target_ceiling:g}",
+        )
+        reason[todo[left_rows]] = why[left_rows]
+    left_idx = np.flatnonzero(~reached_rows(matrix, standard_min) & (nev > 0))
+    cols = ["demand_id", "county_adcode", "county_name", "prefecture_adcode", "nev_count", "lon", "lat"]
+    unreached = pd.DataFrame(cells.iloc[left_idx][[c for c in cols if c in cells.columns]]).assign(reason=reason[left_idx])
+    unreached = unreached.sort_values(["nev_count", "demand_id"], ascending=[False, True]).reset_index(drop=True)
+    return Reach(candidates, matrix, before, reached_share(nev, matrix, standard_min), added, unreached, standard_min)
+
+
+def reach_summary(reach: Reach, cells: gpd.GeoDataFrame, listed: int = 100) -> dict:
+    """The summary's ``candidates`` entry: counts by source, the coverage ceiling before the
+    gap fill, sites added, and the unreached cells (count, NEVs, the first ``listed`` with
+    their reason, most NEVs first) and the ceiling of each prefecture (by adcode, 0..1).
+    """
+    nev = cells["nev_count"].to_numpy()
+    reached = reached_rows(reach.matrix, reach.standard_min)
+    pref = cells["prefecture_adcode"].to_numpy()
+    per = {}
+    for a in np.unique(pref).tolist():
+        sel = pref == a
+        per[int(a)] = round(float(nev[sel & reached].sum()) / max(float(nev[sel].sum()), 1.0), 6)
+    u = reach.unreached
+    return {
+        "total": int(len(reach.candidates)),
+        "by_source": {str(k): int(v) for k, v in reach.candidates["source"].astype(str).value_counts().sort_index().items()},
+        "coverage_ceiling_before_gap_fill": round(reach.ceiling_before, 6),
+        "gap_fill_added": int(reach.added),
+        "unreached_cells": int(len(u)),
+        "unreached_nev": int(u["nev_count"].sum()),
+        "unreached": u.head(listed).to_dict(orient="records"),
+        "coverage_ceiling_by_prefecture": per,
+    }
+
+
+def merged_info(infos: list[dict], matrix: sp.csr_matrix) -> dict:
+    """The manifest's impedance record of a matrix assembled by :func:`reach_all` from the
+    ``infos`` of its ``matrix_fn`` calls (first: the candidates; second: the gap-fill pool):
+    the first call's record, ``pairs`` = the pairs of the assembled ``matrix``; with a gap fill
+    the per-call counts (``pairs``, ``pairs_via_expressway``) move to ``matrix_calls``.
+
+    Raises:
+        ValueError: no call was made.
+    """
+    if not infos:
+        raise ValueError("no travel-time call recorded")
+    info = dict(infos[0])
+    if len(infos) > 1:
+        info.pop("pairs_via_expressway", None)
+        info["matrix_calls"] = [{k: i[k] for k in ("pairs", "pairs_via_expressway") if k in i} for i in infos]
+    info["pairs"] = int(matrix.nnz)
+    return info

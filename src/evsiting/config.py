@@ -151,11 +151,28 @@ class FleetConfig(Strict):
 
 
 class CandidatesConfig(Strict):
-    """Candidate sites: demand-cell centres (the ``per_county`` most demanded cells of each
-    county, all cells when None) plus user files."""
+    """Candidate sites (see :mod:`evsiting.candidates`).
+
+    - ``from_demand_cells``, ``per_county``: the demand points of the ``per_county`` most
+      demanded cells of each county (all cells with NEVs when None).
+    - ``county_seats``: a candidate at each county seat.
+    - ``parent_resolution``: the most demanded cell of each H3 parent cell at this resolution
+      (5: about 250 km², 6: 36 km²; coarser than ``demand.h3_resolution``); None: off.
+    - ``files``: user lists of sites (and OSM features with ``network.osm_candidates``).
+    - ``fill_gaps``: cells with NEVs that no candidate reaches within the service standard get
+      candidates of their own, chosen greedily (most unreached NEVs first), until
+      ``target_ceiling`` of the NEVs (1 = every cell with NEVs) is within the standard of a
+      candidate or ``max_added`` sites were added; cells left unreached are named in
+      ``summary.json`` with the reason.
+    """
 
     from_demand_cells: bool = True
     per_county: int | None = Field(30, gt=0)
+    county_seats: bool = True
+    parent_resolution: int | None = Field(5, ge=0, le=15)
+    fill_gaps: bool = True
+    target_ceiling: float = Field(1.0, gt=0, le=1)
+    max_added: int | None = Field(5000, ge=0)
     files: list[PointFile] = []
 
 

@@ -15,13 +15,13 @@ from typing import Callable
 import geopandas as gpd
 import scipy.sparse as sp
 
+from . import candidates as cand
 from .config import RunConfig
-from .demand.cells import demand_points
 from .stages.context import RunContext
 from .stages.s1_study import Study, load_study, sha256  # noqa: F401  (re-exported)
 from .stages.s2_demand import building_summary, build_demand
 from .stages.s3_candidates import build_candidates
-from .stages.s4_travel import travel_provider
+from .stages.s4_travel import reach_all_cells, travel_provider
 from .stages.s5_model import ModelInputs, SolveOptions, rows_within, solve_model, travel_cutoff_min
 from .stages.s6_sizing import size_solution
 from .stages.s7_outputs import add_costs_and_references, depots, run_layers, summarise, write_run_files
@@ -84,9 +84,13 @@ def run(
     candidates = cands.sites
     ctx.done("candidates", f"{len(candidates):,}")
 
+    # travel times, and the gap fill: sites for the cells no candidate reaches
     provider = travel_provider(cfg)
-    travel = provider.times(demand_points(cells), candidates, params, travel_cutoff_min(cfg.model))
-    ctx.done("travel times", f"{travel.matrix.nnz:,} pairs within {travel.cutoff_min:g} min, {travel.info['method']}")
+    reached = reach_all_cells(provider, cells, cands, params, travel_cutoff_min(cfg.model), cfg.model.service_standard_min)
+    cands, travel = reached.candidates, reached.travel
+    candidates = cands.sites
+    ctx.done("travel times", f"{travel.matrix.nnz:,} pairs within {travel.cutoff_min:g} min, {travel.info['method']}; "
+                             f"gap fill: {reached.reach.added:,} sites added, {len(candidates):,} in all")
 
     solve_opts = SolveOptions(solver or cfg.solver.name, time_limit if time_limit is not None else cfg.solver.time_limit_s, cfg.solver.mip_gap)
     solution = solve_model(cfg.model, ModelInputs(cells, travel.matrix, cands.required, params, candidates), solve_opts)
@@ -98,7 +102,7 @@ def run(
                           county_names=study.counties.set_index("adcode")["name_zh"], prefecture_names=pref_names)
     ctx.done("sizing")
 
-    summary = run_summary(cfg, study, demand, travel, solution, sized, run_name)
+    summary = run_summary(cfg, study, demand, reached, solution, sized, run_name)
     result = solution.result
     manifest = ctx.manifest(
         cfg, run_name,
@@ -119,9 +123,10 @@ def run(
     return RunResult(cfg, sized.cells, candidates, sized.sites, travel.matrix, summary, manifest, out_dir, ctx.timings)
 
 
-def run_summary(cfg: RunConfig, study: Study, demand, travel, solution, sized, run_name: str) -> dict:
-    """``summary.json`` of a run: scenario, model and its own entries, totals per prefecture,
-    depots, building weights, reference ratios and costs."""
+def run_summary(cfg: RunConfig, study: Study, demand, reached, solution, sized, run_name: str) -> dict:
+    """``summary.json`` of a run: scenario, model and its own entries, the coverage ceiling and
+    the candidates (by source, gap fill, unreached cells), totals per prefecture, depots,
+    building weights, reference ratios and costs."""
     cells, sites = sized.cells, sized.sites
     n_nev = demand.nev_total
     params = demand.params
@@ -136,7 +141,8 @@ def run_summary(cfg: RunConfig, study: Study, demand, travel, solution, sized, r
         **solution.summary,
         "stations_without_demand_not_built": sized.idle_dropped,
         # Share of NEVs within the standard of ANY candidate site: no p can cover more.
-        "coverage_ceiling_share": round(float(cells["nev_count"].to_numpy()[rows_within(travel.matrix, cfg.model.service_standard_min)].sum()) / max(n_nev, 1), 6),
+        "coverage_ceiling_share": round(float(cells["nev_count"].to_numpy()[rows_within(reached.travel.matrix, cfg.model.service_standard_min)].sum()) / max(n_nev, 1), 6),
+        "candidates": cand.reach_summary(reached.reach, demand.cells),
         "stations_over_site_max": int(sites["over_site_max"].sum()),
         "site_max_ports": {"dc": params.value("site_max_dc_ports"), "ac": params.value("site_max_ac_ports")},
         **summarise(cells, sites, study.chosen),

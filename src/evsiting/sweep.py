@@ -115,17 +115,16 @@ def params_from_manifest(manifest: dict) -> Parameters:
 
 def prepare(cfg: RunConfig, prefecture: str | None = None, progress: Callable[[str], None] = lambda m: None) -> SweepInputs:
     """Build demand, candidates and the travel-time matrix (within the service standard) once,
-    with the run's stages (:mod:`evsiting.stages`); no model is solved.
+    with the run's stages (:mod:`evsiting.stages`, the gap fill included); no model is solved.
 
     Raises:
         InputError: as the study, demand, candidates and travel-time stages.
     """
-    from .demand.cells import demand_points
     from .stages.context import RunContext
     from .stages.s1_study import load_study
     from .stages.s2_demand import build_demand
     from .stages.s3_candidates import build_candidates
-    from .stages.s4_travel import travel_provider
+    from .stages.s4_travel import reach_all_cells, travel_provider
 
     ctx = RunContext.open(cfg, write=False, progress=progress)
     study = load_study(cfg, prefecture, progress)
@@ -135,8 +134,10 @@ def prepare(cfg: RunConfig, prefecture: str | None = None, progress: Callable[[s
     cands = build_candidates(cfg, study, demand.cells)
     ctx.done("candidates", f"{len(cands.sites):,}")
     standard = cfg.model.service_standard_min
-    travel = travel_provider(cfg).times(demand_points(demand.cells), cands.sites, demand.params, standard)
-    ctx.done("travel times", f"{travel.matrix.nnz:,} pairs within {standard:g} min, {travel.info['method']}")
+    reached = reach_all_cells(travel_provider(cfg), demand.cells, cands, demand.params, standard, standard)
+    cands, travel = reached.candidates, reached.travel
+    ctx.done("travel times", f"{travel.matrix.nnz:,} pairs within {standard:g} min, {travel.info['method']}; "
+                             f"gap fill: {reached.reach.added:,} sites added, {len(cands.sites):,} in all")
     run_name = study.run_name(cfg, prefecture)
     summary = {"run": run_name, "year": cfg.year, "scenario": cfg.demand.scenario}
     return SweepInputs(demand.cells, cands.sites, travel.matrix, demand.params, standard, getattr(cfg.model, "weight", "nev_count"),

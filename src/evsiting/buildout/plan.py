@@ -39,7 +39,7 @@ from ..stages.context import RunContext
 from ..stages.s1_study import load_study
 from ..stages.s2_demand import building_summary, demand_cells
 from ..stages.s3_candidates import build_candidates
-from ..stages.s4_travel import travel_provider
+from ..stages.s4_travel import reach_all_cells, travel_provider
 from ..settings import WGS84
 
 
@@ -152,11 +152,11 @@ def plan(
     ctx.done(f"demand ({len(cells):,} cells, {years[0]}-{years[-1]})")
 
     # --- candidates and travel times ---------------------------------------------------
-    candidates = build_candidates(cfg, study, cells, per_county=bo.candidates_per_county, osm=False).sites
+    cands = build_candidates(cfg, study, cells, per_county=bo.candidates_per_county, osm=False)
     standard = cfg.model.service_standard_min
     provider = travel_provider(cfg)
-    travel = provider.times(dcells.demand_points(cells), candidates, p_last, standard)
-    matrix, imp_info = travel.matrix, travel.info
+    reached = reach_all_cells(provider, cells, cands, p_last, standard, standard)  # with the run's gap fill
+    candidates, matrix, imp_info = reached.candidates.sites, reached.travel.matrix, reached.travel.info
     rules, rule_meta = _coverage_rules(cfg, bo, seats, counties, candidates, p_last, standard, provider)
     ctx.done(f"candidates ({len(candidates):,}) and travel times ({matrix.nnz:,} pairs)")
 

@@ -43,8 +43,9 @@ def _print_summary(res) -> None:
     if "coverage_ceiling_share" in s:
         typer.echo(
             f"coverage ceiling of the candidate sites: {s['coverage_ceiling_share']:.1%} of NEVs are within "
-            f"{s['service_standard_min']:g} min of any candidate (more stations cannot exceed it; add candidate sites)"
+            f"{s['service_standard_min']:g} min of any candidate (more stations cannot exceed it)"
         )
+    _print_candidates(s)
     if s.get("stations_over_site_max"):
         mx = s["site_max_ports"]
         typer.echo(
@@ -65,6 +66,29 @@ def _print_summary(res) -> None:
     typer.echo(f"solver {m['name']}: {m['status']}, objective {m['objective']:.6g}, gap {m['gap']:.3g}, {m['runtime_s']:.1f} s")
     if res.out_dir:
         typer.echo(f"outputs: {res.out_dir}")
+
+
+def _print_candidates(s: dict) -> None:
+    """The candidate sites by source, the gap fill, and the cells no candidate reaches."""
+    c = s.get("candidates")
+    if not c:
+        return
+    by = ", ".join(f"{n:,} {src}" for src, n in c["by_source"].items())
+    typer.echo(f"candidate sites: {c['total']:,} ({by}); the gap fill added {c['gap_fill_added']:,} "
+               f"(ceiling {c['coverage_ceiling_before_gap_fill']:.1%} without them)")
+    names = {str(r["adcode"]): r["name_en"] for r in s.get("prefectures", [])}
+    low = [f"{names.get(str(a), a)} {v:.1%}" for a, v in c.get("coverage_ceiling_by_prefecture", {}).items() if v < 1]
+    if low:
+        typer.echo(f"coverage ceiling below 100%: {', '.join(low)}")
+    if c["unreached_cells"]:
+        first = c["unreached"][0]
+        reasons = sorted({u["reason"] for u in c["unreached"]})
+        typer.echo(
+            f"warning: {c['unreached_cells']:,} demand cell(s) with {c['unreached_nev']:,} NEVs are beyond "
+            f"{s['service_standard_min']:g} min of every candidate ({'; '.join(reasons)}); "
+            f"most NEVs: {first['demand_id']} in {first.get('county_name', first['county_adcode'])} ({first['nev_count']:,} NEVs); "
+            "listed in summary.json (candidates.unreached)"
+        )
 
 
 def _print_batch(res) -> None:

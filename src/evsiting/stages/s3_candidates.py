@@ -1,4 +1,6 @@
-"""Stage 3, candidates: candidate sites from the demand cells, OSM and the user files."""
+"""Stage 3, candidates: candidate sites from the demand cells (per county and per H3 parent),
+the county seats, OSM and the user files, with the gap-fill settings that the travel stage
+applies once it has the travel times (:func:`evsiting.stages.s4_travel.reach_all_cells`)."""
 
 from __future__ import annotations
 
@@ -14,27 +16,44 @@ from .s1_study import Study
 
 
 @dataclass(frozen=True)
+class GapFill:
+    """How the travel stage fills the gaps (``candidates.fill_gaps``, ``target_ceiling``,
+    ``max_added``; see :func:`evsiting.candidates.reach_all`)."""
+
+    fill: bool = True
+    target_ceiling: float = 1.0
+    max_added: int | None = None
+
+
+@dataclass(frozen=True)
 class Candidates:
-    """Candidate sites (WGS84 points with ``site_id``, ``source``, adcodes, ``required``) and
-    the indices of the required ones (existing stations)."""
+    """Candidate sites (WGS84 points with ``site_id``, ``source``, adcodes, ``name``,
+    ``required``), the indices of the required ones (existing stations) and the gap-fill
+    settings."""
 
     sites: gpd.GeoDataFrame
     required: np.ndarray
+    gap_fill: GapFill
 
 
 def build_candidates(cfg: RunConfig, study: Study, cells: gpd.GeoDataFrame, *, per_county: int | None = None,
                      osm: bool = True) -> Candidates:
-    """The ``per_county`` (default ``candidates.per_county``) most demanded cells of each
-    county, OSM sites when ``network.osm_candidates`` (and ``osm``), and the user files.
+    """The generated sites (:func:`evsiting.candidates.generated`: the ``per_county``
+    (default ``candidates.per_county``) most demanded cells of each county, the county seats,
+    the most demanded cell of each ``parent_resolution`` parent), OSM sites when
+    ``network.osm_candidates`` (and ``osm``), and the user files.
 
     Raises:
-        InputError: OSM candidates without an .osm.pbf file or the overpass source.
+        InputError: OSM candidates without an .osm.pbf file or the overpass source;
+            ``candidates.parent_resolution`` not coarser than the demand cells.
     """
-    parts = [cand.from_demand_cells(cells, per_county or cfg.candidates.per_county)] if cfg.candidates.from_demand_cells else []
+    cc = cfg.candidates
+    seats = study.seats if cc.county_seats else None
+    parts = [cand.generated(cells, per_county or cc.per_county, cc.parent_resolution, seats, study.counties, cc.from_demand_cells)]
     if osm and cfg.network is not None and cfg.network.osm_candidates:
         parts.append(cand.from_osm(osm_candidates(cfg, study.counties), study.counties))
     sites = cand.combine(parts + study.user_sites)
-    return Candidates(sites, np.flatnonzero(sites["required"].to_numpy()))
+    return Candidates(sites, np.flatnonzero(sites["required"].to_numpy()), GapFill(cc.fill_gaps, cc.target_ceiling, cc.max_added))
 
 
 def osm_candidates(cfg: RunConfig, counties: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -5,6 +5,11 @@ run, built from the config by :func:`travel_provider` (the only place that reads
 The provider owns its road graph: loaded once for the first matrix (the area the points
 span, buffered by ``network.buffer_m``) and reused by later matrices and by the service-area
 isochrones, whether or not the run writes its outputs.
+
+:func:`reach_all_cells` computes the matrix of the candidates of stage 3 and runs their gap
+fill (:func:`evsiting.candidates.reach_all`: sites for the cells with NEVs that no candidate
+reaches within the service standard), with the provider as its matrix function; it reads no
+config (the gap-fill settings come with the candidates).
 """
 
 from __future__ import annotations
@@ -13,13 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import scipy.sparse as sp
 
+from .. import candidates as cand
 from ..config import RunConfig
+from ..demand.cells import demand_points
 from ..errors import InputError
 from ..impedance import travel_time_matrix
 from ..params import Parameters
 from ..settings import PROJECTED_CRS, WGS84
+from .s3_candidates import Candidates
 
 
 @dataclass(frozen=True)
@@ -98,3 +107,39 @@ def travel_provider(cfg: RunConfig) -> TravelProvider:
     network = {"source": ncfg.source, "path": cfg.path(ncfg.path) if ncfg.path else None, "buffer_m": ncfg.buffer_m,
                "cache_dir": cfg.path(ncfg.cache_dir), "geofabrik_url": ncfg.geofabrik_url}
     return TravelProvider(method, cfg.path(cfg.data.motorways), network, ncfg.snap_limit_m)
+
+
+@dataclass(frozen=True)
+class Reached:
+    """The candidates after the gap fill (stage 3's sites first, in their order, then the
+    gap-fill sites), their travel times and what the gap fill found (the summary's
+    ``candidates`` entry: :func:`evsiting.candidates.reach_summary`)."""
+
+    candidates: Candidates
+    travel: TravelTimes
+    reach: cand.Reach
+
+
+def reach_all_cells(provider: TravelProvider, cells: gpd.GeoDataFrame, cands: Candidates, params: Parameters,
+                    cutoff_min: float, standard_min: float) -> Reached:
+    """Travel times from the demand points of ``cells`` to the candidates up to ``cutoff_min``
+    and the gap fill of ``cands.gap_fill`` over the cells no candidate reaches within
+    ``standard_min`` (the provider computes the gap-fill sites' columns too; the manifest's
+    record counts the pairs of the final matrix, per call in ``matrix_calls``).
+
+    Raises:
+        InputError: as :meth:`TravelProvider.times`.
+    """
+    pts = demand_points(cells)
+    infos: list[dict] = []
+
+    def matrix_fn(sites: gpd.GeoDataFrame) -> sp.csr_matrix:
+        t = provider.times(pts, sites, params, cutoff_min)
+        infos.append(t.info)
+        return t.matrix
+
+    g = cands.gap_fill
+    r = cand.reach_all(cells, cands.sites, matrix_fn, standard_min, g.fill, g.target_ceiling, g.max_added)
+    sites = r.candidates
+    out = Candidates(sites, np.flatnonzero(sites["required"].to_numpy()), g)
+    return Reached(out, TravelTimes(r.matrix, cand.merged_info(infos, r.matrix), cutoff_min), r)
