@@ -305,8 +305,9 @@ def test_site_flows_fit_the_ports():
 
 def test_plan_reads_candidate_files_as_the_run_does(tmp_path, shared):
     """A province-wide planner list (synthetic sites, named as such): sites in other
-    prefectures are skipped with a warning, not an error; ``existing: true`` is reported as not
-    used by the plan; the file is listed with its hash in the manifest."""
+    prefectures are skipped with a warning, not an error; ``existing: true`` without port
+    columns is reported (the plan keeps existing stations with their port counts); the file is
+    listed with its hash in the manifest."""
     from evsiting.config import PointFile
 
     csv = tmp_path / "synthetic_sites.csv"
@@ -316,10 +317,18 @@ def test_plan_reads_candidate_files_as_the_run_does(tmp_path, shared):
     lines: list[str] = []
     res = plan(cfg, years=[2025, 2026], prefecture="Anshun", out_base=tmp_path / "out", progress=lines.append)
     assert any("other prefectures skipped" in m for m in lines)
-    assert any("'existing: true' is not used" in m for m in lines)
+    assert any("give dc_ports_column/ac_ports_column" in m for m in lines)
     ids = set(res.candidates["site_id"].astype(str))
     assert any("anshun-1" in i for i in ids) and not any("guiyang-1" in i for i in ids)
     files = json.loads((res.out_dir / "manifest.json").read_text())["data_files"]
+    # with port columns the existing station is kept open with its ports, and no warning
+    csv.write_text("id,lon,lat,dc,ac\nanshun-1,105.947,26.253,4,6\n", encoding="utf-8")
+    cfg.candidates.files = [PointFile(path=str(csv), id_column="id", existing=True, dc_ports_column="dc", ac_ports_column="ac")]
+    lines2: list[str] = []
+    res2 = plan(cfg, years=[2025, 2026], prefecture="Anshun", out_base=tmp_path / "out2", progress=lines2.append)
+    assert not any("dc_ports_column" in m for m in lines2)
+    st = res2.stations.set_index("site_id").loc["u-anshun-1"]
+    assert st["existing"] and st["ports_dc"] >= 4 and st["ports_ac"] >= 6
     entry = [f for f in files if f["path"] == str(csv)][0]
     assert entry["sha256"] and entry["skipped_outside_study_area"] == 1
     assert json.loads((res.out_dir / "summary.json").read_text())["building_weights"] == {"used": False}

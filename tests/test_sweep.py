@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from evsiting import sweep
 from evsiting.cli import app
 from evsiting.compare import COMPARE_COLUMNS, compare_runs, format_table, write_comparison
-from evsiting.config import load_config
+from evsiting.config import MCLPConfig, load_config
 from evsiting.errors import InputError
 from evsiting.models import MCLP
 from evsiting.params import load_parameters
@@ -29,6 +29,7 @@ def _anshun_cfg():
     # only the per-county list: p up to 46 then reaches every coverable NEV (the reuse rule below)
     cfg.candidates.county_seats, cfg.candidates.parent_resolution, cfg.candidates.fill_gaps = False, None, False
     cfg.impedance.method = "great_circle"
+    cfg.model = MCLPConfig(nevs_per_station=1000)  # the p sweep is an MCLP sweep
     return cfg
 
 

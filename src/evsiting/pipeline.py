@@ -95,6 +95,9 @@ def run(
     solve_opts = SolveOptions(solver or cfg.solver.name, time_limit if time_limit is not None else cfg.solver.time_limit_s, cfg.solver.mip_gap)
     solution = solve_model(cfg.model, ModelInputs(cells, travel.matrix, cands.required, params, candidates), solve_opts)
     ctx.done("model", solution.detail)
+    for k, v in solution.result.stats.items():  # the model's own steps (seconds), beside the stages'
+        if k.endswith("_s") and isinstance(v, (int, float)):
+            ctx.timings[f"model.{k[:-2]}"] = round(float(v), 3)
 
     standard = cfg.model.service_standard_min
     pref_names = {p.adcode: p.name_en for p in study.prefectures.items}
@@ -113,7 +116,8 @@ def run(
         impedance=travel.info,
         building_weights=study.buildings_info,
         solver={"name": result.solver, "status": result.status, "objective": result.objective, "bound": result.bound,
-                "gap": result.gap, "runtime_s": result.runtime_s, "time_limit_s": solve_opts.time_limit_s},
+                "gap": result.gap, "runtime_s": result.runtime_s, "time_limit_s": solve_opts.time_limit_s,
+                "message": result.message, "method": {k: v for k, v in result.stats.items() if not k.endswith("_s")}},
         sizes={"demand_cells": len(cells), "candidates": len(candidates), "matrix_pairs": int(travel.matrix.nnz)},
     )
     if write:

@@ -248,37 +248,32 @@ def sweep_p(inp: SweepInputs, values: list[int], solver: str = "cbc", time_limit
 
 def sweep_budget(inp: SweepInputs, values: list[float], solver: str = "cbc", time_limit: float | None = None,
                  mip_gap: float | None = None, progress: Callable[[str], None] = lambda m: None) -> pd.DataFrame:
-    """:class:`evsiting.models.ChargerSiting` (max served kWh/day) for each budget in CNY.
+    """The run's capacitated model (:func:`evsiting.stages.s5_model.capacitated_model`) with a
+    budget (most kWh/day served) for each budget in CNY.
 
-    Port capacity per day = ``*_charger_power_kw`` x ``*_utilisation_hours``; at most as many
-    ports per site as the energy within its reach needs; costs ``site_cost``,
-    ``dc_port_cost``, ``ac_port_cost``. ``coverage_share`` counts NEVs within the service
+    The same port rule as ``run``: port capacity per day = ``*_charger_power_kw`` x
+    ``*_utilisation_hours``, DC energy at DC ports only, station maxima ``site_max_*_ports``;
+    costs ``site_cost``, ``dc_port_cost``, ``ac_port_cost``. ``coverage_share`` counts NEVs within the service
     standard of an open station (as for MCLP); ``energy_served_kwh_day`` is what the model
     serves within port capacities.
 
     Returns:
         DataFrame with :data:`TRADEOFF_COLUMNS` (``value`` = budget, CNY).
     """
-    from .models import ChargerSiting
+    from .config import CapacitatedConfig
+    from .stages.s5_model import CAPACITATED_MIP_GAP, ModelInputs, capacitated_model
     from .stages.s6_sizing import assign_cells
 
     pr = inp.params
-    cap_dc = pr.value("dc_charger_power_kw") * pr.value("dc_utilisation_hours")
-    cap_ac = pr.value("ac_charger_power_kw") * pr.value("ac_utilisation_hours")
-    e = inp.cells["energy_kwh_day"].to_numpy(dtype=float)
-    within = sp.csr_matrix(inp.matrix, copy=True)
-    within.data = (within.data <= inp.standard_min).astype(float)
-    reach = np.asarray(within.T @ e).reshape(-1)  # kWh/day within the standard of each site
-    max_dc = np.ceil(reach / cap_dc).astype(np.int64)
-    max_ac = np.ceil(reach / cap_ac).astype(np.int64)
+    required = np.flatnonzero(inp.candidates["required"].to_numpy()) if "required" in inp.candidates.columns else np.zeros(0, dtype=np.int64)
     rows = []
     best = None  # (budget, result)
     for b in sorted(float(v) for v in values):
-        res = ChargerSiting.from_cost_matrix(
-            inp.matrix, e, inp.standard_min, objective="max_served", budget=b, max_dc=max_dc, max_ac=max_ac,
-            dc_capacity_kwh=cap_dc, ac_capacity_kwh=cap_ac, site_cost=pr.value("site_cost"),
-            dc_port_cost=pr.value("dc_port_cost"), ac_port_cost=pr.value("ac_port_cost"),
-        ).solve(solver=solver, time_limit=time_limit, mip_gap=mip_gap)
+        # the run's own capacitated model and port rule (evsiting.stages.s5_model), with a budget
+        block = CapacitatedConfig(service_standard_min=inp.standard_min, budget_cny=b)
+        res = capacitated_model(block, ModelInputs(inp.cells, inp.matrix, required, pr, inp.candidates)).solve(
+            solver=solver, time_limit=time_limit, mip_gap=CAPACITATED_MIP_GAP if mip_gap is None else mip_gap)
+        res.served_total = float(res.served.sum())
         source = "solved"
         if best is not None and res.objective < best[1].objective - 1e-9:
             source = f"incumbent of budget {best[0]:,.0f} (solver stopped at {res.objective:.6g})"

@@ -39,6 +39,7 @@ from ..stages.context import RunContext
 from ..stages.s1_study import load_study
 from ..stages.s2_demand import building_summary, demand_cells
 from ..stages.s3_candidates import build_candidates
+from ..stages.s5_model import existing_ports
 from ..stages.s4_travel import reach_all_cells, travel_provider
 from ..settings import WGS84
 
@@ -128,9 +129,9 @@ def plan(
     out_dir = ctx.folder(run_name)  # never delete a folder that is not an earlier output of this run
     user_sites = [f.copy() for f in study.user_sites]
     for pf, sites_f in zip(cfg.candidates.files, user_sites):
-        if pf.existing and len(sites_f):
-            progress(f"warning: {pf.path}: 'existing: true' is not used by the build-out plan (it needs the stations' "
-                     f"port counts); its {len(sites_f)} site(s) are offered as candidates")
+        if pf.existing and len(sites_f) and pf.dc_ports_column is None and pf.ac_ports_column is None:
+            progress(f"warning: {pf.path}: the build-out plan keeps existing stations with their port counts; give "
+                     f"dc_ports_column/ac_ports_column in its file block. Its {len(sites_f)} site(s) are offered as candidates")
             sites_f["required"] = False
     study = replace(study, user_sites=user_sites)
     bw_info = study.buildings_info
@@ -163,6 +164,7 @@ def plan(
     # --- model -------------------------------------------------------------------------
     target = _per_year(bo.target_share, years, "target_share")
     budget = _per_year(bo.budget_cny, years, "budget_cny")
+    ex_dc, ex_ac = existing_ports(candidates, len(candidates))  # existing stations: open, their ports free
     mdl = MultiPeriodSiting.from_cost_matrix(
         matrix, demand, years, standard,
         objective=bo.objective, budget=budget, carry_over=bo.carry_over, discount_rate=bo.discount_rate,
@@ -172,6 +174,7 @@ def plan(
         ac_capacity_kwh=p_last.value("ac_charger_power_kw") * p_last.value("ac_utilisation_hours"),
         site_cost=p_last.value("site_cost"), dc_port_cost=p_last.value("dc_port_cost"),
         ac_port_cost=p_last.value("ac_port_cost"), coverage=rules,
+        existing_dc=ex_dc, existing_ac=ex_ac, allow_expansion=True,
     )
     tl = time_limit if time_limit is not None else bo.time_limit_s
     result = mdl.solve(solver=solver or cfg.solver.name, time_limit=tl, mip_gap=bo.mip_gap, warm_start=bo.warm_start)

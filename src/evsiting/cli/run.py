@@ -59,11 +59,30 @@ def _print_summary(res) -> None:
             f"demand weights: building footprints, share {bw['share']:g}: {bw.get('footprints', 0):,} footprints, "
             f"{bw.get('footprint_area_m2', 0) / 1e6:,.3f} km², in {bw.get('cells_with_buildings', 0):,} demand cells"
         )
-    typer.echo(f"unserved public energy: {tot['unserved_energy_kwh_day']:,.0f} of {tot['energy_kwh_day']:,.0f} kWh/day (demand beyond the service standard)")
+    if "unserved_by_county" in s:  # capacitated: beyond the standard, or beyond the sites' capacity
+        by = s["unserved_by_county"]
+        beyond_std = sum(c["beyond_standard_kwh_day"] for c in by)
+        beyond_cap = sum(c["beyond_capacity_kwh_day"] for c in by)
+        typer.echo(f"served public energy: {tot['energy_served_kwh_day']:,.0f} of {tot['energy_kwh_day']:,.0f} kWh/day "
+                   f"({tot['energy_served_kwh_day'] / max(tot['energy_kwh_day'], 1e-9):.1%}); unserved: {beyond_std:,.0f} beyond the "
+                   f"service standard of every candidate, {beyond_cap:,.0f} beyond what the sites in reach can hold"
+                   + (f" ({len(by)} counties, listed in summary.json unserved_by_county)" if by else ""))
+        cost = s.get("capital_cost_cny")
+        if cost is not None:
+            per_nev = cost / max(tot["nev_count"], 1)
+            typer.echo(f"capital cost: {cost / 1e6:,.1f} M CNY ({per_nev:,.0f} CNY per NEV); every station within "
+                       f"{s['site_max_ports']['dc']:g} DC / {s['site_max_ports']['ac']:g} AC ports"
+                       + ("" if not s.get("stations_over_site_max") else " EXCEPT those flagged"))
+    else:
+        typer.echo(f"unserved public energy: {tot['unserved_energy_kwh_day']:,.0f} of {tot['energy_kwh_day']:,.0f} kWh/day (demand beyond the service standard)")
     if s.get("validation"):
         typer.echo("\n" + render_validation(s["validation"]) + "\n")
     m = res.manifest["solver"]
-    typer.echo(f"solver {m['name']}: {m['status']}, objective {m['objective']:.6g}, gap {m['gap']:.3g}, {m['runtime_s']:.1f} s")
+    if s.get("model") == "CapacitatedSiting" and s.get("budget_cny") is None:
+        typer.echo(f"solver {m['name']}: {m['status']}: plan {m['objective'] / 1e6:,.2f} M CNY, no plan costs less than "
+                   f"{m['bound'] / 1e6:,.2f} M CNY (proven gap {m['gap']:.3%}), {m['runtime_s']:.1f} s")
+    else:
+        typer.echo(f"solver {m['name']}: {m['status']}, objective {m['objective']:.6g}, gap {m['gap']:.3g}, {m['runtime_s']:.1f} s")
     if res.out_dir:
         typer.echo(f"outputs: {res.out_dir}")
 

@@ -12,20 +12,23 @@ Notation (all arrays over the *reduced* instance; kWh/day, CNY, minutes):
   are the lower bounds and cost nothing), capacities ``Kd``/``Ka`` kWh/day per DC/AC port;
 - pair ``(i, j)`` within the service standard, travel minutes ``t_ij``.
 
-Variables: ``y_j`` (binary, new sites only), ``nd_j``, ``na_j`` (integer ports), ``u_ij >= 0``
-(energy of ``i`` served by DC ports at ``j``) and ``v_ij >= 0`` (AC energy of ``i`` served by AC
-ports at ``j``). Rows::
+Variables: ``y_j`` (integer stations at a new site, ``0..max_stations_j``), ``nd_j``, ``na_j``
+(integer ports) and ``w_ij >= 0`` (kWh/day of ``i`` served at ``j``; it carries ``i``'s DC share
+``s_i = D_i / E_i`` to every site). Rows::
 
-    sum_j u_ij + v_ij  = E_i   (min_cost; <= E_i for max_served)   demand
-    sum_j v_ij        <= E_i - D_i                                 AC ports take AC energy only
-    sum_i u_ij - Kd nd_j <= 0,  sum_i v_ij - Ka na_j <= 0          port capacity
-    nd_j - hi_dc_j y_j <= 0,  na_j - hi_ac_j y_j <= 0               ports only at open new sites
-    u_ij + v_ij - min(E_i, cap_j) y_j <= 0                          strong linking (new sites)
+    sum_j w_ij  = E_i   (min_cost; <= E_i for max_served)          demand
+    sum_i s_i w_ij - Kd nd_j <= 0                                   DC ports take the DC part
+    sum_i w_ij - Kd nd_j - Ka na_j <= 0                             all ports take all of it
+    nd_j - hi_dc_j y_j <= 0,  na_j - hi_ac_j y_j <= 0               ports per station (new sites)
+    w_ij - min(E_i, cap_j) y_j <= 0                                 strong linking (new sites)
+    s_i w_ij - min(D_i, Kd) nd_j <= 0                               DC-port linking
     sum_j F_j y_j + (cd_j nd_j + ca_j na_j - existing) <= budget   optional budget
 
-Objective: ``min sum F y + cd nd + ca na + alpha sum t (u + v)`` (min_cost), or
-``max sum (u + v) - alpha sum t (u + v)`` (max_served; the allocation term only orders plans of
-equal energy). DC energy can thus be served only by DC ports, and AC energy by AC or DC ports.
+``cap_j`` is one station's capacity at the port maxima. Both linking rows are valid for integer
+``y`` and ``nd`` (``min(a, b n) <= min(a, b) n``) and make the LP pay for a whole station and a
+whole DC port where little energy is served. Objective: ``min sum F y + cd nd + ca na + alpha sum t w``
+(min_cost), or ``max sum (1 - alpha t) w`` (max_served; the allocation term only orders plans of
+equal energy). DC energy is thus served only by DC ports, and AC energy by AC or DC ports.
 """
 
 from __future__ import annotations

@@ -334,7 +334,8 @@ class CapacitatedSiting(_Model):
             yv = np.ceil(lp.x[ys] - 1e-6)
             fixed.col_lo[ys] = np.maximum(yv, mm.col_lo[ys])
             fixed.col_hi[ys] = np.maximum(yv, mm.col_lo[ys])
-            sub = solve_highs(fixed, time_limit=left(), mip_gap=max(gap_target / 3, 1e-9) if gap_target else 0.0)
+            # half the target gap on the sub-MIP leaves the other half for its distance to the LP
+            sub = solve_highs(fixed, time_limit=left(), mip_gap=gap_target / 2 if gap_target else 0.0)
             stats["incumbent_s"] = round(time.perf_counter() - ts, 3)
             if sub.x is not None:
                 best_x, best_obj = sub.x, sub.objective
@@ -372,6 +373,7 @@ class CapacitatedSiting(_Model):
         w = np.maximum(x[mm_blocks["w"]], 0.0)
         w[w < 1e-9] = 0.0
         existing = ~inst.new
+        nd, na, y = _trim(inst, nd, na, y, w)
         stations = np.zeros(m, dtype=np.int64)
         stations[cols] = np.where(existing, 1, y).astype(np.int64)
         nd[stations[cols] == 0] = 0
@@ -422,6 +424,34 @@ class CapacitatedSiting(_Model):
             flows=flows, served=served, unserved=unserved, unreachable=unreachable, short=short,
             capital_cny=capital, travel_cny=travel, lp_bound=float(lp_bound),
         )
+
+
+def _trim(inst: Instance, nd: np.ndarray, na: np.ndarray, y: np.ndarray, w: np.ndarray):
+    """Drop what a plan's flows do not use (never raises its cost): ports beyond the flows' need
+    (DC: the DC share of the load; AC: the rest), and stations beyond what the ports need; a
+    new site with no flow closes unless required. Existing ports stay."""
+    P = inst.pairs
+    prow = np.repeat(np.arange(P.shape[0]), np.diff(P.indptr))
+    share = np.divide(inst.D, inst.E, out=np.zeros_like(inst.E), where=inst.E > 0)
+    m = P.shape[1]
+    load = np.bincount(P.indices, weights=w, minlength=m)
+    load_dc = np.bincount(P.indices, weights=w * share[prow], minlength=m)
+    tol = 1e-7
+    need_dc = np.ceil(load_dc / inst.cap_dc - tol) if inst.cap_dc > 0 else np.zeros(m)
+    need_dc = np.maximum(need_dc, 0)
+    rest = np.maximum(load - inst.cap_dc * need_dc, 0.0)
+    need_ac = np.ceil(rest / inst.cap_ac - tol) if inst.cap_ac > 0 else np.zeros(m)
+    need_ac = np.maximum(need_ac, 0)
+    ok = (need_dc <= nd) & (need_ac <= na) & (inst.cap_dc * need_dc + inst.cap_ac * need_ac >= load - 1e-6)
+    nd2 = np.where(ok, np.maximum(need_dc, inst.lo_dc), nd)
+    na2 = np.where(ok, np.maximum(need_ac, inst.lo_ac), na)
+    req = np.zeros(m, dtype=bool)
+    req[inst.required] = True
+    with np.errstate(divide="ignore", invalid="ignore"):
+        st = np.maximum(np.ceil(np.where(inst.hi_dc > 0, nd2 / inst.hi_dc, 0) - tol), np.ceil(np.where(inst.hi_ac > 0, na2 / inst.hi_ac, 0) - tol))
+    st = np.where(req | (nd2 + na2 > 0), np.maximum(st, 1), 0)
+    y2 = np.where(inst.new, np.minimum(st, y), y)
+    return nd2, na2, y2
 
 
 def _gap(objective: float, bound: float, maximize: bool) -> float:

@@ -194,8 +194,8 @@ def stations_per_site(candidates: gpd.GeoDataFrame | None, cells: gpd.GeoDataFra
     / one station's capacity at the port maxima, rounded up, at least 1. A point from a file or
     OSM is one station. Source of the factor: parameter ``cell_stations_factor``.
     """
-    if candidates is None:
-        return np.ones(0)
+    if candidates is None or "demand_id" not in cells.columns:
+        return np.ones(0 if candidates is None else len(candidates))
     cap_dc, cap_ac = port_capacities(params)
     station_kwh = params.value("site_max_dc_ports") * cap_dc + params.value("site_max_ac_ports") * cap_ac
     own = cells.set_index("demand_id")["energy_kwh_day"]
