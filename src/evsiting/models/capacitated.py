@@ -80,6 +80,27 @@ class CapacitatedResult(LocationResult):
     lp_bound: float = math.nan
 
 
+@dataclass
+class Reduced:
+    """The reduced instance of :meth:`CapacitatedSiting.reduce`.
+
+    Attributes:
+        instance: the :class:`~evsiting.models._cflp.Instance` on the kept points and sites,
+            energy capped at what the sites within reach can hold.
+        rows, cols: original indices of its demand points and sites.
+        unreachable: points with energy and no site within the standard.
+        short: ``(n_clients,)`` kWh/day beyond what the sites within reach can hold.
+        stats: sizes and the feasibility step's seconds.
+    """
+
+    instance: Instance
+    rows: np.ndarray
+    cols: np.ndarray
+    unreachable: np.ndarray
+    short: np.ndarray
+    stats: dict
+
+
 def _per_site(value: Any, m: int, name: str, *, integer: bool = False) -> np.ndarray:
     arr = np.asarray(0.0 if value is None else value, dtype=np.float64)
     if arr.ndim == 0:
@@ -213,8 +234,11 @@ class CapacitatedSiting(_Model):
         hi_dc = np.where(existing, np.maximum(self.ex_dc[cols], self.max_dc[cols]), self.max_dc[cols])
         hi_ac = np.where(existing, np.maximum(self.ex_ac[cols], self.max_ac[cols]), self.max_ac[cols])
         req = np.flatnonzero(np.isin(cols, self.required))
+        # energy capped by the feasibility step keeps each point's DC share (the share the
+        # max-flow served it with); capping D alone would raise the share and could make the
+        # capped instance infeasible
         e0 = self.weights[rows]
-        d = self.dc_energy[rows] * np.divide(energy, e0, out=np.zeros_like(e0), where=e0 > 0)  # same DC share
+        d = np.minimum(self.dc_energy[rows] * np.divide(energy, e0, out=np.zeros_like(e0), where=e0 > 0), energy)
         return Instance(P, energy, d, self.cap_dc, self.cap_ac,
                         np.where(existing, self.ex_dc[cols], 0.0), hi_dc,
                         np.where(existing, self.ex_ac[cols], 0.0), hi_ac,
@@ -270,6 +294,27 @@ class CapacitatedSiting(_Model):
         def left() -> float | None:
             return None if deadline is None else max(deadline - time.perf_counter(), 0.01)
 
+        red = self.reduce(left())
+        stats = red.stats
+        inst, rows, cols, unreachable, short = red.instance, red.rows, red.cols, red.unreachable, red.short
+        if self.budget is not None:
+            existing = (self.ex_dc + self.ex_ac) > 0
+            commit = float(self.site_cost[self.required[~existing[self.required]]].sum())
+            if commit > self.budget + 1e-9:
+                raise InfeasibleError(f"budget {self.budget:,.0f} CNY is below the {commit:,.0f} CNY of the required new stations")
+        x, objective, bound, lp_bound, proven, message = self._solve_instance(inst, gap_target, left, stats)
+        return self._result(inst, rows, cols, x, objective, bound, lp_bound, proven, message, stats,
+                            unreachable, short, time.perf_counter() - t0)
+
+    def reduce(self, time_limit: float | None = None) -> Reduced:
+        """Steps 1-2 of the method (presolve and feasibility): the reduced :class:`Instance`
+        that :meth:`solve` hands to its bound, incumbent and branch-and-bound steps (and that
+        ``benchmarks/bench_capacitated.py`` hands to pulp).
+
+        Raises:
+            InfeasibleError: required sites that allow no ports.
+        """
+        self._require_data()
         n, m = self.cost.shape
         C = self.cost
         keep = C.data <= self.standard
@@ -293,19 +338,13 @@ class CapacitatedSiting(_Model):
         short = np.zeros(n)
         if self.budget is None and rows.size:
             ts = time.perf_counter()
-            servable = self._max_servable(inst, left())
-            gapped = inst.E - servable > 1e-9 * np.maximum(inst.E, 1.0)
+            servable = self._max_servable(inst, time_limit)
+            gapped = inst.E - servable > 1e-9 * np.maximum(inst.E, 1.0)  # capped exactly: no infeasible remainder
             if gapped.any():
                 short[rows[gapped]] = inst.E[gapped] - servable[gapped]
                 inst = self._instance(rows, cols, np.where(gapped, servable, inst.E))
             stats["feasibility_s"] = round(time.perf_counter() - ts, 3)
-        if self.budget is not None:
-            commit = float(self.site_cost[self.required[~existing[self.required]]].sum())
-            if commit > self.budget + 1e-9:
-                raise InfeasibleError(f"budget {self.budget:,.0f} CNY is below the {commit:,.0f} CNY of the required new stations")
-        x, objective, bound, lp_bound, proven, message = self._solve_instance(inst, gap_target, left, stats)
-        return self._result(inst, rows, cols, x, objective, bound, lp_bound, proven, message, stats,
-                            unreachable, short, time.perf_counter() - t0)
+        return Reduced(inst, rows, cols, unreachable, short, stats)
 
     def _solve_instance(self, inst: Instance, gap_target: float, left, stats: dict):
         """Steps 3-5 of the method on a reduced instance; returns (x, objective, bound,
@@ -323,6 +362,8 @@ class CapacitatedSiting(_Model):
         lp = solve_highs(relaxed, time_limit=left())
         stats["lp_s"] = round(time.perf_counter() - ts, 3)
         if lp.status == "infeasible":
+            if inst.budget is None:
+                raise SolverError("CapacitatedSiting: the reduced model is infeasible after the feasibility step (a bug)")
             raise InfeasibleError("the budget cannot pay for the required and existing commitments")
         lp_bound = lp.objective if lp.x is not None else (math.inf if mm.maximize else -math.inf)
         best_x, best_obj = None, math.nan

@@ -90,3 +90,100 @@ def pcenter_optima(folder: str | os.PathLike) -> dict[str, int]:
         if len(parts) == 2:
             out[parts[0]] = int(parts[1])
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Capacitated warehouse location (Beasley's cap41 ... cap134)
+
+
+@dataclass
+class CapInstance:
+    """One OR-Library capacitated warehouse location instance (``capNN.txt``).
+
+    Format of the file (whitespace-separated tokens; lines may wrap): ``m n``; ``m`` pairs
+    ``capacity fixed_cost``; then for each of the ``n`` customers its demand followed by ``m``
+    allocation costs, each the cost of allocating ALL of the customer's demand to that
+    warehouse. Demand may be split between warehouses (paying the same share of the cost).
+
+    Attributes:
+        name: e.g. ``"cap41"``.
+        capacity: ``(m,)`` warehouse capacities.
+        fixed_cost: ``(m,)`` cost of opening each warehouse.
+        demand: ``(n,)`` customer demands.
+        alloc_cost: ``(n, m)`` cost of serving all of customer ``i``'s demand from ``j``.
+    """
+
+    name: str
+    capacity: np.ndarray
+    fixed_cost: np.ndarray
+    demand: np.ndarray
+    alloc_cost: np.ndarray
+
+    @property
+    def unit_cost(self) -> np.ndarray:
+        """``(n, m)`` cost per unit of demand, ``alloc_cost / demand`` (0 for zero demand)."""
+        d = self.demand[:, None]
+        return np.divide(self.alloc_cost, d, out=np.zeros_like(self.alloc_cost), where=d > 0)
+
+
+def read_cap(path: str | os.PathLike) -> CapInstance:
+    """Read an OR-Library capacitated warehouse location file (``cap41.txt`` ... ``cap134.txt``).
+
+    Raises:
+        InputError: missing file, bad header, a wrong number of values or a negative one.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise InputError(f"cannot read OR-Library file: {exc}", source=path) from None
+    tok = text.split()
+    if len(tok) < 2:
+        raise InputError("first line must be 'm n' (warehouses, customers)", source=path)
+    try:
+        m, n = int(tok[0]), int(tok[1])
+        vals = np.array([float(t) for t in tok[2:]], dtype=np.float64)
+    except ValueError as exc:
+        raise InputError(f"non-numeric value: {exc}", source=path) from None
+    if m <= 0 or n <= 0:
+        raise InputError(f"bad header 'm n' = {m} {n}", source=path)
+    expect = 2 * m + n * (1 + m)
+    if vals.size != expect:
+        raise InputError(f"expected {expect} values after 'm n' = {m} {n}, got {vals.size}", source=path)
+    if not np.isfinite(vals).all() or (vals < 0).any():
+        raise InputError("values must be finite and non-negative", source=path)
+    wh = vals[:2 * m].reshape(m, 2)
+    cust = vals[2 * m:].reshape(n, 1 + m)
+    return CapInstance(path.stem, wh[:, 0].copy(), wh[:, 1].copy(), cust[:, 0].copy(), cust[:, 1:].copy())
+
+
+def cap_optima(folder: str | os.PathLike) -> dict[str, float]:
+    """Published optima of the capNN instances from ``capopt.txt`` in ``folder``.
+
+    Lines ``capNN value``; the header, the capa/capb/capc lines (several capacities each) and
+    their continuation lines are skipped.
+    """
+    out: dict[str, float] = {}
+    for line in (Path(folder) / "capopt.txt").read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0].startswith("cap") and parts[0][3:].isdigit():
+            out[parts[0]] = float(parts[1])
+    return out
+
+
+def cap_model(inst: CapInstance):
+    """``inst`` as a :class:`~evsiting.models.capacitated.CapacitatedSiting` (a special case).
+
+    Demand is energy (no DC-only part); a warehouse is a site holding one station of one port
+    type (AC, ``ac_port_kwh_day=1``, at most ``capacity`` ports, free) whose site cost is the
+    fixed cost; the "minutes" are the per-unit allocation costs ``alloc_cost / demand`` at
+    ``allocation_cny_per_kwh_min=1``, with no service standard (``inf``). Solve with
+    ``mip_gap=0`` to prove the optimum; the objective is then the instance's total cost.
+    """
+    from evsiting.models.capacitated import CapacitatedSiting
+
+    return CapacitatedSiting.from_cost_matrix(
+        inst.unit_cost, inst.demand, None, np.inf,
+        dc_port_kwh_day=0.0, ac_port_kwh_day=1.0, max_dc_ports=0, max_ac_ports=inst.capacity,
+        max_stations=1, site_cost_cny=inst.fixed_cost, dc_port_cost_cny=0.0, ac_port_cost_cny=0.0,
+        allocation_cny_per_kwh_min=1.0)
