@@ -39,7 +39,7 @@ from ..stages.context import RunContext
 from ..stages.s1_study import load_study
 from ..stages.s2_demand import building_summary, demand_cells
 from ..stages.s3_candidates import build_candidates
-from ..stages.s5_model import existing_ports
+from ..stages.s5_model import existing_ports, port_capacities
 from ..stages.s4_travel import reach_all_cells, travel_provider
 from ..settings import WGS84
 
@@ -170,8 +170,7 @@ def plan(
         objective=bo.objective, budget=budget, carry_over=bo.carry_over, discount_rate=bo.discount_rate,
         target_share=target,
         max_dc=p_last.value("site_max_dc_ports"), max_ac=p_last.value("site_max_ac_ports"),
-        dc_capacity_kwh=p_last.value("dc_charger_power_kw") * p_last.value("dc_utilisation_hours"),
-        ac_capacity_kwh=p_last.value("ac_charger_power_kw") * p_last.value("ac_utilisation_hours"),
+        dc_capacity_kwh=port_capacities(p_last)[0], ac_capacity_kwh=port_capacities(p_last)[1],  # the run's port rule
         site_cost=p_last.value("site_cost"), dc_port_cost=p_last.value("dc_port_cost"),
         ac_port_cost=p_last.value("ac_port_cost"), coverage=rules,
         existing_dc=ex_dc, existing_ac=ex_ac, allow_expansion=True,

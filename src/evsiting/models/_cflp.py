@@ -229,7 +229,7 @@ class HighsOutcome:
 
 def solve_highs(mm: MatrixModel, *, time_limit: float | None = None, mip_gap: float = 0.0,
                 start: np.ndarray | None = None, threads: int | None = None,
-                log: bool = False) -> HighsOutcome:
+                log: bool = False, stop_at: float | None = None) -> HighsOutcome:
     """Solve ``mm`` with HiGHS in memory (highspy).
 
     Args:
@@ -238,6 +238,8 @@ def solve_highs(mm: MatrixModel, *, time_limit: float | None = None, mip_gap: fl
         start: ``(n_cols,)`` a feasible point handed to HiGHS as its first incumbent.
         threads: HiGHS threads (None = HiGHS's default).
         log: print HiGHS's log.
+        stop_at: stop as soon as an incumbent is at least this good (objective sense): used
+            when a bound proven elsewhere already makes such a plan close enough.
 
     Returns:
         :class:`HighsOutcome`; ``bound`` is HiGHS's dual bound in the model's sense.
@@ -280,6 +282,16 @@ def solve_highs(mm: MatrixModel, *, time_limit: float | None = None, mip_gap: fl
         sol.col_value = list(map(float, start))
         sol.value_valid = True
         h.setSolution(sol)
+    reached = False
+    if stop_at is not None:
+        def _enough(e) -> None:
+            nonlocal reached
+            val = e.data_out.mip_primal_bound
+            if np.isfinite(val) and (val >= stop_at if mm.maximize else val <= stop_at):
+                reached = True
+                e.interrupt()
+
+        h.cbMipInterrupt.subscribe(_enough)
     h.run()
     st = h.getModelStatus()
     info = h.getInfo()
@@ -295,6 +307,8 @@ def solve_highs(mm: MatrixModel, *, time_limit: float | None = None, mip_gap: fl
         status = "optimal" if mip_gap == 0 else "gap"
     elif st == S.kTimeLimit:
         status = "time_limit"
+    elif reached and has:
+        status = "gap"  # stopped at stop_at
     else:
         status = "error" if not has else "time_limit"
     return HighsOutcome(x, obj, bound, status, secs, int(info.mip_node_count))

@@ -376,7 +376,12 @@ class CapacitatedSiting(_Model):
             fixed.col_lo[ys] = np.maximum(yv, mm.col_lo[ys])
             fixed.col_hi[ys] = np.maximum(yv, mm.col_lo[ys])
             # half the target gap on the sub-MIP leaves the other half for its distance to the LP
-            sub = solve_highs(fixed, time_limit=left(), mip_gap=gap_target / 2 if gap_target else 0.0)
+            # it may stop as soon as its plan is within the target of the LP bound: the bound
+            # is proven already, and the sub-MIP's own bound is of no use
+            target = None
+            if gap_target and math.isfinite(lp_bound):
+                target = lp_bound / (1 + gap_target) * (1 + 1e-9) if mm.maximize else lp_bound / (1 - gap_target) * (1 - 1e-9)
+            sub = solve_highs(fixed, time_limit=left(), mip_gap=gap_target / 2 if gap_target else 0.0, stop_at=target)
             stats["incumbent_s"] = round(time.perf_counter() - ts, 3)
             if sub.x is not None:
                 best_x, best_obj = sub.x, sub.objective

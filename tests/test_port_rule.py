@@ -1,0 +1,93 @@
+"""One port rule: ``run``'s capacitated model, ``sweep --budget`` and ``plan`` take the same
+port capacities (kWh/day per DC and AC port) and the same DC/AC split, so the same station
+loads give the same ports in every command. Synthetic instance (random points near Guiyang,
+not real data)."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import scipy.sparse as sp
+
+from evsiting import sweep
+from evsiting.config import CapacitatedConfig
+from evsiting.params import load_parameters
+from evsiting.settings import WGS84
+from evsiting.stages.s5_model import ModelInputs, capacitated_model, port_capacities
+
+
+def _inputs(n=50, m=20, seed=5):
+    rng = np.random.default_rng(seed)
+    d = rng.uniform(0, 25, (n, 2))
+    c = rng.uniform(0, 25, (m, 2))
+    minutes = np.linalg.norm(d[:, None] - c[None], axis=2) * 1.4 / 40 * 60
+    minutes[minutes > 15] = np.inf
+    mat = sp.csr_matrix((minutes[np.isfinite(minutes)], np.nonzero(np.isfinite(minutes))), shape=(n, m))
+    nev = rng.integers(1, 120, n)
+    cells = gpd.GeoDataFrame({"nev_count": nev, "energy_kwh_day": nev * 6.5, "energy_dc_kwh_day": nev * 6.0},
+                             geometry=gpd.points_from_xy(106.6 + d[:, 0] / 100, 26.6 + d[:, 1] / 111), crs=WGS84)
+    cand = gpd.GeoDataFrame({"site_id": [f"s{j}" for j in range(m)]},
+                            geometry=gpd.points_from_xy(106.6 + c[:, 0] / 100, 26.6 + c[:, 1] / 111), crs=WGS84)
+    return cells, cand, mat
+
+
+def _rule_ports(res, cells, cap_dc, cap_ac):
+    """Ports the rule gives for a result's station loads: DC = ceil(DC load / Kd); AC =
+    ceil((load - DC capacity) / Ka)."""
+    e = cells["energy_kwh_day"].to_numpy(dtype=float)
+    share = cells["energy_dc_kwh_day"].to_numpy(dtype=float) / e
+    load = np.asarray(res.flows.sum(axis=0)).ravel()
+    load_dc = np.asarray((sp.diags(share) @ res.flows).sum(axis=0)).ravel()
+    dc = np.ceil(load_dc / cap_dc - 1e-7).clip(0)
+    ac = np.ceil(np.maximum(load - dc * cap_dc, 0) / cap_ac - 1e-7).clip(0)
+    return dc.astype(int), ac.astype(int)
+
+
+def test_run_and_budget_sweep_size_ports_by_the_same_rule():
+    cells, cand, mat = _inputs()
+    params = load_parameters()
+    cap_dc, cap_ac = port_capacities(params)
+    inp = ModelInputs(cells, mat, np.zeros(0, dtype=np.int64), params, cand)
+    run_res = capacitated_model(CapacitatedConfig(), inp).solve(mip_gap=0)
+    dc, ac = _rule_ports(run_res, cells, cap_dc, cap_ac)
+    assert (run_res.dc_ports == dc).all() and (run_res.ac_ports == ac).all()
+    # the budget sweep solves the same model with a budget: its plan obeys the same rule, and a
+    # budget of the least cost serves as much energy as the run
+    si = sweep.SweepInputs(cells, cand, mat, params, 15.0, "nev_count", "synthetic", {"year": 2026, "scenario": "base"})
+    df = sweep.sweep_budget(si, [run_res.capital_cny * 0.5, run_res.capital_cny], mip_gap=0)
+    assert df["energy_served_kwh_day"].iloc[1] == np.float64(df["energy_served_kwh_day"].iloc[1])
+    assert abs(df["energy_served_kwh_day"].iloc[1] - run_res.served.sum()) <= 1e-6 * run_res.served.sum()
+    assert df["energy_served_kwh_day"].iloc[0] <= df["energy_served_kwh_day"].iloc[1] + 1e-9
+    budget_res = capacitated_model(CapacitatedConfig(budget_cny=run_res.capital_cny * 0.5), inp).solve(mip_gap=0)
+    dc, ac = _rule_ports(budget_res, cells, cap_dc, cap_ac)
+    assert (budget_res.dc_ports == dc).all() and (budget_res.ac_ports == ac).all()
+
+
+def test_plan_takes_the_same_port_capacities(monkeypatch):
+    """``plan``'s multi-period model is built with :func:`port_capacities` of the run."""
+    import importlib
+
+    plan_mod = importlib.import_module("evsiting.buildout.plan")
+    from evsiting.models.buildout import MultiPeriodSiting
+
+    seen = {}
+    real = MultiPeriodSiting.from_cost_matrix
+
+    def spy(*a, **kw):
+        seen.update(kw)
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(MultiPeriodSiting, "from_cost_matrix", spy)
+    import pytest
+
+    from evsiting.config import load_config
+    from evsiting.settings import configs_dir
+
+    cfg = load_config(configs_dir() / "prefectures" / "anshun.yaml")
+    cfg.candidates.per_county = 3
+    cfg.impedance.method = "great_circle"
+    with pytest.raises(RuntimeError):
+        plan_mod.plan(cfg, years=[2025, 2026], write=False)
+    cap_dc, cap_ac = port_capacities(load_parameters())
+    assert seen["dc_capacity_kwh"] == cap_dc and seen["ac_capacity_kwh"] == cap_ac
+    assert real is not None
