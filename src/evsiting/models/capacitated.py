@@ -46,6 +46,7 @@ import scipy.sparse as sp
 from evsiting.errors import InfeasibleError, InputError, SolverError
 from evsiting.models._cflp import Instance, build, solve_highs
 from evsiting.models._core import LocationResult, _Model, check_limits, check_solver
+from evsiting.models.siting import _per_site as _site_values
 
 
 @dataclass
@@ -102,17 +103,9 @@ class Reduced:
 
 
 def _per_site(value: Any, m: int, name: str, *, integer: bool = False) -> np.ndarray:
-    arr = np.asarray(0.0 if value is None else value, dtype=np.float64)
-    if arr.ndim == 0:
-        arr = np.full(m, float(arr))
-    arr = arr.reshape(-1)
-    if arr.shape[0] != m:
-        raise InputError(f"{name} must be a scalar or have one value per candidate site ({m})", field=name)
-    if not np.isfinite(arr).all() or (arr < 0).any():
-        raise InputError(f"{name} must be finite and non-negative", field=name)
-    if integer and not np.all(arr == np.round(arr)):
-        raise InputError(f"{name} must be whole numbers", field=name)
-    return arr
+    """A scalar or per-site argument as ``(m,)`` floats (None = 0), checked by the siting
+    models' shared rule (finite, non-negative, whole where ports are counted)."""
+    return _site_values(0.0 if value is None else value, m, name, integer)
 
 
 class CapacitatedSiting(_Model):
