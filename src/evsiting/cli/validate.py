@@ -34,7 +34,8 @@ def register(app: typer.Typer) -> None:
         from ..inputs import check_output_folder
         from ..outputs import atomic_dir, check_replaceable, write_json
         from ..areas import Prefectures
-        from ..validation import backcast, render_backcast
+        from ..backcast import backcast
+        from ..validation import render_backcast
 
         if solver is not None and solver not in ("cbc", "highs"):
             raise InputError(f"unknown solver '{solver}'; expected cbc or highs", field="--solver")

@@ -40,6 +40,41 @@ SHARE_PARAMETER = "demand_building_share"
 _POLYGONS = ("Polygon", "MultiPolygon")
 
 
+def buildings_from_pbf(path: str | Path, polygon: BaseGeometry | None = None) -> gpd.GeoDataFrame:
+    """Building footprints (``building=*`` polygons) from an ``.osm.pbf`` with pyrosm, WGS84.
+
+    Raises:
+        InputError: missing or unreadable file.
+    """
+    import pyrosm
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError("file not found", source=path)
+    try:
+        b = pyrosm.OSM(str(path), bounding_box=polygon).get_buildings()
+    except Exception as exc:
+        raise InputError(f"cannot read OSM PBF: {exc}", source=path) from None
+    if b is None or len(b) == 0:
+        return gpd.GeoDataFrame(geometry=[], crs=WGS84)
+    b = b[b.geom_type.isin(["Polygon", "MultiPolygon"])]
+    return gpd.GeoDataFrame(geometry=b.geometry.to_numpy(), crs=WGS84)
+
+
+def footprint_area_m2(cells: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame) -> np.ndarray:
+    """Building footprint area inside each cell, m² (planar in EPSG:32648).
+
+    Args:
+        cells: (n,) polygon GeoDataFrame (e.g. H3 demand cells), any CRS.
+        buildings: building polygons, any CRS.
+
+    Returns:
+        (n,) float64 m², in ``cells`` order; 0 where no building (use the census weight
+        there: OSM building coverage in Guizhou is patchy).
+    """
+    return footprint_area(cells, buildings)[0]
+
+
 def read_buildings(
     path: str | Path,
     crs: str = "EPSG:4326",
@@ -77,8 +112,6 @@ def read_buildings(
     if path.name.lower().endswith(".pbf"):
         if name != "EPSG:4326":
             raise InputError(f"an OSM PBF is always in EPSG:4326 (WGS84) but {name} was declared", source=path, field="demand.building_weights.crs")
-        from ..network.candidates_osm import buildings_from_pbf
-
         try:  # pyrosm filters by the study area's bounding box (fast), the exact test follows
             with warnings.catch_warnings():  # pyrosm warns when the area has no building
                 warnings.simplefilter("ignore", UserWarning)

@@ -10,7 +10,7 @@ Travel time from demand point i to candidate j, in minutes::
                    min over access points a, b of  local(i, a) + ramp + expressway(a, b) + local(b, j) )
 
 - ``direct`` and ``local`` legs: great-circle distance x ``circuity_factor`` /
-  ``local_road_speed_kmh`` (as :func:`evsiting.impedance.great_circle_matrix`).
+  ``local_road_speed_kmh`` (as :func:`evsiting.network.great_circle.great_circle_matrix`).
 - ``expressway(a, b)``: shortest path on the motorway graph at ``expressway_speed_kmh``.
 - ``ramp``: ``expressway_ramp_time_min`` once per trip that uses the expressway (slip roads and
   toll plaza).
@@ -44,7 +44,6 @@ Distances are planar in EPSG:32648 (scale error < 0.1 % in Guizhou).
 
 from __future__ import annotations
 
-import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,7 +58,8 @@ from scipy.spatial import cKDTree
 
 from ..errors import InputError
 from ..params import Parameters
-from ..settings import PROJECTED_CRS, WGS84, resolve_path
+from ..settings import PROJECTED_CRS, WGS84, resolve_path, sha256
+from .great_circle import great_circle_matrix
 from .matrix import arcs_to_csr, bounded_search, default_workers
 
 #: Vertices closer than this are one node (metres): coordinates that differ only by
@@ -67,15 +67,6 @@ from .matrix import arcs_to_csr, bounded_search, default_workers
 MERGE_TOLERANCE_M = 1.0
 
 DEFAULT_MOTORWAYS = "shared:guizhou_motorways_osm.geojson"
-
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_motorway_lines(path: str | Path) -> gpd.GeoDataFrame:
@@ -459,7 +450,7 @@ def expressway_network_for(path: str | Path, params: Parameters) -> tuple[Expres
     path = resolve_path(path)
     if not path.exists():
         raise InputError("motorway file not found", source=path, field="data.motorways")
-    digest = file_sha256(path)
+    digest = sha256(path)
     tol = params.value("expressway_snap_tolerance_m")
     spacing = params.value("expressway_access_spacing_km") * 1000.0
     key = (digest, tol, spacing)
@@ -498,8 +489,6 @@ def expressway_matrix(
         ValueError: cutoff_min <= 0.
         InputError: motorway file missing or unreadable.
     """
-    from ..impedance import great_circle_matrix  # late import: impedance imports this module
-
     if cutoff_min <= 0:
         raise ValueError("cutoff_min must be positive")
     net, path, digest = expressway_network_for(motorways, params)
