@@ -83,3 +83,58 @@ def test_no_import_cycles():
     assert g.number_of_nodes() > 50 and g.number_of_edges() > 200  # the graph was read
     cycles = import_cycles()
     assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c + [c[0]]) for c in cycles)
+
+
+#: Module-level containers that functions change, with why their state cannot change a result.
+ALLOWED_MODULE_STATE = {
+    "evsiting.network.matrix._SCRATCH": "scratch arrays of the Dijkstra, each handed back in its initial state",
+}
+
+_MUTATORS = {"append", "extend", "insert", "pop", "popitem", "clear", "update", "setdefault", "add", "discard", "remove"}
+
+
+def module_state(root: Path = PACKAGE) -> set[str]:
+    """Module-level names bound to a dict/list/set (literal, comprehension or call) that a
+    function of the module changes: item assignment or deletion, or a mutating method."""
+    out = set()
+    for name, (path, _) in _modules(root).items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        containers = set()
+        for node in tree.body:
+            targets, value = [], None
+            if isinstance(node, ast.Assign):
+                targets, value = node.targets, node.value
+            elif isinstance(node, ast.AnnAssign) and node.value is not None:
+                targets, value = [node.target], node.value
+            is_container = isinstance(value, (ast.Dict, ast.List, ast.Set, ast.DictComp, ast.ListComp, ast.SetComp)) or (
+                isinstance(value, ast.Call) and isinstance(value.func, ast.Name)
+                and value.func.id in ("dict", "list", "set", "OrderedDict", "defaultdict"))
+            if is_container:
+                containers |= {t.id for t in targets if isinstance(t, ast.Name)}
+        for fn in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+            for node in ast.walk(fn):
+                hit = None
+                if isinstance(node, (ast.Assign, ast.AugAssign, ast.Delete)):
+                    for t in node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]:
+                        if isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name):
+                            hit = t.value.id
+                elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _MUTATORS:
+                    v = node.func.value
+                    v = v.value if isinstance(v, ast.Subscript) else v
+                    hit = v.id if isinstance(v, ast.Name) else None
+                if hit in containers:
+                    out.add(f"{name}.{hit}")
+    return out
+
+
+def test_module_state_check_finds_a_cache(tmp_path):
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "m.py").write_text("_CACHE: dict = {}\nKEEP = {'a': []}\n\ndef f(k):\n    _CACHE[k] = 1\n    KEEP['a'].append(k)\n")
+    assert module_state(pkg) == {"pkg.m._CACHE", "pkg.m.KEEP"}
+
+
+def test_no_module_level_cache():
+    found = module_state() - set(ALLOWED_MODULE_STATE)
+    assert not found, f"module-level state changed by functions (own it in an object instead): {sorted(found)}"

@@ -13,7 +13,8 @@ Methods:
 - ``expressway``: min(great-circle local-road time, local access leg + ramp + expressway leg
   on the OSM motorway graph + local egress leg); see :mod:`evsiting.network.expressway`.
   Options: ``config`` (a RunConfig: its ``data.motorways`` is used) or ``motorways`` (path),
-  ``workers`` (threads).
+  ``workers`` (threads), ``networks`` (an :class:`~evsiting.network.expressway.ExpresswayNetworks`
+  keeping the built network between calls).
 - ``network``: shortest travel times on an OSM drive graph, plus snap legs at local speed;
   see :func:`evsiting.network.road.network_matrix`. Options: ``graph`` (a prepared
   MultiDiGraph) or ``config`` (a RunConfig with a ``network`` section), ``study_area``.
@@ -63,7 +64,8 @@ def travel_time_matrix(
 
         cfg = options.get("config")
         motorways = options.get("motorways") or (cfg.path(cfg.data.motorways) if cfg is not None else DEFAULT_MOTORWAYS)
-        return expressway_matrix(demand, candidates, params, cutoff_min, motorways=motorways, workers=options.get("workers"))
+        return expressway_matrix(demand, candidates, params, cutoff_min, motorways=motorways, workers=options.get("workers"),
+                                 networks=options.get("networks"))
     if method == "network":
         # Road graph from OSM (evsiting.network.impedance_network): ``graph=`` a prepared
         # graph, or ``config=`` a RunConfig with a ``network`` section.

@@ -435,11 +435,28 @@ def _three_leg(acc_p, acc_i, acc_d, exp_p, exp_i, exp_d, egr_p, egr_i, egr_d,
     return o_r[:nout].copy(), o_c[:nout].copy(), o_v[:nout].copy()
 
 
-_NETWORK_CACHE: dict = {}
+class ExpresswayNetworks:
+    """The expressway networks built for one owner (a run's travel provider), reused while the
+    motorway file's bytes (SHA-256) and the two parameters that shape the graph stay the same.
+    Holds one network (a province network is large); nothing is shared between owners."""
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._net: ExpresswayNetwork | None = None
+
+    def get(self, path: Path, digest: str, tol_m: float, spacing_m: float) -> ExpresswayNetwork:
+        """The network of ``path`` (content ``digest``), built on the first call for this key."""
+        key = (digest, tol_m, spacing_m)
+        if self._net is None or self._key != key:
+            self._net = build_expressway_network(load_motorway_lines(path), tol_m, spacing_m)
+            self._key = key
+        return self._net
 
 
-def expressway_network_for(path: str | Path, params: Parameters) -> tuple[ExpresswayNetwork, Path, str]:
-    """Load and build (cached per file content and parameters) the expressway network.
+def expressway_network_for(path: str | Path, params: Parameters,
+                           networks: ExpresswayNetworks | None = None) -> tuple[ExpresswayNetwork, Path, str]:
+    """Load and build the expressway network (reused from ``networks`` when it holds the one of
+    this file content and these parameters; built afresh without ``networks``).
 
     Uses parameters ``expressway_snap_tolerance_m`` (m) and ``expressway_access_spacing_km``
     (km). Returns (network, resolved path, file sha256).
@@ -453,11 +470,9 @@ def expressway_network_for(path: str | Path, params: Parameters) -> tuple[Expres
     digest = sha256(path)
     tol = params.value("expressway_snap_tolerance_m")
     spacing = params.value("expressway_access_spacing_km") * 1000.0
-    key = (digest, tol, spacing)
-    if key not in _NETWORK_CACHE:
-        _NETWORK_CACHE.clear()
-        _NETWORK_CACHE[key] = build_expressway_network(load_motorway_lines(path), tol, spacing)
-    return _NETWORK_CACHE[key], path, digest
+    if networks is None:
+        return build_expressway_network(load_motorway_lines(path), tol, spacing), path, digest
+    return networks.get(path, digest, tol, spacing), path, digest
 
 
 def expressway_matrix(
@@ -467,6 +482,7 @@ def expressway_matrix(
     cutoff_min: float,
     motorways: str | Path = DEFAULT_MOTORWAYS,
     workers: int | None = None,
+    networks: ExpresswayNetworks | None = None,
 ) -> tuple[sp.csr_matrix, dict]:
     """Demand x candidate travel minutes via local roads and expressways (module doc).
 
@@ -480,6 +496,7 @@ def expressway_matrix(
         cutoff_min: service standard in minutes (> 0); pairs above it are absent.
         motorways: motorway lines file (default ``shared:guizhou_motorways_osm.geojson``).
         workers: threads (default all CPUs this process may use).
+        networks: where the built network is kept between calls (default: built for this call).
 
     Returns:
         (csr (n, m) float64 minutes, info dict for the manifest: method, file, sha256, network
@@ -491,7 +508,7 @@ def expressway_matrix(
     """
     if cutoff_min <= 0:
         raise ValueError("cutoff_min must be positive")
-    net, path, digest = expressway_network_for(motorways, params)
+    net, path, digest = expressway_network_for(motorways, params, networks)
     speed = params.value("expressway_speed_kmh")
     ramp = params.value("expressway_ramp_time_min")
     n, m = len(demand), len(candidates)
