@@ -32,6 +32,7 @@ from shapely.geometry.base import BaseGeometry
 
 from ..coords import normalise_crs_name, to_wgs84
 from ..errors import InputError
+from ..inputs import read_osm_pbf
 from ..settings import PROJECTED_CRS, WGS84
 
 #: Parameter (``data/parameters.csv``) holding the default share of the blend.
@@ -46,15 +47,7 @@ def buildings_from_pbf(path: str | Path, polygon: BaseGeometry | None = None) ->
     Raises:
         InputError: missing or unreadable file.
     """
-    import pyrosm
-
-    path = Path(path)
-    if not path.exists():
-        raise InputError("file not found", source=path)
-    try:
-        b = pyrosm.OSM(str(path), bounding_box=polygon).get_buildings()
-    except Exception as exc:
-        raise InputError(f"cannot read OSM PBF: {exc}", source=path) from None
+    b = read_osm_pbf(path, polygon, lambda osm: osm.get_buildings())
     if b is None or len(b) == 0:
         return gpd.GeoDataFrame(geometry=[], crs=WGS84)
     b = b[b.geom_type.isin(["Polygon", "MultiPolygon"])]

@@ -18,6 +18,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from ..errors import InputError
+from ..inputs import read_osm_pbf
 from ..settings import PROJECTED_CRS, WGS84
 
 #: OSM key -> values taken as candidate sites.
@@ -68,16 +69,7 @@ def candidates_from_pbf(path: str | Path, polygon: BaseGeometry | None = None) -
     Raises:
         InputError: missing or unreadable file.
     """
-    import pyrosm
-
-    path = Path(path)
-    if not path.exists():
-        raise InputError("file not found", source=path)
-    try:
-        osm = pyrosm.OSM(str(path), bounding_box=polygon)
-        feats = osm.get_pois(custom_filter=CANDIDATE_TAGS)
-    except Exception as exc:
-        raise InputError(f"cannot read OSM PBF: {exc}", source=path) from None
+    feats = read_osm_pbf(path, polygon, lambda osm: osm.get_pois(custom_filter=CANDIDATE_TAGS))
     out = _to_candidates(feats, "id", "osm_type")
     if polygon is not None and len(out):
         out = out[shapely.contains_xy(polygon, out.geometry.x.to_numpy(), out.geometry.y.to_numpy())].reset_index(drop=True)
