@@ -12,12 +12,8 @@ import shapely
 from typer.testing import CliRunner
 
 from evsiting.cli import app
-from evsiting.network.candidates_osm import (
-    buildings_from_pbf,
-    candidates_from_overpass,
-    candidates_from_pbf,
-    footprint_area_m2,
-)
+from evsiting.demand.buildings import buildings_from_pbf, footprint_area_m2
+from evsiting.network.candidates_osm import candidates_from_overpass, candidates_from_pbf
 from evsiting.network.sources import graph_from_file, load_graph
 from real_data import helsinki_pbf
 

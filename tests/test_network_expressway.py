@@ -14,6 +14,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from evsiting.impedance import great_circle_matrix, travel_time_matrix
 from evsiting.network.expressway import (
+    ExpresswayNetworks,
     build_expressway_network,
     expressway_matrix,
     expressway_network_for,
@@ -201,9 +202,10 @@ def test_province_scale_is_fast(province):
     demand = random_points_in(province, 40_000, rng)
     cands = random_points_in(province, 3_000, rng)
     params = load_parameters()
-    expressway_matrix(demand.iloc[:10], cands.iloc[:10], params, 15)  # compile + build once
+    networks = ExpresswayNetworks()
+    expressway_matrix(demand.iloc[:10], cands.iloc[:10], params, 15, networks=networks)  # compile + build once
     t0 = time.perf_counter()
-    mat, info = expressway_matrix(demand, cands, params, 15)
+    mat, info = expressway_matrix(demand, cands, params, 15, networks=networks)
     elapsed = time.perf_counter() - t0
     assert isinstance(mat, sp.csr_matrix) and mat.shape == (40_000, 3_000)
     assert mat.nnz > 0 and mat.data.max() <= 15 and np.isfinite(mat.data).all()

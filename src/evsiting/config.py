@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, Validatio
 
 from .errors import InputError
 from .settings import resolve_path
+from .solvers import SolverName
 
 
 class Strict(BaseModel):
@@ -304,7 +305,7 @@ ModelConfig = Annotated[
 class SolverConfig(Strict):
     """MIP solver: ``cbc`` (bundled with pulp) or ``highs`` (highspy)."""
 
-    name: Literal["cbc", "highs"] = "cbc"
+    name: SolverName = "cbc"
     time_limit_s: float | None = Field(600, gt=0)
     mip_gap: float | None = Field(None, ge=0)
 

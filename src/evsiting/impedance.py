@@ -13,7 +13,8 @@ Methods:
 - ``expressway``: min(great-circle local-road time, local access leg + ramp + expressway leg
   on the OSM motorway graph + local egress leg); see :mod:`evsiting.network.expressway`.
   Options: ``config`` (a RunConfig: its ``data.motorways`` is used) or ``motorways`` (path),
-  ``workers`` (threads).
+  ``workers`` (threads), ``networks`` (an :class:`~evsiting.network.expressway.ExpresswayNetworks`
+  keeping the built network between calls).
 - ``network``: shortest travel times on an OSM drive graph, plus snap legs at local speed;
   see :func:`evsiting.network.road.network_matrix`. Options: ``graph`` (a prepared
   MultiDiGraph) or ``config`` (a RunConfig with a ``network`` section), ``study_area``.
@@ -22,61 +23,12 @@ Methods:
 from __future__ import annotations
 
 import geopandas as gpd
-import numpy as np
-import pyproj
 import scipy.sparse as sp
-from scipy.spatial import cKDTree
 
+from .network.great_circle import great_circle_matrix
 from .params import Parameters
-from .settings import PROJECTED_CRS
 
-_GEOD = pyproj.Geod(ellps="WGS84")
-
-
-def _xy(gdf: gpd.GeoDataFrame, crs: str) -> np.ndarray:
-    pts = gdf.geometry.to_crs(crs)
-    return np.column_stack([pts.x.to_numpy(), pts.y.to_numpy()])
-
-
-def great_circle_matrix(
-    demand: gpd.GeoDataFrame,
-    candidates: gpd.GeoDataFrame,
-    params: Parameters,
-    cutoff_min: float,
-) -> sp.csr_matrix:
-    """Travel minutes = geodesic km x circuity / local speed, for pairs within ``cutoff_min``.
-
-    Args:
-        demand: (n,) point GeoDataFrame, any CRS (converted).
-        candidates: (m,) point GeoDataFrame, any CRS.
-        params: uses ``circuity_factor`` (ratio) and ``local_road_speed_kmh`` (km/h).
-        cutoff_min: service standard in minutes (> 0).
-
-    Returns:
-        csr_matrix (n, m) of float64 minutes; only pairs with time <= cutoff are stored.
-    """
-    if cutoff_min <= 0:
-        raise ValueError("cutoff_min must be positive")
-    circuity = params.value("circuity_factor")
-    speed = params.value("local_road_speed_kmh")
-    radius_m = cutoff_min / 60.0 * speed / circuity * 1000.0
-    n, m = len(demand), len(candidates)
-    if n == 0 or m == 0:
-        return sp.csr_matrix((n, m))
-    # Neighbour search in the province's UTM zone (scale error < 0.1 %), padded by 1 %, then
-    # exact geodesic distances on the pairs found.
-    tree = cKDTree(_xy(candidates, PROJECTED_CRS))
-    pairs = tree.query_ball_point(_xy(demand, PROJECTED_CRS), r=radius_m * 1.01 + 1.0)
-    rows = np.repeat(np.arange(n), [len(p) for p in pairs])
-    cols = np.fromiter((j for p in pairs for j in p), dtype=np.int64, count=len(rows))
-    d_ll = demand.geometry.to_crs("EPSG:4326")
-    c_ll = candidates.geometry.to_crs("EPSG:4326")
-    _, _, dist_m = _GEOD.inv(d_ll.x.to_numpy()[rows], d_ll.y.to_numpy()[rows], c_ll.x.to_numpy()[cols], c_ll.y.to_numpy()[cols])
-    minutes = np.asarray(dist_m) / 1000.0 * circuity / speed * 60.0
-    keep = minutes <= cutoff_min
-    mat = sp.csr_matrix((minutes[keep], (rows[keep], cols[keep])), shape=(n, m))
-    mat.sort_indices()
-    return mat
+__all__ = ["great_circle_matrix", "travel_time_matrix"]
 
 
 def travel_time_matrix(
@@ -112,7 +64,8 @@ def travel_time_matrix(
 
         cfg = options.get("config")
         motorways = options.get("motorways") or (cfg.path(cfg.data.motorways) if cfg is not None else DEFAULT_MOTORWAYS)
-        return expressway_matrix(demand, candidates, params, cutoff_min, motorways=motorways, workers=options.get("workers"))
+        return expressway_matrix(demand, candidates, params, cutoff_min, motorways=motorways, workers=options.get("workers"),
+                                 networks=options.get("networks"))
     if method == "network":
         # Road graph from OSM (evsiting.network.impedance_network): ``graph=`` a prepared
         # graph, or ``config=`` a RunConfig with a ``network`` section.

@@ -268,6 +268,24 @@ def check_parameter_overrides(params, overrides, source: object = "config") -> N
             raise InputError(f"must be zero or more ({rng}), got {v:g}", source, field)
 
 
+def read_osm_pbf(path: str | Path, polygon, read):
+    """``read(osm)`` on ``pyrosm.OSM(path, bounding_box=polygon)`` (WGS84 polygon or None).
+
+    Raises:
+        InputError: the file is missing, or pyrosm fails on it (it raises several types on bad
+            files).
+    """
+    import pyrosm
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError("file not found", source=path)
+    try:
+        return read(pyrosm.OSM(str(path), bounding_box=polygon))
+    except Exception as exc:
+        raise InputError(f"cannot read OSM PBF: {exc}", source=path) from None
+
+
 def check_output_folder(path: Path, field: str = "output_dir") -> None:
     """Check before a run that its outputs can be written under ``path`` (checked again at
     the end): the nearest existing folder on the way must be a writable folder, not a file.

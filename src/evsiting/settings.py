@@ -13,6 +13,7 @@ Any other relative path is taken relative to the config file that names it.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -65,3 +66,12 @@ def resolve_path(value: str | os.PathLike, base: Path | None = None) -> Path:
     if not path.is_absolute():
         path = (base or Path.cwd()) / path
     return path.resolve()
+
+
+def sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes (the one file hash of evsiting: manifests, network info)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from .common import echo_err, handle_errors
+from .common import SOLVER_HELP, check_solver_option, echo_err, handle_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -21,7 +21,7 @@ def register(app: typer.Typer) -> None:
         budget: Optional[str] = typer.Option(None, "--budget", help="Budgets in CNY: START:STOP:STEP or a list (e.g. 5e7:5e8:5e7)"),
         prefecture: Optional[str] = typer.Option(None, "--prefecture", help="Only this prefecture: English/pinyin, Chinese name or adcode"),
         out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: <output_dir>/<run>-sweep-p or -sweep-budget)"),
-        solver: Optional[str] = typer.Option(None, "--solver", help="cbc or highs (default: the config's)"),
+        solver: Optional[str] = typer.Option(None, "--solver", help=SOLVER_HELP),
         time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Solver time limit per value, seconds"),
     ) -> None:
         """Solve for each number of stations (MCLP) or budget (ChargerSiting) and write
@@ -32,8 +32,7 @@ def register(app: typer.Typer) -> None:
 
         if (p is None) == (budget is None):
             raise InputError("give exactly one of --p and --budget", field="--p")
-        if solver is not None and solver not in ("cbc", "highs"):
-            raise InputError(f"unknown solver '{solver}'; expected cbc or highs", field="--solver")
+        check_solver_option(solver)
         if time_limit is not None and time_limit <= 0:
             raise InputError("must be positive", field="--time-limit")
         kind = "p" if p is not None else "budget"

@@ -10,7 +10,11 @@ import threading
 
 import typer
 
-from ..errors import EvsitingError
+from ..errors import EvsitingError, InputError
+from ..solvers import SOLVERS
+
+#: Help of every ``--solver`` option.
+SOLVER_HELP = " or ".join(SOLVERS) + " (default: the config's)"
 
 
 class Terminated(KeyboardInterrupt):
@@ -66,3 +70,9 @@ def handle_errors(func):
 def echo_err(msg: str) -> None:
     """Print a progress line on stderr."""
     print(msg, file=sys.stderr, flush=True)
+
+
+def check_solver_option(solver: str | None) -> None:
+    """Reject a ``--solver`` value that is not one of :data:`evsiting.solvers.SOLVERS`."""
+    if solver is not None and solver not in SOLVERS:
+        raise InputError(f"unknown solver '{solver}'; expected {' or '.join(SOLVERS)}", field="--solver")

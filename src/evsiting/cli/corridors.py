@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import echo_err, handle_errors
+from .common import SOLVER_HELP, check_solver_option, echo_err, handle_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -21,7 +21,7 @@ def register(app: typer.Typer) -> None:
         range_km: Optional[float] = typer.Option(None, "--range-km", help="Vehicle range, km (default: corridors.range_km or parameter corridor_range_km)"),
         level: Optional[str] = typer.Option(None, "--level", help="prefecture (9 seats) or county (88 seats)"),
         out: Optional[Path] = typer.Option(None, "--out", help="Folder for the run folder (default: the config's output_dir)"),
-        solver: Optional[str] = typer.Option(None, "--solver", help="cbc or highs (default: the config's)"),
+        solver: Optional[str] = typer.Option(None, "--solver", help=SOLVER_HELP),
         time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Solver time limit, seconds"),
     ) -> None:
         """Choose corridor charging stations on the expressways so the most intercity round
@@ -34,8 +34,7 @@ def register(app: typer.Typer) -> None:
             raise InputError("must be a non-negative integer", field="--p")
         if range_km is not None and not range_km > 0:
             raise InputError("must be a positive number of km", field="--range-km")
-        if solver is not None and solver not in ("cbc", "highs"):
-            raise InputError(f"unknown solver '{solver}'; expected cbc or highs", field="--solver")
+        check_solver_option(solver)
         cfg = load_config(config)
         echo_err(f"evsiting corridors {config}")
         res = run_corridors(cfg, p=p, range_km=range_km, level=level, out_base=out, solver=solver, time_limit=time_limit, progress=echo_err)

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import echo_err, handle_errors
+from .common import SOLVER_HELP, check_solver_option, echo_err, handle_errors
 
 
 def _print_table(res) -> None:
@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
         years: Optional[str] = typer.Option(None, "--years", help="Plan years, e.g. 2024:2030 (default: the config's buildout.years)"),
         prefecture: Optional[str] = typer.Option(None, "--prefecture", "-p", help="Only this prefecture: English/pinyin, Chinese name or adcode"),
         out: Optional[Path] = typer.Option(None, "--out", help="Folder for run folders (default: the config's output_dir)"),
-        solver: Optional[str] = typer.Option(None, "--solver", help="cbc or highs (default: the config's)"),
+        solver: Optional[str] = typer.Option(None, "--solver", help=SOLVER_HELP),
         time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Time limit of the multi-period solve, seconds"),
     ) -> None:
         """Plan which stations to open and how many ports to add each year; writes buildout.geojson, buildout.csv and buildout.png."""
@@ -43,8 +43,7 @@ def register(app: typer.Typer) -> None:
         from ..config import load_config
         from ..errors import InputError
 
-        if solver is not None and solver not in ("cbc", "highs"):
-            raise InputError(f"unknown solver '{solver}'; expected cbc or highs", field="--solver")
+        check_solver_option(solver)
         if time_limit is not None and time_limit <= 0:
             raise InputError("must be positive", field="--time-limit")
         yrs = parse_years(years) if years is not None else None

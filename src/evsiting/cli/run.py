@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from ..validation import render_validation
-from .common import echo_err, handle_errors
+from .common import SOLVER_HELP, check_solver_option, echo_err, handle_errors
 
 
 def _print_summary(res) -> None:
@@ -141,7 +141,7 @@ def register(app: typer.Typer) -> None:
         config: Path = typer.Argument(..., help="Run config (YAML), e.g. configs/guizhou.yaml"),
         prefecture: Optional[str] = typer.Option(None, "--prefecture", help="Only this prefecture: English/pinyin, Chinese name or adcode"),
         out: Optional[Path] = typer.Option(None, "--out", help="Folder for run folders (default: the config's output_dir)"),
-        solver: Optional[str] = typer.Option(None, "--solver", help="cbc or highs (default: the config's)"),
+        solver: Optional[str] = typer.Option(None, "--solver", help=SOLVER_HELP),
         time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Solver time limit, seconds"),
         executor: str = typer.Option("local", "--executor", help="With --prefecture all: local (worker processes) or dask"),
         scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 (default: a LocalCluster)"),
@@ -154,8 +154,7 @@ def register(app: typer.Typer) -> None:
         from ..errors import InputError
         from ..pipeline import run
 
-        if solver is not None and solver not in ("cbc", "highs"):
-            raise InputError(f"unknown solver '{solver}'; expected cbc or highs", field="--solver")
+        check_solver_option(solver)
         if time_limit is not None and time_limit <= 0:
             raise InputError("must be positive", field="--time-limit")
         cfg = load_config(config)
@@ -181,7 +180,7 @@ def register(app: typer.Typer) -> None:
         configs: list[Path] = typer.Argument(..., help="Scenario configs, e.g. configs/scenarios/*.yaml"),
         whole: bool = typer.Option(False, "--whole", help="One run per config over its study area instead of one per prefecture plus a roll-up"),
         out: Optional[Path] = typer.Option(None, "--out", help="Folder for run folders (default: each config's output_dir)"),
-        solver: Optional[str] = typer.Option(None, "--solver", help="cbc or highs (default: the config's)"),
+        solver: Optional[str] = typer.Option(None, "--solver", help=SOLVER_HELP),
         time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Solver time limit, seconds"),
         executor: str = typer.Option("local", "--executor", help="local (worker processes) or dask"),
         scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address (default: a LocalCluster)"),
@@ -191,10 +190,8 @@ def register(app: typer.Typer) -> None:
         per prefecture with a province roll-up each, all runs on one executor."""
         from ..batch import run_batch
         from ..config import load_config
-        from ..errors import InputError
 
-        if solver is not None and solver not in ("cbc", "highs"):
-            raise InputError(f"unknown solver '{solver}'; expected cbc or highs", field="--solver")
+        check_solver_option(solver)
         cfgs = [load_config(c) for c in configs]
         echo_err(f"evsiting batch: {len(cfgs)} configs, executor {executor}")
         res = run_batch(cfgs, per_prefecture=not whole, out_base=out, executor=executor, workers=workers,

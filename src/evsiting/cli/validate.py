@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import echo_err, handle_errors
+from .common import SOLVER_HELP, check_solver_option, echo_err, handle_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
         prefecture: Optional[str] = typer.Option(None, "--prefecture", help="Only this prefecture: English/pinyin, Chinese name or adcode"),
         out: Optional[Path] = typer.Option(None, "--out", help="Folder for the back-cast folder (default: the config's output_dir)"),
         years: str = typer.Option("2021,2023", "--years", help="Comma-separated years (default 2021,2023)"),
-        solver: Optional[str] = typer.Option(None, "--solver", help="cbc or highs (default: the config's)"),
+        solver: Optional[str] = typer.Option(None, "--solver", help=SOLVER_HELP),
         time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Solver time limit per year, seconds"),
     ) -> None:
         """The same pipeline for Guizhou's 2021 and 2023 fleets, beside the piles counted or planned then.
@@ -34,10 +34,10 @@ def register(app: typer.Typer) -> None:
         from ..inputs import check_output_folder
         from ..outputs import atomic_dir, check_replaceable, write_json
         from ..areas import Prefectures
-        from ..validation import backcast, render_backcast
+        from ..backcast import backcast
+        from ..validation import render_backcast
 
-        if solver is not None and solver not in ("cbc", "highs"):
-            raise InputError(f"unknown solver '{solver}'; expected cbc or highs", field="--solver")
+        check_solver_option(solver)
         if time_limit is not None and time_limit <= 0:
             raise InputError("must be positive", field="--time-limit")
         try:

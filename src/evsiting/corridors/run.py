@@ -91,8 +91,9 @@ def run_corridors(
     out_base: Path | None = None,
     solver: str | None = None,
     time_limit: float | None = None,
-    write: bool = True,
+    *,
     progress: Callable[[str], None] = lambda msg: None,
+    write: bool = True,
 ) -> CorridorResult:
     """Corridor station siting for ``cfg`` (its ``corridors`` section, overridden by the args).
 
@@ -104,7 +105,8 @@ def run_corridors(
         level: ``prefecture`` or ``county`` (default ``corridors.level``).
         out_base: folder for the run folder (default ``cfg.output_dir``).
         solver, time_limit: override ``cfg.solver``.
-        write: write the output folder.
+        progress: called with a line per stage (keyword only, as in :func:`evsiting.pipeline.run`).
+        write: write the output folder (keyword only).
 
     Returns:
         :class:`CorridorResult`.

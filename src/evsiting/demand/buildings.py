@@ -32,12 +32,40 @@ from shapely.geometry.base import BaseGeometry
 
 from ..coords import normalise_crs_name, to_wgs84
 from ..errors import InputError
+from ..inputs import read_osm_pbf
 from ..settings import PROJECTED_CRS, WGS84
 
 #: Parameter (``data/parameters.csv``) holding the default share of the blend.
 SHARE_PARAMETER = "demand_building_share"
 
 _POLYGONS = ("Polygon", "MultiPolygon")
+
+
+def buildings_from_pbf(path: str | Path, polygon: BaseGeometry | None = None) -> gpd.GeoDataFrame:
+    """Building footprints (``building=*`` polygons) from an ``.osm.pbf`` with pyrosm, WGS84.
+
+    Raises:
+        InputError: missing or unreadable file.
+    """
+    b = read_osm_pbf(path, polygon, lambda osm: osm.get_buildings())
+    if b is None or len(b) == 0:
+        return gpd.GeoDataFrame(geometry=[], crs=WGS84)
+    b = b[b.geom_type.isin(["Polygon", "MultiPolygon"])]
+    return gpd.GeoDataFrame(geometry=b.geometry.to_numpy(), crs=WGS84)
+
+
+def footprint_area_m2(cells: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame) -> np.ndarray:
+    """Building footprint area inside each cell, m² (planar in EPSG:32648).
+
+    Args:
+        cells: (n,) polygon GeoDataFrame (e.g. H3 demand cells), any CRS.
+        buildings: building polygons, any CRS.
+
+    Returns:
+        (n,) float64 m², in ``cells`` order; 0 where no building (use the census weight
+        there: OSM building coverage in Guizhou is patchy).
+    """
+    return footprint_area(cells, buildings)[0]
 
 
 def read_buildings(
@@ -77,8 +105,6 @@ def read_buildings(
     if path.name.lower().endswith(".pbf"):
         if name != "EPSG:4326":
             raise InputError(f"an OSM PBF is always in EPSG:4326 (WGS84) but {name} was declared", source=path, field="demand.building_weights.crs")
-        from ..network.candidates_osm import buildings_from_pbf
-
         try:  # pyrosm filters by the study area's bounding box (fast), the exact test follows
             with warnings.catch_warnings():  # pyrosm warns when the area has no building
                 warnings.simplefilter("ignore", UserWarning)

@@ -31,9 +31,7 @@ import pulp
 import scipy.sparse as sp
 
 from evsiting.errors import InfeasibleError, InputError, SolverError
-
-#: Solver names accepted by ``solve(solver=...)``.
-SOLVERS = ("cbc", "highs")
+from evsiting.solvers import SOLVERS  # noqa: F401  (the one list of solvers, re-exported)
 
 _MAX_LISTED = 20
 
@@ -203,14 +201,19 @@ def row_keys(m: sp.csr_matrix, with_data: bool = False) -> list[bytes]:
     return [ind[ptr[i]:ptr[i + 1]].tobytes() for i in range(m.shape[0])]
 
 
-def merge_identical_rows(m: sp.csr_matrix, with_data: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Group identical CSR rows.
+def merge_identical_rows(m: sp.csr_matrix, with_data: bool = False,
+                         labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Group identical CSR rows (same columns; same values too with ``with_data``; same
+    ``labels`` entry too when given, e.g. a per-row flag the matrix does not hold).
 
     Returns:
         (representatives, group_of_row): sorted row indices of the first row of each group,
         and for every row the position of its group in ``representatives``.
     """
     keys = row_keys(m, with_data)
+    if labels is not None:
+        lab = np.asarray(labels)
+        keys = [k + b"|" + lab[i].tobytes() for i, k in enumerate(keys)]
     first: dict[bytes, int] = {}
     group = np.empty(len(keys), dtype=np.int64)
     reps: list[int] = []
@@ -222,23 +225,6 @@ def merge_identical_rows(m: sp.csr_matrix, with_data: bool = False) -> tuple[np.
             reps.append(i)
         group[i] = g
     return np.asarray(reps, dtype=np.int64), group
-
-
-def dominated_columns(c: sp.csr_matrix) -> np.ndarray:
-    """Boolean mask of columns whose row set is contained in another column's row set.
-
-    Among identical columns the lowest index is kept. Valid for covering models: a dominated
-    candidate can always be swapped for its dominator without losing coverage.
-    """
-    cc = sp.csc_matrix(c, dtype=np.int32)
-    sizes = np.diff(cc.indptr)
-    inter = (cc.T @ cc).tocoo()
-    j, k, v = inter.row, inter.col, inter.data
-    sel = (j != k) & (v == sizes[j]) & ((sizes[k] > sizes[j]) | ((sizes[k] == sizes[j]) & (k < j)))
-    mask = np.zeros(c.shape[1], dtype=bool)
-    mask[j[sel]] = True
-    mask[sizes == 0] = True
-    return mask
 
 
 def nearest_assignment(cost: sp.csr_matrix, selected: np.ndarray, radius: float = math.inf) -> np.ndarray:

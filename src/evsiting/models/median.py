@@ -49,17 +49,13 @@ from evsiting.models._core import (
     coverage_csr,
     finish_status,
     from_geodataframe_args,
+    merge_identical_rows,
     nearest_assignment,
     run_solver,
     var_values,
 )
-from evsiting.models.coverage import reduce_cover
+from evsiting.models.coverage import greedy_max_cover, reduce_cover
 from evsiting.models import _median_lr as _lr
-
-
-#: Cap each client's levels at its heuristic distance and uncap violated clients iteratively
-#: (exact, a relaxation per round). Off: on OR-Library it needed 3-5 rounds and was slower.
-_CAP_LEVELS_AT_HEURISTIC = False
 
 
 def _unreachable_error(idx: np.ndarray) -> InfeasibleError:
@@ -196,16 +192,7 @@ class PMedian(_Model):
         # --- merge clients with identical truncated rows (weights summed) -------------------
         row_mat = sp.csr_matrix((d + 1.0, (r, c)), shape=(n, m))  # +1 keeps explicit zeros
         row_mat.sort_indices()
-        keys = [k + (b"g" if g else b"n") for k, g in zip(_row_keys_with_data(row_mat), guaranteed)]
-        first: dict[bytes, int] = {}
-        reps: list[int] = []
-        grp = np.empty(n, dtype=np.int64)
-        for i, k in enumerate(keys):
-            gi = first.get(k)
-            if gi is None:
-                gi = first[k] = len(reps)
-                reps.append(i)
-            grp[i] = gi
+        reps, grp = merge_identical_rows(row_mat, with_data=True, labels=guaranteed)
         wg = np.bincount(grp, weights=w, minlength=len(reps))
         is_rep = np.zeros(n, dtype=bool)
         is_rep[reps] = True
@@ -216,63 +203,38 @@ class PMedian(_Model):
             lr = _LagrangianBB(r, c, d, is_rep, wrow, cand, req, p, w)
             best_sel, outcome = lr.run(time_limit, mip_gap, t0, stats)
             return self._finish(best_sel, outcome, mip_gap, solver, t0, stats, True)
-        # --- heuristic incumbent; its distances cap each client's levels (a relaxation) -----
+        # --- heuristic incumbent: the MIP's warm start -------------------------------------
         th = time.perf_counter()
         heur = _pmedian_heuristic(self.cost, w, req, cand, p_free)
         stats["heuristic_s"] = time.perf_counter() - th
         best_sel = None if heur is None else np.union1d(req, heur).astype(np.int64)
         best_obj = math.inf
+        stats["iterations"] = 1
+        tb = time.perf_counter()
+        prob, y, z, zl_row, zl_d, const = _radius_model(r, c, d, guaranteed, is_rep, wrow, col_of, len(cand),
+                                                        ~is_req[c], p_free)
+        stats["build_s"] = time.perf_counter() - tb
+        start = None
         if best_sel is not None:
             hd = _nearest_dist(self.cost, best_sel)
             best_obj = float((w * hd).sum()) if np.isfinite(hd).all() else math.inf
-            if _CAP_LEVELS_AT_HEURISTIC:
-                caps = np.minimum(np.where(np.isfinite(hd), hd, dmax), dmax)
-            else:
-                caps = dmax.copy()
-        else:
-            caps = dmax.copy()
-        deadline = None if time_limit is None else t0 + time_limit
-        outcome = None
-        stats["iterations"] = 0
-        while True:
-            stats["iterations"] += 1
-            tb = time.perf_counter()
-            capped = caps < dmax
-            keep_c = d <= caps[r]
-            prob, y, z, zl_row, zl_d, const = _radius_model(
-                r[keep_c], c[keep_c], d[keep_c], guaranteed | capped, is_rep, wrow, col_of,
-                len(cand), ~is_req[c[keep_c]], p_free)
-            stats["build_s"] = stats.get("build_s", 0.0) + time.perf_counter() - tb
-            start = None
-            if best_sel is not None:
-                ystart = np.isin(cand, best_sel).astype(float)
-                near = _nearest_dist(self.cost, best_sel)
-                start = dict(zip(y, ystart.tolist()))
-                start.update(zip(z, (near[zl_row] > zl_d).astype(float).tolist()))
-            left = None if deadline is None else max(deadline - time.perf_counter(), 1.0)
-            try:
-                outcome = run_solver(prob, solver, left, mip_gap, start=start)
-            except InfeasibleError:
-                raise _too_few_error(p) from None
-            if math.isfinite(outcome.bound):
-                outcome.bound += const
-            if not outcome.has_solution:
-                if best_sel is None:
-                    raise SolverError("PMedian: the solver stopped without a feasible solution; raise time_limit")
-                break
+            start = dict(zip(y, np.isin(cand, best_sel).astype(float).tolist()))
+            start.update(zip(z, (hd[zl_row] > zl_d).astype(float).tolist()))
+        left = None if time_limit is None else max(t0 + time_limit - time.perf_counter(), 1.0)
+        try:
+            outcome = run_solver(prob, solver, left, mip_gap, start=start)
+        except InfeasibleError:
+            raise _too_few_error(p) from None
+        if math.isfinite(outcome.bound):
+            outcome.bound += const
+        if outcome.has_solution:
             sel = np.union1d(req, cand[var_values(y) > 0.5]).astype(np.int64)
             sd = _nearest_dist(self.cost, sel)
             obj = float((w * sd).sum()) if np.isfinite(sd).all() else math.inf
             if obj < best_obj - 1e-9 or best_sel is None:
                 best_sel, best_obj = sel, obj
-            viol = is_rep & capped & (sd > caps)
-            if not viol.any() or not outcome.proven:
-                break
-            caps[viol] = dmax[viol]  # uncap those clients and re-solve
-            if deadline is not None and time.perf_counter() > deadline:
-                outcome.proven = False
-                outcome.timed_out = True
-                break
+        elif best_sel is None:
+            raise SolverError("PMedian: the solver stopped without a feasible solution; raise time_limit")
         stats["solve_s"] = outcome.seconds
         return self._finish(best_sel, outcome, mip_gap, solver, t0, stats, True)
 
@@ -595,11 +557,6 @@ def _pmedian_heuristic(cost: sp.csr_matrix, w: np.ndarray, req: np.ndarray, cand
     return np.sort(cand[np.asarray(openl, dtype=np.int64)])
 
 
-def _row_keys_with_data(m: sp.csr_matrix) -> list[bytes]:
-    ind, ptr, dat = m.indices, m.indptr, m.data
-    return [ind[ptr[i]:ptr[i + 1]].tobytes() + dat[ptr[i]:ptr[i + 1]].tobytes() for i in range(m.shape[0])]
-
-
 def _add_rows_multi(prob, mat: sp.csr_matrix, cols, extra: list[list], sense, rhs, prefix) -> None:
     ind, ptr, dat = mat.indices, mat.indptr, mat.data.astype(np.float64)
     add = prob.addConstraint
@@ -609,24 +566,6 @@ def _add_rows_multi(prob, mat: sp.csr_matrix, cols, extra: list[list], sense, rh
         terms.extend(extra[i])
         add(pulp.LpConstraint(pulp.LpAffineExpression(terms), sense=sense, rhs=float(rhs[i]),
                               name=f"{prefix}{i}"))
-
-
-def _greedy_cover(cm: sp.csr_matrix, limit: int) -> np.ndarray | None:
-    """Greedy set cover (max new rows, ties lowest column); the columns, or None if > limit."""
-    csc = sp.csc_matrix(cm)
-    uncovered = np.ones(cm.shape[0], dtype=bool)
-    chosen: list[int] = []
-    while uncovered.any():
-        if len(chosen) >= limit:
-            return None
-        gain = np.asarray(csc[uncovered].sum(axis=0)).reshape(-1)
-        j = int(np.argmax(gain))
-        if gain[j] == 0:
-            return None
-        chosen.append(j)
-        rows = csc.indices[csc.indptr[j]:csc.indptr[j + 1]]
-        uncovered[rows] = False
-    return np.asarray(chosen, dtype=np.int64)
 
 
 class PCenter(_Model):
@@ -688,8 +627,8 @@ class PCenter(_Model):
         cm, cand = reduce_cover(cm, cand)
         if cm.shape[1] <= p_free:
             return True, cand
-        g = _greedy_cover(cm, p_free)
-        if g is not None:
+        g = greedy_max_cover(cm, np.ones(cm.shape[0]), p_free)  # greedy set cover, at most p_free columns
+        if cm[:, g].getnnz(axis=1).all():
             return True, cand[g]
         prob = pulp.LpProblem("PCenterCover", pulp.LpMinimize)
         y = binary_vars(prob, "y", cm.shape[1])

@@ -10,7 +10,8 @@ Modules (one concern each, osmnx style):
 - :mod:`.road`: the ``network`` impedance (prepare a graph: project, largest strongly
   connected component, speeds; snap; matrix in minutes);
 - :mod:`.expressway`: the ``expressway`` impedance from OSM motorway lines;
-- :mod:`.candidates_osm`: candidate sites from OSM features, building footprint area.
+- :mod:`.great_circle`: great-circle travel times (the local legs of every method);
+- :mod:`.candidates_osm`: candidate sites from OSM features.
 
 Entry points for the pipeline: ``evsiting.impedance.travel_time_matrix(demand, candidates,
 method, params, cutoff_min, config=cfg)`` with ``method`` ``expressway`` or ``network``.

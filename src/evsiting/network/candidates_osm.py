@@ -1,4 +1,4 @@
-"""Candidate sites from OSM features, and building-footprint area for demand weights.
+"""Candidate sites from OSM features (building footprints: :mod:`evsiting.demand.buildings`).
 
 Candidate kinds (OSM tags): ``amenity=fuel``, ``amenity=parking``, ``amenity=charging_station``
 (existing stations: ``existing=True``, to be kept as required facilities), ``shop=mall``,
@@ -13,12 +13,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
 from ..errors import InputError
+from ..inputs import read_osm_pbf
 from ..settings import PROJECTED_CRS, WGS84
 
 #: OSM key -> values taken as candidate sites.
@@ -69,16 +69,7 @@ def candidates_from_pbf(path: str | Path, polygon: BaseGeometry | None = None) -
     Raises:
         InputError: missing or unreadable file.
     """
-    import pyrosm
-
-    path = Path(path)
-    if not path.exists():
-        raise InputError("file not found", source=path)
-    try:
-        osm = pyrosm.OSM(str(path), bounding_box=polygon)
-        feats = osm.get_pois(custom_filter=CANDIDATE_TAGS)
-    except Exception as exc:
-        raise InputError(f"cannot read OSM PBF: {exc}", source=path) from None
+    feats = read_osm_pbf(path, polygon, lambda osm: osm.get_pois(custom_filter=CANDIDATE_TAGS))
     out = _to_candidates(feats, "id", "osm_type")
     if polygon is not None and len(out):
         out = out[shapely.contains_xy(polygon, out.geometry.x.to_numpy(), out.geometry.y.to_numpy())].reset_index(drop=True)
@@ -106,40 +97,3 @@ def candidates_from_overpass(polygon: BaseGeometry, cache_dir: str | Path = "cac
         return _to_candidates(None, "osm_id", None)
     feats = feats.reset_index()  # index levels element, id
     return _to_candidates(feats.rename(columns={"id": "osm_id", "element": "osm_type"}), "osm_id", "osm_type")
-
-
-def buildings_from_pbf(path: str | Path, polygon: BaseGeometry | None = None) -> gpd.GeoDataFrame:
-    """Building footprints (``building=*`` polygons) from an ``.osm.pbf`` with pyrosm, WGS84.
-
-    Raises:
-        InputError: missing or unreadable file.
-    """
-    import pyrosm
-
-    path = Path(path)
-    if not path.exists():
-        raise InputError("file not found", source=path)
-    try:
-        b = pyrosm.OSM(str(path), bounding_box=polygon).get_buildings()
-    except Exception as exc:
-        raise InputError(f"cannot read OSM PBF: {exc}", source=path) from None
-    if b is None or len(b) == 0:
-        return gpd.GeoDataFrame(geometry=[], crs=WGS84)
-    b = b[b.geom_type.isin(["Polygon", "MultiPolygon"])]
-    return gpd.GeoDataFrame(geometry=b.geometry.to_numpy(), crs=WGS84)
-
-
-def footprint_area_m2(cells: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame) -> np.ndarray:
-    """Building footprint area inside each cell, m² (planar in EPSG:32648).
-
-    Args:
-        cells: (n,) polygon GeoDataFrame (e.g. H3 demand cells), any CRS.
-        buildings: building polygons, any CRS.
-
-    Returns:
-        (n,) float64 m², in ``cells`` order; 0 where no building (use the census weight
-        there: OSM building coverage in Guizhou is patchy).
-    """
-    from ..demand.buildings import footprint_area
-
-    return footprint_area(cells, buildings)[0]

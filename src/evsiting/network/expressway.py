@@ -10,7 +10,7 @@ Travel time from demand point i to candidate j, in minutes::
                    min over access points a, b of  local(i, a) + ramp + expressway(a, b) + local(b, j) )
 
 - ``direct`` and ``local`` legs: great-circle distance x ``circuity_factor`` /
-  ``local_road_speed_kmh`` (as :func:`evsiting.impedance.great_circle_matrix`).
+  ``local_road_speed_kmh`` (as :func:`evsiting.network.great_circle.great_circle_matrix`).
 - ``expressway(a, b)``: shortest path on the motorway graph at ``expressway_speed_kmh``.
 - ``ramp``: ``expressway_ramp_time_min`` once per trip that uses the expressway (slip roads and
   toll plaza).
@@ -44,7 +44,6 @@ Distances are planar in EPSG:32648 (scale error < 0.1 % in Guizhou).
 
 from __future__ import annotations
 
-import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,7 +58,8 @@ from scipy.spatial import cKDTree
 
 from ..errors import InputError
 from ..params import Parameters
-from ..settings import PROJECTED_CRS, WGS84, resolve_path
+from ..settings import PROJECTED_CRS, WGS84, resolve_path, sha256
+from .great_circle import great_circle_matrix
 from .matrix import arcs_to_csr, bounded_search, default_workers
 
 #: Vertices closer than this are one node (metres): coordinates that differ only by
@@ -67,15 +67,6 @@ from .matrix import arcs_to_csr, bounded_search, default_workers
 MERGE_TOLERANCE_M = 1.0
 
 DEFAULT_MOTORWAYS = "shared:guizhou_motorways_osm.geojson"
-
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_motorway_lines(path: str | Path) -> gpd.GeoDataFrame:
@@ -444,11 +435,28 @@ def _three_leg(acc_p, acc_i, acc_d, exp_p, exp_i, exp_d, egr_p, egr_i, egr_d,
     return o_r[:nout].copy(), o_c[:nout].copy(), o_v[:nout].copy()
 
 
-_NETWORK_CACHE: dict = {}
+class ExpresswayNetworks:
+    """The expressway networks built for one owner (a run's travel provider), reused while the
+    motorway file's bytes (SHA-256) and the two parameters that shape the graph stay the same.
+    Holds one network (a province network is large); nothing is shared between owners."""
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._net: ExpresswayNetwork | None = None
+
+    def get(self, path: Path, digest: str, tol_m: float, spacing_m: float) -> ExpresswayNetwork:
+        """The network of ``path`` (content ``digest``), built on the first call for this key."""
+        key = (digest, tol_m, spacing_m)
+        if self._net is None or self._key != key:
+            self._net = build_expressway_network(load_motorway_lines(path), tol_m, spacing_m)
+            self._key = key
+        return self._net
 
 
-def expressway_network_for(path: str | Path, params: Parameters) -> tuple[ExpresswayNetwork, Path, str]:
-    """Load and build (cached per file content and parameters) the expressway network.
+def expressway_network_for(path: str | Path, params: Parameters,
+                           networks: ExpresswayNetworks | None = None) -> tuple[ExpresswayNetwork, Path, str]:
+    """Load and build the expressway network (reused from ``networks`` when it holds the one of
+    this file content and these parameters; built afresh without ``networks``).
 
     Uses parameters ``expressway_snap_tolerance_m`` (m) and ``expressway_access_spacing_km``
     (km). Returns (network, resolved path, file sha256).
@@ -459,14 +467,12 @@ def expressway_network_for(path: str | Path, params: Parameters) -> tuple[Expres
     path = resolve_path(path)
     if not path.exists():
         raise InputError("motorway file not found", source=path, field="data.motorways")
-    digest = file_sha256(path)
+    digest = sha256(path)
     tol = params.value("expressway_snap_tolerance_m")
     spacing = params.value("expressway_access_spacing_km") * 1000.0
-    key = (digest, tol, spacing)
-    if key not in _NETWORK_CACHE:
-        _NETWORK_CACHE.clear()
-        _NETWORK_CACHE[key] = build_expressway_network(load_motorway_lines(path), tol, spacing)
-    return _NETWORK_CACHE[key], path, digest
+    if networks is None:
+        return build_expressway_network(load_motorway_lines(path), tol, spacing), path, digest
+    return networks.get(path, digest, tol, spacing), path, digest
 
 
 def expressway_matrix(
@@ -476,6 +482,7 @@ def expressway_matrix(
     cutoff_min: float,
     motorways: str | Path = DEFAULT_MOTORWAYS,
     workers: int | None = None,
+    networks: ExpresswayNetworks | None = None,
 ) -> tuple[sp.csr_matrix, dict]:
     """Demand x candidate travel minutes via local roads and expressways (module doc).
 
@@ -489,6 +496,7 @@ def expressway_matrix(
         cutoff_min: service standard in minutes (> 0); pairs above it are absent.
         motorways: motorway lines file (default ``shared:guizhou_motorways_osm.geojson``).
         workers: threads (default all CPUs this process may use).
+        networks: where the built network is kept between calls (default: built for this call).
 
     Returns:
         (csr (n, m) float64 minutes, info dict for the manifest: method, file, sha256, network
@@ -498,11 +506,9 @@ def expressway_matrix(
         ValueError: cutoff_min <= 0.
         InputError: motorway file missing or unreadable.
     """
-    from ..impedance import great_circle_matrix  # late import: impedance imports this module
-
     if cutoff_min <= 0:
         raise ValueError("cutoff_min must be positive")
-    net, path, digest = expressway_network_for(motorways, params)
+    net, path, digest = expressway_network_for(motorways, params, networks)
     speed = params.value("expressway_speed_kmh")
     ramp = params.value("expressway_ramp_time_min")
     n, m = len(demand), len(candidates)

@@ -143,9 +143,6 @@ def road_matrix(
     return mat, info
 
 
-_PREPARED: dict = {}
-
-
 def network_matrix(demand, candidates, params, cutoff_min, **options) -> tuple[sp.csr_matrix, dict]:
     """``impedance.travel_time_matrix(method="network")``.
 
@@ -154,8 +151,9 @@ def network_matrix(demand, candidates, params, cutoff_min, **options) -> tuple[s
             default CRS); else
         config: a RunConfig whose ``network`` section names the source; ``study_area`` (WGS84
             polygon, default: the convex hull of demand and candidate points) is the area loaded,
-            buffered by ``network.buffer_m``; candidates outside that are an error. The last
-            prepared network is kept in memory and reused for the same source and area.
+            buffered by ``network.buffer_m``; candidates outside that are an error. The graph
+            is loaded for this call (a caller that needs it again passes ``graph``, as the
+            run's travel provider does).
         snap_limit_m: overrides ``config.network.snap_limit_m`` (default 1,000 m).
         workers: threads.
 
@@ -184,13 +182,8 @@ def network_matrix(demand, candidates, params, cutoff_min, **options) -> tuple[s
             # leaving the sites silently unreachable
             check_inside(candidates, buffered_polygon(area, ncfg.buffer_m), "candidates")
         path = cfg.path(ncfg.path) if ncfg.path else None
-        key = (ncfg.source, str(path), ncfg.geofabrik_url, shapely.to_wkb(area), ncfg.buffer_m)
-        net = _PREPARED.get(key)
-        if net is None:
-            G, info = load_graph(ncfg.source, area, ncfg.buffer_m, path, cfg.path(ncfg.cache_dir), ncfg.geofabrik_url)
-            net = prepare_graph(G, PROJECTED_CRS, info=info)
-            _PREPARED.clear()  # keep one prepared network (a province graph is large)
-            _PREPARED[key] = net
+        G, info = load_graph(ncfg.source, area, ncfg.buffer_m, path, cfg.path(ncfg.cache_dir), ncfg.geofabrik_url)
+        net = prepare_graph(G, PROJECTED_CRS, info=info)
     elif isinstance(net, nx.MultiDiGraph):
         net = prepare_graph(net, options.get("crs", PROJECTED_CRS))
     mat, snap_info = road_matrix(net, demand, candidates, params, cutoff_min, snap_limit, options.get("workers"))

@@ -35,7 +35,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from ..errors import InputError
-from ..settings import PROJECTED_CRS, WGS84
+from ..settings import PROJECTED_CRS, WGS84, sha256
 
 #: Guizhou extract (Geofabrik, ODbL data). The ``.md5`` beside it holds its checksum.
 GEOFABRIK_GUIZHOU_URL = "https://download.geofabrik.de/asia/china/guizhou-latest.osm.pbf"
@@ -317,8 +317,6 @@ def load_graph(
     else:
         raise InputError(f"unknown network source '{source}'", source="config", field="network.source")
     if "file" in info:
-        from .expressway import file_sha256
-
-        info["file_sha256"] = file_sha256(Path(info["file"]))
+        info["file_sha256"] = sha256(info["file"])
     info.update(nodes=G.number_of_nodes(), edges=G.number_of_edges())
     return G, info

@@ -6,7 +6,6 @@ files) are the manifest's ``data_files``.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -20,15 +19,7 @@ from ..demand import cells as dcells
 from ..errors import InputError
 from ..inputs import check_parameter_overrides, dropped_warning, read_points
 from ..params import Parameters, load_parameters
-
-
-def sha256(path: Path) -> str:
-    """Hex SHA-256 of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+from ..settings import sha256
 
 
 def file_record(value: str, path: Path, **notes) -> dict:

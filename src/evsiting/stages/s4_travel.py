@@ -4,7 +4,9 @@ run, built from the config by :func:`travel_provider` (the only place that reads
 
 The provider owns its road graph: loaded once for the first matrix (the area the points
 span, buffered by ``network.buffer_m``) and reused by later matrices and by the service-area
-isochrones, whether or not the run writes its outputs.
+isochrones, whether or not the run writes its outputs. It owns its expressway network the same
+way (built for the first matrix, reused while the motorway file and parameters stay the same);
+the network modules keep no state between calls.
 
 :func:`reach_all_cells` computes the matrix of the candidates of stage 3 and runs their gap
 fill (:func:`evsiting.candidates.reach_all`: sites for the cells with NEVs that no candidate
@@ -57,6 +59,7 @@ class TravelProvider:
     network: dict | None = None
     snap_limit_m: float = 1000.0
     _graph: object = field(default=None, repr=False)
+    _networks: object = field(default=None, repr=False)  # ExpresswayNetworks, made on first use
 
     def graph(self, points: list) -> object | None:
         """The prepared road graph (network method; loaded on first use for the convex hull
@@ -83,7 +86,11 @@ class TravelProvider:
         """
         opts: dict = {}
         if self.method == "expressway":
-            opts["motorways"] = self.motorways
+            if self._networks is None:
+                from ..network.expressway import ExpresswayNetworks
+
+                self._networks = ExpresswayNetworks()
+            opts.update(motorways=self.motorways, networks=self._networks)
         elif self.method == "network":
             pts = list(demand.geometry.to_crs(WGS84)) + list(candidates.geometry.to_crs(WGS84))
             opts.update(graph=self.graph(pts), snap_limit_m=self.snap_limit_m)
