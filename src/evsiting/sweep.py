@@ -286,6 +286,7 @@ def sweep_budget(inp: SweepInputs, values: list[float], solver: str = "cbc", tim
         meas = _measures(inp, sel, assign >= 0, res_use.dc_ports[sel], res_use.ac_ports[sel],
                          res_use.dc_ports[sel] * pr.value("dc_charger_power_kw") + res_use.ac_ports[sel] * pr.value("ac_charger_power_kw"),
                          res_use.served_total)
+        meas["stations"] = int(np.asarray(res_use.stations)[sel].sum())  # stations, not sites (a cell site may hold several)
         row = {"value": b, **meas, "status": res.status, "objective": round(float(res_use.objective), 6),
                "bound": round(float(res.bound), 6), "gap": round(float(res.gap), 9), "source": source}
         rows.append(row)

@@ -33,7 +33,10 @@ equal energy). DC energy is thus served only by DC ports, and AC energy by AC or
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -215,6 +218,40 @@ def build(inst: Instance, *, port_links: bool = True) -> MatrixModel:
                        inst.maximize, offset, blocks)
 
 
+@contextlib.contextmanager
+def _interruptible(h):
+    """Let Ctrl-C and SIGTERM stop a HiGHS run (HiGHS holds the interpreter while it solves, so
+    Python's own handlers would only run after it): while ``h`` runs, those signals set a flag
+    that HiGHS's interrupt callbacks read; afterwards the previous handler gets the signal
+    (KeyboardInterrupt for Ctrl-C, the CLI's exit 143 for SIGTERM). Outside the main thread
+    (where handlers cannot be set) nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+
+    def _note(signum, frame):  # noqa: ARG001
+        caught.append(signum)
+
+    def _check(e) -> None:
+        if caught:
+            e.interrupt()
+
+    for cb in (h.cbSimplexInterrupt, h.cbIpmInterrupt, h.cbMipInterrupt):
+        cb.subscribe(_check)
+    old = {sig: signal.signal(sig, _note) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    if caught:
+        handler = old.get(caught[0])
+        if callable(handler):
+            handler(caught[0], None)
+        raise KeyboardInterrupt
+
+
 @dataclass
 class HighsOutcome:
     """What HiGHS reported for one :class:`MatrixModel`."""
@@ -292,7 +329,8 @@ def solve_highs(mm: MatrixModel, *, time_limit: float | None = None, mip_gap: fl
                 e.interrupt()
 
         h.cbMipInterrupt.subscribe(_enough)
-    h.run()
+    with _interruptible(h):
+        h.run()
     st = h.getModelStatus()
     info = h.getInfo()
     S = highspy.HighsModelStatus

@@ -377,7 +377,8 @@ class CapacitatedSiting(_Model):
             sub = solve_highs(fixed, time_limit=left(), mip_gap=gap_target / 2 if gap_target else 0.0, stop_at=target)
             stats["incumbent_s"] = round(time.perf_counter() - ts, 3)
             if sub.x is not None:
-                best_x, best_obj = sub.x, sub.objective
+                best_x = _trimmed(inst, mm, sub.x)  # unused stations and ports dropped
+                best_obj = float(mm.c @ best_x + mm.offset)
         gap = _gap(best_obj, lp_bound, mm.maximize)
         stats["incumbent_gap_vs_lp"] = None if not math.isfinite(gap) else round(gap, 6)
         if best_x is not None and gap <= gap_target:
@@ -491,6 +492,19 @@ def _trim(inst: Instance, nd: np.ndarray, na: np.ndarray, y: np.ndarray, w: np.n
     st = np.where(req | (nd2 + na2 > 0), np.maximum(st, 1), 0)
     y2 = np.where(inst.new, np.minimum(st, y), y)
     return nd2, na2, y2
+
+
+def _trimmed(inst: Instance, mm, x: np.ndarray) -> np.ndarray:
+    """``x`` with :func:`_trim` applied to its stations and ports (a feasible point of ``mm``
+    that costs no more)."""
+    b = mm.blocks
+    x = x.copy()
+    y = np.zeros(inst.pairs.shape[1])
+    y[np.flatnonzero(inst.new)] = np.round(x[b["y"]])
+    nd, na, y2 = _trim(inst, np.round(x[b["nd"]]), np.round(x[b["na"]]), y, np.maximum(x[b["w"]], 0.0))
+    x[b["nd"]], x[b["na"]] = nd, na
+    x[b["y"]] = y2[np.flatnonzero(inst.new)]
+    return x
 
 
 def _gap(objective: float, bound: float, maximize: bool) -> float:
