@@ -73,8 +73,9 @@ def _why(metric: str, scope: str, run: dict) -> str:
                 "the rise of DC power: China's mean public port grew to 46.5 kW by end 2025 (+33 % in 2025, NEA); the run "
                 "uses 93 kW DC and 7 kW AC")
     if metric == "nev_per_public_port":
-        return (_RULE + ", so it lands near the national ratio; per-site rounding up and the Erlang-C peak-hour check "
-                "add ports (lower ratio)" + unserved)
+        return (_RULE + ", so it lands near the national ratio; the rest follows the public energy per NEV (next "
+                "rows) and the run's mix of DC and AC ports (a DC port holds about 13 times an AC port's energy); "
+                "whole ports per station and the Erlang-C peak-hour check can only add ports (lower ratio)" + unserved)
     if metric == "public_kw_per_nev":
         return "NEVs per port x kW per port: follows those two rows" + unserved
     if metric == "dc_share_of_public_ports":
@@ -82,13 +83,14 @@ def _why(metric: str, scope: str, run: dict) -> str:
                 "rated power (EVCIPA 45.8 % DC ports x 93 kW / NEA 46.5 kW); the peak-hour check adds DC ports; a fleet "
                 "with more taxis draws more DC")
     if metric == "kwh_per_public_port_day":
-        return (_RULE + " at about 48 kW per port (63 kWh/day); small stations round up to whole ports and the peak-hour "
-                "check adds DC ports, lowering the energy per port")
+        return (_RULE + " at about 48 kW per port (63 kWh/day); the run's mean follows its mix of DC and AC ports, and "
+                "whole ports per station and the peak-hour check can only lower it")
     if metric == "kw_per_public_port":
         return ("93 kW DC (the national mean implied by NEA's 46.5 kW at 45.8 % DC ports) and 7 kW AC ports; the run's "
                 "DC share of ports sets the mean")
     if metric == "full_power_hours_per_day":
-        return (_RULE + "; rounding and the peak-hour check add ports, so the run's hours fall below it")
+        return (_RULE + "; whole ports per station and the peak-hour check can only add ports, so the run's hours are "
+                "at or below it")
     if metric == "public_kwh_per_nev_day":
         return ("Demand model: daily km x kWh/km x terrain x public share per segment (parameters.csv; public share 0.50 "
                 "between EVCIPA's 46-48 % of all charging energy and Roland Berger's 60 % away from home); the national "

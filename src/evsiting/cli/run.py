@@ -38,7 +38,7 @@ def _print_summary(res) -> None:
             f"bus depots (own facility class): {sum(d['nev_buses'] for d in dep):,} NEV buses, "
             f"{sum(d['ports_depot'] for d in dep):,} depot ports"
         )
-    for r in s.get("reference_ratios", [])[:1]:
+    for r in ([] if s.get("validation") else s.get("reference_ratios", [])[:1]):  # the validation table below says it
         typer.echo(f"NEVs per public charger {r['run_value']:.1f} vs {r['reference_value']:g} ({r['reference']})")
     if "coverage_ceiling_share" in s:
         typer.echo(
