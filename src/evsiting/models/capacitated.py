@@ -295,8 +295,8 @@ class CapacitatedSiting(_Model):
             commit = float(self.site_cost[self.required[~existing[self.required]]].sum())
             if commit > self.budget + 1e-9:
                 raise InfeasibleError(f"budget {self.budget:,.0f} CNY is below the {commit:,.0f} CNY of the required new stations")
-        x, objective, bound, lp_bound, proven, message = self._solve_instance(inst, gap_target, left, stats)
-        return self._result(inst, rows, cols, x, objective, bound, lp_bound, proven, message, stats,
+        x, blocks, bound, lp_bound, proven, message = self._solve_instance(inst, gap_target, left, stats)
+        return self._result(inst, blocks, rows, cols, x, bound, lp_bound, proven, message, stats,
                             unreachable, short, time.perf_counter() - t0)
 
     def reduce(self, time_limit: float | None = None) -> Reduced:
@@ -340,13 +340,13 @@ class CapacitatedSiting(_Model):
         return Reduced(inst, rows, cols, unreachable, short, stats)
 
     def _solve_instance(self, inst: Instance, gap_target: float, left, stats: dict):
-        """Steps 3-5 of the method on a reduced instance; returns (x, objective, bound,
-        lp_bound, proven_optimal, message)."""
+        """Steps 3-5 of the method on a reduced instance; returns (x, column blocks, bound,
+        lp_bound, proven_optimal, message), ``x`` trimmed of unused stations and ports."""
         mm = build(inst)
         stats["rows"], stats["cols"] = int(mm.A.shape[0]), int(mm.n_cols)
         if inst.pairs.nnz == 0 and not inst.required.size and not (~inst.new).any():
             x = np.zeros(mm.n_cols)
-            return x, mm.offset, mm.offset, mm.offset, True, ""
+            return x, mm.blocks, mm.offset, mm.offset, True, ""
         sense = -1.0 if mm.maximize else 1.0
         # 3. LP bound
         ts = time.perf_counter()
@@ -382,7 +382,7 @@ class CapacitatedSiting(_Model):
         gap = _gap(best_obj, lp_bound, mm.maximize)
         stats["incumbent_gap_vs_lp"] = None if not math.isfinite(gap) else round(gap, 6)
         if best_x is not None and gap <= gap_target:
-            return best_x, best_obj, lp_bound, lp_bound, gap <= 1e-9, ""
+            return best_x, mm.blocks, lp_bound, lp_bound, gap <= 1e-9, ""
         # 5. branch-and-bound on the full model from the incumbent
         ts = time.perf_counter()
         full = solve_highs(mm, time_limit=left(), mip_gap=gap_target, start=best_x)
@@ -390,21 +390,22 @@ class CapacitatedSiting(_Model):
         stats["mip_nodes"] = full.nodes
         if full.status == "infeasible":
             raise InfeasibleError("the budget cannot pay for the required and existing commitments")
-        if full.x is not None and (best_x is None or sense * full.objective <= sense * best_obj):
-            best_x, best_obj = full.x, full.objective
+        if full.x is not None:
+            fx = _trimmed(inst, mm, full.x)
+            f_obj = float(mm.c @ fx + mm.offset)
+            if best_x is None or sense * f_obj <= sense * best_obj:
+                best_x, best_obj = fx, f_obj
         if best_x is None:
             raise SolverError("CapacitatedSiting: no plan found within the time limit; raise solver.time_limit_s")
         bound = full.bound if math.isfinite(full.bound) else lp_bound
         bound = max(bound, lp_bound) if not mm.maximize else min(bound, lp_bound)
         gap = _gap(best_obj, bound, mm.maximize)
         message = "" if gap <= gap_target else f"time limit reached; best plan kept, relative gap {gap:.4g}"
-        return best_x, best_obj, bound, lp_bound, full.status == "optimal" or gap <= 1e-9, message
+        return best_x, mm.blocks, bound, lp_bound, full.status == "optimal" or gap <= 1e-9, message
 
-    def _result(self, inst: Instance, rows, cols, x, objective, bound, lp_bound, proven, message, stats,
-                unreachable, short, seconds) -> CapacitatedResult:
+    def _result(self, inst: Instance, mm_blocks: dict[str, slice], rows, cols, x, bound, lp_bound, proven, message,
+                stats, unreachable, short, seconds) -> CapacitatedResult:
         n, m = self.cost.shape
-        mm_blocks = _blocks(inst)
-        ny = mm_blocks["y"].stop
         new_idx = np.flatnonzero(inst.new)
         y = np.zeros(cols.size)
         y[new_idx] = np.round(x[mm_blocks["y"]])
@@ -412,8 +413,7 @@ class CapacitatedSiting(_Model):
         na = np.round(x[mm_blocks["na"]])
         w = np.maximum(x[mm_blocks["w"]], 0.0)
         w[w < 1e-9] = 0.0
-        existing = ~inst.new
-        nd, na, y = _trim(inst, nd, na, y, w)
+        existing = ~inst.new  # x is trimmed already (_solve_instance)
         stations = np.zeros(m, dtype=np.int64)
         stations[cols] = np.where(existing, 1, y).astype(np.int64)
         nd[stations[cols] == 0] = 0
@@ -513,14 +513,6 @@ def _gap(objective: float, bound: float, maximize: bool) -> float:
         return math.inf
     diff = (bound - objective) if maximize else (objective - bound)
     return max(diff, 0.0) / max(abs(objective), 1e-10)
-
-
-def _blocks(inst: Instance) -> dict[str, slice]:
-    """Column blocks of :func:`evsiting.models._cflp.build` for ``inst`` (without building)."""
-    m = inst.pairs.shape[1]
-    ny = int(inst.new.sum())
-    o_w = ny + 2 * m
-    return {"y": slice(0, ny), "nd": slice(ny, ny + m), "na": slice(ny + m, o_w), "w": slice(o_w, o_w + inst.pairs.nnz)}
 
 
 def MatrixCopy(mm):
