@@ -478,6 +478,8 @@ def reach_summary(reach: Reach, cells: gpd.GeoDataFrame, listed: int = 100) -> d
         "by_source": {str(k): int(v) for k, v in reach.candidates["source"].astype(str).value_counts().sort_index().items()},
         "coverage_ceiling_before_gap_fill": round(reach.ceiling_before, 6),
         "gap_fill_added": int(reach.added),
+        # sites at cells whose energy the sites in reach could not hold (capacitated model)
+        "capacity_fill_added": int((reach.candidates["source"].astype(str) == "capacity_fill").sum()),
         "unreached_cells": int(len(u)),
         "unreached_nev": int(u["nev_count"].sum()),
         "unreached": u.head(listed).to_dict(orient="records"),

@@ -22,7 +22,7 @@ from .stages.s1_study import Study, load_study, sha256  # noqa: F401  (re-export
 from .stages.s2_demand import building_summary, build_demand
 from .stages.s3_candidates import build_candidates
 from .stages.s4_travel import reach_all_cells, travel_provider
-from .stages.s5_model import ModelInputs, SolveOptions, rows_within, solve_model, travel_cutoff_min
+from .stages.s5_model import ModelInputs, SolveOptions, fill_capacity, rows_within, solve_model, travel_cutoff_min
 from .stages.s6_sizing import size_solution
 from .stages.s7_outputs import add_costs_and_references, depots, run_layers, summarise, write_run_files
 
@@ -87,10 +87,14 @@ def run(
     # travel times, and the gap fill: sites for the cells no candidate reaches
     provider = travel_provider(cfg)
     reached = reach_all_cells(provider, cells, cands, params, travel_cutoff_min(cfg.model), cfg.model.service_standard_min)
+    fill_note = ""
+    if cfg.model.type == "capacitated":  # sites at the cells whose energy the sites in reach cannot hold
+        reached, n_fill, _ = fill_capacity(cfg.model, provider, cells, reached, params)
+        fill_note = f"; capacity fill: {n_fill:,}"
     cands, travel = reached.candidates, reached.travel
     candidates = cands.sites
     ctx.done("travel times", f"{travel.matrix.nnz:,} pairs within {travel.cutoff_min:g} min, {travel.info['method']}; "
-                             f"gap fill: {reached.reach.added:,} sites added, {len(candidates):,} in all")
+                             f"gap fill: {reached.reach.added:,} sites added{fill_note}, {len(candidates):,} in all")
 
     solve_opts = SolveOptions(solver or cfg.solver.name, time_limit if time_limit is not None else cfg.solver.time_limit_s, cfg.solver.mip_gap)
     solution = solve_model(cfg.model, ModelInputs(cells, travel.matrix, cands.required, params, candidates), solve_opts)

@@ -39,7 +39,8 @@ from ..stages.context import RunContext
 from ..stages.s1_study import load_study
 from ..stages.s2_demand import building_summary, demand_cells
 from ..stages.s3_candidates import build_candidates
-from ..stages.s5_model import existing_ports, port_capacities
+from ..stages.s5_model import CAPACITATED_MIP_GAP, existing_ports, fill_capacity, port_capacities, stations_per_site
+from .staged import staged_capacitated
 from ..stages.s4_travel import reach_all_cells, travel_provider
 from ..settings import WGS84
 
@@ -157,6 +158,8 @@ def plan(
     standard = cfg.model.service_standard_min
     provider = travel_provider(cfg)
     reached = reach_all_cells(provider, cells, cands, p_last, standard, standard)  # with the run's gap fill
+    if plan_method(cfg, bo) == "nested":  # and its capacity fill, for the last year's energy
+        reached, _, _ = fill_capacity(cfg.model, provider, cells, reached, p_last)
     candidates, matrix, imp_info = reached.candidates.sites, reached.travel.matrix, reached.travel.info
     rules, rule_meta = _coverage_rules(cfg, bo, seats, counties, candidates, p_last, standard, provider)
     ctx.done(f"candidates ({len(candidates):,}) and travel times ({matrix.nnz:,} pairs)")
@@ -165,19 +168,15 @@ def plan(
     target = _per_year(bo.target_share, years, "target_share")
     budget = _per_year(bo.budget_cny, years, "budget_cny")
     ex_dc, ex_ac = existing_ports(candidates, len(candidates))  # existing stations: open, their ports free
-    mdl = MultiPeriodSiting.from_cost_matrix(
-        matrix, demand, years, standard,
-        objective=bo.objective, budget=budget, carry_over=bo.carry_over, discount_rate=bo.discount_rate,
-        target_share=target,
-        max_dc=p_last.value("site_max_dc_ports"), max_ac=p_last.value("site_max_ac_ports"),
-        dc_capacity_kwh=port_capacities(p_last)[0], ac_capacity_kwh=port_capacities(p_last)[1],  # the run's port rule
-        site_cost=p_last.value("site_cost"), dc_port_cost=p_last.value("dc_port_cost"),
-        ac_port_cost=p_last.value("ac_port_cost"), coverage=rules,
-        existing_dc=ex_dc, existing_ac=ex_ac, allow_expansion=True,
-    )
     tl = time_limit if time_limit is not None else bo.time_limit_s
-    result = mdl.solve(solver=solver or cfg.solver.name, time_limit=tl, mip_gap=bo.mip_gap, warm_start=bo.warm_start)
-    ctx.done(f"model (multi-period, {len(years)} years, {result.status}, gap {result.gap:.4g})")
+    method = plan_method(cfg, bo)
+    if method == "nested":
+        result = _nested(cfg, cells, candidates, matrix, demand, years, standard, p_last, ex_dc, ex_ac,
+                         tl, bo.mip_gap, progress)
+    else:
+        result = _multi_period(cfg, bo, matrix, demand, years, standard, p_last, ex_dc, ex_ac, rules,
+                               budget, target, solver, tl)
+    ctx.done(f"model ({METHODS[method]}, {len(years)} years, {result.status}, gap {result.gap:.4g})")
 
     # --- outputs -----------------------------------------------------------------------
     stations = _stations(candidates, counties, prefs, result)
@@ -187,6 +186,7 @@ def plan(
         "years": years,
         "scenario": cfg.demand.scenario,
         "objective": bo.objective,
+        "method": METHODS[method],
         "service_standard_min": standard,
         "study_prefectures": [p.name_en for p in chosen],
         "h3_resolution": res_h3,
@@ -200,6 +200,77 @@ def plan(
         "total_cost_cny": round(result.total_cost, 2),
         "by_year": table.to_dict(orient="records"),
     }
+    if method == "nested":
+        summary["solver"]["years"] = result.year_results
+        summary["binding"] = result.binding
+    return _finish(ctx, cfg, run_name, prefecture, years, p_last, study, bw_info, imp_info, result, summary,
+                   cells, candidates, matrix, stations, table, out_dir, tl, write)
+
+
+#: The two plan methods (``summary.json`` ``method``).
+METHODS = {
+    "nested": "nested capacitated: the run's capacitated model, last year first; each earlier year "
+              "the least-cost part of the next year's network",
+    "multi_period": "multi-period capacitated (MultiPeriodSiting: one station per site at the port maxima, "
+                    "no DC/AC energy split)",
+}
+
+
+def plan_method(cfg: RunConfig, bo: BuildoutConfig) -> str:
+    """``"nested"`` (:mod:`evsiting.buildout.staged`) when the run's model is ``capacitated``
+    (the default) and the plan asks for the least cost of serving each year's demand (no
+    ``budget_cny``, ``target_share`` or coverage rule, ``objective: min_cost``); otherwise
+    ``"multi_period"`` (:class:`~evsiting.models.buildout.MultiPeriodSiting`, which takes
+    budgets, target shares, coverage rules and ``max_served``)."""
+    plain = bo.objective == "min_cost" and bo.budget_cny is None and bo.target_share is None and not bo.coverage
+    return "nested" if cfg.model.type == "capacitated" and plain else "multi_period"
+
+
+def _nested(cfg: RunConfig, cells, candidates, matrix, demand: np.ndarray, years: list[int], standard: float,
+            p_last, ex_dc, ex_ac, tl, mip_gap, progress):
+    """The nested staged plan on the run's capacitated model: the same port rule
+    (:func:`port_capacities`), stations per site (:func:`stations_per_site`, from the last
+    year's cell energy: a cell's car parks do not change with the year), costs and existing
+    ports as ``evsiting run``. Each year's DC energy keeps the last year's DC share per cell."""
+    cap_dc, cap_ac = port_capacities(p_last)
+    e_last = cells["energy_kwh_day"].to_numpy(dtype=float)
+    dc_share = np.divide(cells["energy_dc_kwh_day"].to_numpy(dtype=float), e_last, out=np.zeros_like(e_last),
+                         where=e_last > 0)
+    req = np.flatnonzero(candidates["required"].to_numpy(dtype=bool)) if "required" in candidates.columns else None
+    site_args = dict(
+        dc_port_kwh_day=cap_dc, ac_port_kwh_day=cap_ac,
+        max_dc_ports=p_last.value("site_max_dc_ports"), max_ac_ports=p_last.value("site_max_ac_ports"),
+        max_stations=stations_per_site(candidates, cells, p_last),
+        site_cost_cny=p_last.value("site_cost"), dc_port_cost_cny=p_last.value("dc_port_cost"),
+        ac_port_cost_cny=p_last.value("ac_port_cost"), existing_dc=ex_dc, existing_ac=ex_ac,
+        allocation_cny_per_kwh_min=getattr(cfg.model, "allocation_cny_per_kwh_min", 0.0),
+        required=req if req is not None and req.size else None,
+    )
+    gap = CAPACITATED_MIP_GAP if mip_gap is None else mip_gap
+    return staged_capacitated(matrix, demand, demand * dc_share[None, :], years, standard, site_args=site_args,
+                              county_of=cells["county_name"].astype(str).tolist(), time_limit=tl, mip_gap=gap,
+                              progress=lambda msg: progress(f"  {msg}"))
+
+
+def _multi_period(cfg: RunConfig, bo: BuildoutConfig, matrix, demand, years, standard, p_last, ex_dc, ex_ac,
+                  rules, budget, target, solver, tl):
+    """The general multi-period model (budgets, target shares, coverage rules)."""
+    mdl = MultiPeriodSiting.from_cost_matrix(
+        matrix, demand, years, standard,
+        objective=bo.objective, budget=budget, carry_over=bo.carry_over, discount_rate=bo.discount_rate,
+        target_share=target,
+        max_dc=p_last.value("site_max_dc_ports"), max_ac=p_last.value("site_max_ac_ports"),
+        dc_capacity_kwh=port_capacities(p_last)[0], ac_capacity_kwh=port_capacities(p_last)[1],  # the run's port rule
+        site_cost=p_last.value("site_cost"), dc_port_cost=p_last.value("dc_port_cost"),
+        ac_port_cost=p_last.value("ac_port_cost"), coverage=rules,
+        existing_dc=ex_dc, existing_ac=ex_ac, allow_expansion=True,
+    )
+    return mdl.solve(solver=solver or cfg.solver.name, time_limit=tl, mip_gap=bo.mip_gap, warm_start=bo.warm_start)
+
+
+def _finish(ctx, cfg, run_name, prefecture, years, p_last, study, bw_info, imp_info, result, summary, cells,
+            candidates, matrix, stations, table, out_dir, tl, write) -> PlanResult:
+    """Manifest, chart and the atomic write of the plan folder."""
     manifest = ctx.manifest(
         cfg, run_name,
         prefecture_option=prefecture,
@@ -274,6 +345,8 @@ def _stations(candidates: gpd.GeoDataFrame, counties: gpd.GeoDataFrame, prefs: P
     for k, y in enumerate(res.years):
         out[f"dc_added_{y}"] = dc_add[k]
         out[f"ac_added_{y}"] = ac_add[k]
+    st = getattr(res, "stations", None)
+    out["stations"] = st[-1, sel] if st is not None else 1  # a multi-period site is one station
     out["ports_dc"] = dc[-1]
     out["ports_ac"] = ac[-1]
     out["served_kwh_day_last_year"] = np.round(res.site_served[-1, sel], 3)
@@ -284,7 +357,10 @@ def _stations(candidates: gpd.GeoDataFrame, counties: gpd.GeoDataFrame, prefs: P
 def _table(years: list[int], fleets: dict, nev: np.ndarray, demand: np.ndarray, res: BuildoutResult,
            budget) -> pd.DataFrame:
     """One row per year: NEVs, demand and served kWh/day, share, stations, ports, CNY."""
-    open_t = (res.dc_ports + res.ac_ports) > 0
+    st = getattr(res, "stations", None)
+    open_t = st if st is not None else ((res.dc_ports + res.ac_ports) > 0).astype(np.int64)
+    ex0 = int(res.existing.sum())
+    binding = getattr(res, "binding", None)
     rows = []
     for k, y in enumerate(years):
         prev_dc = res.dc_ports[k - 1].sum() if k else 0
@@ -298,7 +374,7 @@ def _table(years: list[int], fleets: dict, nev: np.ndarray, demand: np.ndarray, 
             "served_kwh_day": round(float(res.served_total[k]), 3),
             "served_share": round(float(res.served_share[k]), 6),
             "stations": int(open_t[k].sum()),
-            "stations_new": int(open_t[k].sum() - (open_t[k - 1].sum() if k else res.existing.sum())),
+            "stations_new": int(open_t[k].sum() - (open_t[k - 1].sum() if k else ex0)),
             "ports_dc": int(res.dc_ports[k].sum()),
             "ports_ac": int(res.ac_ports[k].sum()),
             "ports_dc_added": int(res.dc_ports[k].sum() - prev_dc),
@@ -306,6 +382,10 @@ def _table(years: list[int], fleets: dict, nev: np.ndarray, demand: np.ndarray, 
             "spend_cny": round(float(res.spend[k]), 2),
             "budget_cny": None if b is None or not np.isfinite(b) else float(b),
         })
+        if binding is not None:
+            rows[-1]["binding"] = binding[k]["constraint"]
+            rows[-1]["unserved_beyond_capacity_kwh_day"] = binding[k]["beyond_capacity_kwh_day"]
+            rows[-1]["unserved_beyond_standard_kwh_day"] = binding[k]["beyond_standard_kwh_day"]
     return pd.DataFrame(rows)
 
 

@@ -94,7 +94,9 @@ def _print_candidates(s: dict) -> None:
         return
     by = ", ".join(f"{n:,} {src}" for src, n in c["by_source"].items())
     typer.echo(f"candidate sites: {c['total']:,} ({by}); the gap fill added {c['gap_fill_added']:,} "
-               f"(ceiling {c['coverage_ceiling_before_gap_fill']:.1%} without them)")
+               f"(ceiling {c['coverage_ceiling_before_gap_fill']:.1%} without them)"
+               + (f"; the capacity fill added {c['capacity_fill_added']:,} at cells whose energy the sites in reach "
+                  "could not hold" if c.get("capacity_fill_added") else ""))
     names = {str(r["adcode"]): r["name_en"] for r in s.get("prefectures", [])}
     low = [f"{names.get(str(a), a)} {v:.1%}" for a, v in c.get("coverage_ceiling_by_prefecture", {}).items() if v < 1]
     if low:
