@@ -52,7 +52,7 @@ from evsiting.stages.s1_study import load_study
 from evsiting.stages.s2_demand import build_demand
 from evsiting.stages.s3_candidates import build_candidates
 from evsiting.stages.s4_travel import reach_all_cells, travel_provider
-from evsiting.stages.s5_model import ModelInputs, capacitated_model, travel_cutoff_min
+from evsiting.stages.s5_model import ModelInputs, capacitated_model, fill_capacity, travel_cutoff_min
 
 ONE_PERCENT = 0.01
 DEFAULT_GAP = 0.005
@@ -67,9 +67,11 @@ def build_inputs(config: Path, prefecture: str | None):
     study = load_study(cfg, prefecture)
     demand = build_demand(cfg, study)
     cands = build_candidates(cfg, study, demand.cells)
-    # as `run` does: travel times, then the gap fill of the cells no candidate reaches
+    # as `run` does: travel times, the gap fill of the cells no candidate reaches, and the
+    # capacity fill of the cells whose energy the sites in reach cannot hold
     reached = reach_all_cells(travel_provider(cfg), demand.cells, cands, demand.params,
                               travel_cutoff_min(cfg.model), cfg.model.service_standard_min)
+    reached, _, _ = fill_capacity(cfg.model, travel_provider(cfg), demand.cells, reached, demand.params)
     cands, travel = reached.candidates, reached.travel
     kw = dict(cells=demand.cells, matrix=travel.matrix, required=cands.required, params=demand.params)
     if "candidates" in {f.name for f in dataclasses.fields(ModelInputs)}:
