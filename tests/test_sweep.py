@@ -137,6 +137,47 @@ def test_budget_sweep_on_a_synthetic_instance():
     assert df["stations"].iloc[0] <= 1 and df["stations"].iloc[-1] >= df["stations"].iloc[0]
 
 
+def test_budget_sweep_is_monotone_and_the_cheaper_plan_wins():
+    """Budgets far beyond the least cost give the least-cost plan (the issue's 100 M vs 250 M
+    rows: the larger budget must not cost more for the same energy); served energy never falls."""
+    inp = _synthetic_inputs(n=30, m=10)
+    p = inp.params
+    budgets = [p.value("site_cost") + 2e5, 3e6, 1e7, 1e8, 1e9]
+    df = sweep.sweep_budget(inp, budgets)
+    served = df["energy_served_kwh_day"].to_numpy()
+    cost = df["cost_cny"].to_numpy()
+    assert np.all(np.diff(served) >= -1e-6)
+    for i in range(1, len(df)):  # same energy: never more money than a smaller budget's plan
+        if abs(served[i] - served[i - 1]) <= 1e-6 * max(served[i], 1.0):
+            assert cost[i] <= cost[i - 1] + 1e-6
+    # the large budgets do not bind: the first is solved, the rest reuse it and say so
+    assert df["source"].iloc[3] == "solved" or df["source"].iloc[3].startswith("reused")
+    assert df["status"].iloc[-1] == "not solved (reused)" and "did not bind" in df["source"].iloc[-1]
+    assert cost[-1] == pytest.approx(cost[-2])
+
+
+def test_a_budget_solve_that_serves_less_keeps_the_smaller_budgets_plan(monkeypatch):
+    from evsiting.models.capacitated import CapacitatedSiting
+
+    inp = _synthetic_inputs(n=30, m=10)
+    real = CapacitatedSiting.solve
+
+    def worse_at_3m(self, *a, **k):
+        res = real(self, *a, **k)
+        if self.budget == 3e6:  # pretend the solver stopped early with less energy
+            res.served = res.served * 0.0
+            res.status = "feasible"
+        return res
+
+    monkeypatch.setattr(CapacitatedSiting, "solve", worse_at_3m)
+    budgets = [inp.params.value("site_cost") + 2e5, 3e6]
+    df = sweep.sweep_budget(inp, budgets)
+    if df["energy_served_kwh_day"].iloc[0] > 0:
+        assert df["source"].iloc[1].startswith("reused: the plan of budget")
+        assert df["status"].iloc[1] == "feasible"  # its own solve's status
+    assert np.all(np.diff(df["energy_served_kwh_day"]) >= -1e-6)
+
+
 def test_write_sweep_is_reproducible(p_sweep, tmp_path):
     sweep.write_sweep(p_sweep, tmp_path / "a", "Anshun")
     sweep.write_sweep(p_sweep, tmp_path / "b", "Anshun")

@@ -7,16 +7,23 @@ not written); then the model is solved for each value:
 - ``p`` sweep: MCLP with at most ``p`` stations (the run's model); each solution is sized like
   a run (:func:`evsiting.sizing.size_stations` with the Erlang-C peak check) and costed
   (:mod:`evsiting.costs`).
-- ``budget`` sweep: :class:`evsiting.models.ChargerSiting` maximising the public energy
-  served (kWh/day) within the budget (CNY), with integer DC/AC ports of capacity
-  power x utilisation hours per day; ports are the model's (no separate peak check).
+- ``budget`` sweep: the run's capacitated model (:func:`evsiting.stages.s5_model.capacitated_model`)
+  with each budget (CNY): the least-cost plan serving all servable energy when it fits the budget
+  (the budget does not bind), else the most public energy served (kWh/day) within it; ports are
+  the model's (no separate peak check).
 
-Warm start: ``MCLP``/``ChargerSiting`` do not take a starting solution, so incumbents are
-reused between values instead. Values are solved in increasing order; a solution for a smaller
-``p`` (or budget) is feasible for a larger one, so when a solver stopped early returns less
-than that, the earlier solution is kept (``source`` says so); once every coverable demand
-point is covered, larger ``p`` reuse the solution without solving (it is optimal). With proven
-optimal solves, coverage is therefore non-decreasing in ``p``.
+Values are solved in increasing order, and each row says where its plan comes from (``source``)
+and what its own solve reported (``status``, ``bound``, ``gap``):
+
+- p sweep: a solution for a smaller ``p`` is feasible for a larger one, so when a solver stopped
+  early returns less than that, the earlier solution is kept; once every coverable demand point
+  is covered, larger ``p`` reuse the solution without solving (it is optimal). With proven
+  optimal solves, coverage is therefore non-decreasing in ``p``.
+- budget sweep: served energy never falls as the budget grows, and among plans serving the same
+  energy the cheaper one wins: a smaller budget's plan fits every larger budget, so when a solve
+  serves less, or the same for more money, the earlier plan is kept (``source`` "reused: ...").
+  Once a budget does not bind, every larger budget has the same answer and is not solved
+  (``status`` "not solved (reused)").
 """
 
 from __future__ import annotations
@@ -267,30 +274,48 @@ def sweep_budget(inp: SweepInputs, values: list[float], solver: str = "cbc", tim
     pr = inp.params
     required = np.flatnonzero(inp.candidates["required"].to_numpy()) if "required" in inp.candidates.columns else np.zeros(0, dtype=np.int64)
     rows = []
-    best = None  # (budget, result)
+    best = None  # (budget, result): the plan kept so far (most energy served, then least capital)
+    free_from = None  # the first budget that did not bind: every larger budget has the same answer
     for b in sorted(float(v) for v in values):
-        # the run's own capacitated model and port rule (evsiting.stages.s5_model), with a budget
-        block = CapacitatedConfig(service_standard_min=inp.standard_min, budget_cny=b)
-        res = capacitated_model(block, ModelInputs(inp.cells, inp.matrix, required, pr, inp.candidates)).solve(
-            solver=solver, time_limit=time_limit, mip_gap=CAPACITATED_MIP_GAP if mip_gap is None else mip_gap)
-        res.served_total = float(res.served.sum())
-        source = "solved"
-        if best is not None and res.objective < best[1].objective - 1e-9:
-            source = f"incumbent of budget {best[0]:,.0f} (solver stopped at {res.objective:.6g})"
-            res_use = best[1]
+        if free_from is not None:
+            res_use, status, bound, gap = best[1], "not solved (reused)", best[1].bound, best[1].gap
+            source = (f"reused: the budget of {free_from:,.0f} CNY did not bind (its least-cost plan serving all "
+                      f"servable energy costs {best[1].capital_cny:,.0f} CNY), so it is the answer for every larger budget")
         else:
-            res_use = res
-            best = (b, res)
+            # the run's own capacitated model and port rule (evsiting.stages.s5_model), with a budget
+            block = CapacitatedConfig(service_standard_min=inp.standard_min, budget_cny=b)
+            res = capacitated_model(block, ModelInputs(inp.cells, inp.matrix, required, pr, inp.candidates)).solve(
+                solver=solver, time_limit=time_limit, mip_gap=CAPACITATED_MIP_GAP if mip_gap is None else mip_gap)
+            status, bound, gap, source, res_use = res.status, res.bound, res.gap, "solved", res
+            if best is not None:
+                prev_b, prev = best
+                more = float(prev.served.sum()) > float(res.served.sum()) * (1 + 1e-9) + 1e-6
+                same = abs(float(prev.served.sum()) - float(res.served.sum())) <= 1e-6 * max(float(res.served.sum()), 1.0)
+                if more:  # the smaller budget's plan fits this budget too and serves more
+                    res_use = prev
+                    source = (f"reused: the plan of budget {prev_b:,.0f} CNY serves more "
+                              f"({prev.served.sum():,.0f} kWh/day; this solve stopped at {res.served.sum():,.0f})")
+                elif same and prev.capital_cny < res.capital_cny - 1e-6:
+                    res_use = prev
+                    source = (f"reused: the plan of budget {prev_b:,.0f} CNY serves the same energy for less "
+                              f"({prev.capital_cny:,.0f} against {res.capital_cny:,.0f} CNY)")
+            if res_use is res:
+                best = (b, res)
+            if res.stats.get("budget_binds") is False:
+                free_from = b
         sel = res_use.selected
         assign, _ = assign_cells(inp.matrix, sel)
+        served_kwh = float(res_use.served.sum())
         meas = _measures(inp, sel, assign >= 0, res_use.dc_ports[sel], res_use.ac_ports[sel],
                          res_use.dc_ports[sel] * pr.value("dc_charger_power_kw") + res_use.ac_ports[sel] * pr.value("ac_charger_power_kw"),
-                         res_use.served_total)
+                         served_kwh)
         meas["stations"] = int(np.asarray(res_use.stations)[sel].sum())  # stations, not sites (a cell site may hold several)
-        row = {"value": b, **meas, "status": res.status, "objective": round(float(res_use.objective), 6),
-               "bound": round(float(res.bound), 6), "gap": round(float(res.gap), 9), "source": source}
+        meas["cost_cny"] = round(float(res_use.capital_cny), 2)  # the model's capital (existing ports free)
+        row = {"value": b, **meas, "status": status, "objective": round(float(res_use.objective), 6),
+               "bound": round(float(bound), 6), "gap": round(float(gap), 9), "source": source}
         rows.append(row)
-        progress(f"  budget {b / 1e6:,.1f} M CNY: {row['stations']} stations, coverage {row['coverage_share']:.1%}, served {row['energy_served_kwh_day']:,.0f} kWh/day ({res.status})")
+        progress(f"  budget {b / 1e6:,.1f} M CNY: {row['stations']} stations, {row['cost_cny'] / 1e6:,.1f} M CNY, served "
+                 f"{row['energy_served_kwh_day']:,.0f} kWh/day ({status}{'' if source == 'solved' else ', reused'})")
     return pd.DataFrame(rows, columns=TRADEOFF_COLUMNS)
 
 
