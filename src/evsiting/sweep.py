@@ -22,8 +22,8 @@ and what its own solve reported (``status``, ``bound``, ``gap``):
 - budget sweep: served energy never falls as the budget grows, and among plans serving the same
   energy the cheaper one wins: a smaller budget's plan fits every larger budget, so when a solve
   serves less, or the same for more money, the earlier plan is kept (``source`` "reused: ...").
-  Once a budget does not bind, every larger budget has the same answer and is not solved
-  (``status`` "not solved (reused)").
+  The least-cost plan serving all servable energy is solved once; every budget at or above
+  its cost has it as the answer (``status`` "not binding") and is not solved again.
 """
 
 from __future__ import annotations
@@ -273,19 +273,29 @@ def sweep_budget(inp: SweepInputs, values: list[float], solver: str = "cbc", tim
 
     pr = inp.params
     required = np.flatnonzero(inp.candidates["required"].to_numpy()) if "required" in inp.candidates.columns else np.zeros(0, dtype=np.int64)
+    gap_target = CAPACITATED_MIP_GAP if mip_gap is None else mip_gap
+    minp = ModelInputs(inp.cells, inp.matrix, required, pr, inp.candidates)
+    # the least-cost plan serving all servable energy, once: every budget at or above its cost
+    # has it as the answer (served energy proven maximal, cost within its gap)
+    least = capacitated_model(CapacitatedConfig(service_standard_min=inp.standard_min), minp).solve(
+        solver=solver, time_limit=time_limit, mip_gap=gap_target)
+    progress(f"  least cost serving all servable energy: {least.capital_cny / 1e6:,.1f} M CNY ({least.status}, gap {least.gap:.2%})")
     rows = []
     best = None  # (budget, result): the plan kept so far (most energy served, then least capital)
-    free_from = None  # the first budget that did not bind: every larger budget has the same answer
     for b in sorted(float(v) for v in values):
-        if free_from is not None:
-            res_use, status, bound, gap = best[1], "not solved (reused)", best[1].bound, best[1].gap
-            source = (f"reused: the budget of {free_from:,.0f} CNY did not bind (its least-cost plan serving all "
-                      f"servable energy costs {best[1].capital_cny:,.0f} CNY), so it is the answer for every larger budget")
+        if least.capital_cny <= b * (1 + 1e-9) + 1e-6:
+            res_use, status, bound, gap = least, "not binding", least.bound, least.gap
+            source = (f"the budget does not bind: the least-cost plan serving all servable energy "
+                      f"({least.capital_cny:,.0f} CNY, {least.status} within {least.gap:.2%}), solved once for the sweep")
+            if best is not None and float(best[1].served.sum()) >= float(least.served.sum()) - 1e-6 \
+                    and best[1].capital_cny < least.capital_cny - 1e-6:
+                res_use = best[1]
+                source = f"reused: the plan of budget {best[0]:,.0f} CNY serves the same energy for less"
         else:
             # the run's own capacitated model and port rule (evsiting.stages.s5_model), with a budget
             block = CapacitatedConfig(service_standard_min=inp.standard_min, budget_cny=b)
-            res = capacitated_model(block, ModelInputs(inp.cells, inp.matrix, required, pr, inp.candidates)).solve(
-                solver=solver, time_limit=time_limit, mip_gap=CAPACITATED_MIP_GAP if mip_gap is None else mip_gap)
+            res = capacitated_model(block, minp).solve(solver=solver, time_limit=time_limit, mip_gap=gap_target,
+                                                      least_cost_first=False)
             status, bound, gap, source, res_use = res.status, res.bound, res.gap, "solved", res
             if best is not None:
                 prev_b, prev = best
@@ -301,8 +311,6 @@ def sweep_budget(inp: SweepInputs, values: list[float], solver: str = "cbc", tim
                               f"({prev.capital_cny:,.0f} against {res.capital_cny:,.0f} CNY)")
             if res_use is res:
                 best = (b, res)
-            if res.stats.get("budget_binds") is False:
-                free_from = b
         sel = res_use.selected
         assign, _ = assign_cells(inp.matrix, sel)
         served_kwh = float(res_use.served.sum())

@@ -275,7 +275,7 @@ class CapacitatedSiting(_Model):
         return np.minimum(served, inst.E)
 
     def solve(self, solver: str = "highs", time_limit: float | None = None,
-              mip_gap: float | None = 0.005) -> CapacitatedResult:
+              mip_gap: float | None = 0.005, *, least_cost_first: bool = True) -> CapacitatedResult:
         """Solve by the method of the module doc.
 
         Args:
@@ -284,6 +284,9 @@ class CapacitatedSiting(_Model):
             time_limit: seconds for the whole solve (None = none).
             mip_gap: relative gap at which the solve may stop (default 0.005; 0 = prove
                 optimality).
+            least_cost_first: with a budget, first solve without it and return that plan when
+                it fits (see the module doc); False skips that step (a caller that knows the
+                least cost already exceeds the budget, e.g. a budget sweep).
 
         Returns:
             :class:`CapacitatedResult`; ``objective`` is CNY (capital + allocation cost) or,
@@ -304,7 +307,8 @@ class CapacitatedSiting(_Model):
         def left() -> float | None:
             return None if deadline is None else max(deadline - time.perf_counter(), 0.01)
 
-        if self.budget is not None:
+        least_cost = None
+        if self.budget is not None and least_cost_first:
             free, least_cost = self._least_cost_within_budget(left, mip_gap, t0)
             if free is not None:
                 return free
