@@ -193,11 +193,11 @@ def test_cli_sweep_and_compare(two_runs, tmp_path):
         f"extends: {configs_dir() / 'prefectures' / 'anshun.yaml'}\nname: cli\ncandidates:\n  per_county: 8\n"
         f"impedance:\n  method: great_circle\noutput_dir: {tmp_path / 'out'}\n"
     )
-    r = CliRunner().invoke(app, ["sweep", str(cfg), "--p", "5:15:5"])
+    r = CliRunner().invoke(app, ["sweep", str(cfg), "--stations", "5:15:5"])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "out" / "cli-sweep-p" / "tradeoff.csv").exists() and (tmp_path / "out" / "cli-sweep-p" / "tradeoff.png").exists()
     r = CliRunner().invoke(app, ["sweep", str(cfg)])
-    assert r.exit_code == 2 and "exactly one of --p and --budget" in r.output
+    assert r.exit_code == 2 and "exactly one of --stations (--p) and --budget" in r.output
     r = CliRunner().invoke(app, ["sweep", str(cfg), "--p", "1:1000:500"])
     assert r.exit_code == 2 and "candidate sites" in r.output
     r = CliRunner().invoke(app, ["compare", *map(str, two_runs), "--out", str(tmp_path / "cmp")])

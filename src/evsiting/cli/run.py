@@ -139,7 +139,7 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def run_cmd(
         config: Path = typer.Argument(..., help="Run config (YAML), e.g. configs/guizhou.yaml"),
-        prefecture: Optional[str] = typer.Option(None, "--prefecture", help="Only this prefecture: English/pinyin, Chinese name or adcode"),
+        prefecture: Optional[str] = typer.Option(None, "--prefecture", "-p", help="Only this prefecture: English/pinyin, Chinese name or adcode"),
         out: Optional[Path] = typer.Option(None, "--out", help="Folder for run folders (default: the config's output_dir)"),
         solver: Optional[str] = typer.Option(None, "--solver", help=SOLVER_HELP),
         time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Solver time limit, seconds"),
