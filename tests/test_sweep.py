@@ -57,7 +57,7 @@ def test_parse_values():
 
 def test_mclp_coverage_is_non_decreasing_in_p(p_sweep):
     df = p_sweep
-    assert list(df.columns) == sweep.TRADEOFF_COLUMNS
+    assert list(df.columns) == sweep.P_SWEEP_COLUMNS
     assert (df["status"] == "optimal").all() and (df["gap"] == 0).all()
     assert np.all(np.diff(df["coverage_share"]) >= 0)
     assert np.all(np.diff(df["objective"]) >= 0)
@@ -77,6 +77,18 @@ def test_sweep_row_matches_a_full_run(prepared, p_sweep):
     for k in ("stations", "ports_dc", "ports_ac", "nev_covered", "coverage_share", "cost_cny", "unserved_energy_kwh_day"):
         assert row[k] == pytest.approx(tot[k]), k
         assert row2[k] == pytest.approx(tot[k]), k
+    # the run's warning travels into the sweep table (issue 16)
+    assert row["stations_over_site_max"] == res.summary["stations_over_site_max"]
+    if row["stations_over_site_max"]:
+        assert f"{row['stations_over_site_max']} station(s) need more ports than one site holds" in row["warnings"]
+
+
+def test_p_sweep_rows_count_stations_over_the_site_maximum(p_sweep):
+    df = p_sweep
+    few = df.iloc[0]  # p = 1: one station for all of Anshun's NEVs in reach
+    assert few["stations_over_site_max"] == 1 and "need more ports than one site holds" in few["warnings"]
+    assert (df["stations_over_site_max"] <= df["stations"]).all()
+    assert df["warnings"].map(lambda w: isinstance(w, str)).all()
 
 
 def _synthetic_inputs(n=60, m=25, seed=3) -> sweep.SweepInputs:

@@ -27,6 +27,7 @@ import io
 import json
 from pathlib import Path
 
+from .alerts import run_warnings
 from .errors import InputError
 from .outputs import atomic_dir, dumps_json
 from .references import compare_to_references
@@ -35,7 +36,7 @@ from .validation import validate_summary
 #: Count fields of a prefecture block that add up to the province total.
 SUM_FIELDS = ("nev_count", "energy_kwh_day", "stations", "ports_dc", "ports_ac", "power_kw", "nev_covered", "energy_served_kwh_day", "unserved_energy_kwh_day")
 DEPOT_FIELDS = ("nev_buses", "depot_kwh_day", "ports_depot")
-CSV_COLUMNS = ("adcode", "name_zh", "name_en", "run", "p") + SUM_FIELDS + ("coverage_share", "nev_per_public_charger") + DEPOT_FIELDS
+CSV_COLUMNS = ("adcode", "name_zh", "name_en", "run", "p") + SUM_FIELDS + ("coverage_share", "nev_per_public_charger") + DEPOT_FIELDS + ("stations_over_site_max", "warnings")
 
 
 def _read_json(path: Path) -> dict:
@@ -66,8 +67,11 @@ def province_summary(summaries: list[dict], run_names: list[str], target_nev: fl
 
     Returns:
         dict with ``year``, ``scenario``, ``complete``, ``missing``, ``target``,
-        ``prefectures`` (sorted by adcode), ``total``, ``reference_ratios``, ``validation``
-        (:func:`evsiting.validation.validate_summary` of the total).
+        ``prefectures`` (sorted by adcode; each with ``stations_over_site_max`` and its number
+        of ``warnings``), ``total``, ``reference_ratios``, ``validation``
+        (:func:`evsiting.validation.validate_summary` of the total), ``stations_over_site_max``
+        (sum over the runs) and ``warnings``: every warning of every run
+        (:func:`evsiting.alerts.run_warnings`), prefixed with its prefecture.
 
     Raises:
         InputError: no summaries, a summary without exactly one prefecture, runs of
@@ -88,21 +92,24 @@ def province_summary(summaries: list[dict], run_names: list[str], target_nev: fl
         for d in s.get("depots", []):
             for k in DEPOT_FIELDS:
                 depot[k] += d[k]
-        rows.append({"adcode": pref["adcode"], "name_zh": pref["name_zh"], "name_en": pref["name_en"], "run": name, "p": s["p"],
+        rows.append({"adcode": pref["adcode"], "name_zh": pref["name_zh"], "name_en": pref["name_en"], "run": name, "p": s.get("p"),
                      **{k: pref[k] for k in SUM_FIELDS}, "coverage_share": pref["coverage_share"],
-                     "nev_per_public_charger": pref["nev_per_public_charger"], **depot})
+                     "nev_per_public_charger": pref["nev_per_public_charger"], **depot,
+                     "stations_over_site_max": int(s.get("stations_over_site_max") or 0),
+                     "warnings": len(run_warnings(s))})
     rows.sort(key=lambda r: r["adcode"])
     codes = [r["adcode"] for r in rows]
     if len(set(codes)) != len(codes):
         raise InputError("a prefecture appears in more than one run", source="rollup")
     # numeric fields added to the run summary later (e.g. cost_cny) are summed too
     known = set(CSV_COLUMNS) | {"coverage_share", "nev_per_public_charger"}
+    by_name = {s["prefectures"][0]["adcode"]: s for s in summaries}
     extra = [k for k, v in summaries[0]["prefectures"][0].items() if k not in known and isinstance(v, (int, float)) and not isinstance(v, bool)
              and all(isinstance(s["prefectures"][0].get(k), (int, float)) for s in summaries)]
     for r, s in zip(rows, [summaries[i] for i in sorted(range(len(summaries)), key=lambda i: summaries[i]["prefectures"][0]["adcode"])]):
         r.update({k: s["prefectures"][0][k] for k in extra})
-    total = {"p": sum(r["p"] for r in rows)}
-    for k in SUM_FIELDS + DEPOT_FIELDS + tuple(extra):
+    total = {"p": None if any(r["p"] is None for r in rows) else sum(r["p"] for r in rows)}
+    for k in SUM_FIELDS + DEPOT_FIELDS + ("stations_over_site_max", "warnings") + tuple(extra):
         v = sum(r[k] for r in rows)
         total[k] = round(v, 3) if isinstance(v, float) else v
     _ratios(total)
@@ -125,6 +132,9 @@ def province_summary(summaries: list[dict], run_names: list[str], target_nev: fl
         "total": total,
         "reference_ratios": [] if refs is None else refs.to_dict(orient="records"),
         "validation": validate_summary(total),
+        "stations_over_site_max": total["stations_over_site_max"],
+        "warnings": [f"{r['name_en']}: {w}" for r in rows for w in run_warnings(by_name[r["adcode"]])]
+        + [f"no run for {m}: the roll-up is incomplete" for m in missing],
     }
 
 

@@ -42,6 +42,9 @@ TRADEOFF_COLUMNS = [
     "energy_kwh_day", "energy_served_kwh_day", "unserved_energy_kwh_day", "nev_per_public_charger", "cost_cny",
     "status", "objective", "bound", "gap", "source",
 ]
+#: Columns of the p sweep's ``tradeoff.csv``: :data:`TRADEOFF_COLUMNS`, the stations that need
+#: more ports than one site holds (MCLP has no capacity) and the row's warnings ("; "-joined).
+P_SWEEP_COLUMNS = TRADEOFF_COLUMNS + ["stations_over_site_max", "warnings"]
 
 
 @dataclass
@@ -158,7 +161,9 @@ def evaluate(inp: SweepInputs, selected: np.ndarray) -> dict:
     """Coverage, ports and cost of a set of open stations, sized as a run sizes them.
 
     Returns:
-        dict with the measure columns of :data:`TRADEOFF_COLUMNS` (``stations`` ... ``cost_cny``).
+        dict with the measure columns of :data:`TRADEOFF_COLUMNS` (``stations`` ... ``cost_cny``)
+        and ``stations_over_site_max`` (stations needing more ports than
+        ``site_max_dc_ports``/``site_max_ac_ports``).
     """
     from .sizing import size_stations
     from .stages.s6_sizing import assign_cells
@@ -172,7 +177,10 @@ def evaluate(inp: SweepInputs, selected: np.ndarray) -> dict:
     energy = np.bincount(assign[ok], weights=e[ok], minlength=m)[selected]
     energy_dc = np.bincount(assign[ok], weights=e_dc[ok], minlength=m)[selected]
     sized = size_stations(energy, inp.params, dc_energy_kwh_day=np.minimum(energy_dc, energy), peak_check=True)
-    return _measures(inp, selected, ok, sized["ports_dc"], sized["ports_ac"], sized["power_kw"], float(e[ok].sum()))
+    out = _measures(inp, selected, ok, sized["ports_dc"], sized["ports_ac"], sized["power_kw"], float(e[ok].sum()))
+    over = (np.asarray(sized["ports_dc"]) > inp.params.value("site_max_dc_ports")) | (np.asarray(sized["ports_ac"]) > inp.params.value("site_max_ac_ports"))
+    out["stations_over_site_max"] = int(over.sum())
+    return out
 
 
 def _measures(inp: SweepInputs, selected, covered: np.ndarray, dc, ac, power, served_kwh: float) -> dict:
@@ -210,7 +218,7 @@ def sweep_p(inp: SweepInputs, values: list[int], solver: str = "cbc", time_limit
     """MCLP for each ``p`` in ``values`` (increasing), sized and costed.
 
     Returns:
-        DataFrame with :data:`TRADEOFF_COLUMNS` (``value`` = p), one row per value.
+        DataFrame with :data:`P_SWEEP_COLUMNS` (``value`` = p), one row per value.
 
     Raises:
         InputError: a value exceeds the number of candidate sites.
@@ -241,9 +249,30 @@ def sweep_p(inp: SweepInputs, values: list[int], solver: str = "cbc", time_limit
                 best = (p, np.asarray(sel), obj, bound)
         row = {"value": p, **evaluate(inp, sel), "status": status, "objective": round(float(obj), 6),
                "bound": round(float(bound), 6), "gap": round(float(gap), 9), "source": source}
+        row["warnings"] = "; ".join(_p_row_warnings(inp, row, mip_gap))
         rows.append(row)
-        progress(f"  p={p}: {row['stations']} stations, coverage {row['coverage_share']:.1%}, {row['cost_cny'] / 1e6:,.1f} M CNY ({status})")
-    return pd.DataFrame(rows, columns=TRADEOFF_COLUMNS)
+        progress(f"  p={p}: {row['stations']} stations, coverage {row['coverage_share']:.1%}, {row['cost_cny'] / 1e6:,.1f} M CNY ({status})"
+                 + (f"; warning: {row['warnings']}" if row["warnings"] else ""))
+    return pd.DataFrame(rows, columns=P_SWEEP_COLUMNS)
+
+
+def _p_row_warnings(inp: SweepInputs, row: dict, mip_gap: float | None) -> list[str]:
+    """The warnings of one p-sweep row, as a run would give them (:mod:`evsiting.alerts`):
+    stations over the site maximum, demand no candidate reaches, a solve short of its gap."""
+    from .alerts import over_site_max_warning, solver_warning
+
+    out = []
+    line = over_site_max_warning(row["stations_over_site_max"], inp.params.value("site_max_dc_ports"), inp.params.value("site_max_ac_ports"))
+    if line:
+        out.append(line.split(": add candidate")[0])
+    unreached = np.diff(inp.matrix.indptr) == 0
+    nev = inp.cells["nev_count"].to_numpy(dtype=float)
+    if (unreached & (nev > 0)).any():
+        out.append(f"{int((unreached & (nev > 0)).sum()):,} demand cell(s) with {int(nev[unreached].sum()):,} NEVs are beyond the "
+                   "service standard of every candidate")
+    if row["source"] == "solved" and (line := solver_warning(row["status"], row["gap"], mip_gap if mip_gap is not None else 1e-4)):
+        out.append(line)
+    return out
 
 
 def sweep_budget(inp: SweepInputs, values: list[float], solver: str = "cbc", time_limit: float | None = None,

@@ -56,10 +56,15 @@ def register(app: typer.Typer) -> None:
         manifest = sweep.sweep_manifest(cfg, inp, kind, values, prefecture=prefecture, **opts)
         sweep.write_sweep(df, target, title, kind, manifest)
         cols = ["value", "stations", "ports_dc", "ports_ac", "coverage_share", "cost_cny", "status"]
-        show = df[cols].rename(columns={"value": kind})
+        cols += [c for c in ("stations_over_site_max",) if c in df.columns]
+        show = df[cols].rename(columns={"value": kind, "stations_over_site_max": "over max"})
         show["coverage_share"] = show["coverage_share"].map(lambda v: f"{v:.1%}")
         show["cost_cny"] = show["cost_cny"].map(lambda v: f"{v / 1e6:,.1f} M")
         typer.echo(show.to_string(index=False))
+        if "warnings" in df.columns:
+            for v, w in zip(df["value"], df["warnings"]):
+                if isinstance(w, str) and w:
+                    typer.echo(f"warning: {kind} = {v:g}: {w}")
         typer.echo(f"outputs: {target}/tradeoff.csv, tradeoff.png")
 
     @app.command("compare")
