@@ -49,6 +49,15 @@ def test_all_prefectures_write_nine_folders_and_a_rollup(batch):
         assert {"sites.geojson", "demand.geojson", "summary.json", "manifest.json"} <= {p.name for p in (out / f"small-{s}").iterdir()}
     layers = {p.name for p in (out / "small-guiyang").glob("*.geojson")}
     assert {"province_summary.json", "province_summary.csv"} | layers <= {p.name for p in (out / "small-province").iterdir()}
+    # a map and a report in every folder, the roll-up's with every prefecture (issue 16)
+    for name in [f"small-{s}" for s in PREFECTURE_SLUGS] + ["small-province"]:
+        assert {"map.png", "report.html"} <= {p.name for p in (out / name).iterdir()}, name
+    page = (out / "small-province" / "report.html").read_text(encoding="utf-8")
+    assert all(n in page for n in ("Guiyang", "Qiannan", "Total", "Checked against observed figures"))
+    roll = json.loads((out / "small-province" / "province_summary.json").read_text())
+    per = [json.loads((out / f"small-{s}" / "summary.json").read_text()) for s in PREFECTURE_SLUGS]
+    assert roll["stations_over_site_max"] == sum(p["stations_over_site_max"] for p in per)
+    assert len(roll["warnings"]) == sum(len(p["warnings"]) for p in per)
 
 
 def test_rollup_totals_are_the_sums_of_the_prefecture_outputs(batch):

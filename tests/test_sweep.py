@@ -186,6 +186,24 @@ def test_compare_table_and_chart(two_runs, tmp_path):
     assert "anshun-low-15" in text and "coverage" in text
     csv, png = write_comparison(df, tmp_path)
     assert pd.read_csv(csv).shape == (2, len(COMPARE_COLUMNS)) and png.stat().st_size > 1000
+    assert not (tmp_path / "map.png").exists()  # without the run folders: table and chart only
+
+
+def test_compare_writes_a_map_and_a_self_contained_report(two_runs, tmp_path):
+    import re
+
+    from evsiting.compare import COMPARISON_PANELS, comparison_title
+
+    df = compare_runs(two_runs)
+    # every measure the command lists has its panel
+    assert [c for c, *_ in COMPARISON_PANELS] == ["stations", "ports_total", "coverage_share", "cost_cny",
+                                                  "nev_per_public_charger", "unserved_energy_kwh_day"]
+    assert "scenario: low / high" in comparison_title(df) and "standard (min): 15 / 10" in comparison_title(df)
+    write_comparison(df, tmp_path, run_dirs=two_runs)
+    assert {p.name for p in tmp_path.iterdir()} == {"comparison.csv", "comparison.png", "map.png", "report.html"}
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert page.count("data:image/png;base64,") == 2 and "anshun-low-15" in page and "Runs side by side" in page
+    assert not re.search(r"""(src|href)\s*=\s*["']?https?://""", page)
 
 
 def test_compare_cost_from_sites_for_runs_without_cost(two_runs, tmp_path):

@@ -124,7 +124,7 @@ def run(
     if write:
         graph = provider.graph([])  # the graph of the travel times (network method), or None
         layers = run_layers(cfg, sized.cells, candidates, sized.sites, travel, params, pref_names, graph)
-        ctx.write_folder(out_dir, manifest, lambda tmp: write_run_files(tmp, layers, summary))
+        ctx.write_folder(out_dir, manifest, lambda tmp: write_run_files(tmp, layers, summary, manifest))
     return RunResult(cfg, sized.cells, candidates, sized.sites, travel.matrix, summary, manifest, out_dir, ctx.timings)
 
 

@@ -13,7 +13,10 @@ Reads the run folders of the prefecture runs (``summary.json``, ``sites.geojson`
 - every GeoJSON layer present in all prefecture folders (``sites.geojson``,
   ``demand.geojson``, and others the pipeline writes), merged in adcode order (features copied
   unchanged, ids renumbered 0..n-1), with the QGIS style (``.qml``) of the first folder when
-  it has one. Other formats (GeoPackage) are not merged.
+  it has one. Other formats (GeoPackage) are not merged;
+- ``map.png`` and ``report.html`` of the province (:mod:`evsiting.report`): every
+  prefecture's stations over its demand cells, the totals, the prefecture table, every run's
+  warnings and the validation of the totals.
 
 Totals are sums of the prefecture values; coverage share and NEVs per public charger are
 recomputed from the summed counts (not averaged). No timestamps, so the same folders give
@@ -187,4 +190,23 @@ def write_rollup(run_dirs: list[Path], out_dir: Path, target_nev: float, target_
             style = run_dirs[order[0]] / (layer[: -len(".geojson")] + ".qml")
             if style.exists():
                 (tmp / style.name).write_bytes(style.read_bytes())
+        if "sites.geojson" in layers:
+            write_province_report(tmp, summary, [run_dirs[i] for i in order], Path(out_dir).name)
     return summary
+
+
+def write_province_report(folder: Path, summary: dict, run_dirs: list[Path], name: str = "province") -> None:
+    """``map.png`` and ``report.html`` of the roll-up (:func:`evsiting.report.write_run_report`):
+    the open stations of every prefecture run over their demand cells, the province totals,
+    the prefecture table and every run's warnings."""
+    import geopandas as gpd
+    import pandas as pd
+
+    from .report import write_run_report
+
+    sites = gpd.GeoDataFrame(pd.concat([gpd.read_file(d / "sites.geojson") for d in run_dirs], ignore_index=True), crs="EPSG:4326")
+    cells = None
+    if all((d / "demand.geojson").exists() for d in run_dirs):
+        cells = gpd.GeoDataFrame(pd.concat([gpd.read_file(d / "demand.geojson") for d in run_dirs], ignore_index=True), crs="EPSG:4326")
+    head = {"run": f"{name} (roll-up of {len(run_dirs)} prefecture runs)", "model": None, **summary}
+    write_run_report(folder, head, None, sites, cells, warnings=summary.get("warnings", []))

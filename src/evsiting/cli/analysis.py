@@ -71,14 +71,15 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def compare_cmd(
         run_dirs: List[Path] = typer.Argument(..., help="Run folders written by 'evsiting run'"),
-        out: Path = typer.Option(Path("."), "--out", help="Folder for comparison.csv and comparison.png"),
+        out: Path = typer.Option(Path("."), "--out", help="Folder for comparison.csv, comparison.png, map.png and report.html"),
         label: Optional[List[str]] = typer.Option(None, "--label", help="Column label per run folder (repeat; default: folder names)"),
     ) -> None:
         """Print and write a table of scenarios side by side (stations, ports, coverage,
-        cost, NEVs per charger, unserved energy) and a bar chart."""
+        cost, NEVs per charger, unserved energy), a bar chart with a panel for each, a map per
+        run and a self-contained report.html."""
         from ..compare import compare_runs, format_table, write_comparison
 
         df = compare_runs(run_dirs, label or None)
         typer.echo(format_table(df))
-        csv, png = write_comparison(df, out)
-        typer.echo(f"outputs: {csv}, {png}")
+        csv, png = write_comparison(df, out, run_dirs=list(run_dirs))
+        typer.echo(f"outputs: {csv}, {png}, {out / 'map.png'}, {out / 'report.html'}")
