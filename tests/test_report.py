@@ -84,3 +84,8 @@ def test_write_bytes_atomic_leaves_no_temporary_file(tmp_path):
     report.write_bytes_atomic(tmp_path / "a.html", "x")
     report.write_bytes_atomic(tmp_path / "a.html", "y")
     assert (tmp_path / "a.html").read_text() == "y" and [p.name for p in tmp_path.iterdir()] == ["a.html"]
+
+
+def test_years_and_codes_have_no_thousands_separator():
+    page = report.table_html([{"year": 2026, "adcode": 520400, "nev_count": 46428}], [("year", "y"), ("adcode", "a"), ("nev_count", "n")])
+    assert ">2026<" in page and ">520400<" in page and ">46,428<" in page

@@ -235,3 +235,29 @@ def test_cli_sweep_and_compare(two_runs, tmp_path):
     assert "NEVs per charger" in r.output and (tmp_path / "cmp" / "comparison.csv").exists()
     r = CliRunner().invoke(app, ["compare", str(tmp_path / "nope")])
     assert r.exit_code == 2 and "run folder not found" in r.output
+
+
+def test_tradeoff_charts_plot_against_the_swept_value(tmp_path, monkeypatch):
+    """Synthetic rows (not a solve): the p chart's x is p, the budget chart's x is the budget in
+    M CNY, and their titles differ (issue 16)."""
+    from matplotlib.figure import Figure
+
+    seen = {}
+    orig = Figure.savefig
+
+    def spy(self, path, **kw):
+        ax = self.axes[0]
+        seen[Path(path).name] = (ax.get_title(), ax.get_xlabel(), [ln.get_xdata().tolist() for ln in ax.get_lines()])
+        return orig(self, path, **kw)
+
+    from pathlib import Path
+
+    monkeypatch.setattr(Figure, "savefig", spy)
+    rows = pd.DataFrame({"value": [5e7, 1e8, 2.5e8], "stations": [40, 80, 80], "coverage_share": [0.6, 0.9, 0.9],
+                         "cost_cny": [4.9e7, 8.8e7, 8.5e7], "energy_kwh_day": [1e5] * 3, "energy_served_kwh_day": [6e4, 9.9e4, 9.9e4]})
+    sweep.plot_tradeoff(rows, tmp_path / "b.png", "t", "budget")
+    sweep.plot_tradeoff(rows.assign(value=[10, 20, 30]), tmp_path / "p.png", "t", "p")
+    (tb, xb, lb), (tp, xp, lp) = seen["b.png"], seen["p.png"]
+    assert tb != tp and "budget" in tb.lower() and "stations p" in tp
+    assert "million CNY" in xb and lb[0] == [50.0, 100.0, 250.0]
+    assert xp.startswith("p") and lp[0] == [10.0, 20.0, 30.0]

@@ -345,6 +345,10 @@ def _fmt(v, digits: int = 3) -> str:
     return str(v)
 
 
+#: Columns shown as they are (no thousands separator): years and codes.
+PLAIN_KEYS = frozenset({"year", "open_year", "target_year", "adcode", "county_adcode", "prefecture_adcode"})
+
+
 def table_html(rows: Sequence[dict], columns: Sequence[tuple[str, str]], css_class: str = "") -> str:
     """An HTML table of ``rows`` with ``columns`` = (key, header) pairs; numbers right-aligned
     with thousands separators, text escaped. A key ``why`` gets the small-text style."""
@@ -356,7 +360,8 @@ def table_html(rows: Sequence[dict], columns: Sequence[tuple[str, str]], css_cla
             v = r.get(k)
             num = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
             cls = ' class="n"' if num else ' class="why"' if k == "why" else ' class="src"' if k == "source" else ""
-            cells.append(f"<td{cls}>{_esc(_fmt(v))}</td>")
+            text = str(v) if k in PLAIN_KEYS and v is not None else _fmt(v)  # years and codes without separators
+            cells.append(f"<td{cls}>{_esc(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     cls = f' class="{css_class}"' if css_class else ""
     return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"

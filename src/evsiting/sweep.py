@@ -324,32 +324,59 @@ def sweep_budget(inp: SweepInputs, values: list[float], solver: str = "cbc", tim
 
 
 def plot_tradeoff(df: pd.DataFrame, path: Path, title: str = "", xlabel_value: str = "p") -> Path:
-    """``tradeoff.png``: coverage share (%) and cost (million CNY) against stations opened.
+    """``tradeoff.png`` against the swept value.
 
-    Each point is labelled with its sweep value (the first one reaching that station count)
-    when there are at most 25 of them.
+    - p sweep (``xlabel_value="p"``): x = p, the most stations MCLP may open; NEVs within the
+      service standard (%, left axis) and capital cost (million CNY, right axis). A p whose
+      solution opens fewer stations is drawn with a hollow marker.
+    - budget sweep: x = budget (million CNY); public charging energy served and NEVs within
+      the standard (%, left axis), and the plan's capital cost (million CNY, right axis, on the
+      same scale as x, with the budget itself as a dotted line: spend never exceeds it).
+
+    Titles differ by kind; no point labels, so nothing overlaps. Deterministic bytes.
     """
     from matplotlib.figure import Figure  # no pyplot: leaves the caller's backend alone
 
-    fig = Figure(figsize=(7.5, 4.5), dpi=120)
+    fig = Figure(figsize=(8.0, 4.8), dpi=120)
     ax = fig.subplots()
-    x = df["stations"].to_numpy()
-    ax.plot(x, 100 * df["coverage_share"], "o-", color="tab:blue", label="NEVs covered (%)")
-    ax.set_xlabel("stations opened")
-    ax.set_ylabel("NEVs within the service standard (%)", color="tab:blue")
-    ax.set_ylim(0, 100)
     ax2 = ax.twinx()
-    ax2.plot(x, df["cost_cny"] / 1e6, "s--", color="tab:red", label="cost (M CNY)")
+    v = df["value"].to_numpy(dtype=float)
+    cov = 100 * df["coverage_share"].to_numpy(dtype=float)
+    cost = df["cost_cny"].to_numpy(dtype=float) / 1e6
+    if xlabel_value == "p":
+        x = v
+        fewer = df["stations"].to_numpy() < v
+        ax.plot(x, cov, "-", color="tab:blue", zorder=3)
+        ax.plot(x[~fewer], cov[~fewer], "o", color="tab:blue", label="NEVs covered (%)", zorder=3)
+        if fewer.any():
+            ax.plot(x[fewer], cov[fewer], "o", mfc="white", color="tab:blue", label="NEVs covered, fewer stations opened than p", zorder=3)
+        ax2.plot(x, cost, "s--", color="tab:red", ms=4, label="capital cost (M CNY)", zorder=2)
+        ax.set_xlabel("p: most stations MCLP may open")
+        ax.set_ylabel("NEVs within the service standard (%)")
+        head = "MCLP trade-off: NEVs covered and cost against the number of stations p"
+    else:
+        x = v / 1e6
+        energy = df["energy_kwh_day"].to_numpy(dtype=float)
+        served = 100 * df["energy_served_kwh_day"].to_numpy(dtype=float) / np.where(energy > 0, energy, 1.0)
+        ax.plot(x, served, "o-", color="tab:green", label="public energy served (%)", zorder=3)
+        ax.plot(x, cov, "^:", color="tab:blue", ms=5, label="NEVs within the standard of a station (%)", zorder=3)
+        ax2.plot(x, cost, "s--", color="tab:red", ms=4, label="capital cost of the plan (M CNY)", zorder=2)
+        ax2.plot(x, x, ":", color="0.5", lw=1, label="budget (spend limit)", zorder=1)
+        ax.set_xlabel("budget (million CNY)")
+        ax.set_ylabel("share of the public energy or NEVs (%)")
+        head = "Budget trade-off: energy served and cost against the budget (capacitated model)"
+    ax.set_ylim(0, 105)
     ax2.set_ylabel("capital cost (million CNY)", color="tab:red")
-    ax2.set_ylim(bottom=0)
-    if len(df) <= 25:
-        first = np.r_[True, x[1:] != x[:-1]]  # one label per distinct station count
-        for xi, yi, v in zip(x[first], 100 * df["coverage_share"].to_numpy()[first], df["value"].to_numpy()[first]):
-            ax.annotate(f"{xlabel_value}={v:,.0f}" if xlabel_value == "p" else f"{v / 1e6:,.0f}M", (xi, yi), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=6)
+    ax2.set_ylim(0, max(float(np.nanmax(cost)) if len(cost) else 1.0, float(x.max()) if xlabel_value != "p" and len(x) else 0.0, 1e-6) * 1.1)
+    ax.set_zorder(ax2.get_zorder() + 1)  # the shares above the cost line
+    ax.patch.set_visible(False)
     ax.grid(alpha=0.3)
-    ax.set_title(title, fontsize=10)
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, loc="lower right", fontsize=7.5, framealpha=0.9)
+    ax.set_title(f"{head}\n{title}" if title else head, fontsize=9.5)
     fig.tight_layout()
-    fig.savefig(path, metadata={"Software": None})
+    fig.savefig(path, format="png", metadata={"Software": None})
     return Path(path)
 
 
