@@ -152,8 +152,10 @@ def test_budget_sweep_on_a_synthetic_instance():
 def test_write_sweep_is_reproducible(p_sweep, tmp_path):
     sweep.write_sweep(p_sweep, tmp_path / "a", "Anshun")
     sweep.write_sweep(p_sweep, tmp_path / "b", "Anshun")
-    for name in ("tradeoff.csv", "tradeoff.png"):
+    for name in ("tradeoff.csv", "tradeoff.png", "report.html"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    page = (tmp_path / "a" / "report.html").read_text(encoding="utf-8")
+    assert "Trade-off" in page and page.count("data:image/png;base64,") == 1 and "http" not in page.split("<body>")[0]
     back = pd.read_csv(tmp_path / "a" / "tradeoff.csv")
     assert back.columns[0] == "p" and len(back) == len(p_sweep)
     assert (tmp_path / "a" / "tradeoff.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -190,7 +190,9 @@ def comparison_title(df: pd.DataFrame) -> str:
         vals = [v for v in pd.unique(df[col]) if v is not None and not (isinstance(v, float) and np.isnan(v))]
         if len(vals) > 1:
             parts.append(f"{name}: " + " / ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in vals))
-    return f"{len(df)} runs compared" + (f" ({'; '.join(parts)})" if parts else "")
+    labels = [str(v) for v in df["scenario_label"]]
+    named = f": {' vs '.join(labels)}" if len(labels) <= 4 and sum(map(len, labels)) <= 70 else ""
+    return f"{len(df)} runs compared{named}" + (f" ({'; '.join(parts)})" if parts else "")
 
 
 def compare_map_png(df: pd.DataFrame, run_dirs: list[Path]) -> bytes | None:

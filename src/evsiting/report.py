@@ -286,7 +286,7 @@ def map_png(panels: Sequence[MapPanel], title: str) -> bytes:
         mappable = mappable or m
         if not single and p.headline:
             text = "\n".join(f"{k}: {v}" for k, v in p.headline)
-            ax.text(0.99, 0.01, text, transform=ax.transAxes, ha="right", va="bottom", fontsize=6.3, zorder=9,
+            ax.text(0.99, 0.01, text, transform=ax.transAxes, ha="right", va="bottom", multialignment="left", fontsize=6.3, zorder=9,
                     bbox={"boxstyle": "round,pad=0.3", "facecolor": "white", "alpha": 0.85, "edgecolor": "#999999"})
     side.axis("off")
     leg = side.legend(handles=_legend_handles(panels, max_ports), loc="upper left", fontsize=8, frameon=True,
@@ -511,3 +511,20 @@ def write_run_report(folder: Path, summary: dict, manifest: dict | None, sites: 
     (folder / "map.png").write_bytes(png)
     (folder / "report.html").write_text(run_report(summary, manifest, png, charts, warnings), encoding="utf-8")
     return folder / "map.png", folder / "report.html"
+
+
+def sweep_report(df: pd.DataFrame, title: str, kind: str, chart: bytes) -> str:
+    """``report.html`` of a sweep folder: the trade-off table (every column of
+    ``tradeoff.csv``, shares as percentages), the rows' warnings and ``tradeoff.png``."""
+    value = "p" if kind == "p" else "budget_cny"
+    rows = []
+    for r in df.rename(columns={"value": value}).to_dict(orient="records"):
+        r = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+        r["coverage_share"] = f"{100 * r['coverage_share']:.1f} %"
+        rows.append(r)
+    cols = [(c, c.replace("_", " ")) for c in df.rename(columns={"value": value}).columns if c not in ("objective", "bound", "warnings")]
+    lines = [f"{value} = {_fmt(r[value])}: {w}" for r in rows for w in str(r.get("warnings") or "").split("; ") if w]
+    what = "MCLP with at most p stations" if kind == "p" else "the capacitated model within each budget (CNY)"
+    return page(f"{title}: {kind} sweep", f"One solve per value: {what}", [
+        ("Trade-off", table_html(rows, cols)), (f"Warnings ({len(lines)})", warnings_html(lines)),
+        ("Chart", image_html(chart, "trade-off chart"))])

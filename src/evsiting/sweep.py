@@ -346,8 +346,7 @@ def plot_tradeoff(df: pd.DataFrame, path: Path, title: str = "", xlabel_value: s
     if xlabel_value == "p":
         x = v
         fewer = df["stations"].to_numpy() < v
-        ax.plot(x, cov, "-", color="tab:blue", zorder=3)
-        ax.plot(x[~fewer], cov[~fewer], "o", color="tab:blue", label="NEVs covered (%)", zorder=3)
+        ax.plot(x, cov, "o-", color="tab:blue", label="NEVs covered (%)", zorder=3)
         if fewer.any():
             ax.plot(x[fewer], cov[fewer], "o", mfc="white", color="tab:blue", label="NEVs covered, fewer stations opened than p", zorder=3)
         ax2.plot(x, cost, "s--", color="tab:red", ms=4, label="capital cost (M CNY)", zorder=2)
@@ -381,13 +380,16 @@ def plot_tradeoff(df: pd.DataFrame, path: Path, title: str = "", xlabel_value: s
 
 
 def write_sweep(df: pd.DataFrame, out_dir: Path, title: str, kind: str = "p", manifest: dict | None = None) -> Path:
-    """Write ``tradeoff.csv``, ``tradeoff.png`` and (when given) ``manifest.json`` into
-    ``out_dir`` (atomically replaced)."""
+    """Write ``tradeoff.csv``, ``tradeoff.png``, ``report.html`` (:func:`evsiting.report.sweep_report`)
+    and (when given) ``manifest.json`` into ``out_dir`` (atomically replaced)."""
     from .outputs import atomic_dir, write_json
 
     with atomic_dir(Path(out_dir)) as tmp:
         df.rename(columns={"value": "p" if kind == "p" else "budget_cny"}).to_csv(tmp / "tradeoff.csv", index=False, lineterminator="\n")
         plot_tradeoff(df, tmp / "tradeoff.png", title, kind)
+        from .report import sweep_report
+
+        (tmp / "report.html").write_text(sweep_report(df, title, kind, (tmp / "tradeoff.png").read_bytes()), encoding="utf-8")
         if manifest is not None:
             write_json(manifest, tmp / "manifest.json")
     return Path(out_dir)
