@@ -85,3 +85,7 @@ def test_user_file_is_used_converted_and_recorded(two_runs):
     err = results[0][1]
     assert "warning:" in err and "synthetic_sites.csv" in err and "1 row(s) with empty or NaN coordinates dropped, 4 kept" in err
     assert "1 site(s) in other prefectures skipped (synthetic lot 5 (S5)), 3 in the study area" in err  # named
+    # the file's warnings travel into summary.json (as written in the config: the same on every machine)
+    warns = json.loads((a / "summary.json").read_text(encoding="utf-8"))["warnings"]
+    assert "synthetic_sites.csv: 1 site(s) in other prefectures skipped (synthetic lot 5 (S5)), 3 in the study area" in warns
+    assert "synthetic_sites.csv: 1 row(s) with empty or NaN coordinates dropped, 4 kept" in warns

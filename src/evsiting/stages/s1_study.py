@@ -107,8 +107,8 @@ def read_candidate_files(cfg: RunConfig, counties: gpd.GeoDataFrame, counties_al
     for pf in cfg.candidates.files:
         path = cfg.path(pf.path)
         pts = read_points(path, crs=pf.crs, lon_column=pf.lon_column, lat_column=pf.lat_column, id_column=pf.id_column)
-        id_col, name_col, said = conventional_columns(pts, pf.id_column, pf.name_column, path)
-        if (msg := dropped_warning(pts, path)) is not None:
+        id_col, name_col, said = conventional_columns(pts, pf.id_column, pf.name_column, pf.path)
+        if (msg := dropped_warning(pts, pf.path)) is not None:
             said.append(msg)
         notes[pf.path] = {"declared_crs": pts.attrs["declared_crs"], "dropped_empty_rows": pts.attrs["dropped_empty"],
                           "id_column": id_col, "name_column": name_col}
@@ -116,10 +116,10 @@ def read_candidate_files(cfg: RunConfig, counties: gpd.GeoDataFrame, counties_al
                                    port_columns={"dc_ports_column": pf.dc_ports_column, "ac_ports_column": pf.ac_ports_column})
         sites_f["required"] = pf.existing
         sites_f["source"] = pf.path  # as written in the config: the same output on every machine
-        if (msg := cand.skipped_warning(sites_f, path)) is not None:
+        if (msg := cand.skipped_warning(sites_f, pf.path)) is not None:
             said.append(msg)
-        for msg in said:
-            progress(msg)
+        for msg in said:  # on the console with the resolved path; in the manifest and summary as in the config
+            progress(msg.replace(f"warning: {pf.path}: ", f"warning: {path}: ", 1))
         notes[pf.path]["skipped_outside_study_area"] = sites_f.attrs["skipped_outside"]
         notes[pf.path]["warnings"] = said
         user_sites.append(sites_f)
