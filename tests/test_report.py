@@ -89,3 +89,9 @@ def test_write_bytes_atomic_leaves_no_temporary_file(tmp_path):
 def test_years_and_codes_have_no_thousands_separator():
     page = report.table_html([{"year": 2026, "adcode": 520400, "nev_count": 46428}], [("year", "y"), ("adcode", "a"), ("nev_count", "n")])
     assert ">2026<" in page and ">520400<" in page and ">46,428<" in page
+
+
+def test_map_without_boundaries_or_cells_still_draws():
+    sites, _ = _layers()
+    png = report.map_png([report.MapPanel("", report.open_sites(sites).iloc[:1], None, [])], "one station, no area")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"

@@ -182,8 +182,10 @@ def draw_map(ax, panel: MapPanel, max_ports: float | None = None, density_max: f
         from matplotlib.cm import ScalarMappable
 
         mappable = ScalarMappable(norm=norm, cmap=cmap)
-    cty.boundary.plot(ax=ax, color="#7f7f7f", linewidth=0.4, zorder=2)
-    pref.boundary.plot(ax=ax, color="#303030", linewidth=1.1, zorder=3)
+    if len(cty):
+        cty.boundary.plot(ax=ax, color="#7f7f7f", linewidth=0.4, zorder=2)
+    if len(pref):
+        pref.boundary.plot(ax=ax, color="#303030", linewidth=1.1, zorder=3)
     st = panel.stations.to_crs(PROJECTED_CRS)
     ports = (st["ports_dc"].to_numpy(dtype=float) + st["ports_ac"].to_numpy(dtype=float)) if len(st) else np.zeros(0)
     mx = max_ports if max_ports is not None else (float(ports.max()) if len(ports) else 1.0)
@@ -196,7 +198,11 @@ def draw_map(ax, panel: MapPanel, max_ports: float | None = None, density_max: f
             ax.scatter(st.geometry.x.to_numpy()[sel], st.geometry.y.to_numpy()[sel], s=_size(ports[sel], mx), c=[colour],
                        alpha=0.8, edgecolors=np.where(over[sel], "black", "white").tolist(),
                        linewidths=np.where(over[sel], 1.3, 0.5), zorder=4)
-    xmin, ymin, xmax, ymax = pref.total_bounds if len(pref) else st.total_bounds
+    frames = [f for f in (pref, panel.cells.to_crs(PROJECTED_CRS) if panel.cells is not None and len(panel.cells) else None, st)
+              if f is not None and len(f)]
+    xmin, ymin, xmax, ymax = frames[0].total_bounds if frames else (0.0, 0.0, 1000.0, 1000.0)
+    if not xmax > xmin or not ymax > ymin:  # a single point: a 10 km window around it
+        xmin, xmax, ymin, ymax = xmin - 5000.0, xmax + 5000.0, ymin - 5000.0, ymax + 5000.0
     padx, pady = 0.03 * (xmax - xmin), 0.03 * (ymax - ymin)
     xmin, xmax, ymin, ymax = xmin - padx, xmax + padx, ymin - pady, ymax + pady
     ax.set_xlim(xmin, xmax)
