@@ -6,8 +6,9 @@ demand cells shaded by NEVs per km² and the prefecture and county boundaries of
 area (``data/guizhou_prefectures.geojson``, ``data/guizhou_counties.geojson``, see
 ``data/SOURCES.md``), with a legend, a scale bar in km, a north arrow and the run's headline
 numbers (stations, ports, NEVs per port, served share, cost). Everything is drawn in
-EPSG:32648 (UTM 48N, metres), so the scale bar is exact to the projection's scale error
-(< 0.1 % in Guizhou).
+EPSG:32648 (UTM 48N, metres), so the scale bar is right to the projection's scale error
+(UTM scale factor 0.9996 on the 105°E meridian, about 1.002 at Guizhou's eastern edge near
+109.5°E: within 0.3 %).
 
 ``report.html``: one self-contained page (inline CSS, images as base64 ``data:`` URIs, no
 script, no link to anything outside the file) with the headline and per-prefecture tables, the
