@@ -49,6 +49,9 @@ TRADEOFF_COLUMNS = [
     "energy_kwh_day", "energy_served_kwh_day", "unserved_energy_kwh_day", "nev_per_public_charger", "cost_cny",
     "status", "objective", "bound", "gap", "source",
 ]
+#: Columns of the p sweep's ``tradeoff.csv``: :data:`TRADEOFF_COLUMNS`, the stations that need
+#: more ports than one site holds (MCLP has no capacity) and the row's warnings ("; "-joined).
+P_SWEEP_COLUMNS = TRADEOFF_COLUMNS + ["stations_over_site_max", "warnings"]
 
 
 @dataclass
@@ -165,7 +168,9 @@ def evaluate(inp: SweepInputs, selected: np.ndarray) -> dict:
     """Coverage, ports and cost of a set of open stations, sized as a run sizes them.
 
     Returns:
-        dict with the measure columns of :data:`TRADEOFF_COLUMNS` (``stations`` ... ``cost_cny``).
+        dict with the measure columns of :data:`TRADEOFF_COLUMNS` (``stations`` ... ``cost_cny``)
+        and ``stations_over_site_max`` (stations needing more ports than
+        ``site_max_dc_ports``/``site_max_ac_ports``).
     """
     from .sizing import size_stations
     from .stages.s6_sizing import assign_cells
@@ -179,7 +184,10 @@ def evaluate(inp: SweepInputs, selected: np.ndarray) -> dict:
     energy = np.bincount(assign[ok], weights=e[ok], minlength=m)[selected]
     energy_dc = np.bincount(assign[ok], weights=e_dc[ok], minlength=m)[selected]
     sized = size_stations(energy, inp.params, dc_energy_kwh_day=np.minimum(energy_dc, energy), peak_check=True)
-    return _measures(inp, selected, ok, sized["ports_dc"], sized["ports_ac"], sized["power_kw"], float(e[ok].sum()))
+    out = _measures(inp, selected, ok, sized["ports_dc"], sized["ports_ac"], sized["power_kw"], float(e[ok].sum()))
+    over = (np.asarray(sized["ports_dc"]) > inp.params.value("site_max_dc_ports")) | (np.asarray(sized["ports_ac"]) > inp.params.value("site_max_ac_ports"))
+    out["stations_over_site_max"] = int(over.sum())
+    return out
 
 
 def _measures(inp: SweepInputs, selected, covered: np.ndarray, dc, ac, power, served_kwh: float) -> dict:
@@ -217,7 +225,7 @@ def sweep_p(inp: SweepInputs, values: list[int], solver: str = "cbc", time_limit
     """MCLP for each ``p`` in ``values`` (increasing), sized and costed.
 
     Returns:
-        DataFrame with :data:`TRADEOFF_COLUMNS` (``value`` = p), one row per value.
+        DataFrame with :data:`P_SWEEP_COLUMNS` (``value`` = p), one row per value.
 
     Raises:
         InputError: a value exceeds the number of candidate sites.
@@ -248,9 +256,30 @@ def sweep_p(inp: SweepInputs, values: list[int], solver: str = "cbc", time_limit
                 best = (p, np.asarray(sel), obj, bound)
         row = {"value": p, **evaluate(inp, sel), "status": status, "objective": round(float(obj), 6),
                "bound": round(float(bound), 6), "gap": round(float(gap), 9), "source": source}
+        row["warnings"] = "; ".join(_p_row_warnings(inp, row, mip_gap))
         rows.append(row)
-        progress(f"  p={p}: {row['stations']} stations, coverage {row['coverage_share']:.1%}, {row['cost_cny'] / 1e6:,.1f} M CNY ({status})")
-    return pd.DataFrame(rows, columns=TRADEOFF_COLUMNS)
+        progress(f"  p={p}: {row['stations']} stations, coverage {row['coverage_share']:.1%}, {row['cost_cny'] / 1e6:,.1f} M CNY ({status})"
+                 + (f"; warning: {row['warnings']}" if row["warnings"] else ""))
+    return pd.DataFrame(rows, columns=P_SWEEP_COLUMNS)
+
+
+def _p_row_warnings(inp: SweepInputs, row: dict, mip_gap: float | None) -> list[str]:
+    """The warnings of one p-sweep row, as a run would give them (:mod:`evsiting.alerts`):
+    stations over the site maximum, demand no candidate reaches, a solve short of its gap."""
+    from .alerts import over_site_max_warning, solver_warning
+
+    out = []
+    line = over_site_max_warning(row["stations_over_site_max"], inp.params.value("site_max_dc_ports"), inp.params.value("site_max_ac_ports"))
+    if line:
+        out.append(line.split(": add candidate")[0])
+    unreached = np.diff(inp.matrix.indptr) == 0
+    nev = inp.cells["nev_count"].to_numpy(dtype=float)
+    if (unreached & (nev > 0)).any():
+        out.append(f"{int((unreached & (nev > 0)).sum()):,} demand cell(s) with {int(nev[unreached].sum()):,} NEVs are beyond the "
+                   "service standard of every candidate")
+    if row["source"] == "solved" and (line := solver_warning(row["status"], row["gap"], mip_gap if mip_gap is not None else 1e-4)):
+        out.append(line)
+    return out
 
 
 def sweep_budget(inp: SweepInputs, values: list[float], solver: str = "cbc", time_limit: float | None = None,
@@ -328,43 +357,72 @@ def sweep_budget(inp: SweepInputs, values: list[float], solver: str = "cbc", tim
 
 
 def plot_tradeoff(df: pd.DataFrame, path: Path, title: str = "", xlabel_value: str = "p") -> Path:
-    """``tradeoff.png``: coverage share (%) and cost (million CNY) against stations opened.
+    """``tradeoff.png`` against the swept value.
 
-    Each point is labelled with its sweep value (the first one reaching that station count)
-    when there are at most 25 of them.
+    - p sweep (``xlabel_value="p"``): x = p, the most stations MCLP may open; NEVs within the
+      service standard (%, left axis) and capital cost (million CNY, right axis). A p whose
+      solution opens fewer stations is drawn with a hollow marker.
+    - budget sweep: x = budget (million CNY); public charging energy served and NEVs within
+      the standard (%, left axis), and the plan's capital cost (million CNY, right axis, on the
+      same scale as x, with the budget itself as a dotted line: spend never exceeds it).
+
+    Titles differ by kind; no point labels, so nothing overlaps. Deterministic bytes.
     """
     from matplotlib.figure import Figure  # no pyplot: leaves the caller's backend alone
 
-    fig = Figure(figsize=(7.5, 4.5), dpi=120)
+    fig = Figure(figsize=(8.0, 4.8), dpi=120)
     ax = fig.subplots()
-    x = df["stations"].to_numpy()
-    ax.plot(x, 100 * df["coverage_share"], "o-", color="tab:blue", label="NEVs covered (%)")
-    ax.set_xlabel("stations opened")
-    ax.set_ylabel("NEVs within the service standard (%)", color="tab:blue")
-    ax.set_ylim(0, 100)
     ax2 = ax.twinx()
-    ax2.plot(x, df["cost_cny"] / 1e6, "s--", color="tab:red", label="cost (M CNY)")
+    v = df["value"].to_numpy(dtype=float)
+    cov = 100 * df["coverage_share"].to_numpy(dtype=float)
+    cost = df["cost_cny"].to_numpy(dtype=float) / 1e6
+    if xlabel_value == "p":
+        x = v
+        fewer = df["stations"].to_numpy() < v
+        ax.plot(x, cov, "o-", color="tab:blue", label="NEVs covered (%)", zorder=3)
+        if fewer.any():
+            ax.plot(x[fewer], cov[fewer], "o", mfc="white", color="tab:blue", label="NEVs covered, fewer stations opened than p", zorder=3)
+        ax2.plot(x, cost, "s--", color="tab:red", ms=4, label="capital cost (M CNY)", zorder=2)
+        ax.set_xlabel("p: most stations MCLP may open")
+        ax.set_ylabel("NEVs within the service standard (%)")
+        head = "MCLP trade-off: NEVs covered and cost against the number of stations p"
+    else:
+        x = v / 1e6
+        energy = df["energy_kwh_day"].to_numpy(dtype=float)
+        served = 100 * df["energy_served_kwh_day"].to_numpy(dtype=float) / np.where(energy > 0, energy, 1.0)
+        ax.plot(x, served, "o-", color="tab:green", label="public energy served (%)", zorder=3)
+        ax.plot(x, cov, "^:", color="tab:blue", ms=5, label="NEVs within the standard of a station (%)", zorder=3)
+        ax2.plot(x, cost, "s--", color="tab:red", ms=4, label="capital cost of the plan (M CNY)", zorder=2)
+        ax2.plot(x, x, ":", color="0.5", lw=1, label="budget (spend limit)", zorder=1)
+        ax.set_xlabel("budget (million CNY)")
+        ax.set_ylabel("share of the public energy or NEVs (%)")
+        head = "Budget trade-off: energy served and cost against the budget (capacitated model)"
+    ax.set_ylim(0, 105)
     ax2.set_ylabel("capital cost (million CNY)", color="tab:red")
-    ax2.set_ylim(bottom=0)
-    if len(df) <= 25:
-        first = np.r_[True, x[1:] != x[:-1]]  # one label per distinct station count
-        for xi, yi, v in zip(x[first], 100 * df["coverage_share"].to_numpy()[first], df["value"].to_numpy()[first]):
-            ax.annotate(f"{xlabel_value}={v:,.0f}" if xlabel_value == "p" else f"{v / 1e6:,.0f}M", (xi, yi), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=6)
+    ax2.set_ylim(0, max(float(np.nanmax(cost)) if len(cost) else 1.0, float(x.max()) if xlabel_value != "p" and len(x) else 0.0, 1e-6) * 1.1)
+    ax.set_zorder(ax2.get_zorder() + 1)  # the shares above the cost line
+    ax.patch.set_visible(False)
     ax.grid(alpha=0.3)
-    ax.set_title(title, fontsize=10)
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, loc="lower right", fontsize=7.5, framealpha=0.9)
+    ax.set_title(f"{head}\n{title}" if title else head, fontsize=9.5)
     fig.tight_layout()
-    fig.savefig(path, metadata={"Software": None})
+    fig.savefig(path, format="png", metadata={"Software": None})
     return Path(path)
 
 
 def write_sweep(df: pd.DataFrame, out_dir: Path, title: str, kind: str = "p", manifest: dict | None = None) -> Path:
-    """Write ``tradeoff.csv``, ``tradeoff.png`` and (when given) ``manifest.json`` into
-    ``out_dir`` (atomically replaced)."""
+    """Write ``tradeoff.csv``, ``tradeoff.png``, ``report.html`` (:func:`evsiting.report.sweep_report`)
+    and (when given) ``manifest.json`` into ``out_dir`` (atomically replaced)."""
     from .outputs import atomic_dir, write_json
 
     with atomic_dir(Path(out_dir)) as tmp:
         df.rename(columns={"value": "p" if kind == "p" else "budget_cny"}).to_csv(tmp / "tradeoff.csv", index=False, lineterminator="\n")
         plot_tradeoff(df, tmp / "tradeoff.png", title, kind)
+        from .report import sweep_report
+
+        (tmp / "report.html").write_text(sweep_report(df, title, kind, (tmp / "tradeoff.png").read_bytes()), encoding="utf-8")
         if manifest is not None:
             write_json(manifest, tmp / "manifest.json")
     return Path(out_dir)

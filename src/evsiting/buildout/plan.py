@@ -284,12 +284,15 @@ def _finish(ctx, cfg, run_name, prefecture, years, p_last, study, bw_info, imp_i
         sizes={"demand_cells": len(cells), "candidates": len(candidates), "matrix_pairs": int(matrix.nnz)},
     )
     if write:
-        png = chart_png(table, f"{run_name}: staged build-out {years[0]}-{years[-1]} ({result.status}, gap {result.gap:.3g})")
+        png = chart_png(table, f"{run_name}: staged build-out {years[0]}-{years[-1]} ({result.status}, gap {_gap_text(result.gap)})")
+        map_bytes = plan_map_png(stations, cells, [p.adcode for p in chosen], table, summary)
 
         def files(tmp: Path) -> None:
             write_geojson(stations, tmp / "buildout.geojson")
             table.to_csv(tmp / "buildout.csv", index=False, lineterminator="\n")
             (tmp / "buildout.png").write_bytes(png)
+            (tmp / "map.png").write_bytes(map_bytes)
+            (tmp / "report.html").write_text(plan_report(summary, table, map_bytes, png), encoding="utf-8")
             write_json(summary, tmp / "summary.json")
 
         ctx.write_folder(out_dir, manifest, files)
@@ -332,10 +335,12 @@ def _stations(candidates: gpd.GeoDataFrame, counties: gpd.GeoDataFrame, prefs: P
               res: BuildoutResult) -> gpd.GeoDataFrame:
     """Every station of the plan with ``open_year`` and DC/AC ports added in each year."""
     sel = np.flatnonzero(res.open_year >= 0)
-    out = candidates.iloc[sel][["site_id", "county_adcode", "prefecture_adcode", "source", "geometry"]].copy()
+    cols = ["site_id", "name", "county_adcode", "prefecture_adcode", "source", "geometry"]
+    out = candidates.iloc[sel][[c for c in cols if c in candidates.columns]].copy()
     pref_names = {p.adcode: p.name_en for p in prefs.items}
-    out.insert(1, "prefecture", out["prefecture_adcode"].map(pref_names))
-    out.insert(2, "county", out["county_adcode"].map(counties.set_index("adcode")["name_zh"]))
+    at = 2 if "name" in out.columns else 1
+    out.insert(at, "prefecture", out["prefecture_adcode"].map(pref_names))
+    out.insert(at + 1, "county", out["county_adcode"].map(counties.set_index("adcode")["name_zh"]))
     out["adcode"] = out["county_adcode"]
     out["open_year"] = res.open_year[sel]
     out["existing"] = res.existing[sel]
@@ -389,41 +394,110 @@ def _table(years: list[int], fleets: dict, nev: np.ndarray, demand: np.ndarray, 
     return pd.DataFrame(rows)
 
 
+def _gap_text(gap: float | None) -> str:
+    """A solver gap (fraction) as a percentage with two decimals, e.g. 0.000568 -> ``0.06 %``
+    (``-`` when unknown)."""
+    if gap is None or not np.isfinite(gap):
+        return "-"
+    if gap <= 0:
+        return "0 %"
+    return "< 0.01 %" if gap < 0.00005 else f"{100 * gap:.2f} %"
+
+
+def plan_map_png(stations: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, prefectures: list[int], table: pd.DataFrame,
+                 summary: dict) -> bytes:
+    """``map.png`` of a plan (:func:`evsiting.report.map_png`): the stations at their final
+    ports, coloured by the year they open, over the demand cells of the last year, with the
+    last year's headline (stations, ports, NEVs per port, served share) and the total spend."""
+    from ..report import MapPanel, map_png
+
+    last = table.iloc[-1]
+    ports = int(last["ports_dc"]) + int(last["ports_ac"])
+    head = [
+        ("year", f"{int(last['year'])}"),
+        ("stations", f"{int(last['stations']):,}"),
+        ("ports (DC + AC)", f"{ports:,} ({int(last['ports_dc']):,} + {int(last['ports_ac']):,})"),
+        ("NEVs per public port", f"{float(last['nev_study_area']) / ports:.1f}" if ports else "-"),
+        ("served share of public energy", f"{float(last['served_share']):.1%}"),
+        (f"spend {int(table['year'].iloc[0])}-{int(last['year'])}", f"{float(table['spend_cny'].sum()) / 1e6:,.1f} M CNY"),
+    ]
+    st = stations.assign(open_year=stations["open_year"].astype(int))
+    years = summary["years"]
+    title = f"{summary['run']}: stations by year opened, {years[0]}-{years[-1]}, {summary['service_standard_min']:g}-min standard"
+    return map_png([MapPanel("", st, cells, prefectures, head, colour_by="open_year")], title)
+
+
+def plan_report(summary: dict, table: pd.DataFrame, map_bytes: bytes, chart: bytes) -> str:
+    """``report.html`` of a plan: the year table, solver, map and ``buildout.png``
+    (:mod:`evsiting.report`, self-contained)."""
+    from ..report import image_html, kv_table, page, table_html
+
+    cols = [("year", "year"), ("nev_study_area", "NEVs"), ("demand_kwh_day", "demand kWh/day"), ("served_kwh_day", "served kWh/day"),
+            ("served_share", "served share"), ("stations", "stations"), ("stations_new", "new"), ("ports_dc", "DC ports"),
+            ("ports_ac", "AC ports"), ("spend_cny", "spend CNY"), ("budget_cny", "budget CNY")]
+    rows = []
+    for r in table.to_dict(orient="records"):
+        r["served_share"] = f"{100 * r['served_share']:.1f} %"
+        rows.append(r)
+    m = summary["solver"]
+    solver = kv_table([("solver", str(m.get("name"))), ("status", str(m.get("status"))), ("gap", _gap_text(m.get("gap"))),
+                       ("time limit", f"{m.get('time_limit_s')} s"), ("objective", str(summary["objective"]))])
+    years = summary["years"]
+    sub = (f"{summary['scenario']} scenario, {summary['service_standard_min']:g}-min standard, "
+           f"{summary['candidates']:,} candidate sites, total spend {summary['total_cost_cny'] / 1e6:,.1f} M CNY")
+    return page(f"{summary['run']}: staged build-out {years[0]}-{years[-1]}", sub, [
+        ("By year", table_html(rows, cols)), ("Solver", solver),
+        ("Map", image_html(map_bytes, "stations by year opened")), ("Build-out by year", image_html(chart, "build-out chart")),
+    ])
+
+
 def chart_png(table: pd.DataFrame, title: str) -> bytes:
-    """PNG bytes of three panels by year: stations (open, new), DC/AC ports, served share.
+    """PNG bytes of ``buildout.png``, three panels by year: stations (open, of which new),
+    installed DC/AC ports (stacked, total on each bar) and the served share of the public
+    charging demand (%). Legends sit above the bars (headroom), axes carry units.
 
     Deterministic (no timestamp in the PNG metadata).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: leaves the caller's backend alone
 
     yrs = table["year"].astype(int).to_numpy()
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
+    fig = Figure(figsize=(13, 4.6), dpi=110)
+    axes = fig.subplots(1, 3)
     ax = axes[0]
-    ax.bar(yrs, table["stations"], color="#4c72b0", label="open")
-    ax.bar(yrs, table["stations_new"], color="#dd8452", label="new this year")
+    st, new = table["stations"].to_numpy(), table["stations_new"].to_numpy()
+    ax.bar(yrs, st, color="#4c72b0", label="open at year end")
+    ax.bar(yrs, new, color="#dd8452", width=0.5, label="of which new this year")
+    for x, v in zip(yrs, st):
+        ax.annotate(f"{v:,}", (x, v), textcoords="offset points", xytext=(0, 2), ha="center", fontsize=7)
+    ax.set_ylim(0, max(float(st.max()) if len(st) else 1.0, 1.0) * 1.3)
     ax.set_title("Stations")
-    ax.legend(fontsize=8)
+    ax.set_ylabel("stations")
     ax = axes[1]
-    ax.bar(yrs, table["ports_dc"], color="#c44e52", label="DC fast")
-    ax.bar(yrs, table["ports_ac"], bottom=table["ports_dc"], color="#55a868", label="AC level-2")
-    ax.set_title("Charging ports (installed)")
-    ax.legend(fontsize=8)
+    dc, ac = table["ports_dc"].to_numpy(), table["ports_ac"].to_numpy()
+    ax.bar(yrs, dc, color="#c44e52", label="DC fast")
+    ax.bar(yrs, ac, bottom=dc, color="#55a868", label="AC level-2")
+    for x, v in zip(yrs, dc + ac):
+        ax.annotate(f"{v:,}", (x, v), textcoords="offset points", xytext=(0, 2), ha="center", fontsize=7)
+    ax.set_ylim(0, max(float((dc + ac).max()) if len(dc) else 1.0, 1.0) * 1.3)
+    ax.set_title("Charging ports installed")
+    ax.set_ylabel("ports (DC + AC)")
     ax = axes[2]
-    ax.plot(yrs, 100 * table["served_share"], marker="o", color="#8172b3")
+    ax.plot(yrs, 100 * table["served_share"], marker="o", color="#8172b3", label="served share")
     for x, v in zip(yrs, table["served_share"]):
-        ax.annotate(f"{100 * v:.1f}%", (x, 100 * v), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
-    ax.set_ylim(0, 105)
-    ax.set_title("Served share of public charging demand (%)")
+        ax.annotate(f"{100 * v:.1f} %", (x, 100 * v), textcoords="offset points", xytext=(0, -13), ha="center", fontsize=7)
+    ax.set_ylim(0, 112)
+    ax.set_title("Public charging demand served")
+    ax.set_ylabel("served share of the demand (%)")
     for a in axes:
         a.set_xticks(yrs)
+        a.set_xlim(yrs.min() - 0.6, yrs.max() + 0.6)  # room for the first and last value labels
         a.set_xlabel("year")
         a.tick_params(axis="x", labelrotation=45)
+        a.grid(axis="y", alpha=0.3)
+        if a is not axes[2]:
+            a.legend(fontsize=8, loc="upper left", ncol=2, frameon=False)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
-    plt.close(fig)
+    fig.savefig(buf, format="png", metadata={"Software": None})
     return buf.getvalue()
