@@ -125,7 +125,8 @@ def params_from_manifest(manifest: dict) -> Parameters:
 
 def prepare(cfg: RunConfig, prefecture: str | None = None, progress: Callable[[str], None] = lambda m: None) -> SweepInputs:
     """Build demand, candidates and the travel-time matrix (within the service standard) once,
-    with the run's stages (:mod:`evsiting.stages`, the gap fill included); no model is solved.
+    with the run's stages (:mod:`evsiting.stages`, the gap fill and, for the capacitated model,
+    the capacity fill included); no model is solved.
 
     Raises:
         InputError: as the study, demand, candidates and travel-time stages.
@@ -135,6 +136,7 @@ def prepare(cfg: RunConfig, prefecture: str | None = None, progress: Callable[[s
     from .stages.s2_demand import build_demand
     from .stages.s3_candidates import build_candidates
     from .stages.s4_travel import reach_all_cells, travel_provider
+    from .stages.s5_model import fill_capacity
 
     ctx = RunContext.open(cfg, write=False, progress=progress)
     study = load_study(cfg, prefecture, progress)
@@ -144,10 +146,15 @@ def prepare(cfg: RunConfig, prefecture: str | None = None, progress: Callable[[s
     cands = build_candidates(cfg, study, demand.cells)
     ctx.done("candidates", f"{len(cands.sites):,}")
     standard = cfg.model.service_standard_min
-    reached = reach_all_cells(travel_provider(cfg), demand.cells, cands, demand.params, standard, standard)
+    provider = travel_provider(cfg)
+    reached = reach_all_cells(provider, demand.cells, cands, demand.params, standard, standard)
+    fill_note = ""
+    if cfg.model.type == "capacitated":  # the run's capacity fill: the same instance as `run`
+        reached, n_fill, _ = fill_capacity(cfg.model, provider, demand.cells, reached, demand.params)
+        fill_note = f"; capacity fill: {n_fill:,}"
     cands, travel = reached.candidates, reached.travel
     ctx.done("travel times", f"{travel.matrix.nnz:,} pairs within {standard:g} min, {travel.info['method']}; "
-                             f"gap fill: {reached.reach.added:,} sites added, {len(cands.sites):,} in all")
+                             f"gap fill: {reached.reach.added:,} sites added{fill_note}, {len(cands.sites):,} in all")
     run_name = study.run_name(cfg, prefecture)
     summary = {"run": run_name, "year": cfg.year, "scenario": cfg.demand.scenario}
     return SweepInputs(demand.cells, cands.sites, travel.matrix, demand.params, standard, getattr(cfg.model, "weight", "nev_count"),
