@@ -359,7 +359,7 @@ def sweep_budget(inp: SweepInputs, values: list[float], solver: str = "cbc", tim
                "bound": round(float(bound), 6), "gap": round(float(gap), 9), "source": source}
         rows.append(row)
         progress(f"  budget {b / 1e6:,.1f} M CNY: {row['stations']} stations, {row['cost_cny'] / 1e6:,.1f} M CNY, served "
-                 f"{row['energy_served_kwh_day']:,.0f} kWh/day ({status}{'' if source == 'solved' else ', reused'})")
+                 f"{row['energy_served_kwh_day']:,.0f} kWh/day ({status}{'' if source == 'solved' or status == 'not binding' else ', reused'})")
     return pd.DataFrame(rows, columns=TRADEOFF_COLUMNS)
 
 
