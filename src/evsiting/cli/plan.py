@@ -10,14 +10,30 @@ import typer
 from .common import SOLVER_HELP, check_solver_option, echo_err, handle_errors
 
 
+def _limit(r: dict) -> str:
+    """The nested plan's binding constraint of a year, with the kWh/day it leaves unserved."""
+    if r["binding"] == "none":
+        return "nothing (all energy in reach served)"
+    left = r["unserved_beyond_capacity_kwh_day"] + r["unserved_beyond_standard_kwh_day"]
+    return f"{r['binding']} ({left:,.0f} kWh/day unserved)"
+
+
 def _print_table(res) -> None:
     s = res.summary
     typer.echo(f"\n{s['run']}: {s['years'][0]}-{s['years'][-1]}, objective {s['objective']}, "
                f"{s['service_standard_min']:g}-min service standard, {s['candidates']:,} candidate sites")
-    typer.echo(f"{'year':<6}{'NEVs':>11}{'stations':>10}{'new':>6}{'DC ports':>10}{'AC ports':>10}{'served':>9}{'spend CNY':>16}")
+    typer.echo(f"method: {s.get('method', '')}")
+    binding = "binding" in (s["by_year"][0] if s["by_year"] else {})
+    typer.echo(f"{'year':<6}{'NEVs':>11}{'stations':>10}{'new':>6}{'DC ports':>10}{'AC ports':>10}{'served':>9}{'spend CNY':>16}"
+               + ("  what limits service" if binding else ""))
     for r in s["by_year"]:
         typer.echo(f"{r['year']:<6}{r['nev_study_area']:>11,.0f}{r['stations']:>10,}{r['stations_new']:>6,}{r['ports_dc']:>10,}"
-                   f"{r['ports_ac']:>10,}{r['served_share']:>9.1%}{r['spend_cny']:>16,.0f}")
+                   f"{r['ports_ac']:>10,}{r['served_share']:>9.2%}{r['spend_cny']:>16,.0f}"
+                   + (f"  {_limit(r)}" if binding else ""))
+    for b in s.get("binding", []):
+        if b["counties"]:
+            more = f" and {len(b['counties']) - 8} more" if len(b["counties"]) > 8 else ""
+            typer.echo(f"  {b['year']}: {b['constraint']} binds in {', '.join(b['counties'][:8])}{more}")
     m = s["solver"]
     typer.echo(f"solver {m['name']}: {m['status']}, objective {m['objective']:.6g}, bound {m['bound']:.6g}, "
                f"gap {m['gap']:.3g}, {m['runtime_s']:.1f} s" + (f" ({m['message']})" if m["message"] else ""))
@@ -36,7 +52,7 @@ def register(app: typer.Typer) -> None:
         prefecture: Optional[str] = typer.Option(None, "--prefecture", "-p", help="Only this prefecture: English/pinyin, Chinese name or adcode"),
         out: Optional[Path] = typer.Option(None, "--out", help="Folder for run folders (default: the config's output_dir)"),
         solver: Optional[str] = typer.Option(None, "--solver", help=SOLVER_HELP),
-        time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Time limit of the multi-period solve, seconds"),
+        time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Time limit of the whole plan solve, seconds (nested plan: the last year gets 60 %)"),
     ) -> None:
         """Plan which stations to open and how many ports to add each year; writes buildout.geojson, buildout.csv and buildout.png."""
         from ..buildout.plan import parse_years, plan
