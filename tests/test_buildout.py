@@ -348,3 +348,24 @@ def test_plan_reads_candidate_files_as_the_run_does(tmp_path, shared):
     entry = [f for f in files if f["path"] == str(csv)][0]
     assert entry["sha256"] and entry["skipped_outside_study_area"] == 1
     assert json.loads((res.out_dir / "summary.json").read_text())["building_weights"] == {"used": False}
+
+
+def test_run_totals_existing_stations_and_the_ports_it_adds(tmp_path, shared):
+    """``run`` with a planner's file of existing stations (synthetic, named as such) and their
+    installed ports: the summary totals the existing stations, installed and added ports."""
+    from evsiting.config import PointFile
+    from evsiting.pipeline import run
+
+    csv = tmp_path / "synthetic_existing.csv"
+    csv.write_text("id,name,lon,lat,dc,ac\nanshun-1,synthetic A,105.947,26.253,4,6\n"
+                   "anshun-2,synthetic B,105.93,26.24,2,0\n", encoding="utf-8")
+    cfg = load_config(configs_dir() / "prefectures" / "anshun.yaml")
+    cfg.candidates.per_county = 3
+    cfg.impedance.method = "great_circle"
+    cfg.candidates.files = [PointFile(path=str(csv), id_column="id", existing=True, dc_ports_column="dc",
+                                      ac_ports_column="ac")]
+    res = run(cfg, out_base=tmp_path / "out")
+    tot = res.summary["total"]
+    assert tot["existing_stations"] == 2
+    assert tot["ports_dc_existing"] == 6 and tot["ports_ac_existing"] == 6
+    assert tot["ports_dc_added"] == tot["ports_dc"] - 6 and tot["ports_ac_added"] == tot["ports_ac"] - 6

@@ -33,6 +33,12 @@ def _print_summary(res) -> None:
             f"{r['name_en']:<14}{r['nev_count']:>9,}{r['stations']:>10,}{r['ports_dc']:>10,}{r['ports_ac']:>10,}"
             f"{r['coverage_share']:>10.1%}{ratio:>13}"
         )
+    if tot.get("existing_stations"):
+        typer.echo(
+            f"existing stations: {tot['existing_stations']:,} with {tot['ports_dc_existing']:,} DC + "
+            f"{tot['ports_ac_existing']:,} AC ports installed; the plan adds {tot['ports_dc_added']:,} DC + "
+            f"{tot['ports_ac_added']:,} AC ports in all"
+        )
     dep = s.get("depots") or []
     if dep:
         typer.echo(

@@ -38,7 +38,9 @@ def summarise(cells: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, prefectures: lis
         ``energy_kwh_day``, ``stations``, ``ports_dc``, ``ports_ac``, ``power_kw``,
         ``nev_covered``, ``coverage_share`` (NEVs within the service standard of a station /
         NEVs), ``energy_served_kwh_day`` (of the cells assigned to a station),
-        ``unserved_energy_kwh_day`` and ``nev_per_public_charger`` (NEVs / (DC + AC ports)).
+        ``unserved_energy_kwh_day`` and ``nev_per_public_charger`` (NEVs / (DC + AC ports));
+        with installed ports from a candidate file also ``existing_stations``,
+        ``ports_dc_existing``/``ports_ac_existing`` and ``ports_dc_added``/``ports_ac_added``.
     """
     def block(c: pd.DataFrame, s: pd.DataFrame) -> dict:
         nev = int(c["nev_count"].sum())
@@ -47,7 +49,7 @@ def summarise(cells: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, prefectures: lis
         # energy served: the model's flows when it splits cells (capacitated), else assigned cells
         served = float(c["served_kwh_day"].sum()) if "served_kwh_day" in c.columns else float(c.loc[c["station_id"].notna(), "energy_kwh_day"].sum())
         ports = int(s["ports_dc"].sum() + s["ports_ac"].sum())
-        return {
+        out = {
             "nev_count": nev,
             "energy_kwh_day": round(energy, 3),
             "stations": int(s["stations"].sum()) if "stations" in s.columns else int(len(s)),
@@ -61,6 +63,14 @@ def summarise(cells: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, prefectures: lis
             "unserved_energy_kwh_day": round(energy - served, 3),
             "nev_per_public_charger": None if not ports else round(nev / ports, 3),
         }
+        if "ports_dc_existing" in s.columns:  # a candidate file gave installed ports
+            ex = (s["ports_dc_existing"] + s["ports_ac_existing"]) > 0
+            out.update({"existing_stations": int(ex.sum()),
+                        "ports_dc_existing": int(s["ports_dc_existing"].sum()),
+                        "ports_ac_existing": int(s["ports_ac_existing"].sum()),
+                        "ports_dc_added": int(s["ports_dc_added"].sum()),
+                        "ports_ac_added": int(s["ports_ac_added"].sum())})
+        return out
 
     per = []
     for p in prefectures:
