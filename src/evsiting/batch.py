@@ -329,7 +329,7 @@ def run_batch(
         ok = [o for o in mine if o.ok]
         if not ok:
             continue
-        params = load_parameters(cfg.path(cfg.data.parameters)).with_overrides(cfg.parameters, "config parameters")
+        params = load_parameters(cfg.path(cfg.data.parameters)).with_overrides(cfg.parameters, "config parameters", cfg.source)
         base = Path(out_base) if out_base is not None else cfg.path(cfg.output_dir)
         target = base / rollup_dir_name(cfg)
         summary = write_rollup([o.out_dir for o in ok], target, params.value("fleet_nev_stock_target"), cfg.fleet.target_year,

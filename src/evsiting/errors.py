@@ -37,3 +37,22 @@ class InfeasibleError(EvsitingError):
 
 class SolverError(EvsitingError):
     """The solver is missing, crashed, or stopped without any solution."""
+
+
+def blames_config(func):
+    """Decorator of a function whose first argument is a run config: an :class:`InputError`
+    raised inside it with the placeholder source ``"config"`` names the config file instead
+    (``cfg.source``), so every error names the user's file."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(cfg, *args, **kwargs):
+        try:
+            return func(cfg, *args, **kwargs)
+        except InputError as exc:
+            src = getattr(cfg, "source", None)
+            if exc.source == "config" and src and src != "config":
+                raise InputError(exc.message, source=src, field=exc.field) from None
+            raise
+
+    return wrapper

@@ -15,6 +15,7 @@ from typing import Callable
 import geopandas as gpd
 import scipy.sparse as sp
 
+from .errors import blames_config
 from . import candidates as cand
 from .config import RunConfig
 from .stages.context import RunContext
@@ -42,6 +43,7 @@ class RunResult:
     timings: dict = field(default_factory=dict)
 
 
+@blames_config
 def run(
     cfg: RunConfig,
     prefecture: str | None = None,

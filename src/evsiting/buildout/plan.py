@@ -27,6 +27,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from ..errors import blames_config
 from ..areas import Prefectures
 from ..config import BuildoutConfig, RunConfig
 from ..demand import cells as dcells
@@ -87,6 +88,7 @@ def _per_year(value, years: list[int], name: str):
     return [float(value[y]) for y in years]
 
 
+@blames_config
 def plan(
     cfg: RunConfig,
     years: list[int] | None = None,

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..errors import InputError
+from ..errors import InfeasibleError, InputError
 from ..models import LSCP, MCLP, LocationResult, PCenter, PMedian
 from ..models.capacitated import CapacitatedSiting
 from ..params import Parameters
@@ -306,7 +306,42 @@ def solve_model(block, inp: ModelInputs, opt: SolveOptions) -> Solution:
         InputError: p above the candidates or below the required stations.
         InfeasibleError, SolverError: from the model.
     """
-    return REGISTRY[block.type](block, inp, opt)
+    try:
+        return REGISTRY[block.type](block, inp, opt)
+    except InputError as exc:
+        field = _user_field(exc.field, block)
+        if field == exc.field:
+            raise
+        raise InputError(_user_words(exc.message, block), source="config" if exc.source in (None, "config") else exc.source,
+                         field=field) from None
+    except InfeasibleError as exc:
+        text = _user_words(str(exc), block)
+        if text == str(exc):
+            raise
+        raise InfeasibleError(text) from None
+
+
+def _internal_names(block) -> dict[str, str]:
+    """The models' argument names -> the config keys (dotted, as the user writes them)."""
+    p_key = "model.p" if getattr(block, "p", None) is not None else "model.nevs_per_station"
+    return {"p_facilities": p_key, "service_radius": "model.service_standard_min", "time_limit": "solver.time_limit_s",
+            "mip_gap": "solver.mip_gap", "weights": f"model.{'weight' if hasattr(block, 'weight') else 'type'}",
+            "allocation_cny_per_kwh_min": "model.allocation_cny_per_kwh_min", "budget_cny": "model.budget_cny",
+            "budget": "model.budget_cny", "service_standard_min": "model.service_standard_min"}
+
+
+def _user_field(field: str | None, block) -> str | None:
+    return _internal_names(block).get(field, field) if field else field
+
+
+def _user_words(text: str, block) -> str:
+    """``text`` with the models' argument names replaced by the config keys."""
+    import re
+
+    for name, key in _internal_names(block).items():
+        if "_" in name and name != key.rsplit(".", 1)[-1]:  # argument names, not plain words
+            text = re.sub(rf"\b{name}\b", key, text)
+    return text
 
 
 def rows_within(matrix: sp.csr_matrix, minutes: float) -> np.ndarray:
