@@ -41,6 +41,7 @@ KINDS = {
     "gzip": "a gzip archive",
     "binary": "a binary file of unknown format",
 }
+_BINARY_SUFFIXES = {".pbf": "pbf", ".gpkg": "gpkg", ".shp": "shp", ".fgb": "fgb", ".zip": "zip", ".bz2": "bz2"}
 #: Text tables (no geometry).
 TABLES = frozenset({"csv", "tsv", "ssv", "text"})
 #: Files geopandas reads as layers with geometries.
@@ -119,7 +120,9 @@ def sniff(path: Path, size: int = 65536) -> str:
         return "pbf"
     text = _decode_head(head)
     if text is None or "\x00" in text:
-        return "binary"
+        # an unknown binary named like a binary format is a damaged file of that format: the
+        # reader names its own error ("cannot read OSM PBF: ...")
+        return _BINARY_SUFFIXES.get(Path(path).suffix.lower(), "binary")
     t = text.lstrip()
     if t.startswith(("{", "[")):
         return "json"
