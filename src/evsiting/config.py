@@ -534,8 +534,10 @@ def config_from_dict(raw: dict[str, Any], source: str = "config", base_dir: Path
         else:
             msg = err["msg"].removeprefix("Value error, ")
             inp = err.get("input")
-            if "input" in err and (inp is None or isinstance(inp, (int, float, str))):
+            if "input" in err and (inp is None or isinstance(inp, (int, float, str))) and not isinstance(inp, bool):
                 msg = f"{msg} (got {inp!r})"
+            if isinstance(inp, str) and inp.strip().lower() in ("yes", "no", "on", "off", "y", "n"):
+                msg += "; yes/no/on/off are text in a config (YAML 1.2): write a number, or true/false"
         raise InputError(msg, source=source, field=field) from None
     cfg.base_dir = base_dir
     cfg.source = source

@@ -293,8 +293,10 @@ def check_parameter_overrides(params, overrides, source: object = "config") -> N
         if bounds is not None:
             lo, hi, open_lo = bounds
             if v > hi or v < lo or (open_lo and v <= lo):
-                span = f"{'above ' if open_lo else ''}{lo:g}{' and up' if open_lo else ''} to {hi:g} {p.unit}"
-                raise InputError(f"{v:g} {p.unit} is physically impossible for this parameter: expected {span} ({rng})", source, field)
+                unit = "" if p.unit in ("fraction", "ratio", "exponent") else f" {p.unit}"
+                span = f"{'above ' if open_lo else ''}{lo:g}{' and up' if open_lo else ''} to {hi:g}{unit}"
+                kind = f"a {p.unit}" if not unit else "a value"
+                raise InputError(f"{v:g}{unit} is physically impossible for this parameter: expected {kind} from {span} ({rng})", source, field)
         if p.unit in INTEGER_UNITS and v != int(v):
             raise InputError(f"must be a whole number of {p.unit}, got {v:g}", source, field)
 
@@ -357,11 +359,12 @@ def check_output_folder(path: Path, field: str = "output_dir", names: list[str] 
     if str(path).strip() == "":
         raise InputError("empty path; give a folder for the run folders", source=None, field=field)
     p = Path(path).absolute()
-    for link in [q for q in [p, *p.parents] if q.is_symlink() and not q.exists()]:
-        raise InputError(f"'{link}' is a link to '{link.readlink()}', which does not exist", source=p, field=field)
-    probe = p
-    while not probe.exists() and probe.parent != probe:
-        probe = probe.parent
+    probe = Path(p.anchor)  # the deepest existing folder on the way, reached from the root
+    for part in p.parts[1:]:
+        nxt = probe / part
+        if len(part.encode()) > 255 or not nxt.exists():
+            break
+        probe = nxt
     try:
         name_max = os.pathconf(probe, "PC_NAME_MAX")
     except (OSError, ValueError):
@@ -373,6 +376,8 @@ def check_output_folder(path: Path, field: str = "output_dir", names: list[str] 
                              f"file system allows ({name_max} bytes); choose a shorter folder or run name", source=p, field=field)
     if len(str(p).encode()) > 3800:
         raise InputError(f"the path is {len(str(p).encode())} bytes long; the file system allows about 4,096", source=p, field=field)
+    for link in [q for q in [p, *p.parents] if q.is_symlink() and not q.exists()]:
+        raise InputError(f"'{link}' is a link to '{link.readlink()}', which does not exist", source=p, field=field)
     if not probe.is_dir():
         raise InputError(f"'{probe}' is a file, not a folder; expected a folder for the run folders", source=p, field=field)
     kind = _filesystem_type(probe.resolve())

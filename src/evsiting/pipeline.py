@@ -23,7 +23,7 @@ from .stages.s1_study import Study, load_study, sha256  # noqa: F401  (re-export
 from .stages.s2_demand import building_summary, build_demand
 from .stages.s3_candidates import build_candidates
 from .stages.s4_travel import reach_all_cells, travel_provider
-from .stages.s5_model import ModelInputs, SolveOptions, rows_within, solve_model, travel_cutoff_min
+from .stages.s5_model import ModelInputs, SolveOptions, determinism, rows_within, solve_model, travel_cutoff_min
 from .stages.s6_sizing import size_solution
 from .stages.s7_outputs import add_costs_and_references, depots, run_layers, summarise, write_run_files
 
@@ -108,6 +108,7 @@ def run(
     ctx.done("sizing")
 
     summary = run_summary(cfg, study, demand, reached, solution, sized, run_name)
+    summary["determinism"] = determinism(solution.result, solve_opts.time_limit_s)
     result = solution.result
     manifest = ctx.manifest(
         cfg, run_name,
@@ -119,7 +120,8 @@ def run(
         building_weights=study.buildings_info,
         solver={"name": result.solver, "status": result.status, "objective": result.objective, "bound": result.bound,
                 "gap": result.gap, "runtime_s": result.runtime_s, "time_limit_s": solve_opts.time_limit_s,
-                "message": result.message, "method": {k: v for k, v in result.stats.items() if not k.endswith("_s")}},
+                "message": result.message, "method": {k: v for k, v in result.stats.items() if not k.endswith("_s")},
+                **determinism(result, solve_opts.time_limit_s)},
         sizes={"demand_cells": len(cells), "candidates": len(candidates), "matrix_pairs": int(travel.matrix.nnz)},
     )
     if write:

@@ -344,6 +344,31 @@ def _user_words(text: str, block) -> str:
     return text
 
 
+def determinism(result: LocationResult, time_limit_s: float | None) -> dict:
+    """Whether the plan of ``result`` is the same on every run of the same input
+    (``summary.json`` ``determinism``): ``deterministic`` and ``why``.
+
+    The rule: a solve that ends by proof (``optimal``) or at the requested gap is
+    deterministic (one thread, fixed seeds, no clock in the search); a solve that any step
+    ended at the time limit depends on the clock (the machine's speed and load), so a rerun
+    may stop at another plan.
+    """
+    stats = result.stats or {}
+    limited = list(stats.get("time_limited_steps") or [])
+    if "time limit" in (result.message or "") and not limited:
+        limited = ["solve"]
+    if stats.get("full_cover") == "unknown":
+        limited.append("full-cover check")
+    if not limited:
+        why = "proven optimal" if result.status == "optimal" else "stopped at the requested gap"
+        return {"deterministic": True, "why": f"{why} before any time limit: fixed seeds and no clock in the search, so the same input gives the same plan"}
+    limit = f" of {time_limit_s:g} s" if time_limit_s else ""
+    return {"deterministic": False,
+            "why": f"stopped at the time limit{limit} ({', '.join(dict.fromkeys(limited))}): the plan depends on how far the "
+                   "solver got, so a rerun or another machine may give another; raise solver.time_limit_s (or --time-limit) "
+                   "until the status is optimal or the gap target is met"}
+
+
 def rows_within(matrix: sp.csr_matrix, minutes: float) -> np.ndarray:
     """(n,) bool: the row has a candidate within ``minutes``."""
     rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
