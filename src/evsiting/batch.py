@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Literal
 
 from .config import RunConfig
-from .errors import EvsitingError, InputError
+from .errors import EvsitingError, InputError, blames_config
 from .outputs import atomic_dir
 
 Executor = Literal["local", "dask"]
@@ -344,6 +344,7 @@ def run_jobs(
     return [o for o in outcomes if o is not None]
 
 
+@blames_config
 def prefecture_jobs(cfg: RunConfig, solver: str | None = None, time_limit: float | None = None) -> list[Job]:
     """One job per prefecture of ``cfg``'s study area (all 9 when ``prefectures: all``),
     in adcode order.

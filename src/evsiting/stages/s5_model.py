@@ -316,9 +316,10 @@ def solve_model(block, inp: ModelInputs, opt: SolveOptions) -> Solution:
                          field=field) from None
     except InfeasibleError as exc:
         text = _user_words(str(exc), block)
-        if text == str(exc):
+        if text == str(exc) or exc.source is not None:
             raise
-        raise InfeasibleError(text) from None
+        keys = [k for k in dict.fromkeys(_internal_names(block).values()) if k in text]
+        raise InfeasibleError(text, source="config", field=keys[0] if keys else None) from None
 
 
 def _internal_names(block) -> dict[str, str]:
