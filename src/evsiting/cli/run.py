@@ -83,6 +83,9 @@ def _print_summary(res) -> None:
                    f"{m['bound'] / 1e6:,.2f} M CNY (proven gap {m['gap']:.3%}), {m['runtime_s']:.1f} s")
     else:
         typer.echo(f"solver {m['name']}: {m['status']}, objective {m['objective']:.6g}, gap {m['gap']:.3g}, {m['runtime_s']:.1f} s")
+    det = s.get("determinism") or {}
+    if det.get("deterministic") is False:
+        typer.echo(f"warning: not repeatable: {det['why']}")
     if res.out_dir:
         typer.echo(f"outputs: {res.out_dir}")
 
@@ -124,6 +127,9 @@ def _print_batch(res) -> None:
             typer.echo(render_validation(s["validation"], why=False))
         if not s["complete"]:
             typer.echo(f"INCOMPLETE: no run for {', '.join(s['missing'])}")
+        clock = (s.get("determinism") or {}).get("runs_stopped_at_time_limit") or []
+        if clock:
+            typer.echo(f"warning: not repeatable: {', '.join(clock)} stopped at the solver time limit (see their summary.json)")
         typer.echo(f"outputs: {folder}")
     if res.failed:
         for o in res.failed:
