@@ -24,9 +24,9 @@ from .stages.s2_demand import building_summary, build_demand
 from .stages.s3_candidates import build_candidates
 from .stages.s4_travel import reach_all_cells, travel_provider
 from .stages.s5_model import ModelInputs, SolveOptions, rows_within, solve_model, travel_cutoff_min
-from .stages.s5_model import determinism  # summary.json: does the plan depend on the clock
 from .stages.s6_sizing import size_solution
 from .stages.s7_outputs import add_costs_and_references, depots, run_layers, summarise, write_run_files
+from .stages.s5_model import determinism  # summary.json: does the plan depend on the clock
 
 
 @dataclass
