@@ -88,7 +88,7 @@ def province_summary(summaries: list[dict], run_names: list[str], target_nev: fl
         for d in s.get("depots", []):
             for k in DEPOT_FIELDS:
                 depot[k] += d[k]
-        rows.append({"adcode": pref["adcode"], "name_zh": pref["name_zh"], "name_en": pref["name_en"], "run": name, "p": s["p"],
+        rows.append({"adcode": pref["adcode"], "name_zh": pref["name_zh"], "name_en": pref["name_en"], "run": name, "p": s.get("p"),
                      **{k: pref[k] for k in SUM_FIELDS}, "coverage_share": pref["coverage_share"],
                      "nev_per_public_charger": pref["nev_per_public_charger"], **depot})
     rows.sort(key=lambda r: r["adcode"])
@@ -101,7 +101,8 @@ def province_summary(summaries: list[dict], run_names: list[str], target_nev: fl
              and all(isinstance(s["prefectures"][0].get(k), (int, float)) for s in summaries)]
     for r, s in zip(rows, [summaries[i] for i in sorted(range(len(summaries)), key=lambda i: summaries[i]["prefectures"][0]["adcode"])]):
         r.update({k: s["prefectures"][0][k] for k in extra})
-    total = {"p": sum(r["p"] for r in rows)}
+    # p: the station budget of the p-models; the capacitated model has none (sizes itself)
+    total = {"p": sum(r["p"] for r in rows) if all(r["p"] is not None for r in rows) else None}
     for k in SUM_FIELDS + DEPOT_FIELDS + tuple(extra):
         v = sum(r[k] for r in rows)
         total[k] = round(v, 3) if isinstance(v, float) else v
