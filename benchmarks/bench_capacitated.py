@@ -44,7 +44,6 @@ import numpy as np
 import pulp
 
 from evsiting.config import CapacitatedConfig, load_config
-from evsiting.demand.cells import demand_points
 from evsiting.models._cflp import Instance
 from evsiting.models._core import finish_status, run_solver
 from evsiting.models.capacitated import CapacitatedSiting
@@ -52,8 +51,8 @@ from evsiting.settings import configs_dir
 from evsiting.stages.s1_study import load_study
 from evsiting.stages.s2_demand import build_demand
 from evsiting.stages.s3_candidates import build_candidates
-from evsiting.stages.s4_travel import travel_provider
-from evsiting.stages.s5_model import ModelInputs, capacitated_model, travel_cutoff_min
+from evsiting.stages.s4_travel import reach_all_cells, travel_provider
+from evsiting.stages.s5_model import ModelInputs, capacitated_model, fill_capacity, travel_cutoff_min
 
 ONE_PERCENT = 0.01
 DEFAULT_GAP = 0.005
@@ -68,8 +67,12 @@ def build_inputs(config: Path, prefecture: str | None):
     study = load_study(cfg, prefecture)
     demand = build_demand(cfg, study)
     cands = build_candidates(cfg, study, demand.cells)
-    travel = travel_provider(cfg).times(demand_points(demand.cells), cands.sites, demand.params,
-                                        travel_cutoff_min(cfg.model))
+    # as `run` does: travel times, the gap fill of the cells no candidate reaches, and the
+    # capacity fill of the cells whose energy the sites in reach cannot hold
+    reached = reach_all_cells(travel_provider(cfg), demand.cells, cands, demand.params,
+                              travel_cutoff_min(cfg.model), cfg.model.service_standard_min)
+    reached, _, _ = fill_capacity(cfg.model, travel_provider(cfg), demand.cells, reached, demand.params)
+    cands, travel = reached.candidates, reached.travel
     kw = dict(cells=demand.cells, matrix=travel.matrix, required=cands.required, params=demand.params)
     if "candidates" in {f.name for f in dataclasses.fields(ModelInputs)}:
         kw["candidates"] = cands.sites

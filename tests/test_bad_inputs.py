@@ -91,7 +91,7 @@ def test_empty_rows_are_dropped_with_a_count_and_the_rows_are_remembered(tmp_pat
     p = write(tmp_path, "synthetic.csv", "id,lon,lat\na,106.03,26.19\nb,,\nc,NaN,26.3\nd,105.68,26.34\n")
     pts = read_points(p, crs="EPSG:4326", id_column="id")
     assert pts["id"].tolist() == ["a", "d"]
-    assert pts.attrs["dropped_empty"] == 2 and pts.attrs["source_rows"] == [2, 5]
+    assert pts.attrs["dropped_empty"] == 2 and pts.attrs["source_rows"] == [1, 4]  # data rows, the header not counted
     msg = dropped_warning(pts, p)
     assert "2 row(s)" in msg and "2 kept" in msg and "synthetic.csv" in msg
     assert dropped_warning(read_points(p, id_column=None), p) is not None
@@ -129,7 +129,7 @@ def test_projected_file_with_its_epsg_code_is_accepted(tmp_path):
 @pytest.mark.parametrize(
     "text, crs, words",
     [
-        ("id,lon,lat\na,inf,26.1\n", "EPSG:4326", ["row 2", "finite"]),
+        ("id,lon,lat\na,inf,26.1\n", "EPSG:4326", ["row 1", "finite"]),
         ("id,lon,lat\n", "EPSG:4326", ["no points", "no rows"]),
         ("", "EPSG:4326", ["malformed CSV", "empty"]),
         ("id,lon,lat\na,106.0,26.1\n", "EPSG:3857", ["projected", "EPSG:3857"]),
@@ -164,7 +164,7 @@ def test_outside_hint_when_swapping_would_fit(tmp_path):
     with pytest.raises(InputError) as exc:
         from_points(pts, counties, str(p), "id", None)
     msg = str(exc.value)
-    assert "1 point(s) outside the study area" in msg and "row 3" in msg and "swapped" in msg
+    assert "1 point(s) outside the study area" in msg and "row 2" in msg and "swapped" in msg
     far = read_points(write(tmp_path, "synthetic2.csv", "id,lon,lat\na,25,45\nb,-60,-10\n"), id_column="id")
     with pytest.raises(InputError) as exc:
         from_points(far, counties, "f", "id", None)
@@ -182,10 +182,10 @@ def test_points_in_other_prefectures_are_skipped_points_outside_the_region_refus
     study = region[region["prefecture_adcode"] == 10]
     p = write(tmp_path, "synthetic.csv", "lon,lat\n100.5,20.5\n101.5,20.5\n100.2,20.2\n")
     sites = from_points(read_points(p), study, str(p), None, None, region=region)
-    assert sites["site_id"].tolist() == ["u-synthetic-2", "u-synthetic-4"]  # file stem and CSV line
+    assert sites["site_id"].tolist() == ["u-synthetic-1", "u-synthetic-3"]  # file stem and data row
     assert sites.attrs["skipped_outside"] == 1 and set(sites["county_adcode"]) == {1}
     p2 = write(tmp_path, "synthetic2.csv", "lon,lat\n100.5,20.5\n101.5,20.5\n105,20.5\n")
-    with pytest.raises(InputError, match="1 point\\(s\\) outside the study area.*row 4"):
+    with pytest.raises(InputError, match="1 point\\(s\\) outside the study area.*row 3"):
         from_points(read_points(p2), study, str(p2), None, None, region=region)
 
 
@@ -294,3 +294,43 @@ def test_output_path_that_is_a_file_fails_before_the_run(tmp_path, monkeypatch):
         code, _, err = invoke("run", BASE, "--out", out)
         assert_one_error_line(code, err, "--out", "is a file, not a folder")
     assert target.read_text() == "not a folder\n"
+
+
+def test_skipped_sites_are_named_in_the_warning(tmp_path):
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from evsiting.candidates import from_points, skipped_warning
+
+    region = gpd.GeoDataFrame({"adcode": [1, 2], "prefecture_adcode": [10, 20]},
+                              geometry=[box(100, 20, 101, 21), box(101, 20, 102, 21)], crs="EPSG:4326")
+    study = region[region["prefecture_adcode"] == 10]
+    rows = "".join(f"s{i},Site {i},101.{i + 1},20.5\n" for i in range(7))
+    p = write(tmp_path, "synthetic.csv", "id,name,lon,lat\nkeep,Kept,100.5,20.5\n" + rows)
+    sites = from_points(read_points(p), study, str(p), "id", "name", region=region)
+    msg = skipped_warning(sites, p)
+    assert "7 site(s) in other prefectures skipped (Site 0 (s0), Site 1 (s1)" in msg and "and 2 more" in msg, msg
+    assert "1 in the study area" in msg
+    anon = from_points(read_points(write(tmp_path, "anon.csv", "lon,lat\n101.5,20.5\n100.5,20.5\n")), study, "anon.csv", None, None, region=region)
+    assert "(row 1)" in skipped_warning(anon, "anon.csv") and anon["name"].tolist() == ["anon-2"]
+
+
+def test_conventional_id_and_name_columns_need_no_settings(tmp_path):
+    from evsiting.candidates import from_points
+    from evsiting.inputs import conventional_columns
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    counties = gpd.GeoDataFrame({"adcode": [1], "prefecture_adcode": [10]}, geometry=[box(100, 20, 101, 21)], crs="EPSG:4326")
+    p = write(tmp_path, "existing_stations.geojson", '{"type":"FeatureCollection","features":['
+              '{"type":"Feature","properties":{"id":"A7","name":"Huangguoshu services"},"geometry":{"type":"Point","coordinates":[100.5,20.5]}},'
+              '{"type":"Feature","properties":{"id":"B2","name":null},"geometry":{"type":"Point","coordinates":[100.6,20.5]}}]}')
+    pts = read_points(p)
+    id_col, name_col, warn = conventional_columns(pts, None, None, p)
+    assert (id_col, name_col, warn) == ("id", "name", [])
+    sites = from_points(pts, counties, str(p), id_col, name_col)
+    assert sites["site_id"].tolist() == ["u-A7", "u-B2"] and sites["name"].tolist() == ["Huangguoshu services", "B2"]
+    assert conventional_columns(pts, "other", "label", p)[:2] == ("other", "label")  # configured columns win
+    dup = read_points(write(tmp_path, "dup.csv", "id,lon,lat\na,100.5,20.5\na,100.6,20.5\n"))
+    id_col, _, warn = conventional_columns(dup, None, None, "dup.csv")
+    assert id_col is None and "column 'id' is not used as site ids" in warn[0]

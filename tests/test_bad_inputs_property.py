@@ -145,17 +145,17 @@ def bad_candidates(draw) -> tuple[bytes, list[str]]:
     words = ["synthetic_sites.csv"]
     if kind == "text_coordinate":
         rows[i][1] = draw(st.sampled_from(["106°01'", "E106.03", "abc", "106,03", "1O6.03"]))
-        words += [f"row {i + 2}", "finite numbers"]
+        words += [f"row {i + 1}", "finite numbers"]
     elif kind == "infinite":
         rows[i][2] = draw(st.sampled_from(["inf", "-inf", "Infinity"]))
-        words += [f"row {i + 2}", "finite"]
+        words += [f"row {i + 1}", "finite"]
     elif kind == "duplicate_id":
         j = draw(st.integers(0, len(rows) - 1).filter(lambda j: j != i))
         rows[i][0] = rows[j][0]
         words += ["duplicate ids", "'site'"]
     elif kind == "empty_id":
         rows[i][0] = ""
-        words += [f"row {i + 2}", "empty id"]
+        words += [f"row {i + 1}", "empty id"]
     elif kind == "duplicate_column":
         col = draw(st.sampled_from(header))
         header.append(col)
@@ -172,10 +172,10 @@ def bad_candidates(draw) -> tuple[bytes, list[str]]:
         words += ["swapped"]
     elif kind == "projected":
         rows[i][1], rows[i][2] = "603000", "2897000"
-        words += [f"row {i + 2}", "projected"]
+        words += [f"row {i + 1}", "projected"]
     elif kind == "far_away":
         rows[i][1], rows[i][2] = draw(st.sampled_from([("102.71", "25.04"), ("116.40", "39.90"), ("0.5", "0.5")]))
-        words += ["outside the study area", f"row {i + 2}"]
+        words += ["outside the study area", f"row {i + 1}"]
     sep = ";" if kind == "semicolons" else ","
     if kind == "semicolons":
         words += ["separator"]

@@ -49,6 +49,15 @@ def test_all_prefectures_write_nine_folders_and_a_rollup(batch):
         assert {"sites.geojson", "demand.geojson", "summary.json", "manifest.json"} <= {p.name for p in (out / f"small-{s}").iterdir()}
     layers = {p.name for p in (out / "small-guiyang").glob("*.geojson")}
     assert {"province_summary.json", "province_summary.csv"} | layers <= {p.name for p in (out / "small-province").iterdir()}
+    # a map and a report in every folder, the roll-up's with every prefecture (issue 16)
+    for name in [f"small-{s}" for s in PREFECTURE_SLUGS] + ["small-province"]:
+        assert {"map.png", "report.html"} <= {p.name for p in (out / name).iterdir()}, name
+    page = (out / "small-province" / "report.html").read_text(encoding="utf-8")
+    assert all(n in page for n in ("Guiyang", "Qiannan", "Total", "Checked against observed figures"))
+    roll = json.loads((out / "small-province" / "province_summary.json").read_text())
+    per = [json.loads((out / f"small-{s}" / "summary.json").read_text()) for s in PREFECTURE_SLUGS]
+    assert roll["stations_over_site_max"] == sum(p["stations_over_site_max"] for p in per)
+    assert len(roll["warnings"]) == sum(len(p["warnings"]) for p in per)
 
 
 def test_rollup_totals_are_the_sums_of_the_prefecture_outputs(batch):
@@ -162,3 +171,22 @@ def test_rollup_of_capacitated_runs_without_p():
     assert s["total"]["stations"] == 4 and s["complete"]
     rows = summary_csv(s).splitlines()
     assert rows[0].startswith("adcode,name_zh,name_en,run,p,") and rows[-1].startswith(",,total,,,")
+
+
+def test_rollup_counts_stations_over_the_site_maximum_and_carries_every_warning():
+    """Warnings travel up (issue 16): the roll-up sums stations_over_site_max and lists every
+    run's warnings, prefixed by prefecture; a legacy summary without 'warnings' gives its own."""
+    from evsiting.rollup import province_summary, summary_csv
+
+    a, b = _summary(520400, "Anshun", 1000, 900, 10, 40), _summary(520100, "Guiyang", 3000, 1500, 20, 30)
+    a.update(stations_over_site_max=3, site_max_ports={"dc": 30, "ac": 50},
+             warnings=["3 station(s) need more ports than one site holds (30 DC / 50 AC)", "sites.csv: 2 site(s) skipped"])
+    b.update(stations_over_site_max=2, site_max_ports={"dc": 30, "ac": 50})  # written before 'warnings' existed
+    s = province_summary([a, b], ["x-anshun", "x-guiyang"], 700_000, 2026, missing=["Zunyi"])
+    assert s["stations_over_site_max"] == 5 == s["total"]["stations_over_site_max"]
+    assert [r["stations_over_site_max"] for r in s["prefectures"]] == [2, 3]
+    assert s["warnings"][0].startswith("Guiyang: 2 station(s) need more ports than one site holds")
+    assert "Anshun: sites.csv: 2 site(s) skipped" in s["warnings"]
+    assert s["warnings"][-1] == "no run for Zunyi: the roll-up is incomplete"
+    header, *rows = summary_csv(s).splitlines()
+    assert "stations_over_site_max" in header.split(",") and rows[-1].split(",")[header.split(",").index("stations_over_site_max")] == "5"

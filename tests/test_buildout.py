@@ -5,6 +5,8 @@ Instances here are synthetic fixtures (small random or hand-made matrices), not 
 
 from __future__ import annotations
 
+import re
+
 import itertools
 
 import numpy as np
@@ -250,6 +252,20 @@ def test_plan_outputs(anshun_plan):
     s = json.loads((d / "summary.json").read_text())
     assert s["solver"]["status"] in ("optimal", "feasible") and s["solver"]["gap"] >= 0
     assert s["coverage_rules"][0]["places"] == 6  # Anshun's six county seats
+    # a map and a self-contained report in the plan folder too (issue 16)
+    assert (d / "map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = (d / "report.html").read_text(encoding="utf-8")
+    assert "By year" in page and page.count("data:image/png;base64,") == 2
+    assert not re.search(r"""(src|href)\s*=\s*["']?https?://""", page)
+    assert st["name"].notna().all()
+    assert {"map.png", "report.html"} <= set((d / ".evsiting-outputs").read_text().split())
+
+
+def test_gap_is_shown_as_a_percentage():
+    from evsiting.buildout.plan import _gap_text
+
+    assert _gap_text(0.000568) == "0.06 %" and _gap_text(0.0123) == "1.23 %" and _gap_text(None) == "-"
+    assert _gap_text(0.0) == "0 %" and _gap_text(1e-7) == "< 0.01 %"
 
 
 def test_parse_years():

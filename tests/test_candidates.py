@@ -213,3 +213,9 @@ def test_run_names_the_unreached_cells_in_the_summary_and_on_the_console(tmp_pat
     assert c["unreached"][0]["reason"] == "no candidate within 15 min; candidates.fill_gaps is off"
     assert f"warning: {c['unreached_cells']:,} demand cell(s)" in r.stdout and "fill_gaps is off" in r.stdout
     assert "coverage ceiling below 100%: Anshun" in r.stdout
+    # the same lines in summary.json (they travel to the roll-up, sweeps and report.html)
+    assert any(w.startswith(f"{c['unreached_cells']:,} demand cell(s)") for w in s["warnings"])
+    if s["stations_over_site_max"]:
+        assert any("need more ports than one site holds" in w for w in s["warnings"])
+    for w in s["warnings"]:
+        assert f"warning: {w}" in r.stdout

@@ -151,6 +151,26 @@ def test_guizhou_prefecture_corridors_outputs(guizhou):
     assert 120 < float(gz["distance_km"].iloc[0]) < 170
     outline = gpd.read_file(__import__("evsiting.settings", fromlist=["x"]).resolve_path("data:guizhou_province.geojson")).union_all()
     assert outline.buffer(0.05).contains(sites.union_all())
+    # every station has a label: the seat, else the expressway route and km (issue 16)
+    assert sites["name"].notna().all() and (sites["name"].str.len() > 0).all()
+    access = sites[sites["kind"] == "expressway_access"]
+    assert access["name"].str.match(r"^\S+ km \d+$").all(), access["name"].tolist()
+
+
+def test_expressway_labels_give_route_and_km():
+    import shapely
+
+    from evsiting.corridors.run import expressway_labels
+    from evsiting.network.expressway import load_motorway_lines
+    from evsiting.settings import resolve_path
+
+    lines = load_motorway_lines(resolve_path("shared:guizhou_motorways_osm.geojson"))
+    line = lines.geometry.iloc[0]
+    pt = line.interpolate(12_300.0)
+    label = expressway_labels(np.array([[pt.x, pt.y]]), "shared:guizhou_motorways_osm.geojson")
+    route, km = label[0].split(" km ")
+    assert route == lines["route"].iloc[0] or shapely.distance(pt, lines.geometry[lines["route"] == route].union_all()) < 1
+    assert expressway_labels(np.zeros((0, 2)), "shared:guizhou_motorways_osm.geojson") == []
 
 
 def test_guizhou_monotone_in_p_exact_beats_greedy_and_all_open_rule(guizhou):

@@ -74,6 +74,9 @@ def test_cells_conserve_vehicles_per_county_and_tile_the_area(guizhou):
     got = cells.groupby("county_adcode")["area_km2"].sum()
     np.testing.assert_allclose(got.loc[area.index], area, rtol=1e-4)  # slivers < 1 m² dropped
     assert cells["demand_id"].is_unique
+    # the id holds the H3 cell and the county; a cell cut by a county border repeats its h3 (issue 16)
+    assert (cells["demand_id"] == cells["h3"] + "-" + cells["county_adcode"].astype(str)).all()
+    assert cells["h3"].duplicated().any()
     # Energy = vehicles x the fleet's kWh/day per vehicle.
     np.testing.assert_allclose(cells["energy_kwh_day"], cells["nev_count"] * 6.5)
     np.testing.assert_allclose(cells["energy_dc_kwh_day"], cells["nev_count"] * 4.0)

@@ -55,8 +55,8 @@ def test_geojson_and_summary_files_are_byte_identical(two_runs):
     a, b, _ = two_runs
     names = sorted(p.name for p in a.iterdir())
     assert names == sorted(p.name for p in b.iterdir())
-    compared = [n for n in names if n.endswith((".geojson", ".qml", ".json")) and n != "manifest.json"]
-    assert {"sites.geojson", "demand.geojson", "summary.json"} <= set(compared)
+    compared = [n for n in names if n.endswith((".geojson", ".qml", ".json", ".png", ".html")) and n != "manifest.json"]
+    assert {"sites.geojson", "demand.geojson", "summary.json", "map.png", "report.html"} <= set(compared)
     for n in compared:
         assert (a / n).read_bytes() == (b / n).read_bytes(), n
 
@@ -84,4 +84,8 @@ def test_user_file_is_used_converted_and_recorded(two_runs):
     # the warning names the file and how many rows were dropped
     err = results[0][1]
     assert "warning:" in err and "synthetic_sites.csv" in err and "1 row(s) with empty or NaN coordinates dropped, 4 kept" in err
-    assert "1 site(s) in other prefectures skipped, 3 in the study area" in err
+    assert "1 site(s) in other prefectures skipped (synthetic lot 5 (S5)), 3 in the study area" in err  # named
+    # the file's warnings travel into summary.json (as written in the config: the same on every machine)
+    warns = json.loads((a / "summary.json").read_text(encoding="utf-8"))["warnings"]
+    assert "synthetic_sites.csv: 1 site(s) in other prefectures skipped (synthetic lot 5 (S5)), 3 in the study area" in warns
+    assert "synthetic_sites.csv: 1 row(s) with empty or NaN coordinates dropped, 4 kept" in warns

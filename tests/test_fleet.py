@@ -262,3 +262,30 @@ def test_missing_census_is_input_error(tmp_path):
 
     with pytest.raises(InputError, match="not found"):
         read_urbanisation(tmp_path / "nope.csv")
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_segment_sales_add_up_to_total(tables, scenario):
+    """fleet.csv: each segment row carries its own NEV sales, not the province's (issue 16)."""
+    df = tables[scenario]
+    base = df["year"] == df["year"].min()
+    assert df.loc[base, "nev_sales"].isna().all()  # the base stock is given, no sales
+    later = df[~base]
+    seg = later[later["segment"] != "total"].groupby("year")["nev_sales"].sum()
+    tot = later[later["segment"] == "total"].set_index("year")["nev_sales"]
+    assert (seg.to_numpy() == tot.to_numpy()).all()
+    assert (later["nev_sales"] >= 0).all()
+    private = later[later["segment"] == "private"].set_index("year")["nev_sales"]
+    assert (private < tot).all() and (private > tot / 2).all()  # private cars are most, not all, of the sales
+
+
+def test_fleet_csv_segment_sales(tmp_path):
+    from typer.testing import CliRunner
+
+    from evsiting.cli import app
+
+    res = CliRunner().invoke(app, ["demand", "project", "--year", "2026", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    df = pd.read_csv(tmp_path / "fleet.csv")
+    seg = df.loc[df["segment"] != "total", "nev_sales"].sum()
+    assert seg == df.loc[df["segment"] == "total", "nev_sales"].item() > 0

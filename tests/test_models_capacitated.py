@@ -165,3 +165,47 @@ def test_inputs_are_checked():
     with pytest.raises(InputError) as exc:
         CapacitatedSiting.from_cost_matrix(t, e, d, 15.0, dc_port_kwh_day=KD, ac_port_kwh_day=KA, max_stations=0)
     assert exc.value.field == "max_stations"
+
+
+def brute_force_budget(t, e, d, budget, **kw):
+    """(most energy served within the budget, least capital among the plans serving it)."""
+    n, m = t.shape
+    best = (-np.inf, np.inf)
+    for combo in itertools.product(*[[(a, b) for a in range(3) for b in range(3)] for _ in range(m)]):
+        nd = np.array([c[0] for c in combo]); na = np.array([c[1] for c in combo])
+        capital = 50.0 * ((nd + na) > 0).sum() + 20.0 * nd.sum() + 4.0 * na.sum()
+        if capital > budget + 1e-9:
+            continue
+        _, served = _flow_cost(t, e, d, nd, na, 0.0, maximize=True)
+        if served > best[0] + 1e-7 or (abs(served - best[0]) <= 1e-7 and capital < best[1]):
+            best = (served, capital)
+    return best
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_budget_that_does_not_bind_buys_the_cheapest_plan_serving_everything(seed):
+    t, e, d = instance(40 + seed)
+    served, capital = brute_force_budget(t, e, d, 1000.0)
+    res = model(t, e, d, budget=1000.0).solve(mip_gap=0)
+    assert res.stats["budget_binds"] is False and res.status == "optimal"
+    assert res.served.sum() == pytest.approx(served, rel=1e-6)
+    assert res.capital_cny == pytest.approx(capital, rel=1e-6)  # not just any plan within the budget
+    assert "does not bind" in res.message
+
+
+def test_a_binding_budget_is_said_to_bind():
+    t, e, d = instance(31)
+    res = model(t, e, d, budget=80.0).solve(mip_gap=0)
+    assert res.stats["budget_binds"] is True and res.capital_cny <= 80.0 + 1e-9
+    assert res.stats["least_cost_cny"] > 80.0
+    assert res.served.sum() == pytest.approx(brute_force(t, e, d, budget=80.0), rel=1e-6)
+
+
+def test_per_site_port_totals_bound_the_plan():
+    t, e, d = instance(3)
+    free = model(t, e, d).solve(mip_gap=0)
+    cap_dc = np.maximum(free.dc_ports - 1, 0)
+    res = CapacitatedSiting.from_cost_matrix(t, e, d, np.inf, dc_port_kwh_day=KD, ac_port_kwh_day=KA, max_dc_ports=2,
+                                             max_ac_ports=2, site_cost_cny=50.0, dc_port_cost_cny=20.0,
+                                             ac_port_cost_cny=4.0, max_site_dc_ports=cap_dc).solve(mip_gap=0)
+    assert (res.dc_ports <= cap_dc).all()

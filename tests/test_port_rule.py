@@ -64,30 +64,40 @@ def test_run_and_budget_sweep_size_ports_by_the_same_rule():
 
 
 def test_plan_takes_the_same_port_capacities(monkeypatch):
-    """``plan``'s multi-period model is built with :func:`port_capacities` of the run."""
+    """``plan`` builds both of its methods with :func:`port_capacities` of the run: the nested
+    capacitated plan (the default) and the multi-period model (with a budget)."""
     import importlib
 
-    plan_mod = importlib.import_module("evsiting.buildout.plan")
-    from evsiting.models.buildout import MultiPeriodSiting
-
-    seen = {}
-    real = MultiPeriodSiting.from_cost_matrix
-
-    def spy(*a, **kw):
-        seen.update(kw)
-        raise RuntimeError("stop")
-
-    monkeypatch.setattr(MultiPeriodSiting, "from_cost_matrix", spy)
     import pytest
 
     from evsiting.config import load_config
+    from evsiting.models.buildout import MultiPeriodSiting
     from evsiting.settings import configs_dir
 
+    plan_mod = importlib.import_module("evsiting.buildout.plan")
+    seen = {}
+
+    def spy_nested(*a, **kw):
+        seen.update(kw["site_args"])
+        raise RuntimeError("stop")
+
+    def spy_multi(*a, **kw):
+        seen.update(kw)
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(plan_mod, "staged_capacitated", spy_nested)
+    monkeypatch.setattr(MultiPeriodSiting, "from_cost_matrix", spy_multi)
     cfg = load_config(configs_dir() / "prefectures" / "anshun.yaml")
     cfg.candidates.per_county = 3
     cfg.impedance.method = "great_circle"
+    cap_dc, cap_ac = port_capacities(load_parameters())
+    assert plan_mod.plan_method(cfg, cfg.buildout) == "nested"
     with pytest.raises(RuntimeError):
         plan_mod.plan(cfg, years=[2025, 2026], write=False)
-    cap_dc, cap_ac = port_capacities(load_parameters())
+    assert seen["dc_port_kwh_day"] == cap_dc and seen["ac_port_kwh_day"] == cap_ac
+    seen.clear()
+    cfg.buildout.budget_cny = 5e7
+    assert plan_mod.plan_method(cfg, cfg.buildout) == "multi_period"
+    with pytest.raises(RuntimeError):
+        plan_mod.plan(cfg, years=[2025, 2026], write=False)
     assert seen["dc_capacity_kwh"] == cap_dc and seen["ac_capacity_kwh"] == cap_ac
-    assert real is not None

@@ -57,7 +57,7 @@ def test_parse_values():
 
 def test_mclp_coverage_is_non_decreasing_in_p(p_sweep):
     df = p_sweep
-    assert list(df.columns) == sweep.TRADEOFF_COLUMNS
+    assert list(df.columns) == sweep.P_SWEEP_COLUMNS
     assert (df["status"] == "optimal").all() and (df["gap"] == 0).all()
     assert np.all(np.diff(df["coverage_share"]) >= 0)
     assert np.all(np.diff(df["objective"]) >= 0)
@@ -77,6 +77,18 @@ def test_sweep_row_matches_a_full_run(prepared, p_sweep):
     for k in ("stations", "ports_dc", "ports_ac", "nev_covered", "coverage_share", "cost_cny", "unserved_energy_kwh_day"):
         assert row[k] == pytest.approx(tot[k]), k
         assert row2[k] == pytest.approx(tot[k]), k
+    # the run's warning travels into the sweep table (issue 16)
+    assert row["stations_over_site_max"] == res.summary["stations_over_site_max"]
+    if row["stations_over_site_max"]:
+        assert f"{row['stations_over_site_max']} station(s) need more ports than one site holds" in row["warnings"]
+
+
+def test_p_sweep_rows_count_stations_over_the_site_maximum(p_sweep):
+    df = p_sweep
+    few = df.iloc[0]  # p = 1: one station for all of Anshun's NEVs in reach
+    assert few["stations_over_site_max"] == 1 and "need more ports than one site holds" in few["warnings"]
+    assert (df["stations_over_site_max"] <= df["stations"]).all()
+    assert df["warnings"].map(lambda w: isinstance(w, str)).all()
 
 
 def _synthetic_inputs(n=60, m=25, seed=3) -> sweep.SweepInputs:
@@ -137,11 +149,53 @@ def test_budget_sweep_on_a_synthetic_instance():
     assert df["stations"].iloc[0] <= 1 and df["stations"].iloc[-1] >= df["stations"].iloc[0]
 
 
+def test_budget_sweep_is_monotone_and_the_cheaper_plan_wins():
+    """Budgets far beyond the least cost give the least-cost plan (the issue's 100 M vs 250 M
+    rows: the larger budget must not cost more for the same energy); served energy never falls."""
+    inp = _synthetic_inputs(n=30, m=10)
+    p = inp.params
+    budgets = [p.value("site_cost") + 2e5, 3e6, 1e7, 1e8, 1e9]
+    df = sweep.sweep_budget(inp, budgets)
+    served = df["energy_served_kwh_day"].to_numpy()
+    cost = df["cost_cny"].to_numpy()
+    assert np.all(np.diff(served) >= -1e-6)
+    for i in range(1, len(df)):  # same energy: never more money than a smaller budget's plan
+        if abs(served[i] - served[i - 1]) <= 1e-6 * max(served[i], 1.0):
+            assert cost[i] <= cost[i - 1] + 1e-6
+    # the large budgets do not bind: the least-cost plan, solved once, and they say so
+    assert df["status"].iloc[-1] == "not binding" and "does not bind" in df["source"].iloc[-1]
+    assert cost[-1] == pytest.approx(cost[-2]) and cost[-1] <= 1e8
+
+
+def test_a_budget_solve_that_serves_less_keeps_the_smaller_budgets_plan(monkeypatch):
+    from evsiting.models.capacitated import CapacitatedSiting
+
+    inp = _synthetic_inputs(n=30, m=10)
+    real = CapacitatedSiting.solve
+
+    def worse_at_3m(self, *a, **k):
+        res = real(self, *a, **k)
+        if self.budget == 3e6:  # pretend the solver stopped early with less energy
+            res.served = res.served * 0.0
+            res.status = "feasible"
+        return res
+
+    monkeypatch.setattr(CapacitatedSiting, "solve", worse_at_3m)
+    budgets = [inp.params.value("site_cost") + 2e5, 3e6]
+    df = sweep.sweep_budget(inp, budgets)
+    if df["energy_served_kwh_day"].iloc[0] > 0:
+        assert df["source"].iloc[1].startswith("reused: the plan of budget")
+        assert df["status"].iloc[1] == "feasible"  # its own solve's status
+    assert np.all(np.diff(df["energy_served_kwh_day"]) >= -1e-6)
+
+
 def test_write_sweep_is_reproducible(p_sweep, tmp_path):
     sweep.write_sweep(p_sweep, tmp_path / "a", "Anshun")
     sweep.write_sweep(p_sweep, tmp_path / "b", "Anshun")
-    for name in ("tradeoff.csv", "tradeoff.png"):
+    for name in ("tradeoff.csv", "tradeoff.png", "report.html"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    page = (tmp_path / "a" / "report.html").read_text(encoding="utf-8")
+    assert "Trade-off" in page and page.count("data:image/png;base64,") == 1 and "http" not in page.split("<body>")[0]
     back = pd.read_csv(tmp_path / "a" / "tradeoff.csv")
     assert back.columns[0] == "p" and len(back) == len(p_sweep)
     assert (tmp_path / "a" / "tradeoff.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -174,6 +228,24 @@ def test_compare_table_and_chart(two_runs, tmp_path):
     assert "anshun-low-15" in text and "coverage" in text
     csv, png = write_comparison(df, tmp_path)
     assert pd.read_csv(csv).shape == (2, len(COMPARE_COLUMNS)) and png.stat().st_size > 1000
+    assert not (tmp_path / "map.png").exists()  # without the run folders: table and chart only
+
+
+def test_compare_writes_a_map_and_a_self_contained_report(two_runs, tmp_path):
+    import re
+
+    from evsiting.compare import COMPARISON_PANELS, comparison_title
+
+    df = compare_runs(two_runs)
+    # every measure the command lists has its panel
+    assert [c for c, *_ in COMPARISON_PANELS] == ["stations", "ports_total", "coverage_share", "cost_cny",
+                                                  "nev_per_public_charger", "unserved_energy_kwh_day"]
+    assert "scenario: low / high" in comparison_title(df) and "standard (min): 15 / 10" in comparison_title(df)
+    write_comparison(df, tmp_path, run_dirs=two_runs)
+    assert {p.name for p in tmp_path.iterdir()} == {"comparison.csv", "comparison.png", "map.png", "report.html"}
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert page.count("data:image/png;base64,") == 2 and "anshun-low-15" in page and "Runs side by side" in page
+    assert not re.search(r"""(src|href)\s*=\s*["']?https?://""", page)
 
 
 def test_compare_cost_from_sites_for_runs_without_cost(two_runs, tmp_path):
@@ -193,11 +265,11 @@ def test_cli_sweep_and_compare(two_runs, tmp_path):
         f"extends: {configs_dir() / 'prefectures' / 'anshun.yaml'}\nname: cli\ncandidates:\n  per_county: 8\n"
         f"impedance:\n  method: great_circle\noutput_dir: {tmp_path / 'out'}\n"
     )
-    r = CliRunner().invoke(app, ["sweep", str(cfg), "--p", "5:15:5"])
+    r = CliRunner().invoke(app, ["sweep", str(cfg), "--stations", "5:15:5"])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "out" / "cli-sweep-p" / "tradeoff.csv").exists() and (tmp_path / "out" / "cli-sweep-p" / "tradeoff.png").exists()
     r = CliRunner().invoke(app, ["sweep", str(cfg)])
-    assert r.exit_code == 2 and "exactly one of --p and --budget" in r.output
+    assert r.exit_code == 2 and "exactly one of --stations (--p) and --budget" in r.output
     r = CliRunner().invoke(app, ["sweep", str(cfg), "--p", "1:1000:500"])
     assert r.exit_code == 2 and "candidate sites" in r.output
     r = CliRunner().invoke(app, ["compare", *map(str, two_runs), "--out", str(tmp_path / "cmp")])
@@ -205,3 +277,29 @@ def test_cli_sweep_and_compare(two_runs, tmp_path):
     assert "NEVs per charger" in r.output and (tmp_path / "cmp" / "comparison.csv").exists()
     r = CliRunner().invoke(app, ["compare", str(tmp_path / "nope")])
     assert r.exit_code == 2 and "run folder not found" in r.output
+
+
+def test_tradeoff_charts_plot_against_the_swept_value(tmp_path, monkeypatch):
+    """Synthetic rows (not a solve): the p chart's x is p, the budget chart's x is the budget in
+    M CNY, and their titles differ (issue 16)."""
+    from matplotlib.figure import Figure
+
+    seen = {}
+    orig = Figure.savefig
+
+    def spy(self, path, **kw):
+        ax = self.axes[0]
+        seen[Path(path).name] = (ax.get_title(), ax.get_xlabel(), [ln.get_xdata().tolist() for ln in ax.get_lines()])
+        return orig(self, path, **kw)
+
+    from pathlib import Path
+
+    monkeypatch.setattr(Figure, "savefig", spy)
+    rows = pd.DataFrame({"value": [5e7, 1e8, 2.5e8], "stations": [40, 80, 80], "coverage_share": [0.6, 0.9, 0.9],
+                         "cost_cny": [4.9e7, 8.8e7, 8.5e7], "energy_kwh_day": [1e5] * 3, "energy_served_kwh_day": [6e4, 9.9e4, 9.9e4]})
+    sweep.plot_tradeoff(rows, tmp_path / "b.png", "t", "budget")
+    sweep.plot_tradeoff(rows.assign(value=[10, 20, 30]), tmp_path / "p.png", "t", "p")
+    (tb, xb, lb), (tp, xp, lp) = seen["b.png"], seen["p.png"]
+    assert tb != tp and "budget" in tb.lower() and "stations p" in tp
+    assert "million CNY" in xb and lb[0] == [50.0, 100.0, 250.0]
+    assert xp.startswith("p") and lp[0] == [10.0, 20.0, 30.0]

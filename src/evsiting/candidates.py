@@ -185,22 +185,25 @@ def from_points(
 
     Returns:
         WGS84 point GeoDataFrame with :data:`CANDIDATE_COLUMNS`; ``site_id`` = ``u-<id>``
-        (``u-<file stem>-<row>`` without an id column).
+        (``u-<file stem>-<row>`` without an id column, row = the 1-based data row or
+        feature); ``name`` from ``name_column``, else the id; ``attrs["skipped_outside"]``
+        and ``attrs["skipped_sites"]`` (labels of the skipped points, :func:`skipped_warning`).
 
     Raises:
         InputError: a point lies outside the study area (and outside ``region``), naming
             how many, the first row and its coordinates, with a hint when swapping lon/lat
             would put them inside; an id or name column that is missing.
     """
-    rows_all = points.attrs.get("source_rows") or list(range(2, len(points) + 2))
+    rows_all = points.attrs.get("source_rows") or list(range(1, len(points) + 1))
     joined = gpd.sjoin(points, counties[["adcode", "prefecture_adcode", "geometry"]], how="left", predicate="within")
     joined = joined[~joined.index.duplicated(keep="first")]
     outside = joined["adcode"].isna().to_numpy()
-    skipped = 0
+    skipped, skipped_labels = 0, []
     if outside.any() and region is not None:
         in_region = points.geometry.within(region.geometry.union_all()).to_numpy()
         skip = outside & in_region
         skipped = int(skip.sum())
+        skipped_labels = _site_labels(points[skip], [r for r, k in zip(rows_all, skip) if k], id_column, name_column)
         keep = ~skip
         points = points[keep]
         joined = joined[keep]
@@ -239,7 +242,7 @@ def from_points(
             "source": source,
             "county_adcode": joined["adcode"].astype(int).to_numpy(),
             "prefecture_adcode": joined["prefecture_adcode"].astype(int).to_numpy(),
-            "name": points[name_column].astype(str).to_numpy() if name_column else None,
+            "name": _names_or_ids(points[name_column] if name_column else None, ids),
         },
         geometry=points.geometry.to_numpy(),
         crs=WGS84,
@@ -256,7 +259,42 @@ def from_points(
                              source=source, field=key)
         out["existing_dc" if "dc" in key else "existing_ac"] = vals.astype(np.int64)
     out.attrs["skipped_outside"] = skipped
+    out.attrs["skipped_sites"] = skipped_labels
     return out
+
+
+def _site_labels(points: gpd.GeoDataFrame, rows: list[int], id_column: str | None, name_column: str | None) -> list[str]:
+    """How a message names points of a file: ``name (id)``, the name, the id, or ``row N``."""
+    out = []
+    for (_, rec), r in zip(points.iterrows(), rows):
+        name = rec.get(name_column) if name_column and name_column in points.columns else None
+        ident = rec.get(id_column) if id_column and id_column in points.columns else None
+        name = None if name is None or pd.isna(name) else str(name)
+        ident = None if ident is None or pd.isna(ident) else str(ident)
+        out.append(f"{name} ({ident})" if name and ident else name or ident or f"row {r}")
+    return out
+
+
+def skipped_warning(sites: gpd.GeoDataFrame, source: object, shown: int = 5) -> str | None:
+    """The warning line for the sites of a file :func:`from_points` skipped because they lie
+    in other prefectures of the province, naming the first ``shown`` of them, or None."""
+    n = int(sites.attrs.get("skipped_outside", 0))
+    if not n:
+        return None
+    labels = sites.attrs.get("skipped_sites", [])
+    named = ", ".join(labels[:shown]) + (f" and {n - shown} more" if n > shown else "")
+    return f"warning: {source}: {n} site(s) in other prefectures skipped ({named}), {len(sites)} in the study area"
+
+
+def _names_or_ids(names: pd.Series | None, ids: pd.Series) -> np.ndarray:
+    """(n,) object array: each point's name, or its id where the name is missing or blank
+    (every site gets a label a map can show)."""
+    idv = ids.astype(str).to_numpy()
+    if names is None:
+        return idv.astype(object)
+    nm = names.to_numpy(dtype=object)
+    blank = pd.isna(names).to_numpy() | (names.astype(str).str.strip() == "").to_numpy()
+    return np.where(blank, idv, nm.astype(str)).astype(object)
 
 
 def combine(parts: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
@@ -302,12 +340,22 @@ def from_osm(osm: gpd.GeoDataFrame, counties: gpd.GeoDataFrame) -> gpd.GeoDataFr
             "source": "osm:" + joined["kind"].astype(str),
             "county_adcode": joined["adcode"].astype(int).to_numpy(),
             "prefecture_adcode": joined["prefecture_adcode"].astype(int).to_numpy(),
-            "name": joined["name"].to_numpy(),
+            "name": _osm_names(joined, counties),
             "required": joined["existing"].astype(bool).to_numpy(),
         },
         geometry=joined.geometry.to_numpy(),
         crs=WGS84,
     )
+
+
+def _osm_names(joined: pd.DataFrame, counties: gpd.GeoDataFrame) -> np.ndarray:
+    """OSM names, and ``<county name_zh> <kind>`` (e.g. ``西秀区 parking``) for features
+    without one, so every site has a label."""
+    county = joined["adcode"].map(counties.set_index("adcode")["name_zh"]) if "name_zh" in counties.columns else None
+    fallback = (county.fillna("").astype(str) + " " if county is not None else "") + joined["kind"].astype(str)
+    nm = joined["name"]
+    blank = nm.isna() | (nm.astype(str).str.strip() == "")
+    return np.where(blank.to_numpy(), fallback.str.strip().to_numpy(), nm.astype(str).to_numpy()).astype(object)
 
 
 @dataclass
@@ -478,6 +526,8 @@ def reach_summary(reach: Reach, cells: gpd.GeoDataFrame, listed: int = 100) -> d
         "by_source": {str(k): int(v) for k, v in reach.candidates["source"].astype(str).value_counts().sort_index().items()},
         "coverage_ceiling_before_gap_fill": round(reach.ceiling_before, 6),
         "gap_fill_added": int(reach.added),
+        # sites at cells whose energy the sites in reach could not hold (capacitated model)
+        "capacity_fill_added": int((reach.candidates["source"].astype(str) == "capacity_fill").sum()),
         "unreached_cells": int(len(u)),
         "unreached_nev": int(u["nev_count"].sum()),
         "unreached": u.head(listed).to_dict(orient="records"),

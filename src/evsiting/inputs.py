@@ -93,8 +93,8 @@ def read_points(
         GeoDataFrame (n,) of Points in EPSG:4326 with the file's other columns. Rows with
         empty or NaN coordinates (or null/empty geometries) are dropped; ``attrs`` holds
         ``dropped_empty`` (how many), ``declared_crs`` (normalised) and ``source_rows``
-        (list, for each kept point its CSV line number, header = line 1, or its 1-based
-        feature number in a vector file).
+        (list, for each kept point its 1-based CSV data row, the header not counted, or its
+        1-based feature number in a vector file). Messages name rows the same way.
 
     Raises:
         InputError: missing file or column, malformed file, non-numeric or infinite
@@ -118,7 +118,7 @@ def read_points(
                 if len(df.columns) == 1 and (sep := next((c for c in ";\t|" if c in str(df.columns[0])), None)):
                     hint = f"; the file seems to use {sep!r} as separator: save it with commas"
                 raise InputError(f"missing column; expected '{lon_column}' and '{lat_column}', the file has {list(df.columns)}{hint}", source=path, field=col)
-        rows = np.arange(len(df)) + 2  # line numbers: header is line 1
+        rows = np.arange(len(df)) + 1  # data rows: the first row after the header is row 1
         x = pd.to_numeric(df[lon_column], errors="coerce")
         y = pd.to_numeric(df[lat_column], errors="coerce")
         bad = (x.isna() & df[lon_column].notna()) | (y.isna() & df[lat_column].notna())
@@ -227,6 +227,42 @@ def read_points(
     out.attrs["declared_crs"] = declared
     out.attrs["source_rows"] = rows.tolist()
     return out
+
+
+#: Columns taken as ids and names of a point file that names none (first found, exact name).
+CONVENTIONAL_ID_COLUMNS = ("id", "site_id", "ID", "Id")
+CONVENTIONAL_NAME_COLUMNS = ("name", "site_name", "Name", "NAME")
+
+
+def conventional_columns(points: gpd.GeoDataFrame, id_column: str | None, name_column: str | None,
+                         source: object) -> tuple[str | None, str | None, list[str]]:
+    """The id and name columns of a point file: the configured ones, else a conventional
+    column (:data:`CONVENTIONAL_ID_COLUMNS`, :data:`CONVENTIONAL_NAME_COLUMNS`) when the file
+    has one. A conventional id column is used only when its values are unique and non-empty;
+    otherwise ids stay the file name and row, with a warning.
+
+    Args:
+        points: from :func:`read_points` (read without an id column when none is configured).
+        id_column, name_column: the configured columns (``id_column``/``name_column``), or None.
+        source: the file, for the warning.
+
+    Returns:
+        (id column or None, name column or None, warning lines).
+    """
+    warn: list[str] = []
+    if id_column is None:
+        found = next((c for c in CONVENTIONAL_ID_COLUMNS if c in points.columns), None)
+        if found is not None:
+            key = points[found]
+            blank = key.isna() | (key.astype(str).str.strip() == "")
+            if blank.any() or key.astype(str).duplicated().any():
+                warn.append(f"warning: {source}: column '{found}' is not used as site ids (empty or repeated values); "
+                            "ids are the file name and row: set id_column to choose a column")
+            else:
+                id_column = found
+    if name_column is None:
+        name_column = next((c for c in CONVENTIONAL_NAME_COLUMNS if c in points.columns), None)
+    return id_column, name_column, warn
 
 
 def dropped_warning(points: gpd.GeoDataFrame, source: object) -> str | None:

@@ -17,13 +17,15 @@ import scipy.sparse as sp
 
 from .errors import blames_config
 from . import candidates as cand
+from .alerts import run_warnings, solver_warning
 from .config import RunConfig
 from .stages.context import RunContext
 from .stages.s1_study import Study, load_study, sha256  # noqa: F401  (re-exported)
 from .stages.s2_demand import building_summary, build_demand
 from .stages.s3_candidates import build_candidates
 from .stages.s4_travel import reach_all_cells, travel_provider
-from .stages.s5_model import ModelInputs, SolveOptions, rows_within, solve_model, travel_cutoff_min
+from .stages.s5_model import (CAPACITATED_MIP_GAP, ModelInputs, SolveOptions, fill_capacity, rows_within, solve_model,
+                               travel_cutoff_min)
 from .stages.s6_sizing import size_solution
 from .stages.s7_outputs import add_costs_and_references, depots, run_layers, summarise, write_run_files
 from .stages.s5_model import determinism  # summary.json: does the plan depend on the clock
@@ -90,10 +92,14 @@ def run(
     # travel times, and the gap fill: sites for the cells no candidate reaches
     provider = travel_provider(cfg)
     reached = reach_all_cells(provider, cells, cands, params, travel_cutoff_min(cfg.model), cfg.model.service_standard_min)
+    fill_note = ""
+    if cfg.model.type == "capacitated":  # sites at the cells whose energy the sites in reach cannot hold
+        reached, n_fill, _ = fill_capacity(cfg.model, provider, cells, reached, params)
+        fill_note = f"; capacity fill: {n_fill:,}"
     cands, travel = reached.candidates, reached.travel
     candidates = cands.sites
     ctx.done("travel times", f"{travel.matrix.nnz:,} pairs within {travel.cutoff_min:g} min, {travel.info['method']}; "
-                             f"gap fill: {reached.reach.added:,} sites added, {len(candidates):,} in all")
+                             f"gap fill: {reached.reach.added:,} sites added{fill_note}, {len(candidates):,} in all")
 
     solve_opts = SolveOptions(solver or cfg.solver.name, time_limit if time_limit is not None else cfg.solver.time_limit_s, cfg.solver.mip_gap)
     solution = solve_model(cfg.model, ModelInputs(cells, travel.matrix, cands.required, params, candidates), solve_opts)
@@ -110,6 +116,8 @@ def run(
 
     summary = run_summary(cfg, study, demand, reached, solution, sized, run_name)
     summary["determinism"] = determinism(solution.result, solve_opts.time_limit_s)
+    if not summary["determinism"]["deterministic"]:  # a warning of the run: console, report.html, roll-up
+        summary.setdefault("warnings", []).append(f"not repeatable: {summary['determinism']['why']}")
     result = solution.result
     manifest = ctx.manifest(
         cfg, run_name,
@@ -128,14 +136,16 @@ def run(
     if write:
         graph = provider.graph([])  # the graph of the travel times (network method), or None
         layers = run_layers(cfg, sized.cells, candidates, sized.sites, travel, params, pref_names, graph)
-        ctx.write_folder(out_dir, manifest, lambda tmp: write_run_files(tmp, layers, summary))
+        ctx.write_folder(out_dir, manifest, lambda tmp: write_run_files(tmp, layers, summary, manifest))
     return RunResult(cfg, sized.cells, candidates, sized.sites, travel.matrix, summary, manifest, out_dir, ctx.timings)
 
 
 def run_summary(cfg: RunConfig, study: Study, demand, reached, solution, sized, run_name: str) -> dict:
     """``summary.json`` of a run: scenario, model and its own entries, the coverage ceiling and
     the candidates (by source, gap fill, unreached cells), totals per prefecture, depots,
-    building weights, reference ratios and costs."""
+    building weights, reference ratios and costs, and ``warnings`` (lines,
+    :func:`evsiting.alerts.run_warnings`: over the site maximum, unreached cells, energy beyond
+    the sites' capacity, the candidate files' warnings, a solve short of its target gap)."""
     cells, sites = sized.cells, sized.sites
     n_nev = demand.nev_total
     params = demand.params
@@ -158,5 +168,10 @@ def run_summary(cfg: RunConfig, study: Study, demand, reached, solution, sized, 
     }
     summary["depots"] = depots(cfg, params, study.chosen, demand.nev_province, demand.fleet)
     summary["building_weights"] = building_summary(study.buildings_info)
-    return add_costs_and_references(summary, sites)
+    summary = add_costs_and_references(summary, sites)
+    res = solution.result
+    file_warnings = [w for f in study.files for w in f.get("warnings", [])]
+    solver_line = solver_warning(res.status, res.gap, cfg.solver.mip_gap if cfg.solver.mip_gap is not None else CAPACITATED_MIP_GAP)
+    summary["warnings"] = run_warnings(summary, file_warnings + ([solver_line] if solver_line else []))
+    return summary
 

@@ -13,7 +13,10 @@ Reads the run folders of the prefecture runs (``summary.json``, ``sites.geojson`
 - every GeoJSON layer present in all prefecture folders (``sites.geojson``,
   ``demand.geojson``, and others the pipeline writes), merged in adcode order (features copied
   unchanged, ids renumbered 0..n-1), with the QGIS style (``.qml``) of the first folder when
-  it has one. Other formats (GeoPackage) are not merged.
+  it has one. Other formats (GeoPackage) are not merged;
+- ``map.png`` and ``report.html`` of the province (:mod:`evsiting.report`): every
+  prefecture's stations over its demand cells, the totals, the prefecture table, every run's
+  warnings and the validation of the totals.
 
 Totals are sums of the prefecture values; coverage share and NEVs per public charger are
 recomputed from the summed counts (not averaged). No timestamps, so the same folders give
@@ -27,6 +30,7 @@ import io
 import json
 from pathlib import Path
 
+from .alerts import run_warnings
 from .errors import InputError
 from .outputs import atomic_dir, dumps_json
 from .references import compare_to_references
@@ -35,7 +39,7 @@ from .validation import validate_summary
 #: Count fields of a prefecture block that add up to the province total.
 SUM_FIELDS = ("nev_count", "energy_kwh_day", "stations", "ports_dc", "ports_ac", "power_kw", "nev_covered", "energy_served_kwh_day", "unserved_energy_kwh_day")
 DEPOT_FIELDS = ("nev_buses", "depot_kwh_day", "ports_depot")
-CSV_COLUMNS = ("adcode", "name_zh", "name_en", "run", "p") + SUM_FIELDS + ("coverage_share", "nev_per_public_charger") + DEPOT_FIELDS
+CSV_COLUMNS = ("adcode", "name_zh", "name_en", "run", "p") + SUM_FIELDS + ("coverage_share", "nev_per_public_charger") + DEPOT_FIELDS + ("stations_over_site_max", "warnings")
 
 
 def _read_json(path: Path) -> dict:
@@ -66,8 +70,11 @@ def province_summary(summaries: list[dict], run_names: list[str], target_nev: fl
 
     Returns:
         dict with ``year``, ``scenario``, ``complete``, ``missing``, ``target``,
-        ``prefectures`` (sorted by adcode), ``total``, ``reference_ratios``, ``validation``
-        (:func:`evsiting.validation.validate_summary` of the total).
+        ``prefectures`` (sorted by adcode; each with ``stations_over_site_max`` and its number
+        of ``warnings``), ``total``, ``reference_ratios``, ``validation``
+        (:func:`evsiting.validation.validate_summary` of the total), ``stations_over_site_max``
+        (sum over the runs) and ``warnings``: every warning of every run
+        (:func:`evsiting.alerts.run_warnings`), prefixed with its prefecture.
 
     Raises:
         InputError: no summaries, a summary without exactly one prefecture, runs of
@@ -90,20 +97,22 @@ def province_summary(summaries: list[dict], run_names: list[str], target_nev: fl
                 depot[k] += d[k]
         rows.append({"adcode": pref["adcode"], "name_zh": pref["name_zh"], "name_en": pref["name_en"], "run": name, "p": s.get("p"),
                      **{k: pref[k] for k in SUM_FIELDS}, "coverage_share": pref["coverage_share"],
-                     "nev_per_public_charger": pref["nev_per_public_charger"], **depot})
+                     "nev_per_public_charger": pref["nev_per_public_charger"], **depot,
+                     "stations_over_site_max": int(s.get("stations_over_site_max") or 0),
+                     "warnings": len(run_warnings(s))})
     rows.sort(key=lambda r: r["adcode"])
     codes = [r["adcode"] for r in rows]
     if len(set(codes)) != len(codes):
         raise InputError("a prefecture appears in more than one run", source="rollup")
     # numeric fields added to the run summary later (e.g. cost_cny) are summed too
     known = set(CSV_COLUMNS) | {"coverage_share", "nev_per_public_charger"}
+    by_name = {s["prefectures"][0]["adcode"]: s for s in summaries}
     extra = [k for k, v in summaries[0]["prefectures"][0].items() if k not in known and isinstance(v, (int, float)) and not isinstance(v, bool)
              and all(isinstance(s["prefectures"][0].get(k), (int, float)) for s in summaries)]
     for r, s in zip(rows, [summaries[i] for i in sorted(range(len(summaries)), key=lambda i: summaries[i]["prefectures"][0]["adcode"])]):
         r.update({k: s["prefectures"][0][k] for k in extra})
-    # p: the station budget of the p-models; the capacitated model has none (sizes itself)
-    total = {"p": sum(r["p"] for r in rows) if all(r["p"] is not None for r in rows) else None}
-    for k in SUM_FIELDS + DEPOT_FIELDS + tuple(extra):
+    total = {"p": None if any(r["p"] is None for r in rows) else sum(r["p"] for r in rows)}
+    for k in SUM_FIELDS + DEPOT_FIELDS + ("stations_over_site_max", "warnings") + tuple(extra):
         v = sum(r[k] for r in rows)
         total[k] = round(v, 3) if isinstance(v, float) else v
     _ratios(total)
@@ -130,6 +139,9 @@ def province_summary(summaries: list[dict], run_names: list[str], target_nev: fl
         "total": total,
         "reference_ratios": [] if refs is None else refs.to_dict(orient="records"),
         "validation": validate_summary(total),
+        "stations_over_site_max": total["stations_over_site_max"],
+        "warnings": [f"{r['name_en']}: {w}" for r in rows for w in run_warnings(by_name[r["adcode"]])]
+        + [f"no run for {m}: the roll-up is incomplete" for m in missing],
     }
 
 
@@ -182,4 +194,23 @@ def write_rollup(run_dirs: list[Path], out_dir: Path, target_nev: float, target_
             style = run_dirs[order[0]] / (layer[: -len(".geojson")] + ".qml")
             if style.exists():
                 (tmp / style.name).write_bytes(style.read_bytes())
+        if "sites.geojson" in layers:
+            write_province_report(tmp, summary, [run_dirs[i] for i in order], Path(out_dir).name)
     return summary
+
+
+def write_province_report(folder: Path, summary: dict, run_dirs: list[Path], name: str = "province") -> None:
+    """``map.png`` and ``report.html`` of the roll-up (:func:`evsiting.report.write_run_report`):
+    the open stations of every prefecture run over their demand cells, the province totals,
+    the prefecture table and every run's warnings."""
+    import geopandas as gpd
+    import pandas as pd
+
+    from .report import write_run_report
+
+    sites = gpd.GeoDataFrame(pd.concat([gpd.read_file(d / "sites.geojson") for d in run_dirs], ignore_index=True), crs="EPSG:4326")
+    cells = None
+    if all((d / "demand.geojson").exists() for d in run_dirs):
+        cells = gpd.GeoDataFrame(pd.concat([gpd.read_file(d / "demand.geojson") for d in run_dirs], ignore_index=True), crs="EPSG:4326")
+    head = {"run": f"{name} (roll-up of {len(run_dirs)} prefecture runs)", "model": None, **summary}
+    write_run_report(folder, head, None, sites, cells, warnings=summary.get("warnings", []))

@@ -7,16 +7,23 @@ not written); then the model is solved for each value:
 - ``p`` sweep: MCLP with at most ``p`` stations (the run's model); each solution is sized like
   a run (:func:`evsiting.sizing.size_stations` with the Erlang-C peak check) and costed
   (:mod:`evsiting.costs`).
-- ``budget`` sweep: :class:`evsiting.models.ChargerSiting` maximising the public energy
-  served (kWh/day) within the budget (CNY), with integer DC/AC ports of capacity
-  power x utilisation hours per day; ports are the model's (no separate peak check).
+- ``budget`` sweep: the run's capacitated model (:func:`evsiting.stages.s5_model.capacitated_model`)
+  with each budget (CNY): the least-cost plan serving all servable energy when it fits the budget
+  (the budget does not bind), else the most public energy served (kWh/day) within it; ports are
+  the model's (no separate peak check).
 
-Warm start: ``MCLP``/``ChargerSiting`` do not take a starting solution, so incumbents are
-reused between values instead. Values are solved in increasing order; a solution for a smaller
-``p`` (or budget) is feasible for a larger one, so when a solver stopped early returns less
-than that, the earlier solution is kept (``source`` says so); once every coverable demand
-point is covered, larger ``p`` reuse the solution without solving (it is optimal). With proven
-optimal solves, coverage is therefore non-decreasing in ``p``.
+Values are solved in increasing order, and each row says where its plan comes from (``source``)
+and what its own solve reported (``status``, ``bound``, ``gap``):
+
+- p sweep: a solution for a smaller ``p`` is feasible for a larger one, so when a solver stopped
+  early returns less than that, the earlier solution is kept; once every coverable demand point
+  is covered, larger ``p`` reuse the solution without solving (it is optimal). With proven
+  optimal solves, coverage is therefore non-decreasing in ``p``.
+- budget sweep: served energy never falls as the budget grows, and among plans serving the same
+  energy the cheaper one wins: a smaller budget's plan fits every larger budget, so when a solve
+  serves less, or the same for more money, the earlier plan is kept (``source`` "reused: ...").
+  The least-cost plan serving all servable energy is solved once; every budget at or above
+  its cost has it as the answer (``status`` "not binding") and is not solved again.
 """
 
 from __future__ import annotations
@@ -43,6 +50,9 @@ TRADEOFF_COLUMNS = [
     "energy_kwh_day", "energy_served_kwh_day", "unserved_energy_kwh_day", "nev_per_public_charger", "cost_cny",
     "status", "objective", "bound", "gap", "source",
 ]
+#: Columns of the p sweep's ``tradeoff.csv``: :data:`TRADEOFF_COLUMNS`, the stations that need
+#: more ports than one site holds (MCLP has no capacity) and the row's warnings ("; "-joined).
+P_SWEEP_COLUMNS = TRADEOFF_COLUMNS + ["stations_over_site_max", "warnings"]
 
 
 @dataclass
@@ -160,7 +170,9 @@ def evaluate(inp: SweepInputs, selected: np.ndarray) -> dict:
     """Coverage, ports and cost of a set of open stations, sized as a run sizes them.
 
     Returns:
-        dict with the measure columns of :data:`TRADEOFF_COLUMNS` (``stations`` ... ``cost_cny``).
+        dict with the measure columns of :data:`TRADEOFF_COLUMNS` (``stations`` ... ``cost_cny``)
+        and ``stations_over_site_max`` (stations needing more ports than
+        ``site_max_dc_ports``/``site_max_ac_ports``).
     """
     from .sizing import size_stations
     from .stages.s6_sizing import assign_cells
@@ -174,7 +186,10 @@ def evaluate(inp: SweepInputs, selected: np.ndarray) -> dict:
     energy = np.bincount(assign[ok], weights=e[ok], minlength=m)[selected]
     energy_dc = np.bincount(assign[ok], weights=e_dc[ok], minlength=m)[selected]
     sized = size_stations(energy, inp.params, dc_energy_kwh_day=np.minimum(energy_dc, energy), peak_check=True)
-    return _measures(inp, selected, ok, sized["ports_dc"], sized["ports_ac"], sized["power_kw"], float(e[ok].sum()))
+    out = _measures(inp, selected, ok, sized["ports_dc"], sized["ports_ac"], sized["power_kw"], float(e[ok].sum()))
+    over = (np.asarray(sized["ports_dc"]) > inp.params.value("site_max_dc_ports")) | (np.asarray(sized["ports_ac"]) > inp.params.value("site_max_ac_ports"))
+    out["stations_over_site_max"] = int(over.sum())
+    return out
 
 
 def _measures(inp: SweepInputs, selected, covered: np.ndarray, dc, ac, power, served_kwh: float) -> dict:
@@ -212,7 +227,7 @@ def sweep_p(inp: SweepInputs, values: list[int], solver: str = "cbc", time_limit
     """MCLP for each ``p`` in ``values`` (increasing), sized and costed.
 
     Returns:
-        DataFrame with :data:`TRADEOFF_COLUMNS` (``value`` = p), one row per value.
+        DataFrame with :data:`P_SWEEP_COLUMNS` (``value`` = p), one row per value.
 
     Raises:
         InputError: a value exceeds the number of candidate sites.
@@ -243,9 +258,30 @@ def sweep_p(inp: SweepInputs, values: list[int], solver: str = "cbc", time_limit
                 best = (p, np.asarray(sel), obj, bound)
         row = {"value": p, **evaluate(inp, sel), "status": status, "objective": round(float(obj), 6),
                "bound": round(float(bound), 6), "gap": round(float(gap), 9), "source": source}
+        row["warnings"] = "; ".join(_p_row_warnings(inp, row, mip_gap))
         rows.append(row)
-        progress(f"  p={p}: {row['stations']} stations, coverage {row['coverage_share']:.1%}, {row['cost_cny'] / 1e6:,.1f} M CNY ({status})")
-    return pd.DataFrame(rows, columns=TRADEOFF_COLUMNS)
+        progress(f"  p={p}: {row['stations']} stations, coverage {row['coverage_share']:.1%}, {row['cost_cny'] / 1e6:,.1f} M CNY ({status})"
+                 + (f"; warning: {row['warnings']}" if row["warnings"] else ""))
+    return pd.DataFrame(rows, columns=P_SWEEP_COLUMNS)
+
+
+def _p_row_warnings(inp: SweepInputs, row: dict, mip_gap: float | None) -> list[str]:
+    """The warnings of one p-sweep row, as a run would give them (:mod:`evsiting.alerts`):
+    stations over the site maximum, demand no candidate reaches, a solve short of its gap."""
+    from .alerts import over_site_max_warning, solver_warning
+
+    out = []
+    line = over_site_max_warning(row["stations_over_site_max"], inp.params.value("site_max_dc_ports"), inp.params.value("site_max_ac_ports"))
+    if line:
+        out.append(line.split(": add candidate")[0])
+    unreached = np.diff(inp.matrix.indptr) == 0
+    nev = inp.cells["nev_count"].to_numpy(dtype=float)
+    if (unreached & (nev > 0)).any():
+        out.append(f"{int((unreached & (nev > 0)).sum()):,} demand cell(s) with {int(nev[unreached].sum()):,} NEVs are beyond the "
+                   "service standard of every candidate")
+    if row["source"] == "solved" and (line := solver_warning(row["status"], row["gap"], mip_gap if mip_gap is not None else 1e-4)):
+        out.append(line)
+    return out
 
 
 def sweep_budget(inp: SweepInputs, values: list[float], solver: str = "cbc", time_limit: float | None = None,
@@ -268,72 +304,127 @@ def sweep_budget(inp: SweepInputs, values: list[float], solver: str = "cbc", tim
 
     pr = inp.params
     required = np.flatnonzero(inp.candidates["required"].to_numpy()) if "required" in inp.candidates.columns else np.zeros(0, dtype=np.int64)
+    gap_target = CAPACITATED_MIP_GAP if mip_gap is None else mip_gap
+    minp = ModelInputs(inp.cells, inp.matrix, required, pr, inp.candidates)
+    # the least-cost plan serving all servable energy, once: every budget at or above its cost
+    # has it as the answer (served energy proven maximal, cost within its gap)
+    least = capacitated_model(CapacitatedConfig(service_standard_min=inp.standard_min), minp).solve(
+        solver=solver, time_limit=time_limit, mip_gap=gap_target)
+    progress(f"  least cost serving all servable energy: {least.capital_cny / 1e6:,.1f} M CNY ({least.status}, gap {least.gap:.2%})")
     rows = []
-    best = None  # (budget, result)
+    best = None  # (budget, result): the plan kept so far (most energy served, then least capital)
     for b in sorted(float(v) for v in values):
-        # the run's own capacitated model and port rule (evsiting.stages.s5_model), with a budget
-        block = CapacitatedConfig(service_standard_min=inp.standard_min, budget_cny=b)
-        res = capacitated_model(block, ModelInputs(inp.cells, inp.matrix, required, pr, inp.candidates)).solve(
-            solver=solver, time_limit=time_limit, mip_gap=CAPACITATED_MIP_GAP if mip_gap is None else mip_gap)
-        res.served_total = float(res.served.sum())
-        source = "solved"
-        if best is not None and res.objective < best[1].objective - 1e-9:
-            source = f"incumbent of budget {best[0]:,.0f} (solver stopped at {res.objective:.6g})"
-            res_use = best[1]
+        if least.capital_cny <= b * (1 + 1e-9) + 1e-6:
+            res_use, status, bound, gap = least, "not binding", least.bound, least.gap
+            source = (f"the budget does not bind: the least-cost plan serving all servable energy "
+                      f"({least.capital_cny:,.0f} CNY, {least.status} within {least.gap:.2%}), solved once for the sweep")
+            if best is not None and float(best[1].served.sum()) >= float(least.served.sum()) - 1e-6 \
+                    and best[1].capital_cny < least.capital_cny - 1e-6:
+                res_use = best[1]
+                source = f"reused: the plan of budget {best[0]:,.0f} CNY serves the same energy for less"
         else:
-            res_use = res
-            best = (b, res)
+            # the run's own capacitated model and port rule (evsiting.stages.s5_model), with a budget
+            block = CapacitatedConfig(service_standard_min=inp.standard_min, budget_cny=b)
+            res = capacitated_model(block, minp).solve(solver=solver, time_limit=time_limit, mip_gap=gap_target,
+                                                      least_cost_first=False)
+            status, bound, gap, source, res_use = res.status, res.bound, res.gap, "solved", res
+            if best is not None:
+                prev_b, prev = best
+                more = float(prev.served.sum()) > float(res.served.sum()) * (1 + 1e-9) + 1e-6
+                same = abs(float(prev.served.sum()) - float(res.served.sum())) <= 1e-6 * max(float(res.served.sum()), 1.0)
+                if more:  # the smaller budget's plan fits this budget too and serves more
+                    res_use = prev
+                    source = (f"reused: the plan of budget {prev_b:,.0f} CNY serves more "
+                              f"({prev.served.sum():,.0f} kWh/day; this solve stopped at {res.served.sum():,.0f})")
+                elif same and prev.capital_cny < res.capital_cny - 1e-6:
+                    res_use = prev
+                    source = (f"reused: the plan of budget {prev_b:,.0f} CNY serves the same energy for less "
+                              f"({prev.capital_cny:,.0f} against {res.capital_cny:,.0f} CNY)")
+            if res_use is res:
+                best = (b, res)
         sel = res_use.selected
         assign, _ = assign_cells(inp.matrix, sel)
+        served_kwh = float(res_use.served.sum())
         meas = _measures(inp, sel, assign >= 0, res_use.dc_ports[sel], res_use.ac_ports[sel],
                          res_use.dc_ports[sel] * pr.value("dc_charger_power_kw") + res_use.ac_ports[sel] * pr.value("ac_charger_power_kw"),
-                         res_use.served_total)
+                         served_kwh)
         meas["stations"] = int(np.asarray(res_use.stations)[sel].sum())  # stations, not sites (a cell site may hold several)
-        row = {"value": b, **meas, "status": res.status, "objective": round(float(res_use.objective), 6),
-               "bound": round(float(res.bound), 6), "gap": round(float(res.gap), 9), "source": source}
+        meas["cost_cny"] = round(float(res_use.capital_cny), 2)  # the model's capital (existing ports free)
+        row = {"value": b, **meas, "status": status, "objective": round(float(res_use.objective), 6),
+               "bound": round(float(bound), 6), "gap": round(float(gap), 9), "source": source}
         rows.append(row)
-        progress(f"  budget {b / 1e6:,.1f} M CNY: {row['stations']} stations, coverage {row['coverage_share']:.1%}, served {row['energy_served_kwh_day']:,.0f} kWh/day ({res.status})")
+        progress(f"  budget {b / 1e6:,.1f} M CNY: {row['stations']} stations, {row['cost_cny'] / 1e6:,.1f} M CNY, served "
+                 f"{row['energy_served_kwh_day']:,.0f} kWh/day ({status}{'' if source == 'solved' else ', reused'})")
     return pd.DataFrame(rows, columns=TRADEOFF_COLUMNS)
 
 
 def plot_tradeoff(df: pd.DataFrame, path: Path, title: str = "", xlabel_value: str = "p") -> Path:
-    """``tradeoff.png``: coverage share (%) and cost (million CNY) against stations opened.
+    """``tradeoff.png`` against the swept value.
 
-    Each point is labelled with its sweep value (the first one reaching that station count)
-    when there are at most 25 of them.
+    - p sweep (``xlabel_value="p"``): x = p, the most stations MCLP may open; NEVs within the
+      service standard (%, left axis) and capital cost (million CNY, right axis). A p whose
+      solution opens fewer stations is drawn with a hollow marker.
+    - budget sweep: x = budget (million CNY); public charging energy served and NEVs within
+      the standard (%, left axis), and the plan's capital cost (million CNY, right axis, on the
+      same scale as x, with the budget itself as a dotted line: spend never exceeds it).
+
+    Titles differ by kind; no point labels, so nothing overlaps. Deterministic bytes.
     """
     from matplotlib.figure import Figure  # no pyplot: leaves the caller's backend alone
 
-    fig = Figure(figsize=(7.5, 4.5), dpi=120)
+    fig = Figure(figsize=(8.0, 4.8), dpi=120)
     ax = fig.subplots()
-    x = df["stations"].to_numpy()
-    ax.plot(x, 100 * df["coverage_share"], "o-", color="tab:blue", label="NEVs covered (%)")
-    ax.set_xlabel("stations opened")
-    ax.set_ylabel("NEVs within the service standard (%)", color="tab:blue")
-    ax.set_ylim(0, 100)
     ax2 = ax.twinx()
-    ax2.plot(x, df["cost_cny"] / 1e6, "s--", color="tab:red", label="cost (M CNY)")
+    v = df["value"].to_numpy(dtype=float)
+    cov = 100 * df["coverage_share"].to_numpy(dtype=float)
+    cost = df["cost_cny"].to_numpy(dtype=float) / 1e6
+    if xlabel_value == "p":
+        x = v
+        fewer = df["stations"].to_numpy() < v
+        ax.plot(x, cov, "o-", color="tab:blue", label="NEVs covered (%)", zorder=3)
+        if fewer.any():
+            ax.plot(x[fewer], cov[fewer], "o", mfc="white", color="tab:blue", label="NEVs covered, fewer stations opened than p", zorder=3)
+        ax2.plot(x, cost, "s--", color="tab:red", ms=4, label="capital cost (M CNY)", zorder=2)
+        ax.set_xlabel("p: most stations MCLP may open")
+        ax.set_ylabel("NEVs within the service standard (%)")
+        head = "MCLP trade-off: NEVs covered and cost against the number of stations p"
+    else:
+        x = v / 1e6
+        energy = df["energy_kwh_day"].to_numpy(dtype=float)
+        served = 100 * df["energy_served_kwh_day"].to_numpy(dtype=float) / np.where(energy > 0, energy, 1.0)
+        ax.plot(x, served, "o-", color="tab:green", label="public energy served (%)", zorder=3)
+        ax.plot(x, cov, "^:", color="tab:blue", ms=5, label="NEVs within the standard of a station (%)", zorder=3)
+        ax2.plot(x, cost, "s--", color="tab:red", ms=4, label="capital cost of the plan (M CNY)", zorder=2)
+        ax2.plot(x, x, ":", color="0.5", lw=1, label="budget (spend limit)", zorder=1)
+        ax.set_xlabel("budget (million CNY)")
+        ax.set_ylabel("share of the public energy or NEVs (%)")
+        head = "Budget trade-off: energy served and cost against the budget (capacitated model)"
+    ax.set_ylim(0, 105)
     ax2.set_ylabel("capital cost (million CNY)", color="tab:red")
-    ax2.set_ylim(bottom=0)
-    if len(df) <= 25:
-        first = np.r_[True, x[1:] != x[:-1]]  # one label per distinct station count
-        for xi, yi, v in zip(x[first], 100 * df["coverage_share"].to_numpy()[first], df["value"].to_numpy()[first]):
-            ax.annotate(f"{xlabel_value}={v:,.0f}" if xlabel_value == "p" else f"{v / 1e6:,.0f}M", (xi, yi), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=6)
+    ax2.set_ylim(0, max(float(np.nanmax(cost)) if len(cost) else 1.0, float(x.max()) if xlabel_value != "p" and len(x) else 0.0, 1e-6) * 1.1)
+    ax.set_zorder(ax2.get_zorder() + 1)  # the shares above the cost line
+    ax.patch.set_visible(False)
     ax.grid(alpha=0.3)
-    ax.set_title(title, fontsize=10)
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, loc="lower right", fontsize=7.5, framealpha=0.9)
+    ax.set_title(f"{head}\n{title}" if title else head, fontsize=9.5)
     fig.tight_layout()
-    fig.savefig(path, metadata={"Software": None})
+    fig.savefig(path, format="png", metadata={"Software": None})
     return Path(path)
 
 
 def write_sweep(df: pd.DataFrame, out_dir: Path, title: str, kind: str = "p", manifest: dict | None = None) -> Path:
-    """Write ``tradeoff.csv``, ``tradeoff.png`` and (when given) ``manifest.json`` into
-    ``out_dir`` (atomically replaced)."""
+    """Write ``tradeoff.csv``, ``tradeoff.png``, ``report.html`` (:func:`evsiting.report.sweep_report`)
+    and (when given) ``manifest.json`` into ``out_dir`` (atomically replaced)."""
     from .outputs import atomic_dir, write_json
 
     with atomic_dir(Path(out_dir)) as tmp:
         df.rename(columns={"value": "p" if kind == "p" else "budget_cny"}).to_csv(tmp / "tradeoff.csv", index=False, lineterminator="\n")
         plot_tradeoff(df, tmp / "tradeoff.png", title, kind)
+        from .report import sweep_report
+
+        (tmp / "report.html").write_text(sweep_report(df, title, kind, (tmp / "tradeoff.png").read_bytes()), encoding="utf-8")
         if manifest is not None:
             write_json(manifest, tmp / "manifest.json")
     return Path(out_dir)

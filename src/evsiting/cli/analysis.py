@@ -17,26 +17,27 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def sweep_cmd(
         config: Path = typer.Argument(..., help="Run config (YAML), e.g. configs/prefectures/anshun.yaml"),
-        p: Optional[str] = typer.Option(None, "--p", help="Stations: START:STOP:STEP (e.g. 10:200:10) or a list 10,20,50"),
+        p: Optional[str] = typer.Option(None, "--stations", "--p", help="Numbers of stations p (MCLP): START:STOP:STEP (e.g. 10:200:10) or a list 10,20,50; --p is the old name"),
         budget: Optional[str] = typer.Option(None, "--budget", help="Budgets in CNY: START:STOP:STEP or a list (e.g. 5e7:5e8:5e7)"),
-        prefecture: Optional[str] = typer.Option(None, "--prefecture", help="Only this prefecture: English/pinyin, Chinese name or adcode"),
+        prefecture: Optional[str] = typer.Option(None, "--prefecture", "-p", help="Only this prefecture: English/pinyin, Chinese name or adcode"),
         out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: <output_dir>/<run>-sweep-p or -sweep-budget)"),
         solver: Optional[str] = typer.Option(None, "--solver", help=SOLVER_HELP),
         time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Solver time limit per value, seconds"),
     ) -> None:
-        """Solve for each number of stations (MCLP) or budget (ChargerSiting) and write
-        tradeoff.csv and tradeoff.png: coverage share and cost against stations."""
+        """Solve for each number of stations (--stations, MCLP) or budget (--budget, the
+        capacitated model) and write tradeoff.csv and tradeoff.png: coverage share and cost
+        against the swept value."""
         from .. import sweep
         from ..config import load_config
         from ..errors import InputError
 
         if (p is None) == (budget is None):
-            raise InputError("give exactly one of --p and --budget", field="--p")
+            raise InputError("give exactly one of --stations (--p) and --budget", field="--stations")
         check_solver_option(solver)
         if time_limit is not None and not 0 < time_limit < float("inf"):
             raise InputError(f"must be a finite number of seconds above 0, got {time_limit:g}", field="--time-limit")
         kind = "p" if p is not None else "budget"
-        values = sweep.parse_values(p, integer=True, option="--p") if kind == "p" else sweep.parse_values(budget, option="--budget")
+        values = sweep.parse_values(p, integer=True, option="--stations") if kind == "p" else sweep.parse_values(budget, option="--budget")
         from ..inputs import check_output_folder
 
         cfg = load_config(config)
@@ -55,24 +56,30 @@ def register(app: typer.Typer) -> None:
         manifest = sweep.sweep_manifest(cfg, inp, kind, values, prefecture=prefecture, **opts)
         sweep.write_sweep(df, target, title, kind, manifest)
         cols = ["value", "stations", "ports_dc", "ports_ac", "coverage_share", "cost_cny", "status"]
-        show = df[cols].rename(columns={"value": kind})
+        cols += [c for c in ("stations_over_site_max",) if c in df.columns]
+        show = df[cols].rename(columns={"value": kind, "stations_over_site_max": "over max"})
         show["coverage_share"] = show["coverage_share"].map(lambda v: f"{v:.1%}")
         show["cost_cny"] = show["cost_cny"].map(lambda v: f"{v / 1e6:,.1f} M")
         typer.echo(show.to_string(index=False))
+        if "warnings" in df.columns:
+            for v, w in zip(df["value"], df["warnings"]):
+                if isinstance(w, str) and w:
+                    typer.echo(f"warning: {kind} = {v:g}: {w}")
         typer.echo(f"outputs: {target}/tradeoff.csv, tradeoff.png")
 
     @app.command("compare")
     @handle_errors
     def compare_cmd(
         run_dirs: List[Path] = typer.Argument(..., help="Run folders written by 'evsiting run'"),
-        out: Path = typer.Option(Path("."), "--out", help="Folder for comparison.csv and comparison.png"),
+        out: Path = typer.Option(Path("."), "--out", help="Folder for comparison.csv, comparison.png, map.png and report.html"),
         label: Optional[List[str]] = typer.Option(None, "--label", help="Column label per run folder (repeat; default: folder names)"),
     ) -> None:
         """Print and write a table of scenarios side by side (stations, ports, coverage,
-        cost, NEVs per charger, unserved energy) and a bar chart."""
+        cost, NEVs per charger, unserved energy), a bar chart with a panel for each, a map per
+        run and a self-contained report.html."""
         from ..compare import compare_runs, format_table, write_comparison
 
         df = compare_runs(run_dirs, label or None)
         typer.echo(format_table(df))
-        csv, png = write_comparison(df, out)
-        typer.echo(f"outputs: {csv}, {png}")
+        csv, png = write_comparison(df, out, run_dirs=list(run_dirs))
+        typer.echo(f"outputs: {csv}, {png}, {out / 'map.png'}, {out / 'report.html'}")

@@ -1,4 +1,4 @@
-"""``evsiting corridors CONFIG --p N --range-km R``: intercity corridor stations (FRLM)."""
+"""``evsiting corridors CONFIG --stations N --range-km R``: intercity corridor stations (FRLM)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def corridors_cmd(
         config: Path = typer.Argument(..., help="Run config (YAML); its 'corridors' section gives the defaults"),
-        p: Optional[int] = typer.Option(None, "--p", help="Corridor stations to open (default: corridors.p)"),
+        p: Optional[int] = typer.Option(None, "--stations", "--p", help="Corridor stations to open (default: corridors.p); --p is the old name"),
         range_km: Optional[float] = typer.Option(None, "--range-km", help="Vehicle range, km (default: corridors.range_km or parameter corridor_range_km)"),
         level: Optional[str] = typer.Option(None, "--level", help="prefecture (9 seats) or county (88 seats)"),
         out: Optional[Path] = typer.Option(None, "--out", help="Folder for the run folder (default: the config's output_dir)"),
@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
         from ..errors import InputError
 
         if p is not None and p < 0:
-            raise InputError("must be a non-negative integer", field="--p")
+            raise InputError("must be a non-negative integer", field="--stations")
         if range_km is not None and not 0 < range_km < float("inf"):
             raise InputError("must be a positive number of km", field="--range-km")
         if time_limit is not None and not 0 < time_limit < float("inf"):

@@ -13,7 +13,6 @@ from .common import echo_err, handle_errors
 
 def _province_table(scenarios: list[str], years: list[int] | None, params, fleet):
     """Fleet + energy + province-aggregate port floor, one DataFrame for all scenarios."""
-    import numpy as np
     import pandas as pd
 
     from ..demand.fleet import project_fleet, scenario_parameters
@@ -31,7 +30,6 @@ def _province_table(scenarios: list[str], years: list[int] | None, params, fleet
         df["dc_ports_floor"], df["ac_ports_floor"], df["depot_ports_floor"] = dc, ac, depot
         frames.append(df)
     out = pd.concat(frames, ignore_index=True)
-    out["nev_sales"] = np.round(out["nev_sales"]).astype("Int64")  # empty in the base year
     return out
 
 
@@ -73,10 +71,10 @@ def register(app: typer.Typer) -> None:
         """Project the province NEV fleet by segment, print it and write ``fleet.csv``.
 
         Columns of fleet.csv: year, scenario, segment (private, taxi, logistics, bus, total),
-        nev_stock (vehicles), nev_sales_share, nev_sales (vehicles/year, empty in the base
-        year), energy_kwh_day,
-        public_kwh_day, dc_kwh_day, ac_kwh_day, depot_kwh_day (kWh/day), dc_ports_floor,
-        ac_ports_floor, depot_ports_floor (province energy / (power x hours), rounded up).
+        nev_stock (vehicles), nev_sales_share, nev_sales (vehicles/year; the segments add up
+        to the total; empty in the base year), energy_kwh_day, public_kwh_day, dc_kwh_day,
+        ac_kwh_day, depot_kwh_day (kWh/day), dc_ports_floor, ac_ports_floor, depot_ports_floor
+        (province energy / (power x hours), rounded up).
         """
         from ..config import FleetConfig, load_config
         from ..demand.fleet import SCENARIOS

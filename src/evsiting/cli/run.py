@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from ..alerts import run_warnings
 from ..validation import render_validation
 from .common import SOLVER_HELP, check_solver_option, echo_err, handle_errors
 
@@ -46,13 +47,6 @@ def _print_summary(res) -> None:
             f"{s['service_standard_min']:g} min of any candidate (more stations cannot exceed it)"
         )
     _print_candidates(s)
-    if s.get("stations_over_site_max"):
-        mx = s["site_max_ports"]
-        typer.echo(
-            f"warning: {s['stations_over_site_max']} station(s) need more ports than one site holds "
-            f"({mx['dc']:g} DC / {mx['ac']:g} AC, parameters site_max_*): add candidate sites (candidates.per_county), "
-            "or use the capacitated model (evsiting sweep --budget); see over_site_max in sites.geojson"
-        )
     bw = s.get("building_weights") or {}
     if bw.get("used"):
         typer.echo(
@@ -83,9 +77,8 @@ def _print_summary(res) -> None:
                    f"{m['bound'] / 1e6:,.2f} M CNY (proven gap {m['gap']:.3%}), {m['runtime_s']:.1f} s")
     else:
         typer.echo(f"solver {m['name']}: {m['status']}, objective {m['objective']:.6g}, gap {m['gap']:.3g}, {m['runtime_s']:.1f} s")
-    det = s.get("determinism") or {}
-    if det.get("deterministic") is False:
-        typer.echo(f"warning: not repeatable: {det['why']}")
+    for line in run_warnings(s):  # every warning of the run, also in summary.json and report.html
+        typer.echo(f"warning: {line}")
     if res.out_dir:
         typer.echo(f"outputs: {res.out_dir}")
 
@@ -97,20 +90,13 @@ def _print_candidates(s: dict) -> None:
         return
     by = ", ".join(f"{n:,} {src}" for src, n in c["by_source"].items())
     typer.echo(f"candidate sites: {c['total']:,} ({by}); the gap fill added {c['gap_fill_added']:,} "
-               f"(ceiling {c['coverage_ceiling_before_gap_fill']:.1%} without them)")
+               f"(ceiling {c['coverage_ceiling_before_gap_fill']:.1%} without them)"
+               + (f"; the capacity fill added {c['capacity_fill_added']:,} at cells whose energy the sites in reach "
+                  "could not hold" if c.get("capacity_fill_added") else ""))
     names = {str(r["adcode"]): r["name_en"] for r in s.get("prefectures", [])}
     low = [f"{names.get(str(a), a)} {v:.1%}" for a, v in c.get("coverage_ceiling_by_prefecture", {}).items() if v < 1]
     if low:
         typer.echo(f"coverage ceiling below 100%: {', '.join(low)}")
-    if c["unreached_cells"]:
-        first = c["unreached"][0]
-        reasons = sorted({u["reason"] for u in c["unreached"]})
-        typer.echo(
-            f"warning: {c['unreached_cells']:,} demand cell(s) with {c['unreached_nev']:,} NEVs are beyond "
-            f"{s['service_standard_min']:g} min of every candidate ({'; '.join(reasons)}); "
-            f"most NEVs: {first['demand_id']} in {first.get('county_name', first['county_adcode'])} ({first['nev_count']:,} NEVs); "
-            "listed in summary.json (candidates.unreached)"
-        )
 
 
 def _print_batch(res) -> None:
@@ -118,18 +104,19 @@ def _print_batch(res) -> None:
     for name, (folder, s) in res.rollups.items():
         tot, tgt = s["total"], s["target"]
         typer.echo(f"\n{name}: province roll-up of {len(s['prefectures'])} prefecture runs, {s['year']} ({s['scenario']})")
-        typer.echo(f"{'':14}{'NEVs':>9}{'stations':>10}{'DC ports':>10}{'AC ports':>10}{'coverage':>10}{'NEV/charger':>13}")
+        typer.echo(f"{'':14}{'NEVs':>9}{'stations':>10}{'DC ports':>10}{'AC ports':>10}{'coverage':>10}{'NEV/charger':>13}"
+                   f"{'over max':>10}{'warnings':>10}")
         for r in s["prefectures"] + [{"name_en": "Total", **tot}]:
             ratio = "-" if r["nev_per_public_charger"] is None else f"{r['nev_per_public_charger']:.1f}"
-            typer.echo(f"{r['name_en']:<14}{r['nev_count']:>9,}{r['stations']:>10,}{r['ports_dc']:>10,}{r['ports_ac']:>10,}{r['coverage_share']:>10.1%}{ratio:>13}")
+            typer.echo(f"{r['name_en']:<14}{r['nev_count']:>9,}{r['stations']:>10,}{r['ports_dc']:>10,}{r['ports_ac']:>10,}{r['coverage_share']:>10.1%}{ratio:>13}"
+                       f"{r.get('stations_over_site_max', 0):>10,}{r.get('warnings', 0):>10,}")
         typer.echo(f"target: {tgt['nev_target']:,} NEVs by {tgt['target_year']}; scenario {tgt['scenario_year']}: {tgt['nev_total']:,} ({tgt['share_of_target']:.1%})")
         if s.get("validation"):
             typer.echo(render_validation(s["validation"], why=False))
+        for line in s.get("warnings", []):  # every warning of the prefecture runs
+            typer.echo(f"warning: {line}")
         if not s["complete"]:
             typer.echo(f"INCOMPLETE: no run for {', '.join(s['missing'])}")
-        clock = (s.get("determinism") or {}).get("runs_stopped_at_time_limit") or []
-        if clock:
-            typer.echo(f"warning: not repeatable: {', '.join(clock)} stopped at the solver time limit (see their summary.json)")
         typer.echo(f"outputs: {folder}")
     if res.failed:
         for o in res.failed:
@@ -145,7 +132,7 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def run_cmd(
         config: Path = typer.Argument(..., help="Run config (YAML), e.g. configs/guizhou.yaml"),
-        prefecture: Optional[str] = typer.Option(None, "--prefecture", help="Only this prefecture: English/pinyin, Chinese name or adcode"),
+        prefecture: Optional[str] = typer.Option(None, "--prefecture", "-p", help="Only this prefecture: English/pinyin, Chinese name or adcode"),
         out: Optional[Path] = typer.Option(None, "--out", help="Folder for run folders (default: the config's output_dir)"),
         solver: Optional[str] = typer.Option(None, "--solver", help=SOLVER_HELP),
         time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Solver time limit, seconds"),

@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def backcast_cmd(
         config: Path = typer.Argument(..., help="Run config (YAML), e.g. configs/guizhou.yaml"),
-        prefecture: Optional[str] = typer.Option(None, "--prefecture", help="Only this prefecture: English/pinyin, Chinese name or adcode"),
+        prefecture: Optional[str] = typer.Option(None, "--prefecture", "-p", help="Only this prefecture: English/pinyin, Chinese name or adcode"),
         out: Optional[Path] = typer.Option(None, "--out", help="Folder for the back-cast folder (default: the config's output_dir)"),
         years: str = typer.Option("2021,2023", "--years", help="Comma-separated years (default 2021,2023)"),
         solver: Optional[str] = typer.Option(None, "--solver", help=SOLVER_HELP),

@@ -5,7 +5,8 @@ corridor stations and a vehicle range, exact (pulp) and greedy.
 Outputs in ``<out>/<config name>-corridors/`` (written atomically, no timestamps):
 
 - ``corridor_sites.geojson``: the p stations of the exact solution (Points): ``candidate``,
-  ``kind`` (``expressway_access`` or ``seat``), ``node``, ``seat_id``, ``name``,
+  ``kind`` (``expressway_access``, ``services`` or ``seat``), ``node``, ``seat_id``, ``name`` (the seat,
+  the service area, else expressway route and km along the OSM line, e.g. ``G60 km 123``),
   ``flow_through`` (flow of refuelable trips passing it), ``in_greedy``;
 - ``corridor_flows.geojson``: one LineString per seat pair: ``origin_id``, ``origin``,
   ``destination_id``, ``destination``, ``population_o``/``_d``, ``distance_km``, ``flow``,
@@ -67,6 +68,44 @@ def _svc_name(services: gpd.GeoDataFrame | None, k: int) -> str | None:
     col = services.attrs.get("name_column")
     val = services[col].iloc[k] if col else None
     return None if val is None or (isinstance(val, float) and np.isnan(val)) else str(val)
+
+
+def expressway_labels(xy_m: np.ndarray, motorways: str | Path) -> list[str]:
+    """A label for points on the expressways: the route of the nearest motorway line (its
+    OSM ``ref``, e.g. ``G60``, else its name) and the kilometre along that line from its first
+    vertex, e.g. ``G60 km 123``. The file's lines are merged OSM ways, so the kilometre is a
+    position along the file's line, not the official stake number.
+
+    Args:
+        xy_m: (n, 2) points in EPSG:32648 (metres).
+        motorways: the motorway line file (as :func:`evsiting.network.expressway.load_motorway_lines`).
+
+    Returns:
+        n labels.
+
+    Raises:
+        InputError: the file cannot be read (as ``load_motorway_lines``).
+    """
+    from ..network.expressway import load_motorway_lines
+
+    if len(xy_m) == 0:
+        return []
+    lines = load_motorway_lines(motorways)
+    pts = shapely.points(np.asarray(xy_m, dtype=float).reshape(-1, 2))
+    nearest = shapely.STRtree(lines.geometry.values).nearest(pts)
+    geoms = lines.geometry.values[nearest]
+    km = shapely.line_locate_point(geoms, pts) / 1000.0
+    return [f"{route} km {k:.0f}" for route, k in zip(lines["route"].to_numpy()[nearest], km)]
+
+
+def _site_names(sel, xy, seat_names, cand_seat, cand_service, services, motorways) -> list[str]:
+    """Names of the chosen corridor stations: the seat's name, the service area's name, else
+    the expressway route and kilometre (:func:`expressway_labels`)."""
+    names = [str(seat_names[cand_seat[c]]) if cand_seat[c] >= 0 else _svc_name(services, cand_service[c]) for c in sel]
+    todo = [k for k, n in enumerate(names) if not n]
+    for k, label in zip(todo, expressway_labels(xy[todo], motorways) if todo else []):
+        names[k] = label
+    return names
 
 
 @dataclass
@@ -200,7 +239,7 @@ def run_corridors(
         "kind": ["services" if cand_service[c] >= 0 else "expressway_access" if cand_node[c] >= 0 else "seat" for c in sel],
         "node": pd.array([int(cand_node[c]) if cand_node[c] >= 0 else None for c in sel], dtype="Int64"),
         "seat_id": pd.array([int(ids[cand_seat[c]]) if cand_seat[c] >= 0 else None for c in sel], dtype="Int64"),
-        "name": [str(names[cand_seat[c]]) if cand_seat[c] >= 0 else _svc_name(services, cand_service[c]) for c in sel],
+        "name": _site_names(sel, xy, names, cand_seat, cand_service, services, mpath),
         "flow_through": np.round(through[sel], 3),
         "flow_through_share": np.round(through[sel] / total if total > 0 else through[sel] * 0, 8),
         "in_greedy": np.isin(sel, greedy.selected),

@@ -295,8 +295,10 @@ def project_fleet(scenario: str = "base", years: Iterable[int] | None = None, pa
         ``year`` (int), ``scenario`` (str), ``segment`` (``private``, ``taxi``, ``logistics``,
         ``bus``, ``total``), ``nev_stock`` (int, vehicles at the end of the year),
         ``nev_sales_share`` (fraction of new-vehicle sales from the fitted curve, same for every
-        segment row of a year), ``nev_sales`` (province NEV sales, vehicles/year; NaN in the base
-        year, whose stock is given). Segments add up exactly to the total of their year.
+        segment row of a year), ``nev_sales`` (Int64 NEV sales, vehicles/year: the province's
+        on the ``total`` row, each segment's share on its row (:func:`segment_sales`); NA in the
+        base year, whose stock is given). Segments add up exactly to the total of their year,
+        in stock and in sales.
 
     Raises:
         InputError: unknown scenario, a year out of range, anchors that cannot be met, census
@@ -313,18 +315,59 @@ def project_fleet(scenario: str = "base", years: Iterable[int] | None = None, pa
     fit = fit_fleet(params, fleet, scenario, last_year=max(ys[-1], fleet.last_year))
     p = scenario_parameters(params, scenario, fleet)
     urb = read_urbanisation() if urbanisation is None else urbanisation
-    buses = [int(bus_fleet_by_prefecture(urb, p, y, fleet)["nev_buses"].sum()) for y in ys]
+    retire = p.value("fleet_nev_retirement_rate")
+    split: dict[int, dict[str, int]] = {}
+
+    def segments_of(y: int) -> dict[str, int]:
+        if y not in split:
+            i = int(np.nonzero(fit.years == y)[0][0])
+            b = int(bus_fleet_by_prefecture(urb, p, y, fleet)["nev_buses"].sum())
+            split[y] = split_segments(int(round(fit.nev_stock[i])), b, p)
+        return split[y]
+
     rows = []
-    for y, b in zip(ys, buses):
+    for y in ys:
         i = int(np.nonzero(fit.years == y)[0][0])
-        total = int(round(fit.nev_stock[i]))
-        seg = split_segments(total, b, p)
+        seg = segments_of(y)
+        total = sum(seg.values())
+        if y == fleet.base_year:  # the base stock is given, its sales are not modelled
+            sales = {name: None for name in (*SEGMENTS, "total")}
+        else:
+            sales = segment_sales(seg, segments_of(y - 1), int(round(fit.nev_sales[i])), retire)
         for name in SEGMENTS:
-            rows.append((y, scenario, name, seg[name], fit.nev_share[i], fit.nev_sales[i]))
-        rows.append((y, scenario, "total", total, fit.nev_share[i], fit.nev_sales[i]))
+            rows.append((y, scenario, name, seg[name], fit.nev_share[i], sales[name]))
+        rows.append((y, scenario, "total", total, fit.nev_share[i], sales["total"]))
     df = pd.DataFrame(rows, columns=["year", "scenario", "segment", "nev_stock", "nev_sales_share", "nev_sales"])
-    df.loc[df["year"] == fleet.base_year, "nev_sales"] = np.nan  # the base stock is given, its sales are not modelled
+    df["nev_sales"] = pd.array(df["nev_sales"].tolist(), dtype="Int64")
     return df.astype({"year": "int64", "nev_stock": "int64"})
+
+
+def segment_sales(stock: dict[str, int], stock_before: dict[str, int], total_sales: int, retirement_rate: float) -> dict[str, int]:
+    """NEV sales of a year split over the segments, adding up exactly to ``total_sales``.
+
+    Each segment's share is the NEVs it gained: its stock at the end of the year minus what
+    is left of its stock a year before after retirement, ``N_s(y) - (1 - q) * N_s(y - 1)``
+    (q = ``fleet_nev_retirement_rate``; a negative gain counts as none). Over all segments
+    these gains are the province's modelled sales up to rounding, so the split follows the
+    projection; the integers come from the largest remainder.
+
+    Args:
+        stock, stock_before: vehicles per segment (:data:`SEGMENTS`) at the end of the year
+            and of the year before.
+        total_sales: province NEV sales of the year (vehicles, >= 0).
+        retirement_rate: share of the NEV stock retired a year, 0..1.
+
+    Returns:
+        dict segment -> NEV sales (vehicles/year), plus ``total`` = ``total_sales``.
+
+    Raises:
+        ValueError: negative ``total_sales``.
+    """
+    gains = np.array([max(stock[s] - (1.0 - retirement_rate) * stock_before[s], 0.0) for s in SEGMENTS])
+    if not gains.sum():
+        gains = np.array([float(stock[s]) for s in SEGMENTS])  # no segment grew: split by the stock
+    parts = largest_remainder(int(total_sales), gains) if gains.sum() else np.zeros(len(SEGMENTS), dtype=np.int64)
+    return {**{s: int(v) for s, v in zip(SEGMENTS, parts)}, "total": int(total_sales)}
 
 
 def province_nev_total(year: int, scenario: str = "base", params: Parameters | None = None,

@@ -106,6 +106,10 @@ class Instance:
     #: stations a new candidate site may hold (``y_j`` in 0..max_stations_j); ports per station
     #: are bounded by ``hi_dc``/``hi_ac``. None = 1 each.
     max_stations: np.ndarray | None = None
+    #: ports a site may hold in all (over all its stations), e.g. what a later year of a staged
+    #: plan holds there; None = its stations x ``hi_dc``/``hi_ac`` only.
+    site_hi_dc: np.ndarray | None = None
+    site_hi_ac: np.ndarray | None = None
 
 
 def build(inst: Instance, *, port_links: bool = True) -> MatrixModel:
@@ -196,9 +200,9 @@ def build(inst: Instance, *, port_links: bool = True) -> MatrixModel:
     col_hi[:ny] = 1.0 if inst.max_stations is None else inst.max_stations[new_idx]
     kst = np.ones(m) if inst.max_stations is None else np.where(inst.new, inst.max_stations, 1.0)
     col_lo[o_nd:o_nd + m] = inst.lo_dc
-    col_hi[o_nd:o_nd + m] = inst.hi_dc * kst
+    col_hi[o_nd:o_nd + m] = inst.hi_dc * kst if inst.site_hi_dc is None else np.minimum(inst.hi_dc * kst, inst.site_hi_dc)
     col_lo[o_na:o_na + m] = inst.lo_ac
-    col_hi[o_na:o_na + m] = inst.hi_ac * kst
+    col_hi[o_na:o_na + m] = inst.hi_ac * kst if inst.site_hi_ac is None else np.minimum(inst.hi_ac * kst, inst.site_hi_ac)
     if inst.required.size:
         req_new = inst.required[inst.new[inst.required]]
         col_lo[ycol[req_new]] = 1.0

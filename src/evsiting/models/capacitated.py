@@ -12,7 +12,13 @@ station maxima. Costs: site cost per new station, port cost per new port, and op
 allocation cost ``allocation_cny_per_kwh_min`` per kWh/day and minute of travel (the value
 of drivers' time), with which the model prefers nearer stations among plans of equal capital
 cost (and classic capacitated facility location is a special case). With ``budget_cny`` the
-model maximises the energy served instead, and the rest is reported unserved.
+model first finds the least-cost plan serving all the energy the sites within reach hold; if
+that plan fits the budget, the budget does not bind and that plan is the answer (it serves the
+proven most energy, and among plans serving it, it is the cheapest within its proven gap);
+otherwise the model maximises the energy served within the budget, and the rest is reported
+unserved. ``stats["budget_binds"]`` says which. A per-site total of ports
+(``max_site_dc_ports``/``max_site_ac_ports``) restricts a site to what a later year of a staged
+plan holds there (:mod:`evsiting.buildout.staged`).
 
 Exact method (:meth:`CapacitatedSiting.solve`), see :mod:`evsiting.models._cflp` for the rows:
 
@@ -35,6 +41,8 @@ The status is ``optimal`` only when the gap is proven zero (within 1e-9 relative
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -125,7 +133,8 @@ class CapacitatedSiting(_Model):
                          site_cost_cny: Any = 0.0, dc_port_cost_cny: Any = 0.0, ac_port_cost_cny: Any = 0.0,
                          existing_dc: Any = None, existing_ac: Any = None,
                          allocation_cny_per_kwh_min: float = 0.0, budget_cny: float | None = None,
-                         required: Any = None) -> "CapacitatedSiting":
+                         required: Any = None, max_site_dc_ports: Any = None,
+                         max_site_ac_ports: Any = None) -> "CapacitatedSiting":
         """Build the model.
 
         Args:
@@ -148,6 +157,9 @@ class CapacitatedSiting(_Model):
             budget_cny: CNY for new stations and ports; with it the model maximises energy
                 served (None = serve all the energy the sites can hold, least cost).
             required: candidate indices that must hold a station.
+            max_site_dc_ports, max_site_ac_ports: ``(n_candidates,)`` ports a site may hold in
+                all, over all its stations (a staged plan's later year); None = its stations x
+                the per-station maxima only.
 
         Raises:
             InputError: malformed inputs (the argument is named).
@@ -187,6 +199,8 @@ class CapacitatedSiting(_Model):
         if budget_cny is not None and not (np.isfinite(budget_cny) and budget_cny >= 0):
             raise InputError("budget_cny must be a finite non-negative number of CNY", field="budget_cny")
         mdl.budget = None if budget_cny is None else float(budget_cny)
+        mdl.site_hi_dc = None if max_site_dc_ports is None else _per_site(max_site_dc_ports, m, "max_site_dc_ports", integer=True)
+        mdl.site_hi_ac = None if max_site_ac_ports is None else _per_site(max_site_ac_ports, m, "max_site_ac_ports", integer=True)
         return mdl
 
     @classmethod
@@ -237,14 +251,17 @@ class CapacitatedSiting(_Model):
                         np.where(existing, self.ex_ac[cols], 0.0), hi_ac,
                         self.site_cost[cols], self.dc_cost[cols], self.ac_cost[cols], ~existing,
                         alpha=self.alpha, budget=self.budget, maximize=self.budget is not None,
-                        required=req, max_stations=self.max_stations[cols])
+                        required=req, max_stations=self.max_stations[cols],
+                        site_hi_dc=None if self.site_hi_dc is None else np.maximum(self.site_hi_dc[cols], np.where(existing, self.ex_dc[cols], 0.0)),
+                        site_hi_ac=None if self.site_hi_ac is None else np.maximum(self.site_hi_ac[cols], np.where(existing, self.ex_ac[cols], 0.0)))
 
     def _max_servable(self, inst: Instance, time_limit: float | None) -> np.ndarray:
         """kWh/day of each point that the sites within reach can hold with every station open
         at its maxima (a max-flow LP; equal to the energy wherever capacity suffices)."""
         open_all = Instance(inst.pairs, inst.E, inst.D, inst.cap_dc, inst.cap_ac,
                             inst.lo_dc, inst.hi_dc, inst.lo_ac, inst.hi_ac, inst.F, inst.cd, inst.ca,
-                            inst.new, maximize=True, max_stations=inst.max_stations)
+                            inst.new, maximize=True, max_stations=inst.max_stations,
+                            site_hi_dc=inst.site_hi_dc, site_hi_ac=inst.site_hi_ac)
         mm = build(open_all)
         mm.integer[:] = False
         mm.c[:] = 0.0
@@ -258,7 +275,7 @@ class CapacitatedSiting(_Model):
         return np.minimum(served, inst.E)
 
     def solve(self, solver: str = "highs", time_limit: float | None = None,
-              mip_gap: float | None = 0.005) -> CapacitatedResult:
+              mip_gap: float | None = 0.005, *, least_cost_first: bool = True) -> CapacitatedResult:
         """Solve by the method of the module doc.
 
         Args:
@@ -267,6 +284,9 @@ class CapacitatedSiting(_Model):
             time_limit: seconds for the whole solve (None = none).
             mip_gap: relative gap at which the solve may stop (default 0.005; 0 = prove
                 optimality).
+            least_cost_first: with a budget, first solve without it and return that plan when
+                it fits (see the module doc); False skips that step (a caller that knows the
+                least cost already exceeds the budget, e.g. a budget sweep).
 
         Returns:
             :class:`CapacitatedResult`; ``objective`` is CNY (capital + allocation cost) or,
@@ -287,6 +307,11 @@ class CapacitatedSiting(_Model):
         def left() -> float | None:
             return None if deadline is None else max(deadline - time.perf_counter(), 0.01)
 
+        least_cost = None
+        if self.budget is not None and least_cost_first:
+            free, least_cost = self._least_cost_within_budget(left, mip_gap, t0)
+            if free is not None:
+                return free
         red = self.reduce(left())
         stats = red.stats
         inst, rows, cols, unreachable, short = red.instance, red.rows, red.cols, red.unreachable, red.short
@@ -296,8 +321,41 @@ class CapacitatedSiting(_Model):
             if commit > self.budget + 1e-9:
                 raise InfeasibleError(f"budget {self.budget:,.0f} CNY is below the {commit:,.0f} CNY of the required new stations")
         x, blocks, bound, lp_bound, proven, message = self._solve_instance(inst, gap_target, left, stats)
+        if self.budget is not None:
+            stats["budget_binds"] = True
+            stats["least_cost_cny"] = least_cost  # serving all servable energy (None: not found in time)
         return self._result(inst, blocks, rows, cols, x, bound, lp_bound, proven, message, stats,
                             unreachable, short, time.perf_counter() - t0)
+
+    def _least_cost_within_budget(self, left, mip_gap: float | None,
+                                  t0: float) -> tuple[CapacitatedResult | None, float | None]:
+        """With a budget, first the least-cost plan that serves all the energy the sites
+        within reach hold (the model without its budget). If it costs no more than the budget,
+        the budget does not bind: that plan serves the most energy any plan can (the max-flow
+        ceiling, so its served energy is proven optimal) and is the cheapest such plan within
+        its proven gap; it is returned with ``stats["budget_binds"] = False``. Otherwise (or
+        when that solve finds no plan in time) ``(None, its cost or None)``: the budget binds,
+        and :meth:`solve` maximises served energy within it."""
+        free_mdl = copy.copy(self)
+        free_mdl.budget = None
+        try:
+            free = free_mdl.solve(time_limit=left(), mip_gap=mip_gap)
+        except SolverError:
+            return None, None
+        if free.capital_cny > self.budget * (1 + 1e-9) + 1e-6:
+            return None, free.capital_cny
+        served = float(free.served.sum())
+        ceiling = served  # all the energy the sites within reach hold: nothing can serve more
+        obj = served - free.travel_cny
+        stats = dict(free.stats, budget_binds=False, least_cost_cny=free.capital_cny,
+                     least_cost_gap=free.gap, least_cost_bound_cny=free.bound)
+        status = "optimal" if free.travel_cny == 0 else "feasible"
+        gap = 0.0 if status == "optimal" else _gap(obj, ceiling, True)
+        message = (f"the budget does not bind: the least-cost plan serving all {served:,.0f} kWh/day the sites "
+                   f"within reach hold costs {free.capital_cny:,.0f} CNY (within {free.gap:.2%} of least cost), "
+                   f"below the budget of {self.budget:,.0f} CNY")
+        return dataclasses.replace(free, status=status, objective=obj, bound=ceiling if gap else obj, gap=gap,
+                                   message=message, stats=stats, runtime_s=time.perf_counter() - t0), free.capital_cny
 
     def reduce(self, time_limit: float | None = None) -> Reduced:
         """Steps 1-2 of the method (presolve and feasibility): the reduced :class:`Instance`

@@ -17,7 +17,7 @@ from ..areas import Prefecture, Prefectures, read_polygons, study_counties
 from ..config import RunConfig
 from ..demand import cells as dcells
 from ..errors import InputError
-from ..inputs import check_parameter_overrides, dropped_warning, read_points
+from ..inputs import check_parameter_overrides, conventional_columns, dropped_warning, read_points
 from ..params import Parameters, load_parameters
 from ..settings import sha256
 
@@ -92,9 +92,13 @@ def read_candidate_files(cfg: RunConfig, counties: gpd.GeoDataFrame, counties_al
     the capacitated model counts them as capacity at no cost); their
     ``source`` is the file's path as written in the config.
 
+    A file that names no ``id_column``/``name_column`` uses its conventional ``id``/``name``
+    columns when it has them (:func:`evsiting.inputs.conventional_columns`).
+
     Returns:
         (one GeoDataFrame of sites per file (EPSG:4326), notes per file path for the manifest:
-        ``declared_crs``, ``dropped_empty_rows``, ``skipped_outside_study_area``).
+        ``declared_crs``, ``dropped_empty_rows``, ``id_column``, ``name_column`` (used),
+        ``skipped_outside_study_area``, ``warnings`` (the lines given to ``progress``)).
 
     Raises:
         InputError: unreadable file, missing column, bad coordinates (file and field named).
@@ -103,16 +107,21 @@ def read_candidate_files(cfg: RunConfig, counties: gpd.GeoDataFrame, counties_al
     for pf in cfg.candidates.files:
         path = cfg.path(pf.path)
         pts = read_points(path, crs=pf.crs, lon_column=pf.lon_column, lat_column=pf.lat_column, id_column=pf.id_column)
-        if (msg := dropped_warning(pts, path)) is not None:
-            progress(msg)
-        notes[pf.path] = {"declared_crs": pts.attrs["declared_crs"], "dropped_empty_rows": pts.attrs["dropped_empty"]}
-        sites_f = cand.from_points(pts, counties, str(path), pf.id_column, pf.name_column, region=counties_all,
+        id_col, name_col, said = conventional_columns(pts, pf.id_column, pf.name_column, pf.path)
+        if (msg := dropped_warning(pts, pf.path)) is not None:
+            said.append(msg)
+        notes[pf.path] = {"declared_crs": pts.attrs["declared_crs"], "dropped_empty_rows": pts.attrs["dropped_empty"],
+                          "id_column": id_col, "name_column": name_col}
+        sites_f = cand.from_points(pts, counties, str(path), id_col, name_col, region=counties_all,
                                    port_columns={"dc_ports_column": pf.dc_ports_column, "ac_ports_column": pf.ac_ports_column})
         sites_f["required"] = pf.existing
         sites_f["source"] = pf.path  # as written in the config: the same output on every machine
-        if sites_f.attrs["skipped_outside"]:
-            progress(f"warning: {path}: {sites_f.attrs['skipped_outside']} site(s) in other prefectures skipped, {len(sites_f)} in the study area")
+        if (msg := cand.skipped_warning(sites_f, pf.path)) is not None:
+            said.append(msg)
+        for msg in said:  # on the console with the resolved path; in the manifest and summary as in the config
+            progress(msg.replace(f"warning: {pf.path}: ", f"warning: {path}: ", 1))
         notes[pf.path]["skipped_outside_study_area"] = sites_f.attrs["skipped_outside"]
+        notes[pf.path]["warnings"] = said
         user_sites.append(sites_f)
     return user_sites, notes
 

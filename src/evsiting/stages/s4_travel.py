@@ -16,11 +16,12 @@ config (the gap-fill settings come with the candidates).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from .. import candidates as cand
@@ -150,3 +151,34 @@ def reach_all_cells(provider: TravelProvider, cells: gpd.GeoDataFrame, cands: Ca
     sites = r.candidates
     out = Candidates(sites, np.flatnonzero(sites["required"].to_numpy()), g)
     return Reached(out, TravelTimes(r.matrix, cand.merged_info(infos, r.matrix), cutoff_min), r)
+
+
+def add_cell_sites(provider: TravelProvider, cells: gpd.GeoDataFrame, reached: Reached, params: Parameters,
+                   rows: np.ndarray, source: str = "capacity_fill") -> tuple[Reached, int]:
+    """``reached`` with a candidate site of its own for each demand cell in ``rows`` (indices
+    into ``cells``) that has none yet (site id ``c-<demand_id>``, at the cell's demand point,
+    WGS84), its travel times computed by ``provider`` up to the same cutoff and appended as
+    columns (the stage's sites keep their order and indices).
+
+    Returns:
+        (the new :class:`Reached`, number of sites added).
+
+    Raises:
+        InputError: as :meth:`TravelProvider.times`.
+    """
+    sites = reached.candidates.sites
+    df = cells.iloc[np.unique(np.asarray(rows, dtype=np.int64))]
+    df = df[~("c-" + df["demand_id"].astype(str)).isin(sites["site_id"])]
+    if df.empty:
+        return reached, 0
+    new = cand._cell_sites(cells, df, source)
+    new["required"] = False
+    t = provider.times(demand_points(cells), new, params, reached.travel.cutoff_min)
+    all_sites = gpd.GeoDataFrame(pd.concat([sites, new], ignore_index=True), geometry="geometry", crs=sites.crs)
+    all_sites["required"] = all_sites["required"].fillna(False).astype(bool)
+    matrix = sp.hstack([reached.travel.matrix, t.matrix], format="csr")
+    info = dict(reached.travel.info)
+    info["capacity_fill_sites"] = int(info.get("capacity_fill_sites", 0)) + len(new)
+    cands = Candidates(all_sites, reached.candidates.required, reached.candidates.gap_fill)
+    reach = replace(reached.reach, candidates=all_sites, matrix=matrix)
+    return Reached(cands, TravelTimes(matrix, info, reached.travel.cutoff_min), reach), len(new)

@@ -243,6 +243,74 @@ def capacitated_model(block, inp: ModelInputs) -> CapacitatedSiting:
     )
 
 
+#: Rounds of :func:`fill_capacity` (each adds sites at the cells still beyond capacity).
+CAPACITY_FILL_ROUNDS = 3
+
+
+def capacity_short(block, inp: ModelInputs, time_limit: float | None = None) -> np.ndarray:
+    """(n,) kWh/day of each demand cell that the candidate sites within the service standard
+    cannot hold at their station and port maxima (the capacitated model's feasibility max-flow,
+    without a budget). All zero when capacity suffices."""
+    free = block.model_copy(update={"budget_cny": None}) if getattr(block, "budget_cny", None) is not None else block
+    return capacitated_model(free, inp).reduce(time_limit).short
+
+
+def fill_capacity(block, provider, cells: gpd.GeoDataFrame, reached, params: Parameters,
+                  rounds: int = CAPACITY_FILL_ROUNDS, progress: Callable[[str], None] = lambda msg: None):
+    """The capacity fill of the capacitated model: while some cells' energy is beyond what the
+    candidate sites within the standard hold (:func:`capacity_short`), each such cell gets a
+    candidate site of its own (:func:`evsiting.stages.s4_travel.add_cell_sites`, source
+    ``capacity_fill``), at most ``rounds`` times. A demand-cell site holds
+    ``cell_stations_factor`` x its own cell's needs (:func:`stations_per_site`), so after one
+    round a cell is short only where its neighbours' energy also relies on it.
+
+    Args:
+        block: the ``capacitated`` model block; cells, params: the run's demand stage;
+        provider: the run's travel-time provider; reached: stage 4's :class:`Reached`.
+
+    Returns:
+        (the :class:`Reached` with the added sites, sites added, kWh/day still short).
+    """
+    from .s4_travel import add_cell_sites
+
+    added = 0
+    short = np.zeros(len(cells))
+    for _ in range(max(rounds, 0) + 1):
+        c = reached.candidates
+        inp = ModelInputs(cells, reached.travel.matrix, c.required, params, c.sites)
+        short = capacity_short(block, inp)
+        rows = np.flatnonzero(short > 1e-6)
+        if not rows.size or _ == rounds:
+            break
+        rows = _fill_rows(cells, reached, rows, block.service_standard_min)
+        reached, k = add_cell_sites(provider, cells, reached, params, rows)
+        progress(f"capacity fill: {k:,} sites at cells beyond the capacity in reach ({short.sum():,.0f} kWh/day)")
+        added += k
+        if k == 0:
+            break
+    return reached, added, float(short.sum())
+
+
+def _fill_rows(cells: gpd.GeoDataFrame, reached, short_rows: np.ndarray, standard_min: float) -> np.ndarray:
+    """Cells to give a site of their own: the short cells without one, and where a short cell
+    has one already (its neighbours draw on it), the cells with energy within the standard of
+    that site that have none."""
+    ids = reached.candidates.sites["site_id"].astype(str).to_numpy()
+    col_of = {sid: j for j, sid in enumerate(ids)}
+    own = np.array([col_of.get("c-" + str(d), -1) for d in cells["demand_id"].to_numpy()])
+    rows = list(short_rows[own[short_rows] < 0])
+    cols = own[short_rows][own[short_rows] >= 0]
+    if cols.size:
+        csc = sp.csc_matrix(reached.travel.matrix)
+        e = cells["energy_kwh_day"].to_numpy(dtype=float)
+        for j in cols:
+            r = csc.indices[csc.indptr[j]:csc.indptr[j + 1]]
+            tt = csc.data[csc.indptr[j]:csc.indptr[j + 1]]
+            r = r[(tt <= standard_min) & (own[r] < 0) & (e[r] > 0)]
+            rows.extend(r.tolist())
+    return np.unique(np.asarray(rows, dtype=np.int64))
+
+
 def unserved_by_county(cells: gpd.GeoDataFrame, res) -> list[dict]:
     """Public energy (kWh/day) the capacitated plan leaves unserved, per county, with the reason:
     ``beyond_standard_kwh_day`` (no candidate site within the service standard: add candidate

@@ -122,7 +122,12 @@ def run_layers(cfg: RunConfig, cells, candidates, sites, travel, params: Paramet
     return {"sites": lay["sites"], "demand": cells[DEMAND_COLUMNS], "allocation": lay["allocation"], "service_areas": lay["service_areas"]}
 
 
-def write_run_files(folder: Path, layers: dict, summary: dict) -> None:
-    """The layers (GeoJSON + styles + run.gpkg) and ``summary.json`` into ``folder``."""
+def write_run_files(folder: Path, layers: dict, summary: dict, manifest: dict | None = None) -> None:
+    """The layers (GeoJSON + styles + run.gpkg), ``summary.json``, ``map.png`` and
+    ``report.html`` (:mod:`evsiting.report`) into ``folder``."""
+    from ..alerts import run_warnings
+    from ..report import write_run_report
+
     write_layers(folder, layers)
     write_json(summary, folder / "summary.json")
+    write_run_report(folder, summary, manifest, layers["sites"], layers["demand"], warnings=run_warnings(summary))
