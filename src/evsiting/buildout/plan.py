@@ -287,7 +287,7 @@ def _finish(ctx, cfg, run_name, prefecture, years, p_last, study, bw_info, imp_i
     )
     if write:
         png = chart_png(table, f"{run_name}: staged build-out {years[0]}-{years[-1]} ({result.status}, gap {_gap_text(result.gap)})")
-        map_bytes = plan_map_png(stations, cells, [p.adcode for p in chosen], table, summary)
+        map_bytes = plan_map_png(stations, cells, [p.adcode for p in study.chosen], table, summary)
 
         def files(tmp: Path) -> None:
             write_geojson(stations, tmp / "buildout.geojson")
