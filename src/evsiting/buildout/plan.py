@@ -27,12 +27,11 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from ..errors import blames_config
 from ..areas import Prefectures
 from ..config import BuildoutConfig, RunConfig
 from ..demand import cells as dcells
 from ..demand.segments import province_demand
-from ..errors import InputError
+from ..errors import InputError, blames_config
 from ..inputs import read_points
 from ..models.buildout import BuildoutResult, CoverageRule, MultiPeriodSiting
 from ..outputs import write_geojson, write_json
