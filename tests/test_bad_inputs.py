@@ -66,7 +66,8 @@ def test_bad_input_exits_2_with_one_clear_line_and_writes_nothing(case, tmp_path
     expect = yaml.safe_load((folder / "expect.yaml").read_text(encoding="utf-8"))
     out = tmp_path / "out"
     before = previous_outputs(out)
-    code, stdout, stderr = invoke("run", folder / expect.get("config", "config.yaml"), "--out", out, *expect.get("args", []))
+    args = [str(a).replace("{case}", str(folder)).replace("{tmp}", str(tmp_path)) for a in expect.get("args", [])]
+    code, stdout, stderr = invoke("run", folder / expect.get("config", "config.yaml"), "--out", out, *args)
     assert code == 2, (stdout, stderr)
     lines = [ln for ln in stderr.splitlines() if ln.startswith("error:")]
     assert len(lines) == 1, stderr

@@ -158,6 +158,21 @@ def test_rollup_recomputes_ratios_from_sums_and_flags_missing_prefectures():
         province_summary([a, a], ["a", "b"], 700_000, 2026)
 
 
+def test_rollup_of_capacitated_runs_without_p():
+    """The capacitated model (the default) sizes itself: its summaries have no ``p``; the
+    roll-up leaves p empty instead of failing (``run configs/guizhou.yaml --prefecture all``)."""
+    from evsiting.rollup import province_summary, summary_csv
+
+    a, b = _summary(520400, "Anshun", 1000, 900, 10, 40), _summary(520100, "Guiyang", 3000, 1500, 20, 30)
+    for x in (a, b):
+        x.pop("p")
+    s = province_summary([a, b], ["x-anshun", "x-guiyang"], 700_000, 2026)
+    assert s["total"]["p"] is None and [r["p"] for r in s["prefectures"]] == [None, None]
+    assert s["total"]["stations"] == 4 and s["complete"]
+    rows = summary_csv(s).splitlines()
+    assert rows[0].startswith("adcode,name_zh,name_en,run,p,") and rows[-1].startswith(",,total,,,")
+
+
 def test_rollup_counts_stations_over_the_site_maximum_and_carries_every_warning():
     """Warnings travel up (issue 16): the roll-up sums stations_over_site_max and lists every
     run's warnings, prefixed by prefecture; a legacy summary without 'warnings' gives its own."""

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .errors import blames_config
 from .params import load_parameters
 from .pipeline import run
 from .sizing import size_stations
 from .validation import BACKCAST_COMPARISONS, _backcast_why, backcast_fleet, load_observed
 
 
+@blames_config
 def backcast(cfg, years=(2021, 2023), *, prefecture: str | None = None, solver: str | None = None,
              time_limit: float | None = None, observed: pd.DataFrame | None = None,
              progress=lambda msg: None) -> dict:
@@ -50,7 +52,7 @@ def backcast(cfg, years=(2021, 2023), *, prefecture: str | None = None, solver: 
         InputError: as :func:`backcast_fleet` and the pipeline.
     """
     obs = load_observed() if observed is None else observed
-    params = load_parameters(cfg.path(cfg.data.parameters)).with_overrides(cfg.parameters, "config parameters")
+    params = load_parameters(cfg.path(cfg.data.parameters)).with_overrides(cfg.parameters, "config parameters", cfg.source)
     rows, runs = [], []
     for year in years:
         fleet = backcast_fleet(int(year), cfg, obs)

@@ -24,7 +24,9 @@ Executors:
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import shutil
 import tempfile
 import time
@@ -35,7 +37,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Literal
 
 from .config import RunConfig
-from .errors import EvsitingError, InputError
+from .errors import EvsitingError, InputError, blames_config
 from .outputs import atomic_dir
 
 Executor = Literal["local", "dask"]
@@ -57,6 +59,8 @@ class Job:
     prefecture: str | None = None
     solver: str | None = None
     time_limit: float | None = None
+    #: name of the run's output folder when known before the run (``<name>-<slug>``)
+    run_name: str | None = None
 
     @property
     def label(self) -> str:
@@ -124,9 +128,83 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _write(outcome: Outcome, out_base: Path) -> None:
-    """Write a successful outcome's files into ``out_base/run_name`` atomically."""
+class Staging:
+    """Outputs of a batch held back until every run has finished: each is written into a
+    hidden folder ``.evsiting-batch-<pid>-*`` inside its output folder (same file system, so
+    :func:`evsiting.outputs.commit` moves it in place with renames), then all are committed at
+    once, or discarded (an error, Ctrl-C) leaving the previous outputs as they were.
+
+    A batch killed outright leaves its staging folder, which the next batch in that output
+    folder removes (:meth:`sweep`).
+    """
+
+    PREFIX = ".evsiting-batch-"
+
+    def __init__(self) -> None:
+        self.dirs: dict[Path, Path] = {}      # output folder -> its staging folder
+        self.created: list[Path] = []         # output folders that did not exist before
+        self.pairs: list[tuple[Path, Path]] = []
+
+    @classmethod
+    def sweep(cls, base: Path) -> None:
+        """Remove the staging folders in ``base`` of batches whose process is gone."""
+        from .outputs import _pid_alive
+
+        base = Path(base)
+        if not base.is_dir():
+            return
+        for p in base.glob(f"{cls.PREFIX}*"):
+            pid = p.name[len(cls.PREFIX):].split("-", 1)[0]
+            if p.is_dir() and pid.isdigit() and not _pid_alive(int(pid)):
+                shutil.rmtree(p, ignore_errors=True)
+
+    def path(self, target: Path) -> Path:
+        """Where to write what goes to ``target`` (a folder or a file) at commit."""
+        target = Path(target)
+        base = target.parent
+        if base not in self.dirs:
+            missing = [q for q in [base, *base.parents] if not q.exists()]
+            base.mkdir(parents=True, exist_ok=True)
+            self.created += missing
+            self.sweep(base)
+            self.dirs[base] = Path(tempfile.mkdtemp(prefix=f"{self.PREFIX}{os.getpid()}-", dir=base))
+        staged = self.dirs[base] / target.name
+        self.pairs.append((staged, target))
+        return staged
+
+    def commit(self) -> list[Path]:
+        """Move every staged output in place (:func:`evsiting.outputs.commit`); returns the
+        targets written."""
+        from .outputs import commit
+
+        written = commit([(st, t) for st, t in self.pairs if st.exists()])
+        self.created = []  # they hold outputs now
+        return written
+
+    def discard(self) -> None:
+        """Remove the staging folders (and the output folders this batch created, when empty)."""
+        for d in self.dirs.values():
+            shutil.rmtree(d, ignore_errors=True)
+        self.dirs = {}
+        for q in self.created:  # deepest first
+            try:
+                q.rmdir()
+            except OSError:
+                pass
+        self.created = []
+
+
+def _write(outcome: Outcome, out_base: Path, staging: Staging | None = None) -> None:
+    """Write a successful outcome's files into ``out_base/run_name``: atomically, or into
+    ``staging`` until :meth:`Staging.commit` (``outcome.out_dir`` is then the staged folder)."""
     target = Path(out_base) / outcome.run_name
+    if staging is not None:
+        folder = staging.path(target)
+        folder.mkdir()
+        for name, data in outcome.files.items():
+            (folder / name).write_bytes(data)
+        outcome.out_dir = folder
+        return
     with atomic_dir(target) as tmp:
         for name, data in outcome.files.items():
             (tmp / name).write_bytes(data)
@@ -137,6 +215,23 @@ def _failed(job: Job, exc: BaseException) -> Outcome:
     return Outcome(job, False, error=f"{type(exc).__name__}: {exc}", error_type=type(exc).__name__)
 
 
+def _worker_init() -> None:
+    """In each worker process: Ctrl-C (sent by the terminal to the whole process group) is
+    the parent's to handle, so workers ignore it (no traceback per worker); SIGTERM, which the
+    parent sends to stop them, ends a worker at once after stopping its CBC process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _worker_stop)
+
+
+def _worker_stop(signum, frame) -> None:  # pragma: no cover - runs in a worker process
+    try:
+        from .models._core import stop_solver_processes
+
+        stop_solver_processes(timeout=2.0)
+    finally:
+        os._exit(128 + signum)
+
+
 def _iter_local(jobs: list[Job], workers: int) -> Iterable[tuple[int, Outcome]]:
     if workers == 1:
         for i, job in enumerate(jobs):
@@ -145,7 +240,8 @@ def _iter_local(jobs: list[Job], workers: int) -> Iterable[tuple[int, Outcome]]:
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init)
+    try:
         futures = {pool.submit(run_job, job): i for i, job in enumerate(jobs)}
         for fut in as_completed(futures):
             i = futures[fut]
@@ -153,6 +249,13 @@ def _iter_local(jobs: list[Job], workers: int) -> Iterable[tuple[int, Outcome]]:
                 yield i, fut.result()
             except Exception as exc:  # BrokenProcessPool: a worker died (out of memory, killed)
                 yield i, _failed(jobs[i], exc)
+    except BaseException:  # Ctrl-C, SIGTERM, an error writing: stop the workers now, not after their runs
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            with contextlib.suppress(Exception):
+                proc.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _iter_dask(jobs: list[Job], workers: int, scheduler: str | None) -> Iterable[tuple[int, Outcome]]:
@@ -191,8 +294,10 @@ def run_jobs(
     workers: int | None = None,
     scheduler: str | None = None,
     progress: Callable[[str], None] = lambda msg: None,
+    staging: Staging | None = None,
 ) -> list[Outcome]:
-    """Run ``jobs`` in parallel and write each successful run's folder.
+    """Run ``jobs`` in parallel and write each successful run's folder (into ``staging`` when
+    given, to be committed by the caller once all have finished).
 
     Args:
         jobs: the runs.
@@ -202,9 +307,11 @@ def run_jobs(
         scheduler: Dask scheduler address (``tcp://host:8786``); only with ``dask``.
         progress: called with one line per finished job.
 
+        staging: hold the folders back (:class:`Staging`); None: write each atomically as
+            soon as its job finishes.
+
     Returns:
-        One :class:`Outcome` per job, in the order of ``jobs`` (a folder is written as soon
-        as its job finishes, so a later failure or interruption keeps it).
+        One :class:`Outcome` per job, in the order of ``jobs``.
 
     Raises:
         InputError: unknown executor, bad ``workers``, ``scheduler`` without ``dask``, dask
@@ -226,16 +333,18 @@ def run_jobs(
         if outcome.ok:
             base = Path(out_base) if out_base is not None else jobs[i].config.path(jobs[i].config.output_dir)
             try:
-                _write(outcome, base)
+                _write(outcome, base, staging)
             except OSError as exc:
                 outcome.ok, outcome.error, outcome.error_type = False, f"cannot write outputs: {exc}", type(exc).__name__
         outcome.files = {}  # written; don't keep the bytes
-        state = f"ok in {outcome.seconds:.1f} s -> {outcome.out_dir}" if outcome.ok else f"FAILED: {outcome.error}"
+        where = "held until every run has finished" if staging is not None else f"-> {outcome.out_dir}"
+        state = f"ok in {outcome.seconds:.1f} s, {where}" if outcome.ok else f"FAILED: {outcome.error}"
         progress(f"[{done}/{len(jobs)}] {outcome.job.label}: {state}")
         outcomes[i] = outcome
     return [o for o in outcomes if o is not None]
 
 
+@blames_config
 def prefecture_jobs(cfg: RunConfig, solver: str | None = None, time_limit: float | None = None) -> list[Job]:
     """One job per prefecture of ``cfg``'s study area (all 9 when ``prefectures: all``),
     in adcode order.
@@ -247,7 +356,7 @@ def prefecture_jobs(cfg: RunConfig, solver: str | None = None, time_limit: float
 
     prefs = Prefectures.from_csv(cfg.path(cfg.data.prefecture_population))
     chosen = prefs.select(cfg.prefectures)
-    return [Job(cfg, p.name_en, solver, time_limit) for p in chosen]
+    return [Job(cfg, p.name_en, solver, time_limit, f"{cfg.name}-{p.slug}") for p in chosen]
 
 
 @dataclass
@@ -299,49 +408,87 @@ def run_batch(
         out_base, executor, workers, scheduler, progress: as :func:`run_jobs`.
         solver, time_limit: override each config's solver settings.
 
+    Every config passes the validation layer and every folder to be replaced is checked
+    before any run. The folders are then written only once every run has finished, all at
+    once (:class:`Staging`, :func:`evsiting.outputs.commit`): an error or Ctrl-C before that
+    leaves the previous prefecture folders, roll-ups and ``scenarios_summary.csv`` byte for
+    byte as they were, so a roll-up always describes the folders beside it.
+
     Returns:
         :class:`BatchResult`. A roll-up whose prefectures did not all succeed is written
-        with ``complete: false`` and the failed prefectures under ``missing``.
+        with ``complete: false`` and the failed prefectures under ``missing`` (their previous
+        folders, if any, are kept and not part of the roll-up).
 
     Raises:
-        InputError: duplicate config names, an unknown prefecture in a config, or as
-            :func:`run_jobs`.
+        InputError: duplicate config names, an unknown prefecture in a config, a bad input of
+            the validation layer, a folder that is not an earlier output, or as :func:`run_jobs`.
+        KeyboardInterrupt: Ctrl-C/SIGTERM; nothing was written (the workers are stopped).
     """
+    from .outputs import check_replaceable
     from .params import load_parameters
     from .rollup import write_rollup
+    from .validate_inputs import check_output, validate_config
 
     names = [c.name for c in configs]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise InputError(f"several configs are named {', '.join(dup)}; names must differ (they name the output folders)", field="name")
+    field_ = "--out" if out_base is not None else "output_dir"
     jobs: list[Job] = []
     owner: list[int] = []  # config index of each job (outcomes come back as copies)
     for k, cfg in enumerate(configs):
-        mine = prefecture_jobs(cfg, solver, time_limit) if per_prefecture else [Job(cfg, None, solver, time_limit)]
+        # the validation layer, and every folder this batch will replace, before any run
+        validate_config(cfg)
+        base = _base(cfg, out_base)
+        mine = prefecture_jobs(cfg, solver, time_limit) if per_prefecture else [Job(cfg, None, solver, time_limit, cfg.name)]
+        targets = [j.run_name for j in mine] + ([rollup_dir_name(cfg)] if per_prefecture else [])
+        check_output(base, field_, targets)
+        for name in targets:
+            check_replaceable(base / name, field_)
         jobs += mine
         owner += [k] * len(mine)
-    outcomes = run_jobs(jobs, out_base, executor, workers, scheduler, progress)
-    result = BatchResult(outcomes)
-    if not per_prefecture:
-        return result
-    for k, cfg in enumerate(configs):
-        mine = [o for o, c in zip(outcomes, owner) if c == k]
-        ok = [o for o in mine if o.ok]
-        if not ok:
-            continue
-        params = load_parameters(cfg.path(cfg.data.parameters)).with_overrides(cfg.parameters, "config parameters")
-        base = Path(out_base) if out_base is not None else cfg.path(cfg.output_dir)
-        target = base / rollup_dir_name(cfg)
-        summary = write_rollup([o.out_dir for o in ok], target, params.value("fleet_nev_stock_target"), cfg.fleet.target_year,
-                               missing=[o.job.prefecture for o in mine if not o.ok])
-        progress(f"roll-up of {cfg.name}: {target}")
-        result.rollups[cfg.name] = (target, summary)
-    if len(configs) > 1 and result.rollups:
-        first = configs[0]
-        base = Path(out_base) if out_base is not None else first.path(first.output_dir)
-        result.scenarios_csv = write_scenarios_csv(result.rollups, base / "scenarios_summary.csv")
-        progress(f"scenarios: {result.scenarios_csv}")
+    staging = Staging()
+    try:
+        outcomes = run_jobs(jobs, out_base, executor, workers, scheduler, progress, staging=staging)
+        result = BatchResult(outcomes)
+        rollups: dict[str, tuple[Path, dict]] = {}
+        if per_prefecture:
+            for k, cfg in enumerate(configs):
+                mine = [o for o, c in zip(outcomes, owner) if c == k]
+                ok = [o for o in mine if o.ok]
+                if not ok:
+                    continue
+                params = load_parameters(cfg.path(cfg.data.parameters)).with_overrides(cfg.parameters, "config parameters", cfg.source)
+                target = _base(cfg, out_base) / rollup_dir_name(cfg)
+                summary = write_rollup([o.out_dir for o in ok], staging.path(target), params.value("fleet_nev_stock_target"),
+                                       cfg.fleet.target_year, missing=[o.job.prefecture for o in mine if not o.ok])
+                rollups[cfg.name] = (target, summary)
+            if len(configs) > 1 and rollups:
+                csv_path = _base(configs[0], out_base) / "scenarios_summary.csv"
+                write_scenarios_csv(rollups, staging.path(csv_path))
+                result.scenarios_csv = csv_path
+        written = staging.commit()  # every folder at once, only now
+    finally:
+        staging.discard()
+    for o in outcomes:  # the staged folders are in place now
+        if o.ok:
+            o.out_dir = _base(o.job.config, out_base) / o.run_name
+    result.rollups = rollups
+    kept = [f"{o.job.label}" for o in outcomes if not o.ok]
+    by_base: dict[Path, list[str]] = {}
+    for w in written:
+        by_base.setdefault(w.parent, []).append(w.name)
+    for base, names_ in by_base.items():
+        progress(f"wrote {len(names_)} output(s) in {base}, all at once after the last run, each replacing its previous "
+                 f"version: {', '.join(names_)}")
+    if kept:
+        progress(f"not written (the run failed; any previous folder is kept and is not in the roll-up): {', '.join(kept)}")
     return result
+
+
+def _base(cfg: RunConfig, out_base: Path | None) -> Path:
+    """The folder holding ``cfg``'s run folders: ``out_base`` or the config's ``output_dir``."""
+    return Path(out_base) if out_base is not None else cfg.path(cfg.output_dir)
 
 
 SCENARIO_COLUMNS = ("config", "year", "scenario", "complete", "nev_target", "target_year", "nev_total", "share_of_target",

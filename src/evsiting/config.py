@@ -7,11 +7,9 @@ replaces the other file's model block whole (its keys depend on ``model.type``).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from .errors import InputError
@@ -19,10 +17,28 @@ from .settings import resolve_path
 from .solvers import SolverName
 
 
-class Strict(BaseModel):
-    """Base model: unknown keys are an error, values are validated on assignment."""
+def _admits_bool(annotation: Any) -> bool:
+    """True when ``annotation`` (a field type) accepts ``bool`` values."""
+    if annotation is bool:
+        return True
+    return any(_admits_bool(a) for a in get_args(annotation))
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+class Strict(BaseModel):
+    """Base model: unknown keys are an error, values are validated on assignment, numbers must
+    be finite (no ``.inf``/``.nan``), and ``true``/``false`` is refused where a number or a
+    text is expected (pydantic would read ``true`` as 1)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, v: Any, info) -> Any:
+        if isinstance(v, bool):
+            field = cls.model_fields.get(info.field_name)
+            if field is not None and not _admits_bool(field.annotation):
+                raise ValueError(f"expected a number or a text, got the boolean {str(v).lower()}")
+        return v
 
 
 class PointFile(Strict):
@@ -199,8 +215,8 @@ class NetworkConfig(Strict):
 
     source: Literal["overpass", "geofabrik", "file"] = "file"
     path: str | None = None
-    buffer_m: float = Field(5000.0, ge=0)
-    snap_limit_m: float = Field(1000.0, gt=0)
+    buffer_m: float = Field(5000.0, ge=0, le=200_000)
+    snap_limit_m: float = Field(1000.0, gt=0, le=50_000)
     cache_dir: str = "cache/osm"
     geofabrik_url: str = "https://download.geofabrik.de/asia/china/guizhou-latest.osm.pbf"
     osm_candidates: bool = False
@@ -217,7 +233,9 @@ class _ModelBlock(Strict):
     the summary and of the service-area layer, and the radius of the covering models)."""
 
     type: str  # each model block narrows it to its own name
-    service_standard_min: float = Field(15.0, gt=0)
+    #: minutes; at most 240 (a standard of hours is not a
+    #: charging-access standard, and a typo such as 1,000,000 would silently cover everything)
+    service_standard_min: float = Field(15.0, gt=0, le=240)
 
 
 class _StationCount(_ModelBlock):
@@ -255,7 +273,7 @@ class PMedianConfig(_StationCount):
 
     type: Literal["pmedian"] = "pmedian"
     weight: Literal["nev_count", "energy_kwh_day"] = "nev_count"
-    max_travel_min: float = Field(60.0, gt=0)
+    max_travel_min: float = Field(60.0, gt=0, le=1440)
 
 
 class PCenterConfig(_StationCount):
@@ -263,7 +281,7 @@ class PCenterConfig(_StationCount):
     to its nearest station; ``max_travel_min`` as for ``pmedian``."""
 
     type: Literal["pcenter"] = "pcenter"
-    max_travel_min: float = Field(60.0, gt=0)
+    max_travel_min: float = Field(60.0, gt=0, le=1440)
 
 
 class CapacitatedConfig(_ModelBlock):
@@ -307,7 +325,7 @@ class SolverConfig(Strict):
 
     name: SolverName = "cbc"
     time_limit_s: float | None = Field(600, gt=0)
-    mip_gap: float | None = Field(None, ge=0)
+    mip_gap: float | None = Field(None, ge=0, le=1)
 
 
 class CoverageRuleConfig(Strict):
@@ -321,7 +339,7 @@ class CoverageRuleConfig(Strict):
     places: Literal["county_seats"] | PointFile = "county_seats"
     label: str | None = None
     year: int = Field(ge=2015, le=2060)
-    radius_min: float | None = Field(None, gt=0)
+    radius_min: float | None = Field(None, gt=0, le=240)
 
 
 class BuildoutConfig(Strict):
@@ -343,11 +361,11 @@ class BuildoutConfig(Strict):
     target_share: float | dict[int, float] | None = None
     budget_cny: float | dict[int, float] | None = None
     carry_over: bool = False
-    discount_rate: float = Field(0.0, ge=0)
+    discount_rate: float = Field(0.0, ge=0, le=1)
     candidates_per_county: int | None = Field(5, gt=0)
     h3_resolution: int | None = Field(6, ge=4, le=9)
     time_limit_s: float | None = Field(60, gt=0)
-    mip_gap: float | None = Field(None, ge=0)
+    mip_gap: float | None = Field(None, ge=0, le=1)
     warm_start: bool = True
     coverage: list[CoverageRuleConfig] = []
 
@@ -367,8 +385,8 @@ class CorridorsConfig(Strict):
 
     level: Literal["prefecture", "county"] = "prefecture"
     p: int = Field(10, ge=0)
-    range_km: float | None = Field(None, gt=0)
-    beta: float | None = Field(None, ge=0)
+    range_km: float | None = Field(None, gt=0, le=2000)
+    beta: float | None = Field(None, ge=0, le=10)
     seat_candidates: bool = True
     seat_links: int = Field(3, ge=1, le=20)
     #: Service areas (e.g. OSM ``highway=services``) as extra candidate sites, snapped to the
@@ -398,6 +416,8 @@ class RunConfig(Strict):
 
     # Folder of the config file, for relative paths (not a config key).
     base_dir: Path | None = Field(None, exclude=True)
+    # The config file itself, as named in errors (not a config key).
+    source: str = Field("config", exclude=True)
 
     @field_validator("prefectures")
     @classmethod
@@ -424,32 +444,33 @@ def _deep_merge(base: dict, over: dict, replace: tuple[str, ...] = ()) -> dict:
     return out
 
 
-def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+def _read_yaml(path: Path, seen: tuple[Path, ...] = (), key: str | None = None, parent: Path | None = None) -> dict[str, Any]:
+    """Read one config file (UTF-8 YAML or JSON, checked by :func:`evsiting.validate_inputs.parse_config_text`)
+    and the files it ``extends``, merged.
+
+    Raises:
+        InputError: a missing file or a folder (an ``extends`` target is named by its key in
+            the extending file), an ``extends`` loop, or what ``parse_config_text`` refuses.
+    """
+    from .filecheck import check_file_kind, parse_config_text
+
     if path in seen:
-        raise InputError("'extends' loops back to itself", source=path, field="extends")
-    if not path.exists():
-        raise InputError("config file not found", source=path)
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() == ".json":
-        try:
-            raw = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", source=path) from None
-        text = None
-    try:
-        raw = yaml.safe_load(text) if text is not None else raw
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
-        raise InputError(f"malformed {kind}{where}: {getattr(exc, 'problem', exc)}", source=path) from None
+        raise InputError(f"'{path}' extends itself (through {' -> '.join(p.name for p in seen)}); remove the loop",
+                         source=parent, field="extends")
+    if parent is None:
+        check_file_kind(path, what="a config file (YAML)", missing="config file not found")
+    else:
+        check_file_kind(path, what="a config file (YAML)", source=parent, field=key)
+    raw = parse_config_text(path)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise InputError("a config must be a mapping of keys to values", source=path)
-    parent = raw.pop("extends", None)
-    if parent is not None:
-        base = _read_yaml((path.parent / str(parent)).resolve(), seen + (path,))
+        raise InputError(f"a config must be a mapping of keys to values, got a {type(raw).__name__}", source=path)
+    base_name = raw.pop("extends", None)
+    if base_name is not None:
+        if not isinstance(base_name, str) or not base_name.strip():
+            raise InputError(f"must be the path of another config file, got {base_name!r}", source=path, field="extends")
+        base = _read_yaml((path.parent / base_name).resolve(), seen + (path,), key="extends", parent=path)
         raw = _deep_merge(base, raw, REPLACED_SECTIONS)
     return raw
 
@@ -489,6 +510,10 @@ def config_from_dict(raw: dict[str, Any], source: str = "config", base_dir: Path
     Raises:
         InputError: naming the first invalid field (dotted path) and what is wrong with it.
     """
+    pars = raw.get("parameters") if isinstance(raw, dict) else None
+    for k, x in (pars.items() if isinstance(pars, dict) else ()):
+        if isinstance(x, bool):  # pydantic would take true as 1.0
+            raise InputError(f"expected a number, got the boolean {str(x).lower()}", source=source, field=f"parameters.{k}")
     try:
         cfg = RunConfig.model_validate(raw)
     except ValidationError as exc:
@@ -508,10 +533,13 @@ def config_from_dict(raw: dict[str, Any], source: str = "config", base_dir: Path
         else:
             msg = err["msg"].removeprefix("Value error, ")
             inp = err.get("input")
-            if "input" in err and (inp is None or isinstance(inp, (int, float, str))):
+            if "input" in err and (inp is None or isinstance(inp, (int, float, str))) and not isinstance(inp, bool):
                 msg = f"{msg} (got {inp!r})"
+            if isinstance(inp, str) and inp.strip().lower() in ("yes", "no", "on", "off", "y", "n"):
+                msg += "; yes/no/on/off are text in a config (YAML 1.2): write a number, or true/false"
         raise InputError(msg, source=source, field=field) from None
     cfg.base_dir = base_dir
+    cfg.source = source
     return cfg
 
 
@@ -522,5 +550,6 @@ def load_config(path: str | Path) -> RunConfig:
         InputError: missing or malformed file, unknown key, invalid value (the message names
             the file and the dotted field).
     """
-    path = Path(path).resolve()
+    path = Path(path).absolute()
+    path = path.resolve() if path.exists() else path
     return config_from_dict(_read_yaml(path), source=str(path), base_dir=path.parent)

@@ -21,24 +21,31 @@ import pyproj
 
 from .coords import normalise_crs_name, to_wgs84
 from .errors import InputError
+from .filecheck import KINDS, TABLES, VECTORS, check_file_kind, check_geojson_coordinates, csv_header, sniff
 from .settings import WGS84
+
+#: What a point file may be, for messages.
+POINT_FILES = "points: a CSV with lon/lat columns, or GeoJSON/GeoPackage/Shapefile points"
 
 #: Encodings tried in turn for CSV files: UTF-8 (with or without a byte-order mark, as Excel
 #: writes it), then GB18030, the superset of GBK/GB2312 that Chinese Excel and WPS export.
 CSV_ENCODINGS = ("utf-8-sig", "gb18030")
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    """Read a CSV as text columns' natural types, trying :data:`CSV_ENCODINGS`.
+def _read_csv(path: Path, sep: str = ",") -> pd.DataFrame:
+    """Read a CSV (or another text table with separator ``sep``) as text columns' natural
+    types, trying :data:`CSV_ENCODINGS`.
 
     Raises:
-        InputError: malformed CSV (the parser's message names the line), empty file, or an
-            encoding that is neither UTF-8 nor GB18030.
+        InputError: malformed CSV (the parser's message names the line), empty file, two
+            columns of one name, or an encoding that is neither UTF-8 nor GB18030.
     """
     last = None
+    if path.stat().st_size:
+        csv_header(path, sep)
     for enc in CSV_ENCODINGS:
         try:
-            return pd.read_csv(path, encoding=enc)
+            return pd.read_csv(path, encoding=enc, sep=sep)
         except UnicodeDecodeError as exc:
             last = exc
         except pd.errors.EmptyDataError:
@@ -97,12 +104,14 @@ def read_points(
             rows left after dropping empty ones.
     """
     path = Path(path)
-    if not path.exists():
-        raise InputError("file not found", source=path)
+    check_file_kind(path, what=POINT_FILES)
+    kind = sniff(path)
+    if kind not in TABLES | VECTORS | {"empty"}:
+        raise InputError(f"the file is {KINDS[kind]}, whatever its name says; expected {POINT_FILES}", source=path)
     name = normalise_crs_name(crs)
     declared = name
-    if path.suffix.lower() == ".csv":
-        df = _read_csv(path)
+    if kind in TABLES or kind == "empty":
+        df = _read_csv(path, "\t" if kind == "tsv" else ",")
         for col in (lon_column, lat_column):
             if col not in df.columns:
                 hint = ""
@@ -128,12 +137,16 @@ def read_points(
         x, y = x[~empty].to_numpy(dtype=float), y[~empty].to_numpy(dtype=float)
         what = "rows"
     else:
+        if kind == "json":
+            check_geojson_coordinates(path)
         try:
             with warnings.catch_warnings():  # GDAL warns about the empty geometries dropped below
                 warnings.simplefilter("ignore", RuntimeWarning)
                 gdf = gpd.read_file(path)
         except Exception as exc:
             raise InputError(f"cannot read (malformed or unsupported file): {str(exc).strip()}", source=path) from None
+        if not isinstance(gdf, gpd.GeoDataFrame) or getattr(gdf, "_geometry_column_name", None) not in gdf.columns:
+            raise InputError("the file has no geometry; expected points (or a CSV with lon/lat columns)", source=path, field="geometry")
         total = len(gdf)
         rows = np.arange(len(gdf)) + 1
         geom = gdf.geometry
@@ -262,27 +275,35 @@ def dropped_warning(points: gpd.GeoDataFrame, source: object) -> str | None:
 
 #: Units of parameters the model divides by: zero is refused for them (when their documented
 #: range is positive).
-DIVISOR_UNITS = frozenset({"km/h", "kW", "h/day", "ratio", "km", "kWh", "years"})
+DIVISOR_UNITS = frozenset({"km/h", "kW", "h/day", "ratio", "km", "kWh", "years", "min"})
 
 
 def check_parameter_overrides(params, overrides, source: object = "config") -> None:
-    """Refuse config overrides of ``data/parameters.csv`` that name no parameter or have an
-    impossible sign (a zero speed would make every travel time infinite and the run would
-    silently cover nothing).
+    """Refuse config overrides of ``data/parameters.csv`` that name no parameter, are not
+    finite numbers, are physically impossible for the parameter's unit, or have an impossible
+    sign (a zero speed would make every travel time infinite and the run would silently cover
+    nothing), before any work.
 
-    The sign rule comes from the parameter's documented range (``low``, or the default when
-    there is no range): a non-negative range needs a value >= 0, and a positive one needs a
-    value > 0 when the unit is one the model divides by (:data:`DIVISOR_UNITS`: speeds,
-    powers, utilisation hours, ratios, distances, session energy, years); a range reaching
-    below zero (growth rates) allows any finite value. Zero stays allowed for shares and costs.
+    Physical bounds come from the unit (:data:`evsiting.params.UNIT_BOUNDS`: a fraction in
+    [0, 1], hours a day in [0, 24], ...) or the parameter (:data:`evsiting.params.NAME_BOUNDS`:
+    circuity >= 1, a peak-hour share above 0); ports are whole numbers. The sign rule comes from
+    the parameter's documented range (``low``, or the default when there is no range): a
+    non-negative range needs a value >= 0, and a positive one needs a value > 0 when the unit is
+    one the model divides by (:data:`DIVISOR_UNITS`: speeds, powers, utilisation hours, ratios,
+    distances, session energy, years, minutes); a range reaching below zero (growth rates)
+    allows any value within the unit's bounds. Zero stays allowed for shares and costs.
 
     Args:
         params: the :class:`evsiting.params.Parameters` table before overrides.
         overrides: the config's ``parameters`` mapping (name -> value).
+        source: the config file, named in the errors.
 
     Raises:
-        InputError: naming ``parameters.<name>``, the value and the documented range.
+        InputError: naming ``source``, ``parameters.<name>``, the value, the unit and the
+            documented range.
     """
+    from .params import INTEGER_UNITS, physical_bounds
+
     for name, value in (overrides or {}).items():
         field = f"parameters.{name}"
         names = list(params)
@@ -290,6 +311,8 @@ def check_parameter_overrides(params, overrides, source: object = "config") -> N
             near = difflib.get_close_matches(name.lower(), names, n=3, cutoff=0.5)
             raise InputError(f"no parameter named '{name}'" + (f"; did you mean {near}?" if near else "; see data/parameters.csv"), source, field)
         p = params[name]
+        if isinstance(value, bool):
+            raise InputError(f"must be a number in {p.unit}, got the boolean {str(value).lower()}", source, field)
         try:
             v = float(value)
         except (TypeError, ValueError):
@@ -302,6 +325,16 @@ def check_parameter_overrides(params, overrides, source: object = "config") -> N
             raise InputError(f"must be positive ({rng}), got {v:g}", source, field)
         if floor >= 0 and v < 0:
             raise InputError(f"must be zero or more ({rng}), got {v:g}", source, field)
+        bounds = physical_bounds(p)
+        if bounds is not None:
+            lo, hi, open_lo = bounds
+            if v > hi or v < lo or (open_lo and v <= lo):
+                unit = "" if p.unit in ("fraction", "ratio", "exponent") else f" {p.unit}"
+                span = f"{'above ' if open_lo else ''}{lo:g}{' and up' if open_lo else ''} to {hi:g}{unit}"
+                kind = f"a {p.unit}" if not unit else "a value"
+                raise InputError(f"{v:g}{unit} is physically impossible for this parameter: expected {kind} from {span} ({rng})", source, field)
+        if p.unit in INTEGER_UNITS and v != int(v):
+            raise InputError(f"must be a whole number of {p.unit}, got {v:g}", source, field)
 
 
 def read_osm_pbf(path: str | Path, polygon, read):
@@ -322,18 +355,76 @@ def read_osm_pbf(path: str | Path, polygon, read):
         raise InputError(f"cannot read OSM PBF: {exc}", source=path) from None
 
 
-def check_output_folder(path: Path, field: str = "output_dir") -> None:
+#: File systems that are not storage (kernel and device views): nothing can be written there.
+PSEUDO_FILESYSTEMS = frozenset({
+    "proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "debugfs", "tracefs", "securityfs", "pstore", "bpf",
+    "configfs", "fusectl", "mqueue", "hugetlbfs", "autofs", "binfmt_misc", "efivarfs", "rpc_pipefs", "nsfs",
+})
+
+
+def _filesystem_type(path: Path) -> str | None:
+    """The type of the file system holding ``path`` (longest mount point of /proc/self/mounts),
+    None when unknown (not Linux)."""
+    try:
+        mounts = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return None
+    best, kind = "", None
+    target = str(path)
+    for line in mounts:
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        point = parts[1].replace("\\040", " ")
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, kind = point, parts[2]
+    return kind
+
+
+def check_output_folder(path: Path, field: str = "output_dir", names: list[str] | tuple[str, ...] = ()) -> None:
     """Check before a run that its outputs can be written under ``path`` (checked again at
-    the end): the nearest existing folder on the way must be a writable folder, not a file.
+    the end): a non-empty path without dangling links on the way, each name within the file
+    system's limit (NAME_MAX, 255 bytes; ``names``: folder names to be created inside, e.g. the
+    run folders), the nearest existing folder on the way a writable folder (not a file) on a
+    real file system (not /proc, /sys or another pseudo-filesystem, not read-only).
 
     Raises:
         InputError: naming ``path`` and ``field`` (``output_dir`` or ``--out``).
     """
+    if str(path).strip() == "":
+        raise InputError("empty path; give a folder for the run folders", source=None, field=field)
     p = Path(path).absolute()
-    probe = p
-    while not probe.exists() and probe.parent != probe:
-        probe = probe.parent
+    probe = Path(p.anchor)  # the deepest existing folder on the way, reached from the root
+    for part in p.parts[1:]:
+        nxt = probe / part
+        if len(part.encode()) > 255 or not nxt.exists():
+            break
+        probe = nxt
+    try:
+        name_max = os.pathconf(probe, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    for part in [*p.parts[1:], *names]:
+        if len(part.encode()) > name_max:
+            shown = part if len(part) <= 60 else part[:40] + "..." + part[-10:]
+            raise InputError(f"the name '{shown}' ({len(part.encode())} bytes with the run folder's name) is longer than the "
+                             f"file system allows ({name_max} bytes); choose a shorter folder or run name", source=p, field=field)
+    if len(str(p).encode()) > 3800:
+        raise InputError(f"the path is {len(str(p).encode())} bytes long; the file system allows about 4,096", source=p, field=field)
+    for link in [q for q in [p, *p.parents] if q.is_symlink() and not q.exists()]:
+        raise InputError(f"'{link}' is a link to '{link.readlink()}', which does not exist", source=p, field=field)
     if not probe.is_dir():
         raise InputError(f"'{probe}' is a file, not a folder; expected a folder for the run folders", source=p, field=field)
+    kind = _filesystem_type(probe.resolve())
+    if kind in PSEUDO_FILESYSTEMS:
+        raise InputError(f"'{probe}' is on a {kind} pseudo-filesystem, where nothing can be stored; choose a folder on a disk",
+                         source=p, field=field)
+    try:
+        readonly = bool(os.statvfs(probe).f_flag & os.ST_RDONLY)
+    except OSError:
+        readonly = False
+    if readonly:
+        raise InputError(f"'{probe}' is on a read-only file system", source=p, field=field)
     if not os.access(probe, os.W_OK | os.X_OK):
         raise InputError(f"no permission to write in '{probe}'", source=p, field=field)

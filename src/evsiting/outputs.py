@@ -207,13 +207,102 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    _share(tmp)
+    old = _swap_in(tmp, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _share(folder: Path) -> None:
+    """Give ``folder`` the permissions of a new folder (mkdtemp makes 0700; a run folder is
+    for sharing: QGIS, colleagues)."""
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; a run folder is for sharing (QGIS, colleagues)
+    os.chmod(folder, 0o777 & ~umask)
+
+
+def _swap_in(staged: Path, target: Path) -> Path | None:
+    """Put the folder ``staged`` at ``target`` (two renames); an existing ``target`` is first
+    moved to ``.<name>.old-<pid>-*/run`` (which :func:`sweep_leftovers` restores if the process
+    is killed between the renames). Returns that holding folder, for the caller to delete."""
     old = None
     if target.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-{os.getpid()}-", dir=target.parent))
         os.replace(target, old / "run")
-    os.replace(tmp, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    try:
+        os.replace(staged, target)
+    except BaseException:
+        if old is not None:
+            os.replace(old / "run", target)
+            shutil.rmtree(old, ignore_errors=True)
+        raise
+    return old
+
+
+class InterruptedAfterWrite(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) that arrived while :func:`commit` was putting outputs in place: it
+    was held until they all were. ``written``: the paths written."""
+
+    def __init__(self, written: list[Path], terminated: bool = False):
+        super().__init__("interrupted after the outputs were written")
+        self.written = written
+        self.terminated = terminated
+
+
+def commit(pairs: list[tuple[Path, Path]]) -> list[Path]:
+    """Put many staged outputs in place at once, all or none: each ``(staged, target)`` is a
+    folder (replacing an earlier output folder, :func:`check_replaceable`) or a file (replaced).
+
+    Every target is checked first; then, with Ctrl-C and SIGTERM held back (in the main thread),
+    the folders are swapped in one after another (two renames each) and the previous ones
+    deleted. An error half-way puts back the ones already swapped. A held interruption is
+    raised afterwards as :class:`InterruptedAfterWrite` (the outputs are complete).
+
+    Returns:
+        The targets, in order.
+
+    Raises:
+        InputError: a target exists and is not a replaceable output folder (nothing swapped).
+        InterruptedAfterWrite: Ctrl-C/SIGTERM arrived during the swap.
+    """
+    import signal
+    import threading
+
+    for staged, target in pairs:
+        if staged.is_dir():
+            check_replaceable(target)
+    held = threading.current_thread() is threading.main_thread()
+    caught: list[int] = []
+    previous = {}
+    if held:  # hold Ctrl-C/SIGTERM: record them, act once every folder is in place
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda signum, frame: caught.append(signum))
+    done: list[tuple[Path, Path, Path | None]] = []
+    try:
+        for staged, target in pairs:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if staged.is_dir():
+                sweep_leftovers(target)
+                _share(staged)
+                done.append((staged, target, _swap_in(staged, target)))
+            else:
+                os.replace(staged, target)
+                done.append((staged, target, None))
+    except BaseException:
+        for staged, target, old in reversed(done):  # put the previous outputs back
+            if old is not None:
+                with contextlib.suppress(OSError):
+                    os.replace(target, staged)
+                    os.replace(old / "run", target)
+                    shutil.rmtree(old, ignore_errors=True)
+        raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    for _, _, old in done:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    written = [t for _, t, _ in done]
+    if caught:
+        raise InterruptedAfterWrite(written, terminated=signal.SIGTERM in caught)
+    return written

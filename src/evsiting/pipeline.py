@@ -15,6 +15,7 @@ from typing import Callable
 import geopandas as gpd
 import scipy.sparse as sp
 
+from .errors import blames_config
 from . import candidates as cand
 from .alerts import run_warnings, solver_warning
 from .config import RunConfig
@@ -27,6 +28,7 @@ from .stages.s5_model import (CAPACITATED_MIP_GAP, ModelInputs, SolveOptions, fi
                                travel_cutoff_min)
 from .stages.s6_sizing import size_solution
 from .stages.s7_outputs import add_costs_and_references, depots, run_layers, summarise, write_run_files
+from .stages.s5_model import determinism  # summary.json: does the plan depend on the clock
 
 
 @dataclass
@@ -44,6 +46,7 @@ class RunResult:
     timings: dict = field(default_factory=dict)
 
 
+@blames_config
 def run(
     cfg: RunConfig,
     prefecture: str | None = None,
@@ -112,6 +115,9 @@ def run(
     ctx.done("sizing")
 
     summary = run_summary(cfg, study, demand, reached, solution, sized, run_name)
+    summary["determinism"] = determinism(solution.result, solve_opts.time_limit_s)
+    if not summary["determinism"]["deterministic"]:  # a warning of the run: console, report.html, roll-up
+        summary.setdefault("warnings", []).append(f"not repeatable: {summary['determinism']['why']}")
     result = solution.result
     manifest = ctx.manifest(
         cfg, run_name,
@@ -123,7 +129,8 @@ def run(
         building_weights=study.buildings_info,
         solver={"name": result.solver, "status": result.status, "objective": result.objective, "bound": result.bound,
                 "gap": result.gap, "runtime_s": result.runtime_s, "time_limit_s": solve_opts.time_limit_s,
-                "message": result.message, "method": {k: v for k, v in result.stats.items() if not k.endswith("_s")}},
+                "message": result.message, "method": {k: v for k, v in result.stats.items() if not k.endswith("_s")},
+                **determinism(result, solve_opts.time_limit_s)},
         sizes={"demand_cells": len(cells), "candidates": len(candidates), "matrix_pairs": int(travel.matrix.nnz)},
     )
     if write:

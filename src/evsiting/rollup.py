@@ -118,11 +118,15 @@ def province_summary(summaries: list[dict], run_names: list[str], target_nev: fl
     _ratios(total)
     year, scenario = years.pop(), scenarios.pop()
     refs = compare_to_references(total["nev_count"], total["ports_dc"], total["ports_ac"]) if total["nev_count"] else None
+    clock = [r["run"] for r, s in zip(rows, [summaries[i] for i in sorted(range(len(summaries)), key=lambda i: summaries[i]["prefectures"][0]["adcode"])])
+             if not (s.get("determinism") or {}).get("deterministic", True)]
     return {
         "year": year,
         "scenario": scenario,
         "complete": not missing,
         "missing": list(missing),
+        # runs whose plan depends on the clock (stopped at a time limit): see their summary.json
+        "determinism": {"deterministic": not clock, "runs_stopped_at_time_limit": clock},
         "target": {
             "nev_target": int(target_nev),
             "target_year": target_year,

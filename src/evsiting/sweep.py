@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .errors import blames_config
 from .config import RunConfig
 from .costs import station_cost
 from .errors import InputError
@@ -123,6 +124,7 @@ def params_from_manifest(manifest: dict) -> Parameters:
     return Parameters({r["name"]: Parameter(**r) for r in manifest["parameters"]})
 
 
+@blames_config
 def prepare(cfg: RunConfig, prefecture: str | None = None, progress: Callable[[str], None] = lambda m: None) -> SweepInputs:
     """Build demand, candidates and the travel-time matrix (within the service standard) once,
     with the run's stages (:mod:`evsiting.stages`, the gap fill and, for the capacitated model,

@@ -31,7 +31,7 @@ from ..areas import Prefectures
 from ..config import BuildoutConfig, RunConfig
 from ..demand import cells as dcells
 from ..demand.segments import province_demand
-from ..errors import InputError
+from ..errors import InputError, blames_config
 from ..inputs import read_points
 from ..models.buildout import BuildoutResult, CoverageRule, MultiPeriodSiting
 from ..outputs import write_geojson, write_json
@@ -88,6 +88,7 @@ def _per_year(value, years: list[int], name: str):
     return [float(value[y]) for y in years]
 
 
+@blames_config
 def plan(
     cfg: RunConfig,
     years: list[int] | None = None,

@@ -34,8 +34,8 @@ def register(app: typer.Typer) -> None:
         if (p is None) == (budget is None):
             raise InputError("give exactly one of --stations (--p) and --budget", field="--stations")
         check_solver_option(solver)
-        if time_limit is not None and time_limit <= 0:
-            raise InputError("must be positive", field="--time-limit")
+        if time_limit is not None and not 0 < time_limit < float("inf"):
+            raise InputError(f"must be a finite number of seconds above 0, got {time_limit:g}", field="--time-limit")
         kind = "p" if p is not None else "budget"
         values = sweep.parse_values(p, integer=True, option="--stations") if kind == "p" else sweep.parse_values(budget, option="--budget")
         from ..inputs import check_output_folder

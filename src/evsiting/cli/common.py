@@ -50,8 +50,13 @@ def handle_errors(func):
             from ..models._core import stop_solver_processes
 
             stop_solver_processes()
-            typer.echo("interrupted: no output was written", err=True)
-            raise typer.Exit(code=143 if isinstance(exc, Terminated) else 130) from None
+            written = getattr(exc, "written", None)  # held back until the outputs were in place
+            if written:
+                typer.echo(f"interrupted after the outputs were written: {', '.join(str(w) for w in written)}", err=True)
+            else:
+                typer.echo("interrupted: no output was written", err=True)
+            term = isinstance(exc, Terminated) or getattr(exc, "terminated", False)
+            raise typer.Exit(code=143 if term else 130) from None
         except OSError as exc:
             # the machine, not the program: no permission, read-only or full disk (the run
             # folder is written atomically, so nothing half-written is left)

@@ -32,8 +32,10 @@ def register(app: typer.Typer) -> None:
 
         if p is not None and p < 0:
             raise InputError("must be a non-negative integer", field="--stations")
-        if range_km is not None and not range_km > 0:
+        if range_km is not None and not 0 < range_km < float("inf"):
             raise InputError("must be a positive number of km", field="--range-km")
+        if time_limit is not None and not 0 < time_limit < float("inf"):
+            raise InputError(f"must be a finite number of seconds above 0, got {time_limit:g}", field="--time-limit")
         check_solver_option(solver)
         cfg = load_config(config)
         echo_err(f"evsiting corridors {config}")

@@ -60,8 +60,8 @@ def register(app: typer.Typer) -> None:
         from ..errors import InputError
 
         check_solver_option(solver)
-        if time_limit is not None and time_limit <= 0:
-            raise InputError("must be positive", field="--time-limit")
+        if time_limit is not None and not 0 < time_limit < float("inf"):
+            raise InputError(f"must be a finite number of seconds above 0, got {time_limit:g}", field="--time-limit")
         yrs = parse_years(years) if years is not None else None
         cfg = load_config(config)
         echo_err(f"evsiting plan {config}" + (f" --years {years}" if years else "") + (f" --prefecture {prefecture}" if prefecture else ""))

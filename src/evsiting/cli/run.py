@@ -154,8 +154,10 @@ def register(app: typer.Typer) -> None:
         from ..pipeline import run
 
         check_solver_option(solver)
-        if time_limit is not None and time_limit <= 0:
-            raise InputError("must be positive", field="--time-limit")
+        if time_limit is not None and not 0 < time_limit < float("inf"):
+            raise InputError(f"must be a finite number of seconds above 0, got {time_limit:g}", field="--time-limit")
+        if workers is not None and workers < 1:
+            raise InputError(f"must be at least 1 worker process, got {workers}", field="--workers")
         cfg = load_config(config)
         if (prefecture or "").strip().lower() == "all" or executor != "local" or scheduler or workers:
             from ..batch import run_batch
@@ -189,8 +191,10 @@ def register(app: typer.Typer) -> None:
         per prefecture with a province roll-up each, all runs on one executor."""
         from ..batch import run_batch
         from ..config import load_config
+        from ..validate_inputs import check_cli_numbers
 
         check_solver_option(solver)
+        check_cli_numbers(time_limit, workers)
         cfgs = [load_config(c) for c in configs]
         echo_err(f"evsiting batch: {len(cfgs)} configs, executor {executor}")
         res = run_batch(cfgs, per_prefecture=not whole, out_base=out, executor=executor, workers=workers,

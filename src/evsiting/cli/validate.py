@@ -38,8 +38,8 @@ def register(app: typer.Typer) -> None:
         from ..validation import render_backcast
 
         check_solver_option(solver)
-        if time_limit is not None and time_limit <= 0:
-            raise InputError("must be positive", field="--time-limit")
+        if time_limit is not None and not 0 < time_limit < float("inf"):
+            raise InputError(f"must be a finite number of seconds above 0, got {time_limit:g}", field="--time-limit")
         try:
             yrs = tuple(int(y) for y in years.split(",") if y.strip())
         except ValueError:

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from ..errors import blames_config
 from ..config import RunConfig
 from ..errors import InputError
 from ..network.expressway import expressway_network_for
@@ -122,6 +123,7 @@ class CorridorResult:
     flow_index: np.ndarray | None = None  # pair index (row of ``flows``) of each model path
 
 
+@blames_config
 def run_corridors(
     cfg: RunConfig,
     p: int | None = None,
@@ -161,8 +163,8 @@ def run_corridors(
     if level not in ("prefecture", "county"):
         raise InputError(f"unknown level '{level}'; expected prefecture or county", field="corridors.level")
     params = load_parameters(cfg.path(cfg.data.parameters))
-    check_parameter_overrides(params, cfg.parameters, "config")
-    params = params.with_overrides(cfg.parameters, "config parameters")
+    check_parameter_overrides(params, cfg.parameters, cfg.source)
+    params = params.with_overrides(cfg.parameters, "config parameters", cfg.source)
     R = float(range_km if range_km is not None else (cc.range_km if cc.range_km is not None else params.value("corridor_range_km")))
     if not R > 0:
         raise InputError("must be a positive number of km", field="--range-km")

@@ -32,6 +32,7 @@ from shapely.geometry.base import BaseGeometry
 
 from ..coords import normalise_crs_name, to_wgs84
 from ..errors import InputError
+from ..filecheck import VECTORS, check_file_kind, check_geojson_coordinates, expect_kind
 from ..inputs import read_osm_pbf
 from ..settings import PROJECTED_CRS, WGS84
 
@@ -96,13 +97,13 @@ def read_buildings(
             (in the file or inside ``polygon``).
     """
     path = Path(path)
-    if not path.exists():
-        raise InputError("building file not found", source=path, field=field)
+    check_file_kind(path, what="building polygons", missing="building file not found", field=field)
+    kind = expect_kind(path, VECTORS | {"pbf"}, "building polygons: GeoJSON, GeoPackage, Shapefile or an .osm.pbf", field=field)
     try:
         name = normalise_crs_name(crs)
     except InputError as exc:
         raise InputError(exc.message, source=path, field="demand.building_weights.crs") from None
-    if path.name.lower().endswith(".pbf"):
+    if kind == "pbf":
         if name != "EPSG:4326":
             raise InputError(f"an OSM PBF is always in EPSG:4326 (WGS84) but {name} was declared", source=path, field="demand.building_weights.crs")
         try:  # pyrosm filters by the study area's bounding box (fast), the exact test follows
@@ -113,12 +114,16 @@ def read_buildings(
             raise InputError(exc.message, source=path, field=field) from None
         what = "OSM 'building' polygons"
     else:
+        if kind == "json":
+            check_geojson_coordinates(path)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 gdf = gpd.read_file(path)
         except Exception as exc:
             raise InputError(f"cannot read building file (malformed or unsupported): {str(exc).strip()}", source=path, field=field) from None
+        if not isinstance(gdf, gpd.GeoDataFrame) or getattr(gdf, "_geometry_column_name", None) not in gdf.columns:
+            raise InputError("the file has no geometry; expected building polygons", source=path, field=field)
         geom = gdf.geometry
         gdf = gpd.GeoDataFrame(geometry=geom[geom.notna() & ~geom.is_empty & geom.geom_type.isin(_POLYGONS)].to_numpy(), crs=gdf.crs)
         if name in ("gcj02", "bd09"):

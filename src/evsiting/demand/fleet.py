@@ -70,7 +70,7 @@ def scenario_parameters(params: Parameters, scenario: str, fleet: FleetConfig | 
         v = p.low if scenario == "low" else p.high
         if v is not None:
             table[name] = Parameter(name, v, p.unit, p.low, p.high, f"scenario {scenario} ({p.source})")
-    return Parameters(table, params.path)
+    return Parameters(table, params.path, params.overridden)
 
 
 @dataclass(frozen=True)
@@ -151,13 +151,15 @@ def fit_fleet(params: Parameters, fleet: FleetConfig | None = None, scenario: st
     growth = p.value("fleet_new_vehicle_sales_growth")
     retire = p.value("fleet_nev_retirement_rate")
     if not 0 < s_max <= 1:
-        raise InputError("must be in (0, 1]", source=params.path, field="fleet_nev_sales_share_max")
+        raise InputError(f"must be in (0, 1], got {s_max:g}", **params.blame("fleet_nev_sales_share_max"))
     if not 0 < s_T < s_max:
-        raise InputError(f"must be in (0, fleet_nev_sales_share_max={s_max})", source=params.path,
-                         field="fleet_nev_sales_share_target")
+        raise InputError(f"must be in (0, fleet_nev_sales_share_max={s_max:g}), got {s_T:g}",
+                         **params.blame("fleet_nev_sales_share_target", "fleet_nev_sales_share_max"))
     if market <= 0 or n0 < 0 or not 0 <= retire < 1 or growth <= -1:
         raise InputError("fleet_new_vehicle_sales > 0, fleet_nev_stock_base >= 0, 0 <= retirement < 1 and "
-                         "growth > -1 are required", source=params.path, field="fleet_*")
+                         "growth > -1 are required",
+                         **params.blame("fleet_new_vehicle_sales", "fleet_nev_stock_base", "fleet_nev_retirement_rate",
+                                        "fleet_new_vehicle_sales_growth"))
     args = (years, y0, T, n0, s_T, s_max, market, growth, retire)
     iT = T - y0
 
@@ -170,7 +172,8 @@ def fit_fleet(params: Parameters, fleet: FleetConfig | None = None, scenario: st
             f"scenario {scenario}: a stock of {n_T:,.0f} NEVs in {T} cannot be reached from {n0:,.0f} in {y0} "
             f"with {market:,.0f} new vehicles a year and an NEV sales share of {s_T:.0%} in {T}: "
             f"reachable {lo:,.0f}-{hi:,.0f}. Check fleet_new_vehicle_sales and the anchors",
-            source=params.path, field="fleet_nev_stock_target")
+            **params.blame("fleet_nev_stock_target", "fleet_new_vehicle_sales", "fleet_nev_stock_base",
+                           "fleet_nev_sales_share_target"))
     r = brentq(gap, _R_MIN, _R_MAX, xtol=1e-12, rtol=1e-12) if lo < n_T < hi else (_R_MIN if n_T == hi else _R_MAX)
     share, sales, stock = _simulate(r, *args)
     anchors = {"base_year": y0, "target_year": T, "stock_base": n0, "stock_target": n_T, "share_target": s_T,
@@ -215,9 +218,9 @@ def bus_nev_stock(years: Sequence[int], params: Parameters, fleet: FleetConfig |
     after = params.value("bus_nev_share_new_guiyang" if guiyang else "bus_nev_share_new")
     for name, v in (("bus_nev_share_base", share), ("bus_nev_share_new_before_policy", before), ("bus_nev_share_new", after)):
         if not 0 <= v <= 1:
-            raise InputError("must be in [0, 1]", source=params.path, field=name)
+            raise InputError(f"must be in [0, 1], got {v:g}", **params.blame(name))
     if life <= 0:
-        raise InputError("must be positive", source=params.path, field="bus_replacement_years")
+        raise InputError(f"must be positive, got {life:g}", **params.blame("bus_replacement_years"))
     last = int(years.max()) if years.size else fleet.base_year
     out: dict[int, float] = {fleet.base_year: share * size}
     for y in range(fleet.base_year + 1, last + 1):
@@ -247,7 +250,7 @@ def split_segments(total: int, buses: float, params: Parameters) -> dict[str, in
     taxi, logi = params.value("seg_taxi_share"), params.value("seg_logistics_share")
     if taxi < 0 or logi < 0 or taxi + logi > 1:
         raise InputError("seg_taxi_share and seg_logistics_share must be >= 0 and add up to <= 1",
-                         source=params.path, field="seg_taxi_share")
+                         **params.blame("seg_taxi_share", "seg_logistics_share"))
     priv, tx, lg = largest_remainder(total - b, [1.0 - taxi - logi, taxi, logi])
     return {"private": int(priv), "taxi": int(tx), "logistics": int(lg), "bus": b}
 

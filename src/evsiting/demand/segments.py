@@ -47,7 +47,7 @@ ENERGY_COLUMNS = ("energy_kwh_day", "public_kwh_day", "dc_kwh_day", "ac_kwh_day"
 def _fraction(params: Parameters, name: str) -> float:
     v = params.value(name)
     if not 0 <= v <= 1:
-        raise InputError(f"must be in [0, 1], got {v}", source=params.path, field=name)
+        raise InputError(f"must be in [0, 1], got {v:g}", **params.blame(name))
     return v
 
 
@@ -76,8 +76,8 @@ def segment_energy(vehicles, segment: str, params: Parameters) -> dict[str, np.n
     km, kwh = params.value(names["daily_km"]), params.value(names["kwh_per_km"])
     terrain = params.value("terrain_factor")
     if km < 0 or kwh < 0 or terrain <= 0:
-        raise InputError("daily km and kWh/km must be >= 0, terrain_factor > 0", source=params.path,
-                         field=f"{names['daily_km']}/{names['kwh_per_km']}")
+        raise InputError("daily km and kWh/km must be >= 0, terrain_factor > 0",
+                         **params.blame(names["daily_km"], names["kwh_per_km"], "terrain_factor"))
     energy = n * km * kwh * terrain
     if names["public_share"] is None:  # buses: depot only
         return {"energy_kwh_day": energy, "public_kwh_day": np.zeros_like(energy), "dc_kwh_day": np.zeros_like(energy),

@@ -389,6 +389,8 @@ def run_solver(prob: pulp.LpProblem, solver: str, time_limit: float | None,
         work = tempfile.mkdtemp(prefix="evsiting-cbc-")
         log = os.path.join(work, "cbc.log")
         try:
+            # CBC's fixed default seeds and, unless ``threads`` is given, one thread: with no time
+            # limit reached the same model gives the same solution
             opts: dict[str, Any] = dict(msg=False, timeLimit=time_limit, logPath=log)
             if start:
                 for v, val in start.items():
@@ -433,7 +435,8 @@ def run_solver(prob: pulp.LpProblem, solver: str, time_limit: float | None,
     if solver == "highs":
         import highspy
 
-        opts = dict(msg=False, timeLimit=time_limit, gapRel=0.0 if mip_gap is None else mip_gap)
+        # a fixed seed: with no time limit reached, the same model gives the same solution
+        opts = dict(msg=False, timeLimit=time_limit, gapRel=0.0 if mip_gap is None else mip_gap, random_seed=0)
         if gap_abs is not None:
             opts["gapAbs"] = gap_abs
         if threads:

@@ -413,6 +413,8 @@ class CapacitatedSiting(_Model):
         relaxed.integer[:] = False
         lp = solve_highs(relaxed, time_limit=left())
         stats["lp_s"] = round(time.perf_counter() - ts, 3)
+        # steps stopped by the clock: the plan may then differ from run to run (summary.json)
+        stats["time_limited_steps"] = ["lp"] if lp.status == "time_limit" else []
         if lp.status == "infeasible":
             if inst.budget is None:
                 raise SolverError("CapacitatedSiting: the reduced model is infeasible after the feasibility step (a bug)")
@@ -437,6 +439,8 @@ class CapacitatedSiting(_Model):
                 target = lp_bound / (1 + gap_target) * (1 + 1e-9) if mm.maximize else lp_bound / (1 - gap_target) * (1 - 1e-9)
             sub = solve_highs(fixed, time_limit=left(), mip_gap=gap_target / 2 if gap_target else 0.0, stop_at=target)
             stats["incumbent_s"] = round(time.perf_counter() - ts, 3)
+            if sub.status == "time_limit":
+                stats["time_limited_steps"].append("incumbent")
             if sub.x is not None:
                 best_x = _trimmed(inst, mm, sub.x)  # unused stations and ports dropped
                 best_obj = float(mm.c @ best_x + mm.offset)
@@ -448,6 +452,8 @@ class CapacitatedSiting(_Model):
         ts = time.perf_counter()
         full = solve_highs(mm, time_limit=left(), mip_gap=gap_target, start=best_x)
         stats["mip_s"] = round(time.perf_counter() - ts, 3)
+        if full.status == "time_limit":
+            stats["time_limited_steps"].append("branch_and_bound")
         stats["mip_nodes"] = full.nodes
         if full.status == "infeasible":
             raise InfeasibleError("the budget cannot pay for the required and existing commitments")

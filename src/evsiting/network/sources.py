@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import bz2
 import hashlib
+import math
 import re
 import shutil
 import tempfile
@@ -35,6 +36,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from ..errors import InputError
+from ..filecheck import NETWORKS, check_file_kind, expect_kind, sniff
 from ..settings import PROJECTED_CRS, WGS84, sha256
 
 #: Guizhou extract (Geofabrik, ODbL data). The ``.md5`` beside it holds its checksum.
@@ -135,7 +137,7 @@ def graph_from_osm_xml(path: str | Path, polygon: BaseGeometry | None = None, si
     path = Path(path)
     tmp = None
     try:
-        if path.name.endswith(".bz2"):
+        if sniff(path) == "bz2":  # by content, whatever the name
             tmp = tempfile.NamedTemporaryFile(suffix=".osm", delete=False)
             with bz2.open(path, "rb") as src, open(tmp.name, "wb") as dst:
                 shutil.copyfileobj(src, dst)
@@ -159,31 +161,38 @@ def graph_from_osm_xml(path: str | Path, polygon: BaseGeometry | None = None, si
 
 
 def graph_from_file(path: str | Path, polygon: BaseGeometry | None = None, simplify: bool = True) -> nx.MultiDiGraph:
-    """Drive network from a local file, by extension (see module doc), clipped to ``polygon``.
+    """Drive network from a local file, by its content (OSM XML, bzip2 OSM XML, PBF or GraphML,
+    whatever its name), clipped to ``polygon``.
 
     ``simplify``: merge chains of degree-2 nodes into single edges (osmnx simplification; a
     node where ``highway`` or ``maxspeed`` changes is kept). GraphML is taken as stored.
 
     Raises:
-        InputError: missing file, unknown extension, unreadable file, no drivable road.
+        InputError: missing file or a folder, another kind of file, unreadable file, a GraphML
+            node without coordinates, no drivable road.
     """
     path = Path(path)
-    if not path.exists():
-        raise InputError("network file not found", source=path, field="network.path")
-    name = path.name.lower()
-    if name.endswith(".pbf"):
+    check_file_kind(path, what="a road network file", missing="network file not found", field="network.path")
+    kind = expect_kind(path, NETWORKS, "a road network: .osm, .osm.bz2, .osm.pbf or GraphML", field="network.path")
+    if kind == "pbf":
         return graph_from_pbf(path, polygon, simplify)
-    if name.endswith((".osm", ".osm.bz2", ".xml")):
+    if kind in ("osm", "bz2"):
         return graph_from_osm_xml(path, polygon, simplify)
-    if name.endswith(".graphml"):
+    try:
+        G = ox.load_graphml(path)
+    except Exception as exc:
+        raise InputError(f"cannot read GraphML: {exc}", source=path, field="network.path") from None
+    for node, data in G.nodes(data=True):
         try:
-            G = ox.load_graphml(path)
-        except Exception as exc:
-            raise InputError(f"cannot read GraphML: {exc}", source=path) from None
-        if str(G.graph.get("crs", WGS84)).upper() not in (WGS84, "EPSG:4326", "OGC:CRS84"):
-            G = ox.projection.project_graph(G, to_latlong=True)
-        return clip_graph(G, polygon)
-    raise InputError("expected .osm, .osm.bz2, .osm.pbf or .graphml", source=path, field="network.path")
+            ok = all(math.isfinite(float(data[k])) for k in ("x", "y"))
+        except (KeyError, TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise InputError(f"node {node} has no numeric coordinates (attributes 'x' and 'y'); save the graph with "
+                             "osmnx.save_graphml, or give the .osm/.osm.pbf file", source=path, field="network.path")
+    if str(G.graph.get("crs", WGS84)).upper() not in (WGS84, "EPSG:4326", "OGC:CRS84"):
+        G = ox.projection.project_graph(G, to_latlong=True)
+    return clip_graph(G, polygon)
 
 
 def graph_from_overpass(polygon: BaseGeometry, cache_dir: str | Path) -> nx.MultiDiGraph:

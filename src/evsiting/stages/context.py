@@ -16,8 +16,8 @@ from typing import Callable
 
 from .. import __version__
 from ..config import RunConfig
-from ..inputs import check_output_folder
 from ..outputs import atomic_dir, check_replaceable, write_json
+from ..validate_inputs import check_output, validate_config
 
 #: Packages whose versions every manifest records.
 VERSIONED = ("numpy", "pandas", "scipy", "geopandas", "shapely", "pyproj", "h3", "pulp", "highspy", "osmnx", "networkx", "pydantic")
@@ -53,16 +53,21 @@ class RunContext:
     @classmethod
     def open(cls, cfg: RunConfig, out_base: Path | None = None, *, write: bool = True,
              progress: Callable[[str], None] = lambda msg: None) -> "RunContext":
-        """The context of a command on ``cfg``; with ``write``, fails now (not after the long
-        stages) when the output folder cannot be written.
+        """The context of a command on ``cfg`` after the validation layer
+        (:mod:`evsiting.validate_inputs`: the config's files and parameter overrides and, with
+        ``write``, the output folder), so a bad input fails now, not after the long stages.
 
         Raises:
-            InputError: the folder is a file or cannot be created (``--out``/``output_dir``).
+            InputError: a missing, misplaced or malformed file, an impossible parameter, or an
+                output folder that is a file or cannot be created (``--out``/``output_dir``).
         """
-        field_ = "--out" if out_base else "output_dir"
-        base = Path(out_base or cfg.path(cfg.output_dir))
+        field_ = "--out" if out_base is not None else "output_dir"
+        if out_base is not None and str(out_base).strip() == "":
+            check_output(out_base, field_)  # refuses the empty path
+        base = Path(out_base if out_base is not None else cfg.path(cfg.output_dir))
+        validate_config(cfg)
         if write:
-            check_output_folder(base, field_)
+            check_output(base, field_, [cfg.name])
         ctx = cls(base, field_, write, progress)
         ctx._last = ctx.t0
         return ctx

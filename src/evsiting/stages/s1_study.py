@@ -62,8 +62,8 @@ def load_study(cfg: RunConfig, prefecture: str | None = None, progress: Callable
     """
     d = cfg.data
     params = load_parameters(cfg.path(d.parameters))
-    check_parameter_overrides(params, cfg.parameters, "config")
-    params = params.with_overrides(cfg.parameters, "config parameters")
+    check_parameter_overrides(params, cfg.parameters, cfg.source)
+    params = params.with_overrides(cfg.parameters, "config parameters", cfg.source)
     prefs = Prefectures.from_csv(cfg.path(d.prefecture_population))
     chosen = prefs.select(cfg.prefectures, prefecture)
     counties_all = study_counties(read_polygons(cfg.path(d.counties), ("district_adcode", "district_name", "city_adcode")), None)

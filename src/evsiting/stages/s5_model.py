@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..errors import InputError
+from ..errors import InfeasibleError, InputError
 from ..models import LSCP, MCLP, LocationResult, PCenter, PMedian
 from ..models.capacitated import CapacitatedSiting
 from ..params import Parameters
@@ -374,7 +374,68 @@ def solve_model(block, inp: ModelInputs, opt: SolveOptions) -> Solution:
         InputError: p above the candidates or below the required stations.
         InfeasibleError, SolverError: from the model.
     """
-    return REGISTRY[block.type](block, inp, opt)
+    try:
+        return REGISTRY[block.type](block, inp, opt)
+    except InputError as exc:
+        field = _user_field(exc.field, block)
+        if field == exc.field:
+            raise
+        raise InputError(_user_words(exc.message, block), source="config" if exc.source in (None, "config") else exc.source,
+                         field=field) from None
+    except InfeasibleError as exc:
+        text = _user_words(str(exc), block)
+        if text == str(exc) or exc.source is not None:
+            raise
+        keys = [k for k in dict.fromkeys(_internal_names(block).values()) if k in text]
+        raise InfeasibleError(text, source="config", field=keys[0] if keys else None) from None
+
+
+def _internal_names(block) -> dict[str, str]:
+    """The models' argument names -> the config keys (dotted, as the user writes them)."""
+    p_key = "model.p" if getattr(block, "p", None) is not None else "model.nevs_per_station"
+    return {"p_facilities": p_key, "service_radius": "model.service_standard_min", "time_limit": "solver.time_limit_s",
+            "mip_gap": "solver.mip_gap", "weights": f"model.{'weight' if hasattr(block, 'weight') else 'type'}",
+            "allocation_cny_per_kwh_min": "model.allocation_cny_per_kwh_min", "budget_cny": "model.budget_cny",
+            "budget": "model.budget_cny", "service_standard_min": "model.service_standard_min"}
+
+
+def _user_field(field: str | None, block) -> str | None:
+    return _internal_names(block).get(field, field) if field else field
+
+
+def _user_words(text: str, block) -> str:
+    """``text`` with the models' argument names replaced by the config keys."""
+    import re
+
+    for name, key in _internal_names(block).items():
+        if "_" in name and name != key.rsplit(".", 1)[-1]:  # argument names, not plain words
+            text = re.sub(rf"\b{name}\b", key, text)
+    return text
+
+
+def determinism(result: LocationResult, time_limit_s: float | None) -> dict:
+    """Whether the plan of ``result`` is the same on every run of the same input
+    (``summary.json`` ``determinism``): ``deterministic`` and ``why``.
+
+    The rule: a solve that ends by proof (``optimal``) or at the requested gap is
+    deterministic (one thread, fixed seeds, no clock in the search); a solve that any step
+    ended at the time limit depends on the clock (the machine's speed and load), so a rerun
+    may stop at another plan.
+    """
+    stats = result.stats or {}
+    limited = list(stats.get("time_limited_steps") or [])
+    if "time limit" in (result.message or "") and not limited:
+        limited = ["solve"]
+    if stats.get("full_cover") == "unknown":
+        limited.append("full-cover check")
+    if not limited:
+        why = "proven optimal" if result.status == "optimal" else "stopped at the requested gap"
+        return {"deterministic": True, "why": f"{why} before any time limit: fixed seeds and no clock in the search, so the same input gives the same plan"}
+    limit = f" of {time_limit_s:g} s" if time_limit_s else ""
+    return {"deterministic": False,
+            "why": f"stopped at the time limit{limit} ({', '.join(dict.fromkeys(limited))}): the plan depends on how far the "
+                   "solver got, so a rerun or another machine may give another; raise solver.time_limit_s (or --time-limit) "
+                   "until the status is optimal or the gap target is met"}
 
 
 def rows_within(matrix: sp.csr_matrix, minutes: float) -> np.ndarray:
