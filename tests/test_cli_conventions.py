@@ -59,3 +59,20 @@ def test_help_wraps_at_words_on_a_narrow_terminal():
 def test_tidy_help_joins_lines_keeps_paragraphs():
     assert tidy_help("One\n    two.\n\n    Three ``x``\n    four.") == "One two.\n\nThree 'x' four."
     assert tidy_help(None) is None
+
+
+def test_an_inherited_output_dir_stays_relative_to_the_file_that_set_it(tmp_path):
+    """A config elsewhere extending a prefecture config writes where the prefecture config
+    says (<repo>/outputs), not relative to the extending file (a fresh user's run landed outside
+    the repository)."""
+    from evsiting.config import load_config
+    from evsiting.settings import configs_dir
+
+    mine = tmp_path / "deep" / "my.yaml"
+    mine.parent.mkdir()
+    mine.write_text(f"extends: {configs_dir() / 'prefectures' / 'anshun.yaml'}\nname: mine\n", encoding="utf-8")
+    cfg = load_config(mine)
+    base = load_config(configs_dir() / "prefectures" / "anshun.yaml")
+    assert cfg.path(cfg.output_dir).resolve() == base.path(base.output_dir).resolve()
+    mine.write_text(f"extends: {configs_dir() / 'prefectures' / 'anshun.yaml'}\nname: mine\noutput_dir: here\n", encoding="utf-8")
+    assert load_config(mine).path("here").resolve() == (mine.parent / "here").resolve()

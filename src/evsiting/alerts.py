@@ -13,8 +13,10 @@ def over_site_max_warning(stations: int, max_dc: float, max_ac: float) -> str | 
     if not stations:
         return None
     return (f"{stations:,} station(s) need more ports than one site holds ({max_dc:g} DC / {max_ac:g} AC, "
-            "parameters site_max_*): add candidate sites (candidates.per_county), or use the capacitated model "
-            "(evsiting sweep --budget); see over_site_max in sites.geojson")
+            "parameters site_max_*): with a coverage model (mclp, lscp, pmedian, pcenter) add candidate sites "
+            "(candidates.per_county) or use the capacitated model (model.type: capacitated); with the capacitated "
+            "model only an existing station whose installed ports exceed these maxima is flagged; see over_site_max "
+            "in sites.geojson")
 
 
 def unreached_warning(summary: dict) -> str | None:

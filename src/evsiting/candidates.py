@@ -35,6 +35,11 @@ from .settings import WGS84
 CANDIDATE_COLUMNS = ["site_id", "source", "county_adcode", "prefecture_adcode", "name"]
 
 
+def _plain(v):
+    """A numpy scalar as the Python value it holds (for messages: 3, not np.int64(3))."""
+    return v.item() if hasattr(v, "item") else v
+
+
 def _by_demand(cells: gpd.GeoDataFrame, key: str) -> pd.DataFrame:
     """Cells with NEVs sorted by ``key``, most NEVs first (ties: lower ``demand_id``)."""
     return cells[cells["nev_count"] > 0].sort_values([key, "nev_count", "demand_id"], ascending=[True, False, True])
@@ -255,7 +260,7 @@ def from_points(
         vals = pd.to_numeric(points[col], errors="coerce").fillna(0.0).to_numpy(dtype=float)
         bad = np.flatnonzero(~np.isfinite(vals) | (vals < 0) | (vals != np.round(vals)))
         if bad.size:
-            raise InputError(f"'{col}' must hold whole, non-negative numbers of ports; row {rows_all[bad[0]] if len(rows_all) == len(vals) else bad[0] + 1} has {points[col].iloc[bad[0]]!r}",
+            raise InputError(f"'{col}' must hold whole, non-negative numbers of ports; row {rows_all[bad[0]] if len(rows_all) == len(vals) else bad[0] + 1} has {_plain(points[col].iloc[bad[0]])!r}",
                              source=source, field=key)
         out["existing_dc" if "dc" in key else "existing_ac"] = vals.astype(np.int64)
     out.attrs["skipped_outside"] = skipped

@@ -2,11 +2,14 @@
 
 A config may start with ``extends: OTHER.yaml`` (relative to itself): the other file is
 read first and this one's keys are merged over it, section by section; a ``model:`` block
-replaces the other file's model block whole (its keys depend on ``model.type``).
+replaces the other file's model block whole (its keys depend on ``model.type``). An inherited
+relative ``output_dir`` keeps pointing where the file that set it meant (it is relative to
+that file).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args
 
@@ -470,7 +473,13 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = (), key: str | None = None, 
     if base_name is not None:
         if not isinstance(base_name, str) or not base_name.strip():
             raise InputError(f"must be the path of another config file, got {base_name!r}", source=path, field="extends")
-        base = _read_yaml((path.parent / base_name).resolve(), seen + (path,), key="extends", parent=path)
+        base_path = (path.parent / base_name).resolve()
+        base = _read_yaml(base_path, seen + (path,), key="extends", parent=path)
+        out = base.get("output_dir")
+        if "output_dir" not in raw and isinstance(out, str) and out and ":" not in out and not Path(out).is_absolute():
+            # an inherited output_dir stays where the file that set it meant it (relative to that
+            # file), expressed relative to this one
+            raw["output_dir"] = os.path.relpath(base_path.parent / out, path.parent.resolve())
         raw = _deep_merge(base, raw, REPLACED_SECTIONS)
     return raw
 

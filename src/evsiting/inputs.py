@@ -183,10 +183,10 @@ def read_points(
         far = (np.abs(x) > 180) | (np.abs(y) > 90)
         if far.any():
             i = int(np.flatnonzero(far)[0])
-            if np.all((np.abs(y) <= 180) & (np.abs(x) <= 90)):
+            if np.all((np.abs(y) <= 180) & (np.abs(x) <= 90)) or (abs(y[i]) <= 180 and abs(x[i]) <= 90):
                 raise InputError(
-                    f"{label} {rows[i]}: latitude {y[i]:g} is beyond ±90 degrees while every value would be valid "
-                    f"with longitude and latitude exchanged: are the lon/lat columns swapped?",
+                    f"{label} {rows[i]}: latitude {y[i]:g} is beyond ±90 degrees while ({y[i]:g}, {x[i]:g}) would be a "
+                    f"valid longitude and latitude: are lon and lat swapped (in this row or the whole columns)?",
                     source=path,
                     field=where,
                 )

@@ -297,7 +297,7 @@ def map_png(panels: Sequence[MapPanel], title: str) -> bytes:
                     bbox={"boxstyle": "round,pad=0.3", "facecolor": "white", "alpha": 0.85, "edgecolor": "#999999"})
     side.axis("off")
     leg = side.legend(handles=_legend_handles(panels, max_ports), loc="upper left", fontsize=8, frameon=True,
-                      title="stations (area = ports)", title_fontsize=8.5, borderpad=0.8, labelspacing=1.0)
+                      title="sites (area = ports;\na site may hold\nseveral stations)", title_fontsize=8.5, borderpad=0.8, labelspacing=1.0)
     leg.get_frame().set_edgecolor("#999999")
     if single and panels[0].headline:
         text = "\n".join(f"{k}: {v}" for k, v in panels[0].headline)

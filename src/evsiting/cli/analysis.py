@@ -57,9 +57,18 @@ def register(app: typer.Typer) -> None:
         sweep.write_sweep(df, target, title, kind, manifest)
         cols = ["value", "stations", "ports_dc", "ports_ac", "coverage_share", "cost_cny", "status"]
         cols += [c for c in ("stations_over_site_max",) if c in df.columns]
-        show = df[cols].rename(columns={"value": kind, "stations_over_site_max": "over max"})
+        if kind == "budget":  # what the budget model maximises: the public energy served
+            cols.insert(cols.index("coverage_share"), "energy_served_kwh_day")
+        show = df[cols].copy()
+        if kind == "budget":
+            show["value"] = show["value"].map(lambda v: f"{v / 1e6:,.1f} M")
+            share = df["energy_served_kwh_day"] / df["energy_kwh_day"].where(df["energy_kwh_day"] > 0)
+            show["energy_served_kwh_day"] = share.map(lambda v: f"{v:.1%}")
         show["coverage_share"] = show["coverage_share"].map(lambda v: f"{v:.1%}")
         show["cost_cny"] = show["cost_cny"].map(lambda v: f"{v / 1e6:,.1f} M")
+        show = show.rename(columns={"value": "budget CNY" if kind == "budget" else kind, "stations_over_site_max": "over max",
+                                    "energy_served_kwh_day": "energy served", "coverage_share": "NEVs covered",
+                                    "cost_cny": "cost CNY"})
         typer.echo(show.to_string(index=False))
         if "warnings" in df.columns:
             for v, w in zip(df["value"], df["warnings"]):
