@@ -60,7 +60,10 @@ def test_ctrl_c_after_two_of_nine_prefectures_keeps_every_previous_folder_and_th
     assert len([n for n in before if "/" not in n]) == 10  # 9 prefecture folders and the roll-up
     cmd = [sys.executable, "-m", "evsiting.cli", "run", str(small_config(previous, 15000)), "--prefecture", "all", "--workers", "2"]
     # its own session, so that Ctrl-C can go to the whole process group as a terminal sends it
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    # Ctrl-C's default action restored in the child: a suite started in the background by a
+    # non-interactive shell (as CI may be) inherits SIGINT ignored, and Python then keeps it so
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = []
     for line in proc.stderr:
         seen.append(line)
