@@ -306,6 +306,11 @@ def map_png(panels: Sequence[MapPanel], title: str) -> bytes:
     if mappable is not None:
         cax = side.inset_axes([0.05, 0.40 if single else 0.08, 0.8, 0.025])
         cb = fig.colorbar(mappable, cax=cax, orientation="horizontal")
+        # ticks evenly spaced along the (power-law) colour scale, rounded to 2 digits: the
+        # default ones crowd together at its top end
+        norm = mappable.norm
+        ticks = sorted({float(f"{float(norm.inverse(v)):.2g}") for v in np.linspace(0.0, 1.0, 5)})
+        cb.set_ticks([t for t in ticks if norm.vmin <= t <= norm.vmax])
         cb.set_label("demand: NEVs per km² (cell)", fontsize=8)
         cb.ax.tick_params(labelsize=7)
     fig.suptitle(title, fontsize=12)

@@ -17,6 +17,7 @@ hours (``dc_charger_power_kw`` x ``dc_utilisation_hours``; AC likewise), as in
 
 from __future__ import annotations
 
+import html
 import io
 import re
 from dataclasses import dataclass, field, replace
@@ -436,6 +437,9 @@ def plan_report(summary: dict, table: pd.DataFrame, map_bytes: bytes, chart: byt
     cols = [("year", "year"), ("nev_study_area", "NEVs"), ("demand_kwh_day", "demand kWh/day"), ("served_kwh_day", "served kWh/day"),
             ("served_share", "served share"), ("stations", "stations"), ("stations_new", "new"), ("ports_dc", "DC ports"),
             ("ports_ac", "AC ports"), ("spend_cny", "spend CNY"), ("budget_cny", "budget CNY")]
+    if "binding" in table.columns:  # the nested plan: what limits service each year
+        cols += [("binding", "what limits service"), ("unserved_beyond_capacity_kwh_day", "beyond capacity kWh/day"),
+                 ("unserved_beyond_standard_kwh_day", "beyond the standard kWh/day")]
     rows = []
     for r in table.to_dict(orient="records"):
         r["served_share"] = f"{100 * r['served_share']:.1f} %"
@@ -447,7 +451,9 @@ def plan_report(summary: dict, table: pd.DataFrame, map_bytes: bytes, chart: byt
     sub = (f"{summary['scenario']} scenario, {summary['service_standard_min']:g}-min standard, "
            f"{summary['candidates']:,} candidate sites, total spend {summary['total_cost_cny'] / 1e6:,.1f} M CNY")
     return page(f"{summary['run']}: staged build-out {years[0]}-{years[-1]}", sub, [
-        ("By year", table_html(rows, cols)), ("Solver", solver),
+        ("By year", table_html(rows, cols) + "".join(
+            f"<p>{b['year']}: {html.escape(b['constraint'])} binds in {html.escape(', '.join(b['counties']))}</p>"
+            for b in summary.get("binding", []) if b["counties"])), ("Solver", solver),
         ("Map", image_html(map_bytes, "stations by year opened")), ("Build-out by year", image_html(chart, "build-out chart")),
     ])
 
