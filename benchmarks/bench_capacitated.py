@@ -69,9 +69,10 @@ def build_inputs(config: Path, prefecture: str | None):
     cands = build_candidates(cfg, study, demand.cells)
     # as `run` does: travel times, the gap fill of the cells no candidate reaches, and the
     # capacity fill of the cells whose energy the sites in reach cannot hold
-    reached = reach_all_cells(travel_provider(cfg), demand.cells, cands, demand.params,
+    provider = travel_provider(cfg)  # one provider: its expressway network is built once
+    reached = reach_all_cells(provider, demand.cells, cands, demand.params,
                               travel_cutoff_min(cfg.model), cfg.model.service_standard_min)
-    reached, _, _ = fill_capacity(cfg.model, travel_provider(cfg), demand.cells, reached, demand.params)
+    reached, _ = fill_capacity(cfg.model, provider, demand.cells, reached, demand.params)
     cands, travel = reached.candidates, reached.travel
     kw = dict(cells=demand.cells, matrix=travel.matrix, required=cands.required, params=demand.params)
     if "candidates" in {f.name for f in dataclasses.fields(ModelInputs)}:

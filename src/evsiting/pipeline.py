@@ -94,7 +94,7 @@ def run(
     reached = reach_all_cells(provider, cells, cands, params, travel_cutoff_min(cfg.model), cfg.model.service_standard_min)
     fill_note = ""
     if cfg.model.type == "capacitated":  # sites at the cells whose energy the sites in reach cannot hold
-        reached, n_fill, _ = fill_capacity(cfg.model, provider, cells, reached, params)
+        reached, n_fill = fill_capacity(cfg.model, provider, cells, reached, params)
         fill_note = f"; capacity fill: {n_fill:,}"
     cands, travel = reached.candidates, reached.travel
     candidates = cands.sites

@@ -152,7 +152,7 @@ def prepare(cfg: RunConfig, prefecture: str | None = None, progress: Callable[[s
     reached = reach_all_cells(provider, demand.cells, cands, demand.params, standard, standard)
     fill_note = ""
     if cfg.model.type == "capacitated":  # the run's capacity fill: the same instance as `run`
-        reached, n_fill, _ = fill_capacity(cfg.model, provider, demand.cells, reached, demand.params)
+        reached, n_fill = fill_capacity(cfg.model, provider, demand.cells, reached, demand.params)
         fill_note = f"; capacity fill: {n_fill:,}"
     cands, travel = reached.candidates, reached.travel
     ctx.done("travel times", f"{travel.matrix.nnz:,} pairs within {standard:g} min, {travel.info['method']}; "

@@ -161,7 +161,7 @@ def plan(
     provider = travel_provider(cfg)
     reached = reach_all_cells(provider, cells, cands, p_last, standard, standard)  # with the run's gap fill
     if plan_method(cfg, bo) == "nested":  # and its capacity fill, for the last year's energy
-        reached, _, _ = fill_capacity(cfg.model, provider, cells, reached, p_last)
+        reached, _ = fill_capacity(cfg.model, provider, cells, reached, p_last)
     candidates, matrix, imp_info = reached.candidates.sites, reached.travel.matrix, reached.travel.info
     rules, rule_meta = _coverage_rules(cfg, bo, seats, counties, candidates, p_last, standard, provider)
     ctx.done(f"candidates ({len(candidates):,}) and travel times ({matrix.nnz:,} pairs)")

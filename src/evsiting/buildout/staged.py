@@ -179,14 +179,8 @@ def staged_capacitated(
         progress(f"{years[k]}: {int(res.stations.sum()):,} stations, {int(res.dc_ports.sum()):,} DC + "
                  f"{int(res.ac_ports.sum()):,} AC ports, {res.status} (gap {res.gap:.3%}), {res.runtime_s:.0f} s")
 
-    # what each year builds: the network of the year minus the year before (existing ports free)
-    F = np.broadcast_to(np.asarray(site_args.get("site_cost_cny", 0.0), dtype=float), (m,))
-    cd = np.broadcast_to(np.asarray(site_args.get("dc_port_cost_cny", 0.0), dtype=float), (m,))
-    ca = np.broadcast_to(np.asarray(site_args.get("ac_port_cost_cny", 0.0), dtype=float), (m,))
-    new_st = np.where(existing, 0, stations)
-    dc_paid = np.maximum(dc - np.where(existing, ex_dc, 0)[None, :], 0)
-    ac_paid = np.maximum(ac - np.where(existing, ex_ac, 0)[None, :], 0)
-    cum = (new_st * F).sum(axis=1) + (dc_paid * cd).sum(axis=1) + (ac_paid * ca).sum(axis=1)
+    # what each year builds: the capital of its network (existing ports free) minus the year before's
+    cum = np.array([r.capital_cny for r in results])
     spend = np.diff(np.concatenate([[0.0], cum]))
     open_any = stations > 0
     first = np.where(open_any.any(axis=0), open_any.argmax(axis=0), -1)

@@ -247,14 +247,14 @@ class CapacitatedSiting(_Model):
         # capped instance infeasible
         e0 = self.weights[rows]
         d = np.minimum(self.dc_energy[rows] * np.divide(energy, e0, out=np.zeros_like(e0), where=e0 > 0), energy)
-        return Instance(P, energy, d, self.cap_dc, self.cap_ac,
-                        np.where(existing, self.ex_dc[cols], 0.0), hi_dc,
-                        np.where(existing, self.ex_ac[cols], 0.0), hi_ac,
+        lo_dc = np.where(existing, self.ex_dc[cols], 0.0)  # installed ports: the lower bounds
+        lo_ac = np.where(existing, self.ex_ac[cols], 0.0)
+        return Instance(P, energy, d, self.cap_dc, self.cap_ac, lo_dc, hi_dc, lo_ac, hi_ac,
                         self.site_cost[cols], self.dc_cost[cols], self.ac_cost[cols], ~existing,
                         alpha=self.alpha, budget=self.budget, maximize=self.budget is not None,
                         required=req, max_stations=self.max_stations[cols],
-                        site_hi_dc=None if self.site_hi_dc is None else np.maximum(self.site_hi_dc[cols], np.where(existing, self.ex_dc[cols], 0.0)),
-                        site_hi_ac=None if self.site_hi_ac is None else np.maximum(self.site_hi_ac[cols], np.where(existing, self.ex_ac[cols], 0.0)))
+                        site_hi_dc=None if self.site_hi_dc is None else np.maximum(self.site_hi_dc[cols], lo_dc),
+                        site_hi_ac=None if self.site_hi_ac is None else np.maximum(self.site_hi_ac[cols], lo_ac))
 
     def _max_servable(self, inst: Instance, time_limit: float | None) -> np.ndarray:
         """kWh/day of each point that the sites within reach can hold with every station open

@@ -269,26 +269,24 @@ def fill_capacity(block, provider, cells: gpd.GeoDataFrame, reached, params: Par
         provider: the run's travel-time provider; reached: stage 4's :class:`Reached`.
 
     Returns:
-        (the :class:`Reached` with the added sites, sites added, kWh/day still short).
+        (the :class:`Reached` with the added sites, sites added). Whatever is still short after
+        the last round is the model's own to report (its feasibility step finds it).
     """
     from .s4_travel import add_cell_sites
 
     added = 0
-    short = np.zeros(len(cells))
-    for _ in range(max(rounds, 0) + 1):
+    for _round in range(max(rounds, 0)):
         c = reached.candidates
-        inp = ModelInputs(cells, reached.travel.matrix, c.required, params, c.sites)
-        short = capacity_short(block, inp)
+        short = capacity_short(block, ModelInputs(cells, reached.travel.matrix, c.required, params, c.sites))
         rows = np.flatnonzero(short > 1e-6)
-        if not rows.size or _ == rounds:
+        if not rows.size:
             break
-        rows = _fill_rows(cells, reached, rows, block.service_standard_min)
-        reached, k = add_cell_sites(provider, cells, reached, params, rows)
+        reached, k = add_cell_sites(provider, cells, reached, params, _fill_rows(cells, reached, rows, block.service_standard_min))
         progress(f"capacity fill: {k:,} sites at cells beyond the capacity in reach ({short.sum():,.0f} kWh/day)")
         added += k
         if k == 0:
             break
-    return reached, added, float(short.sum())
+    return reached, added
 
 
 def _fill_rows(cells: gpd.GeoDataFrame, reached, short_rows: np.ndarray, standard_min: float) -> np.ndarray:
