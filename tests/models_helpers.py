@@ -120,3 +120,29 @@ def brute_siting(cost, demand, radius, max_dc, max_ac, cap_dc, cap_ac, site_cost
         elif served >= target - 1e-6:
             best = c if best is None else min(best, c)
     return best
+
+
+def synthetic_cells_and_sites(n: int, m: int, seed: int, side_km: float, nev_range: tuple[int, int],
+                              dc_kwh_per_nev: float):
+    """A SYNTHETIC instance (random points on a ``side_km`` square near Guiyang, not real data):
+    ``(cells, candidates, minutes)`` with cells (WGS84) holding ``nev_count``,
+    ``energy_kwh_day`` (6.5 kWh/day per NEV) and ``energy_dc_kwh_day`` (``dc_kwh_per_nev``
+    per NEV), candidate sites ``s0..`` and a csr of travel minutes (distance x 1.4 circuity at
+    40 km/h) within 15 min."""
+    import geopandas as gpd
+    import scipy.sparse as sp
+
+    from evsiting.settings import WGS84
+
+    rng = np.random.default_rng(seed)
+    d = rng.uniform(0, side_km, (n, 2))
+    c = rng.uniform(0, side_km, (m, 2))
+    minutes = np.linalg.norm(d[:, None] - c[None], axis=2) * 1.4 / 40 * 60
+    minutes[minutes > 15] = np.inf
+    mat = sp.csr_matrix((minutes[np.isfinite(minutes)], np.nonzero(np.isfinite(minutes))), shape=(n, m))
+    nev = rng.integers(nev_range[0], nev_range[1], n)
+    cells = gpd.GeoDataFrame({"nev_count": nev, "energy_kwh_day": nev * 6.5, "energy_dc_kwh_day": nev * dc_kwh_per_nev},
+                             geometry=gpd.points_from_xy(106.6 + d[:, 0] / 100, 26.6 + d[:, 1] / 111), crs=WGS84)
+    cand = gpd.GeoDataFrame({"site_id": [f"s{j}" for j in range(m)]},
+                            geometry=gpd.points_from_xy(106.6 + c[:, 0] / 100, 26.6 + c[:, 1] / 111), crs=WGS84)
+    return cells, cand, mat

@@ -5,30 +5,19 @@ not real data)."""
 
 from __future__ import annotations
 
-import geopandas as gpd
 import numpy as np
 import scipy.sparse as sp
 
 from evsiting import sweep
 from evsiting.config import CapacitatedConfig
 from evsiting.params import load_parameters
-from evsiting.settings import WGS84
 from evsiting.stages.s5_model import ModelInputs, capacitated_model, port_capacities
+
+from models_helpers import synthetic_cells_and_sites
 
 
 def _inputs(n=50, m=20, seed=5):
-    rng = np.random.default_rng(seed)
-    d = rng.uniform(0, 25, (n, 2))
-    c = rng.uniform(0, 25, (m, 2))
-    minutes = np.linalg.norm(d[:, None] - c[None], axis=2) * 1.4 / 40 * 60
-    minutes[minutes > 15] = np.inf
-    mat = sp.csr_matrix((minutes[np.isfinite(minutes)], np.nonzero(np.isfinite(minutes))), shape=(n, m))
-    nev = rng.integers(1, 120, n)
-    cells = gpd.GeoDataFrame({"nev_count": nev, "energy_kwh_day": nev * 6.5, "energy_dc_kwh_day": nev * 6.0},
-                             geometry=gpd.points_from_xy(106.6 + d[:, 0] / 100, 26.6 + d[:, 1] / 111), crs=WGS84)
-    cand = gpd.GeoDataFrame({"site_id": [f"s{j}" for j in range(m)]},
-                            geometry=gpd.points_from_xy(106.6 + c[:, 0] / 100, 26.6 + c[:, 1] / 111), crs=WGS84)
-    return cells, cand, mat
+    return synthetic_cells_and_sites(n, m, seed, side_km=25, nev_range=(1, 120), dc_kwh_per_nev=6.0)
 
 
 def _rule_ports(res, cells, cap_dc, cap_ac):

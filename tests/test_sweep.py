@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import json
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.sparse as sp
 from typer.testing import CliRunner
 
 from evsiting import sweep
@@ -20,7 +18,9 @@ from evsiting.errors import InputError
 from evsiting.models import MCLP
 from evsiting.params import load_parameters
 from evsiting.pipeline import run
-from evsiting.settings import WGS84, configs_dir
+from evsiting.settings import configs_dir
+
+from models_helpers import synthetic_cells_and_sites
 
 
 def _anshun_cfg():
@@ -93,18 +93,7 @@ def test_p_sweep_rows_count_stations_over_the_site_maximum(p_sweep):
 
 def _synthetic_inputs(n=60, m=25, seed=3) -> sweep.SweepInputs:
     """Synthetic instance (random points on a 30 km square near Guiyang, not real data)."""
-    rng = np.random.default_rng(seed)
-    d = rng.uniform(0, 30, (n, 2))
-    c = rng.uniform(0, 30, (m, 2))
-    minutes = np.linalg.norm(d[:, None] - c[None], axis=2) * 1.4 / 40 * 60
-    minutes[minutes > 15] = np.inf
-    mat = sp.csr_matrix((minutes[np.isfinite(minutes)], np.nonzero(np.isfinite(minutes))), shape=(n, m))
-    nev = rng.integers(0, 80, n)
-    cells = gpd.GeoDataFrame(
-        {"nev_count": nev, "energy_kwh_day": nev * 6.5, "energy_dc_kwh_day": nev * 4.5},
-        geometry=gpd.points_from_xy(106.6 + d[:, 0] / 100, 26.6 + d[:, 1] / 111), crs=WGS84,
-    )
-    cand = gpd.GeoDataFrame({"site_id": [f"s{j}" for j in range(m)]}, geometry=gpd.points_from_xy(106.6 + c[:, 0] / 100, 26.6 + c[:, 1] / 111), crs=WGS84)
+    cells, cand, mat = synthetic_cells_and_sites(n, m, seed, side_km=30, nev_range=(0, 80), dc_kwh_per_nev=4.5)
     return sweep.SweepInputs(cells, cand, mat, load_parameters(), 15.0, "nev_count", "synthetic", {"year": 2026, "scenario": "base"})
 
 
