@@ -250,7 +250,12 @@ CAPACITY_FILL_ROUNDS = 3
 def capacity_short(block, inp: ModelInputs, time_limit: float | None = None) -> np.ndarray:
     """(n,) kWh/day of each demand cell that the candidate sites within the service standard
     cannot hold at their station and port maxima (the capacitated model's feasibility max-flow,
-    without a budget). All zero when capacity suffices."""
+    without a budget). All zero when capacity suffices.
+
+    Raises:
+        InputError: malformed model inputs (as :func:`capacitated_model`). InfeasibleError:
+        required sites that allow no ports. SolverError: the max-flow LP failed.
+    """
     free = block.model_copy(update={"budget_cny": None}) if getattr(block, "budget_cny", None) is not None else block
     return capacitated_model(free, inp).reduce(time_limit).short
 
@@ -271,6 +276,9 @@ def fill_capacity(block, provider, cells: gpd.GeoDataFrame, reached, params: Par
     Returns:
         (the :class:`Reached` with the added sites, sites added). Whatever is still short after
         the last round is the model's own to report (its feasibility step finds it).
+
+    Raises:
+        As :func:`capacity_short` and :meth:`TravelProvider.times` (InputError).
     """
     from .s4_travel import add_cell_sites
 
