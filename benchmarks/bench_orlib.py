@@ -22,7 +22,7 @@ from pathlib import Path
 
 from evsiting.models import PCenter, PMedian
 from evsiting.models.orlib import PMEDIAN_OPTIMA, pcenter_optima, read_pmed
-from evsiting.settings import shared_dir
+from evsiting.core.settings import shared_dir
 
 #: targets of issue 5
 EACH_S, TOTAL_S = 60.0, 900.0

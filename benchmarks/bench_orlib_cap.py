@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from evsiting.models.orlib import cap_model, cap_optima, read_cap
-from evsiting.settings import shared_dir
+from evsiting.core.settings import shared_dir
 
 #: target of issue 13
 EACH_S = 10.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evsiting.settings import shared_dir
+from evsiting.core.settings import shared_dir
 
 
 @pytest.fixture(scope="session")

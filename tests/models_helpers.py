@@ -132,7 +132,7 @@ def synthetic_cells_and_sites(n: int, m: int, seed: int, side_km: float, nev_ran
     import geopandas as gpd
     import scipy.sparse as sp
 
-    from evsiting.settings import WGS84
+    from evsiting.core.settings import WGS84
 
     rng = np.random.default_rng(seed)
     d = rng.uniform(0, side_km, (n, 2))

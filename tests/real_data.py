@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evsiting.settings import shared_dir
+from evsiting.core.settings import shared_dir
 
 
 def helsinki_pbf() -> Path:

@@ -10,11 +10,11 @@ import sys
 import pandas as pd
 import pytest
 
-from evsiting.config import load_config
+from evsiting.config.schema import load_config
 from evsiting.demand.segments import province_demand
-from evsiting.errors import InputError
-from evsiting.settings import configs_dir
-from evsiting.validation import backcast_fleet, render_backcast
+from evsiting.core.errors import InputError
+from evsiting.core.settings import configs_dir
+from evsiting.report.reality import backcast_fleet, render_backcast
 
 
 def evsiting(*args):

@@ -18,8 +18,8 @@ import yaml
 from typer.testing import CliRunner
 
 from evsiting.cli import app
-from evsiting.errors import InputError
-from evsiting.inputs import dropped_warning, read_points
+from evsiting.core.errors import InputError
+from evsiting.io.points import dropped_warning, read_points
 
 CORPUS = Path(__file__).parent / "bad_inputs"
 CASES = sorted(p.name for p in CORPUS.iterdir() if (p / "expect.yaml").exists())
@@ -104,7 +104,7 @@ def test_gbk_csv_from_chinese_excel_is_read(tmp_path):
 
 
 def test_declared_gcj02_and_bd09_are_converted(tmp_path):
-    from evsiting.coords import bd09_to_wgs84, gcj02_to_wgs84
+    from evsiting.core.coords import bd09_to_wgs84, gcj02_to_wgs84
 
     p = write(tmp_path, "synthetic.csv", "id,lon,lat\na,106.03,26.19\n")
     g = read_points(p, crs="gcj02").geometry.iloc[0]
@@ -156,7 +156,7 @@ def test_outside_hint_when_swapping_would_fit(tmp_path):
     import geopandas as gpd
     from shapely.geometry import box
 
-    from evsiting.candidates import from_points
+    from evsiting.candidates.generate import from_points
 
     counties = gpd.GeoDataFrame({"adcode": [1], "prefecture_adcode": [1]}, geometry=[box(20, 40, 30, 50)], crs="EPSG:4326")
     p = write(tmp_path, "synthetic.csv", "id,lon,lat\na,25,45\nb,45,25\n")
@@ -175,7 +175,7 @@ def test_points_in_other_prefectures_are_skipped_points_outside_the_region_refus
     import geopandas as gpd
     from shapely.geometry import box
 
-    from evsiting.candidates import from_points
+    from evsiting.candidates.generate import from_points
 
     region = gpd.GeoDataFrame({"adcode": [1, 2], "prefecture_adcode": [10, 20]},
                               geometry=[box(100, 20, 101, 21), box(101, 20, 102, 21)], crs="EPSG:4326")
@@ -270,8 +270,8 @@ def test_time_limit_without_solver_incumbent_keeps_the_greedy_start_reported_as_
     ],
 )
 def test_parameter_override_signs(over, ok):
-    from evsiting.inputs import check_parameter_overrides
-    from evsiting.params import load_parameters
+    from evsiting.io.points import check_parameter_overrides
+    from evsiting.config.params import load_parameters
 
     params = load_parameters()
     if ok:
@@ -300,7 +300,7 @@ def test_skipped_sites_are_named_in_the_warning(tmp_path):
     import geopandas as gpd
     from shapely.geometry import box
 
-    from evsiting.candidates import from_points, skipped_warning
+    from evsiting.candidates.generate import from_points, skipped_warning
 
     region = gpd.GeoDataFrame({"adcode": [1, 2], "prefecture_adcode": [10, 20]},
                               geometry=[box(100, 20, 101, 21), box(101, 20, 102, 21)], crs="EPSG:4326")
@@ -316,8 +316,8 @@ def test_skipped_sites_are_named_in_the_warning(tmp_path):
 
 
 def test_conventional_id_and_name_columns_need_no_settings(tmp_path):
-    from evsiting.candidates import from_points
-    from evsiting.inputs import conventional_columns
+    from evsiting.candidates.generate import from_points
+    from evsiting.io.points import conventional_columns
     import geopandas as gpd
     from shapely.geometry import box
 

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-import evsiting.pipeline as pipeline
+import evsiting.runs.run as pipeline
 from evsiting.cli import app
 
 BASE = Path(__file__).parent / "bad_inputs" / "base.yaml"  # a small valid Anshun run

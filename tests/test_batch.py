@@ -11,9 +11,9 @@ import json
 
 import pytest
 
-from evsiting.batch import run_batch
-from evsiting.config import load_config
-from evsiting.settings import configs_dir
+from evsiting.runs.batch import run_batch
+from evsiting.config.schema import load_config
+from evsiting.core.settings import configs_dir
 
 PREFECTURE_SLUGS = ["guiyang", "liupanshui", "zunyi", "anshun", "bijie", "tongren", "qianxinan", "qiandongnan", "qiannan"]
 
@@ -140,8 +140,8 @@ def _summary(adcode, name, nev, covered, dc, ac, year=2026):
 
 
 def test_rollup_recomputes_ratios_from_sums_and_flags_missing_prefectures():
-    from evsiting.errors import InputError
-    from evsiting.rollup import province_summary, summary_csv
+    from evsiting.core.errors import InputError
+    from evsiting.runs.rollup import province_summary, summary_csv
 
     a, b = _summary(520400, "Anshun", 1000, 900, 10, 40), _summary(520100, "Guiyang", 3000, 1500, 20, 30)
     s = province_summary([a, b], ["x-anshun", "x-guiyang"], 700_000, 2026, missing=["Zunyi"])
@@ -161,7 +161,7 @@ def test_rollup_recomputes_ratios_from_sums_and_flags_missing_prefectures():
 def test_rollup_of_capacitated_runs_without_p():
     """The capacitated model (the default) sizes itself: its summaries have no ``p``; the
     roll-up leaves p empty instead of failing (``run configs/guizhou.yaml --prefecture all``)."""
-    from evsiting.rollup import province_summary, summary_csv
+    from evsiting.runs.rollup import province_summary, summary_csv
 
     a, b = _summary(520400, "Anshun", 1000, 900, 10, 40), _summary(520100, "Guiyang", 3000, 1500, 20, 30)
     for x in (a, b):
@@ -176,7 +176,7 @@ def test_rollup_of_capacitated_runs_without_p():
 def test_rollup_counts_stations_over_the_site_maximum_and_carries_every_warning():
     """Warnings travel up (issue 16): the roll-up sums stations_over_site_max and lists every
     run's warnings, prefixed by prefecture; a legacy summary without 'warnings' gives its own."""
-    from evsiting.rollup import province_summary, summary_csv
+    from evsiting.runs.rollup import province_summary, summary_csv
 
     a, b = _summary(520400, "Anshun", 1000, 900, 10, 40), _summary(520100, "Guiyang", 3000, 1500, 20, 30)
     a.update(stations_over_site_max=3, site_max_ports={"dc": 30, "ac": 50},

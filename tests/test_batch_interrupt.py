@@ -20,9 +20,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from evsiting.batch import Staging, run_batch
-from evsiting.config import load_config
-from evsiting.settings import configs_dir
+from evsiting.runs.batch import Staging, run_batch
+from evsiting.config.schema import load_config
+from evsiting.core.settings import configs_dir
 
 
 def snapshot(folder: Path) -> dict[str, str]:

@@ -18,16 +18,16 @@ import shapely
 import yaml
 from typer.testing import CliRunner
 
-from evsiting.areas import read_polygons, study_counties
+from evsiting.study.areas import read_polygons, study_counties
 from evsiting.cli import app
-from evsiting.config import RunConfig, config_from_dict
+from evsiting.config.schema import RunConfig, config_from_dict
 from evsiting.demand import cells as dc
 from evsiting.demand.buildings import blend_weights, building_share, footprint_area, read_buildings
-from evsiting.errors import InputError
-from evsiting.inputs import read_points
-from evsiting.params import load_parameters
-from evsiting.pipeline import run, sha256
-from evsiting.settings import resolve_path
+from evsiting.core.errors import InputError
+from evsiting.io.points import read_points
+from evsiting.config.params import load_parameters
+from evsiting.runs.run import run, sha256
+from evsiting.core.settings import resolve_path
 from real_data import helsinki_pbf
 
 RATES = {"public_kwh_per_vehicle": 1.0, "dc_kwh_per_vehicle": 0.5}

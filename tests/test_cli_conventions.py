@@ -65,8 +65,8 @@ def test_an_inherited_output_dir_stays_relative_to_the_file_that_set_it(tmp_path
     """A config elsewhere extending a prefecture config writes where the prefecture config
     says (<repo>/outputs), not relative to the extending file (a fresh user's run landed outside
     the repository)."""
-    from evsiting.config import load_config
-    from evsiting.settings import configs_dir
+    from evsiting.config.schema import load_config
+    from evsiting.core.settings import configs_dir
 
     mine = tmp_path / "deep" / "my.yaml"
     mine.parent.mkdir()

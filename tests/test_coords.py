@@ -1,4 +1,4 @@
-"""GCJ-02 / BD-09 <-> WGS84 (evsiting.coords): published reference pairs, round trips under
+"""GCJ-02 / BD-09 <-> WGS84 (evsiting.core.coords): published reference pairs, round trips under
 0.5 m inside China, and independent evidence from the real county seats.
 
 Library check (2026-11): on PyPI, ``coordtransform`` 0.2.1 (2026) is kept up but its
@@ -16,7 +16,7 @@ import pyproj
 import pytest
 from shapely.geometry import Point
 
-from evsiting.coords import (
+from evsiting.core.coords import (
     bd09_to_gcj02,
     bd09_to_wgs84,
     gcj02_to_bd09,
@@ -26,8 +26,8 @@ from evsiting.coords import (
     wgs84_to_bd09,
     wgs84_to_gcj02,
 )
-from evsiting.errors import InputError
-from evsiting.settings import resolve_path
+from evsiting.core.errors import InputError
+from evsiting.core.settings import resolve_path
 
 GEOD = pyproj.Geod(ellps="WGS84")
 

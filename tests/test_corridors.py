@@ -8,8 +8,8 @@ import itertools
 import numpy as np
 import pytest
 
-from evsiting.corridors.frlm import FRLM, arc_cover_sets, make_path, round_trip_feasible
-from evsiting.errors import InputError
+from evsiting.models.frlm import FRLM, arc_cover_sets, make_path, round_trip_feasible
+from evsiting.core.errors import InputError
 
 
 def synthetic_network(seed: int, n_nodes: int = 9, n_paths: int = 14):
@@ -118,9 +118,9 @@ def test_bad_inputs_are_input_errors():
 
 @pytest.fixture(scope="module")
 def guizhou(tmp_path_factory, shared):
-    from evsiting.config import load_config
-    from evsiting.corridors.run import run_corridors
-    from evsiting.settings import configs_dir
+    from evsiting.config.schema import load_config
+    from evsiting.runs.corridors import run_corridors
+    from evsiting.core.settings import configs_dir
 
     cfg = load_config(configs_dir() / "guizhou.yaml")
     out = tmp_path_factory.mktemp("corridors")
@@ -149,7 +149,7 @@ def test_guizhou_prefecture_corridors_outputs(guizhou):
     # Guiyang-Zunyi by expressway: about 130-160 km
     gz = flows[(flows["origin"] == "Guiyang") & (flows["destination"] == "Zunyi")]
     assert 120 < float(gz["distance_km"].iloc[0]) < 170
-    outline = gpd.read_file(__import__("evsiting.settings", fromlist=["x"]).resolve_path("data:guizhou_province.geojson")).union_all()
+    outline = gpd.read_file(__import__("evsiting.core.settings", fromlist=["x"]).resolve_path("data:guizhou_province.geojson")).union_all()
     assert outline.buffer(0.05).contains(sites.union_all())
     # every station has a label: the seat, else the expressway route and km (issue 16)
     assert sites["name"].notna().all() and (sites["name"].str.len() > 0).all()
@@ -160,9 +160,9 @@ def test_guizhou_prefecture_corridors_outputs(guizhou):
 def test_expressway_labels_give_route_and_km():
     import shapely
 
-    from evsiting.corridors.run import expressway_labels
+    from evsiting.runs.corridors import expressway_labels
     from evsiting.network.expressway import load_motorway_lines
-    from evsiting.settings import resolve_path
+    from evsiting.core.settings import resolve_path
 
     lines = load_motorway_lines(resolve_path("shared:guizhou_motorways_osm.geojson"))
     line = lines.geometry.iloc[0]
@@ -197,7 +197,7 @@ def test_cli_corridors(tmp_path, shared):
     from typer.testing import CliRunner
 
     from evsiting.cli import app
-    from evsiting.settings import configs_dir
+    from evsiting.core.settings import configs_dir
 
     cfg = configs_dir() / "guizhou.yaml"
     res = CliRunner().invoke(app, ["corridors", str(cfg), "--p", "3", "--range-km", "300", "--out", str(tmp_path)])
@@ -210,9 +210,9 @@ def test_cli_corridors(tmp_path, shared):
 def test_service_areas_become_candidates(guizhou, tmp_path):
     """SYNTHETIC service areas (not real data): three points 100 m east of vertices of the
     Guiyang-Zunyi path; they are snapped to the expressway and become candidate sites."""
-    from evsiting.config import load_config
-    from evsiting.corridors.run import run_corridors
-    from evsiting.settings import configs_dir
+    from evsiting.config.schema import load_config
+    from evsiting.runs.corridors import run_corridors
+    from evsiting.core.settings import configs_dir
 
     flows = guizhou.flows
     line = flows[(flows["origin"] == "Guiyang") & (flows["destination"] == "Zunyi")].geometry.iloc[0]

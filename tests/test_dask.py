@@ -7,9 +7,9 @@ import pytest
 
 pytest.importorskip("dask.distributed")
 
-from evsiting.batch import run_batch  # noqa: E402
-from evsiting.config import load_config  # noqa: E402
-from evsiting.settings import configs_dir  # noqa: E402
+from evsiting.runs.batch import run_batch  # noqa: E402
+from evsiting.config.schema import load_config  # noqa: E402
+from evsiting.core.settings import configs_dir  # noqa: E402
 
 
 def scenario(tmp_path, name, level):

@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from evsiting.areas import read_polygons, study_counties
-from evsiting.config import RunConfig
+from evsiting.study.areas import read_polygons, study_counties
+from evsiting.config.schema import RunConfig
 from evsiting.demand import cells as dc
-from evsiting.inputs import read_points
-from evsiting.params import load_parameters
-from evsiting.settings import resolve_path
+from evsiting.io.points import read_points
+from evsiting.config.params import load_parameters
+from evsiting.core.settings import resolve_path
 
 
 @given(

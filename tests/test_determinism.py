@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from evsiting.settings import configs_dir
+from evsiting.core.settings import configs_dir
 
 # Synthetic candidate sites (invented ids and GCJ-02 coordinates inside Anshun's counties);
 # the third row has no coordinates and is dropped with a warning, the fifth is in Guiyang

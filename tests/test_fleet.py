@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evsiting.config import FleetConfig
+from evsiting.config.schema import FleetConfig
 from evsiting.demand.apportion import largest_remainder
 from evsiting.demand.fleet import (
     SCENARIOS,
@@ -21,9 +21,9 @@ from evsiting.demand.fleet import (
     scenario_parameters,
     split_segments,
 )
-from evsiting.errors import InputError
-from evsiting.params import load_parameters
-from evsiting.settings import shared_dir
+from evsiting.core.errors import InputError
+from evsiting.config.params import load_parameters
+from evsiting.core.settings import shared_dir
 
 PARAMS = load_parameters()
 

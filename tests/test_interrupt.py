@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import evsiting.pipeline as pipeline
+import evsiting.runs.run as pipeline
 import evsiting.stages.s7_outputs as s7_outputs
 from evsiting.cli import app
-from evsiting.config import load_config
+from evsiting.config.schema import load_config
 from evsiting.models import MCLP
 
 BASE = Path(__file__).parent / "bad_inputs" / "base.yaml"  # a small valid Anshun run

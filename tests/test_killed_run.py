@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from evsiting.outputs import atomic_dir, sweep_leftovers
+from evsiting.io.writers import atomic_dir, sweep_leftovers
 
 CHILD = """
 import sys, time
 from pathlib import Path
-from evsiting.outputs import atomic_dir
+from evsiting.io.writers import atomic_dir
 with atomic_dir(Path(sys.argv[1])) as tmp:
     (tmp / "sites.geojson").write_text("half")
     print(tmp, flush=True)
@@ -79,7 +79,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_a_folder_that_is_not_an_earlier_output_is_never_replaced(tmp_path):
-    from evsiting.errors import InputError
+    from evsiting.core.errors import InputError
 
     notes = tmp_path / "guizhou"
     notes.mkdir()
@@ -98,8 +98,8 @@ def test_a_folder_that_is_not_an_earlier_output_is_never_replaced(tmp_path):
 
 
 def test_an_output_folder_with_added_files_is_kept_and_a_clean_one_replaced(tmp_path):
-    from evsiting.errors import InputError
-    from evsiting.outputs import MARKER
+    from evsiting.core.errors import InputError
+    from evsiting.io.writers import MARKER
 
     target = tmp_path / "guizhou"
     with atomic_dir(target) as tmp:

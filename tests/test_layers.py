@@ -18,15 +18,15 @@ import pytest
 import shapely
 from shapely.geometry import shape
 
-from evsiting import layers as L
-from evsiting import styles
-from evsiting.config import load_config
-from evsiting.costs import station_cost, total_cost
+from evsiting.report import layers as L
+from evsiting.report import styles
+from evsiting.config.schema import load_config
+from evsiting.sizing.costs import station_cost, total_cost
 from evsiting.network.matrix import graph_to_csr
 from evsiting.network.road import RoadNetwork
-from evsiting.params import load_parameters
-from evsiting.pipeline import run
-from evsiting.settings import PROJECTED_CRS, WGS84, configs_dir
+from evsiting.config.params import load_parameters
+from evsiting.runs.run import run
+from evsiting.core.settings import PROJECTED_CRS, WGS84, configs_dir
 
 LAYERS = ("sites", "demand", "allocation", "service_areas")
 
@@ -314,7 +314,7 @@ def test_run_with_a_road_network_draws_isochrones(tmp_path, shared):
     demand point the matrix puts within the standard of the station."""
     from pathlib import Path
 
-    from evsiting.config import MCLPConfig, NetworkConfig
+    from evsiting.config.schema import MCLPConfig, NetworkConfig
 
     cfg = load_config(configs_dir() / "prefectures" / "guiyang.yaml")
     cfg.candidates.per_county = 5

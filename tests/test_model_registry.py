@@ -10,9 +10,9 @@ import geopandas as gpd
 import pytest
 import yaml
 
-from evsiting.config import MODEL_CONFIGS, config_from_dict, load_config
-from evsiting.errors import InputError
-from evsiting.pipeline import run
+from evsiting.config.schema import MODEL_CONFIGS, config_from_dict, load_config
+from evsiting.core.errors import InputError
+from evsiting.runs.run import run
 from evsiting.stages.s5_model import REGISTRY
 
 BASE = Path(__file__).parent / "bad_inputs" / "base.yaml"  # small Anshun run, great-circle times

@@ -10,7 +10,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
-from evsiting.errors import InputError
+from evsiting.core.errors import InputError
 from evsiting.models.capacitated import CapacitatedSiting
 
 KD, KA = 10.0, 3.0  # kWh/day per DC / AC port (synthetic)

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from evsiting.errors import InfeasibleError, InputError, SolverError
+from evsiting.core.errors import InfeasibleError, InputError, SolverError
 from evsiting.models import LSCP, MCLP, LocationResult
 
 from models_helpers import brute_lscp, brute_mclp, spatial_instance

@@ -12,10 +12,10 @@ import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from evsiting.errors import InfeasibleError, InputError
+from evsiting.core.errors import InfeasibleError, InputError
 from evsiting.models import PCenter, PMedian
 from evsiting.models.orlib import PMEDIAN_OPTIMA, pcenter_optima, read_pmed
-from evsiting.settings import shared_dir
+from evsiting.core.settings import shared_dir
 
 from models_helpers import brute_pcenter, brute_pmedian, spatial_instance
 

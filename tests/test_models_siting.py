@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from evsiting.errors import InfeasibleError, InputError
+from evsiting.core.errors import InfeasibleError, InputError
 from evsiting.models import ChargerSiting, SitingResult
 
 from models_helpers import brute_siting, spatial_instance

@@ -14,14 +14,14 @@ import pytest
 import scipy.sparse as sp
 import shapely
 
-from evsiting.errors import InputError
+from evsiting.core.errors import InputError
 from evsiting.network.matrix import bounded_search, graph_to_csr, node_travel_time_matrix
 from evsiting.network.road import largest_scc, network_matrix, prepare_graph, road_matrix
 from evsiting.network.snap import check_inside, snap_points
 from evsiting.network.sources import download_extract, graph_from_file, load_graph
 from evsiting.network.speeds import add_speeds_and_times, load_road_speeds
-from evsiting.params import load_parameters
-from evsiting.settings import WGS84, data_dir
+from evsiting.config.params import load_parameters
+from evsiting.core.settings import WGS84, data_dir
 from real_data import helsinki_pbf
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -288,7 +288,7 @@ def test_bounded_search_empty_inputs():
 
 
 def test_impedance_network_branch_with_graph(helsinki):
-    from evsiting.impedance import travel_time_matrix
+    from evsiting.network.impedance import travel_time_matrix
 
     G = helsinki.graph
     nodes = list(G.nodes)[:30]
@@ -303,7 +303,7 @@ def test_impedance_network_branch_with_graph(helsinki):
 
 
 def test_network_config_section():
-    from evsiting.config import config_from_dict
+    from evsiting.config.schema import config_from_dict
 
     cfg = config_from_dict({"name": "x", "model": {"p": 3}, "impedance": {"method": "network"},
                             "network": {"source": "file", "path": "roads.osm.pbf", "snap_limit_m": 800}})
@@ -315,7 +315,7 @@ def test_network_config_section():
 
 
 def test_network_matrix_from_config_file(tmp_path):
-    from evsiting.config import config_from_dict
+    from evsiting.config.schema import config_from_dict
 
     cfg = config_from_dict({"name": "x", "model": {"p": 3}, "impedance": {"method": "network"},
                             "network": {"source": "file", "path": str(FIXTURES / "synthetic_small.osm"), "buffer_m": 2000}},
@@ -367,7 +367,7 @@ def test_download_resumes_and_checks_md5(tmp_path):
 
 
 def test_network_matrix_study_area_rejects_swapped_candidates(tmp_path):
-    from evsiting.config import config_from_dict
+    from evsiting.config.schema import config_from_dict
 
     cfg = config_from_dict({"name": "x", "model": {"p": 3}, "impedance": {"method": "network"},
                             "network": {"source": "file", "path": str(FIXTURES / "synthetic_small.osm"), "buffer_m": 500}},

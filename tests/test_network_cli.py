@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from evsiting.cli import app
 from evsiting.demand.buildings import buildings_from_pbf, footprint_area_m2
-from evsiting.network.candidates_osm import candidates_from_overpass, candidates_from_pbf
+from evsiting.candidates.osm import candidates_from_overpass, candidates_from_pbf
 from evsiting.network.sources import graph_from_file, load_graph
 from real_data import helsinki_pbf
 

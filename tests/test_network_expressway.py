@@ -12,7 +12,7 @@ import scipy.sparse as sp
 import shapely
 from scipy.sparse.csgraph import dijkstra
 
-from evsiting.impedance import great_circle_matrix, travel_time_matrix
+from evsiting.network.impedance import great_circle_matrix, travel_time_matrix
 from evsiting.network.expressway import (
     ExpresswayNetworks,
     build_expressway_network,
@@ -20,8 +20,8 @@ from evsiting.network.expressway import (
     expressway_network_for,
     load_motorway_lines,
 )
-from evsiting.params import load_parameters
-from evsiting.settings import PROJECTED_CRS, WGS84, shared_dir
+from evsiting.config.params import load_parameters
+from evsiting.core.settings import PROJECTED_CRS, WGS84, shared_dir
 
 MOTORWAYS = shared_dir() / "guizhou_motorways_osm.geojson"
 needs_motorways = pytest.mark.skipif(not MOTORWAYS.exists(), reason="shared motorway file missing")
@@ -124,7 +124,7 @@ def test_matrix_three_legs_and_direct(tmp_path):
 
 
 def test_missing_file_is_input_error(tmp_path):
-    from evsiting.errors import InputError
+    from evsiting.core.errors import InputError
 
     with pytest.raises(InputError):
         expressway_matrix(points([(0, 0)]), points([(0, 0)]), load_parameters(), 15, motorways=tmp_path / "nope.geojson")
@@ -142,7 +142,7 @@ def random_points_in(poly, k, rng) -> gpd.GeoDataFrame:
 
 @pytest.fixture(scope="module")
 def province():
-    from evsiting.settings import data_dir
+    from evsiting.core.settings import data_dir
 
     return gpd.read_file(data_dir() / "guizhou_province.geojson").to_crs(PROJECTED_CRS).geometry.union_all()
 
@@ -216,7 +216,7 @@ def test_province_scale_is_fast(province):
 
 
 def test_impedance_expressway_reads_config_motorways(tmp_path):
-    from evsiting.config import config_from_dict
+    from evsiting.config.schema import config_from_dict
 
     path = write_lines_wgs84(tmp_path, [[(0, 0), (60_000, 0)]], ["G1"])
     cfg = config_from_dict({"name": "x", "model": {"p": 3}, "impedance": {"method": "expressway"},

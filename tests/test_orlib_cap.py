@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evsiting.errors import InputError
+from evsiting.core.errors import InputError
 from evsiting.models.orlib import cap_model, cap_optima, read_cap
-from evsiting.settings import shared_dir
+from evsiting.core.settings import shared_dir
 
 CAP = Path(shared_dir()) / "orlib_cap"
 

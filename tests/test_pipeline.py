@@ -8,11 +8,11 @@ import geopandas as gpd
 import numpy as np
 import pytest
 
-from evsiting.config import load_config
+from evsiting.config.schema import load_config
 from evsiting.demand import cells as dc
-from evsiting.pipeline import run
+from evsiting.runs.run import run
 from evsiting.stages.s6_sizing import assign_cells
-from evsiting.settings import configs_dir, resolve_path
+from evsiting.core.settings import configs_dir, resolve_path
 
 
 @pytest.fixture(scope="module")

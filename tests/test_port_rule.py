@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from evsiting import sweep
-from evsiting.config import CapacitatedConfig
-from evsiting.params import load_parameters
+from evsiting.runs import sweep
+from evsiting.config.schema import CapacitatedConfig
+from evsiting.config.params import load_parameters
 from evsiting.stages.s5_model import ModelInputs, capacitated_model, port_capacities
 
 from models_helpers import synthetic_cells_and_sites
@@ -59,11 +59,11 @@ def test_plan_takes_the_same_port_capacities(monkeypatch):
 
     import pytest
 
-    from evsiting.config import load_config
-    from evsiting.models.buildout import MultiPeriodSiting
-    from evsiting.settings import configs_dir
+    from evsiting.config.schema import load_config
+    from evsiting.models.multiperiod import MultiPeriodSiting
+    from evsiting.core.settings import configs_dir
 
-    plan_mod = importlib.import_module("evsiting.buildout.plan")
+    plan_mod = importlib.import_module("evsiting.runs.plan")
     seen = {}
 
     def spy_nested(*a, **kw):

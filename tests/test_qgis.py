@@ -15,9 +15,9 @@ import sys
 
 import pytest
 
-from evsiting.config import load_config
-from evsiting.pipeline import run
-from evsiting.settings import configs_dir
+from evsiting.config.schema import load_config
+from evsiting.runs.run import run
+from evsiting.core.settings import configs_dir
 
 LAYERS = ("sites", "demand", "allocation", "service_areas")
 

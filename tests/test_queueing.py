@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evsiting.queueing import erlang_b, erlang_c, mean_wait, min_servers, min_servers_array
+from evsiting.sizing.queueing import erlang_b, erlang_c, mean_wait, min_servers, min_servers_array
 
 
 def erlang_c_direct(c: int, a: float) -> float:

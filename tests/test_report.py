@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from shapely.geometry import Point, box
 
-from evsiting import report
+from evsiting.report import html as report
 
 EXTERNAL = re.compile(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", re.I)
 

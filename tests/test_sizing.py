@@ -7,9 +7,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evsiting.params import load_parameters
-from evsiting.queueing import mean_wait
-from evsiting.sizing import dc_peak_ports, dc_service_minutes, ports_for_energy, size_depots, size_stations
+from evsiting.config.params import load_parameters
+from evsiting.sizing.queueing import mean_wait
+from evsiting.sizing.ports import (
+    dc_peak_ports,
+    dc_service_minutes,
+    ports_for_energy,
+    size_depots,
+    size_stations,
+)
 
 PARAMS = load_parameters()
 energies = st.lists(st.floats(0, 200_000), min_size=1, max_size=8)
@@ -81,7 +87,7 @@ def test_more_energy_never_fewer_ports(e, extra, peak):
 
 # --- reference ratios -------------------------------------------------------------------
 
-from evsiting.references import REFERENCES, compare_to_references, run_ratios  # noqa: E402
+from evsiting.report.references import REFERENCES, compare_to_references, run_ratios  # noqa: E402
 
 
 def test_reference_values_and_sources():

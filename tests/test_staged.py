@@ -1,4 +1,4 @@
-"""The nested staged plan (evsiting.buildout.staged) on synthetic instances: a station once
+"""The nested staged plan (evsiting.models.nested) on synthetic instances: a station once
 open stays open and ports are only added; the last year is the single-year model's plan; each
 year serves all the energy its sites can hold; the binding constraint is named."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evsiting.buildout.staged import staged_capacitated
-from evsiting.errors import InputError
+from evsiting.models.nested import staged_capacitated
+from evsiting.core.errors import InputError
 from evsiting.models.capacitated import CapacitatedSiting
 
 KD, KA = 10.0, 3.0  # kWh/day per DC / AC port (synthetic)

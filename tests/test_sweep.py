@@ -10,15 +10,15 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from evsiting import sweep
+from evsiting.runs import sweep
 from evsiting.cli import app
-from evsiting.compare import COMPARE_COLUMNS, compare_runs, format_table, write_comparison
-from evsiting.config import MCLPConfig, load_config
-from evsiting.errors import InputError
+from evsiting.runs.compare import COMPARE_COLUMNS, compare_runs, format_table, write_comparison
+from evsiting.config.schema import MCLPConfig, load_config
+from evsiting.core.errors import InputError
 from evsiting.models import MCLP
-from evsiting.params import load_parameters
-from evsiting.pipeline import run
-from evsiting.settings import configs_dir
+from evsiting.config.params import load_parameters
+from evsiting.runs.run import run
+from evsiting.core.settings import configs_dir
 
 from models_helpers import synthetic_cells_and_sites
 
@@ -223,7 +223,7 @@ def test_compare_table_and_chart(two_runs, tmp_path):
 def test_compare_writes_a_map_and_a_self_contained_report(two_runs, tmp_path):
     import re
 
-    from evsiting.compare import COMPARISON_PANELS, comparison_title
+    from evsiting.runs.compare import COMPARISON_PANELS, comparison_title
 
     df = compare_runs(two_runs)
     # every measure the command lists has its panel

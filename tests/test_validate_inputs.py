@@ -14,8 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from evsiting.cli import app
-from evsiting.errors import InfeasibleError, InputError
-from evsiting.filecheck import check_geojson_coordinates, csv_header, parse_config_text, sniff
+from evsiting.core.errors import InfeasibleError, InputError
+from evsiting.core.filecheck import check_geojson_coordinates, csv_header, parse_config_text, sniff
 
 
 @pytest.mark.parametrize("content, kind", [
@@ -69,8 +69,8 @@ def test_yaml_12_booleans(tmp_path):
 
 
 def test_parameter_bounds_and_blame():
-    from evsiting.inputs import check_parameter_overrides
-    from evsiting.params import load_parameters
+    from evsiting.io.points import check_parameter_overrides
+    from evsiting.config.params import load_parameters
 
     params = load_parameters()
     for over, word in [({"dc_utilisation_hours": 24.5}, "from 0 to 24 h/day"), ({"public_charging_share": 1.01}, "a fraction"),
@@ -91,7 +91,7 @@ def test_parameter_bounds_and_blame():
 
 
 def test_model_argument_names_become_config_keys(monkeypatch):
-    from evsiting.config import MCLPConfig
+    from evsiting.config.schema import MCLPConfig
     from evsiting.stages import s5_model
 
     block = MCLPConfig(p=3)
@@ -136,7 +136,7 @@ def _folder(path: Path, text: str) -> Path:
 
 
 def test_commit_checks_every_target_first_and_swaps_all(tmp_path):
-    from evsiting.outputs import commit
+    from evsiting.io.writers import commit
 
     out = tmp_path / "out"
     a, b = _folder(out / "a", "old a"), out / "b"
@@ -154,7 +154,7 @@ def test_commit_checks_every_target_first_and_swaps_all(tmp_path):
 
 
 def test_ctrl_c_during_the_commit_is_held_until_every_folder_is_in_place(tmp_path, monkeypatch):
-    import evsiting.outputs as outputs
+    import evsiting.io.writers as outputs
 
     out = tmp_path / "out"
     olds = [_folder(out / n, f"old {n}") for n in "abc"]

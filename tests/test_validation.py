@@ -5,9 +5,15 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from evsiting.errors import InputError
-from evsiting.validation import (METRICS, load_observed, observed_value, render_validation, validate_summary,
-                                 validation_table)
+from evsiting.core.errors import InputError
+from evsiting.report.reality import (
+    METRICS,
+    load_observed,
+    observed_value,
+    render_validation,
+    validate_summary,
+    validation_table,
+)
 
 OBS = load_observed()
 

@@ -1,6 +1,6 @@
 """Command-line interface: ``evsiting run|network|demand|...``.
 
-Every :class:`evsiting.errors.EvsitingError` becomes a one-line message on stderr and exit
+Every :class:`evsiting.core.errors.EvsitingError` becomes a one-line message on stderr and exit
 code 2; nothing else is caught.
 """
 
@@ -33,7 +33,7 @@ def _empty_value(args: list[str]) -> str | None:
 def usage_error_line(exc: Exception, args: list[str] = ()) -> str:
     """The one ``error: ...`` line of a command-line usage error, in the format of the other
     errors: ``error: field '--time-limit': 'abc' is not a valid float`` (+ where to get help)."""
-    from ..errors import InputError
+    from evsiting.core.errors import InputError
 
     ctx = getattr(exc, "ctx", None)
     param = getattr(exc, "param", None)
@@ -61,7 +61,7 @@ class _Group(TyperGroup):
         argv = list(sys.argv[1:] if args is None else args)
         empty = _empty_value(argv)
         if empty is not None:
-            from ..errors import InputError
+            from evsiting.core.errors import InputError
 
             typer.echo(f"error: {InputError('an empty value; give a file or folder name, or leave the option out', field=empty)}", err=True)
             sys.exit(2)
@@ -114,7 +114,7 @@ _COMMAND_MODULES = (
     "evsiting.cli.analysis",
     "evsiting.cli.corridors",
     "evsiting.cli.plan",
-    "evsiting.cli.validate",
+    "evsiting.cli.backcast",
 )
 
 for _name in _COMMAND_MODULES:

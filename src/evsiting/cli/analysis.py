@@ -27,9 +27,9 @@ def register(app: typer.Typer) -> None:
         """Solve for each number of stations (--stations, MCLP) or budget (--budget, the
         capacitated model) and write tradeoff.csv and tradeoff.png: coverage share and cost
         against the swept value."""
-        from .. import sweep
-        from ..config import load_config
-        from ..errors import InputError
+        from evsiting.runs import sweep
+        from evsiting.config.schema import load_config
+        from evsiting.core.errors import InputError
 
         if (p is None) == (budget is None):
             raise InputError("give exactly one of --stations (--p) and --budget", field="--stations")
@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
             raise InputError(f"must be a finite number of seconds above 0, got {time_limit:g}", field="--time-limit")
         kind = "p" if p is not None else "budget"
         values = sweep.parse_values(p, integer=True, option="--stations") if kind == "p" else sweep.parse_values(budget, option="--budget")
-        from ..inputs import check_output_folder
+        from evsiting.io.points import check_output_folder
 
         cfg = load_config(config)
         if out is not None:  # fail now, not after the long stages
@@ -86,7 +86,7 @@ def register(app: typer.Typer) -> None:
         """Print and write a table of scenarios side by side (stations, ports, coverage,
         cost, NEVs per charger, unserved energy), a bar chart with a panel for each, a map per
         run and a self-contained report.html."""
-        from ..compare import compare_runs, format_table, write_comparison
+        from evsiting.runs.compare import compare_runs, format_table, write_comparison
 
         df = compare_runs(run_dirs, label or None)
         typer.echo(format_table(df))

@@ -10,8 +10,8 @@ import threading
 
 import typer
 
-from ..errors import EvsitingError, InputError
-from ..solvers import SOLVERS
+from evsiting.core.errors import EvsitingError, InputError
+from evsiting.core.solvers import SOLVERS
 
 #: Help of every ``--solver`` option.
 SOLVER_HELP = " or ".join(SOLVERS) + " (default: the config's)"
@@ -78,6 +78,6 @@ def echo_err(msg: str) -> None:
 
 
 def check_solver_option(solver: str | None) -> None:
-    """Reject a ``--solver`` value that is not one of :data:`evsiting.solvers.SOLVERS`."""
+    """Reject a ``--solver`` value that is not one of :data:`evsiting.core.solvers.SOLVERS`."""
     if solver is not None and solver not in SOLVERS:
         raise InputError(f"unknown solver '{solver}'; expected {' or '.join(SOLVERS)}", field="--solver")

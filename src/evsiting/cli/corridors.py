@@ -26,9 +26,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Choose corridor charging stations on the expressways so the most intercity round
         trips (gravity flows between seats) can be driven with the given range (FRLM)."""
-        from ..config import load_config
-        from ..corridors.run import run_corridors
-        from ..errors import InputError
+        from evsiting.config.schema import load_config
+        from evsiting.runs.corridors import run_corridors
+        from evsiting.core.errors import InputError
 
         if p is not None and p < 0:
             raise InputError("must be a non-negative integer", field="--stations")

@@ -17,7 +17,7 @@ def _province_table(scenarios: list[str], years: list[int] | None, params, fleet
 
     from ..demand.fleet import project_fleet, scenario_parameters
     from ..demand.segments import fleet_energy
-    from ..sizing import ports_for_energy
+    from evsiting.sizing.ports import ports_for_energy
 
     frames = []
     for s in scenarios:
@@ -34,7 +34,7 @@ def _province_table(scenarios: list[str], years: list[int] | None, params, fleet
 
 
 def _print(df) -> None:
-    from ..references import compare_to_references
+    from evsiting.report.references import compare_to_references
 
     for s, g in df.groupby("scenario", sort=False):
         piv = g.pivot(index="year", columns="segment", values="nev_stock")
@@ -76,10 +76,10 @@ def register(app: typer.Typer) -> None:
         ac_kwh_day, depot_kwh_day (kWh/day), dc_ports_floor, ac_ports_floor, depot_ports_floor
         (province energy / (power x hours), rounded up).
         """
-        from ..config import FleetConfig, load_config
+        from evsiting.config.schema import FleetConfig, load_config
         from ..demand.fleet import SCENARIOS
-        from ..errors import InputError
-        from ..params import load_parameters
+        from evsiting.core.errors import InputError
+        from evsiting.config.params import load_parameters
 
         if scenario != "all" and scenario not in SCENARIOS:
             raise InputError(f"unknown scenario '{scenario}'; expected low, base, high or all", field="--scenario")

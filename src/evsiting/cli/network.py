@@ -14,8 +14,8 @@ network_app = typer.Typer(help="OSM road networks: fetch a drive network, descri
 
 def _study_polygon(prefecture: str | None):
     """WGS84 polygon of a prefecture (English/pinyin/Chinese/adcode) or of the province."""
-    from ..areas import Prefectures, read_polygons
-    from ..settings import data_dir
+    from evsiting.study.areas import Prefectures, read_polygons
+    from evsiting.core.settings import data_dir
 
     if prefecture is None:
         gdf = read_polygons(data_dir() / "guizhou_province.geojson", ())
@@ -59,7 +59,7 @@ def register(app: typer.Typer) -> None:
         connected component, speeds, travel times) and save it as GraphML for ``source: file``."""
         import osmnx as ox
 
-        from ..errors import InputError
+        from evsiting.core.errors import InputError
         from ..network.road import prepare_graph
         from ..network.sources import load_graph
 

@@ -55,9 +55,9 @@ def register(app: typer.Typer) -> None:
         time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Time limit of the whole plan solve, seconds (nested plan: the last year gets 60 %)"),
     ) -> None:
         """Plan which stations to open and how many ports to add each year; writes buildout.geojson, buildout.csv and buildout.png."""
-        from ..buildout.plan import parse_years, plan
-        from ..config import load_config
-        from ..errors import InputError
+        from evsiting.runs.plan import parse_years, plan
+        from evsiting.config.schema import load_config
+        from evsiting.core.errors import InputError
 
         check_solver_option(solver)
         if time_limit is not None and not 0 < time_limit < float("inf"):

@@ -7,8 +7,8 @@ from typing import Optional
 
 import typer
 
-from ..alerts import run_warnings
-from ..validation import render_validation
+from evsiting.report.warnings import run_warnings
+from evsiting.report.reality import render_validation
 from .common import SOLVER_HELP, check_solver_option, echo_err, handle_errors
 
 
@@ -106,7 +106,7 @@ def _print_candidates(s: dict) -> None:
 
 
 def _print_batch(res) -> None:
-    """Print the roll-ups and failures of a batch (evsiting.batch.run_batch)."""
+    """Print the roll-ups and failures of a batch (evsiting.runs.batch.run_batch)."""
     for name, (folder, s) in res.rollups.items():
         tot, tgt = s["total"], s["target"]
         typer.echo(f"\n{name}: province roll-up of {len(s['prefectures'])} prefecture runs, {s['year']} ({s['scenario']})")
@@ -149,9 +149,9 @@ def register(app: typer.Typer) -> None:
         """Size and place chargers for the config's study area and write GeoJSON outputs.
 
         ``--prefecture all`` runs each prefecture in parallel and writes a province roll-up."""
-        from ..config import load_config
-        from ..errors import InputError
-        from ..pipeline import run
+        from evsiting.config.schema import load_config
+        from evsiting.core.errors import InputError
+        from evsiting.runs.run import run
 
         check_solver_option(solver)
         if time_limit is not None and not 0 < time_limit < float("inf"):
@@ -160,7 +160,7 @@ def register(app: typer.Typer) -> None:
             raise InputError(f"must be at least 1 worker process, got {workers}", field="--workers")
         cfg = load_config(config)
         if (prefecture or "").strip().lower() == "all" or executor != "local" or scheduler or workers:
-            from ..batch import run_batch
+            from evsiting.runs.batch import run_batch
 
             per_pref = (prefecture or "").strip().lower() == "all"
             if not per_pref:
@@ -189,9 +189,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run a scenario sweep (several configs, e.g. configs/scenarios/*.yaml): every config
         per prefecture with a province roll-up each, all runs on one executor."""
-        from ..batch import run_batch
-        from ..config import load_config
-        from ..validate_inputs import check_cli_numbers
+        from evsiting.runs.batch import run_batch
+        from evsiting.config.schema import load_config
+        from evsiting.config.checks import check_cli_numbers
 
         check_solver_option(solver)
         check_cli_numbers(time_limit, workers)

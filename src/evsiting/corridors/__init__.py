@@ -9,6 +9,13 @@ the expressway network and the flow-refuelling location model (FRLM).
   ``corridor_flows.geojson``.
 """
 
-from .frlm import FRLM, CorridorPath, FRLMResult, arc_cover_sets, make_path, round_trip_feasible
+from evsiting.models.frlm import (
+    FRLM,
+    CorridorPath,
+    FRLMResult,
+    arc_cover_sets,
+    make_path,
+    round_trip_feasible,
+)
 
 __all__ = ["FRLM", "CorridorPath", "FRLMResult", "arc_cover_sets", "make_path", "round_trip_feasible"]

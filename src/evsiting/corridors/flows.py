@@ -14,8 +14,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
-from ..inputs import read_points
+from evsiting.core.errors import InputError
+from evsiting.io.points import read_points
 
 
 def county_seats(seats_csv: Path, county_population_csv: Path, crs: str = "gcj02") -> gpd.GeoDataFrame:

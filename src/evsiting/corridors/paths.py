@@ -27,10 +27,10 @@ import shapely
 from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import cKDTree
 
-from ..errors import InputError
+from evsiting.core.errors import InputError
 from ..network.expressway import ExpresswayNetwork
-from ..settings import PROJECTED_CRS, WGS84
-from .frlm import CorridorPath, make_path
+from evsiting.core.settings import PROJECTED_CRS, WGS84
+from evsiting.models.frlm import CorridorPath, make_path
 
 
 @dataclass

@@ -30,11 +30,11 @@ import pyproj
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from ..coords import normalise_crs_name, to_wgs84
-from ..errors import InputError
-from ..filecheck import VECTORS, check_file_kind, check_geojson_coordinates, expect_kind
-from ..inputs import read_osm_pbf
-from ..settings import PROJECTED_CRS, WGS84
+from evsiting.core.coords import normalise_crs_name, to_wgs84
+from evsiting.core.errors import InputError
+from evsiting.core.filecheck import VECTORS, check_file_kind, check_geojson_coordinates, expect_kind
+from evsiting.io.points import read_osm_pbf
+from evsiting.core.settings import PROJECTED_CRS, WGS84
 
 #: Parameter (``data/parameters.csv``) holding the default share of the blend.
 SHARE_PARAMETER = "demand_building_share"

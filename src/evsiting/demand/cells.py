@@ -27,9 +27,9 @@ import pandas as pd
 import shapely
 from shapely.geometry import Polygon
 
-from ..errors import InputError
-from ..params import Parameters
-from ..settings import PROJECTED_CRS, WGS84
+from evsiting.core.errors import InputError
+from evsiting.config.params import Parameters
+from evsiting.core.settings import PROJECTED_CRS, WGS84
 from .apportion import largest_remainder
 from .buildings import blend_weights, footprint_area
 

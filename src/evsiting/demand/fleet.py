@@ -32,10 +32,10 @@ import pandas as pd
 from scipy.optimize import brentq
 from scipy.special import expit, logit
 
-from ..config import FleetConfig
-from ..errors import InputError
-from ..params import Parameter, Parameters, load_parameters
-from ..settings import shared_dir
+from evsiting.config.schema import FleetConfig
+from evsiting.core.errors import InputError
+from evsiting.config.params import Parameter, Parameters, load_parameters
+from evsiting.core.settings import shared_dir
 from .apportion import largest_remainder
 
 SCENARIOS = ("low", "base", "high")

@@ -6,7 +6,7 @@ For ``n`` vehicles of a segment (parameters in ``data/parameters.csv``):
   charger; charger losses are not added);
 * public energy = charging energy x public share; DC = public x DC share; AC = the rest;
 * urban buses charge at their depots: all their energy is depot energy, a facility class of its
-  own (:func:`evsiting.sizing.size_depots`), never public.
+  own (:func:`evsiting.sizing.ports.size_depots`), never public.
 
 ================  ==================  =================  ================================  =============================
 segment           daily km            kWh/km             public share                      DC share of public
@@ -25,9 +25,9 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
-from ..params import Parameters
-from ..config import FleetConfig
+from evsiting.core.errors import InputError
+from evsiting.config.params import Parameters
+from evsiting.config.schema import FleetConfig
 from .fleet import SEGMENTS, project_fleet, scenario_parameters
 
 #: Parameter names per segment: daily km, kWh/km, public share, DC share of public energy.
@@ -198,7 +198,7 @@ def province_demand(year: int, scenario: str = "base", params: Parameters | None
     Raises:
         InputError: as :func:`evsiting.demand.fleet.project_fleet`.
     """
-    from ..params import load_parameters
+    from evsiting.config.params import load_parameters
 
     params = params if params is not None else load_parameters()
     fleet = fleet or FleetConfig()

@@ -11,7 +11,7 @@ which returns a :class:`LocationResult` in the original client/candidate indices
 - :class:`ChargerSiting` site opening plus integer DC/AC ports, capacities (kWh/day) and a
   budget (CNY).
 
-Infeasible inputs raise :class:`evsiting.errors.InfeasibleError` with a reason a planner can act
+Infeasible inputs raise :class:`evsiting.core.errors.InfeasibleError` with a reason a planner can act
 on; ``status`` is ``"optimal"`` (proven) or ``"feasible"`` (stopped early, incumbent kept).
 """
 
@@ -24,4 +24,4 @@ __all__ = [
     "LSCP", "MCLP", "PMedian", "PCenter", "ChargerSiting", "LocationResult", "SitingResult",
     "available_solvers", "MultiPeriodSiting", "CoverageRule", "BuildoutResult",
 ]
-from evsiting.models.buildout import BuildoutResult, CoverageRule, MultiPeriodSiting  # noqa: E402  (issue 9)
+from evsiting.models.multiperiod import BuildoutResult, CoverageRule, MultiPeriodSiting  # noqa: E402  (issue 9)

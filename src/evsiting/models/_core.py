@@ -5,7 +5,7 @@ Conventions used by every model:
 - A *cost matrix* is ``(n_clients, n_candidates)`` travel minutes, either a dense ndarray
   (``np.inf`` = unreachable) or a ``scipy.sparse`` matrix in which an **absent** entry means
   unreachable and a stored ``0.0`` is a real zero cost.
-- Infeasibility is always **raised** as :class:`~evsiting.errors.InfeasibleError` whose
+- Infeasibility is always **raised** as :class:`~evsiting.core.errors.InfeasibleError` whose
   message says, in planner's terms, what to change. ``LocationResult.status`` is therefore
   ``"optimal"`` or ``"feasible"`` on return (``"infeasible"`` is never returned).
 - ``"optimal"`` is reported only when the solver proved optimality (and the gap between the
@@ -30,8 +30,8 @@ import numpy as np
 import pulp
 import scipy.sparse as sp
 
-from evsiting.errors import InfeasibleError, InputError, SolverError
-from evsiting.solvers import SOLVERS  # noqa: F401  (the one list of solvers, re-exported)
+from evsiting.core.errors import InfeasibleError, InputError, SolverError
+from evsiting.core.solvers import SOLVERS  # noqa: F401  (the one list of solvers, re-exported)
 
 _MAX_LISTED = 20
 

@@ -18,7 +18,7 @@ proven most energy, and among plans serving it, it is the cheapest within its pr
 otherwise the model maximises the energy served within the budget, and the rest is reported
 unserved. ``stats["budget_binds"]`` says which. A per-site total of ports
 (``max_site_dc_ports``/``max_site_ac_ports``) restricts a site to what a later year of a staged
-plan holds there (:mod:`evsiting.buildout.staged`).
+plan holds there (:mod:`evsiting.models.nested`).
 
 Exact method (:meth:`CapacitatedSiting.solve`), see :mod:`evsiting.models._cflp` for the rows:
 
@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from evsiting.errors import InfeasibleError, InputError, SolverError
+from evsiting.core.errors import InfeasibleError, InputError, SolverError
 from evsiting.models._cflp import Instance, build, solve_highs
 from evsiting.models._core import LocationResult, _Model, check_limits, check_solver
 from evsiting.models.siting import _per_site as _site_values

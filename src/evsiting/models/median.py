@@ -34,7 +34,7 @@ import numpy as np
 import pulp
 import scipy.sparse as sp
 
-from evsiting.errors import InfeasibleError, SolverError
+from evsiting.core.errors import InfeasibleError, SolverError
 from evsiting.models._core import (
     LocationResult,
     SolveOutcome,

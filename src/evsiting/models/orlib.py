@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import shortest_path
 
-from evsiting.errors import InputError
+from evsiting.core.errors import InputError
 
 #: Known optimal p-median objectives (Beasley 1990), pmed1..pmed40.
 PMEDIAN_OPTIMA: dict[str, int] = {

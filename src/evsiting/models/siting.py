@@ -31,7 +31,7 @@ import numpy as np
 import pulp
 import scipy.sparse as sp
 
-from evsiting.errors import InfeasibleError, InputError, SolverError
+from evsiting.core.errors import InfeasibleError, InputError, SolverError
 from evsiting.models._core import (
     LocationResult,
     _listing,

@@ -13,6 +13,6 @@ Modules (one concern each, osmnx style):
 - :mod:`.great_circle`: great-circle travel times (the local legs of every method);
 - :mod:`.candidates_osm`: candidate sites from OSM features.
 
-Entry points for the pipeline: ``evsiting.impedance.travel_time_matrix(demand, candidates,
+Entry points for the pipeline: ``evsiting.network.impedance.travel_time_matrix(demand, candidates,
 method, params, cutoff_min, config=cfg)`` with ``method`` ``expressway`` or ``network``.
 """

@@ -56,9 +56,9 @@ import shapely
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from ..errors import InputError
-from ..params import Parameters
-from ..settings import PROJECTED_CRS, WGS84, resolve_path, sha256
+from evsiting.core.errors import InputError
+from evsiting.config.params import Parameters
+from evsiting.core.settings import PROJECTED_CRS, WGS84, resolve_path, sha256
 from .great_circle import great_circle_matrix
 from .matrix import arcs_to_csr, bounded_search, default_workers
 

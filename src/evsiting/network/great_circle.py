@@ -1,7 +1,7 @@
 """Great-circle travel times: geodesic distance (WGS84 ellipsoid) x ``circuity_factor`` /
 ``local_road_speed_kmh``, as a sparse demand x candidate matrix of minutes within a cutoff.
 
-The building block of :mod:`evsiting.impedance` (method ``great_circle``) and of the local legs
+The building block of :mod:`evsiting.network.impedance` (method ``great_circle``) and of the local legs
 of :mod:`evsiting.network.expressway`.
 """
 
@@ -13,8 +13,8 @@ import pyproj
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
-from ..params import Parameters
-from ..settings import PROJECTED_CRS
+from evsiting.config.params import Parameters
+from evsiting.core.settings import PROJECTED_CRS
 
 _GEOD = pyproj.Geod(ellps="WGS84")
 

@@ -65,7 +65,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
-from ..errors import InputError
+from evsiting.core.errors import InputError
 
 
 # --------------------------------------------------------------------------------------

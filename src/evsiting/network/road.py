@@ -17,9 +17,9 @@ import osmnx as ox
 import scipy.sparse as sp
 import shapely
 
-from ..errors import InputError
-from ..params import Parameters
-from ..settings import PROJECTED_CRS
+from evsiting.core.errors import InputError
+from evsiting.config.params import Parameters
+from evsiting.core.settings import PROJECTED_CRS
 from .matrix import GraphArrays, graph_to_csr, node_travel_time_matrix
 from .snap import check_inside, snap_points
 from .sources import buffered_polygon

@@ -12,8 +12,8 @@ import osmnx as ox
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from ..errors import InputError
-from ..settings import WGS84
+from evsiting.core.errors import InputError
+from evsiting.core.settings import WGS84
 
 
 @dataclass

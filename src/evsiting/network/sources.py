@@ -35,9 +35,9 @@ import osmnx as ox
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from ..errors import InputError
-from ..filecheck import NETWORKS, check_file_kind, expect_kind, sniff
-from ..settings import PROJECTED_CRS, WGS84, sha256
+from evsiting.core.errors import InputError
+from evsiting.core.filecheck import NETWORKS, check_file_kind, expect_kind, sniff
+from evsiting.core.settings import PROJECTED_CRS, WGS84, sha256
 
 #: Guizhou extract (Geofabrik, ODbL data). The ``.md5`` beside it holds its checksum.
 GEOFABRIK_GUIZHOU_URL = "https://download.geofabrik.de/asia/china/guizhou-latest.osm.pbf"

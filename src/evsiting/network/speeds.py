@@ -19,8 +19,8 @@ import numpy as np
 import osmnx as ox
 import pandas as pd
 
-from ..errors import InputError
-from ..settings import data_dir
+from evsiting.core.errors import InputError
+from evsiting.core.settings import data_dir
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Callable
 
 from .. import __version__
-from ..config import RunConfig
-from ..outputs import atomic_dir, check_replaceable, write_json
-from ..validate_inputs import check_output, validate_config
+from evsiting.config.schema import RunConfig
+from evsiting.io.writers import atomic_dir, check_replaceable, write_json
+from evsiting.config.checks import check_output, validate_config
 
 #: Packages whose versions every manifest records.
 VERSIONED = ("numpy", "pandas", "scipy", "geopandas", "shapely", "pyproj", "h3", "pulp", "highspy", "osmnx", "networkx", "pydantic")
@@ -54,7 +54,7 @@ class RunContext:
     def open(cls, cfg: RunConfig, out_base: Path | None = None, *, write: bool = True,
              progress: Callable[[str], None] = lambda msg: None) -> "RunContext":
         """The context of a command on ``cfg`` after the validation layer
-        (:mod:`evsiting.validate_inputs`: the config's files and parameter overrides and, with
+        (:mod:`evsiting.config.schema.checks`: the config's files and parameter overrides and, with
         ``write``, the output folder), so a bad input fails now, not after the long stages.
 
         Raises:

@@ -12,14 +12,14 @@ from typing import Callable
 
 import geopandas as gpd
 
-from .. import candidates as cand
-from ..areas import Prefecture, Prefectures, read_polygons, study_counties
-from ..config import RunConfig
+from evsiting.candidates import generate as cand
+from evsiting.study.areas import Prefecture, Prefectures, read_polygons, study_counties
+from evsiting.config.schema import RunConfig
 from ..demand import cells as dcells
-from ..errors import InputError
-from ..inputs import check_parameter_overrides, conventional_columns, dropped_warning, read_points
-from ..params import Parameters, load_parameters
-from ..settings import sha256
+from evsiting.core.errors import InputError
+from evsiting.io.points import check_parameter_overrides, conventional_columns, dropped_warning, read_points
+from evsiting.config.params import Parameters, load_parameters
+from evsiting.core.settings import sha256
 
 
 def file_record(value: str, path: Path, **notes) -> dict:
@@ -93,7 +93,7 @@ def read_candidate_files(cfg: RunConfig, counties: gpd.GeoDataFrame, counties_al
     ``source`` is the file's path as written in the config.
 
     A file that names no ``id_column``/``name_column`` uses its conventional ``id``/``name``
-    columns when it has them (:func:`evsiting.inputs.conventional_columns`).
+    columns when it has them (:func:`evsiting.io.points.conventional_columns`).
 
     Returns:
         (one GeoDataFrame of sites per file (EPSG:4326), notes per file path for the manifest:

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 import geopandas as gpd
 
-from ..config import RunConfig
+from evsiting.config.schema import RunConfig
 from ..demand import cells as dcells
 from ..demand.segments import province_demand
-from ..errors import InputError
-from ..params import Parameters
+from evsiting.core.errors import InputError
+from evsiting.config.params import Parameters
 from .s1_study import Study
 
 

@@ -9,16 +9,16 @@ from dataclasses import dataclass
 import geopandas as gpd
 import numpy as np
 
-from .. import candidates as cand
-from ..config import RunConfig
-from ..errors import InputError
+from evsiting.candidates import generate as cand
+from evsiting.config.schema import RunConfig
+from evsiting.core.errors import InputError
 from .s1_study import Study
 
 
 @dataclass(frozen=True)
 class GapFill:
     """How the travel stage fills the gaps (``candidates.fill_gaps``, ``target_ceiling``,
-    ``max_added``; see :func:`evsiting.candidates.reach_all`)."""
+    ``max_added``; see :func:`evsiting.candidates.generate.reach_all`)."""
 
     fill: bool = True
     target_ceiling: float = 1.0
@@ -38,7 +38,7 @@ class Candidates:
 
 def build_candidates(cfg: RunConfig, study: Study, cells: gpd.GeoDataFrame, *, per_county: int | None = None,
                      osm: bool = True) -> Candidates:
-    """The generated sites (:func:`evsiting.candidates.generated`: the ``per_county``
+    """The generated sites (:func:`evsiting.candidates.generate.generated`: the ``per_county``
     (default ``candidates.per_county``) most demanded cells of each county, the county seats,
     the most demanded cell of each ``parent_resolution`` parent), OSM sites when
     ``network.osm_candidates`` (and ``osm``), and the user files.
@@ -59,7 +59,7 @@ def build_candidates(cfg: RunConfig, study: Study, cells: gpd.GeoDataFrame, *, p
 def osm_candidates(cfg: RunConfig, counties: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """OSM candidate features (fuel, parking, charging stations, malls, services, bus
     stations) of the study area from the configured network source."""
-    from ..network.candidates_osm import candidates_from_overpass, candidates_from_pbf
+    from evsiting.candidates.osm import candidates_from_overpass, candidates_from_pbf
     from ..network.sources import download_extract
 
     ncfg = cfg.network

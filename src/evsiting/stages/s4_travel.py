@@ -9,7 +9,7 @@ way (built for the first matrix, reused while the motorway file and parameters s
 the network modules keep no state between calls.
 
 :func:`reach_all_cells` computes the matrix of the candidates of stage 3 and runs their gap
-fill (:func:`evsiting.candidates.reach_all`: sites for the cells with NEVs that no candidate
+fill (:func:`evsiting.candidates.generate.reach_all`: sites for the cells with NEVs that no candidate
 reaches within the service standard), with the provider as its matrix function; it reads no
 config (the gap-fill settings come with the candidates).
 """
@@ -24,13 +24,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .. import candidates as cand
-from ..config import RunConfig
+from evsiting.candidates import generate as cand
+from evsiting.config.schema import RunConfig
 from ..demand.cells import demand_points
-from ..errors import InputError
-from ..impedance import travel_time_matrix
-from ..params import Parameters
-from ..settings import PROJECTED_CRS, WGS84
+from evsiting.core.errors import InputError
+from evsiting.network.impedance import travel_time_matrix
+from evsiting.config.params import Parameters
+from evsiting.core.settings import PROJECTED_CRS, WGS84
 from .s3_candidates import Candidates
 
 
@@ -121,7 +121,7 @@ def travel_provider(cfg: RunConfig) -> TravelProvider:
 class Reached:
     """The candidates after the gap fill (stage 3's sites first, in their order, then the
     gap-fill sites), their travel times and what the gap fill found (the summary's
-    ``candidates`` entry: :func:`evsiting.candidates.reach_summary`)."""
+    ``candidates`` entry: :func:`evsiting.candidates.generate.reach_summary`)."""
 
     candidates: Candidates
     travel: TravelTimes

@@ -1,7 +1,7 @@
 """Stage 5, model: the location model named by ``model.type``, chosen from :data:`REGISTRY`.
 
 Each entry is a small adapter ``(block, inputs, solve) -> Solution``: it reads its own config
-block (keys validated per type by :mod:`evsiting.config`), builds one model class of
+block (keys validated per type by :mod:`evsiting.config.schema`), builds one model class of
 :mod:`evsiting.models` from the travel-time matrix and solves it. Swapping the class behind a
 type (e.g. a new capacitated model) is a change to its adapter alone.
 
@@ -27,10 +27,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..errors import InfeasibleError, InputError
+from evsiting.core.errors import InfeasibleError, InputError
 from ..models import LSCP, MCLP, LocationResult, PCenter, PMedian
 from ..models.capacitated import CapacitatedSiting
-from ..params import Parameters
+from evsiting.config.params import Parameters
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ Each demand cell goes to its station (the model's assignment, or the nearest ope
 within the travel-time matrix, ties to the lower candidate index); a station's public energy
 (kWh/day) is the sum over its cells. An open station that serves no cell is not built
 (required ones stay). Ports: the model's when it sizes stations (capacitated), else
-:func:`evsiting.sizing.size_stations` (energy, then the Erlang-C peak-hour check of DC ports).
-Cost: :func:`evsiting.costs.station_cost` (CNY).
+:func:`evsiting.sizing.ports.size_stations` (energy, then the Erlang-C peak-hour check of DC ports).
+Cost: :func:`evsiting.sizing.costs.station_cost` (CNY).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import geopandas as gpd
 import numpy as np
 import scipy.sparse as sp
 
-from ..costs import station_cost
+from evsiting.sizing.costs import station_cost
 from ..models._core import assigned_costs, nearest_assignment
-from ..params import Parameters
-from ..sizing import dc_peak_performance, dc_peak_ports, size_stations
+from evsiting.config.params import Parameters
+from evsiting.sizing.ports import dc_peak_performance, dc_peak_ports, size_stations
 from .s5_model import Solution
 
 

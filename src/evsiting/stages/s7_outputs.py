@@ -10,16 +10,16 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from ..areas import Prefecture
-from ..config import RunConfig
+from evsiting.study.areas import Prefecture
+from evsiting.config.schema import RunConfig
 from ..demand.fleet import bus_fleet_by_prefecture
 from ..demand.segments import segment_energy
-from ..layers import build_layers, write_layers
-from ..outputs import write_json
-from ..params import Parameters
-from ..references import compare_to_references
-from ..validation import validate_summary
-from ..sizing import size_depots
+from evsiting.report.layers import build_layers, write_layers
+from evsiting.io.writers import write_json
+from evsiting.config.params import Parameters
+from evsiting.report.references import compare_to_references
+from evsiting.report.reality import validate_summary
+from evsiting.sizing.ports import size_depots
 
 #: Columns of ``demand.geojson``.
 DEMAND_COLUMNS = ["demand_id", "h3", "county_adcode", "county_name", "prefecture_adcode", "area_km2", "nev_count",
@@ -86,7 +86,7 @@ def add_costs_and_references(summary: dict, sites: gpd.GeoDataFrame) -> dict:
     tot = summary["total"]
     refs = compare_to_references(tot["nev_count"], tot["ports_dc"], tot["ports_ac"])
     summary["reference_ratios"] = refs.to_dict(orient="records")
-    summary["validation"] = validate_summary(tot)  # beside observed figures (evsiting.validation)
+    summary["validation"] = validate_summary(tot)  # beside observed figures (evsiting.report.html.reality)
     tot["cost_cny"] = round(float(sites["cost_cny"].sum()), 2)
     for blk in summary["prefectures"]:
         blk["cost_cny"] = round(float(sites.loc[sites["prefecture_adcode"] == blk["adcode"], "cost_cny"].sum()), 2)
@@ -134,9 +134,9 @@ def run_layers(cfg: RunConfig, cells, candidates, sites, travel, params: Paramet
 
 def write_run_files(folder: Path, layers: dict, summary: dict, manifest: dict | None = None) -> None:
     """The layers (GeoJSON + styles + run.gpkg), ``summary.json``, ``map.png`` and
-    ``report.html`` (:mod:`evsiting.report`) into ``folder``."""
-    from ..alerts import run_warnings
-    from ..report import write_run_report
+    ``report.html`` (:mod:`evsiting.report.html`) into ``folder``."""
+    from evsiting.report.warnings import run_warnings
+    from evsiting.report.html import write_run_report
 
     write_layers(folder, layers)
     write_json(summary, folder / "summary.json")

@@ -1,0 +1,1 @@
+"""Candidate sites: from demand cells, planners' files and OSM features."""

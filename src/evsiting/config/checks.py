@@ -1,0 +1,149 @@
+"""One validation layer, run before any work (:meth:`evsiting.stages.context.RunContext.open`,
+:func:`evsiting.runs.batch.run_batch`): everything that can be checked without computing is checked
+here, so a bad input ends in seconds with one ``error:`` line naming the user's file and key.
+
+- every file the config names (``extends`` is checked by the loader): it exists, is a file
+  (not a folder), and its content is of the kind the key needs, whatever its name says (a
+  ``.tsv`` or a CSV without geometry is not building footprints; a GraphML needs node
+  coordinates); text tables have unique column names; the user's GeoJSON has numeric
+  coordinates (:mod:`evsiting.core.filecheck`);
+- parameter overrides: known names, finite numbers within the physical bounds of their unit
+  (:func:`evsiting.io.points.check_parameter_overrides`);
+- the output folder: creatable and writable, not on a pseudo-filesystem, no dangling link on
+  the way, names within the file system's limits (:func:`evsiting.io.points.check_output_folder`);
+- command-line numbers (:func:`check_cli_numbers`).
+
+The config text itself (UTF-8, duplicate keys, YAML 1.1 booleans, alias cycles, finite
+values, plausible bounds) is checked when it is loaded (:func:`evsiting.config.schema.load_config`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Iterable
+
+from evsiting.config.schema import PointFile, RunConfig
+from evsiting.core.errors import InputError
+from evsiting.core.filecheck import (
+    NETWORKS,
+    TABLES,
+    VECTORS,
+    check_file_kind,
+    check_geojson_coordinates,
+    csv_header,
+    expect_kind,
+)
+from evsiting.io.points import POINT_FILES, check_output_folder, check_parameter_overrides
+from evsiting.config.params import load_parameters
+
+POINTS = POINT_FILES
+_SEPARATORS = {"csv": ",", "tsv": "\t", "ssv": ";", "text": ","}
+
+
+def configured_files(cfg: RunConfig) -> list[tuple[str, str, frozenset[str], str]]:
+    """The files ``cfg`` uses: (dotted key, value as written, allowed kinds, what is expected)."""
+    d = cfg.data
+    csv_only = frozenset({"csv"})
+    out = [
+        ("data.counties", d.counties, VECTORS, "county polygons: GeoJSON, GeoPackage or Shapefile"),
+        ("data.prefecture_population", d.prefecture_population, csv_only, "a comma-separated table (CSV)"),
+        ("data.county_population", d.county_population, csv_only, "a comma-separated table (CSV)"),
+        ("data.urbanisation", d.urbanisation, csv_only, "a comma-separated table (CSV)"),
+        ("data.household_cars", d.household_cars, csv_only, "a comma-separated table (CSV)"),
+        ("data.county_seats.path", d.county_seats.path, TABLES | VECTORS, POINTS),
+        ("data.motorways", d.motorways, VECTORS, "expressway lines: GeoJSON, GeoPackage or Shapefile"),
+        ("data.parameters", d.parameters, csv_only, "a comma-separated table (CSV)"),
+    ]
+    out += [(f"candidates.files.{i}.path", f.path, TABLES | VECTORS, POINTS) for i, f in enumerate(cfg.candidates.files)]
+    bw = cfg.demand.building_weights
+    if bw is not None and bw.source == "file" and bw.path:
+        out.append(("demand.building_weights.path", bw.path, VECTORS | {"pbf"},
+                    "building polygons: GeoJSON, GeoPackage, Shapefile or an .osm.pbf"))
+    net = cfg.network
+    uses_network = cfg.impedance.method == "network" or (net is not None and net.osm_candidates) or \
+        (bw is not None and bw.source == "network")
+    if net is not None and net.source == "file" and net.path and uses_network:
+        out.append(("network.path", net.path, NETWORKS, "a road network: .osm, .osm.bz2, .osm.pbf or GraphML"))
+    if cfg.corridors.services_file is not None:
+        out.append(("corridors.services_file.path", cfg.corridors.services_file.path, TABLES | VECTORS, POINTS))
+    for i, rule in enumerate(cfg.buildout.coverage):
+        if isinstance(rule.places, PointFile):
+            out.append((f"buildout.coverage.{i}.places.path", rule.places.path, TABLES | VECTORS, POINTS))
+    return out
+
+
+def _graphml_has_coordinates(path: Path) -> bool:
+    """True when the GraphML declares node attributes ``x`` and ``y`` (its ``<key>`` elements
+    come before the graph)."""
+    with open(path, "rb") as f:
+        head = f.read(1 << 20).decode("utf-8", errors="replace")
+    names = set()
+    for tag in re.findall(r"<key\b[^>]*>", head):
+        if re.search(r'\bfor\s*=\s*["\'](node|all)["\']', tag):
+            m = re.search(r'\battr\.name\s*=\s*["\']([^"\']*)["\']', tag)
+            if m:
+                names.add(m.group(1))
+    return {"x", "y"} <= names
+
+
+def check_files(cfg: RunConfig) -> None:
+    """Check every file of :func:`configured_files`: present, a file, of the right kind by
+    content, unique column names in tables, numeric coordinates in the user's GeoJSON, node
+    coordinates in a GraphML.
+
+    Raises:
+        InputError: naming the config and the key (missing file, a folder) or the file and the
+            key (wrong content).
+    """
+    for key, value, allowed, expected in configured_files(cfg):
+        path = cfg.path(value)
+        check_file_kind(path, what=expected, source=cfg.source, field=key)
+        kind = expect_kind(path, allowed, expected, field=key)
+        if kind in TABLES:
+            csv_header(path, _SEPARATORS[kind])
+        if kind == "json" and not key.startswith("data."):  # the user's files (data.* are large and checked)
+            check_geojson_coordinates(path)
+        if kind == "graphml" and not _graphml_has_coordinates(path):
+            raise InputError("the GraphML has no node coordinates (node attributes 'x' and 'y'); save the graph "
+                             "with osmnx.save_graphml, or give the .osm/.osm.pbf file", source=path, field=key)
+
+
+def validate_config(cfg: RunConfig) -> None:
+    """The checks of a loaded config that need its files: :func:`check_files`, then the
+    parameter overrides against the parameter table (units and physical bounds).
+
+    Raises:
+        InputError: the first problem, naming the user's file and the dotted key.
+    """
+    check_files(cfg)
+    params = load_parameters(cfg.path(cfg.data.parameters))
+    check_parameter_overrides(params, cfg.parameters, cfg.source)
+
+
+#: Longest suffix evsiting adds to a config's name for a folder (``-qiandongnan-sweep-budget``)
+#: plus the temporary name of a folder being written (``.NAME.partial-<pid>-<8 chars>``).
+FOLDER_NAME_MARGIN = 60
+
+
+def check_output(base: Path, field: str, run_names: Iterable[str] = ()) -> None:
+    """The output folder ``base`` (``--out`` or ``output_dir``) can hold the run folders
+    ``run_names``: see :func:`evsiting.io.points.check_output_folder`.
+
+    Raises:
+        InputError: naming ``base`` and ``field``.
+    """
+    check_output_folder(base, field, [f"{n}{'x' * FOLDER_NAME_MARGIN}" for n in run_names])
+
+
+def check_cli_numbers(time_limit: float | None = None, workers: int | None = None) -> None:
+    """``--time-limit`` must be a finite number of seconds above 0, ``--workers`` at least 1.
+
+    Raises:
+        InputError: naming the option.
+    """
+    if time_limit is not None and not (math.isfinite(time_limit) and time_limit > 0):
+        raise InputError(f"must be a finite number of seconds above 0, got {time_limit:g}", field="--time-limit")
+    if workers is not None and workers < 1:
+        raise InputError(f"must be at least 1 worker process, got {workers}", field="--workers")

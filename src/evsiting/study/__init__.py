@@ -1,0 +1,1 @@
+"""The study area: province, prefectures and counties."""
