@@ -48,11 +48,10 @@ from evsiting.models._cflp import Instance
 from evsiting.models._core import finish_status, run_solver
 from evsiting.models.capacitated import CapacitatedSiting
 from evsiting.core.settings import configs_dir
+from evsiting.stages.context import RunContext
+from evsiting.stages.instance import build_instance
 from evsiting.stages.s1_study import load_study
-from evsiting.stages.s2_demand import build_demand
-from evsiting.stages.s3_candidates import build_candidates
-from evsiting.stages.s4_travel import reach_all_cells, travel_provider
-from evsiting.stages.s5_model import ModelInputs, capacitated_model, fill_capacity, travel_cutoff_min
+from evsiting.stages.s5_model import ModelInputs, capacitated_model
 
 ONE_PERCENT = 0.01
 DEFAULT_GAP = 0.005
@@ -65,15 +64,9 @@ def build_inputs(config: Path, prefecture: str | None):
         print(f"config model.type is {cfg.model.type!r}: run as 'capacitated' with its service standard")
         cfg = cfg.model_copy(update={"model": CapacitatedConfig(service_standard_min=cfg.model.service_standard_min)})
     study = load_study(cfg, prefecture)
-    demand = build_demand(cfg, study)
-    cands = build_candidates(cfg, study, demand.cells)
-    # as `run` does: travel times, the gap fill of the cells no candidate reaches, and the
-    # capacity fill of the cells whose energy the sites in reach cannot hold
-    provider = travel_provider(cfg)  # one provider: its expressway network is built once
-    reached = reach_all_cells(provider, demand.cells, cands, demand.params,
-                              travel_cutoff_min(cfg.model), cfg.model.service_standard_min)
-    reached, _ = fill_capacity(cfg.model, provider, demand.cells, reached, demand.params)
-    cands, travel = reached.candidates, reached.travel
+    # as `run` does: the one instance builder (gap fill and capacity fill included)
+    inst = build_instance(cfg, study, RunContext.open(cfg, write=False))
+    demand, cands, travel = inst.demand, inst.reached.candidates, inst.travel
     kw = dict(cells=demand.cells, matrix=travel.matrix, required=cands.required, params=demand.params)
     if "candidates" in {f.name for f in dataclasses.fields(ModelInputs)}:
         kw["candidates"] = cands.sites

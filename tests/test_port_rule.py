@@ -11,7 +11,8 @@ import scipy.sparse as sp
 from evsiting.runs import sweep
 from evsiting.config.schema import CapacitatedConfig
 from evsiting.config.params import load_parameters
-from evsiting.stages.s5_model import ModelInputs, capacitated_model, port_capacities
+from evsiting.sizing.port_rule import port_capacities
+from evsiting.stages.s5_model import ModelInputs, capacitated_model
 
 from models_helpers import synthetic_cells_and_sites
 

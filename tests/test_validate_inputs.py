@@ -99,7 +99,7 @@ def test_model_argument_names_become_config_keys(monkeypatch):
     def infeasible(*a):
         raise InfeasibleError("p_facilities=3 is larger than the 2 candidate sites; lower p_facilities or add candidates")
 
-    monkeypatch.setitem(s5_model.REGISTRY, "mclp", infeasible)
+    monkeypatch.setitem(s5_model.REGISTRY, MCLPConfig, infeasible)
     with pytest.raises(InfeasibleError) as e:
         s5_model.solve_model(block, None, None)
     assert "p_facilities" not in str(e.value) and "model.p=3" in str(e.value) and e.value.field == "model.p"
@@ -107,7 +107,7 @@ def test_model_argument_names_become_config_keys(monkeypatch):
     def bad_radius(*a):
         raise InputError("service_radius must be finite and non-negative (minutes)", field="service_radius")
 
-    monkeypatch.setitem(s5_model.REGISTRY, "mclp", bad_radius)
+    monkeypatch.setitem(s5_model.REGISTRY, MCLPConfig, bad_radius)
     with pytest.raises(InputError) as e:
         s5_model.solve_model(block, None, None)
     assert e.value.field == "model.service_standard_min" and "service_radius" not in str(e.value)

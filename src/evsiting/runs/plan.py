@@ -30,7 +30,6 @@ import pandas as pd
 
 from evsiting.study.areas import Prefectures
 from evsiting.config.schema import BuildoutConfig, RunConfig
-from evsiting.demand import cells as dcells
 from evsiting.demand.segments import province_demand
 from evsiting.core.errors import InputError, blames_config
 from evsiting.io.points import read_points
@@ -38,17 +37,11 @@ from evsiting.models.multiperiod import BuildoutResult, CoverageRule, MultiPerio
 from evsiting.io.writers import write_geojson, write_json
 from evsiting.stages.context import RunContext
 from evsiting.stages.s1_study import load_study
-from evsiting.stages.s2_demand import building_summary, demand_cells
-from evsiting.stages.s3_candidates import build_candidates
-from evsiting.stages.s5_model import (
-    CAPACITATED_MIP_GAP,
-    existing_ports,
-    fill_capacity,
-    port_capacities,
-    stations_per_site,
-)
+from evsiting.stages.instance import build_instance
+from evsiting.stages.s2_demand import build_demand, building_summary
+from evsiting.stages.s5_model import CAPACITATED_MIP_GAP
+from evsiting.sizing.port_rule import existing_ports, port_capacities, stations_per_site
 from evsiting.models.nested import staged_capacitated
-from evsiting.stages.s4_travel import reach_all_cells, travel_provider
 from evsiting.core.settings import WGS84
 
 
@@ -133,7 +126,7 @@ def plan(
     ctx = RunContext.open(cfg, out_base, write=write, progress=progress)
     study = load_study(cfg, prefecture, progress)
     params, prefs, chosen = study.params, study.prefectures, study.chosen
-    counties, census, seats = study.counties, study.census, study.seats
+    counties, seats = study.counties, study.seats
     run_name = study.run_name(cfg, prefecture) + "-plan"
     out_dir = ctx.folder(run_name)  # never delete a folder that is not an earlier output of this run
     user_sites = [f.copy() for f in study.user_sites]
@@ -149,28 +142,19 @@ def plan(
     # --- demand per year --------------------------------------------------------------
     fleets = {y: province_demand(y, cfg.demand.scenario, params, cfg.fleet) for y in years}
     last = fleets[years[-1]]
-    p_last = last["params"]
-    weights = dcells.county_weights(census, cfg.demand.weights)
-    county_nevs = dcells.allocate_to_counties(last["nev_total"], weights)
     res_h3 = bo.h3_resolution or cfg.demand.h3_resolution
-    cells = demand_cells(counties, county_nevs, census, seats, p_last, res_h3, last, study.buildings, bw_info)
-    if int(cells["nev_count"].sum()) == 0:
-        raise InputError("the demand total of the study area is zero", source="config", field="demand")
+    # the last year's demand at the plan's resolution; earlier years scale it by their fleets
+    demand_last = build_demand(cfg, study, year=years[-1], h3_resolution=res_h3, nev_province=last["nev_total"])
+    inst = build_instance(cfg, study, ctx, demand=demand_last, cutoff_min=cfg.model.service_standard_min,
+                          per_county=bo.candidates_per_county, osm=False,
+                          capacity_fill=plan_method(cfg, bo) == "nested")  # the capacity fill for the last year's energy
+    cells, p_last, provider = inst.cells, inst.params, inst.provider
     nev_ref = cells["nev_count"].to_numpy(dtype=float)
     nev = np.array([nev_ref * fleets[y]["nev_total"] / last["nev_total"] for y in years])
     demand = np.array([nev[k] * fleets[y]["public_kwh_per_vehicle"] for k, y in enumerate(years)])
-    ctx.done(f"demand ({len(cells):,} cells, {years[0]}-{years[-1]})")
-
-    # --- candidates and travel times ---------------------------------------------------
-    cands = build_candidates(cfg, study, cells, per_county=bo.candidates_per_county, osm=False)
     standard = cfg.model.service_standard_min
-    provider = travel_provider(cfg)
-    reached = reach_all_cells(provider, cells, cands, p_last, standard, standard)  # with the run's gap fill
-    if plan_method(cfg, bo) == "nested":  # and its capacity fill, for the last year's energy
-        reached, _ = fill_capacity(cfg.model, provider, cells, reached, p_last)
-    candidates, matrix, imp_info = reached.candidates.sites, reached.travel.matrix, reached.travel.info
+    candidates, matrix, imp_info = inst.candidates, inst.travel.matrix, inst.travel.info
     rules, rule_meta = _coverage_rules(cfg, bo, seats, counties, candidates, p_last, standard, provider)
-    ctx.done(f"candidates ({len(candidates):,}) and travel times ({matrix.nnz:,} pairs)")
 
     # --- model -------------------------------------------------------------------------
     target = _per_year(bo.target_share, years, "target_share")

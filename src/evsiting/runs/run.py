@@ -20,18 +20,15 @@ from evsiting.candidates import generate as cand
 from evsiting.report.warnings import run_warnings, solver_warning
 from evsiting.config.schema import RunConfig
 from evsiting.stages.context import RunContext
+from evsiting.stages.instance import build_instance
 from evsiting.stages.s1_study import Study, load_study, sha256  # noqa: F401  (re-exported)
-from evsiting.stages.s2_demand import building_summary, build_demand
-from evsiting.stages.s3_candidates import build_candidates
-from evsiting.stages.s4_travel import reach_all_cells, travel_provider
+from evsiting.stages.s2_demand import building_summary
 from evsiting.stages.s5_model import (
     CAPACITATED_MIP_GAP,
     ModelInputs,
     SolveOptions,
-    fill_capacity,
-    rows_within,
+    determinism,
     solve_model,
-    travel_cutoff_min,
 )
 from evsiting.stages.s6_sizing import size_solution
 from evsiting.stages.s7_outputs import (
@@ -41,7 +38,6 @@ from evsiting.stages.s7_outputs import (
     summarise,
     write_run_files,
 )
-from evsiting.stages.s5_model import determinism  # summary.json: does the plan depend on the clock
 
 
 @dataclass
@@ -94,25 +90,10 @@ def run(
     out_dir = ctx.folder(run_name)  # never delete a folder that is not an earlier output of this run
     ctx.done("data")
 
-    demand = build_demand(cfg, study)
-    cells, params = demand.cells, demand.params
-    ctx.done("demand", f"{len(cells):,} cells, {demand.nev_total:,} NEVs")
-
-    cands = build_candidates(cfg, study, cells)
-    candidates = cands.sites
-    ctx.done("candidates", f"{len(candidates):,}")
-
-    # travel times, and the gap fill: sites for the cells no candidate reaches
-    provider = travel_provider(cfg)
-    reached = reach_all_cells(provider, cells, cands, params, travel_cutoff_min(cfg.model), cfg.model.service_standard_min)
-    fill_note = ""
-    if cfg.model.type == "capacitated":  # sites at the cells whose energy the sites in reach cannot hold
-        reached, n_fill = fill_capacity(cfg.model, provider, cells, reached, params)
-        fill_note = f"; capacity fill: {n_fill:,}"
-    cands, travel = reached.candidates, reached.travel
-    candidates = cands.sites
-    ctx.done("travel times", f"{travel.matrix.nnz:,} pairs within {travel.cutoff_min:g} min, {travel.info['method']}; "
-                             f"gap fill: {reached.reach.added:,} sites added{fill_note}, {len(candidates):,} in all")
+    inst = build_instance(cfg, study, ctx)
+    demand, reached, provider = inst.demand, inst.reached, inst.provider
+    cells, params, candidates, travel = inst.cells, inst.params, inst.candidates, inst.travel
+    cands = reached.candidates
 
     solve_opts = SolveOptions(solver or cfg.solver.name, time_limit if time_limit is not None else cfg.solver.time_limit_s, cfg.solver.mip_gap)
     solution = solve_model(cfg.model, ModelInputs(cells, travel.matrix, cands.required, params, candidates), solve_opts)
@@ -173,7 +154,7 @@ def run_summary(cfg: RunConfig, study: Study, demand, reached, solution, sized, 
         **solution.summary,
         "stations_without_demand_not_built": sized.idle_dropped,
         # Share of NEVs within the standard of ANY candidate site: no p can cover more.
-        "coverage_ceiling_share": round(float(cells["nev_count"].to_numpy()[rows_within(reached.travel.matrix, cfg.model.service_standard_min)].sum()) / max(n_nev, 1), 6),
+        "coverage_ceiling_share": round(float(cells["nev_count"].to_numpy()[cand.reached_rows(reached.travel.matrix, cfg.model.service_standard_min)].sum()) / max(n_nev, 1), 6),
         "candidates": cand.reach_summary(reached.reach, demand.cells),
         "stations_over_site_max": int(sites["over_site_max"].sum()),
         "site_max_ports": {"dc": params.value("site_max_dc_ports"), "ac": params.value("site_max_ac_ports")},

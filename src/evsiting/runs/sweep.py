@@ -134,29 +134,15 @@ def prepare(cfg: RunConfig, prefecture: str | None = None, progress: Callable[[s
         InputError: as the study, demand, candidates and travel-time stages.
     """
     from evsiting.stages.context import RunContext
+    from evsiting.stages.instance import build_instance
     from evsiting.stages.s1_study import load_study
-    from evsiting.stages.s2_demand import build_demand
-    from evsiting.stages.s3_candidates import build_candidates
-    from evsiting.stages.s4_travel import reach_all_cells, travel_provider
-    from evsiting.stages.s5_model import fill_capacity
 
     ctx = RunContext.open(cfg, write=False, progress=progress)
     study = load_study(cfg, prefecture, progress)
     ctx.done("data")
-    demand = build_demand(cfg, study)
-    ctx.done("demand", f"{len(demand.cells):,} cells, {demand.nev_total:,} NEVs")
-    cands = build_candidates(cfg, study, demand.cells)
-    ctx.done("candidates", f"{len(cands.sites):,}")
     standard = cfg.model.service_standard_min
-    provider = travel_provider(cfg)
-    reached = reach_all_cells(provider, demand.cells, cands, demand.params, standard, standard)
-    fill_note = ""
-    if cfg.model.type == "capacitated":  # the run's capacity fill: the same instance as `run`
-        reached, n_fill = fill_capacity(cfg.model, provider, demand.cells, reached, demand.params)
-        fill_note = f"; capacity fill: {n_fill:,}"
-    cands, travel = reached.candidates, reached.travel
-    ctx.done("travel times", f"{travel.matrix.nnz:,} pairs within {standard:g} min, {travel.info['method']}; "
-                             f"gap fill: {reached.reach.added:,} sites added{fill_note}, {len(cands.sites):,} in all")
+    inst = build_instance(cfg, study, ctx, cutoff_min=standard)  # the same instance as `run`
+    demand, cands, travel = inst.demand, inst.reached.candidates, inst.travel
     run_name = study.run_name(cfg, prefecture)
     summary = {"run": run_name, "year": cfg.year, "scenario": cfg.demand.scenario}
     return SweepInputs(demand.cells, cands.sites, travel.matrix, demand.params, standard, getattr(cfg.model, "weight", "nev_count"),

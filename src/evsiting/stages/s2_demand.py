@@ -31,14 +31,18 @@ class Demand:
         return int(self.cells["nev_count"].sum())
 
 
-def build_demand(cfg: RunConfig, study: Study, *, year: int | None = None, h3_resolution: int | None = None) -> Demand:
-    """Demand of ``year`` (default ``cfg.year``) at ``h3_resolution`` (default the config's).
+def build_demand(cfg: RunConfig, study: Study, *, year: int | None = None, h3_resolution: int | None = None,
+                 nev_province: int | None = None) -> Demand:
+    """Demand of ``year`` (default ``cfg.year``) at ``h3_resolution`` (default the config's),
+    for ``nev_province`` NEVs in the province (default ``demand.nev_total`` of the config, else
+    the fleet projection of the year).
 
     Raises:
         InputError: the demand total of the study area is zero.
     """
     fleet = province_demand(year or cfg.year, cfg.demand.scenario, study.params, cfg.fleet)
-    nev_province = cfg.demand.nev_total or fleet["nev_total"]
+    if nev_province is None:
+        nev_province = cfg.demand.nev_total or fleet["nev_total"]
     weights = dcells.county_weights(study.census, cfg.demand.weights)
     county_nevs = dcells.allocate_to_counties(nev_province, weights)
     cells = demand_cells(study.counties, county_nevs, study.census, study.seats, fleet["params"],

@@ -1,4 +1,5 @@
-"""Stage 5, model: the location model named by ``model.type``, chosen from :data:`REGISTRY`.
+"""Stage 5, model: the location model named by ``model.type``; :data:`REGISTRY` holds the adapter of
+each config block class.
 
 Each entry is a small adapter ``(block, inputs, solve) -> Solution``: it reads its own config
 block (keys validated per type by :mod:`evsiting.config.schema`), builds one model class of
@@ -30,7 +31,17 @@ import scipy.sparse as sp
 from evsiting.core.errors import InfeasibleError, InputError
 from ..models import LSCP, MCLP, LocationResult, PCenter, PMedian
 from ..models.capacitated import CapacitatedSiting
+from evsiting.candidates.generate import reached_rows
 from evsiting.config.params import Parameters
+from evsiting.config.schema import (
+    MODEL_CONFIGS,
+    CapacitatedConfig,
+    LSCPConfig,
+    MCLPConfig,
+    PCenterConfig,
+    PMedianConfig,
+)
+from evsiting.sizing.port_rule import existing_ports, port_capacities, stations_per_site
 
 
 @dataclass(frozen=True)
@@ -136,7 +147,7 @@ def _mclp(block, inp: ModelInputs, opt: SolveOptions) -> Solution:
 
 def _lscp(block, inp: ModelInputs, opt: SolveOptions) -> Solution:
     # cells with no candidate within the standard cannot be covered: weight 0 = no need
-    coverable = rows_within(inp.matrix, block.service_standard_min)
+    coverable = reached_rows(inp.matrix, block.service_standard_min)
     w = np.where(coverable & (inp.cells["nev_count"].to_numpy(dtype=float) > 0), 1.0, 0.0)
     res = LSCP.from_cost_matrix(inp.matrix, block.service_standard_min, weights=w,
                                 required=_required(inp)).solve(solver=opt.solver, time_limit=opt.time_limit_s, mip_gap=opt.mip_gap)
@@ -178,45 +189,6 @@ def _pcenter(block, inp: ModelInputs, opt: SolveOptions) -> Solution:
 CAPACITATED_MIP_GAP = 0.005
 
 
-def port_capacities(params: Parameters) -> tuple[float, float]:
-    """kWh/day one DC / AC port delivers: charger power (kW) x full-power hours a day
-    (parameters ``dc_charger_power_kw`` x ``dc_utilisation_hours``, ``ac_charger_power_kw`` x
-    ``ac_utilisation_hours``). The one port rule of ``run``, ``sweep``, ``plan`` and ``compare``."""
-    return (params.value("dc_charger_power_kw") * params.value("dc_utilisation_hours"),
-            params.value("ac_charger_power_kw") * params.value("ac_utilisation_hours"))
-
-
-def stations_per_site(candidates: gpd.GeoDataFrame | None, cells: gpd.GeoDataFrame, params: Parameters) -> np.ndarray:
-    """(m,) stations each candidate site may hold.
-
-    A demand-cell candidate (``site_id`` ``c-<demand_id>``) stands for its H3 cell, an area of
-    a few km² with many car parks: it may hold ``cell_stations_factor`` x its own cell's energy
-    / one station's capacity at the port maxima, rounded up, at least 1. A point from a file or
-    OSM is one station. Source of the factor: parameter ``cell_stations_factor``.
-    """
-    if candidates is None or "demand_id" not in cells.columns:
-        return np.ones(0 if candidates is None else len(candidates))
-    cap_dc, cap_ac = port_capacities(params)
-    station_kwh = params.value("site_max_dc_ports") * cap_dc + params.value("site_max_ac_ports") * cap_ac
-    own = cells.set_index("demand_id")["energy_kwh_day"]
-    ids = candidates["site_id"].astype(str)
-    cell_e = ids.str.slice(2).map(own).where(ids.str.startswith("c-")).fillna(0.0).to_numpy(dtype=float)
-    k = np.ceil(params.value("cell_stations_factor") * cell_e / max(station_kwh, 1e-9))
-    return np.where(ids.str.startswith("c-").to_numpy(), np.maximum(k, 1.0), 1.0)
-
-
-def existing_ports(candidates: gpd.GeoDataFrame | None, m: int) -> tuple[np.ndarray, np.ndarray]:
-    """(m,) DC and AC ports already installed (columns ``existing_dc``/``existing_ac`` of the
-    candidates, from a candidate file's ``dc_ports_column``/``ac_ports_column``; 0 when absent)."""
-    out = []
-    for col in ("existing_dc", "existing_ac"):
-        if candidates is not None and col in candidates.columns:
-            out.append(candidates[col].fillna(0).to_numpy(dtype=float))
-        else:
-            out.append(np.zeros(m))
-    return out[0], out[1]
-
-
 def capacitated_model(block, inp: ModelInputs) -> CapacitatedSiting:
     """The model behind ``capacitated`` (the one place to swap its class): least capital cost
     (CNY) of stations and integer DC/AC ports serving all public energy within the standard.
@@ -241,80 +213,6 @@ def capacitated_model(block, inp: ModelInputs) -> CapacitatedSiting:
         allocation_cny_per_kwh_min=block.allocation_cny_per_kwh_min, budget_cny=block.budget_cny,
         required=_required(inp),
     )
-
-
-#: Rounds of :func:`fill_capacity` (each adds sites at the cells still beyond capacity).
-CAPACITY_FILL_ROUNDS = 3
-
-
-def capacity_short(block, inp: ModelInputs, time_limit: float | None = None) -> np.ndarray:
-    """(n,) kWh/day of each demand cell that the candidate sites within the service standard
-    cannot hold at their station and port maxima (the capacitated model's feasibility max-flow,
-    without a budget). All zero when capacity suffices.
-
-    Raises:
-        InputError: malformed model inputs (as :func:`capacitated_model`). InfeasibleError:
-        required sites that allow no ports. SolverError: the max-flow LP failed.
-    """
-    free = block.model_copy(update={"budget_cny": None}) if getattr(block, "budget_cny", None) is not None else block
-    return capacitated_model(free, inp).reduce(time_limit).short
-
-
-def fill_capacity(block, provider, cells: gpd.GeoDataFrame, reached, params: Parameters,
-                  rounds: int = CAPACITY_FILL_ROUNDS, progress: Callable[[str], None] = lambda msg: None):
-    """The capacity fill of the capacitated model: while some cells' energy is beyond what the
-    candidate sites within the standard hold (:func:`capacity_short`), each such cell gets a
-    candidate site of its own (:func:`evsiting.stages.s4_travel.add_cell_sites`, source
-    ``capacity_fill``), at most ``rounds`` times. A demand-cell site holds
-    ``cell_stations_factor`` x its own cell's needs (:func:`stations_per_site`), so after one
-    round a cell is short only where its neighbours' energy also relies on it.
-
-    Args:
-        block: the ``capacitated`` model block; cells, params: the run's demand stage;
-        provider: the run's travel-time provider; reached: stage 4's :class:`Reached`.
-
-    Returns:
-        (the :class:`Reached` with the added sites, sites added). Whatever is still short after
-        the last round is the model's own to report (its feasibility step finds it).
-
-    Raises:
-        As :func:`capacity_short` and :meth:`TravelProvider.times` (InputError).
-    """
-    from .s4_travel import add_cell_sites
-
-    added = 0
-    for _round in range(max(rounds, 0)):
-        c = reached.candidates
-        short = capacity_short(block, ModelInputs(cells, reached.travel.matrix, c.required, params, c.sites))
-        rows = np.flatnonzero(short > 1e-6)
-        if not rows.size:
-            break
-        reached, k = add_cell_sites(provider, cells, reached, params, _fill_rows(cells, reached, rows, block.service_standard_min))
-        progress(f"capacity fill: {k:,} sites at cells beyond the capacity in reach ({short.sum():,.0f} kWh/day)")
-        added += k
-        if k == 0:
-            break
-    return reached, added
-
-
-def _fill_rows(cells: gpd.GeoDataFrame, reached, short_rows: np.ndarray, standard_min: float) -> np.ndarray:
-    """Cells to give a site of their own: the short cells without one, and where a short cell
-    has one already (its neighbours draw on it), the cells with energy within the standard of
-    that site that have none."""
-    ids = reached.candidates.sites["site_id"].astype(str).to_numpy()
-    col_of = {sid: j for j, sid in enumerate(ids)}
-    own = np.array([col_of.get("c-" + str(d), -1) for d in cells["demand_id"].to_numpy()])
-    rows = list(short_rows[own[short_rows] < 0])
-    cols = own[short_rows][own[short_rows] >= 0]
-    if cols.size:
-        csc = sp.csc_matrix(reached.travel.matrix)
-        e = cells["energy_kwh_day"].to_numpy(dtype=float)
-        for j in cols:
-            r = csc.indices[csc.indptr[j]:csc.indptr[j + 1]]
-            tt = csc.data[csc.indptr[j]:csc.indptr[j + 1]]
-            r = r[(tt <= standard_min) & (own[r] < 0) & (e[r] > 0)]
-            rows.extend(r.tolist())
-    return np.unique(np.asarray(rows, dtype=np.int64))
 
 
 def unserved_by_county(cells: gpd.GeoDataFrame, res) -> list[dict]:
@@ -363,14 +261,18 @@ def _capacitated(block, inp: ModelInputs, opt: SolveOptions) -> Solution:
                     flows=res.flows, stations=res.stations, existing=(mdl.ex_dc.astype(np.int64), mdl.ex_ac.astype(np.int64)))
 
 
-#: ``model.type`` -> adapter ``(block, ModelInputs, SolveOptions) -> Solution``.
-REGISTRY: dict[str, Callable[[Any, ModelInputs, SolveOptions], Solution]] = {
-    "mclp": _mclp,
-    "lscp": _lscp,
-    "pmedian": _pmedian,
-    "pcenter": _pcenter,
-    "capacitated": _capacitated,
+#: Config block class -> adapter ``(block, ModelInputs, SolveOptions) -> Solution``. The model
+#: names live in one place, :data:`evsiting.config.schema.MODEL_CONFIGS` (``model.type`` ->
+#: block class); each block class has exactly one adapter here (checked at import).
+REGISTRY: dict[type, Callable[[Any, ModelInputs, SolveOptions], Solution]] = {
+    MCLPConfig: _mclp,
+    LSCPConfig: _lscp,
+    PMedianConfig: _pmedian,
+    PCenterConfig: _pcenter,
+    CapacitatedConfig: _capacitated,
 }
+if set(REGISTRY) != set(MODEL_CONFIGS.values()):  # a model type without an adapter, or the reverse
+    raise ImportError("evsiting.stages.s5_model.REGISTRY and evsiting.config.schema.MODEL_CONFIGS disagree")
 
 
 def solve_model(block, inp: ModelInputs, opt: SolveOptions) -> Solution:
@@ -381,7 +283,7 @@ def solve_model(block, inp: ModelInputs, opt: SolveOptions) -> Solution:
         InfeasibleError, SolverError: from the model.
     """
     try:
-        return REGISTRY[block.type](block, inp, opt)
+        return REGISTRY[type(block)](block, inp, opt)
     except InputError as exc:
         field = _user_field(exc.field, block)
         if field == exc.field:
@@ -442,11 +344,3 @@ def determinism(result: LocationResult, time_limit_s: float | None) -> dict:
             "why": f"stopped at the time limit{limit} ({', '.join(dict.fromkeys(limited))}): the plan depends on how far the "
                    "solver got, so a rerun or another machine may give another; raise solver.time_limit_s (or --time-limit) "
                    "until the status is optimal or the gap target is met"}
-
-
-def rows_within(matrix: sp.csr_matrix, minutes: float) -> np.ndarray:
-    """(n,) bool: the row has a candidate within ``minutes``."""
-    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
-    out = np.zeros(matrix.shape[0], dtype=bool)
-    out[rows[matrix.data <= minutes]] = True
-    return out
