@@ -325,7 +325,7 @@ def combine(parts: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
 
 
 def from_osm(osm: gpd.GeoDataFrame, counties: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Candidate sites from OSM features (:mod:`evsiting.candidates.generate.osm`: fuel,
+    """Candidate sites from OSM features (:mod:`evsiting.candidates.osm`: fuel,
     parking, charging stations, malls, motorway services, bus stations).
 
     Existing charging stations (``existing``) become required facilities: always open.

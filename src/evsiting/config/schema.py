@@ -448,7 +448,7 @@ def _deep_merge(base: dict, over: dict, replace: tuple[str, ...] = ()) -> dict:
 
 
 def _read_yaml(path: Path, seen: tuple[Path, ...] = (), key: str | None = None, parent: Path | None = None) -> dict[str, Any]:
-    """Read one config file (UTF-8 YAML or JSON, checked by :func:`evsiting.config.schema.checks.parse_config_text`)
+    """Read one config file (UTF-8 YAML or JSON, checked by :func:`evsiting.config.checks.parse_config_text`)
     and the files it ``extends``, merged.
 
     Raises:

@@ -1,7 +1,7 @@
 """Back-cast: the same pipeline for Guizhou's fleet in past years, beside the public piles
 counted or planned then (issue #13 item 6).
 
-Kept apart from :mod:`evsiting.report.html.reality`, which the pipeline's outputs stage uses, because it
+Kept apart from :mod:`evsiting.report.reality`, which the pipeline's outputs stage uses, because it
 runs the pipeline itself.
 """
 

@@ -72,7 +72,7 @@ def province_summary(summaries: list[dict], run_names: list[str], target_nev: fl
         dict with ``year``, ``scenario``, ``complete``, ``missing``, ``target``,
         ``prefectures`` (sorted by adcode; each with ``stations_over_site_max`` and its number
         of ``warnings``), ``total``, ``reference_ratios``, ``validation``
-        (:func:`evsiting.report.html.reality.validate_summary` of the total), ``stations_over_site_max``
+        (:func:`evsiting.report.reality.validate_summary` of the total), ``stations_over_site_max``
         (sum over the runs) and ``warnings``: every warning of every run
         (:func:`evsiting.report.warnings.run_warnings`), prefixed with its prefecture.
 

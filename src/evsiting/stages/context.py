@@ -52,9 +52,9 @@ class RunContext:
 
     @classmethod
     def open(cls, cfg: RunConfig, out_base: Path | None = None, *, write: bool = True,
-             progress: Callable[[str], None] = lambda msg: None) -> "RunContext":
+             progress: Callable[[str], None] = lambda msg: None, run_names: Sequence[str] | None = None) -> "RunContext":
         """The context of a command on ``cfg`` after the validation layer
-        (:mod:`evsiting.config.schema.checks`: the config's files and parameter overrides and, with
+        (:mod:`evsiting.config.checks`: the config's files and parameter overrides and, with
         ``write``, the output folder), so a bad input fails now, not after the long stages.
 
         Raises:
@@ -67,7 +67,7 @@ class RunContext:
         base = Path(out_base if out_base is not None else cfg.path(cfg.output_dir))
         validate_config(cfg)
         if write:
-            check_output(base, field_, [cfg.name])
+            check_output(base, field_, [cfg.name] if run_names is None else list(run_names))
         ctx = cls(base, field_, write, progress)
         ctx._last = ctx.t0
         return ctx

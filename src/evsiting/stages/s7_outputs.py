@@ -86,7 +86,7 @@ def add_costs_and_references(summary: dict, sites: gpd.GeoDataFrame) -> dict:
     tot = summary["total"]
     refs = compare_to_references(tot["nev_count"], tot["ports_dc"], tot["ports_ac"])
     summary["reference_ratios"] = refs.to_dict(orient="records")
-    summary["validation"] = validate_summary(tot)  # beside observed figures (evsiting.report.html.reality)
+    summary["validation"] = validate_summary(tot)  # beside observed figures (evsiting.report.reality)
     tot["cost_cny"] = round(float(sites["cost_cny"].sum()), 2)
     for blk in summary["prefectures"]:
         blk["cost_cny"] = round(float(sites.loc[sites["prefecture_adcode"] == blk["adcode"], "cost_cny"].sum()), 2)
