@@ -46,15 +46,8 @@ def register(app: typer.Typer) -> None:
         else:
             check_output_folder(Path(cfg.path(cfg.output_dir)), "output_dir")
         echo_err(f"evsiting sweep {config} --{kind} {p or budget}: preparing demand, candidates and travel times")
-        inp = sweep.prepare(cfg, prefecture, progress=echo_err)
-        run = sweep.sweep_p if kind == "p" else sweep.sweep_budget
-        opts = {"solver": solver or cfg.solver.name, "time_limit": time_limit if time_limit is not None else cfg.solver.time_limit_s,
-                "mip_gap": cfg.solver.mip_gap}
-        df = run(inp, values, progress=echo_err, **opts)
-        target = out or Path(cfg.path(cfg.output_dir)) / f"{inp.run_name}-sweep-{kind}"
-        title = f"{inp.run_name}: {inp.summary['year']}, {inp.summary['scenario']} scenario, {inp.standard_min:g}-min standard"
-        manifest = sweep.sweep_manifest(cfg, inp, kind, values, prefecture=prefecture, **opts)
-        sweep.write_sweep(df, target, title, kind, manifest)
+        df, target = sweep.run_sweep(cfg, kind, values, prefecture=prefecture, out=out, solver=solver,
+                                     time_limit=time_limit, progress=echo_err)
         cols = ["value", "stations", "ports_dc", "ports_ac", "coverage_share", "cost_cny", "status"]
         cols += [c for c in ("stations_over_site_max",) if c in df.columns]
         if kind == "budget":  # what the budget model maximises: the public energy served

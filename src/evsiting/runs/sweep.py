@@ -423,6 +423,31 @@ def write_sweep(df: pd.DataFrame, out_dir: Path, title: str, kind: str = "p", ma
     return Path(out_dir)
 
 
+def run_sweep(cfg: RunConfig, kind: str, values: list, *, prefecture: str | None = None, out: Path | None = None,
+              solver: str | None = None, time_limit: float | None = None,
+              progress: Callable[[str], None] = lambda m: None) -> tuple[pd.DataFrame, Path]:
+    """The whole ``evsiting sweep``: the instance once (:func:`prepare`), one solve per value
+    (:func:`sweep_p` for ``kind`` ``"p"``, :func:`sweep_budget` for ``"budget"``, CNY), and the
+    folder ``out`` (default ``<output_dir>/<run>-sweep-<kind>``) written atomically.
+
+    Returns:
+        (the trade-off table, the folder written).
+
+    Raises:
+        InputError: as :func:`prepare` and the solves; nothing is written then.
+    """
+    inp = prepare(cfg, prefecture, progress=progress)
+    solve = sweep_p if kind == "p" else sweep_budget
+    opts = {"solver": solver or cfg.solver.name, "time_limit": time_limit if time_limit is not None else cfg.solver.time_limit_s,
+            "mip_gap": cfg.solver.mip_gap}
+    df = solve(inp, values, progress=progress, **opts)
+    target = out or Path(cfg.path(cfg.output_dir)) / f"{inp.run_name}-sweep-{kind}"
+    title = f"{inp.run_name}: {inp.summary['year']}, {inp.summary['scenario']} scenario, {inp.standard_min:g}-min standard"
+    manifest = sweep_manifest(cfg, inp, kind, values, prefecture=prefecture, **opts)
+    write_sweep(df, target, title, kind, manifest)
+    return df, target
+
+
 def sweep_manifest(cfg: RunConfig, inp: SweepInputs, kind: str, values: list, solver: str, time_limit: float | None,
                    mip_gap: float | None, prefecture: str | None = None) -> dict:
     """``manifest.json`` of a sweep: config, data files, parameters, travel times, solver and
