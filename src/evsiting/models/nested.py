@@ -27,7 +27,6 @@ lies beyond the standard of every candidate; there is no budget here.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence

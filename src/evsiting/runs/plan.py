@@ -136,7 +136,6 @@ def plan(
                      f"dc_ports_column/ac_ports_column in its file block. Its {len(sites_f)} site(s) are offered as candidates")
             sites_f["required"] = False
     study = replace(study, user_sites=user_sites)
-    bw_info = study.buildings_info
     ctx.done("data")
 
     # --- demand per year --------------------------------------------------------------
@@ -148,7 +147,7 @@ def plan(
     inst = build_instance(cfg, study, ctx, demand=demand_last, cutoff_min=cfg.model.service_standard_min,
                           per_county=bo.candidates_per_county, osm=False,
                           capacity_fill=plan_method(cfg, bo) == "nested")  # the capacity fill for the last year's energy
-    cells, p_last, provider = inst.cells, inst.params, inst.provider
+    cells, p_last, provider, bw_info = inst.cells, inst.params, inst.provider, inst.demand.buildings_info
     nev_ref = cells["nev_count"].to_numpy(dtype=float)
     nev = np.array([nev_ref * fleets[y]["nev_total"] / last["nev_total"] for y in years])
     demand = np.array([nev[k] * fleets[y]["public_kwh_per_vehicle"] for k, y in enumerate(years)])

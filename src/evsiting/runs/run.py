@@ -120,7 +120,7 @@ def run(
         data_files=study.files,
         parameters=params.to_frame().to_dict(orient="records"),
         impedance=travel.info,
-        building_weights=study.buildings_info,
+        building_weights=demand.buildings_info,
         solver={"name": result.solver, "status": result.status, "objective": result.objective, "bound": result.bound,
                 "gap": result.gap, "runtime_s": result.runtime_s, "time_limit_s": solve_opts.time_limit_s,
                 "message": result.message, "method": {k: v for k, v in result.stats.items() if not k.endswith("_s")},
@@ -161,7 +161,7 @@ def run_summary(cfg: RunConfig, study: Study, demand, reached, solution, sized, 
         **summarise(cells, sites, study.chosen),
     }
     summary["depots"] = depots(cfg, params, study.chosen, demand.nev_province, demand.fleet)
-    summary["building_weights"] = building_summary(study.buildings_info)
+    summary["building_weights"] = building_summary(demand.buildings_info)
     summary = add_costs_and_references(summary, sites)
     res = solution.result
     file_warnings = [w for f in study.files for w in f.get("warnings", [])]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 
@@ -24,6 +24,9 @@ class Demand:
     nev_province: int
     fleet: dict
     params: Parameters
+    #: the study's ``buildings_info`` plus, with footprints, ``footprint_area_m2`` (m²) and
+    #: ``cells_with_buildings`` (the manifest's ``building_weights``)
+    buildings_info: dict = field(default_factory=dict)
 
     @property
     def nev_total(self) -> int:
@@ -45,23 +48,28 @@ def build_demand(cfg: RunConfig, study: Study, *, year: int | None = None, h3_re
         nev_province = cfg.demand.nev_total or fleet["nev_total"]
     weights = dcells.county_weights(study.census, cfg.demand.weights)
     county_nevs = dcells.allocate_to_counties(nev_province, weights)
-    cells = demand_cells(study.counties, county_nevs, study.census, study.seats, fleet["params"],
-                         h3_resolution or cfg.demand.h3_resolution, fleet, study.buildings, study.buildings_info)
+    cells, bw_info = demand_cells(study.counties, county_nevs, study.census, study.seats, fleet["params"],
+                                  h3_resolution or cfg.demand.h3_resolution, fleet, study.buildings, study.buildings_info)
     if int(cells["nev_count"].sum()) == 0:
         raise InputError("the demand total of the study area is zero", source="config", field="demand.nev_total")
-    return Demand(cells, int(nev_province), fleet, fleet["params"])
+    return Demand(cells, int(nev_province), fleet, fleet["params"], bw_info)
 
 
 def demand_cells(counties, county_nevs, census, seats, params: Parameters, h3_resolution: int, fleet: dict,
-                 buildings: gpd.GeoDataFrame | None, bw_info: dict) -> gpd.GeoDataFrame:
-    """:func:`evsiting.demand.cells.build_demand_cells`, weighted by ``buildings`` when given;
-    records the footprint area (m²) and the cells with buildings in ``bw_info``."""
+                 buildings: gpd.GeoDataFrame | None, bw_info: dict) -> tuple[gpd.GeoDataFrame, dict]:
+    """:func:`evsiting.demand.cells.build_demand_cells`, weighted by ``buildings`` when given.
+
+    Returns:
+        (the cells, a copy of ``bw_info`` with the footprint area (m²) and the cells with
+        buildings added when ``buildings`` is given; ``bw_info`` itself is not changed).
+    """
     extra = {} if buildings is None else {"buildings": buildings, "building_share": bw_info["share"]}
     cells = dcells.build_demand_cells(counties, county_nevs, census, seats, params, h3_resolution, fleet, **extra)
+    info = dict(bw_info)
     if buildings is not None:
-        bw_info["footprint_area_m2"] = round(float(cells["building_area_m2"].sum()), 1)
-        bw_info["cells_with_buildings"] = int((cells["building_area_m2"] > 0).sum())
-    return cells
+        info["footprint_area_m2"] = round(float(cells["building_area_m2"].sum()), 1)
+        info["cells_with_buildings"] = int((cells["building_area_m2"] > 0).sum())
+    return cells, info
 
 
 def building_summary(bw_info: dict) -> dict:
