@@ -87,6 +87,10 @@ class DataFiles(Strict):
     county_seats: PointFile = PointFile(path="shared:guizhou_county_seats.csv", crs="gcj02", id_column="adcode", name_column="name_zh")
     motorways: str = "shared:guizhou_motorways_osm.geojson"
     parameters: str = "data:parameters.csv"
+    #: census 2020 city-proper (城区) populations: the ``core`` zone (evsiting.demand.zones)
+    city_proper: str = "shared:guizhou_chengqu_housing_census2020.csv"
+    #: GeoNames populated places: township seats and towns for the ``town`` zone (None: off)
+    places: str | None = "shared:guizhou_geonames_cities500.csv"
 
 
 class BuildingWeightsConfig(Strict):

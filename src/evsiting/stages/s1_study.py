@@ -16,6 +16,7 @@ from .. import candidates as cand
 from ..areas import Prefecture, Prefectures, read_polygons, study_counties
 from ..config import RunConfig
 from ..demand import cells as dcells
+from ..demand import zones as dzones
 from ..errors import InputError
 from ..inputs import check_parameter_overrides, conventional_columns, dropped_warning, read_points
 from ..params import Parameters, load_parameters
@@ -47,6 +48,8 @@ class Study:
     buildings: gpd.GeoDataFrame | None
     buildings_info: dict
     files: list[dict]
+    #: census city-proper populations and town points of the urban zones (None: not read)
+    zone_inputs: dzones.ZoneInputs | None = None
 
     def run_name(self, cfg: RunConfig, prefecture: str | None) -> str:
         """``<name>`` or ``<name>-<prefecture slug>``."""
@@ -77,7 +80,9 @@ def load_study(cfg: RunConfig, prefecture: str | None = None, progress: Callable
     files.append(file_record(sf.path, cfg.path(sf.path), declared_crs=sf.crs))
     files.append(file_record(d.parameters, cfg.path(d.parameters)))
     files += [file_record(f.path, cfg.path(f.path), **notes[f.path]) for f in cfg.candidates.files]
-    return Study(params, prefs, chosen, counties_all, counties, census, seats, user_sites, buildings, bw_info, files)
+    zone_inputs = dzones.read_zone_inputs(cfg.path(d.city_proper), None if d.places is None else cfg.path(d.places))
+    files += [file_record(v, cfg.path(v)) for v in (d.city_proper, d.places) if v is not None]
+    return Study(params, prefs, chosen, counties_all, counties, census, seats, user_sites, buildings, bw_info, files, zone_inputs)
 
 
 def read_candidate_files(cfg: RunConfig, counties: gpd.GeoDataFrame, counties_all: gpd.GeoDataFrame,

@@ -8,6 +8,7 @@ import geopandas as gpd
 
 from ..config import RunConfig
 from ..demand import cells as dcells
+from ..demand import zones as dzones
 from ..demand.segments import province_demand
 from ..errors import InputError
 from ..params import Parameters
@@ -17,7 +18,8 @@ from .s1_study import Study
 @dataclass(frozen=True)
 class Demand:
     """Demand cells (WGS84 polygons with ``nev_count``, ``energy_kwh_day``,
-    ``energy_dc_kwh_day`` (kWh/day), ``lon``/``lat``, adcodes), the province NEVs, the fleet
+    ``energy_dc_kwh_day`` (kWh/day), ``population``, ``zone`` (:mod:`evsiting.demand.zones`),
+    ``lon``/``lat``, adcodes), the province NEVs, the fleet
     projection and the parameters with the scenario's values applied."""
 
     cells: gpd.GeoDataFrame
@@ -45,6 +47,8 @@ def build_demand(cfg: RunConfig, study: Study, *, year: int | None = None, h3_re
                          h3_resolution or cfg.demand.h3_resolution, fleet, study.buildings, study.buildings_info)
     if int(cells["nev_count"].sum()) == 0:
         raise InputError("the demand total of the study area is zero", source="config", field="demand.nev_total")
+    if study.zone_inputs is not None:
+        cells["zone"] = dzones.classify_zones(cells, study.census.counties, study.zone_inputs, study.seats, fleet["params"])
     return Demand(cells, int(nev_province), fleet, fleet["params"])
 
 
