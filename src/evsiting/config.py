@@ -243,6 +243,18 @@ class _ModelBlock(Strict):
     #: minutes; at most 240 (a standard of hours is not a
     #: charging-access standard, and a typo such as 1,000,000 would silently cover everything)
     service_standard_min: float = Field(15.0, gt=0, le=240)
+    #: each demand cell's own standard by its urban zone (core/urban/town: a straight-line
+    #: radius in km, rural: minutes; parameters ``standard_core_km``, ``standard_urban_km``,
+    #: ``standard_town_km``, ``standard_rural_min``; evsiting.demand.zones) instead of one
+    #: ``service_standard_min`` for every cell
+    zone_standards: bool = False
+
+    @model_validator(mode="after")
+    def _one_standard(self):
+        if self.zone_standards and "service_standard_min" in self.model_fields_set:
+            raise ValueError("give either 'zone_standards: true' (each cell's standard by its urban zone) or "
+                             "'service_standard_min' (one standard for every cell), not both")
+        return self
 
 
 class _StationCount(_ModelBlock):

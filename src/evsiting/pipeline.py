@@ -21,11 +21,11 @@ from .alerts import run_warnings, solver_warning
 from .config import RunConfig
 from .stages.context import RunContext
 from .stages.s1_study import Study, load_study, sha256  # noqa: F401  (re-exported)
-from .stages.s2_demand import building_summary, build_demand
+from .stages.s2_demand import building_summary, build_demand, standards_summary
 from .stages.s3_candidates import build_candidates
 from .stages.s4_travel import reach_all_cells, travel_provider
-from .stages.s5_model import (CAPACITATED_MIP_GAP, ModelInputs, SolveOptions, fill_capacity, rows_within, solve_model,
-                               travel_cutoff_min)
+from .stages.s5_model import (CAPACITATED_MIP_GAP, ModelInputs, SolveOptions, cuts_to_standard, fill_capacity, rows_within,
+                               solve_model, standard_of, travel_cutoff_min)
 from .stages.s6_sizing import size_solution
 from .stages.s7_outputs import add_costs_and_references, depots, run_layers, summarise, write_run_files
 from .stages.s5_model import determinism  # summary.json: does the plan depend on the clock
@@ -91,7 +91,8 @@ def run(
 
     # travel times, and the gap fill: sites for the cells no candidate reaches
     provider = travel_provider(cfg)
-    reached = reach_all_cells(provider, cells, cands, params, travel_cutoff_min(cfg.model), cfg.model.service_standard_min)
+    reached = reach_all_cells(provider, cells, cands, params, travel_cutoff_min(cfg.model, cells), standard_of(cfg.model, cells),
+                              cut=cuts_to_standard(cfg.model))
     fill_note = ""
     if cfg.model.type == "capacitated":  # sites at the cells whose energy the sites in reach cannot hold
         reached, n_fill = fill_capacity(cfg.model, provider, cells, reached, params)
@@ -108,7 +109,7 @@ def run(
         if k.endswith("_s") and isinstance(v, (int, float)):
             ctx.timings[f"model.{k[:-2]}"] = round(float(v), 3)
 
-    standard = cfg.model.service_standard_min
+    standard = standard_of(cfg.model, cells)
     pref_names = {p.adcode: p.name_en for p in study.prefectures.items}
     sized = size_solution(solution, cells, candidates, travel.matrix, params, standard_min=standard,
                           county_names=study.counties.set_index("adcode")["name_zh"], prefecture_names=pref_names)
@@ -156,11 +157,11 @@ def run_summary(cfg: RunConfig, study: Study, demand, reached, solution, sized, 
         "nev_province": demand.nev_province,
         "nev_source": "config demand.nev_total" if cfg.demand.nev_total else f"fleet projection ({cfg.demand.scenario}, {cfg.year})",
         "model": solution.result.model,
-        "service_standard_min": cfg.model.service_standard_min,
+        **standards_summary(cfg.model, params),
         **solution.summary,
         "stations_without_demand_not_built": sized.idle_dropped,
         # Share of NEVs within the standard of ANY candidate site: no p can cover more.
-        "coverage_ceiling_share": round(float(cells["nev_count"].to_numpy()[rows_within(reached.travel.matrix, cfg.model.service_standard_min)].sum()) / max(n_nev, 1), 6),
+        "coverage_ceiling_share": round(float(cells["nev_count"].to_numpy()[rows_within(reached.travel.matrix, standard_of(cfg.model, cells))].sum()) / max(n_nev, 1), 6),
         "candidates": cand.reach_summary(reached.reach, demand.cells),
         "stations_over_site_max": int(sites["over_site_max"].sum()),
         "site_max_ports": {"dc": params.value("site_max_dc_ports"), "ac": params.value("site_max_ac_ports")},
@@ -174,4 +175,5 @@ def run_summary(cfg: RunConfig, study: Study, demand, reached, solution, sized, 
     solver_line = solver_warning(res.status, res.gap, cfg.solver.mip_gap if cfg.solver.mip_gap is not None else CAPACITATED_MIP_GAP)
     summary["warnings"] = run_warnings(summary, file_warnings + ([solver_line] if solver_line else []))
     return summary
+
 

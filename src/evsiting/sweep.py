@@ -64,7 +64,7 @@ class SweepInputs:
         candidates: candidate sites (WGS84 points).
         matrix: csr (n_cells, n_candidates) travel minutes within the service standard.
         params: the run's parameters (scenario and config overrides applied).
-        standard_min: service standard, minutes.
+        standard_min: service standard, minutes: one value or each cell's own (n_cells,).
         weight: MCLP weight column (``nev_count`` or ``energy_kwh_day``).
         run_name: name of the underlying run.
         summary: ``run``, ``year`` and ``scenario`` (or a run's whole summary).
@@ -76,7 +76,7 @@ class SweepInputs:
     candidates: gpd.GeoDataFrame
     matrix: sp.csr_matrix
     params: Parameters
-    standard_min: float
+    standard_min: float | np.ndarray
     weight: str
     run_name: str
     summary: dict
@@ -138,7 +138,7 @@ def prepare(cfg: RunConfig, prefecture: str | None = None, progress: Callable[[s
     from .stages.s2_demand import build_demand
     from .stages.s3_candidates import build_candidates
     from .stages.s4_travel import reach_all_cells, travel_provider
-    from .stages.s5_model import fill_capacity
+    from .stages.s5_model import cuts_to_standard, fill_capacity, standard_of, travel_cutoff_min
 
     ctx = RunContext.open(cfg, write=False, progress=progress)
     study = load_study(cfg, prefecture, progress)
@@ -147,15 +147,16 @@ def prepare(cfg: RunConfig, prefecture: str | None = None, progress: Callable[[s
     ctx.done("demand", f"{len(demand.cells):,} cells, {demand.nev_total:,} NEVs")
     cands = build_candidates(cfg, study, demand.cells)
     ctx.done("candidates", f"{len(cands.sites):,}")
-    standard = cfg.model.service_standard_min
+    standard = standard_of(cfg.model, demand.cells)
+    cutoff = travel_cutoff_min(cfg.model, demand.cells)
     provider = travel_provider(cfg)
-    reached = reach_all_cells(provider, demand.cells, cands, demand.params, standard, standard)
+    reached = reach_all_cells(provider, demand.cells, cands, demand.params, cutoff, standard, cut=cuts_to_standard(cfg.model))
     fill_note = ""
     if cfg.model.type == "capacitated":  # the run's capacity fill: the same instance as `run`
         reached, n_fill = fill_capacity(cfg.model, provider, demand.cells, reached, demand.params)
         fill_note = f"; capacity fill: {n_fill:,}"
     cands, travel = reached.candidates, reached.travel
-    ctx.done("travel times", f"{travel.matrix.nnz:,} pairs within {standard:g} min, {travel.info['method']}; "
+    ctx.done("travel times", f"{travel.matrix.nnz:,} pairs within {cutoff:g} min, {travel.info['method']}; "
                              f"gap fill: {reached.reach.added:,} sites added{fill_note}, {len(cands.sites):,} in all")
     run_name = study.run_name(cfg, prefecture)
     summary = {"run": run_name, "year": cfg.year, "scenario": cfg.demand.scenario}
@@ -168,7 +169,7 @@ def from_result(res) -> SweepInputs:
     demand cells, candidates, travel-time matrix, parameters, standard and weight."""
     cells = res.cells.drop(columns=["covered", "travel_min", "station_id"], errors="ignore")
     cfg = res.config
-    return SweepInputs(cells, res.candidates, res.matrix, params_from_manifest(res.manifest), cfg.model.service_standard_min,
+    return SweepInputs(cells, res.candidates, res.matrix, params_from_manifest(res.manifest), standard_of(cfg.model, cells),
                        getattr(cfg.model, "weight", "nev_count"), res.summary["run"], res.summary,
                        res.manifest.get("data_files", []), res.manifest.get("impedance", {}))
 
@@ -315,7 +316,7 @@ def sweep_budget(inp: SweepInputs, values: list[float], solver: str = "cbc", tim
     minp = ModelInputs(inp.cells, inp.matrix, required, pr, inp.candidates)
     # the least-cost plan serving all servable energy, once: every budget at or above its cost
     # has it as the answer (served energy proven maximal, cost within its gap)
-    least = capacitated_model(CapacitatedConfig(service_standard_min=inp.standard_min), minp).solve(
+    least = capacitated_model(_capacitated_block(inp), minp).solve(
         solver=solver, time_limit=time_limit, mip_gap=gap_target)
     progress(f"  least cost serving all servable energy: {least.capital_cny / 1e6:,.1f} M CNY ({least.status}, gap {least.gap:.2%})")
     rows = []
@@ -331,7 +332,7 @@ def sweep_budget(inp: SweepInputs, values: list[float], solver: str = "cbc", tim
                 source = f"reused: the plan of budget {best[0]:,.0f} CNY serves the same energy for less"
         else:
             # the run's own capacitated model and port rule (evsiting.stages.s5_model), with a budget
-            block = CapacitatedConfig(service_standard_min=inp.standard_min, budget_cny=b)
+            block = _capacitated_block(inp, budget_cny=b)
             res = capacitated_model(block, minp).solve(solver=solver, time_limit=time_limit, mip_gap=gap_target,
                                                       least_cost_first=False)
             status, bound, gap, source, res_use = res.status, res.bound, res.gap, "solved", res
@@ -454,3 +455,13 @@ def sweep_manifest(cfg: RunConfig, inp: SweepInputs, kind: str, values: list, so
         sweep={"kind": kind, "values": list(values), "model": "MCLP" if kind == "p" else "ChargerSiting (max_served)"},
         sizes={"demand_cells": len(inp.cells), "candidates": len(inp.candidates), "matrix_pairs": int(inp.matrix.nnz)},
     )
+
+
+def _capacitated_block(inp: SweepInputs, **kw):
+    """The capacitated model block of a sweep: the cells' own standards (column
+    ``standard_min``) when they carry them, else the one standard of ``inp``."""
+    from .config import CapacitatedConfig
+
+    if np.ndim(inp.standard_min) == 0:
+        kw["service_standard_min"] = float(inp.standard_min)
+    return CapacitatedConfig(**kw)

@@ -28,6 +28,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from ..alerts import standard_label
 from ..areas import Prefectures
 from ..config import BuildoutConfig, RunConfig
 from ..demand import cells as dcells
@@ -38,9 +39,10 @@ from ..models.buildout import BuildoutResult, CoverageRule, MultiPeriodSiting
 from ..outputs import write_geojson, write_json
 from ..stages.context import RunContext
 from ..stages.s1_study import load_study
-from ..stages.s2_demand import building_summary, demand_cells
+from ..stages.s2_demand import building_summary, demand_cells, standards_summary, zoned
 from ..stages.s3_candidates import build_candidates
-from ..stages.s5_model import CAPACITATED_MIP_GAP, existing_ports, fill_capacity, port_capacities, stations_per_site
+from ..stages.s5_model import (CAPACITATED_MIP_GAP, existing_ports, fill_capacity, port_capacities, standard_of, stations_per_site,
+                               travel_cutoff_min)
 from .staged import staged_capacitated
 from ..stages.s4_travel import reach_all_cells, travel_provider
 from ..settings import WGS84
@@ -150,6 +152,7 @@ def plan(
     cells = demand_cells(counties, county_nevs, census, seats, p_last, res_h3, last, study.buildings, bw_info)
     if int(cells["nev_count"].sum()) == 0:
         raise InputError("the demand total of the study area is zero", source="config", field="demand")
+    cells = zoned(cells, cfg, study, p_last)  # urban zones and each cell's service standard
     nev_ref = cells["nev_count"].to_numpy(dtype=float)
     nev = np.array([nev_ref * fleets[y]["nev_total"] / last["nev_total"] for y in years])
     demand = np.array([nev[k] * fleets[y]["public_kwh_per_vehicle"] for k, y in enumerate(years)])
@@ -157,13 +160,13 @@ def plan(
 
     # --- candidates and travel times ---------------------------------------------------
     cands = build_candidates(cfg, study, cells, per_county=bo.candidates_per_county, osm=False)
-    standard = cfg.model.service_standard_min
+    standard = standard_of(cfg.model, cells)  # minutes, each cell's own; the matrix keeps only pairs within it
     provider = travel_provider(cfg)
-    reached = reach_all_cells(provider, cells, cands, p_last, standard, standard)  # with the run's gap fill
+    reached = reach_all_cells(provider, cells, cands, p_last, travel_cutoff_min(cfg.model, cells), standard)  # with the run's gap fill
     if plan_method(cfg, bo) == "nested":  # and its capacity fill, for the last year's energy
         reached, _ = fill_capacity(cfg.model, provider, cells, reached, p_last)
     candidates, matrix, imp_info = reached.candidates.sites, reached.travel.matrix, reached.travel.info
-    rules, rule_meta = _coverage_rules(cfg, bo, seats, counties, candidates, p_last, standard, provider)
+    rules, rule_meta = _coverage_rules(cfg, bo, seats, counties, candidates, p_last, float(np.max(standard)), provider)
     ctx.done(f"candidates ({len(candidates):,}) and travel times ({matrix.nnz:,} pairs)")
 
     # --- model -------------------------------------------------------------------------
@@ -176,7 +179,7 @@ def plan(
         result = _nested(cfg, cells, candidates, matrix, demand, years, standard, p_last, ex_dc, ex_ac,
                          tl, bo.mip_gap, progress)
     else:
-        result = _multi_period(cfg, bo, matrix, demand, years, standard, p_last, ex_dc, ex_ac, rules,
+        result = _multi_period(cfg, bo, matrix, demand, years, float(np.max(standard)), p_last, ex_dc, ex_ac, rules,
                                budget, target, solver, tl)
     ctx.done(f"model ({METHODS[method]}, {len(years)} years, {result.status}, gap {result.gap:.4g})")
 
@@ -189,7 +192,7 @@ def plan(
         "scenario": cfg.demand.scenario,
         "objective": bo.objective,
         "method": METHODS[method],
-        "service_standard_min": standard,
+        **standards_summary(cfg.model, p_last),
         "study_prefectures": [p.name_en for p in chosen],
         "h3_resolution": res_h3,
         "candidates": len(candidates),
@@ -425,7 +428,7 @@ def plan_map_png(stations: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, prefecture
     ]
     st = stations.assign(open_year=stations["open_year"].astype(int))
     years = summary["years"]
-    title = f"{summary['run']}: stations by year opened, {years[0]}-{years[-1]}, {summary['service_standard_min']:g}-min standard"
+    title = f"{summary['run']}: stations by year opened, {years[0]}-{years[-1]}, standard {standard_label(summary)}"
     return map_png([MapPanel("", st, cells, prefectures, head, colour_by="open_year")], title)
 
 
@@ -448,7 +451,7 @@ def plan_report(summary: dict, table: pd.DataFrame, map_bytes: bytes, chart: byt
     solver = kv_table([("solver", str(m.get("name"))), ("status", str(m.get("status"))), ("gap", _gap_text(m.get("gap"))),
                        ("time limit", f"{m.get('time_limit_s')} s"), ("objective", str(summary["objective"]))])
     years = summary["years"]
-    sub = (f"{summary['scenario']} scenario, {summary['service_standard_min']:g}-min standard, "
+    sub = (f"{summary['scenario']} scenario, standard {standard_label(summary)}, "
            f"{summary['candidates']:,} candidate sites, total spend {summary['total_cost_cny'] / 1e6:,.1f} M CNY")
     return page(f"{summary['run']}: staged build-out {years[0]}-{years[-1]}", sub, [
         ("By year", table_html(rows, cols) + "".join(

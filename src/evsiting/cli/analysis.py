@@ -7,6 +7,7 @@ from typing import List, Optional
 
 import typer
 
+from ..models._core import standard_text
 from .common import SOLVER_HELP, check_solver_option, echo_err, handle_errors
 
 
@@ -52,7 +53,7 @@ def register(app: typer.Typer) -> None:
                 "mip_gap": cfg.solver.mip_gap}
         df = run(inp, values, progress=echo_err, **opts)
         target = out or Path(cfg.path(cfg.output_dir)) / f"{inp.run_name}-sweep-{kind}"
-        title = f"{inp.run_name}: {inp.summary['year']}, {inp.summary['scenario']} scenario, {inp.standard_min:g}-min standard"
+        title = f"{inp.run_name}: {inp.summary['year']}, {inp.summary['scenario']} scenario, standard {standard_text(inp.standard_min)} min"
         manifest = sweep.sweep_manifest(cfg, inp, kind, values, prefecture=prefecture, **opts)
         sweep.write_sweep(df, target, title, kind, manifest)
         cols = ["value", "stations", "ports_dc", "ports_ac", "coverage_share", "cost_cny", "status"]

@@ -258,3 +258,75 @@ def zone_table(cells: pd.DataFrame) -> pd.DataFrame:
         cells=("demand_id", "size")).reset_index()
     g["zone"] = pd.Categorical(g["zone"], categories=list(ZONES), ordered=True)
     return g.sort_values(["prefecture_adcode", "zone"]).reset_index(drop=True)
+
+
+#: Parameter of each zone's service standard and its unit (``km``: straight-line radius,
+#: ``min``: travel minutes).
+STANDARD_PARAMETERS: dict[str, tuple[str, str]] = {
+    "core": ("standard_core_km", "km"), "urban": ("standard_urban_km", "km"),
+    "town": ("standard_town_km", "km"), "rural": ("standard_rural_min", "min"),
+}
+
+
+def zone_standards(params: Parameters) -> dict[str, tuple[float, str]]:
+    """Each zone's service standard: ``{zone: (value, "km" | "min")}`` from the parameters of
+    :data:`STANDARD_PARAMETERS`.
+
+    Raises:
+        InputError: a standard that is not positive (the parameter table or the config
+            override is named).
+    """
+    out = {}
+    for z, (name, unit) in STANDARD_PARAMETERS.items():
+        v = float(params.value(name))
+        if not v > 0:
+            raise InputError(f"the service standard {name} must be positive, got {v:g}", **params.blame(name))
+        out[z] = (v, unit)
+    return out
+
+
+def km_to_cutoff_min(km: np.ndarray | float, params: Parameters) -> np.ndarray | float:
+    """The travel minutes within which every pair closer than ``km`` (straight line) lies:
+    the local-road time of that distance, km x ``circuity_factor`` / ``local_road_speed_kmh``
+    x 60 (the local leg of every impedance method is at most that; 1 km -> 2.1 min at 1.4
+    and 40 km/h)."""
+    return np.asarray(km, dtype=float) * params.value("circuity_factor") / params.value("local_road_speed_kmh") * 60.0
+
+
+def cell_standards(zone: np.ndarray | None, params: Parameters, single_min: float | None = None) -> pd.DataFrame:
+    """Each demand cell's service standard.
+
+    A km standard is a service radius (服务半径), a straight-line distance, as the plans state
+    it: a station meets it when the great-circle distance from the cell's demand point is
+    within it (:func:`evsiting.stages.s4_travel.cut_to_standards`); a minute standard is met
+    when the travel minutes of the run's impedance are within it.
+
+    Args:
+        zone: (n,) zone names (:data:`ZONES`); None with ``single_min``.
+        params: the standards (:func:`zone_standards`), ``circuity_factor`` and
+            ``local_road_speed_kmh`` (:func:`km_to_cutoff_min`).
+        single_min: one minute standard for every cell (a one-zone config), or None.
+
+    Returns:
+        DataFrame (n,) with ``standard`` (text: ``1 km``, ``15 min``), ``standard_km``
+        (radius, NaN for minute standards) and ``standard_min`` (the travel minutes up to
+        which the cell's pairs are computed and kept: the minute standard, or
+        :func:`km_to_cutoff_min` of the radius).
+
+    Raises:
+        InputError: an unknown zone name; a standard that is not positive.
+    """
+    if single_min is not None:
+        n = 0 if zone is None else len(zone)
+        return pd.DataFrame({"standard": [f"{single_min:g} min"] * n, "standard_km": np.full(n, np.nan),
+                             "standard_min": np.full(n, float(single_min))})
+    std = zone_standards(params)
+    z = np.asarray(zone, dtype=object)
+    bad = sorted(set(z.tolist()) - set(std))
+    if bad:
+        raise InputError(f"unknown zone(s) {bad}; expected one of {', '.join(ZONES)}", field="zone")
+    val = np.array([std[x][0] for x in z], dtype=float)
+    is_km = np.array([std[x][1] == "km" for x in z], dtype=bool)
+    return pd.DataFrame({"standard": [f"{std[x][0]:g} {std[x][1]}" for x in z],
+                         "standard_km": np.where(is_km, val, np.nan),
+                         "standard_min": np.where(is_km, km_to_cutoff_min(val, params), val)})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import geopandas as gpd
+import numpy as np
 
 from ..config import RunConfig
 from ..demand import cells as dcells
@@ -47,8 +48,7 @@ def build_demand(cfg: RunConfig, study: Study, *, year: int | None = None, h3_re
                          h3_resolution or cfg.demand.h3_resolution, fleet, study.buildings, study.buildings_info)
     if int(cells["nev_count"].sum()) == 0:
         raise InputError("the demand total of the study area is zero", source="config", field="demand.nev_total")
-    if study.zone_inputs is not None:
-        cells["zone"] = dzones.classify_zones(cells, study.census.counties, study.zone_inputs, study.seats, fleet["params"])
+    cells = zoned(cells, cfg, study, fleet["params"])
     return Demand(cells, int(nev_province), fleet, fleet["params"])
 
 
@@ -68,3 +68,48 @@ def building_summary(bw_info: dict) -> dict:
     """The summary's short ``building_weights`` entry (the manifest keeps all of ``bw_info``)."""
     keys = ("used", "share", "footprints", "footprint_area_m2", "cells_with_buildings")
     return {k: bw_info[k] for k in keys if k in bw_info}
+
+
+def zoned(cells: gpd.GeoDataFrame, cfg: RunConfig, study: Study, params: Parameters) -> gpd.GeoDataFrame:
+    """``cells`` with their urban ``zone`` (:func:`evsiting.demand.zones.classify_zones`, when
+    the study read the zone inputs) and each cell's service standard (:func:`with_standards`).
+
+    Raises:
+        InputError: as :func:`with_standards`.
+    """
+    cells = cells.copy()
+    if study.zone_inputs is not None:
+        cells["zone"] = dzones.classify_zones(cells, study.census.counties, study.zone_inputs, study.seats, params)
+    return with_standards(cells, cfg.model, params)
+
+
+def with_standards(cells: gpd.GeoDataFrame, block, params: Parameters) -> gpd.GeoDataFrame:
+    """``cells`` with each cell's service standard (``standard``, ``standard_km``,
+    ``standard_min``: :func:`evsiting.demand.zones.cell_standards`): by its ``zone`` when the
+    model block says ``zone_standards``, else the block's ``service_standard_min`` for all.
+
+    Raises:
+        InputError: ``zone_standards`` without zones; a standard that is not positive.
+    """
+    zoned = bool(getattr(block, "zone_standards", False))
+    if zoned and "zone" not in cells.columns:
+        raise InputError("zone_standards needs the urban zones of the cells (data.city_proper)", source="config",
+                         field="model.zone_standards")
+    std = dzones.cell_standards(cells["zone"].to_numpy() if zoned else np.zeros(len(cells)), params,
+                                None if zoned else float(block.service_standard_min))
+    out = cells.copy()
+    for col in std.columns:
+        out[col] = std[col].to_numpy()
+    return out
+
+
+def standards_summary(block, params) -> dict:
+    """The summary's service standard: ``service_standard_min`` (minutes; None when each
+    cell's standard follows its zone), ``service_standard`` (a line: ``15 min`` or ``by zone:
+    core 1 km, ...``) and, by zone, ``service_standards`` ({zone: ``1 km``})."""
+    if not getattr(block, "zone_standards", False):
+        v = float(block.service_standard_min)
+        return {"service_standard_min": v, "service_standard": f"{v:g} min"}
+    std = {z: f"{v:g} {u}" for z, (v, u) in dzones.zone_standards(params).items()}
+    return {"service_standard_min": None, "service_standard": "by zone: " + ", ".join(f"{z} {t}" for z, t in std.items()),
+            "service_standards": std}

@@ -29,6 +29,7 @@ import scipy.sparse as sp
 
 from ..errors import InfeasibleError, InputError
 from ..models import LSCP, MCLP, LocationResult, PCenter, PMedian
+from ..models._core import pair_within
 from ..models.capacitated import CapacitatedSiting
 from ..params import Parameters
 
@@ -91,10 +92,28 @@ class Solution:
     existing: tuple[np.ndarray, np.ndarray] | None = None
 
 
-def travel_cutoff_min(block: Any) -> float:
-    """Minutes up to which the model needs travel times: the service standard, or the
-    ``max_travel_min`` of the models that assign every cell (p-median, p-center)."""
-    return max(block.service_standard_min, getattr(block, "max_travel_min", 0.0))
+def travel_cutoff_min(block: Any, cells: pd.DataFrame | None = None) -> float:
+    """Minutes up to which the model needs travel times: the service standard (the largest
+    of the cells' own, column ``standard_min``, when given), or the ``max_travel_min`` of the
+    models that assign every cell (p-median, p-center)."""
+    std = float(cells["standard_min"].max()) if cells is not None and "standard_min" in cells.columns and len(cells) else block.service_standard_min
+    return max(std, getattr(block, "max_travel_min", 0.0))
+
+
+def cuts_to_standard(block: Any) -> bool:
+    """The model serves a cell only within its standard (its travel matrix may keep only
+    those pairs: :func:`evsiting.stages.s4_travel.cut_to_standards`); False for the models
+    that assign every cell up to ``max_travel_min`` (p-median, p-center)."""
+    return not hasattr(block, "max_travel_min")
+
+
+def standard_of(block: Any, cells: pd.DataFrame) -> float | np.ndarray:
+    """Each cell's service standard in minutes: ``cells["standard_min"]`` (n,) when the cells
+    carry it (:func:`evsiting.stages.s2_demand.with_standards`), else the block's
+    ``service_standard_min``."""
+    if "standard_min" in cells.columns:
+        return cells["standard_min"].to_numpy(dtype=float)
+    return float(block.service_standard_min)
 
 
 def station_count(block: Any, inp: ModelInputs) -> int:
@@ -125,7 +144,7 @@ def _required(inp: ModelInputs) -> np.ndarray | None:
 def _mclp(block, inp: ModelInputs, opt: SolveOptions) -> Solution:
     p = station_count(block, inp)
     w = inp.cells[block.weight].to_numpy(dtype=float)
-    res = MCLP.from_cost_matrix(inp.matrix, weights=w, service_radius=block.service_standard_min, p_facilities=p,
+    res = MCLP.from_cost_matrix(inp.matrix, weights=w, service_radius=standard_of(block, inp.cells), p_facilities=p,
                                 required=_required(inp)).solve(solver=opt.solver, time_limit=opt.time_limit_s, mip_gap=opt.mip_gap)
     selected = np.asarray(res.selected, dtype=np.int64)
     # MCLP opens at most p stations: once the open ones reach every candidate-coverable NEV,
@@ -136,9 +155,10 @@ def _mclp(block, inp: ModelInputs, opt: SolveOptions) -> Solution:
 
 def _lscp(block, inp: ModelInputs, opt: SolveOptions) -> Solution:
     # cells with no candidate within the standard cannot be covered: weight 0 = no need
-    coverable = rows_within(inp.matrix, block.service_standard_min)
+    standard = standard_of(block, inp.cells)
+    coverable = rows_within(inp.matrix, standard)
     w = np.where(coverable & (inp.cells["nev_count"].to_numpy(dtype=float) > 0), 1.0, 0.0)
-    res = LSCP.from_cost_matrix(inp.matrix, block.service_standard_min, weights=w,
+    res = LSCP.from_cost_matrix(inp.matrix, standard, weights=w,
                                 required=_required(inp)).solve(solver=opt.solver, time_limit=opt.time_limit_s, mip_gap=opt.mip_gap)
     selected = np.asarray(res.selected, dtype=np.int64)
     return Solution(res, selected, summary={"objective_stations": int(round(res.objective))},
@@ -233,7 +253,7 @@ def capacitated_model(block, inp: ModelInputs) -> CapacitatedSiting:
     k = stations_per_site(inp.candidates, inp.cells, pr) if inp.candidates is not None else 1
     return CapacitatedSiting.from_cost_matrix(
         inp.matrix, inp.cells["energy_kwh_day"].to_numpy(dtype=float),
-        inp.cells["energy_dc_kwh_day"].to_numpy(dtype=float), block.service_standard_min,
+        inp.cells["energy_dc_kwh_day"].to_numpy(dtype=float), standard_of(block, inp.cells),
         dc_port_kwh_day=cap_dc, ac_port_kwh_day=cap_ac,
         max_dc_ports=pr.value("site_max_dc_ports"), max_ac_ports=pr.value("site_max_ac_ports"), max_stations=k,
         site_cost_cny=pr.value("site_cost"), dc_port_cost_cny=pr.value("dc_port_cost"), ac_port_cost_cny=pr.value("ac_port_cost"),
@@ -289,7 +309,7 @@ def fill_capacity(block, provider, cells: gpd.GeoDataFrame, reached, params: Par
         rows = np.flatnonzero(short > 1e-6)
         if not rows.size:
             break
-        reached, k = add_cell_sites(provider, cells, reached, params, _fill_rows(cells, reached, rows, block.service_standard_min))
+        reached, k = add_cell_sites(provider, cells, reached, params, _fill_rows(cells, reached, rows, standard_of(block, cells)))
         progress(f"capacity fill: {k:,} sites at cells beyond the capacity in reach ({short.sum():,.0f} kWh/day)")
         added += k
         if k == 0:
@@ -297,7 +317,7 @@ def fill_capacity(block, provider, cells: gpd.GeoDataFrame, reached, params: Par
     return reached, added
 
 
-def _fill_rows(cells: gpd.GeoDataFrame, reached, short_rows: np.ndarray, standard_min: float) -> np.ndarray:
+def _fill_rows(cells: gpd.GeoDataFrame, reached, short_rows: np.ndarray, standard_min: float | np.ndarray) -> np.ndarray:
     """Cells to give a site of their own: the short cells without one, and where a short cell
     has one already (its neighbours draw on it), the cells with energy within the standard of
     that site that have none."""
@@ -312,7 +332,8 @@ def _fill_rows(cells: gpd.GeoDataFrame, reached, short_rows: np.ndarray, standar
         for j in cols:
             r = csc.indices[csc.indptr[j]:csc.indptr[j + 1]]
             tt = csc.data[csc.indptr[j]:csc.indptr[j + 1]]
-            r = r[(tt <= standard_min) & (own[r] < 0) & (e[r] > 0)]
+            lim = standard_min if np.ndim(standard_min) == 0 else np.asarray(standard_min)[r]
+            r = r[(tt <= lim) & (own[r] < 0) & (e[r] > 0)]
             rows.extend(r.tolist())
     return np.unique(np.asarray(rows, dtype=np.int64))
 
@@ -444,9 +465,9 @@ def determinism(result: LocationResult, time_limit_s: float | None) -> dict:
                    "until the status is optimal or the gap target is met"}
 
 
-def rows_within(matrix: sp.csr_matrix, minutes: float) -> np.ndarray:
-    """(n,) bool: the row has a candidate within ``minutes``."""
+def rows_within(matrix: sp.csr_matrix, minutes: float | np.ndarray) -> np.ndarray:
+    """(n,) bool: the row has a candidate within ``minutes`` (one value or one per row)."""
     rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
     out = np.zeros(matrix.shape[0], dtype=bool)
-    out[rows[matrix.data <= minutes]] = True
+    out[rows[pair_within(matrix, minutes)]] = True
     return out

@@ -126,7 +126,9 @@ def run_layers(cfg: RunConfig, cells, candidates, sites, travel, params: Paramet
     allocation lines and service areas (WGS84 GeoDataFrames)."""
     weight = getattr(cfg.model, "weight", "nev_count")
     snap = cfg.network.snap_limit_m if cfg.network is not None else 1000.0
-    standard = cfg.model.service_standard_min
+    standard = cells["standard_min"].to_numpy(dtype=float) if "standard_min" in cells.columns else cfg.model.service_standard_min
+    if np.ndim(standard) and np.unique(standard).size == 1:  # one standard for all: the station's own buffer or isochrone
+        standard = float(standard[0])
     lay = build_layers(cells, candidates, sites, travel.matrix, standard, params, travel.info["method"], weight, prefecture_names, graph, snap)
     if cfg.model.type in ("pmedian", "pcenter"):  # the trips these models minimise
         lay["sites"] = with_assigned_travel(lay["sites"], cells)
