@@ -89,3 +89,33 @@ def test_degurba_thresholds_come_from_parameters():
     df["population"] = 7000  # 49,000 < 50,000: an urban cluster only
     centre, cluster = dz.degurba(df, params)
     assert not centre.any() and cluster.all()
+
+
+def test_multi_resolution_grid_conserves_nevs_per_county(guiyang_anshun):
+    cells, census, _ = guiyang_anshun
+    cfg = RunConfig(name="t", model={"p": 1})
+    p = resolve_path
+    counties = study_counties(read_polygons(p(cfg.data.counties), ("district_adcode", "city_adcode")), None)
+    counties = counties[counties["prefecture_adcode"].isin([520100, 520400])]
+    seats = read_points(p(cfg.data.county_seats.path), crs="gcj02", id_column="adcode")
+    cn = dc.allocate_to_counties(700_000, dc.county_weights(census, "population_x_car_share"))
+    refine = cells["zone"].isin(dz.FINE_ZONES).to_numpy()
+    pieces = dz.refine_pieces(cells, refine, 8)
+    fine = dc.build_demand_cells(counties, cn, census, seats, load_parameters(), 7,
+                                 {"public_kwh_per_vehicle": 1, "dc_kwh_per_vehicle": 0}, pieces=pieces)
+    assert fine["demand_id"].is_unique and set(fine["h3_resolution"]) == {7, 8}
+    # vehicles and residents conserved per county; areas tile each county as the coarse cells did
+    for col in ("nev_count", "population", "area_km2"):
+        a = fine.groupby("county_adcode")[col].sum()
+        b = cells.groupby("county_adcode")[col].sum()
+        if col == "area_km2":
+            np.testing.assert_allclose(a.loc[b.index], b, rtol=1e-6)
+        else:
+            np.testing.assert_array_equal(a.loc[b.index].to_numpy(), b.to_numpy())
+    np.testing.assert_array_equal(fine.groupby("county_adcode")["nev_count"].sum().loc[counties["adcode"]].to_numpy(),
+                                  cn.loc[counties["adcode"]].to_numpy())
+    # the fine cells are exactly the core and urban zones, with their area; the rest is unchanged
+    assert set(fine.loc[fine["h3_resolution"] == 8, "zone"]) <= set(dz.FINE_ZONES)
+    assert (fine.loc[fine["h3_resolution"] == 7, "zone"].isin(["town", "rural"])).all()
+    np.testing.assert_allclose(fine.loc[fine["h3_resolution"] == 8, "area_km2"].sum(), cells.loc[refine, "area_km2"].sum(), rtol=1e-6)
+    assert (fine["h3_resolution"] == 8).sum() > 4 * refine.sum()  # about 7 fine cells per coarse one

@@ -258,6 +258,15 @@ def from_points(
             continue
         if col not in points.columns:
             raise InputError(f"no column '{col}' (named by {key}); the file has {[c for c in points.columns if c != points.geometry.name]}", source=source, field=key)
+        if key == "max_kw_column":  # kW a station at the site may hold (a hub); blank = the default limit
+            kw = pd.to_numeric(points[col], errors="coerce").to_numpy(dtype=float)
+            bad = np.flatnonzero((points[col].notna().to_numpy() & np.isnan(kw)) | (kw <= 0) | np.isinf(kw))
+            if bad.size:
+                raise InputError(f"'{col}' must hold positive numbers of kW (or be blank); row "
+                                 f"{rows_all[bad[0]] if len(rows_all) == len(kw) else bad[0] + 1} has {_plain(points[col].iloc[bad[0]])!r}",
+                                 source=source, field=key)
+            out["max_station_kw"] = kw
+            continue
         vals = pd.to_numeric(points[col], errors="coerce").fillna(0.0).to_numpy(dtype=float)
         bad = np.flatnonzero(~np.isfinite(vals) | (vals < 0) | (vals != np.round(vals)))
         if bad.size:

@@ -41,7 +41,7 @@ from ..stages.context import RunContext
 from ..stages.s1_study import load_study
 from ..stages.s2_demand import building_summary, demand_cells, standards_summary, zoned
 from ..stages.s3_candidates import build_candidates
-from ..stages.s5_model import (CAPACITATED_MIP_GAP, existing_ports, fill_capacity, port_capacities, standard_of, stations_per_site,
+from ..stages.s5_model import (CAPACITATED_MIP_GAP, access_cost_rate, power_limit_kwargs, existing_ports, fill_capacity, port_capacities, standard_of, stations_per_site,
                                travel_cutoff_min)
 from .staged import staged_capacitated
 from ..stages.s4_travel import reach_all_cells, travel_provider
@@ -152,7 +152,9 @@ def plan(
     cells = demand_cells(counties, county_nevs, census, seats, p_last, res_h3, last, study.buildings, bw_info)
     if int(cells["nev_count"].sum()) == 0:
         raise InputError("the demand total of the study area is zero", source="config", field="demand")
-    cells = zoned(cells, cfg, study, p_last)  # urban zones and each cell's service standard
+    cells = zoned(cells, cfg, study, p_last,  # urban zones (finer cells in them) and each cell's service standard
+                  rebuild=lambda pieces: demand_cells(counties, county_nevs, census, seats, p_last, res_h3, last, study.buildings,
+                                                      bw_info, pieces=pieces))
     nev_ref = cells["nev_count"].to_numpy(dtype=float)
     nev = np.array([nev_ref * fleets[y]["nev_total"] / last["nev_total"] for y in years])
     demand = np.array([nev[k] * fleets[y]["public_kwh_per_vehicle"] for k, y in enumerate(years)])
@@ -248,8 +250,8 @@ def _nested(cfg: RunConfig, cells, candidates, matrix, demand: np.ndarray, years
         max_stations=stations_per_site(candidates, cells, p_last),
         site_cost_cny=p_last.value("site_cost"), dc_port_cost_cny=p_last.value("dc_port_cost"),
         ac_port_cost_cny=p_last.value("ac_port_cost"), existing_dc=ex_dc, existing_ac=ex_ac,
-        allocation_cny_per_kwh_min=getattr(cfg.model, "allocation_cny_per_kwh_min", 0.0),
-        required=req if req is not None and req.size else None,
+        allocation_cny_per_kwh_min=access_cost_rate(cfg.model, p_last),
+        required=req if req is not None and req.size else None, **power_limit_kwargs(p_last, candidates, len(candidates)),
     )
     gap = CAPACITATED_MIP_GAP if mip_gap is None else mip_gap
     return staged_capacitated(matrix, demand, demand * dc_share[None, :], years, standard, site_args=site_args,

@@ -73,6 +73,10 @@ def _print_summary(res) -> None:
             typer.echo(f"capital cost: {cost / 1e6:,.1f} M CNY ({per_nev:,.0f} CNY per NEV); every station within "
                        f"{s['site_max_ports']['dc']:g} DC / {s['site_max_ports']['ac']:g} AC ports"
                        + ("" if not s.get("stations_over_site_max") else " EXCEPT those flagged"))
+        if s.get("allocation_cny_per_kwh_min"):
+            typer.echo(f"drivers' access cost: {s.get('access_cost_cny', 0) / 1e6:,.1f} M CNY over the stations' life "
+                       f"({s['allocation_cny_per_kwh_min']:.4g} CNY per kWh/day and minute); total cost "
+                       f"{(cost or 0) / 1e6 + s.get('access_cost_cny', 0) / 1e6:,.1f} M CNY")
     else:
         typer.echo(f"unserved public energy: {tot['unserved_energy_kwh_day']:,.0f} of {tot['energy_kwh_day']:,.0f} kWh/day (demand beyond the service standard)")
     if s.get("validation"):

@@ -44,7 +44,7 @@ import pandas as pd
 
 from evsiting.errors import InputError
 from evsiting.params import Parameters
-from evsiting.settings import WGS84
+from evsiting.settings import PROJECTED_CRS, WGS84
 
 #: Zones from densest to sparsest (the order of outputs and of the service standards).
 ZONES: tuple[str, ...] = ("core", "urban", "town", "rural")
@@ -330,3 +330,56 @@ def cell_standards(zone: np.ndarray | None, params: Parameters, single_min: floa
     return pd.DataFrame({"standard": [f"{std[x][0]:g} {std[x][1]}" for x in z],
                          "standard_km": np.where(is_km, val, np.nan),
                          "standard_min": np.where(is_km, km_to_cutoff_min(val, params), val)})
+
+
+#: Zones whose km standard needs cells finer than H3 resolution 7 (1.2 km edge): a 1 or 2 km
+#: radius cannot be resolved on 5.2 km² cells.
+FINE_ZONES: tuple[str, ...] = ("core", "urban")
+
+
+def refine_pieces(cells: gpd.GeoDataFrame, refine: np.ndarray, resolution: int) -> gpd.GeoDataFrame:
+    """A multi-resolution partition of the counties: the cells of ``refine`` replaced by the
+    H3 hexagons of ``resolution`` cut by them, the others kept.
+
+    Within each county the refined cells are merged and cut by the fine hexagons
+    (:func:`evsiting.demand.cells.h3_pieces`), so the fine and kept pieces tile the county
+    exactly; a fine piece takes the zone of the coarse cell that holds its representative
+    point.
+
+    Args:
+        cells: demand cells of one coarse resolution (WGS84) with ``h3``, ``county_adcode``,
+            ``area_km2``, ``zone`` and polygon geometry.
+        refine: (n,) bool, the cells to refine.
+        resolution: the finer H3 resolution (8: 0.74 km² average hexagon).
+
+    Returns:
+        GeoDataFrame of pieces (``h3``, ``adcode``, ``area_km2``, ``zone``, geometry; WGS84),
+        sorted by (adcode, h3), for :func:`evsiting.demand.cells.build_demand_cells`
+        (``pieces=``). Every (h3, adcode) is unique.
+
+    Raises:
+        ValueError: ``resolution`` not finer than the cells'.
+    """
+    from evsiting.demand.cells import h3_pieces
+
+    refine = np.asarray(refine, dtype=bool)
+    base = cells.rename(columns={"county_adcode": "adcode"})[["h3", "adcode", "area_km2", "zone", "geometry"]]
+    if not refine.any():
+        return base.sort_values(["adcode", "h3"]).reset_index(drop=True)
+    res0 = max(h3.get_resolution(h) for h in cells["h3"])
+    if resolution <= res0:
+        raise ValueError(f"fine resolution {resolution} must be finer than the cells' {res0}")
+    coarse = base[refine].reset_index(drop=True)
+    region = coarse.dissolve(by="adcode", as_index=False)[["adcode", "geometry"]]
+    fine = h3_pieces(region, resolution)
+    rp = gpd.GeoDataFrame(geometry=fine.geometry.representative_point(), crs=WGS84)
+    hit = gpd.sjoin(rp, coarse[["adcode", "zone", "geometry"]], how="left", predicate="intersects")
+    hit = hit[hit["adcode"].to_numpy() == fine["adcode"].to_numpy()[hit.index]] if len(hit) else hit
+    zone = hit.groupby(level=0)["zone"].first().reindex(range(len(fine)))
+    if zone.isna().any():  # a point on a border between two counties' cells: the zone of the nearest
+        miss = np.flatnonzero(zone.isna().to_numpy())
+        near = gpd.sjoin_nearest(rp.iloc[miss].to_crs(PROJECTED_CRS), coarse[["zone", "geometry"]].to_crs(PROJECTED_CRS))
+        zone.iloc[miss] = near.groupby(level=0)["zone"].first().reindex(rp.index[miss]).to_numpy()
+    fine["zone"] = zone.to_numpy()
+    out = pd.concat([base[~refine], fine[["h3", "adcode", "area_km2", "zone", "geometry"]]], ignore_index=True)
+    return gpd.GeoDataFrame(out, geometry="geometry", crs=WGS84).sort_values(["adcode", "h3"]).reset_index(drop=True)

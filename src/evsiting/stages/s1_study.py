@@ -118,7 +118,8 @@ def read_candidate_files(cfg: RunConfig, counties: gpd.GeoDataFrame, counties_al
         notes[pf.path] = {"declared_crs": pts.attrs["declared_crs"], "dropped_empty_rows": pts.attrs["dropped_empty"],
                           "id_column": id_col, "name_column": name_col}
         sites_f = cand.from_points(pts, counties, str(path), id_col, name_col, region=counties_all,
-                                   port_columns={"dc_ports_column": pf.dc_ports_column, "ac_ports_column": pf.ac_ports_column})
+                                   port_columns={"dc_ports_column": pf.dc_ports_column, "ac_ports_column": pf.ac_ports_column,
+                                                 "max_kw_column": pf.max_kw_column})
         sites_f["required"] = pf.existing
         sites_f["source"] = pf.path  # as written in the config: the same output on every machine
         if (msg := cand.skipped_warning(sites_f, pf.path)) is not None:

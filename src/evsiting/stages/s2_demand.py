@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import geopandas as gpd
 import numpy as np
@@ -44,20 +45,26 @@ def build_demand(cfg: RunConfig, study: Study, *, year: int | None = None, h3_re
     nev_province = cfg.demand.nev_total or fleet["nev_total"]
     weights = dcells.county_weights(study.census, cfg.demand.weights)
     county_nevs = dcells.allocate_to_counties(nev_province, weights)
-    cells = demand_cells(study.counties, county_nevs, study.census, study.seats, fleet["params"],
-                         h3_resolution or cfg.demand.h3_resolution, fleet, study.buildings, study.buildings_info)
+    res = h3_resolution or cfg.demand.h3_resolution
+
+    def cells_of(pieces=None):
+        return demand_cells(study.counties, county_nevs, study.census, study.seats, fleet["params"], res, fleet,
+                            study.buildings, study.buildings_info, pieces=pieces)
+
+    cells = cells_of()
     if int(cells["nev_count"].sum()) == 0:
         raise InputError("the demand total of the study area is zero", source="config", field="demand.nev_total")
-    cells = zoned(cells, cfg, study, fleet["params"])
+    cells = zoned(cells, cfg, study, fleet["params"], rebuild=cells_of)
     return Demand(cells, int(nev_province), fleet, fleet["params"])
 
 
 def demand_cells(counties, county_nevs, census, seats, params: Parameters, h3_resolution: int, fleet: dict,
-                 buildings: gpd.GeoDataFrame | None, bw_info: dict) -> gpd.GeoDataFrame:
+                 buildings: gpd.GeoDataFrame | None, bw_info: dict, pieces: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
     """:func:`evsiting.demand.cells.build_demand_cells`, weighted by ``buildings`` when given;
-    records the footprint area (m²) and the cells with buildings in ``bw_info``."""
+    records the footprint area (m²) and the cells with buildings in ``bw_info``; ``pieces``:
+    a partition to use instead of the H3 cells of ``h3_resolution`` (multi-resolution)."""
     extra = {} if buildings is None else {"buildings": buildings, "building_share": bw_info["share"]}
-    cells = dcells.build_demand_cells(counties, county_nevs, census, seats, params, h3_resolution, fleet, **extra)
+    cells = dcells.build_demand_cells(counties, county_nevs, census, seats, params, h3_resolution, fleet, pieces=pieces, **extra)
     if buildings is not None:
         bw_info["footprint_area_m2"] = round(float(cells["building_area_m2"].sum()), 1)
         bw_info["cells_with_buildings"] = int((cells["building_area_m2"] > 0).sum())
@@ -70,9 +77,17 @@ def building_summary(bw_info: dict) -> dict:
     return {k: bw_info[k] for k in keys if k in bw_info}
 
 
-def zoned(cells: gpd.GeoDataFrame, cfg: RunConfig, study: Study, params: Parameters) -> gpd.GeoDataFrame:
+def zoned(cells: gpd.GeoDataFrame, cfg: RunConfig, study: Study, params: Parameters,
+          rebuild: Callable[[gpd.GeoDataFrame], gpd.GeoDataFrame] | None = None) -> gpd.GeoDataFrame:
     """``cells`` with their urban ``zone`` (:func:`evsiting.demand.zones.classify_zones`, when
     the study read the zone inputs) and each cell's service standard (:func:`with_standards`).
+
+    With ``demand.fine_h3_resolution`` finer than the cells and ``rebuild`` (pieces -> demand
+    cells, e.g. :func:`demand_cells` with ``pieces=``), the cells of the core and urban zones
+    (:data:`evsiting.demand.zones.FINE_ZONES`) are replaced by finer cells
+    (:func:`evsiting.demand.zones.refine_pieces`) and the county's vehicles and residents are
+    spread again over all its cells (conserved per county); the zones are those of the
+    coarse classification.
 
     Raises:
         InputError: as :func:`with_standards`.
@@ -80,6 +95,11 @@ def zoned(cells: gpd.GeoDataFrame, cfg: RunConfig, study: Study, params: Paramet
     cells = cells.copy()
     if study.zone_inputs is not None:
         cells["zone"] = dzones.classify_zones(cells, study.census.counties, study.zone_inputs, study.seats, params)
+        fine = cfg.demand.fine_h3_resolution
+        res0 = int(cells["h3_resolution"].max()) if len(cells) else 0
+        refine = np.isin(cells["zone"].to_numpy(), dzones.FINE_ZONES)
+        if rebuild is not None and fine is not None and fine > res0 and refine.any():
+            cells = rebuild(dzones.refine_pieces(cells, refine, fine))
     return with_standards(cells, cfg.model, params)
 
 

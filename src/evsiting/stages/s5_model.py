@@ -206,6 +206,56 @@ def port_capacities(params: Parameters) -> tuple[float, float]:
             params.value("ac_charger_power_kw") * params.value("ac_utilisation_hours"))
 
 
+def station_power_limit_kw(params: Parameters) -> float:
+    """Installed kW one public station may hold on its grid connection: the rating of its
+    distribution transformer x power factor / simultaneity (parameters
+    ``station_transformer_kva``, ``station_power_factor``, ``station_simultaneity``; 920 kW
+    with 800 kVA, 0.92 and 0.8).
+
+    Raises:
+        InputError: a non-positive value (the parameter is named).
+    """
+    names = ("station_transformer_kva", "station_power_factor", "station_simultaneity")
+    kva, pf, sim = (float(params.value(n)) for n in names)
+    if min(kva, pf, sim) <= 0:
+        raise InputError("the station power limit needs positive station_transformer_kva, station_power_factor and "
+                         "station_simultaneity", **params.blame(*names))
+    return kva * pf / sim
+
+
+def station_limits_kw(candidates: gpd.GeoDataFrame | None, m: int, params: Parameters) -> np.ndarray:
+    """(m,) installed kW a station may hold at each candidate site: :func:`station_power_limit_kw`,
+    or where a candidate file gives it (``max_kw_column`` -> column ``max_station_kw``, a hub
+    with its own grid connection) that value; never below an existing station's installed kW
+    (its ports stay)."""
+    lim = np.full(m, station_power_limit_kw(params))
+    if candidates is not None and "max_station_kw" in candidates.columns:
+        own = candidates["max_station_kw"].to_numpy(dtype=float)
+        lim = np.where(np.isfinite(own) & (own > 0), own, lim)
+    ex_dc, ex_ac = existing_ports(candidates, m)
+    installed = ex_dc * params.value("dc_charger_power_kw") + ex_ac * params.value("ac_charger_power_kw")
+    return np.maximum(lim, installed)
+
+
+def power_limit_kwargs(params: Parameters, candidates: gpd.GeoDataFrame | None, m: int) -> dict:
+    """The per-station power limit as keyword arguments of the capacitated model
+    (``dc_port_kw``, ``ac_port_kw``, ``max_station_kw``), when its class takes them (the limit
+    arrives with the solver's power rows); {} when it does not, and the run says so
+    (:func:`power_limit_applies`)."""
+    if not power_limit_applies():
+        return {}
+    return {"dc_port_kw": params.value("dc_charger_power_kw"), "ac_port_kw": params.value("ac_charger_power_kw"),
+            "max_station_kw": station_limits_kw(candidates, m, params)}
+
+
+def power_limit_applies() -> bool:
+    """Whether :meth:`CapacitatedSiting.from_cost_matrix` takes a per-station power limit."""
+    import inspect
+
+    names = inspect.signature(CapacitatedSiting.from_cost_matrix).parameters
+    return all(k in names for k in ("dc_port_kw", "ac_port_kw", "max_station_kw"))
+
+
 def stations_per_site(candidates: gpd.GeoDataFrame | None, cells: gpd.GeoDataFrame, params: Parameters) -> np.ndarray:
     """(m,) stations each candidate site may hold.
 
@@ -218,6 +268,9 @@ def stations_per_site(candidates: gpd.GeoDataFrame | None, cells: gpd.GeoDataFra
         return np.ones(0 if candidates is None else len(candidates))
     cap_dc, cap_ac = port_capacities(params)
     station_kwh = params.value("site_max_dc_ports") * cap_dc + params.value("site_max_ac_ports") * cap_ac
+    if power_limit_applies():  # a station's energy at its power limit (every kW at the ports' full-power hours)
+        hours = min(params.value("dc_utilisation_hours"), params.value("ac_utilisation_hours"))
+        station_kwh = min(station_kwh, station_power_limit_kw(params) * hours)
     own = cells.set_index("demand_id")["energy_kwh_day"]
     ids = candidates["site_id"].astype(str)
     cell_e = ids.str.slice(2).map(own).where(ids.str.startswith("c-")).fillna(0.0).to_numpy(dtype=float)
@@ -244,7 +297,8 @@ def capacitated_model(block, inp: ModelInputs) -> CapacitatedSiting:
     Port maxima per station and costs are the parameters ``site_max_dc_ports``,
     ``site_max_ac_ports``, ``site_cost``, ``dc_port_cost``, ``ac_port_cost``; a port's kWh/day is
     :func:`port_capacities`; stations per site :func:`stations_per_site`; installed ports
-    :func:`existing_ports`; ``allocation_cny_per_kwh_min`` and ``budget_cny`` from the block.
+    :func:`existing_ports`; the drivers' access cost :func:`access_cost_rate`; the per-station
+    power limit :func:`power_limit_kwargs`; ``budget_cny`` from the block.
     """
     pr = inp.params
     m = inp.matrix.shape[1]
@@ -258,9 +312,28 @@ def capacitated_model(block, inp: ModelInputs) -> CapacitatedSiting:
         max_dc_ports=pr.value("site_max_dc_ports"), max_ac_ports=pr.value("site_max_ac_ports"), max_stations=k,
         site_cost_cny=pr.value("site_cost"), dc_port_cost_cny=pr.value("dc_port_cost"), ac_port_cost_cny=pr.value("ac_port_cost"),
         existing_dc=ex_dc, existing_ac=ex_ac,
-        allocation_cny_per_kwh_min=block.allocation_cny_per_kwh_min, budget_cny=block.budget_cny,
-        required=_required(inp),
+        allocation_cny_per_kwh_min=access_cost_rate(block, pr), budget_cny=block.budget_cny,
+        required=_required(inp), **power_limit_kwargs(pr, inp.candidates, m),
     )
+
+
+def access_cost_rate(block, params: Parameters) -> float:
+    """CNY per kWh/day served and minute of travel (the capacitated model's allocation cost):
+    the block's ``allocation_cny_per_kwh_min``, or when it is None the drivers' access cost
+    of the parameters (:func:`evsiting.costs.access_cny_per_kwh_min`).
+
+    Raises:
+        InputError: an access parameter that is negative (the parameter is named).
+    """
+    v = getattr(block, "allocation_cny_per_kwh_min", 0.0)
+    if v is not None:
+        return float(v)
+    from ..costs import ACCESS_PARAMETERS, access_cny_per_kwh_min
+
+    try:
+        return access_cny_per_kwh_min(params)
+    except ValueError as exc:
+        raise InputError(str(exc), **params.blame(*ACCESS_PARAMETERS)) from None
 
 
 #: Rounds of :func:`fill_capacity` (each adds sites at the cells still beyond capacity).
@@ -371,8 +444,10 @@ def _capacitated(block, inp: ModelInputs, opt: SolveOptions) -> Solution:
     selected = np.asarray(res.selected, dtype=np.int64)
     summary = {"objective_cost_cny": round(float(res.objective), 2), "capital_cost_cny": round(res.capital_cny, 2),
                "lp_bound": round(float(res.lp_bound), 2), "mip_gap_target": gap}
-    if block.allocation_cny_per_kwh_min:
-        summary["travel_cost_cny"] = round(res.travel_cny, 2)
+    summary["access_cost_cny"] = round(res.travel_cny, 2)  # drivers' time: objective = capital + access
+    summary["station_power_limit_kw"] = round(station_power_limit_kw(inp.params), 3)
+    summary["power_limit_applied"] = power_limit_applies()
+    summary["allocation_cny_per_kwh_min"] = round(mdl.alpha, 6)
     if block.budget_cny is not None:
         summary["budget_cny"] = block.budget_cny
     summary["unserved_by_county"] = unserved_by_county(inp.cells, res)
