@@ -29,6 +29,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from evsiting.core.errors import InputError
+from evsiting.models._core import pair_within
 from evsiting.models.coverage import greedy_max_cover
 from evsiting.core.settings import WGS84
 
@@ -257,6 +258,15 @@ def from_points(
             continue
         if col not in points.columns:
             raise InputError(f"no column '{col}' (named by {key}); the file has {[c for c in points.columns if c != points.geometry.name]}", source=source, field=key)
+        if key == "max_kw_column":  # kW a station at the site may hold (a hub); blank = the default limit
+            kw = pd.to_numeric(points[col], errors="coerce").to_numpy(dtype=float)
+            bad = np.flatnonzero((points[col].notna().to_numpy() & np.isnan(kw)) | (kw <= 0) | np.isinf(kw))
+            if bad.size:
+                raise InputError(f"'{col}' must hold positive numbers of kW (or be blank); row "
+                                 f"{rows_all[bad[0]] if len(rows_all) == len(kw) else bad[0] + 1} has {_plain(points[col].iloc[bad[0]])!r}",
+                                 source=source, field=key)
+            out["max_station_kw"] = kw
+            continue
         vals = pd.to_numeric(points[col], errors="coerce").fillna(0.0).to_numpy(dtype=float)
         bad = np.flatnonzero(~np.isfinite(vals) | (vals < 0) | (vals != np.round(vals)))
         if bad.size:
@@ -379,7 +389,8 @@ class Reach:
         unreached: the cells with NEVs that no candidate reaches, most NEVs first: columns
             ``demand_id``, ``county_adcode``, ``county_name``, ``prefecture_adcode``,
             ``nev_count``, ``lon``, ``lat`` (WGS84 degrees) and ``reason``.
-        standard_min: the service standard (minutes) that "reach" refers to.
+        standard_min: the service standard (minutes) that "reach" refers to: one value or
+            one per cell.
     """
 
     candidates: gpd.GeoDataFrame
@@ -388,19 +399,19 @@ class Reach:
     ceiling: float
     added: int
     unreached: pd.DataFrame
-    standard_min: float
+    standard_min: float | np.ndarray
 
 
-def reached_rows(matrix: sp.csr_matrix, standard_min: float = np.inf) -> np.ndarray:
+def reached_rows(matrix: sp.csr_matrix, standard_min: float | np.ndarray = np.inf) -> np.ndarray:
     """(n_cells,) bool: the row of ``matrix`` (csr minutes) has a stored pair within
-    ``standard_min`` (a stored 0.0 is a real pair)."""
+    ``standard_min`` (one value or one per row; a stored 0.0 is a real pair)."""
     rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
     out = np.zeros(matrix.shape[0], dtype=bool)
-    out[rows[matrix.data <= standard_min]] = True
+    out[rows[pair_within(matrix, standard_min)]] = True
     return out
 
 
-def reached_share(nev: np.ndarray, matrix: sp.csr_matrix, standard_min: float = np.inf) -> float:
+def reached_share(nev: np.ndarray, matrix: sp.csr_matrix, standard_min: float | np.ndarray = np.inf) -> float:
     """Share of ``nev`` (n_cells,) in rows of ``matrix`` (csr, n_cells x m) with a stored
     pair within ``standard_min``: the coverage ceiling of the candidates (0 when there are
     no NEVs)."""
@@ -412,7 +423,7 @@ def reach_all(
     cells: gpd.GeoDataFrame,
     candidates: gpd.GeoDataFrame,
     matrix_fn: Callable[[gpd.GeoDataFrame], sp.spmatrix],
-    standard_min: float,
+    standard_min: float | np.ndarray,
     fill: bool = True,
     target_ceiling: float = 1.0,
     max_added: int | None = None,
@@ -437,7 +448,8 @@ def reach_all(
             ``standard_min`` stored (as :func:`evsiting.network.impedance.travel_time_matrix`); a
             pair's time must not depend on the other sites (the matrix is assembled from
             column blocks).
-        standard_min: the service standard (minutes): a cell is reached by a pair within it.
+        standard_min: the service standard (minutes): a cell is reached by a pair within it;
+            one value or (n_cells,) (each cell's own standard).
         fill: run the gap fill (False: only the travel times and the unreached cells).
         target_ceiling: stop once this share of NEVs (0..1] is reached; 1 = every cell.
         max_added: most gap-fill sites (None: no limit).
@@ -465,19 +477,20 @@ def reach_all(
     before = reached_share(nev, matrix, standard_min)
     todo = np.flatnonzero(~reached_rows(matrix, standard_min) & (nev > 0))
     reason = np.full(len(cells), "", dtype=object)
-    std = f"no candidate within {standard_min:g} min"
+    std_n = np.broadcast_to(np.asarray(standard_min, dtype=float), (len(cells),))
+    std = np.array([f"no candidate within {v:g} min" for v in std_n], dtype=object)
     added = 0
     if len(todo) and not fill:
-        reason[todo] = f"{std}; candidates.fill_gaps is off"
+        reason[todo] = std[todo] + "; candidates.fill_gaps is off"
     elif len(todo) and before >= target_ceiling:
-        reason[todo] = f"{std}; candidates.target_ceiling {target_ceiling:g} was met without a gap fill"
+        reason[todo] = std[todo] + f"; candidates.target_ceiling {target_ceiling:g} was met without a gap fill"
     elif len(todo):
         pool_df = cells.iloc[todo].sort_values(["nev_count", "demand_id"], ascending=[False, True])
         pool_df = pool_df[~("c-" + pool_df["demand_id"]).isin(candidates["site_id"])]
         pool = _cell_sites(cells, pool_df, "gap_fill")
         pm = call(pool)
         sub = sp.csr_matrix(pm[todo])
-        sub.data = np.where(sub.data <= standard_min, 1.0, 0.0)  # reach, not minutes (a stored 0.0 is a real pair)
+        sub.data = np.where(pair_within(sub, std_n[todo]), 1.0, 0.0)  # reach, not minutes (a stored 0.0 is a real pair)
         sub.eliminate_zeros()
         w = nev[todo].astype(np.float64)
         order = greedy_max_cover(sub, w, sub.shape[1])
@@ -501,9 +514,9 @@ def reach_all(
         left_rows = ~reached_rows(matrix, standard_min)[todo]
         why = np.where(
             ~coverable,
-            f"{std}: not even a site in the cell itself (its demand point is not within the standard of itself)",
-            f"{std}; the gap fill stopped at candidates.max_added = {max_added}" if capped
-            else f"{std}; the gap fill stopped at candidates.target_ceiling = {target_ceiling:g}",
+            std[todo] + ": not even a site in the cell itself (its demand point is not within the standard of itself)",
+            std[todo] + (f"; the gap fill stopped at candidates.max_added = {max_added}" if capped
+                         else f"; the gap fill stopped at candidates.target_ceiling = {target_ceiling:g}"),
         )
         reason[todo[left_rows]] = why[left_rows]
     left_idx = np.flatnonzero(~reached_rows(matrix, standard_min) & (nev > 0))

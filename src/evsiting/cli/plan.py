@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from evsiting.report.warnings import standard_label
 from .common import SOLVER_HELP, check_solver_option, echo_err, handle_errors
 
 
@@ -21,7 +22,7 @@ def _limit(r: dict) -> str:
 def _print_table(res) -> None:
     s = res.summary
     typer.echo(f"\n{s['run']}: {s['years'][0]}-{s['years'][-1]}, objective {s['objective']}, "
-               f"{s['service_standard_min']:g}-min service standard, {s['candidates']:,} candidate sites")
+               f"service standard {standard_label(s)}, {s['candidates']:,} candidate sites")
     typer.echo(f"method: {s.get('method', '')}")
     binding = "binding" in (s["by_year"][0] if s["by_year"] else {})
     typer.echo(f"{'year':<6}{'NEVs':>11}{'stations':>10}{'new':>6}{'DC ports':>10}{'AC ports':>10}{'served':>9}{'spend CNY':>16}"

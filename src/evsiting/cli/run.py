@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from evsiting.report.warnings import run_warnings
+from evsiting.report.warnings import run_warnings, standard_label
 from evsiting.report.reality import render_validation
 from .common import SOLVER_HELP, check_solver_option, echo_err, handle_errors
 
@@ -24,7 +24,7 @@ def _print_summary(res) -> None:
         notes.append(f"{idle} would be nobody's nearest station")
     note = f" ({' and '.join(notes)}: not built; {s['total']['stations']:,} built)" if notes else ""
     model = s.get("model", "MCLP") + (f" with p = {s['p']} stations" if "p" in s else f", {tot['stations']:,} stations")
-    typer.echo(f"\n{s['run']}: {s['year']} {s.get('scenario', '')}, {model}{note}, {s['service_standard_min']:g}-min service standard")
+    typer.echo(f"\n{s['run']}: {s['year']} {s.get('scenario', '')}, {model}{note}, service standard {standard_label(s)}")
     typer.echo(f"{'':14}{'NEVs':>9}{'stations':>10}{'DC ports':>10}{'AC ports':>10}{'coverage':>10}{'NEV/charger':>13}")
     rows = s["prefectures"] + [{"name_en": "Total", **tot}]
     for r in rows:
@@ -50,7 +50,7 @@ def _print_summary(res) -> None:
     if "coverage_ceiling_share" in s:
         typer.echo(
             f"coverage ceiling of the candidate sites: {s['coverage_ceiling_share']:.1%} of NEVs are within "
-            f"{s['service_standard_min']:g} min of any candidate (more stations cannot exceed it)"
+            f"their standard ({standard_label(s)}) of any candidate (more stations cannot exceed it)"
         )
     _print_candidates(s)
     bw = s.get("building_weights") or {}
@@ -73,6 +73,10 @@ def _print_summary(res) -> None:
             typer.echo(f"capital cost: {cost / 1e6:,.1f} M CNY ({per_nev:,.0f} CNY per NEV); every station within "
                        f"{s['site_max_ports']['dc']:g} DC / {s['site_max_ports']['ac']:g} AC ports"
                        + ("" if not s.get("stations_over_site_max") else " EXCEPT those flagged"))
+        if s.get("allocation_cny_per_kwh_min"):
+            typer.echo(f"drivers' access cost: {s.get('access_cost_cny', 0) / 1e6:,.1f} M CNY over the stations' life "
+                       f"({s['allocation_cny_per_kwh_min']:.4g} CNY per kWh/day and minute); total cost "
+                       f"{(cost or 0) / 1e6 + s.get('access_cost_cny', 0) / 1e6:,.1f} M CNY")
     else:
         typer.echo(f"unserved public energy: {tot['unserved_energy_kwh_day']:,.0f} of {tot['energy_kwh_day']:,.0f} kWh/day (demand beyond the service standard)")
     if s.get("validation"):

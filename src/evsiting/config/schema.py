@@ -63,6 +63,9 @@ class PointFile(Strict):
     #: the capacitated model counts them as capacity at no cost and adds ports only where needed.
     dc_ports_column: str | None = None
     ac_ports_column: str | None = None
+    #: Column with the installed kW a station at the site may hold (a hub with a grid connection
+    #: of its own); blank rows take the default limit (parameters station_transformer_kva etc.).
+    max_kw_column: str | None = None
 
     @field_validator("crs")
     @classmethod
@@ -87,6 +90,10 @@ class DataFiles(Strict):
     county_seats: PointFile = PointFile(path="shared:guizhou_county_seats.csv", crs="gcj02", id_column="adcode", name_column="name_zh")
     motorways: str = "shared:guizhou_motorways_osm.geojson"
     parameters: str = "data:parameters.csv"
+    #: census 2020 city-proper (城区) populations: the ``core`` zone (evsiting.demand.zones)
+    city_proper: str = "shared:guizhou_chengqu_housing_census2020.csv"
+    #: GeoNames populated places: township seats and towns for the ``town`` zone (None: off)
+    places: str | None = "shared:guizhou_geonames_cities500.csv"
 
 
 class BuildingWeightsConfig(Strict):
@@ -132,11 +139,21 @@ class DemandConfig(Strict):
     nev_total: int | None = Field(None, gt=0)
     weights: Literal["population", "population_x_car_share", "urban_population"] = "population_x_car_share"
     h3_resolution: int = Field(7, ge=4, le=9)
+    #: Finer H3 cells in the zones whose km standard needs them (core and urban:
+    #: evsiting.demand.zones.FINE_ZONES): 8 gives about 0.74 km², 9 about 0.1 km². None: one
+    #: resolution everywhere. Vehicles and residents stay conserved per county.
+    fine_h3_resolution: int | None = Field(None, ge=5, le=10)
     #: Fleet scenario (issue #4): ``low``/``high`` take the ``low``/``high`` column of
     #: ``data/parameters.csv`` for the parameters listed in ``fleet.scenario_parameters``.
     scenario: Literal["low", "base", "high"] = "base"
     #: Building footprints as a weight of the cells inside each county (None: off).
     building_weights: BuildingWeightsConfig | None = None
+
+    @model_validator(mode="after")
+    def _finer(self):
+        if self.fine_h3_resolution is not None and self.fine_h3_resolution <= self.h3_resolution:
+            raise ValueError(f"fine_h3_resolution ({self.fine_h3_resolution}) must be finer (larger) than h3_resolution ({self.h3_resolution})")
+        return self
 
 
 class FleetConfig(Strict):
@@ -239,6 +256,18 @@ class _ModelBlock(Strict):
     #: minutes; at most 240 (a standard of hours is not a
     #: charging-access standard, and a typo such as 1,000,000 would silently cover everything)
     service_standard_min: float = Field(15.0, gt=0, le=240)
+    #: each demand cell's own standard by its urban zone (core/urban/town: a straight-line
+    #: radius in km, rural: minutes; parameters ``standard_core_km``, ``standard_urban_km``,
+    #: ``standard_town_km``, ``standard_rural_min``; evsiting.demand.zones) instead of one
+    #: ``service_standard_min`` for every cell
+    zone_standards: bool = False
+
+    @model_validator(mode="after")
+    def _one_standard(self):
+        if self.zone_standards and "service_standard_min" in self.model_fields_set:
+            raise ValueError("give either 'zone_standards: true' (each cell's standard by its urban zone) or "
+                             "'service_standard_min' (one standard for every cell), not both")
+        return self
 
 
 class _StationCount(_ModelBlock):
@@ -294,10 +323,13 @@ class CapacitatedConfig(_ModelBlock):
     ``dc_port_cost``, ``ac_port_cost``)."""
 
     type: Literal["capacitated"] = "capacitated"
-    #: CNY per kWh/day served per minute of travel: the value of drivers' time over the
-    #: stations' life (CNY/h / 60 x trips per kWh x days), set by the planner; 0 = no allocation
-    #: cost (the default: no sourced value of travel time for Guizhou is in this repository).
-    allocation_cny_per_kwh_min: float = Field(0.0, ge=0, allow_inf_nan=False)
+    #: CNY per kWh/day served per minute of travel: drivers' access cost in the objective
+    #: (total cost = capital + access). None (default) = derived from the parameters
+    #: (evsiting.sizing.costs.access_cny_per_kwh_min: value_of_time_cny_per_h / 60 x
+    #: access_legs_per_session / dc_session_kwh x 365 x the present value over
+    #: access_horizon_years at access_discount_rate; 56 CNY with the defaults); 0 = no access
+    #: cost (least capital cost, the earlier default; also parameters: {value_of_time_cny_per_h: 0}).
+    allocation_cny_per_kwh_min: float | None = Field(None, ge=0, allow_inf_nan=False)
     #: CNY for new stations and ports; with it the model maximises the energy served and
     #: reports the rest unserved (None = serve all the energy the sites can hold, least cost).
     budget_cny: float | None = Field(None, ge=0, allow_inf_nan=False)

@@ -144,6 +144,18 @@ def h3_pieces(counties: gpd.GeoDataFrame, resolution: int) -> gpd.GeoDataFrame:
     return out.sort_values(["adcode", "h3"]).reset_index(drop=True)
 
 
+def county_shares(area_km2: np.ndarray, seat_dist_m: np.ndarray, urban_frac: float, kernel_m: float) -> np.ndarray:
+    """One county's weights of its cells (sum 1): the census urban share by area x
+    exp(-d / kernel) around the county seat (Clark 1951), the rural share by area.
+
+    Args:
+        area_km2: (k,) cell areas; seat_dist_m: (k,) metres from the demand point to the seat;
+        urban_frac: the county's census urban population / population; kernel_m: metres.
+    """
+    wu = area_km2 * np.exp(-seat_dist_m / kernel_m)
+    return urban_frac * wu / wu.sum() + (1.0 - urban_frac) * area_km2 / area_km2.sum()
+
+
 def build_demand_cells(
     counties: gpd.GeoDataFrame,
     county_nevs: pd.Series,
@@ -154,6 +166,7 @@ def build_demand_cells(
     rates: dict[str, float],
     buildings: gpd.GeoDataFrame | None = None,
     building_share: float = 0.0,
+    pieces: gpd.GeoDataFrame | None = None,
 ) -> gpd.GeoDataFrame:
     """Spread each county's NEVs over its H3 pieces and compute daily public energy.
 
@@ -169,19 +182,26 @@ def build_demand_cells(
         buildings: optional building footprint polygons (any CRS): each county's cell
             weights are blended with the cells' footprint area by ``building_share`` (0..1),
             see :mod:`evsiting.demand.buildings`; None (default) = census weights only.
+        pieces: the partition of the counties to use instead of the H3 pieces of
+            ``resolution`` (:func:`h3_pieces` columns; e.g. the multi-resolution pieces of
+            :func:`evsiting.demand.zones.refine_pieces`); its ``zone`` column, when present,
+            is kept.
 
     Returns:
         GeoDataFrame (n_cells,) in WGS84, polygons, with ``demand_id`` (``<h3>-<adcode>``),
         ``h3``, ``county_adcode``, ``county_name``, ``prefecture_adcode``, ``area_km2``,
         ``nev_count`` (int vehicles), ``energy_kwh_day`` (public, float),
-        ``energy_dc_kwh_day`` (its DC-fast part), ``lon``/``lat`` (a point
+        ``energy_dc_kwh_day`` (its DC-fast part), ``population`` (int residents of the 2020
+        census, spread by the same weights as the vehicles; per county it adds up to the
+        census population), ``h3_resolution``, ``lon``/``lat`` (a point
         inside the cell, WGS84 degrees, used as the demand point), and with ``buildings``
         ``building_area_m2`` (footprint area in the cell, EPSG:32648). Sorted by demand_id.
 
     Raises:
         InputError: a study county has no seat point or no NEV figure.
     """
-    pieces = h3_pieces(counties, resolution)
+    if pieces is None:
+        pieces = h3_pieces(counties, resolution)
     pts = pieces.geometry.representative_point()
     pts_proj = gpd.GeoSeries(pts, crs=WGS84).to_crs(PROJECTED_CRS)
     seats = seats.set_index(seats["adcode"].astype(int))
@@ -189,23 +209,20 @@ def build_demand_cells(
     census_c = census.counties.set_index("adcode")
     kernel_m = params.value("urban_kernel_km") * 1000.0
     nev = np.zeros(len(pieces), dtype=np.int64)
+    pop = np.zeros(len(pieces), dtype=np.int64)
     b_area = None if buildings is None else footprint_area(pieces, buildings)[0]
     for adcode, idx in pieces.groupby("adcode").indices.items():
         if adcode not in seats_proj.index:
             raise InputError(f"no county seat for county {adcode}", field="adcode")
         if adcode not in county_nevs.index:
             raise InputError(f"no NEV figure for county {adcode}", field="adcode")
-        seat = seats_proj.loc[adcode]
-        d = pts_proj.iloc[idx].distance(seat).to_numpy()
-        area = pieces["area_km2"].to_numpy()[idx]
+        d = pts_proj.iloc[idx].distance(seats_proj.loc[adcode]).to_numpy()
         row = census_c.loc[adcode]
-        urban_frac = float(row["urban_population"]) / float(row["population"])
-        wu = area * np.exp(-d / kernel_m)
-        n_c = int(county_nevs.loc[adcode])
-        share = urban_frac * wu / wu.sum() + (1.0 - urban_frac) * area / area.sum()
+        share = county_shares(pieces["area_km2"].to_numpy()[idx], d, float(row["urban_population"]) / float(row["population"]), kernel_m)
         if b_area is not None:
             share = blend_weights(share, b_area[idx], building_share)
-        nev[idx] = largest_remainder(n_c, share)
+        nev[idx] = largest_remainder(int(county_nevs.loc[adcode]), share)
+        pop[idx] = largest_remainder(int(row["population"]), share)
     names = counties.set_index("adcode")
     out = gpd.GeoDataFrame(
         {
@@ -218,6 +235,8 @@ def build_demand_cells(
             "nev_count": nev,
             "energy_kwh_day": nev * float(rates["public_kwh_per_vehicle"]),
             "energy_dc_kwh_day": nev * float(rates["dc_kwh_per_vehicle"]),
+            "population": pop,
+            "h3_resolution": [h3.get_resolution(h) for h in pieces["h3"]],
             "lon": pts.x.to_numpy(),
             "lat": pts.y.to_numpy(),
         },
@@ -226,6 +245,8 @@ def build_demand_cells(
     )
     if b_area is not None:
         out["building_area_m2"] = b_area
+    if "zone" in pieces.columns:
+        out["zone"] = pieces["zone"].to_numpy()
     return out.sort_values("demand_id").reset_index(drop=True)
 
 

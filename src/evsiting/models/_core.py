@@ -180,9 +180,65 @@ def check_p(p: Any, n_candidates: int, n_required: int) -> int:
     return p_int
 
 
-def coverage_csr(cost: sp.csr_matrix, radius: float) -> sp.csr_matrix:
-    """Boolean-structure CSR (int8 ones) of the pairs with ``cost <= radius`` minutes."""
-    keep = cost.data <= radius
+def check_standard(value: Any, n: int | None = None, name: str = "service_radius", *,
+                   allow_inf: bool = False) -> float | np.ndarray:
+    """A service standard in minutes: one value for every demand point, or one per demand
+    point (each cell's own standard, e.g. by urban zone: :mod:`evsiting.demand.zones`).
+
+    Args:
+        value: a number, or an array-like of ``n`` numbers (minutes).
+        n: the number of demand points an array must have (None = not checked here).
+        name: the argument named in errors.
+        allow_inf: ``inf`` (no standard) is allowed.
+
+    Returns:
+        float, or a float64 array (n,).
+
+    Raises:
+        InputError: not a number, NaN, negative, infinite (unless allowed), wrong length.
+    """
+    if np.ndim(value) == 0:
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            raise InputError(f"{name} must be a number of minutes, got {value!r}", field=name) from None
+        arr = np.array([v])
+    else:
+        try:
+            arr = np.asarray(value, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            raise InputError(f"{name} must be numbers of minutes", field=name) from None
+        if n is not None and arr.shape[0] != n:
+            raise InputError(f"{name} has {arr.shape[0]} values for {n} demand points", field=name)
+    if np.isnan(arr).any() or (arr < 0).any() or (not allow_inf and not np.isfinite(arr).all()):
+        raise InputError(f"{name} must be {'non-negative' if allow_inf else 'finite and non-negative'} (minutes)", field=name)
+    return float(arr[0]) if np.ndim(value) == 0 else arr
+
+
+def standard_text(standard: float | np.ndarray) -> str:
+    """``15`` for one standard, ``1.5-15`` for per-point standards (minutes, for messages)."""
+    if np.ndim(standard) == 0:
+        return f"{float(standard):g}"
+    s = np.asarray(standard, dtype=float)
+    if not s.size:
+        return "0"
+    lo, hi = float(s.min()), float(s.max())
+    return f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}"
+
+
+def pair_within(cost: sp.csr_matrix, standard: float | np.ndarray) -> np.ndarray:
+    """(nnz,) bool: the stored pair's minutes are within its demand point's standard
+    (a scalar, or an ``(n_clients,)`` array: row ``i`` compared with ``standard[i]``)."""
+    if np.ndim(standard) == 0:
+        return cost.data <= standard
+    rows = np.repeat(np.arange(cost.shape[0]), np.diff(cost.indptr))
+    return cost.data <= np.asarray(standard, dtype=np.float64)[rows]
+
+
+def coverage_csr(cost: sp.csr_matrix, radius: float | np.ndarray) -> sp.csr_matrix:
+    """Boolean-structure CSR (int8 ones) of the pairs with ``cost <= radius`` minutes
+    (``radius`` one value or one per client, see :func:`pair_within`)."""
+    keep = pair_within(cost, radius)
     rows = np.repeat(np.arange(cost.shape[0]), np.diff(cost.indptr))
     c = sp.csr_matrix(
         (np.ones(int(keep.sum()), dtype=np.int8), (rows[keep], cost.indices[keep])), shape=cost.shape
@@ -227,14 +283,15 @@ def merge_identical_rows(m: sp.csr_matrix, with_data: bool = False,
     return np.asarray(reps, dtype=np.int64), group
 
 
-def nearest_assignment(cost: sp.csr_matrix, selected: np.ndarray, radius: float = math.inf) -> np.ndarray:
-    """For each client, the nearest selected candidate within ``radius`` (ties: lowest index), or -1."""
+def nearest_assignment(cost: sp.csr_matrix, selected: np.ndarray, radius: float | np.ndarray = math.inf) -> np.ndarray:
+    """For each client, the nearest selected candidate within ``radius`` (one value or one per
+    client; ties: lowest index), or -1."""
     n = cost.shape[0]
     out = np.full(n, -1, dtype=np.int64)
     if len(selected) == 0:
         return out
     sub = cost[:, selected].tocoo()
-    keep = sub.data <= radius
+    keep = sub.data <= (radius if np.ndim(radius) == 0 else np.asarray(radius, dtype=np.float64)[sub.row])
     r, c, d = sub.row[keep], np.asarray(selected)[sub.col[keep]], sub.data[keep]
     if r.size == 0:
         return out

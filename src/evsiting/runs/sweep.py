@@ -39,6 +39,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from evsiting.core.errors import blames_config
+from evsiting.models._core import standard_text
+from evsiting.stages.s5_model import standard_of
 from evsiting.config.schema import RunConfig
 from evsiting.sizing.costs import station_cost
 from evsiting.core.errors import InputError
@@ -64,7 +66,7 @@ class SweepInputs:
         candidates: candidate sites (WGS84 points).
         matrix: csr (n_cells, n_candidates) travel minutes within the service standard.
         params: the run's parameters (scenario and config overrides applied).
-        standard_min: service standard, minutes.
+        standard_min: service standard, minutes: one value or each cell's own (n_cells,).
         weight: MCLP weight column (``nev_count`` or ``energy_kwh_day``).
         run_name: name of the underlying run.
         summary: ``run``, ``year`` and ``scenario`` (or a run's whole summary).
@@ -76,7 +78,7 @@ class SweepInputs:
     candidates: gpd.GeoDataFrame
     matrix: sp.csr_matrix
     params: Parameters
-    standard_min: float
+    standard_min: float | np.ndarray
     weight: str
     run_name: str
     summary: dict
@@ -140,9 +142,9 @@ def prepare(cfg: RunConfig, prefecture: str | None = None, progress: Callable[[s
     ctx = RunContext.open(cfg, write=False, progress=progress)
     study = load_study(cfg, prefecture, progress)
     ctx.done("data")
-    standard = cfg.model.service_standard_min
-    inst = build_instance(cfg, study, ctx, cutoff_min=standard)  # the same instance as `run`
+    inst = build_instance(cfg, study, ctx, cut_to_standard=True)  # the same instance as `run`, pairs within each cell's standard
     demand, cands, travel = inst.demand, inst.reached.candidates, inst.travel
+    standard = standard_of(cfg.model, demand.cells)
     run_name = study.run_name(cfg, prefecture)
     summary = {"run": run_name, "year": cfg.year, "scenario": cfg.demand.scenario}
     return SweepInputs(demand.cells, cands.sites, travel.matrix, demand.params, standard, getattr(cfg.model, "weight", "nev_count"),
@@ -154,7 +156,7 @@ def from_result(res) -> SweepInputs:
     demand cells, candidates, travel-time matrix, parameters, standard and weight."""
     cells = res.cells.drop(columns=["covered", "travel_min", "station_id"], errors="ignore")
     cfg = res.config
-    return SweepInputs(cells, res.candidates, res.matrix, params_from_manifest(res.manifest), cfg.model.service_standard_min,
+    return SweepInputs(cells, res.candidates, res.matrix, params_from_manifest(res.manifest), standard_of(cfg.model, cells),
                        getattr(cfg.model, "weight", "nev_count"), res.summary["run"], res.summary,
                        res.manifest.get("data_files", []), res.manifest.get("impedance", {}))
 
@@ -291,7 +293,6 @@ def sweep_budget(inp: SweepInputs, values: list[float], solver: str = "cbc", tim
     Returns:
         DataFrame with :data:`TRADEOFF_COLUMNS` (``value`` = budget, CNY).
     """
-    from evsiting.config.schema import CapacitatedConfig
     from evsiting.stages.s5_model import CAPACITATED_MIP_GAP, ModelInputs, capacitated_model
     from evsiting.stages.s6_sizing import assign_cells
 
@@ -301,7 +302,7 @@ def sweep_budget(inp: SweepInputs, values: list[float], solver: str = "cbc", tim
     minp = ModelInputs(inp.cells, inp.matrix, required, pr, inp.candidates)
     # the least-cost plan serving all servable energy, once: every budget at or above its cost
     # has it as the answer (served energy proven maximal, cost within its gap)
-    least = capacitated_model(CapacitatedConfig(service_standard_min=inp.standard_min), minp).solve(
+    least = capacitated_model(_capacitated_block(inp), minp).solve(
         solver=solver, time_limit=time_limit, mip_gap=gap_target)
     progress(f"  least cost serving all servable energy: {least.capital_cny / 1e6:,.1f} M CNY ({least.status}, gap {least.gap:.2%})")
     rows = []
@@ -317,7 +318,7 @@ def sweep_budget(inp: SweepInputs, values: list[float], solver: str = "cbc", tim
                 source = f"reused: the plan of budget {best[0]:,.0f} CNY serves the same energy for less"
         else:
             # the run's own capacitated model and port rule (evsiting.stages.s5_model), with a budget
-            block = CapacitatedConfig(service_standard_min=inp.standard_min, budget_cny=b)
+            block = _capacitated_block(inp, budget_cny=b)
             res = capacitated_model(block, minp).solve(solver=solver, time_limit=time_limit, mip_gap=gap_target,
                                                       least_cost_first=False)
             status, bound, gap, source, res_use = res.status, res.bound, res.gap, "solved", res
@@ -442,7 +443,7 @@ def run_sweep(cfg: RunConfig, kind: str, values: list, *, prefecture: str | None
             "mip_gap": cfg.solver.mip_gap}
     df = solve(inp, values, progress=progress, **opts)
     target = out or Path(cfg.path(cfg.output_dir)) / f"{inp.run_name}-sweep-{kind}"
-    title = f"{inp.run_name}: {inp.summary['year']}, {inp.summary['scenario']} scenario, {inp.standard_min:g}-min standard"
+    title = f"{inp.run_name}: {inp.summary['year']}, {inp.summary['scenario']} scenario, standard {standard_text(inp.standard_min)} min"
     manifest = sweep_manifest(cfg, inp, kind, values, prefecture=prefecture, **opts)
     write_sweep(df, target, title, kind, manifest)
     return df, target
@@ -465,3 +466,13 @@ def sweep_manifest(cfg: RunConfig, inp: SweepInputs, kind: str, values: list, so
         sweep={"kind": kind, "values": list(values), "model": "MCLP" if kind == "p" else "ChargerSiting (max_served)"},
         sizes={"demand_cells": len(inp.cells), "candidates": len(inp.candidates), "matrix_pairs": int(inp.matrix.nnz)},
     )
+
+
+def _capacitated_block(inp: SweepInputs, **kw):
+    """The capacitated model block of a sweep: the cells' own standards (column
+    ``standard_min``) when they carry them, else the one standard of ``inp``."""
+    from evsiting.config.schema import CapacitatedConfig
+
+    if np.ndim(inp.standard_min) == 0:
+        kw["service_standard_min"] = float(inp.standard_min)
+    return CapacitatedConfig(**kw)

@@ -1,6 +1,6 @@
 """The port rule of every command (``run``, ``sweep``, ``plan``, ``compare``): what one DC /
-AC port delivers a day, how many stations a candidate site may hold, and the ports already
-installed at a site."""
+AC port delivers a day, how many stations a candidate site may hold, the ports already
+installed at a site, and the installed kW a station's grid connection allows."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import geopandas as gpd
 import numpy as np
 
 from evsiting.config.params import Parameters
+from evsiting.core.errors import InputError
+from evsiting.models.capacitated import CapacitatedSiting
 
 
 def port_capacities(params: Parameters) -> tuple[float, float]:
@@ -16,6 +18,56 @@ def port_capacities(params: Parameters) -> tuple[float, float]:
     ``ac_utilisation_hours``). The one port rule of ``run``, ``sweep``, ``plan`` and ``compare``."""
     return (params.value("dc_charger_power_kw") * params.value("dc_utilisation_hours"),
             params.value("ac_charger_power_kw") * params.value("ac_utilisation_hours"))
+
+
+def station_power_limit_kw(params: Parameters) -> float:
+    """Installed kW one public station may hold on its grid connection: the rating of its
+    distribution transformer x power factor / simultaneity (parameters
+    ``station_transformer_kva``, ``station_power_factor``, ``station_simultaneity``; 920 kW
+    with 800 kVA, 0.92 and 0.8).
+
+    Raises:
+        InputError: a non-positive value (the parameter is named).
+    """
+    names = ("station_transformer_kva", "station_power_factor", "station_simultaneity")
+    kva, pf, sim = (float(params.value(n)) for n in names)
+    if min(kva, pf, sim) <= 0:
+        raise InputError("the station power limit needs positive station_transformer_kva, station_power_factor and "
+                         "station_simultaneity", **params.blame(*names))
+    return kva * pf / sim
+
+
+def station_limits_kw(candidates: gpd.GeoDataFrame | None, m: int, params: Parameters) -> np.ndarray:
+    """(m,) installed kW a station may hold at each candidate site: :func:`station_power_limit_kw`,
+    or where a candidate file gives it (``max_kw_column`` -> column ``max_station_kw``, a hub
+    with its own grid connection) that value; never below an existing station's installed kW
+    (its ports stay)."""
+    lim = np.full(m, station_power_limit_kw(params))
+    if candidates is not None and "max_station_kw" in candidates.columns:
+        own = candidates["max_station_kw"].to_numpy(dtype=float)
+        lim = np.where(np.isfinite(own) & (own > 0), own, lim)
+    ex_dc, ex_ac = existing_ports(candidates, m)
+    installed = ex_dc * params.value("dc_charger_power_kw") + ex_ac * params.value("ac_charger_power_kw")
+    return np.maximum(lim, installed)
+
+
+def power_limit_kwargs(params: Parameters, candidates: gpd.GeoDataFrame | None, m: int) -> dict:
+    """The per-station power limit as keyword arguments of the capacitated model
+    (``dc_port_kw``, ``ac_port_kw``, ``max_station_kw``), when its class takes them (the limit
+    arrives with the solver's power rows); {} when it does not, and the run says so
+    (:func:`power_limit_applies`)."""
+    if not power_limit_applies():
+        return {}
+    return {"dc_port_kw": params.value("dc_charger_power_kw"), "ac_port_kw": params.value("ac_charger_power_kw"),
+            "max_station_kw": station_limits_kw(candidates, m, params)}
+
+
+def power_limit_applies() -> bool:
+    """Whether :meth:`CapacitatedSiting.from_cost_matrix` takes a per-station power limit."""
+    import inspect
+
+    names = inspect.signature(CapacitatedSiting.from_cost_matrix).parameters
+    return all(k in names for k in ("dc_port_kw", "ac_port_kw", "max_station_kw"))
 
 
 def stations_per_site(candidates: gpd.GeoDataFrame | None, cells: gpd.GeoDataFrame, params: Parameters) -> np.ndarray:
@@ -30,6 +82,9 @@ def stations_per_site(candidates: gpd.GeoDataFrame | None, cells: gpd.GeoDataFra
         return np.ones(0 if candidates is None else len(candidates))
     cap_dc, cap_ac = port_capacities(params)
     station_kwh = params.value("site_max_dc_ports") * cap_dc + params.value("site_max_ac_ports") * cap_ac
+    if power_limit_applies():  # a station's energy at its power limit (every kW at the ports' full-power hours)
+        hours = min(params.value("dc_utilisation_hours"), params.value("ac_utilisation_hours"))
+        station_kwh = min(station_kwh, station_power_limit_kw(params) * hours)
     own = cells.set_index("demand_id")["energy_kwh_day"]
     ids = candidates["site_id"].astype(str)
     cell_e = ids.str.slice(2).map(own).where(ids.str.startswith("c-")).fillna(0.0).to_numpy(dtype=float)

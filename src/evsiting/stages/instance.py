@@ -21,7 +21,7 @@ from evsiting.stages.s2_demand import Demand, build_demand
 from evsiting.stages.s3_candidates import build_candidates
 from evsiting.stages.s4_fill import fill_capacity
 from evsiting.stages.s4_travel import Reached, TravelProvider, TravelTimes, reach_all_cells, travel_provider
-from evsiting.stages.s5_model import travel_cutoff_min
+from evsiting.stages.s5_model import cuts_to_standard, standard_of, travel_cutoff_min
 
 
 @dataclass(frozen=True)
@@ -61,8 +61,8 @@ class Instance:
 
 
 def build_instance(cfg: RunConfig, study: Study, ctx: RunContext, *, demand: Demand | None = None,
-                   cutoff_min: float | None = None, per_county: int | None = None, osm: bool = True,
-                   capacity_fill: bool | None = None) -> Instance:
+                   cutoff_min: float | None = None, cut_to_standard: bool | None = None, per_county: int | None = None,
+                   osm: bool = True, capacity_fill: bool | None = None) -> Instance:
     """Demand, candidates and travel times of ``cfg`` on ``study``, each stage reported to
     ``ctx`` (``demand``, ``candidates``, ``travel times``).
 
@@ -73,7 +73,11 @@ def build_instance(cfg: RunConfig, study: Study, ctx: RunContext, *, demand: Dem
             None = :func:`~evsiting.stages.s2_demand.build_demand` of ``cfg``.
         cutoff_min: minutes up to which travel times are kept (default
             :func:`~evsiting.stages.s5_model.travel_cutoff_min` of the model block: the
-            service standard, or ``max_travel_min`` of the assigning models).
+            largest of the cells' service standards, or ``max_travel_min`` of the assigning
+            models).
+        cut_to_standard: keep only each cell's pairs within its own standard (default
+            :func:`~evsiting.stages.s5_model.cuts_to_standard`: every model but p-median and
+            p-center).
         per_county, osm: as :func:`~evsiting.stages.s3_candidates.build_candidates`.
         capacity_fill: run the capacity fill (default: when ``model.type`` is ``capacitated``).
 
@@ -90,8 +94,11 @@ def build_instance(cfg: RunConfig, study: Study, ctx: RunContext, *, demand: Dem
     cands = build_candidates(cfg, study, cells, per_county=per_county, osm=osm)
     ctx.done("candidates", f"{len(cands.sites):,}")
     provider = travel_provider(cfg)
-    cutoff = travel_cutoff_min(cfg.model) if cutoff_min is None else cutoff_min
-    reached = reach_all_cells(provider, cells, cands, params, cutoff, cfg.model.service_standard_min)
+    standard = standard_of(cfg.model, cells)  # minutes: one for all, or each cell's own (its zone's)
+    if cutoff_min is None:
+        cutoff_min = travel_cutoff_min(cfg.model, cells)
+    reached = reach_all_cells(provider, cells, cands, params, cutoff_min, standard,
+                              cut=cut_to_standard if cut_to_standard is not None else cuts_to_standard(cfg.model))
     fill = cfg.model.type == "capacitated" if capacity_fill is None else capacity_fill
     n_fill, fill_note = 0, ""
     if fill:  # sites at the cells whose energy the sites in reach cannot hold

@@ -16,6 +16,7 @@ from evsiting.candidates import generate as cand
 from evsiting.study.areas import Prefecture, Prefectures, read_polygons, study_counties
 from evsiting.config.schema import RunConfig
 from ..demand import cells as dcells
+from ..demand import zones as dzones
 from evsiting.core.errors import InputError
 from evsiting.io.points import check_parameter_overrides, conventional_columns, dropped_warning, read_points
 from evsiting.config.params import Parameters, load_parameters
@@ -47,6 +48,8 @@ class Study:
     buildings: gpd.GeoDataFrame | None
     buildings_info: dict
     files: list[dict]
+    #: census city-proper populations and town points of the urban zones (None: not read)
+    zone_inputs: dzones.ZoneInputs | None = None
 
     def run_name(self, cfg: RunConfig, prefecture: str | None) -> str:
         """``<name>`` or ``<name>-<prefecture slug>``."""
@@ -77,7 +80,9 @@ def load_study(cfg: RunConfig, prefecture: str | None = None, progress: Callable
     files.append(file_record(sf.path, cfg.path(sf.path), declared_crs=sf.crs))
     files.append(file_record(d.parameters, cfg.path(d.parameters)))
     files += [file_record(f.path, cfg.path(f.path), **notes[f.path]) for f in cfg.candidates.files]
-    return Study(params, prefs, chosen, counties_all, counties, census, seats, user_sites, buildings, bw_info, files)
+    zone_inputs = dzones.read_zone_inputs(cfg.path(d.city_proper), None if d.places is None else cfg.path(d.places))
+    files += [file_record(v, cfg.path(v)) for v in (d.city_proper, d.places) if v is not None]
+    return Study(params, prefs, chosen, counties_all, counties, census, seats, user_sites, buildings, bw_info, files, zone_inputs)
 
 
 def read_candidate_files(cfg: RunConfig, counties: gpd.GeoDataFrame, counties_all: gpd.GeoDataFrame,
@@ -113,7 +118,8 @@ def read_candidate_files(cfg: RunConfig, counties: gpd.GeoDataFrame, counties_al
         notes[pf.path] = {"declared_crs": pts.attrs["declared_crs"], "dropped_empty_rows": pts.attrs["dropped_empty"],
                           "id_column": id_col, "name_column": name_col}
         sites_f = cand.from_points(pts, counties, str(path), id_col, name_col, region=counties_all,
-                                   port_columns={"dc_ports_column": pf.dc_ports_column, "ac_ports_column": pf.ac_ports_column})
+                                   port_columns={"dc_ports_column": pf.dc_ports_column, "ac_ports_column": pf.ac_ports_column,
+                                                 "max_kw_column": pf.max_kw_column})
         sites_f["required"] = pf.existing
         sites_f["source"] = pf.path  # as written in the config: the same output on every machine
         if (msg := cand.skipped_warning(sites_f, pf.path)) is not None:

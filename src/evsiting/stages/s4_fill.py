@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from evsiting.config.params import Parameters
 from evsiting.stages.s4_travel import add_cell_sites
-from evsiting.stages.s5_model import ModelInputs, capacitated_model
+from evsiting.stages.s5_model import ModelInputs, capacitated_model, standard_of
 
 
 #: Rounds of :func:`fill_capacity` (each adds sites at the cells still beyond capacity).
@@ -60,7 +60,7 @@ def fill_capacity(block, provider, cells: gpd.GeoDataFrame, reached, params: Par
         rows = np.flatnonzero(short > 1e-6)
         if not rows.size:
             break
-        reached, k = add_cell_sites(provider, cells, reached, params, _fill_rows(cells, reached, rows, block.service_standard_min))
+        reached, k = add_cell_sites(provider, cells, reached, params, _fill_rows(cells, reached, rows, standard_of(block, cells)))
         progress(f"capacity fill: {k:,} sites at cells beyond the capacity in reach ({short.sum():,.0f} kWh/day)")
         added += k
         if k == 0:
@@ -68,7 +68,7 @@ def fill_capacity(block, provider, cells: gpd.GeoDataFrame, reached, params: Par
     return reached, added
 
 
-def _fill_rows(cells: gpd.GeoDataFrame, reached, short_rows: np.ndarray, standard_min: float) -> np.ndarray:
+def _fill_rows(cells: gpd.GeoDataFrame, reached, short_rows: np.ndarray, standard_min: float | np.ndarray) -> np.ndarray:
     """Cells to give a site of their own: the short cells without one, and where a short cell
     has one already (its neighbours draw on it), the cells with energy within the standard of
     that site that have none."""
@@ -83,6 +83,7 @@ def _fill_rows(cells: gpd.GeoDataFrame, reached, short_rows: np.ndarray, standar
         for j in cols:
             r = csc.indices[csc.indptr[j]:csc.indptr[j + 1]]
             tt = csc.data[csc.indptr[j]:csc.indptr[j + 1]]
-            r = r[(tt <= standard_min) & (own[r] < 0) & (e[r] > 0)]
+            lim = standard_min if np.ndim(standard_min) == 0 else np.asarray(standard_min)[r]
+            r = r[(tt <= lim) & (own[r] < 0) & (e[r] > 0)]
             rows.extend(r.tolist())
     return np.unique(np.asarray(rows, dtype=np.int64))

@@ -37,11 +37,49 @@ from .s3_candidates import Candidates
 @dataclass(frozen=True)
 class TravelTimes:
     """csr (n_demand, n_candidates) minutes up to ``cutoff_min`` (absent = beyond) and the
-    manifest's ``impedance`` record."""
+    manifest's ``impedance`` record. ``cut``: each row holds only the pairs within its cell's
+    own service standard (:func:`cut_to_standards`)."""
 
     matrix: sp.csr_matrix
     info: dict
     cutoff_min: float
+    cut: bool = False
+
+
+def cut_to_standards(matrix: sp.csr_matrix, cells: pd.DataFrame, sites: gpd.GeoDataFrame,
+                     standard_min: float | np.ndarray) -> sp.csr_matrix:
+    """``matrix`` with each row cut to its demand cell's own service standard.
+
+    A cell with a km standard (column ``standard_km``, a straight-line radius) keeps the
+    candidates whose great-circle distance (WGS84 ellipsoid) from its demand point
+    (``lon``/``lat``) is within the radius; any other cell keeps the pairs within its
+    ``standard_min`` minutes (the column, else ``standard_min``: one value or (n,)).
+
+    Args:
+        matrix: csr (n, m) minutes; cells: (n,) demand cells; sites: (m,) candidate points,
+            any CRS.
+
+    Returns:
+        csr (n, m) minutes, a subset of the stored pairs (values unchanged).
+    """
+    m = sp.csr_matrix(matrix)
+    n = m.shape[0]
+    std = cells["standard_min"].to_numpy(dtype=float) if "standard_min" in cells.columns else np.broadcast_to(np.asarray(standard_min, dtype=float), (n,))
+    km = cells["standard_km"].to_numpy(dtype=float) if "standard_km" in cells.columns else np.full(n, np.nan)
+    rows = np.repeat(np.arange(n), np.diff(m.indptr))
+    keep = m.data <= std[rows]
+    by_km = ~np.isnan(km[rows])
+    if by_km.any():
+        from ..network.great_circle import _GEOD
+
+        ll = sites.geometry.to_crs(WGS84)
+        r, c = rows[by_km], m.indices[by_km]
+        lon, lat = cells["lon"].to_numpy(dtype=float), cells["lat"].to_numpy(dtype=float)
+        _, _, dist_m = _GEOD.inv(lon[r], lat[r], ll.x.to_numpy()[c], ll.y.to_numpy()[c])
+        keep[by_km] = np.asarray(dist_m) <= km[r] * 1000.0
+    out = sp.csr_matrix((m.data[keep], (rows[keep], m.indices[keep])), shape=m.shape)
+    out.sort_indices()
+    return out
 
 
 @dataclass
@@ -128,29 +166,39 @@ class Reached:
     reach: cand.Reach
 
 
+def cell_standard_min(cells: pd.DataFrame, standard_min: float | np.ndarray) -> float | np.ndarray:
+    """Each cell's standard in minutes (column ``standard_min``, see
+    :func:`evsiting.stages.s2_demand.with_standards`), else ``standard_min``."""
+    return cells["standard_min"].to_numpy(dtype=float) if "standard_min" in cells.columns else standard_min
+
+
 def reach_all_cells(provider: TravelProvider, cells: gpd.GeoDataFrame, cands: Candidates, params: Parameters,
-                    cutoff_min: float, standard_min: float) -> Reached:
+                    cutoff_min: float, standard_min: float | np.ndarray, *, cut: bool = True) -> Reached:
     """Travel times from the demand points of ``cells`` to the candidates up to ``cutoff_min``
-    and the gap fill of ``cands.gap_fill`` over the cells no candidate reaches within
-    ``standard_min`` (the provider computes the gap-fill sites' columns too; the manifest's
-    record counts the pairs of the final matrix, per call in ``matrix_calls``).
+    and the gap fill of ``cands.gap_fill`` over the cells no candidate reaches within their
+    standard (``cells["standard_min"]`` when present, else ``standard_min``; the provider
+    computes the gap-fill sites' columns too; the manifest's record counts the pairs of the
+    final matrix, per call in ``matrix_calls``). With ``cut`` (models that serve a cell only
+    within its standard) each row keeps only the pairs within its cell's own standard
+    (:func:`cut_to_standards`); without it (p-median, p-center) every pair up to ``cutoff_min``.
 
     Raises:
         InputError: as :meth:`TravelProvider.times`.
     """
     pts = demand_points(cells)
     infos: list[dict] = []
+    standard = cell_standard_min(cells, standard_min)
 
     def matrix_fn(sites: gpd.GeoDataFrame) -> sp.csr_matrix:
         t = provider.times(pts, sites, params, cutoff_min)
         infos.append(t.info)
-        return t.matrix
+        return cut_to_standards(t.matrix, cells, sites, standard) if cut else t.matrix
 
     g = cands.gap_fill
-    r = cand.reach_all(cells, cands.sites, matrix_fn, standard_min, g.fill, g.target_ceiling, g.max_added)
+    r = cand.reach_all(cells, cands.sites, matrix_fn, standard, g.fill, g.target_ceiling, g.max_added)
     sites = r.candidates
     out = Candidates(sites, np.flatnonzero(sites["required"].to_numpy()), g)
-    return Reached(out, TravelTimes(r.matrix, cand.merged_info(infos, r.matrix), cutoff_min), r)
+    return Reached(out, TravelTimes(r.matrix, cand.merged_info(infos, r.matrix), cutoff_min, cut), r)
 
 
 def add_cell_sites(provider: TravelProvider, cells: gpd.GeoDataFrame, reached: Reached, params: Parameters,
@@ -174,6 +222,8 @@ def add_cell_sites(provider: TravelProvider, cells: gpd.GeoDataFrame, reached: R
     new = cand._cell_sites(cells, df, source)
     new["required"] = False
     t = provider.times(demand_points(cells), new, params, reached.travel.cutoff_min)
+    if reached.travel.cut:
+        t = replace(t, matrix=cut_to_standards(t.matrix, cells, new, cell_standard_min(cells, reached.reach.standard_min)))
     all_sites = gpd.GeoDataFrame(pd.concat([sites, new], ignore_index=True), geometry="geometry", crs=sites.crs)
     all_sites["required"] = all_sites["required"].fillna(False).astype(bool)
     matrix = sp.hstack([reached.travel.matrix, t.matrix], format="csr")
@@ -181,4 +231,4 @@ def add_cell_sites(provider: TravelProvider, cells: gpd.GeoDataFrame, reached: R
     info["capacity_fill_sites"] = int(info.get("capacity_fill_sites", 0)) + len(new)
     cands = Candidates(all_sites, reached.candidates.required, reached.candidates.gap_fill)
     reach = replace(reached.reach, candidates=all_sites, matrix=matrix)
-    return Reached(cands, TravelTimes(matrix, info, reached.travel.cutoff_min), reach), len(new)
+    return Reached(cands, TravelTimes(matrix, info, reached.travel.cutoff_min, reached.travel.cut), reach), len(new)

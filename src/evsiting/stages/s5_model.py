@@ -41,7 +41,14 @@ from evsiting.config.schema import (
     PCenterConfig,
     PMedianConfig,
 )
-from evsiting.sizing.port_rule import existing_ports, port_capacities, stations_per_site
+from evsiting.sizing.port_rule import (
+    existing_ports,
+    port_capacities,
+    power_limit_applies,
+    power_limit_kwargs,
+    station_power_limit_kw,
+    stations_per_site,
+)
 
 
 @dataclass(frozen=True)
@@ -102,10 +109,28 @@ class Solution:
     existing: tuple[np.ndarray, np.ndarray] | None = None
 
 
-def travel_cutoff_min(block: Any) -> float:
-    """Minutes up to which the model needs travel times: the service standard, or the
-    ``max_travel_min`` of the models that assign every cell (p-median, p-center)."""
-    return max(block.service_standard_min, getattr(block, "max_travel_min", 0.0))
+def travel_cutoff_min(block: Any, cells: pd.DataFrame | None = None) -> float:
+    """Minutes up to which the model needs travel times: the service standard (the largest
+    of the cells' own, column ``standard_min``, when given), or the ``max_travel_min`` of the
+    models that assign every cell (p-median, p-center)."""
+    std = float(cells["standard_min"].max()) if cells is not None and "standard_min" in cells.columns and len(cells) else block.service_standard_min
+    return max(std, getattr(block, "max_travel_min", 0.0))
+
+
+def cuts_to_standard(block: Any) -> bool:
+    """The model serves a cell only within its standard (its travel matrix may keep only
+    those pairs: :func:`evsiting.stages.s4_travel.cut_to_standards`); False for the models
+    that assign every cell up to ``max_travel_min`` (p-median, p-center)."""
+    return not hasattr(block, "max_travel_min")
+
+
+def standard_of(block: Any, cells: pd.DataFrame) -> float | np.ndarray:
+    """Each cell's service standard in minutes: ``cells["standard_min"]`` (n,) when the cells
+    carry it (:func:`evsiting.stages.s2_demand.with_standards`), else the block's
+    ``service_standard_min``."""
+    if "standard_min" in cells.columns:
+        return cells["standard_min"].to_numpy(dtype=float)
+    return float(block.service_standard_min)
 
 
 def station_count(block: Any, inp: ModelInputs) -> int:
@@ -136,7 +161,7 @@ def _required(inp: ModelInputs) -> np.ndarray | None:
 def _mclp(block, inp: ModelInputs, opt: SolveOptions) -> Solution:
     p = station_count(block, inp)
     w = inp.cells[block.weight].to_numpy(dtype=float)
-    res = MCLP.from_cost_matrix(inp.matrix, weights=w, service_radius=block.service_standard_min, p_facilities=p,
+    res = MCLP.from_cost_matrix(inp.matrix, weights=w, service_radius=standard_of(block, inp.cells), p_facilities=p,
                                 required=_required(inp)).solve(solver=opt.solver, time_limit=opt.time_limit_s, mip_gap=opt.mip_gap)
     selected = np.asarray(res.selected, dtype=np.int64)
     # MCLP opens at most p stations: once the open ones reach every candidate-coverable NEV,
@@ -147,9 +172,10 @@ def _mclp(block, inp: ModelInputs, opt: SolveOptions) -> Solution:
 
 def _lscp(block, inp: ModelInputs, opt: SolveOptions) -> Solution:
     # cells with no candidate within the standard cannot be covered: weight 0 = no need
-    coverable = reached_rows(inp.matrix, block.service_standard_min)
+    standard = standard_of(block, inp.cells)
+    coverable = reached_rows(inp.matrix, standard)
     w = np.where(coverable & (inp.cells["nev_count"].to_numpy(dtype=float) > 0), 1.0, 0.0)
-    res = LSCP.from_cost_matrix(inp.matrix, block.service_standard_min, weights=w,
+    res = LSCP.from_cost_matrix(inp.matrix, standard, weights=w,
                                 required=_required(inp)).solve(solver=opt.solver, time_limit=opt.time_limit_s, mip_gap=opt.mip_gap)
     selected = np.asarray(res.selected, dtype=np.int64)
     return Solution(res, selected, summary={"objective_stations": int(round(res.objective))},
@@ -196,7 +222,8 @@ def capacitated_model(block, inp: ModelInputs) -> CapacitatedSiting:
     Port maxima per station and costs are the parameters ``site_max_dc_ports``,
     ``site_max_ac_ports``, ``site_cost``, ``dc_port_cost``, ``ac_port_cost``; a port's kWh/day is
     :func:`port_capacities`; stations per site :func:`stations_per_site`; installed ports
-    :func:`existing_ports`; ``allocation_cny_per_kwh_min`` and ``budget_cny`` from the block.
+    :func:`existing_ports`; the drivers' access cost :func:`access_cost_rate`; the per-station
+    power limit :func:`power_limit_kwargs`; ``budget_cny`` from the block.
     """
     pr = inp.params
     m = inp.matrix.shape[1]
@@ -205,14 +232,33 @@ def capacitated_model(block, inp: ModelInputs) -> CapacitatedSiting:
     k = stations_per_site(inp.candidates, inp.cells, pr) if inp.candidates is not None else 1
     return CapacitatedSiting.from_cost_matrix(
         inp.matrix, inp.cells["energy_kwh_day"].to_numpy(dtype=float),
-        inp.cells["energy_dc_kwh_day"].to_numpy(dtype=float), block.service_standard_min,
+        inp.cells["energy_dc_kwh_day"].to_numpy(dtype=float), standard_of(block, inp.cells),
         dc_port_kwh_day=cap_dc, ac_port_kwh_day=cap_ac,
         max_dc_ports=pr.value("site_max_dc_ports"), max_ac_ports=pr.value("site_max_ac_ports"), max_stations=k,
         site_cost_cny=pr.value("site_cost"), dc_port_cost_cny=pr.value("dc_port_cost"), ac_port_cost_cny=pr.value("ac_port_cost"),
         existing_dc=ex_dc, existing_ac=ex_ac,
-        allocation_cny_per_kwh_min=block.allocation_cny_per_kwh_min, budget_cny=block.budget_cny,
-        required=_required(inp),
+        allocation_cny_per_kwh_min=access_cost_rate(block, pr), budget_cny=block.budget_cny,
+        required=_required(inp), **power_limit_kwargs(pr, inp.candidates, m),
     )
+
+
+def access_cost_rate(block, params: Parameters) -> float:
+    """CNY per kWh/day served and minute of travel (the capacitated model's allocation cost):
+    the block's ``allocation_cny_per_kwh_min``, or when it is None the drivers' access cost
+    of the parameters (:func:`evsiting.sizing.costs.access_cny_per_kwh_min`).
+
+    Raises:
+        InputError: an access parameter that is negative (the parameter is named).
+    """
+    v = getattr(block, "allocation_cny_per_kwh_min", 0.0)
+    if v is not None:
+        return float(v)
+    from evsiting.sizing.costs import ACCESS_PARAMETERS, access_cny_per_kwh_min
+
+    try:
+        return access_cny_per_kwh_min(params)
+    except ValueError as exc:
+        raise InputError(str(exc), **params.blame(*ACCESS_PARAMETERS)) from None
 
 
 def unserved_by_county(cells: gpd.GeoDataFrame, res) -> list[dict]:
@@ -248,8 +294,10 @@ def _capacitated(block, inp: ModelInputs, opt: SolveOptions) -> Solution:
     selected = np.asarray(res.selected, dtype=np.int64)
     summary = {"objective_cost_cny": round(float(res.objective), 2), "capital_cost_cny": round(res.capital_cny, 2),
                "lp_bound": round(float(res.lp_bound), 2), "mip_gap_target": gap}
-    if block.allocation_cny_per_kwh_min:
-        summary["travel_cost_cny"] = round(res.travel_cny, 2)
+    summary["access_cost_cny"] = round(res.travel_cny, 2)  # drivers' time: objective = capital + access
+    summary["station_power_limit_kw"] = round(station_power_limit_kw(inp.params), 3)
+    summary["power_limit_applied"] = power_limit_applies()
+    summary["allocation_cny_per_kwh_min"] = round(mdl.alpha, 6)
     if block.budget_cny is not None:
         summary["budget_cny"] = block.budget_cny
     summary["unserved_by_county"] = unserved_by_county(inp.cells, res)

@@ -74,7 +74,7 @@ def flow_energy(cells: gpd.GeoDataFrame, flows: sp.csr_matrix) -> dict[str, np.n
 
 
 def size_solution(solution: Solution, cells: gpd.GeoDataFrame, candidates: gpd.GeoDataFrame, matrix: sp.csr_matrix,
-                  params: Parameters, *, standard_min: float, county_names: Mapping[int, str],
+                  params: Parameters, *, standard_min: float | np.ndarray, county_names: Mapping[int, str],
                   prefecture_names: Mapping[int, str]) -> Sized:
     """Turn ``solution`` into built, sized and costed stations (see module doc).
 
@@ -82,7 +82,7 @@ def size_solution(solution: Solution, cells: gpd.GeoDataFrame, candidates: gpd.G
         cells: demand cells (n,) with ``nev_count``, ``energy_kwh_day``, ``energy_dc_kwh_day``.
         candidates: (m,) candidate sites with ``site_id``, ``required``, adcodes.
         matrix: csr (n, m) travel minutes.
-        standard_min: service standard, minutes (``covered``).
+        standard_min: service standard, minutes (``covered``): one value or each cell's own (n,).
         county_names, prefecture_names: adcode -> name for the ``county``/``prefecture`` columns.
     """
     selected = np.asarray(solution.selected, dtype=np.int64)

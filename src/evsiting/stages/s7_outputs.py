@@ -22,8 +22,9 @@ from evsiting.report.reality import validate_summary
 from evsiting.sizing.ports import size_depots
 
 #: Columns of ``demand.geojson``.
-DEMAND_COLUMNS = ["demand_id", "h3", "county_adcode", "county_name", "prefecture_adcode", "area_km2", "nev_count",
-                  "energy_kwh_day", "energy_dc_kwh_day", "covered", "travel_min", "station_id", "geometry"]
+DEMAND_COLUMNS = ["demand_id", "h3", "h3_resolution", "county_adcode", "county_name", "prefecture_adcode", "zone",
+                  "standard", "standard_min", "area_km2", "population", "nev_count", "energy_kwh_day", "energy_dc_kwh_day",
+                  "covered", "travel_min", "station_id", "geometry"]
 
 
 def _ratio(a: float, b: float) -> float | None:
@@ -125,11 +126,13 @@ def run_layers(cfg: RunConfig, cells, candidates, sites, travel, params: Paramet
     allocation lines and service areas (WGS84 GeoDataFrames)."""
     weight = getattr(cfg.model, "weight", "nev_count")
     snap = cfg.network.snap_limit_m if cfg.network is not None else 1000.0
-    standard = cfg.model.service_standard_min
+    standard = cells["standard_min"].to_numpy(dtype=float) if "standard_min" in cells.columns else cfg.model.service_standard_min
+    if np.ndim(standard) and np.unique(standard).size == 1:  # one standard for all: the station's own buffer or isochrone
+        standard = float(standard[0])
     lay = build_layers(cells, candidates, sites, travel.matrix, standard, params, travel.info["method"], weight, prefecture_names, graph, snap)
     if cfg.model.type in ("pmedian", "pcenter"):  # the trips these models minimise
         lay["sites"] = with_assigned_travel(lay["sites"], cells)
-    return {"sites": lay["sites"], "demand": cells[DEMAND_COLUMNS], "allocation": lay["allocation"], "service_areas": lay["service_areas"]}
+    return {"sites": lay["sites"], "demand": cells[[c for c in DEMAND_COLUMNS if c in cells.columns]], "allocation": lay["allocation"], "service_areas": lay["service_areas"]}
 
 
 def write_run_files(folder: Path, layers: dict, summary: dict, manifest: dict | None = None) -> None:
