@@ -22,6 +22,7 @@ Variables: ``y_j`` (integer stations at a new site, ``0..max_stations_j``), ``nd
     nd_j - hi_dc_j y_j <= 0,  na_j - hi_ac_j y_j <= 0               ports per station (new sites)
     w_ij - min(E_i, cap_j) y_j <= 0                                 strong linking (new sites)
     s_i w_ij - min(D_i, Kd) nd_j <= 0                               DC-port linking
+    pd nd_j + pa na_j - P_j y_j <= 0  (existing: <= P_j)            optional power per station
     sum_j F_j y_j + (cd_j nd_j + ca_j na_j - existing) <= budget   optional budget
 
 ``cap_j`` is one station's capacity at the port maxima. Both linking rows are valid for integer
@@ -110,6 +111,11 @@ class Instance:
     #: plan holds there; None = its stations x ``hi_dc``/``hi_ac`` only.
     site_hi_dc: np.ndarray | None = None
     site_hi_ac: np.ndarray | None = None
+    #: power limit: kW per DC / AC port and ``(m,)`` kW of grid connection per station (inf =
+    #: none); None = no power rows
+    dc_port_kw: float = 0.0
+    ac_port_kw: float = 0.0
+    station_kw: np.ndarray | None = None
 
 
 def build(inst: Instance, *, port_links: bool = True) -> MatrixModel:
@@ -183,6 +189,17 @@ def build(inst: Instance, *, port_links: bool = True) -> MatrixModel:
         lo.append(np.full(kd.size, -INF))
         hi.append(np.zeros(kd.size))
         r += kd.size
+    if inst.station_kw is not None:
+        # power per station: pd nd_j + pa na_j <= P_j y_j (new sites), <= P_j (existing: one station)
+        lim = np.flatnonzero(np.isfinite(inst.station_kw))
+        nl = lim.size
+        add(r + np.arange(nl), o_nd + lim, np.full(nl, float(inst.dc_port_kw)))
+        add(r + np.arange(nl), o_na + lim, np.full(nl, float(inst.ac_port_kw)))
+        ln = inst.new[lim]
+        add(r + np.arange(nl)[ln], ycol[lim[ln]], -inst.station_kw[lim[ln]])
+        lo.append(np.full(nl, -INF))
+        hi.append(np.where(ln, 0.0, inst.station_kw[lim]))
+        r += nl
     cost = np.zeros(ncol)
     cost[:ny] = inst.F[new_idx]
     cost[o_nd:o_nd + m] = inst.cd
@@ -266,11 +283,13 @@ class HighsOutcome:
     status: str  # "optimal", "gap" (stopped at mip_rel_gap), "time_limit", "infeasible", "error"
     seconds: float
     nodes: int
+    #: ``(n_rows,)`` row duals of an LP (``duals=True``), else None
+    row_dual: np.ndarray | None = None
 
 
 def solve_highs(mm: MatrixModel, *, time_limit: float | None = None, mip_gap: float = 0.0,
                 start: np.ndarray | None = None, threads: int | None = None,
-                log: bool = False, stop_at: float | None = None) -> HighsOutcome:
+                log: bool = False, stop_at: float | None = None, duals: bool = False) -> HighsOutcome:
     """Solve ``mm`` with HiGHS in memory (highspy).
 
     Args:
@@ -281,6 +300,7 @@ def solve_highs(mm: MatrixModel, *, time_limit: float | None = None, mip_gap: fl
         log: print HiGHS's log.
         stop_at: stop as soon as an incumbent is at least this good (objective sense): used
             when a bound proven elsewhere already makes such a plan close enough.
+        duals: also return the row duals (an LP: no integer columns).
 
     Returns:
         :class:`HighsOutcome`; ``bound`` is HiGHS's dual bound in the model's sense.
@@ -353,4 +373,7 @@ def solve_highs(mm: MatrixModel, *, time_limit: float | None = None, mip_gap: fl
         status = "gap"  # stopped at stop_at
     else:
         status = "error" if not has else "time_limit"
-    return HighsOutcome(x, obj, bound, status, secs, int(info.mip_node_count))
+    rd = None
+    if duals and has and info.dual_solution_status == 2:
+        rd = np.asarray(h.getSolution().row_dual, dtype=np.float64)
+    return HighsOutcome(x, obj, bound, status, secs, int(info.mip_node_count), rd)

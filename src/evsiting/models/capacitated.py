@@ -54,6 +54,7 @@ import scipy.sparse as sp
 
 from evsiting.core.errors import InfeasibleError, InputError, SolverError
 from evsiting.models._cflp import Instance, build, solve_highs
+from evsiting.models._cflp_lr import lagrangian_solve
 from evsiting.models._core import LocationResult, _Model, check_limits, check_solver, check_standard, pair_within
 from evsiting.models.siting import _per_site as _site_values
 
@@ -117,6 +118,11 @@ def _per_site(value: Any, m: int, name: str, *, integer: bool = False) -> np.nda
     return _site_values(0.0 if value is None else value, m, name, integer)
 
 
+#: with allocation cost, the LP (whose duals start the Lagrangian multipliers) is solved only up
+#: to this many pairs: the strong LP of a 100 x 1,000 CFLP (100,000 pairs) took 153 s here
+LP_PAIRS_MAX = 30000
+
+
 class CapacitatedSiting(_Model):
     """Capacitated charger siting (see the module doc for the model and the method).
 
@@ -125,6 +131,9 @@ class CapacitatedSiting(_Model):
     """
 
     name = "CapacitatedSiting"
+    #: kW per DC / AC port and kW per station (None = no power limit); see from_cost_matrix
+    port_kw: tuple[float, float] = (0.0, 0.0)
+    station_kw: np.ndarray | None = None
 
     @classmethod
     def from_cost_matrix(cls, cost: Any, energy_kwh_day: Any, dc_energy_kwh_day: Any = None,
@@ -135,7 +144,8 @@ class CapacitatedSiting(_Model):
                          existing_dc: Any = None, existing_ac: Any = None,
                          allocation_cny_per_kwh_min: float = 0.0, budget_cny: float | None = None,
                          required: Any = None, max_site_dc_ports: Any = None,
-                         max_site_ac_ports: Any = None) -> "CapacitatedSiting":
+                         max_site_ac_ports: Any = None, dc_port_kw: float | None = None,
+                         ac_port_kw: float | None = None, max_station_kw: Any = None) -> "CapacitatedSiting":
         """Build the model.
 
         Args:
@@ -163,6 +173,11 @@ class CapacitatedSiting(_Model):
             max_site_dc_ports, max_site_ac_ports: ``(n_candidates,)`` ports a site may hold in
                 all, over all its stations (a staged plan's later year); None = its stations x
                 the per-station maxima only.
+            dc_port_kw, ac_port_kw: kW one DC / AC port draws (needed with ``max_station_kw``).
+            max_station_kw: kW of grid connection per station (scalar or ``(n_candidates,)``,
+                ``inf`` = no limit at that site; None = no limit anywhere): a site's ports obey
+                ``dc_port_kw * nd + ac_port_kw * na <= max_station_kw * stations``. An existing
+                station keeps at least the kW of its installed ports (it is connected already).
 
         Raises:
             InputError: malformed inputs (the argument is named).
@@ -204,6 +219,21 @@ class CapacitatedSiting(_Model):
         mdl.budget = None if budget_cny is None else float(budget_cny)
         mdl.site_hi_dc = None if max_site_dc_ports is None else _per_site(max_site_dc_ports, m, "max_site_dc_ports", integer=True)
         mdl.site_hi_ac = None if max_site_ac_ports is None else _per_site(max_site_ac_ports, m, "max_site_ac_ports", integer=True)
+        mdl.port_kw = (0.0, 0.0)
+        mdl.station_kw = None
+        if max_station_kw is not None:
+            pk = np.broadcast_to(np.asarray(max_station_kw, dtype=np.float64), (m,)).copy() \
+                if np.ndim(max_station_kw) == 0 else np.asarray(max_station_kw, dtype=np.float64).reshape(-1)
+            if pk.shape[0] != m or np.isnan(pk).any() or (pk < 0).any():
+                raise InputError(f"max_station_kw must be a non-negative kW value or {m} of them (inf = no limit)",
+                                 field="max_station_kw")
+            kws = []
+            for nm, v in (("dc_port_kw", dc_port_kw), ("ac_port_kw", ac_port_kw)):
+                if v is None or not (np.isfinite(v) and v >= 0):
+                    raise InputError(f"{nm} must be finite non-negative kW when max_station_kw is given", field=nm)
+                kws.append(float(v))
+            mdl.port_kw = tuple(kws)
+            mdl.station_kw = pk
         return mdl
 
     @classmethod
@@ -256,7 +286,18 @@ class CapacitatedSiting(_Model):
                         alpha=self.alpha, budget=self.budget, maximize=self.budget is not None,
                         required=req, max_stations=self.max_stations[cols],
                         site_hi_dc=None if self.site_hi_dc is None else np.maximum(self.site_hi_dc[cols], lo_dc),
-                        site_hi_ac=None if self.site_hi_ac is None else np.maximum(self.site_hi_ac[cols], lo_ac))
+                        site_hi_ac=None if self.site_hi_ac is None else np.maximum(self.site_hi_ac[cols], lo_ac),
+                        dc_port_kw=self.port_kw[0], ac_port_kw=self.port_kw[1], station_kw=self._station_kw(cols))
+
+    def _station_kw(self, cols: np.ndarray) -> np.ndarray | None:
+        """``(cols.size,)`` kW per station at sites ``cols``; an existing station keeps at least
+        the kW of its installed ports. None without a power limit."""
+        if self.station_kw is None:
+            return None
+        pd, pa = self.port_kw
+        existing = (self.ex_dc + self.ex_ac)[cols] > 0
+        installed = pd * self.ex_dc[cols] + pa * self.ex_ac[cols]
+        return np.where(existing, np.maximum(self.station_kw[cols], installed), self.station_kw[cols])
 
     def _max_servable(self, inst: Instance, time_limit: float | None) -> np.ndarray:
         """kWh/day of each point that the sites within reach can hold with every station open
@@ -264,7 +305,8 @@ class CapacitatedSiting(_Model):
         open_all = Instance(inst.pairs, inst.E, inst.D, inst.cap_dc, inst.cap_ac,
                             inst.lo_dc, inst.hi_dc, inst.lo_ac, inst.hi_ac, inst.F, inst.cd, inst.ca,
                             inst.new, maximize=True, max_stations=inst.max_stations,
-                            site_hi_dc=inst.site_hi_dc, site_hi_ac=inst.site_hi_ac)
+                            site_hi_dc=inst.site_hi_dc, site_hi_ac=inst.site_hi_ac,
+                            dc_port_kw=inst.dc_port_kw, ac_port_kw=inst.ac_port_kw, station_kw=inst.station_kw)
         mm = build(open_all)
         mm.integer[:] = False
         mm.c[:] = 0.0
@@ -400,6 +442,49 @@ class CapacitatedSiting(_Model):
             stats["feasibility_s"] = round(time.perf_counter() - ts, 3)
         return Reduced(inst, rows, cols, unreachable, short, stats)
 
+    #: the Lagrangian step (5') replaces HiGHS's branch-and-bound on the full model when the
+    #: objective has allocation cost (min-cost mode); None = that rule, True/False = always/never
+    use_lagrangian: bool | None = None
+
+    def _use_lagrangian(self, inst: Instance) -> bool:
+        """Whether steps 3'-5' run: allocation cost in the min-cost model on an instance whose
+        strong LP is too large to solve in time (more than :data:`LP_PAIRS_MAX` pairs), or as
+        forced by :attr:`use_lagrangian`. Measured here (2 cores, 2026-12-07): a 100 x 1,000
+        CFLP (100,000 pairs) 2.1 % at 120 s against no bound at all (its LP alone takes 153 s);
+        Guiyang with ``allocation_cny_per_kwh_min: 1.0`` (13,122 pairs) 5.1 % at 60 s against
+        1.67 % at 120 s by steps 3-5, since the relaxation's continuous port rates are weaker
+        than the strong LP's DC-port linking rows there."""
+        if inst.maximize:
+            return False
+        if self.use_lagrangian is not None:
+            return bool(self.use_lagrangian)
+        return bool(inst.alpha > 0) and inst.pairs.nnz > LP_PAIRS_MAX
+
+    def _solve_lagrangian(self, inst: Instance, mm, relaxed, gap_target: float, left, stats: dict):
+        """Steps 3'-5' (allocation cost): the LP when small (its duals start the multipliers),
+        then :func:`~evsiting.models._cflp_lr.lagrangian_solve`. Returns what
+        :meth:`_solve_instance` returns."""
+        u0, lp_bound = None, -math.inf
+        stats["time_limited_steps"] = []
+        if inst.pairs.nnz <= LP_PAIRS_MAX:
+            ts = time.perf_counter()
+            t = left()
+            lp = solve_highs(relaxed, time_limit=None if t is None else 0.25 * t, duals=True)
+            stats["lp_s"] = round(time.perf_counter() - ts, 3)
+            if lp.status == "infeasible":
+                raise SolverError("CapacitatedSiting: the reduced model is infeasible after the feasibility step (a bug)")
+            if lp.x is not None and lp.status != "time_limit":
+                lp_bound = lp.objective
+                if lp.row_dual is not None:
+                    u0 = lp.row_dual[:inst.pairs.shape[0]]
+        x, obj, bound, opt = lagrangian_solve(inst, mm, u0, None, math.nan, lp_bound, gap_target, left, stats,
+                                              lambda v: _trimmed(inst, mm, v))
+        if x is None:
+            raise SolverError("CapacitatedSiting: no plan found within the time limit; raise solver.time_limit_s")
+        gap = _gap(obj, bound, False)
+        message = "" if gap <= gap_target else f"time limit reached; best plan kept, relative gap {gap:.4g}"
+        return x, mm.blocks, bound, lp_bound if math.isfinite(lp_bound) else bound, opt or gap <= 1e-9, message
+
     def _solve_instance(self, inst: Instance, gap_target: float, left, stats: dict):
         """Steps 3-5 of the method on a reduced instance; returns (x, column blocks, bound,
         lp_bound, proven_optimal, message), ``x`` trimmed of unused stations and ports."""
@@ -413,6 +498,8 @@ class CapacitatedSiting(_Model):
         ts = time.perf_counter()
         relaxed = MatrixCopy(mm)
         relaxed.integer[:] = False
+        if self._use_lagrangian(inst):
+            return self._solve_lagrangian(inst, mm, relaxed, gap_target, left, stats)
         lp = solve_highs(relaxed, time_limit=left())
         stats["lp_s"] = round(time.perf_counter() - ts, 3)
         # steps stopped by the clock: the plan may then differ from run to run (summary.json)
@@ -558,6 +645,12 @@ def _trim(inst: Instance, nd: np.ndarray, na: np.ndarray, y: np.ndarray, w: np.n
     req[inst.required] = True
     with np.errstate(divide="ignore", invalid="ignore"):
         st = np.maximum(np.ceil(np.where(inst.hi_dc > 0, nd2 / inst.hi_dc, 0) - tol), np.ceil(np.where(inst.hi_ac > 0, na2 / inst.hi_ac, 0) - tol))
+    if inst.station_kw is not None:  # enough stations for the ports' kW
+        kw = inst.dc_port_kw * nd2 + inst.ac_port_kw * na2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            need_p = np.where(np.isfinite(inst.station_kw) & (kw > 0),
+                              np.ceil(kw / np.where(inst.station_kw > 0, inst.station_kw, 1.0) - tol), 0)
+        st = np.maximum(st, np.where(inst.station_kw > 0, need_p, st))
     st = np.where(req | (nd2 + na2 > 0), np.maximum(st, 1), 0)
     y2 = np.where(inst.new, np.minimum(st, y), y)
     return nd2, na2, y2

@@ -1,0 +1,647 @@
+"""Lagrangian bound, site fixing and primal guidance for the capacitated siting model (numba).
+
+The relaxation of Görtz and Klose ("A simple but usually fast branch-and-bound algorithm for
+the capacitated facility location problem", INFORMS Journal on Computing 24(4), 2012, and
+their 2009 Aarhus working paper), adapted to :mod:`evsiting.models._cflp`'s model with
+several stations per site and integer DC/AC ports. Notation of that module (reduced instance;
+kWh/day, CNY, minutes).
+
+**Relaxation.** Relax the demand rows ``sum_j w_ij = E_i`` with free multipliers ``u_i``.
+What is kept is a relaxation of the model, so every value below is a valid lower bound:
+
+- a site ``j`` with ``k`` stations holds at most ``cap_j(k) = min(k Q_j, Csite_j)`` kWh/day,
+  where ``Q_j`` is one station's most energy (``Kd nd + Ka na`` over its port maxima and, with
+  a power limit, ``pd nd + pa na <= P_j``, ports continuous) and ``Csite_j`` its per-site port
+  caps (a staged plan's later year);
+- ``0 <= w_ij <= min(E_i, Q_j k)`` (strong linking), and ``w_ij = 0`` where a point with a DC
+  share has no DC port possible;
+- ports are paid per kWh at their cheapest continuous rate: ``s_i cd_j / Kd + (1 - s_i)
+  min(cd_j / Kd, ca_j / Ka)`` per kWh/day at a new site (0 at an existing one, whose installed
+  ports are free), which never exceeds the integer ports' cost;
+- the aggregate capacity row ``sum_j cap_j(k_j) >= sum_i E_i`` (all energy is served: the
+  feasibility step capped it at what the sites can hold).
+
+For given ``u`` the relaxation separates: each site's value ``v_j(k) = F_j k + min sum_i
+(a_ij - u_i) w_ij`` over the kept rows is a continuous knapsack (greedy), convex in ``k``;
+the stations then solve a 0-1 covering knapsack over the increments ``v_j(k) - v_j(k-1)``
+(exactly, by depth-first branch-and-bound, or by its LP bound when a node limit is hit: still
+valid, only weaker). ``L(u) = sum_i u_i E_i + that minimum``. Unlike the LP relaxation, the
+knapsack's integrality makes ``L`` exceed the LP bound (Görtz and Klose's observation).
+
+**Use** (:meth:`~evsiting.models.capacitated.CapacitatedSiting.solve` with allocation
+cost): subgradient optimisation of ``u`` from the LP's duals; penalty tests that close a site
+(``L`` with it forced open exceeds the threshold) or force it open (``L`` with it closed
+exceeds it), so that every plan better than the threshold satisfies the fixings; the sites
+open in the relaxed solutions guide the incumbent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from evsiting.models._cflp import Instance
+
+#: knapsack branch-and-bound nodes before falling back to its LP bound
+KNAP_NODES = 20000
+
+
+@dataclass
+class LRData:
+    """The relaxation's arrays (see the module doc). Pairs are in site-major order.
+
+    Attributes:
+        sptr: ``(m+1,)`` offsets of each site's pairs; pi, a, ub: ``(npair,)`` point index,
+            cost per kWh/day (allocation + port rate) and flow bound per station.
+        E: ``(n,)`` energy; Q: ``(m,)`` one station's kWh/day; C: ``(m,)`` the site's cap;
+        F: ``(m,)`` station cost; klo, khi: ``(m,)`` stations bounds; order: pair index in the
+            instance's CSR order of each site-major pair.
+    """
+
+    sptr: np.ndarray
+    pi: np.ndarray
+    a: np.ndarray
+    ub: np.ndarray
+    E: np.ndarray
+    Q: np.ndarray
+    C: np.ndarray
+    F: np.ndarray
+    klo: np.ndarray
+    khi: np.ndarray
+    order: np.ndarray
+
+
+def station_capacity(inst: Instance) -> np.ndarray:
+    """``(m,)`` the most kWh/day one station of each site holds (ports continuous, within the
+    per-station port maxima and, with a power limit, its kW)."""
+    q = inst.cap_dc * inst.hi_dc + inst.cap_ac * inst.hi_ac
+    pk = getattr(inst, "station_kw", None)
+    if pk is None:
+        return q
+    pd, pa = float(inst.dc_port_kw), float(inst.ac_port_kw)
+    best = np.zeros_like(q)
+    # LP over the box [0, hi_dc] x [0, hi_ac] cut by pd nd + pa na <= P: the optimum is at a
+    # vertex; try each corner and each intersection of the power line with the box's edges
+    cands = []
+    for nd in (np.zeros_like(q), inst.hi_dc):
+        na = inst.hi_ac if pa <= 0 else np.clip((pk - pd * nd) / pa, 0, inst.hi_ac)
+        cands.append((nd, na))
+    for na in (np.zeros_like(q), inst.hi_ac):
+        nd = inst.hi_dc if pd <= 0 else np.clip((pk - pa * na) / pd, 0, inst.hi_dc)
+        cands.append((nd, na))
+    for nd, na in cands:
+        ok = pd * nd + pa * na <= pk * (1 + 1e-9) + 1e-9
+        best = np.maximum(best, np.where(ok, inst.cap_dc * nd + inst.cap_ac * na, 0.0))
+    return best
+
+
+def lr_data(inst: Instance) -> LRData:
+    """The relaxation of ``inst`` (min-cost mode; see the module doc)."""
+    P = inst.pairs
+    n, m = P.shape
+    prow = np.repeat(np.arange(n), np.diff(P.indptr))
+    pcol = P.indices.astype(np.int64)
+    s = np.divide(inst.D, inst.E, out=np.zeros(n), where=inst.E > 0)
+    Q = station_capacity(inst)
+    kst = np.ones(m) if inst.max_stations is None else np.where(inst.new, inst.max_stations, 1.0)
+    hd_site = inst.hi_dc * kst if inst.site_hi_dc is None else np.minimum(inst.hi_dc * kst, inst.site_hi_dc)
+    ha_site = inst.hi_ac * kst if inst.site_hi_ac is None else np.minimum(inst.hi_ac * kst, inst.site_hi_ac)
+    C = inst.cap_dc * hd_site + inst.cap_ac * ha_site
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rd = np.where(inst.cap_dc > 0, inst.cd / inst.cap_dc, np.inf)
+        ra = np.where(inst.cap_ac > 0, inst.ca / inst.cap_ac, np.inf)
+    rmin = np.minimum(rd, ra)
+    rmin = np.where(np.isfinite(rmin), rmin, 0.0)
+    rd = np.where(np.isfinite(rd), rd, 0.0)
+    port = np.where(inst.new[pcol], s[prow] * rd[pcol] + (1 - s[prow]) * rmin[pcol], 0.0)
+    a = inst.alpha * P.data.astype(np.float64) + port
+    ub = np.minimum(inst.E[prow], Q[pcol])
+    no_dc = (s[prow] > 0) & ((hd_site[pcol] <= 0) | (inst.cap_dc <= 0))
+    ub[no_dc] = 0.0
+    order = np.argsort(pcol, kind="stable")
+    sptr = np.zeros(m + 1, dtype=np.int64)
+    sptr[1:] = np.cumsum(np.bincount(pcol, minlength=m))
+    F = np.where(inst.new, inst.F, 0.0)
+    khi = kst.astype(np.int64)
+    klo = np.zeros(m, dtype=np.int64)
+    klo[~inst.new] = 1
+    klo[inst.required] = 1
+    return LRData(sptr, prow[order].astype(np.int64), a[order], ub[order], inst.E.astype(np.float64),
+                  Q.astype(np.float64), C.astype(np.float64), F.astype(np.float64), klo, khi, order)
+
+
+@numba.njit(cache=True)
+def _site_values(sptr, pi, a, ub, Q, C, F, khi, u, voff, v, vcap):
+    """Fill ``v[voff[j] + k]`` = ``v_j(k)`` and ``vcap[...]`` = ``cap_j(k)`` for k = 0..khi[j]."""
+    m = Q.size
+    for j in range(m):
+        lo, hi = sptr[j], sptr[j + 1]
+        cnt = 0
+        r = np.empty(hi - lo)
+        idx = np.empty(hi - lo, dtype=np.int64)
+        for e in range(lo, hi):
+            re = a[e] - u[pi[e]]
+            if re < 0 and ub[e] > 0:
+                r[cnt] = re
+                idx[cnt] = e
+                cnt += 1
+        o = np.argsort(r[:cnt])
+        v[voff[j]] = 0.0
+        vcap[voff[j]] = 0.0
+        for k in range(1, khi[j] + 1):
+            cap = min(k * Q[j], C[j])
+            tot = 0.0
+            left = cap
+            for t in range(cnt):
+                if left <= 0:
+                    break
+                e = idx[o[t]]
+                w = min(ub[e] * k, left)
+                tot += r[o[t]] * w
+                left -= w
+            v[voff[j] + k] = F[j] * k + tot
+            vcap[voff[j] + k] = cap
+
+
+@numba.njit(cache=True)
+def _cover_knapsack(cost, q, need, node_limit):
+    """min sum cost x s.t. sum q x >= need, x binary (cost >= 0, q > 0). Returns (lower bound,
+    x as bool, exact). Depth-first branch-and-bound on the complement (a 0-1 max knapsack of
+    capacity sum q - need) with Dantzig's bound; at the node limit the best bound found so
+    far is returned (valid, not exact)."""
+    nit = cost.size
+    x = np.zeros(nit, dtype=np.bool_)
+    if need <= 0:
+        return 0.0, x, True
+    tq = q.sum()
+    if tq < need * (1 - 1e-12):
+        return np.inf, x, True
+    cap = tq - need
+    # complement: keep out items (profit cost, weight q) within cap, maximise profit
+    ratio = np.empty(nit)
+    for t in range(nit):
+        ratio[t] = -cost[t] / q[t]
+    o = np.argsort(ratio)  # descending cost / q
+    p = cost[o]
+    wt = q[o]
+    total = cost.sum()
+    best = -1.0
+    bestx = np.zeros(nit, dtype=np.bool_)
+    cur = np.zeros(nit, dtype=np.bool_)
+    # root Dantzig bound
+    rootb = 0.0
+    left = cap
+    for t in range(nit):
+        if wt[t] <= left:
+            left -= wt[t]
+            rootb += p[t]
+        else:
+            rootb += p[t] * left / wt[t]
+            break
+    # iterative DFS: stack of (item index, profit, capacity left, decision)
+    nodes = 0
+    stack_i = np.empty(nit + 1, dtype=np.int64)
+    stack_take = np.empty(nit + 1, dtype=np.int64)
+    depth = 0
+    prof = 0.0
+    left = cap
+    i = 0
+    exact = True
+    # greedy start
+    g = 0.0
+    gl = cap
+    for t in range(nit):
+        if wt[t] <= gl:
+            gl -= wt[t]
+            g += p[t]
+            bestx[t] = True
+    best = g
+    while True:
+        nodes += 1
+        if nodes > node_limit:
+            exact = False
+            break
+        # bound from i
+        b = prof
+        bl = left
+        for t in range(i, nit):
+            if wt[t] <= bl:
+                bl -= wt[t]
+                b += p[t]
+            else:
+                b += p[t] * bl / wt[t]
+                break
+        descend = b > best + 1e-9 * max(1.0, abs(best)) and i < nit
+        if descend:
+            if wt[i] <= left:
+                cur[i] = True
+                prof += p[i]
+                left -= wt[i]
+                stack_i[depth] = i
+                stack_take[depth] = 1
+            else:
+                cur[i] = False
+                stack_i[depth] = i
+                stack_take[depth] = 0
+            depth += 1
+            i += 1
+            continue
+        if i >= nit and prof > best:
+            best = prof
+            for t in range(nit):
+                bestx[t] = cur[t]
+        # backtrack: find last taken item, flip it to not taken
+        found = False
+        while depth > 0:
+            depth -= 1
+            t = stack_i[depth]
+            if stack_take[depth] == 1:
+                cur[t] = False
+                prof -= p[t]
+                left += wt[t]
+                stack_take[depth] = 0
+                depth += 1
+                i = t + 1
+                found = True
+                break
+            cur[t] = False
+        if not found:
+            break
+    for t in range(nit):
+        x[o[t]] = not bestx[t]
+    if exact:
+        return total - best, x, True
+    return total - rootb, x, False
+
+
+@numba.njit(cache=True)
+def _bound(E, u, klo, khi, voff, v, vcap, forced_j, forced_open, k_out, node_limit):
+    """``L(u)`` from the site values, the stations of the relaxed solution in ``k_out``, and
+    whether its knapsack was exact. ``forced_j >= 0`` forces that site open (k >= 1) or closed
+    (k = 0) as ``forced_open`` says (``inf`` when that is impossible)."""
+    m = klo.size
+    base = 0.0
+    for i in range(E.size):
+        base += u[i] * E[i]
+    need = 0.0
+    for i in range(E.size):
+        need += E[i]
+    nit = 0
+    for j in range(m):
+        nit += khi[j]
+    cost = np.empty(nit)
+    q = np.empty(nit)
+    own = np.empty(nit, dtype=np.int64)
+    c = 0
+    for j in range(m):
+        lo = klo[j]
+        hi = khi[j]
+        if j == forced_j:
+            if forced_open:
+                lo = max(lo, 1)
+            else:
+                if lo > 0:
+                    return np.inf, False
+                hi = 0
+        if hi < lo:
+            return np.inf, False
+        base += v[voff[j] + lo]
+        need -= vcap[voff[j] + lo]
+        k_out[j] = lo
+        for k in range(lo + 1, hi + 1):
+            d = v[voff[j] + k] - v[voff[j] + k - 1]
+            dq = vcap[voff[j] + k] - vcap[voff[j] + k - 1]
+            if d < 0:
+                base += d
+                need -= dq
+                k_out[j] = k
+            elif dq > 0:
+                cost[c] = d
+                q[c] = dq
+                own[c] = j
+                c += 1
+    if need <= 1e-9 * max(1.0, abs(need)):
+        return base, True
+    kb, x, exact = _cover_knapsack(cost[:c], q[:c], need, node_limit)
+    for t in range(c):
+        if x[t]:
+            k_out[own[t]] += 1
+    return base + kb, exact
+
+
+@numba.njit(cache=True)
+def _flows_at(sptr, pi, a, ub, Q, C, u, k, n):
+    """Each point's energy served in the relaxed solution with ``k`` stations per site."""
+    served = np.zeros(n)
+    for j in range(Q.size):
+        if k[j] == 0:
+            continue
+        lo, hi = sptr[j], sptr[j + 1]
+        cnt = 0
+        r = np.empty(hi - lo)
+        idx = np.empty(hi - lo, dtype=np.int64)
+        for e in range(lo, hi):
+            re = a[e] - u[pi[e]]
+            if re < 0 and ub[e] > 0:
+                r[cnt] = re
+                idx[cnt] = e
+                cnt += 1
+        o = np.argsort(r[:cnt])
+        left = min(k[j] * Q[j], C[j])
+        for t in range(cnt):
+            if left <= 0:
+                break
+            e = idx[o[t]]
+            w = min(ub[e] * k[j], left)
+            served[pi[e]] += w
+            left -= w
+    return served
+
+
+@numba.njit(cache=True)
+def subgradient(sptr, pi, a, ub, E, Q, C, F, klo, khi, u0, ub_obj, max_iter, lam0, node_limit):
+    """Subgradient optimisation of ``L(u)`` (Polyak steps toward ``ub_obj``, halving the step
+    after 20 iterations without improvement). Returns (best bound, best u, the union of
+    stations of the relaxed solutions near the best (max k per site), the stations of the
+    best relaxed solution, iterations)."""
+    m = Q.size
+    n = E.size
+    voff = np.zeros(m + 1, dtype=np.int64)
+    for j in range(m):
+        voff[j + 1] = voff[j] + khi[j] + 1
+    v = np.empty(voff[m])
+    vcap = np.empty(voff[m])
+    u = u0.copy()
+    best_u = u0.copy()
+    best = -np.inf
+    k = np.zeros(m, dtype=np.int64)
+    kunion = np.zeros(m, dtype=np.int64)
+    kbest = np.zeros(m, dtype=np.int64)
+    lam = lam0
+    since = 0
+    it = 0
+    for it in range(max_iter):
+        _site_values(sptr, pi, a, ub, Q, C, F, khi, u, voff, v, vcap)
+        L, exact = _bound(E, u, klo, khi, voff, v, vcap, -1, False, k, node_limit)
+        if L > best + 1e-9 * max(1.0, abs(L)):
+            best = L
+            best_u[:] = u
+            kbest[:] = k
+            since = 0
+        else:
+            since += 1
+            if since >= 20:
+                lam *= 0.5
+                since = 0
+        if best >= ub_obj * (1 - 1e-7) - 1e-9 or lam < 1e-4:
+            break
+        # union of the relaxed solutions' stations once near the best bound
+        if L >= best - 0.01 * abs(best):
+            for j in range(m):
+                if k[j] > kunion[j]:
+                    kunion[j] = k[j]
+        served = _flows_at(sptr, pi, a, ub, Q, C, u, k, n)
+        g = E - served
+        nrm = 0.0
+        for i in range(n):
+            nrm += g[i] * g[i]
+        if nrm <= 1e-12:
+            break
+        step = lam * max(ub_obj - L, 1e-6 * abs(ub_obj)) / nrm
+        for i in range(n):
+            u[i] += step * g[i]
+    return best, best_u, kunion, kbest, it + 1
+
+
+@numba.njit(cache=True)
+def penalties(sptr, pi, a, ub, E, Q, C, F, klo, khi, u, node_limit):
+    """For each site: ``L(u)`` with it forced closed (``lo0``) and forced open (``lo1``), and the
+    free bound ``L`` itself. Where the relaxed solution already closes (opens) a site, its
+    forced-closed (forced-open) value is ``L``."""
+    m = Q.size
+    voff = np.zeros(m + 1, dtype=np.int64)
+    for j in range(m):
+        voff[j + 1] = voff[j] + khi[j] + 1
+    v = np.empty(voff[m])
+    vcap = np.empty(voff[m])
+    _site_values(sptr, pi, a, ub, Q, C, F, khi, u, voff, v, vcap)
+    k = np.zeros(m, dtype=np.int64)
+    L, _ = _bound(E, u, klo, khi, voff, v, vcap, -1, False, k, node_limit)
+    k0 = k.copy()
+    lo0 = np.full(m, L)
+    lo1 = np.full(m, L)
+    kk = np.zeros(m, dtype=np.int64)
+    for j in range(m):
+        if k0[j] > 0:
+            lo0[j], _ = _bound(E, u, klo, khi, voff, v, vcap, j, False, kk, node_limit)
+        else:
+            lo1[j], _ = _bound(E, u, klo, khi, voff, v, vcap, j, True, kk, node_limit)
+    return L, lo0, lo1, k0
+
+
+def _with_capacity_row(mm, inst: Instance, d: LRData):
+    """``mm`` plus the aggregate capacity row ``sum_{new j} min(Q_j, C_j) y_j >= sum E - sum
+    over existing sites of their capacity`` (valid: a site's k stations hold at most
+    ``k Q_j``): a knapsack row from which HiGHS derives cover cuts."""
+    import scipy.sparse as sp
+
+    from evsiting.models._cflp import MatrixModel
+
+    new_idx = np.flatnonzero(inst.new)
+    qy = np.minimum(d.Q, d.C)[new_idx]
+    rhs = float(inst.E.sum() - np.minimum(d.Q, d.C)[~inst.new].sum())
+    row = sp.csr_matrix((qy, (np.zeros(new_idx.size, dtype=np.int64), np.arange(new_idx.size))),
+                        shape=(1, mm.n_cols))
+    return MatrixModel(mm.c.copy(), sp.vstack([mm.A, row]).tocsr(), np.append(mm.row_lo, rhs * (1 - 1e-9)),
+                       np.append(mm.row_hi, np.inf), mm.col_lo.copy(), mm.col_hi.copy(), mm.integer.copy(),
+                       mm.maximize, mm.offset, mm.blocks)
+
+
+def start_multipliers(d: LRData, n: int) -> np.ndarray:
+    """``(n,)`` multipliers to start from without an LP: each point's cheapest cost per kWh/day
+    at a site including its station cost spread over a full station (an estimate of the price
+    of serving it)."""
+    per = d.a + d.F[np.repeat(np.arange(d.Q.size), np.diff(d.sptr))] / np.maximum(d.Q, 1e-9)[
+        np.repeat(np.arange(d.Q.size), np.diff(d.sptr))]
+    per = np.where(d.ub > 0, per, np.inf)
+    u = np.full(n, np.inf)
+    np.minimum.at(u, d.pi, per)
+    return np.where(np.isfinite(u), u, 0.0)
+
+
+def _site_subset(inst: Instance, cols: np.ndarray):
+    """``inst`` on the sites ``cols`` only (all points kept), and the index in ``inst``'s
+    pairs of each of the subset's pairs."""
+    from dataclasses import replace
+
+    P = inst.pairs
+    idx = sp_csr_like(P)
+    Pi = idx[:, cols].tocsr()
+    Pi.sort_indices()
+    Ps = P[:, cols].tocsr()
+    Ps.sort_indices()
+    pos = np.full(inst.new.size, -1, dtype=np.int64)
+    pos[cols] = np.arange(cols.size)
+    req = pos[inst.required]
+    req = req[req >= 0]
+
+    def cut(a):
+        return None if a is None else np.asarray(a)[cols]
+
+    sub = replace(inst, pairs=Ps, lo_dc=inst.lo_dc[cols], hi_dc=inst.hi_dc[cols], lo_ac=inst.lo_ac[cols],
+                  hi_ac=inst.hi_ac[cols], F=inst.F[cols], cd=inst.cd[cols], ca=inst.ca[cols], new=inst.new[cols],
+                  required=req, max_stations=cut(inst.max_stations), site_hi_dc=cut(inst.site_hi_dc),
+                  site_hi_ac=cut(inst.site_hi_ac), station_kw=cut(getattr(inst, "station_kw", None)))
+    return sub, (Pi.data - 1).astype(np.int64)
+
+
+def sp_csr_like(P):
+    """A CSR with ``P``'s structure whose values are 1 + each entry's position."""
+    import scipy.sparse as sp
+
+    return sp.csr_matrix((np.arange(1, P.nnz + 1, dtype=np.float64), P.indices.copy(), P.indptr.copy()), shape=P.shape)
+
+
+def _subset_plan(mm, inst: Instance, k: np.ndarray, *, exact_k: bool, seconds, gap: float, start_k=None):
+    """The best plan (in ``mm``'s columns) using only the sites with ``k > 0`` (and the
+    existing ones): with ``exact_k`` exactly ``k`` stations at each (ports and flows free),
+    else at most ``k`` (closing allowed). HiGHS on the subset's model; None if infeasible or
+    no plan found in time."""
+    from evsiting.models._cflp import build, solve_highs
+
+    cols = np.flatnonzero((k > 0) | ~inst.new)
+    sub, pmap = _site_subset(inst, cols)
+    sm = build(sub)
+    ys = sm.blocks["y"]
+    kn = k[cols][np.flatnonzero(sub.new)].astype(np.float64)
+    sm.col_hi[ys] = np.maximum(kn, sm.col_lo[ys])
+    if exact_k:
+        sm.col_lo[ys] = sm.col_hi[ys]
+    out = solve_highs(sm, time_limit=seconds, mip_gap=gap)
+    if out.x is None:
+        return None
+    x = np.zeros(mm.n_cols)
+    b, sb = mm.blocks, sm.blocks
+    ycol = np.full(inst.new.size, -1, dtype=np.int64)
+    ycol[np.flatnonzero(inst.new)] = np.arange(int(inst.new.sum()))
+    x[b["y"].start + ycol[cols[sub.new]]] = out.x[sb["y"]]
+    nd = mm.col_lo[b["nd"]].copy()
+    na = mm.col_lo[b["na"]].copy()
+    nd[cols], na[cols] = out.x[sb["nd"]], out.x[sb["na"]]
+    x[b["nd"]], x[b["na"]] = nd, na
+    x[b["w"].start + pmap] = out.x[sb["w"]]
+    return x
+
+
+def lagrangian_solve(inst: Instance, mm, u0: np.ndarray | None, best_x, best_obj: float, lp_bound: float,
+                     gap_target: float, left, stats: dict, trimmed):
+    """Lagrangian bound, Lagrangian heuristic, site fixing and HiGHS on the fixed model
+    (min-cost mode with allocation cost; see the module doc).
+
+    Args:
+        inst, mm: the reduced instance and its matrix model.
+        u0: ``(n,)`` start multipliers (the LP's demand-row duals), None = :func:`start_multipliers`.
+        best_x, best_obj: the incumbent (None / nan if none).
+        lp_bound: the LP bound (-inf if not solved); gap_target: relative gap to stop at.
+        left: callable, seconds left (None = no limit); stats: dict updated in place.
+        trimmed: ``trimmed(x)`` drops unused stations and ports of a feasible point.
+
+    Returns:
+        ``(x, objective, bound, optimal)``: the best plan (None if none), its objective, a
+        proven lower bound, and whether HiGHS proved the fixed model optimal.
+    """
+    import math
+    import time
+
+    from evsiting.models._cflp import solve_highs
+
+    ts = time.perf_counter()
+    n = inst.pairs.shape[0]
+    d = lr_data(inst)
+    u = start_multipliers(d, n) if u0 is None else u0.astype(np.float64)
+    x, obj = best_x, (best_obj if best_x is not None else math.inf)
+    lb, lam, iters, seen = -math.inf, 2.0, 0, set()
+    kall = np.zeros(inst.new.size, dtype=np.int64)
+
+    def budget(frac):
+        t = left()
+        return None if t is None else max(frac * t, 0.05)
+
+    for rnd in range(8):  # subgradient rounds, each followed by the Lagrangian heuristic
+        if not math.isfinite(lb):  # the bound at the start multipliers sets the first step's target
+            lb, _, _, _, _ = subgradient(d.sptr, d.pi, d.a, d.ub, d.E, d.Q, d.C, d.F, d.klo, d.khi, u, math.inf, 1, lam,
+                                         KNAP_NODES)
+        target = obj if math.isfinite(obj) else abs(lb) * 1.05 + 1.0
+        b, u, kunion, kbest, it = subgradient(d.sptr, d.pi, d.a, d.ub, d.E, d.Q, d.C, d.F, d.klo, d.khi,
+                                              u, target, 200 if rnd else 400, lam, KNAP_NODES)
+        iters += it
+        lam = max(lam * 0.5, 0.05) if b <= lb else lam
+        lb = max(lb, b)
+        kall = np.maximum(kall, kunion)
+        for k in (kbest, kunion):
+            key = k.tobytes()
+            if key in seen:
+                continue
+            seen.add(key)
+            cand = _subset_plan(mm, inst, k, exact_k=True, seconds=budget(0.05), gap=gap_target / 4)
+            if cand is not None:
+                cx = trimmed(cand)
+                cobj = float(mm.c @ cx + mm.offset)
+                if cobj < obj:
+                    x, obj = cx, cobj
+        if math.isfinite(obj) and (obj - max(lb, lp_bound)) <= gap_target * abs(obj):
+            break
+        if left() is not None and time.perf_counter() - ts > 0.3 * (left() + time.perf_counter() - ts):
+            break
+    if kall.any() and not (math.isfinite(obj) and (obj - max(lb, lp_bound)) <= gap_target * abs(obj)):
+        # the incumbent MIP on the sites the relaxed solutions open (closing allowed)
+        cand = _subset_plan(mm, inst, kall, exact_k=False, seconds=budget(0.2), gap=gap_target / 2)
+        if cand is not None:
+            cx = trimmed(cand)
+            cobj = float(mm.c @ cx + mm.offset)
+            if cobj < obj:
+                x, obj = cx, cobj
+    stats["lagrangian_s"] = round(time.perf_counter() - ts, 3)
+    stats["lagrangian_iterations"] = int(iters)
+    stats["lagrangian_bound"] = float(lb)
+    stats["lagrangian_heuristic"] = float(obj) if math.isfinite(obj) else None
+    bound = max(lp_bound, lb)
+    if x is not None and (obj - bound) <= gap_target * abs(obj):
+        return x, obj, min(bound, obj), bound >= obj * (1 - 1e-9)
+    # penalty fixing against the threshold T: every plan cheaper than T satisfies the fixings
+    T = obj - max(gap_target, 0.5e-9) * abs(obj) if math.isfinite(obj) else math.inf
+    t1 = time.perf_counter()
+    L, lo0, lo1, k0 = penalties(d.sptr, d.pi, d.a, d.ub, d.E, d.Q, d.C, d.F, d.klo, d.khi, u, KNAP_NODES // 10)
+    if not (np.isfinite(L) and np.isfinite(T)) or L >= T:
+        lo0 = lo1 = np.full(inst.new.size, -np.inf)  # nothing to fix
+    close = (lo1 >= T) & inst.new
+    force = (lo0 >= T) & inst.new & ~close
+    stats["fixed_closed"], stats["fixed_open"] = int(close.sum()), int(force.sum())
+    stats["fixing_s"] = round(time.perf_counter() - t1, 3)
+    fm = _with_capacity_row(mm, inst, d)
+    ycol = np.full(inst.new.size, -1, dtype=np.int64)
+    ycol[np.flatnonzero(inst.new)] = np.arange(int(inst.new.sum()))
+    ys = mm.blocks["y"].start
+    fm.col_hi[ys + ycol[close]] = 0.0
+    fm.col_lo[ys + ycol[force]] = np.maximum(fm.col_lo[ys + ycol[force]], 1.0)
+    start = x
+    if start is not None and (np.round(start[ys + ycol[close]]) > 0).any():
+        start = None  # the incumbent is outside the fixed model (it cost more than T, only with a gap)
+    t2 = time.perf_counter()
+    out = solve_highs(fm, time_limit=left(), mip_gap=gap_target, start=start)
+    stats["mip_s"] = round(time.perf_counter() - t2, 3)
+    stats["mip_nodes"] = out.nodes
+    if out.status == "time_limit":
+        stats.setdefault("time_limited_steps", []).append("branch_and_bound")
+    if out.x is not None:
+        fx = trimmed(out.x)
+        f_obj = float(mm.c @ fx + mm.offset)
+        if x is None or f_obj < obj:
+            x, obj = fx, f_obj
+    rb = out.bound if math.isfinite(out.bound) else -math.inf
+    if out.status == "infeasible":
+        rb = math.inf  # no plan cheaper than T: the incumbent is within the target
+    bound = max(bound, min(T, rb))
+    return x, obj, (min(bound, obj) if x is not None else bound), out.status == "optimal"

@@ -1,0 +1,211 @@
+"""CapacitatedSiting with allocation cost: the Lagrangian step (steps 3'-5') and the power limit
+per station, against brute force on tiny synthetic instances (DC/AC split, existing ports,
+several stations per site); the Lagrangian bound never above a known optimum; a solve keeps
+its time limit."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.optimize import linprog
+
+from evsiting.core.errors import InputError, SolverError
+from evsiting.models import _cflp_lr
+from evsiting.models._cflp import build, solve_highs
+from evsiting.models.capacitated import CapacitatedSiting, MatrixCopy
+from evsiting.models.cst import cst_instance
+from evsiting.models.orlib import cap_model, cap_optima, read_cap
+from evsiting.core.settings import shared_dir
+
+KD, KA = 10.0, 3.0  # kWh/day per DC / AC port (synthetic)
+PD, PA = 60.0, 7.0  # kW per DC / AC port (synthetic)
+F, CD, CA = 50.0, 20.0, 4.0
+
+
+def _flows(t, e, d, nd, na, alpha):
+    """Least allocation cost for fixed ports (LP with the model's rules), inf if infeasible."""
+    n, m = t.shape
+    pairs = [(i, j) for i in range(n) for j in range(m) if np.isfinite(t[i, j])]
+    s = np.divide(d, e, out=np.zeros(n), where=e > 0)
+    A_ub, b_ub = [], []
+    for j in range(m):
+        A_ub.append([s[i] if jj == j else 0 for i, jj in pairs]); b_ub.append(KD * nd[j])
+        A_ub.append([1.0 if jj == j else 0 for i, jj in pairs]); b_ub.append(KD * nd[j] + KA * na[j])
+    A_eq = [[1.0 if ii == i else 0 for ii, _ in pairs] for i in range(n)]
+    res = linprog([alpha * t[i, j] for i, j in pairs], A_ub=np.array(A_ub), b_ub=np.array(b_ub),
+                  A_eq=np.array(A_eq), b_eq=e, bounds=(0, None), method="highs")
+    return res.fun if res.status == 0 else np.inf
+
+
+def brute_force(t, e, d, *, k, max_dc, max_ac, ex_dc, ex_ac, alpha, station_kw=None):
+    """Least total cost over every (stations, DC ports, AC ports) of every site."""
+    n, m = t.shape
+    opts = []
+    for j in range(m):
+        ex = ex_dc[j] + ex_ac[j] > 0
+        ys = [1] if ex else range(k[j] + 1)
+        o = []
+        for y in ys:
+            hd = max(ex_dc[j], max_dc) if ex else max_dc * y
+            ha = max(ex_ac[j], max_ac) if ex else max_ac * y
+            for a in range(ex_dc[j], hd + 1):
+                for b in range(ex_ac[j], ha + 1):
+                    if station_kw is not None:
+                        lim = max(station_kw[j], PD * ex_dc[j] + PA * ex_ac[j]) if ex else station_kw[j] * y
+                        if PD * a + PA * b > lim + 1e-9:
+                            continue
+                    o.append((y, a, b, ex))
+        opts.append(o)
+    best = np.inf
+    for combo in itertools.product(*opts):
+        nd = np.array([c[1] for c in combo]); na = np.array([c[2] for c in combo])
+        capital = sum(F * c[0] for c in combo if not c[3]) + CD * (nd - ex_dc).sum() + CA * (na - ex_ac).sum()
+        if capital >= best:
+            continue
+        best = min(best, capital + _flows(t, e, d, nd, na, alpha))
+    return best
+
+
+def tiny(seed, n=4, m=2):
+    rng = np.random.default_rng(seed)
+    t = rng.uniform(1, 20, size=(n, m))
+    t[rng.random((n, m)) < 0.25] = np.inf  # sparse pairs: each point has its own reach
+    t[np.arange(n), rng.integers(0, m, n)] = rng.uniform(1, 10, n)
+    e = rng.uniform(2, 9, n).round(2)
+    d = (e * rng.uniform(0, 0.8, n)).round(2)
+    return t, e, d
+
+
+def model(t, e, d, *, k, ex_dc, ex_ac, alpha, station_kw=None, use_lagrangian=None):
+    mdl = CapacitatedSiting.from_cost_matrix(
+        t, e, d, np.inf, dc_port_kwh_day=KD, ac_port_kwh_day=KA, max_dc_ports=1, max_ac_ports=2, max_stations=k,
+        site_cost_cny=F, dc_port_cost_cny=CD, ac_port_cost_cny=CA, existing_dc=ex_dc, existing_ac=ex_ac,
+        allocation_cny_per_kwh_min=alpha, dc_port_kw=PD, ac_port_kw=PA, max_station_kw=station_kw)
+    mdl.use_lagrangian = use_lagrangian
+    return mdl
+
+
+# limits of at least one DC port's kW: below it the feasibility max-flow (an LP) may count a
+# fraction of a DC port as capacity (see the report of issue 24)
+CASES = [  # seed, stations per site, existing DC/AC, power per station (kW)
+    (0, [2, 1], [0, 0], [0, 0], None),
+    (1, [2, 2], [1, 0], [0, 0], [70.0, 70.0]),
+    (2, [1, 2], [0, 0], [0, 0], [67.0, 67.0]),
+    (3, [2, 2], [0, 0], [0, 3], [67.0, np.inf]),
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("lagrangian", [True, False])
+def test_allocation_cost_several_stations_and_power_limit_match_brute_force(case, lagrangian):
+    seed, k, ex_dc, ex_ac, kw = case
+    t, e, d = tiny(seed)
+    ex_dc, ex_ac = np.array(ex_dc), np.array(ex_ac)
+    mdl = model(t, e, d, k=k, ex_dc=ex_dc, ex_ac=ex_ac, alpha=0.7, station_kw=kw, use_lagrangian=lagrangian)
+    res = mdl.solve(mip_gap=0)
+    want = brute_force(t, e, d, k=k, max_dc=1, max_ac=2, ex_dc=ex_dc, ex_ac=ex_ac, alpha=0.7,
+                       station_kw=None if kw is None else np.array(kw))
+    assert np.isfinite(want)
+    if res.short.sum() > 0:  # beyond what the sites hold: brute force would be infeasible
+        pytest.skip("synthetic instance beyond capacity")
+    assert res.status == "optimal"
+    assert res.objective == pytest.approx(want, rel=1e-6)
+    assert res.bound <= want * (1 + 1e-9)
+    if kw is not None:  # every station within its power limit
+        lim = np.where((ex_dc + ex_ac) > 0, np.maximum(kw, PD * ex_dc + PA * ex_ac), np.array(kw) * res.stations)
+        assert (PD * res.dc_ports + PA * res.ac_ports <= lim + 1e-6).all()
+
+
+def test_power_limit_binds_and_existing_stations_keep_their_kw():
+    t = np.array([[1.0, 5.0], [2.0, 4.0]])
+    e = np.array([9.0, 9.0])
+    d = np.zeros(2)
+    free = model(t, e, d, k=[3, 3], ex_dc=np.zeros(2, int), ex_ac=np.zeros(2, int), alpha=0.1).solve(mip_gap=0)
+    capped = model(t, e, d, k=[3, 3], ex_dc=np.zeros(2, int), ex_ac=np.zeros(2, int), alpha=0.1,
+                   station_kw=[PA * 2, PA * 2]).solve(mip_gap=0)
+    one = model(t, e, d, k=[3, 3], ex_dc=np.zeros(2, int), ex_ac=np.zeros(2, int), alpha=0.1,
+                station_kw=[PA, PA]).solve(mip_gap=0)
+    # without a limit DC ports (10 kWh/day for 20 CNY) serve; 14 kW per station allows AC only,
+    # and 7 kW one AC port per station: each tighter limit costs more, and every limit holds
+    assert free.dc_ports.sum() > 0 and capped.dc_ports.sum() == 0 and one.dc_ports.sum() == 0
+    assert free.objective < capped.objective < one.objective
+    assert (PA * capped.ac_ports <= 2 * PA * capped.stations + 1e-9).all()
+    assert (one.ac_ports <= one.stations).all() and one.stations.sum() >= 6
+    # an existing station above the limit stays feasible (grandfathered)
+    ex = model(t, e, d, k=[3, 3], ex_dc=np.array([1, 0]), ex_ac=np.zeros(2, int), alpha=0.1,
+               station_kw=[PA, PA]).solve(mip_gap=0)
+    assert ex.dc_ports[0] >= 1
+
+
+def test_power_limit_inputs_are_checked():
+    t, e, d = tiny(0)
+    with pytest.raises(InputError) as exc:
+        CapacitatedSiting.from_cost_matrix(t, e, d, np.inf, dc_port_kwh_day=KD, ac_port_kwh_day=KA, max_station_kw=100.0)
+    assert exc.value.field == "dc_port_kw"
+    with pytest.raises(InputError) as exc:
+        CapacitatedSiting.from_cost_matrix(t, e, d, np.inf, dc_port_kwh_day=KD, ac_port_kwh_day=KA, dc_port_kw=60,
+                                           ac_port_kw=7, max_station_kw=[-1.0, 5.0])
+    assert exc.value.field == "max_station_kw"
+
+
+@pytest.mark.parametrize("name", ["cap41", "cap71", "cap131"])
+def test_lagrangian_bound_never_above_the_published_optimum(name):
+    folder = Path(shared_dir()) / "orlib_cap"
+    inst0 = read_cap(folder / f"{name}.txt")
+    opt = cap_optima(folder)[name]
+    inst = cap_model(inst0).reduce().instance
+    d = _cflp_lr.lr_data(inst)
+    n = inst.pairs.shape[0]
+    mm = build(inst)
+    rl = MatrixCopy(mm)
+    rl.integer[:] = False
+    lp = solve_highs(rl, duals=True)
+    for u0 in (_cflp_lr.start_multipliers(d, n), lp.row_dual[:n]):
+        lb, u, _, _, _ = _cflp_lr.subgradient(d.sptr, d.pi, d.a, d.ub, d.E, d.Q, d.C, d.F, d.klo, d.khi, u0,
+                                              opt, 300, 2.0, _cflp_lr.KNAP_NODES)
+        assert lb <= opt * (1 + 1e-9)
+        L, lo0, lo1, _ = _cflp_lr.penalties(d.sptr, d.pi, d.a, d.ub, d.E, d.Q, d.C, d.F, d.klo, d.khi, u, 2000)
+        assert L <= opt * (1 + 1e-9)
+    # at the LP's duals the bound is at least the LP's (the knapsack adds integrality)
+    assert lb >= lp.objective * (1 - 1e-7)
+    # the full solve with the Lagrangian step forced reaches the optimum
+    mdl = cap_model(inst0)
+    mdl.use_lagrangian = True
+    res = mdl.solve(mip_gap=0)
+    assert res.status == "optimal" and res.objective == pytest.approx(opt, rel=1e-6)
+
+
+def test_cover_knapsack_matches_enumeration():
+    rng = np.random.default_rng(4)
+    for _ in range(30):
+        c = rng.uniform(0, 10, 8)
+        q = rng.uniform(1, 10, 8)
+        need = rng.uniform(0, q.sum())
+        lb, x, exact = _cflp_lr._cover_knapsack(c, q, need, 100000)
+        best = min(c @ np.array(b) for b in itertools.product([0, 1], repeat=8) if q @ np.array(b) >= need)
+        assert exact and lb == pytest.approx(best) and q @ x >= need - 1e-9 and c @ x == pytest.approx(best)
+
+
+@pytest.mark.parametrize("lagrangian", [True, False])
+def test_a_solve_keeps_its_time_limit(lagrangian):
+    """Generous tolerance: this checks that the solve stops, not how fast it is."""
+    mdl = cap_model(cst_instance(40, 400, 3.0, 7))
+    mdl.use_lagrangian = lagrangian
+    with contextlib.suppress(SolverError):
+        mdl.solve(mip_gap=0, time_limit=1.0)  # compiles the kernels
+    t0 = time.perf_counter()
+    try:
+        res = mdl.solve(mip_gap=0, time_limit=4.0)
+    except SolverError:  # no plan found in time: said at once, not after the limit
+        res = None
+    took = time.perf_counter() - t0
+    assert took <= 4.0 + 3.0
+    if res is None:
+        return
+    assert res.objective >= res.bound - 1e-6 * abs(res.objective)
+    assert res.gap == pytest.approx(max(res.objective - res.bound, 0) / abs(res.objective), rel=1e-6, abs=1e-12)
