@@ -12,9 +12,8 @@ import scipy.sparse as sp
 from evsiting.config.schema import config_from_dict
 from evsiting.models.capacitated import CapacitatedSiting
 from evsiting.config.params import load_parameters
-from evsiting.stages import s5_model
-from evsiting.stages.s5_model import (ModelInputs, capacitated_model, power_limit_applies, power_limit_kwargs,
-                                      station_limits_kw, station_power_limit_kw)
+from evsiting.sizing.port_rule import station_limits_kw, station_power_limit_kw
+from evsiting.stages.s5_model import ModelInputs, capacitated_model
 
 
 def test_limit_is_the_transformer_rating_at_its_power_factor_and_simultaneity():
@@ -33,22 +32,20 @@ def test_hub_column_and_existing_ports_raise_a_sites_limit():
     np.testing.assert_allclose(lim, [920.0, 3000.0, 12 * 93.0])
 
 
-def test_the_limit_reaches_the_model_when_it_takes_it(monkeypatch):
+def test_the_limit_reaches_the_model(monkeypatch):
     seen = {}
     original = CapacitatedSiting.from_cost_matrix.__func__
 
     def with_power(cls, cost, energy_kwh_day, dc_energy_kwh_day=None, service_standard_min=15.0, *,
                    dc_port_kw=None, ac_port_kw=None, max_station_kw=None, **kw):
         seen.update(dc_port_kw=dc_port_kw, ac_port_kw=ac_port_kw, max_station_kw=max_station_kw)
-        return original(cls, cost, energy_kwh_day, dc_energy_kwh_day, service_standard_min, **kw)
+        return original(cls, cost, energy_kwh_day, dc_energy_kwh_day, service_standard_min, dc_port_kw=dc_port_kw,
+                        ac_port_kw=ac_port_kw, max_station_kw=max_station_kw, **kw)
 
     cells = pd.DataFrame({"nev_count": [10, 20], "energy_kwh_day": [100.0, 200.0], "energy_dc_kwh_day": [90.0, 180.0]})
     block = config_from_dict({"name": "t", "model": {"type": "capacitated"}}).model
     inp = ModelInputs(cells, sp.csr_matrix(np.array([[1.0, 2.0], [2.0, 1.0]])), np.zeros(0, dtype=np.int64), load_parameters())
-    if not power_limit_applies():  # today's model: nothing passed, and the run says so
-        assert power_limit_kwargs(inp.params, None, 2) == {}
     monkeypatch.setattr(CapacitatedSiting, "from_cost_matrix", classmethod(with_power))
-    assert s5_model.power_limit_applies()
     capacitated_model(block, inp)
     assert seen["dc_port_kw"] == 93 and seen["ac_port_kw"] == 7
     np.testing.assert_allclose(seen["max_station_kw"], [920.0, 920.0])

@@ -167,11 +167,7 @@ def run_summary(cfg: RunConfig, study: Study, demand, reached, solution, sized, 
     res = solution.result
     file_warnings = [w for f in study.files for w in f.get("warnings", [])]
     solver_line = solver_warning(res.status, res.gap, cfg.solver.mip_gap if cfg.solver.mip_gap is not None else CAPACITATED_MIP_GAP)
-    power_line = None
-    if summary.get("power_limit_applied") is False:
-        power_line = (f"power limit per station ({summary['station_power_limit_kw']:,.0f} kW installed, parameters "
-                      "station_transformer_kva etc.) not applied: this version of the capacitated model takes no max_station_kw")
-    summary["warnings"] = run_warnings(summary, file_warnings + [w for w in (solver_line, power_line) if w])
+    summary["warnings"] = run_warnings(summary, file_warnings + ([solver_line] if solver_line else []))
     return summary
 
 

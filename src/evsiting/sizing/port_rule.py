@@ -9,7 +9,6 @@ import numpy as np
 
 from evsiting.config.params import Parameters
 from evsiting.core.errors import InputError
-from evsiting.models.capacitated import CapacitatedSiting
 
 
 def port_capacities(params: Parameters) -> tuple[float, float]:
@@ -52,22 +51,12 @@ def station_limits_kw(candidates: gpd.GeoDataFrame | None, m: int, params: Param
 
 
 def power_limit_kwargs(params: Parameters, candidates: gpd.GeoDataFrame | None, m: int) -> dict:
-    """The per-station power limit as keyword arguments of the capacitated model
-    (``dc_port_kw``, ``ac_port_kw``, ``max_station_kw``), when its class takes them (the limit
-    arrives with the solver's power rows); {} when it does not, and the run says so
-    (:func:`power_limit_applies`)."""
-    if not power_limit_applies():
-        return {}
+    """The per-station power limit as keyword arguments of
+    :meth:`~evsiting.models.capacitated.CapacitatedSiting.from_cost_matrix`: ``dc_port_kw``,
+    ``ac_port_kw`` (parameters ``dc_charger_power_kw``, ``ac_charger_power_kw``) and
+    ``max_station_kw`` ((m,) kW, :func:`station_limits_kw`)."""
     return {"dc_port_kw": params.value("dc_charger_power_kw"), "ac_port_kw": params.value("ac_charger_power_kw"),
             "max_station_kw": station_limits_kw(candidates, m, params)}
-
-
-def power_limit_applies() -> bool:
-    """Whether :meth:`CapacitatedSiting.from_cost_matrix` takes a per-station power limit."""
-    import inspect
-
-    names = inspect.signature(CapacitatedSiting.from_cost_matrix).parameters
-    return all(k in names for k in ("dc_port_kw", "ac_port_kw", "max_station_kw"))
 
 
 def stations_per_site(candidates: gpd.GeoDataFrame | None, cells: gpd.GeoDataFrame, params: Parameters) -> np.ndarray:
@@ -82,9 +71,9 @@ def stations_per_site(candidates: gpd.GeoDataFrame | None, cells: gpd.GeoDataFra
         return np.ones(0 if candidates is None else len(candidates))
     cap_dc, cap_ac = port_capacities(params)
     station_kwh = params.value("site_max_dc_ports") * cap_dc + params.value("site_max_ac_ports") * cap_ac
-    if power_limit_applies():  # a station's energy at its power limit (every kW at the ports' full-power hours)
-        hours = min(params.value("dc_utilisation_hours"), params.value("ac_utilisation_hours"))
-        station_kwh = min(station_kwh, station_power_limit_kw(params) * hours)
+    # a station's energy at its power limit (every kW at the ports' full-power hours)
+    hours = min(params.value("dc_utilisation_hours"), params.value("ac_utilisation_hours"))
+    station_kwh = min(station_kwh, station_power_limit_kw(params) * hours)
     own = cells.set_index("demand_id")["energy_kwh_day"]
     ids = candidates["site_id"].astype(str)
     cell_e = ids.str.slice(2).map(own).where(ids.str.startswith("c-")).fillna(0.0).to_numpy(dtype=float)

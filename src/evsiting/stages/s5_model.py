@@ -44,7 +44,6 @@ from evsiting.config.schema import (
 from evsiting.sizing.port_rule import (
     existing_ports,
     port_capacities,
-    power_limit_applies,
     power_limit_kwargs,
     station_power_limit_kw,
     stations_per_site,
@@ -296,7 +295,6 @@ def _capacitated(block, inp: ModelInputs, opt: SolveOptions) -> Solution:
                "lp_bound": round(float(res.lp_bound), 2), "mip_gap_target": gap}
     summary["access_cost_cny"] = round(res.travel_cny, 2)  # drivers' time: objective = capital + access
     summary["station_power_limit_kw"] = round(station_power_limit_kw(inp.params), 3)
-    summary["power_limit_applied"] = power_limit_applies()
     summary["allocation_cny_per_kwh_min"] = round(mdl.alpha, 6)
     if block.budget_cny is not None:
         summary["budget_cny"] = block.budget_cny
