@@ -23,7 +23,8 @@ from ..sizing import size_depots
 
 #: Columns of ``demand.geojson``.
 DEMAND_COLUMNS = ["demand_id", "h3", "county_adcode", "county_name", "prefecture_adcode", "area_km2", "nev_count",
-                  "energy_kwh_day", "energy_dc_kwh_day", "covered", "travel_min", "station_id", "geometry"]
+                  "energy_kwh_day", "energy_dc_kwh_day", "covered", "assigned_station_id", "assigned_min",
+                  "nearest_open_station_id", "nearest_open_min", "nearest_open_crow_km", "geometry"]
 
 
 def _ratio(a: float, b: float) -> float | None:
