@@ -165,6 +165,53 @@ def _categories(panel: MapPanel) -> list[tuple[object, str, str]]:
     return [(v, f"{label} {v}", cmap(0.9 * k / n)) for k, v in enumerate(uniq)]
 
 
+#: File names of CJK fonts looked for (in this order) to write Chinese place names on maps.
+CJK_FONT_FILES = ("wqy-microhei", "wqy-zenhei", "notosanscjksc", "notosanscjk", "sourcehansans", "simhei", "msyh", "pingfang")
+
+
+def cjk_font():
+    """A matplotlib FontProperties of an installed CJK font (:data:`CJK_FONT_FILES`, e.g.
+    Debian's ``fonts-wqy-microhei``), or None when there is none."""
+    from matplotlib import font_manager
+
+    files = sorted(font_manager.findSystemFonts())
+    for key in CJK_FONT_FILES:
+        for f in files:
+            if key in Path(f).name.lower().replace("-", "").replace("_", "") or key in Path(f).name.lower():
+                return font_manager.FontProperties(fname=f)
+    return None
+
+
+def _english_prefecture_names() -> dict[int, str]:
+    df = pd.read_csv(resolve_path("data:guizhou_census2020_population.csv"))
+    return dict(zip(df["adcode"].astype(int), df["name_en"]))
+
+
+def place_labels(ax, pref: gpd.GeoDataFrame, cty: gpd.GeoDataFrame) -> str:
+    """Write the county names at a point inside each county (small, grey, white halo) and,
+    when the map shows several prefectures, the prefecture names (larger, bold). Chinese names
+    need a CJK font (:func:`cjk_font`); without one, prefectures are labelled in English and
+    counties not at all. Returns which labels were written (``zh``, ``en`` or ``none``)."""
+    from matplotlib import patheffects
+
+    font = cjk_font()
+    halo = [patheffects.withStroke(linewidth=2.2, foreground="white")]
+    several = len(pref) > 1
+    if font is not None:
+        size = 5.5 if several else 7.5
+        for geom, name in zip(cty.geometry, cty["short_name"]):
+            p = geom.representative_point()
+            ax.text(p.x, p.y, name, fontproperties=font, fontsize=size, color="#333333", ha="center", va="center",
+                    zorder=6, path_effects=halo)
+    if several:
+        names = _english_prefecture_names() if font is None else dict(zip(pref["city_adcode"].astype(int), pref["city_name"]))
+        for geom, code in zip(pref.geometry, pref["city_adcode"].astype(int)):
+            p = geom.representative_point()
+            ax.text(p.x, p.y + 9000, names.get(code, str(code)), fontproperties=font, fontsize=9, fontweight="bold",
+                    color="#111111", ha="center", va="center", zorder=6, path_effects=halo)
+    return "zh" if font is not None else ("en" if several else "none")
+
+
 def draw_map(ax, panel: MapPanel, max_ports: float | None = None, density_max: float | None = None):
     """Draw ``panel`` on ``ax`` (EPSG:32648 metres): cells, boundaries, stations, scale bar and
     north arrow. Returns the demand ``ScalarMappable`` (for a colour bar) or None."""
@@ -187,6 +234,7 @@ def draw_map(ax, panel: MapPanel, max_ports: float | None = None, density_max: f
         cty.boundary.plot(ax=ax, color="#7f7f7f", linewidth=0.4, zorder=2)
     if len(pref):
         pref.boundary.plot(ax=ax, color="#303030", linewidth=1.1, zorder=3)
+    place_labels(ax, pref, cty)
     st = panel.stations.to_crs(PROJECTED_CRS)
     ports = (st["ports_dc"].to_numpy(dtype=float) + st["ports_ac"].to_numpy(dtype=float)) if len(st) else np.zeros(0)
     mx = max_ports if max_ports is not None else (float(ports.max()) if len(ports) else 1.0)
@@ -330,6 +378,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 table.kv th{width:16em}
 td.why{font-size:0.9em;color:#444;min-width:20em;max-width:34em}td.src{font-size:0.8em;color:#555;max-width:26em;overflow-wrap:anywhere}
 ul.warn li{color:#8a4b00}
+div.caveat{border:1px solid #c9a227;background:#fff8e1;padding:6px 14px;margin:0.8em 0}div.caveat h2{border:0;margin:0.3em 0}
 img{max-width:100%;height:auto;border:1px solid #ddd;margin:0.3em 0}
 footer{color:#777;font-size:0.8em;margin-top:2em}
 @media print{body{max-width:none}h2{page-break-after:avoid}img{page-break-inside:avoid}}
@@ -406,9 +455,76 @@ PREFECTURE_COLUMNS = [("name_en", "prefecture"), ("nev_count", "NEVs"), ("statio
                       ("nev_per_public_charger", "NEVs per port"), ("cost_cny", "cost CNY")]
 
 
-def page(title: str, subtitle: str, sections: Sequence[tuple[str, str]]) -> str:
-    """The whole HTML page: title, subtitle and (heading, inner HTML) sections."""
-    body = "".join(f"<section><h2>{_esc(h)}</h2>{inner}</section>" for h, inner in sections)
+ZONE_COLUMNS = [("prefecture", "prefecture"), ("zone", "zone"), ("nev_count", "NEVs"), ("stations", "stations"),
+                ("ports_per_station_median", "ports per station (median)"), ("ports_range", "ports per station (range)"),
+                ("access_min_mean", "access min (mean)"), ("access_min_p95", "access min (95th pct)"),
+                ("access_crow_km_mean", "straight km (mean)"), ("access_crow_km_p95", "straight km (95th pct)"),
+                ("nev_within_standard_share", "NEVs within standard")]
+COUNTY_TABLE_COLUMNS = [("prefecture", "prefecture"), ("county", "county"), ("adcode", "adcode"), ("nev_count", "NEVs"),
+                        ("stations", "stations"), ("stations_existing", "of which existing"), ("ports_dc", "DC ports"),
+                        ("ports_ac", "AC ports"), ("power_kw", "kW"), ("nev_within_standard_share", "NEVs within standard"),
+                        ("access_min_mean", "access min (mean)"), ("access_min_p95", "access min (95th pct)"),
+                        ("nev_per_public_port", "NEVs per port"), ("cost_cny", "cost CNY")]
+STATION_TABLE_COLUMNS = [("station_id", "station"), ("name", "name"), ("status", "existing or new"), ("county", "county"),
+                         ("prefecture", "prefecture"), ("ports_dc", "DC ports"), ("ports_ac", "AC ports"), ("power_kw", "kW"),
+                         ("lon", "lon (WGS84)"), ("lat", "lat (WGS84)")]
+
+#: What a run models and what it observes: the caveat box of every report.
+CAVEATS = (
+    "Demand positions are modelled, not observed: each county's NEVs (its census share of the province's fleet) "
+    "are spread over H3 cells by a census kernel, rings of population density around the county seat (and "
+    "building footprints where a config gives them), not from observed trips, registrations or charging sessions.",
+    "Travel times are modelled from OpenStreetMap motorways and a local road speed with a circuity factor (or a "
+    "road network where a config names one), not measured. A cell's access is the nearest built station by these times.",
+    "Ports follow China's observed utilisation (EVCIPA/NEA, data/observed_charging.csv) and the parameters in "
+    "data/parameters.csv; the fleet is a projection for the run's year and scenario. Observed figures appear only in "
+    "the table 'Checked against observed figures'.",
+    "Sites are candidate points (H3 cell centres, county seats, gap fill, a candidate file): a site holding several "
+    "stations places them by a fixed rule over its cell (stations.csv 'position_rule'), not at surveyed car parks.",
+)
+
+
+def caveat_html(lines: Sequence[str] = CAVEATS) -> str:
+    """The caveat box: what is modelled and what is observed."""
+    items = "".join(f"<li>{_esc(x)}</li>" for x in lines)
+    return f'<div class="caveat"><h2>Read this first: modelled, not observed</h2><ul>{items}</ul></div>'
+
+
+def _share_rows(rows: Sequence[dict], key: str = "nev_within_standard_share") -> list[dict]:
+    out = []
+    for r in rows:
+        r = dict(r)
+        if isinstance(r.get(key), (int, float)):
+            r[key] = f"{100 * r[key]:.1f} %"
+        if "ports_per_station_min" in r:
+            lo, hi = r.get("ports_per_station_min"), r.get("ports_per_station_max")
+            r["ports_range"] = "-" if lo is None else f"{lo}-{hi}"
+        out.append(r)
+    return out
+
+
+def planner_sections(summary: dict, stations: pd.DataFrame | None) -> list[tuple[str, str]]:
+    """The report's tables for a planner: access by urban zone and prefecture, one row per
+    county and one row per station (when the summary and ``stations`` have them)."""
+    out = []
+    if summary.get("zones"):
+        out.append(("Access by urban zone", "<p>Access: minutes (and straight-line km) from each demand cell to its nearest "
+                    "built station, weighted by NEVs; a cell is within its standard when a built station is within its zone's "
+                    "standard.</p>" + table_html(_share_rows(summary["zones"]), ZONE_COLUMNS)))
+    if summary.get("counties"):
+        out.append(("By county (counties.csv)", table_html(_share_rows(summary["counties"]), COUNTY_TABLE_COLUMNS)))
+    if stations is not None and len(stations):
+        rows = pd.DataFrame(stations).drop(columns="geometry", errors="ignore").to_dict(orient="records")
+        for r in rows:
+            r["lon"], r["lat"] = f"{r['lon']:.5f}", f"{r['lat']:.5f}"
+        out.append((f"Stations ({len(rows):,}; stations.csv)", table_html(rows, STATION_TABLE_COLUMNS)))
+    return out
+
+
+def page(title: str, subtitle: str, sections: Sequence[tuple[str, str]], caveat: str = "") -> str:
+    """The whole HTML page: title, subtitle, an optional caveat box (HTML) and (heading, inner
+    HTML) sections."""
+    body = caveat + "".join(f"<section><h2>{_esc(h)}</h2>{inner}</section>" for h, inner in sections)
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{_esc(title)}</title>"
             f"<style>{_CSS}</style></head><body><h1>{_esc(title)}</h1><p class=\"sub\">{_esc(subtitle)}</p>{body}"
@@ -428,7 +544,7 @@ def _pct_rows(rows: Sequence[dict]) -> list[dict]:
 
 
 def run_report(summary: dict, manifest: dict | None, map_bytes: bytes | None, charts: Sequence[tuple[str, bytes]] = (),
-               warnings: Sequence[str] = ()) -> str:
+               warnings: Sequence[str] = (), stations: pd.DataFrame | None = None) -> str:
     """``report.html`` of a run (or a province roll-up: a summary with ``prefectures`` and
     ``total``): headline, prefectures, warnings, validation, solver, map and charts.
 
@@ -438,12 +554,13 @@ def run_report(summary: dict, manifest: dict | None, map_bytes: bytes | None, ch
         map_bytes: ``map.png``, or None.
         charts: (caption, PNG bytes) of the run's other charts.
         warnings: the warning lines.
+        stations: one row per station (:func:`evsiting.stages.tables.stations_layer`), or None.
     """
     tot = summary["total"]
     cost = summary.get("capital_cost_cny", tot.get("cost_cny"))
     std = summary.get("service_standard_min")
     sub = "; ".join(p for p in (f"{summary.get('year', '')} {summary.get('scenario', '')} scenario",
-                                 f"model {summary['model']}" if summary.get("model") else "",
+                                 f"model: {model_name(summary['model'])}" if summary.get("model") else "",
                                  f"service standard {std:g} min" if isinstance(std, (int, float)) else "") if p)
     sections = [("Headline", kv_table(headline(tot, cost) + [("NEVs", f"{int(tot['nev_count']):,}"),
                                                               ("public charging energy", f"{float(tot['energy_kwh_day']):,.0f} kWh/day")]))]
@@ -456,6 +573,9 @@ def run_report(summary: dict, manifest: dict | None, map_bytes: bytes | None, ch
         sections.append(("Map", image_html(map_bytes, "map of the stations over the demand cells")))
     for caption, png in charts:
         sections.append((caption, image_html(png, caption)))
+    planner = planner_sections(summary, stations)
+    sections[2:2] = [s for s in planner if not s[0].startswith("Stations")]
+    sections += [s for s in planner if s[0].startswith("Stations")]
     if summary.get("validation"):
         sections.append(("Checked against observed figures", table_html(summary["validation"], VALIDATION_COLUMNS)))
     if manifest is not None and manifest.get("solver"):
@@ -463,8 +583,7 @@ def run_report(summary: dict, manifest: dict | None, map_bytes: bytes | None, ch
         # no run time: the same run gives the same page (the manifest has the timings)
         pairs = [(k, _fmt(m.get(k), 6)) for k in ("name", "status", "objective", "bound", "gap", "time_limit_s") if k in m]
         sections.append(("Solver", kv_table(pairs)))
-    title = summary.get("run") or "evsiting run"
-    return page(f"{title}: where to build chargers", sub, sections)
+    return page(f"{run_title(summary).split(':')[0]}: where to build chargers", sub, sections, caveat_html())
 
 
 def write_bytes_atomic(path: Path, data: bytes | str) -> Path:
@@ -487,18 +606,45 @@ def write_bytes_atomic(path: Path, data: bytes | str) -> Path:
     return path
 
 
+#: Field names of the models, for titles (the class names stay in summary.json ``model``).
+MODEL_NAMES = {"CapacitatedSiting": "capacitated facility location", "MCLP": "maximal covering (MCLP)",
+               "LSCP": "set covering (LSCP)", "PMedian": "p-median", "PCenter": "p-center",
+               "ChargerSiting": "charger siting (MCLP with sizing)", "MultiPeriodBuildout": "multi-period build-out"}
+
+
+def model_name(model: str | None) -> str:
+    """The field term of a model class name (``CapacitatedSiting`` -> ``capacitated facility
+    location``); unknown names unchanged."""
+    return MODEL_NAMES.get(model or "", model or "")
+
+
+def place_name(summary: dict) -> str:
+    """``Guizhou`` for a run over several prefectures, else the prefecture's English name;
+    the run's name when the summary lists none."""
+    prefs = summary.get("prefectures") or []
+    if len(prefs) > 1:
+        return "Guizhou"
+    if len(prefs) == 1 and prefs[0].get("name_en"):
+        return str(prefs[0]["name_en"])
+    run = str(summary.get("run") or "")
+    return run[:1].upper() + run[1:]
+
+
 def run_title(summary: dict) -> str:
-    """``<run>: <year> <scenario>, <model>, <standard>-min standard`` for map and report titles."""
-    model = summary.get("model") or ""
+    """``<Place> (<run>): <year> <scenario>, <model's field name>, <standard>-min standard``
+    for map and report titles (the run's name only when it is not the place's)."""
+    model = model_name(summary.get("model"))
     std = summary.get("service_standard_min")
     parts = [f"{summary.get('year', '')} {summary.get('scenario', '')}".strip(), model,
              f"{std:g}-min standard" if isinstance(std, (int, float)) else ""]
-    return f"{summary.get('run', '')}: " + ", ".join(p for p in parts if p)
+    place, run = place_name(summary), str(summary.get("run") or "")
+    head = place if run.lower() in ("", place.lower()) else f"{place} ({run})"
+    return f"{head}: " + ", ".join(p for p in parts if p)
 
 
 def write_run_report(folder: Path, summary: dict, manifest: dict | None, sites: gpd.GeoDataFrame,
                      cells: gpd.GeoDataFrame | None, charts: Sequence[tuple[str, bytes]] = (),
-                     warnings: Sequence[str] = ()) -> tuple[Path, Path]:
+                     warnings: Sequence[str] = (), stations: pd.DataFrame | None = None) -> tuple[Path, Path]:
     """Write ``map.png`` and ``report.html`` of a run (or a province roll-up) into ``folder``
     (the temporary folder of :func:`evsiting.outputs.atomic_dir`, so they appear atomically
     with the rest).
@@ -511,6 +657,7 @@ def write_run_report(folder: Path, summary: dict, manifest: dict | None, sites: 
         cells: the demand layer (WGS84 polygons with ``nev_count``, ``area_km2``) or None.
         charts: (caption, PNG bytes) of other charts to embed.
         warnings: warning lines for the report.
+        stations: one row per station for the report's station list, or None.
 
     Returns:
         (map path, report path).
@@ -521,7 +668,7 @@ def write_run_report(folder: Path, summary: dict, manifest: dict | None, sites: 
     panel = MapPanel("", open_sites(sites), cells, prefs, headline(tot, summary.get("capital_cost_cny", tot.get("cost_cny"))))
     png = map_png([panel], run_title(summary))
     (folder / "map.png").write_bytes(png)
-    (folder / "report.html").write_text(run_report(summary, manifest, png, charts, warnings), encoding="utf-8")
+    (folder / "report.html").write_text(run_report(summary, manifest, png, charts, warnings, stations), encoding="utf-8")
     return folder / "map.png", folder / "report.html"
 
 

@@ -133,6 +133,23 @@ def run_layers(cfg: RunConfig, cells, candidates, sites, travel, params: Paramet
     return {"sites": lay["sites"], "demand": cells[DEMAND_COLUMNS], "allocation": lay["allocation"], "service_areas": lay["service_areas"]}
 
 
+def write_tables(folder: Path, layers: dict, summary: dict) -> list[Path]:
+    """``stations.csv`` (one row per station, :data:`evsiting.stages.tables.STATION_COLUMNS`;
+    lon/lat WGS84) and ``counties.csv`` (``summary["counties"]``) into ``folder``, UTF-8 with a
+    byte-order mark so that Excel shows the Chinese names; nothing when the run has neither."""
+    from .tables import COUNTY_COLUMNS, STATION_COLUMNS
+
+    out = []
+    if "stations" in layers:
+        layers["stations"][STATION_COLUMNS].to_csv(folder / "stations.csv", index=False, lineterminator="\n", encoding="utf-8-sig")
+        out.append(folder / "stations.csv")
+    if summary.get("counties") is not None:
+        pd.DataFrame(summary["counties"], columns=COUNTY_COLUMNS).to_csv(folder / "counties.csv", index=False, lineterminator="\n",
+                                                                         encoding="utf-8-sig")
+        out.append(folder / "counties.csv")
+    return out
+
+
 def write_run_files(folder: Path, layers: dict, summary: dict, manifest: dict | None = None) -> None:
     """The layers (GeoJSON + styles + run.gpkg), ``summary.json``, ``map.png`` and
     ``report.html`` (:mod:`evsiting.report`) into ``folder``."""
@@ -141,4 +158,6 @@ def write_run_files(folder: Path, layers: dict, summary: dict, manifest: dict | 
 
     write_layers(folder, layers)
     write_json(summary, folder / "summary.json")
-    write_run_report(folder, summary, manifest, layers["sites"], layers["demand"], warnings=run_warnings(summary))
+    write_tables(folder, layers, summary)
+    write_run_report(folder, summary, manifest, layers["sites"], layers["demand"], warnings=run_warnings(summary),
+                     stations=layers.get("stations"))

@@ -23,7 +23,11 @@ from importlib import resources
 from pathlib import Path
 
 #: Layers that have a style.
-STYLED_LAYERS = ("sites", "demand", "allocation", "service_areas")
+STYLED_LAYERS = ("sites", "stations", "demand", "allocation", "service_areas")
+
+#: Layers drawn with another layer's style file (``stations``: one row per station of the
+#: open sites, same ``facility_type`` and ``ports_total`` fields as ``sites``).
+STYLE_FILES = {"stations": "sites"}
 
 #: ``layer_styles`` as QGIS creates it in a GeoPackage.
 LAYER_STYLES_SQL = """
@@ -56,7 +60,7 @@ def qml(layer: str) -> str:
     """
     if layer not in STYLED_LAYERS:
         raise KeyError(f"no QGIS style for layer '{layer}'")
-    return resources.files(__name__).joinpath(f"{layer}.qml").read_text(encoding="utf-8")
+    return resources.files(__name__).joinpath(f"{STYLE_FILES.get(layer, layer)}.qml").read_text(encoding="utf-8")
 
 
 def write_qml(layer: str, geojson_path: Path) -> Path:
