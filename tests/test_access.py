@@ -62,3 +62,69 @@ def test_nearest_open_is_empty_beyond_the_matrix():
                         prefecture_names={520100: "Guiyang"}).cells
     assert out["nearest_open_station_id"].isna().tolist() == [True, True, False] and out.loc[2, "nearest_open_station_id"] == "s2"
     assert np.isnan(out["nearest_open_min"].to_numpy()[:2]).all() and np.isnan(out["nearest_open_crow_km"].to_numpy()[:2]).all()
+
+
+def _zone_fixture(with_zone: bool):
+    """Synthetic demand cells (4 squares) and a stations layer of 3 stations, for the per-zone
+    figures; the zones and standards are made up for the test."""
+    from shapely.geometry import box
+
+    cells = gpd.GeoDataFrame({
+        "demand_id": list("abcd"), "county_adcode": [520102, 520102, 520103, 520103], "county_name": ["x", "x", "y", "y"],
+        "prefecture_adcode": 520100, "nev_count": [100, 300, 500, 100], "energy_kwh_day": [1.0, 1.0, 1.0, 1.0],
+        "covered": [False, False, False, False], "nearest_open_min": [1.0, 3.0, 8.0, np.nan],
+        "nearest_open_crow_km": [0.5, 1.5, 4.0, np.nan]},
+        geometry=[box(106.60 + 0.02 * k, 26.60, 106.61 + 0.02 * k, 26.61) for k in range(4)], crs="EPSG:4326")
+    if with_zone:
+        cells["zone"] = ["core", "core", "rural", "rural"]
+        cells["standard_min"] = [2.0, 2.0, 15.0, 15.0]
+    stations = gpd.GeoDataFrame({
+        "station_id": ["s1", "s2", "s3"], "prefecture_adcode": 520100, "adcode": [520102, 520102, 520103],
+        "ports_dc": [4, 10, 6], "ports_ac": [0, 2, 0], "status": "new"},
+        geometry=[Point(106.605, 26.605), Point(106.625, 26.605), Point(106.645, 26.605)], crs="EPSG:4326")
+    return cells, stations
+
+
+def test_access_by_zone_with_a_zone_column():
+    from evsiting.stages.tables import access_by_zone
+
+    cells, stations = _zone_fixture(True)
+    rows = {r["zone"]: r for r in access_by_zone(cells, stations, {520100: "Guiyang"}, 15.0)}
+    assert list(rows) == ["core", "rural"]
+    core, rural = rows["core"], rows["rural"]
+    assert core["stations"] == 2 and rural["stations"] == 1
+    assert (core["ports_per_station_median"], core["ports_per_station_min"], core["ports_per_station_max"]) == (8.0, 4, 12)
+    assert core["access_min_mean"] == pytest.approx((100 * 1 + 300 * 3) / 400)
+    assert core["access_min_p95"] == 3.0 and core["access_crow_km_p95"] == 1.5
+    # core standard 2 min: only cell a (100 of 400 NEVs) is within
+    assert core["nev_within_standard_share"] == pytest.approx(0.25)
+    # rural: cell c within 15 min, cell d has no station in reach
+    assert rural["nev_within_standard_share"] == pytest.approx(500 / 600)
+    assert rural["nev_without_station_in_reach"] == 100 and rural["access_min_mean"] == 8.0
+
+
+def test_access_by_zone_without_a_zone_column_is_one_zone_all():
+    from evsiting.stages.tables import access_by_zone
+
+    cells, stations = _zone_fixture(False)
+    rows = access_by_zone(cells, stations, {520100: "Guiyang"}, 15.0)
+    assert [r["zone"] for r in rows] == ["all"]
+    r = rows[0]
+    assert r["stations"] == 3 and r["nev_count"] == 1000
+    assert r["nev_within_standard_share"] == pytest.approx(0.9)
+    assert r["access_min_p95"] == 8.0  # 95 % of the 900 NEVs in reach: cell c
+
+
+def test_stations_of_a_site_get_their_own_positions_inside_the_cell():
+    import h3
+
+    from evsiting.stages.tables import spread_points, split_ports
+
+    cell = h3.latlng_to_cell(26.58, 106.71, 7)
+    lat, lon = h3.cell_to_latlng(cell)
+    pts, rule = spread_points(lon, lat, 11, 7)
+    assert len(set(pts)) == 11 and "res-9" in rule
+    assert all(h3.cell_to_parent(h3.latlng_to_cell(y, x, 9), 7) == cell for x, y in pts)
+    assert spread_points(lon, lat, 1, 7)[0] == [(lon, lat)]
+    assert spread_points(lon, lat, 60, 7)[1].startswith("H3 res-10") and len(set(spread_points(lon, lat, 60, 7)[0])) == 60
+    assert split_ports(672, 11).sum() == 672 and split_ports(672, 11).max() - split_ports(672, 11).min() <= 1

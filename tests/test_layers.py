@@ -28,7 +28,7 @@ from evsiting.params import load_parameters
 from evsiting.pipeline import run
 from evsiting.settings import PROJECTED_CRS, WGS84, configs_dir
 
-LAYERS = ("sites", "demand", "allocation", "service_areas")
+LAYERS = ("sites", "stations", "demand", "allocation", "service_areas")
 
 
 @pytest.fixture(scope="module")
@@ -229,6 +229,7 @@ def test_qml_styles_are_xml_and_name_existing_fields(anshun):
     res, _, lay = anshun
     fields = {
         "sites": set(lay["sites"].columns),
+        "stations": set(gpd.read_file(res.out_dir / "stations.geojson", rows=1).columns),
         "demand": set(gpd.read_file(res.out_dir / "demand.geojson", rows=1).columns),
         "allocation": set(lay["allocation"].columns),
         "service_areas": set(lay["service_areas"].columns),

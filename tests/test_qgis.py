@@ -19,7 +19,7 @@ from evsiting.config import load_config
 from evsiting.pipeline import run
 from evsiting.settings import configs_dir
 
-LAYERS = ("sites", "demand", "allocation", "service_areas")
+LAYERS = ("sites", "stations", "demand", "allocation", "service_areas")
 
 CHECK = r'''
 import json, os, sys

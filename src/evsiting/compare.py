@@ -25,6 +25,23 @@ COMPARE_COLUMNS = [
 ]
 
 
+#: Per-zone figures added to the table for each urban zone of the runs (``<figure>_<zone>``).
+ZONE_FIGURES = ("stations", "ports_per_station_median", "access_min_mean", "access_min_p95", "nev_within_standard_share")
+
+
+def zone_totals(summary: dict) -> dict:
+    """``<figure>_<zone>`` of :data:`ZONE_FIGURES` for each zone over the run's study area (the
+    ``zones`` rows of prefecture ``all``, or of its one prefecture); {} for runs without them."""
+    zones = summary.get("zones") or []
+    rows = [z for z in zones if z.get("prefecture_adcode") is None] or zones
+    return {f"{k}_{z['zone']}": z.get(k) for z in rows for k in ZONE_FIGURES}
+
+
+def _nz(v: float) -> float:
+    """``v`` with a negative zero made 0.0 (``-0.0`` in a CSV reads as a loss)."""
+    return float(v) + 0.0
+
+
 def _read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -87,8 +104,9 @@ def load_run(run_dir: str | Path, label: str | None = None) -> dict:
             "coverage_share": float(t["coverage_share"]),
             "cost_cny": None if cost is None else round(float(cost), 2),
             "nev_per_public_charger": t.get("nev_per_public_charger"),
-            "unserved_energy_kwh_day": float(t["unserved_energy_kwh_day"]),
-            "energy_kwh_day": float(t["energy_kwh_day"]),
+            "unserved_energy_kwh_day": _nz(t["unserved_energy_kwh_day"]),
+            "energy_kwh_day": _nz(t["energy_kwh_day"]),
+            **zone_totals(s),
         }
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"summary.json lacks the study-area totals ({exc})", source=run_dir / "summary.json") from None
@@ -109,7 +127,9 @@ def compare_runs(run_dirs: list[str | Path], labels: list[str] | None = None) ->
         labels = [f"{d.parent.name}/{d.name}" if names.count(d.name) > 1 else d.name for d in dirs]
     elif len(labels) != len(dirs):
         raise InputError(f"{len(labels)} labels for {len(dirs)} run folders", field="--label")
-    return pd.DataFrame([load_run(d, lab) for d, lab in zip(dirs, labels)], columns=COMPARE_COLUMNS)
+    rows = [load_run(d, lab) for d, lab in zip(dirs, labels)]
+    extra = list(dict.fromkeys(k for r in rows for k in r if k not in COMPARE_COLUMNS))  # per-zone figures
+    return pd.DataFrame(rows, columns=COMPARE_COLUMNS + extra)
 
 
 def format_table(df: pd.DataFrame) -> str:
@@ -127,6 +147,13 @@ def format_table(df: pd.DataFrame) -> str:
         "NEVs per charger": df["nev_per_public_charger"].map(lambda v: "-" if v is None or pd.isna(v) else f"{v:.1f}"),
         "unserved (kWh/day)": df["unserved_energy_kwh_day"].map(lambda v: _plain("{:,.0f}", v)),
     }
+    labels = {"stations": "stations", "ports_per_station_median": "ports/station (median)",
+              "access_min_mean": "access min (mean)", "access_min_p95": "access min (95th pct)",
+              "nev_within_standard_share": "NEVs within standard"}
+    for col in df.columns[len(COMPARE_COLUMNS):]:
+        fig = next(f for f in ZONE_FIGURES if col.startswith(f + "_"))
+        fmt = "{:.1%}" if fig == "nev_within_standard_share" else "{:,.1f}" if fig.startswith("access") else "{:,.0f}"
+        rows[f"{col[len(fig) + 1:]}: {labels[fig]}"] = df[col].map(lambda v, f=fmt: "-" if v is None or pd.isna(v) else f.format(v))
     table = pd.DataFrame(rows).T
     table.columns = df["scenario_label"].tolist()
     return table.to_string()
@@ -224,10 +251,13 @@ def compare_report(df: pd.DataFrame, chart: bytes, map_bytes: bytes | None, warn
             ("nev_count", "NEVs"), ("stations", "stations"), ("ports_dc", "DC ports"), ("ports_ac", "AC ports"),
             ("coverage_share", "NEVs within standard"), ("cost_cny", "cost CNY"), ("nev_per_public_charger", "NEVs per port"),
             ("unserved_energy_kwh_day", "unserved kWh/day")]
+    cols += [(c, c.replace("_", " ")) for c in df.columns[len(COMPARE_COLUMNS):]]  # per-zone figures
     rows = []
     for r in df.to_dict(orient="records"):
         r = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
         r["coverage_share"] = f"{100 * r['coverage_share']:.1f} %"
+        for k in [k for k in r if k.startswith("nev_within_standard_share_") and r[k] is not None]:
+            r[k] = f"{100 * r[k]:.1f} %"
         rows.append(r)
     lines = [f"{name}: {w}" for name, ws in warnings.items() for w in ws]
     sections = [("Runs side by side", table_html(rows, cols)), (f"Warnings ({len(lines)})", warnings_html(lines))]
