@@ -333,3 +333,25 @@ def test_run_with_a_road_network_draws_isochrones(tmp_path, shared):
         for i in rows:
             pt = shapely.Point(res.cells["lon"].iloc[i], res.cells["lat"].iloc[i])
             assert sa.geometry.iloc[k].distance(pt) < 1e-4  # inside, up to the discs' polygon chords
+
+
+def test_one_colour_language_for_map_png_and_qgis_styles():
+    """sites.qml (and the stations layer, which uses it) draws new and existing stations in the
+    colours of map.png; the service-area wash is grey, neither station colour."""
+    from evsiting.report import TYPE_COLOURS
+
+    doc = xml.dom.minidom.parseString(styles.qml("sites").encode())
+    cats = {c.getAttribute("value"): c.getAttribute("symbol") for c in doc.getElementsByTagName("category")}
+    colours = {}
+    for sym in doc.getElementsByTagName("symbol"):
+        for p in sym.getElementsByTagName("prop"):
+            if p.getAttribute("k") == "color":
+                colours[sym.getAttribute("name")] = p.getAttribute("v")
+    for ftype, hexcol in TYPE_COLOURS.items():
+        rgb = ",".join(str(int(hexcol[k:k + 2], 16)) for k in (1, 3, 5))
+        assert colours[cats[ftype]] == rgb + ",255", ftype
+    wash = xml.dom.minidom.parseString(styles.qml("service_areas").encode())
+    fill = next(p.getAttribute("v") for p in wash.getElementsByTagName("prop") if p.getAttribute("k") == "color")
+    r, g, b, _ = map(int, fill.split(","))
+    assert r == g == b  # grey
+    assert styles.qml("stations") == styles.qml("sites")

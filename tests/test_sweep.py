@@ -292,3 +292,17 @@ def test_tradeoff_charts_plot_against_the_swept_value(tmp_path, monkeypatch):
     assert tb != tp and "budget" in tb.lower() and "stations p" in tp
     assert "million CNY" in xb and lb[0] == [50.0, 100.0, 250.0]
     assert xp.startswith("p") and lp[0] == [10.0, 20.0, 30.0]
+
+
+def test_sweep_warnings_are_one_line_each_and_printed_once():
+    """Rows sharing a warning (up to its leading count) give one line listing the values."""
+    from evsiting.cli.analysis import sweep_warning_lines
+
+    df = pd.DataFrame({"value": [10, 20, 30], "warnings": [
+        "3 station(s) need more ports than one site holds (30 DC / 50 AC, parameters site_max_*); 2 demand cell(s) x",
+        "5 station(s) need more ports than one site holds (30 DC / 50 AC, parameters site_max_*); 2 demand cell(s) x",
+        ""]})
+    lines = sweep_warning_lines(df, "p")
+    assert lines == ["Station(s) need more ports than one site holds (30 DC / 50 AC, parameters site_max_*) (count by p: 10: 3, 20: 5)",
+                     "p = 10, 20: 2 demand cell(s) x"]
+    assert all("\n" not in line for line in lines)

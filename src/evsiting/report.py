@@ -38,8 +38,11 @@ from .settings import PROJECTED_CRS, resolve_path
 PREFECTURES_FILE = "data:guizhou_prefectures.geojson"
 COUNTIES_FILE = "data:guizhou_counties.geojson"
 
-#: Colours of the station types on the map.
-TYPE_COLOURS = {"chosen": "#1f4e9c", "required": "#d62728"}
+#: Colours of the station types: one colour language for map.png, report.html and the QGIS
+#: styles (``styles/sites.qml``: the same RGB): new stations blue circles, existing stations
+#: purple squares drawn above the new ones, candidates grey; service areas a light grey wash.
+TYPE_COLOURS = {"chosen": "#1f4e9c", "required": "#6a3d9a"}
+TYPE_MARKERS = {"chosen": "o", "required": "s"}
 TYPE_LABELS = {"chosen": "new station", "required": "existing station (kept)"}
 
 
@@ -84,6 +87,9 @@ class MapPanel:
     prefectures: Sequence[int]
     headline: list[tuple[str, str]] = field(default_factory=list)
     colour_by: str = "facility_type"
+    #: every value of ``colour_by`` to list in the legend (e.g. each year of a plan, also those
+    #: in which no new site opens); None: the values present
+    values: Sequence | None = None
 
 
 def open_sites(sites: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -158,11 +164,13 @@ def _categories(panel: MapPanel) -> list[tuple[object, str, str]]:
         return [(v, TYPE_LABELS[v], TYPE_COLOURS[v]) for v in present]
     from matplotlib import colormaps
 
-    uniq = sorted(pd.unique(vals.dropna()))
+    present = set(pd.unique(vals.dropna()))
+    uniq = sorted(present | set(panel.values or ()))
     cmap = colormaps["viridis"]
     n = max(len(uniq) - 1, 1)
     label = "opened" if col == "open_year" else col.replace("_", " ")
-    return [(v, f"{label} {v}", cmap(0.9 * k / n)) for k, v in enumerate(uniq)]
+    none = " (no new site)" if col == "open_year" else " (none)"
+    return [(v, f"{label} {v}" + ("" if v in present else none), cmap(0.9 * k / n)) for k, v in enumerate(uniq)]
 
 
 #: File names of CJK fonts looked for (in this order) to write Chinese place names on maps.
@@ -243,10 +251,10 @@ def draw_map(ax, panel: MapPanel, max_ports: float | None = None, density_max: f
     over = st["over_site_max"].fillna(False).astype(bool).to_numpy() if "over_site_max" in st.columns else np.zeros(len(st), bool)
     for value, _, colour in _categories(panel):
         sel = (st[panel.colour_by] == value).to_numpy() if panel.colour_by in st.columns else np.ones(len(st), bool)
-        if sel.any():
+        if sel.any():  # existing stations (squares) above the new ones
             ax.scatter(st.geometry.x.to_numpy()[sel], st.geometry.y.to_numpy()[sel], s=_size(ports[sel], mx), c=[colour],
-                       alpha=0.8, edgecolors=np.where(over[sel], "black", "white").tolist(),
-                       linewidths=np.where(over[sel], 1.3, 0.5), zorder=4)
+                       marker=TYPE_MARKERS.get(value, "o"), alpha=0.8, edgecolors=np.where(over[sel], "black", "white").tolist(),
+                       linewidths=np.where(over[sel], 1.3, 0.5), zorder=4.5 if value == "required" else 4)
     frames = [f for f in (pref, panel.cells.to_crs(PROJECTED_CRS) if panel.cells is not None and len(panel.cells) else None, st)
               if f is not None and len(f)]
     xmin, ymin, xmax, ymax = frames[0].total_bounds if frames else (0.0, 0.0, 1000.0, 1000.0)
@@ -276,7 +284,8 @@ def _legend_handles(panels: Sequence[MapPanel], max_ports: float):
         for value, label, colour in _categories(p):
             if label not in seen:
                 seen.add(label)
-                handles.append(Line2D([], [], marker="o", ls="", markersize=8, markerfacecolor=colour, markeredgecolor="white", label=label))
+                handles.append(Line2D([], [], marker=TYPE_MARKERS.get(value, "o"), ls="", markersize=8, markerfacecolor=colour,
+                                      markeredgecolor="white", label=label))
     for k in _size_keys(max_ports):
         handles.append(Line2D([], [], marker="o", ls="", markersize=math.sqrt(float(_size([k], max_ports)[0])),
                               markerfacecolor="#bbbbbb", markeredgecolor="#555555", label=f"{k:,} ports"))
@@ -286,6 +295,12 @@ def _legend_handles(panels: Sequence[MapPanel], max_ports: float):
     handles.append(Line2D([], [], color="#303030", lw=1.1, label="prefecture boundary"))
     handles.append(Line2D([], [], color="#7f7f7f", lw=0.4, label="county boundary"))
     return handles
+
+
+def _legend_title(panels: Sequence[MapPanel]) -> str:
+    if all("station_id" in p.stations.columns for p in panels):
+        return "stations (area = ports;\nthe stations of a site\nspread over its cell)"
+    return "sites (area = ports;\na site may hold\nseveral stations)"
 
 
 def _png(fig) -> bytes:
@@ -345,7 +360,7 @@ def map_png(panels: Sequence[MapPanel], title: str) -> bytes:
                     bbox={"boxstyle": "round,pad=0.3", "facecolor": "white", "alpha": 0.85, "edgecolor": "#999999"})
     side.axis("off")
     leg = side.legend(handles=_legend_handles(panels, max_ports), loc="upper left", fontsize=8, frameon=True,
-                      title="sites (area = ports;\na site may hold\nseveral stations)", title_fontsize=8.5, borderpad=0.8, labelspacing=1.0)
+                      title=_legend_title(panels), title_fontsize=8.5, borderpad=0.8, labelspacing=1.0)
     leg.get_frame().set_edgecolor("#999999")
     if single and panels[0].headline:
         text = "\n".join(f"{k}: {v}" for k, v in panels[0].headline)
@@ -484,6 +499,15 @@ CAVEATS = (
 )
 
 
+def colour_key_html() -> str:
+    """One line naming the colours of the map, which the QGIS styles share."""
+    new, ex = TYPE_COLOURS["chosen"], TYPE_COLOURS["required"]
+    return (f'<p>Colours, the same in map.png and in QGIS (the .qml styles): <span style="color:{new}">&#9679;</span> new '
+            f'station, <span style="color:{ex}">&#9632;</span> existing station (drawn above new ones), '
+            '<span style="color:#aaaaaa">&#9679;</span> candidate site not opened (QGIS only), service areas a light grey '
+            'wash (QGIS only); demand cells yellow to brown by NEVs per km².</p>')
+
+
 def caveat_html(lines: Sequence[str] = CAVEATS) -> str:
     """The caveat box: what is modelled and what is observed."""
     items = "".join(f"<li>{_esc(x)}</li>" for x in lines)
@@ -570,7 +594,7 @@ def run_report(summary: dict, manifest: dict | None, map_bytes: bytes | None, ch
     if summary.get("complete") is False:
         sections.insert(0, ("INCOMPLETE", f"<p>No run for {_esc(', '.join(summary.get('missing', [])))}: the totals leave it out.</p>"))
     if map_bytes is not None:
-        sections.append(("Map", image_html(map_bytes, "map of the stations over the demand cells")))
+        sections.append(("Map", colour_key_html() + image_html(map_bytes, "map of the stations over the demand cells")))
     for caption, png in charts:
         sections.append((caption, image_html(png, caption)))
     planner = planner_sections(summary, stations)
@@ -665,7 +689,9 @@ def write_run_report(folder: Path, summary: dict, manifest: dict | None, sites: 
     folder = Path(folder)
     prefs = [int(r["adcode"]) for r in summary.get("prefectures", [])]
     tot = summary["total"]
-    panel = MapPanel("", open_sites(sites), cells, prefs, headline(tot, summary.get("capital_cost_cny", tot.get("cost_cny"))))
+    # one point per station (a multi-station site's stations at their own positions) when given
+    shown = stations if stations is not None and len(stations) else open_sites(sites)
+    panel = MapPanel("", shown, cells, prefs, headline(tot, summary.get("capital_cost_cny", tot.get("cost_cny"))))
     png = map_png([panel], run_title(summary))
     (folder / "map.png").write_bytes(png)
     (folder / "report.html").write_text(run_report(summary, manifest, png, charts, warnings, stations), encoding="utf-8")

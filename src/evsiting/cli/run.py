@@ -9,7 +9,7 @@ import typer
 
 from ..alerts import run_warnings
 from ..validation import render_validation
-from .common import SOLVER_HELP, check_solver_option, echo_err, handle_errors
+from .common import SOLVER_HELP, check_solver_option, echo_err, handle_errors, options_text
 
 
 def _print_summary(res) -> None:
@@ -196,12 +196,13 @@ def register(app: typer.Typer) -> None:
             if not per_pref:
                 raise InputError("--executor, --scheduler and --workers go with --prefecture all "
                                  "(one run on a cluster: evsiting batch --whole CONFIG --executor dask)", field="--prefecture")
-            echo_err(f"evsiting run {config} --prefecture all --executor {executor}")
+            echo_err(f"evsiting run {config} --prefecture all --executor {executor}"
+                     + options_text(out=out, solver=solver, time_limit=time_limit, workers=workers))
             res = run_batch([cfg], per_prefecture=True, out_base=out, executor=executor, workers=workers,
                             scheduler=scheduler, solver=solver, time_limit=time_limit, progress=echo_err)
             _print_batch(res)
             return
-        echo_err(f"evsiting run {config}" + (f" --prefecture {prefecture}" if prefecture else ""))
+        echo_err(f"evsiting run {config}" + options_text(prefecture=prefecture, out=out, solver=solver, time_limit=time_limit))
         res = run(cfg, prefecture=prefecture, out_base=out, solver=solver, time_limit=time_limit, progress=echo_err)
         _print_summary(res)
 

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import SOLVER_HELP, check_solver_option, echo_err, handle_errors
+from .common import SOLVER_HELP, check_solver_option, echo_err, handle_errors, options_text
 
 
 def register(app: typer.Typer) -> None:
@@ -55,7 +55,8 @@ def register(app: typer.Typer) -> None:
         slug = "" if prefecture is None else f"-{prefs.select(cfg.prefectures, prefecture)[0].slug}"
         target = base / f"{cfg.name}{slug}-backcast"
         check_replaceable(target, field)
-        echo_err(f"evsiting validate backcast {config}" + (f" --prefecture {prefecture}" if prefecture else ""))
+        echo_err(f"evsiting validate backcast {config}" + options_text(prefecture=prefecture, out=out, years=years if years != "2021,2023" else None,
+                                                                       solver=solver, time_limit=time_limit))
         res = backcast(cfg, yrs, prefecture=prefecture, solver=solver, time_limit=time_limit, progress=echo_err)
         table = res["table"]
         title = f"{target.name}: back-cast {', '.join(map(str, yrs))}"

@@ -3,11 +3,13 @@ GeoPackage ``layer_styles`` table, so the outputs open in QGIS styled with no ma
 
 Styles (files in this package):
 
-- ``sites.qml``: categorised by ``facility_type`` (candidate grey, required blue squares,
-  chosen red), marker size 1.6 mm + 0.25 mm x sqrt(``ports_total``);
+- ``sites.qml`` (also ``stations``): categorised by ``facility_type`` (candidate grey, required
+  = existing stations purple squares drawn on top, chosen = new stations blue circles: the
+  colours of ``map.png``, :data:`evsiting.report.TYPE_COLOURS`), marker size 1.6 mm + 0.25 mm
+  x sqrt(``ports_total``);
 - ``demand.qml``: graduated by ``nev_count`` (fixed breaks shared by every run), cells with
   ``covered`` false hatched with a black outline;
-- ``service_areas.qml``: 25 %-opaque fill with an outline;
+- ``service_areas.qml``: a light grey wash (16 % opaque) with an outline;
 - ``allocation.qml``: thin grey lines.
 
 QGIS loads ``<name>.qml`` beside ``<name>.geojson`` as the layer's default style, and the
