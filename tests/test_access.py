@@ -128,3 +128,76 @@ def test_stations_of_a_site_get_their_own_positions_inside_the_cell():
     assert spread_points(lon, lat, 1, 7)[0] == [(lon, lat)]
     assert spread_points(lon, lat, 60, 7)[1].startswith("H3 res-10") and len(set(spread_points(lon, lat, 60, 7)[0])) == 60
     assert split_ports(672, 11).sum() == 672 and split_ports(672, 11).max() - split_ports(672, 11).min() <= 1
+
+
+def test_cross_border_service_is_counted_both_ways():
+    """Synthetic: cells of two prefectures, a station in each; flows send part of a cell of
+    prefecture A to the station in B."""
+    from evsiting.stages.s6_sizing import cross_border
+
+    cells = gpd.GeoDataFrame({"prefecture_adcode": [520100, 520100, 520400], "energy_kwh_day": [100.0, 50.0, 80.0]},
+                             geometry=[Point(0, 0)] * 3, crs="EPSG:4326")
+    cand = gpd.GeoDataFrame({"prefecture_adcode": [520100, 520400]}, geometry=[Point(0, 0)] * 2, crs="EPSG:4326")
+    flows = sp.csr_matrix(np.array([[70.0, 30.0], [50.0, 0.0], [0.0, 80.0]]))
+    per_cell, per_site = cross_border(cells, cand, np.array([0, 0, 1]), flows, np.array([0, 1]))
+    assert per_cell.tolist() == [30.0, 0.0, 0.0] and per_site.tolist() == [0.0, 30.0]
+    # without flows: the assignment, whole cells
+    per_cell, per_site = cross_border(cells, cand, np.array([1, 0, -1]), None, np.array([0, 1]))
+    assert per_cell.tolist() == [100.0, 0.0, 0.0] and per_site.tolist() == [0.0, 100.0]
+
+
+def _fake_run(folder, summary, sites):
+    """A synthetic run folder: summary.json, manifest.json and sites.geojson (not a real run)."""
+    import json
+
+    folder.mkdir(parents=True)
+    (folder / "summary.json").write_text(json.dumps(summary))
+    (folder / "manifest.json").write_text("{}")
+    feats = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [106.0, 26.0]},
+              "properties": {"prefecture_adcode": a, "facility_type": "chosen", "ports_dc": 1, "ports_ac": 1}} for a in sites]
+    (folder / "sites.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": feats}))
+    return folder
+
+
+def _block(adcode, name, stations, dc, **more):
+    return {"adcode": adcode, "name_en": name, "nev_count": 1000, "stations": stations, "ports_dc": dc, "ports_ac": 10,
+            "power_kw": 1.0, "coverage_share": 1.0, "cost_cny": 1.0, "nev_per_public_charger": 9.0,
+            "unserved_energy_kwh_day": -0.0, "energy_kwh_day": 500.0, **more}
+
+
+def test_compare_gives_the_prefecture_part_of_a_province_run_and_why_it_differs(tmp_path):
+    from evsiting.compare import compare_runs, format_table
+
+    head = {"year": 2026, "scenario": "base", "service_standard_min": 15}
+    own = _fake_run(tmp_path / "anshun", {**head, "run": "anshun", "total": _block(520400, "Anshun", 130, 2278),
+                                          "prefectures": [_block(520400, "Anshun", 130, 2278)]}, [520400] * 5)
+    a = _block(520400, "Anshun", 108, 2185, energy_served_in_other_prefectures_kwh_day=40.0,
+               energy_served_for_other_prefectures_kwh_day=12.0)
+    g = _block(520100, "Guiyang", 262, 5000, energy_served_in_other_prefectures_kwh_day=12.0,
+               energy_served_for_other_prefectures_kwh_day=40.0)
+    prov = _fake_run(tmp_path / "guizhou", {**head, "run": "guizhou", "total": _block(520000, "Total", 370, 7185),
+                                            "prefectures": [g, a]}, [520400] * 3 + [520100] * 4)
+    plan = tmp_path / "anshun-plan"
+    plan.mkdir()
+    import json
+
+    plan_rows = [{"year": y, "nev_study_area": 1000, "demand_kwh_day": 500.0, "served_kwh_day": 500.0, "served_share": 1.0,
+                  "stations": s, "stations_new": 1, "ports_dc": dc, "ports_ac": 10, "spend_cny": 1e6, "budget_cny": None}
+                 for y, s, dc in ((2025, 104, 1635), (2026, 118, 2279), (2030, 224, 6319))]
+    (plan / "summary.json").write_text(json.dumps({"run": "anshun-plan", "scenario": "base", "service_standard_min": 15,
+                                                   "study_prefectures": ["Anshun"], "h3_resolution": 6, "by_year": plan_rows}))
+    (plan / "manifest.json").write_text("{}")
+    df = compare_runs([own, prov, plan])
+    labels = df["scenario_label"].tolist()
+    assert labels == ["anshun", "guizhou", "anshun-plan", "guizhou [Anshun]", "anshun-plan [2026]"]
+    part = df.set_index("scenario_label").loc["guizhou [Anshun]"]
+    assert part["stations"] == 108 and part["ports_dc"] == 2185
+    year = df.set_index("scenario_label").loc["anshun-plan [2026]"]
+    assert year["stations"] == 118 and year["cost_cny"] == 2e6  # spend 2025 + 2026
+    notes = df.attrs["notes"]
+    assert len(notes) == 2
+    assert "108 / 2,185 (-17 %, -4 %)" in notes[0] and "40 kWh/day of Anshun's 500" in notes[0] and "serve 12 kWh/day" in notes[0]
+    assert "candidate sites in Anshun: 5 in anshun, 3 in guizhou" in notes[0]
+    assert "H3 resolution 6" in notes[1] and "118 / 2,279" in notes[1]
+    text = format_table(df)
+    assert "why they differ: Anshun 2026" in text and ",-0.0" not in df.to_csv(index=False)

@@ -29,7 +29,10 @@ def snapshot(folder: Path) -> dict[str, str]:
     """Relative path -> SHA-256 of every file and folder under ``folder`` (folders: 'dir')."""
     out = {}
     for p in sorted(folder.rglob("*")):
-        out[str(p.relative_to(folder))] = "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
+        if p.is_symlink():
+            out[str(p.relative_to(folder))] = f"link -> {p.readlink()}"
+        else:
+            out[str(p.relative_to(folder))] = "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
     return out
 
 

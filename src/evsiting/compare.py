@@ -67,12 +67,24 @@ def _cost_from_sites(run_dir: Path, manifest: dict) -> float | None:
         return None
 
 
-def load_run(run_dir: str | Path, label: str | None = None) -> dict:
+def _block(s: dict, prefecture: int | None) -> dict:
+    """The study-area totals, or the block of one prefecture (adcode) of a run's summary."""
+    if prefecture is None:
+        return s["total"]
+    for b in s.get("prefectures", []):
+        if int(b["adcode"]) == int(prefecture):
+            return b
+    raise KeyError(f"prefecture {prefecture}")
+
+
+def load_run(run_dir: str | Path, label: str | None = None, prefecture: int | None = None, year: int | None = None) -> dict:
     """One row of the comparison table from a run folder.
 
     Args:
-        run_dir: folder with ``summary.json`` and ``manifest.json``.
+        run_dir: folder with ``summary.json`` and ``manifest.json`` (a run, or a plan: then the
+            row of ``year``, default its last year).
         label: row label (default: the folder name).
+        prefecture: adcode: the row of that prefecture's part of a run over several.
 
     Raises:
         InputError: not a run folder or malformed files.
@@ -82,10 +94,12 @@ def load_run(run_dir: str | Path, label: str | None = None) -> dict:
         raise InputError("run folder not found", source=run_dir)
     s = _read_json(run_dir / "summary.json")
     m = _read_json(run_dir / "manifest.json")
+    if "by_year" in s and "total" not in s:
+        return _plan_row(s, label or run_dir.name, year)
     try:
-        t = s["total"]
+        t = _block(s, prefecture)
         cost = t.get("cost_cny")
-        if cost is None:
+        if cost is None and prefecture is None:
             cost = _cost_from_sites(run_dir, m)
         ports = int(t["ports_dc"]) + int(t["ports_ac"])
         return {
@@ -106,15 +120,103 @@ def load_run(run_dir: str | Path, label: str | None = None) -> dict:
             "nev_per_public_charger": t.get("nev_per_public_charger"),
             "unserved_energy_kwh_day": _nz(t["unserved_energy_kwh_day"]),
             "energy_kwh_day": _nz(t["energy_kwh_day"]),
-            **zone_totals(s),
+            **zone_totals(s if prefecture is None else {"zones": [z for z in s.get("zones") or []
+                                                                  if z.get("prefecture_adcode") == int(prefecture)]}),
         }
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"summary.json lacks the study-area totals ({exc})", source=run_dir / "summary.json") from None
 
 
+def _plan_row(s: dict, label: str, year: int | None) -> dict:
+    """The row of a plan folder's year (``by_year``; default its last year)."""
+    rows = {int(r["year"]): r for r in s["by_year"]}
+    y = int(year) if year is not None and int(year) in rows else max(rows)
+    r = rows[y]
+    spend = sum(float(x["spend_cny"]) for x in s["by_year"] if int(x["year"]) <= y)
+    ports = int(r["ports_dc"]) + int(r["ports_ac"])
+    return {"scenario_label": label, "run": s.get("run"), "year": y, "scenario": s.get("scenario"),
+            "service_standard_min": s.get("service_standard_min"), "p": None, "nev_count": int(r["nev_study_area"]),
+            "stations": int(r["stations"]), "ports_dc": int(r["ports_dc"]), "ports_ac": int(r["ports_ac"]),
+            "ports_total": ports, "power_kw": None, "coverage_share": None, "cost_cny": round(spend, 2),
+            "nev_per_public_charger": round(int(r["nev_study_area"]) / ports, 3) if ports else None,
+            "unserved_energy_kwh_day": _nz(float(r["demand_kwh_day"]) - float(r["served_kwh_day"])),
+            "energy_kwh_day": _nz(r["demand_kwh_day"])}
+
+
+def _sites_in(run_dir: Path, prefecture: int) -> int | None:
+    """Candidate sites of a run folder in one prefecture (``sites.geojson``), or None."""
+    path = Path(run_dir) / "sites.geojson"
+    if not path.exists():
+        return None
+    feats = json.loads(path.read_text(encoding="utf-8"))["features"]
+    return sum(1 for f in feats if int(f["properties"].get("prefecture_adcode") or 0) == int(prefecture))
+
+
+def _pct(a: float, b: float) -> str:
+    return "-" if not b else f"{100 * (a - b) / b:+.0f} %"
+
+
+def one_answer_notes(dirs: list[Path], labels: list[str]) -> tuple[list[tuple[Path, str, int | None, int | None]], list[str]]:
+    """For the runs of one prefecture among ``dirs``: the extra rows to compare (its part of
+    each run over several prefectures, the same year of each plan) and, in figures, why the
+    answers differ: service across the prefecture border and the candidate sites (the province
+    run), the plan's coarser demand cells and nesting in later years.
+
+    Returns:
+        (extra rows as (folder, label, prefecture adcode, year), note lines).
+    """
+    sums = [json.loads((d / "summary.json").read_text(encoding="utf-8")) for d in dirs]
+    extra, notes = [], []
+    for d, lab, s in zip(dirs, labels, sums):
+        prefs = s.get("prefectures") or []
+        if "total" not in s or len(prefs) != 1:
+            continue
+        own, code, name = s["total"], int(prefs[0]["adcode"]), prefs[0]["name_en"]
+        for d2, lab2, s2 in zip(dirs, labels, sums):
+            if d2 == d:
+                continue
+            if "total" in s2 and len(s2.get("prefectures") or []) > 1 and any(int(p["adcode"]) == code for p in s2["prefectures"]):
+                part = _block(s2, code)
+                extra.append((d2, f"{lab2} [{name}]", code, None))
+                across = part.get("energy_served_in_other_prefectures_kwh_day")
+                serves = part.get("energy_served_for_other_prefectures_kwh_day")
+                line = (f"{name} {s.get('year')}: {lab} {own['stations']:,} stations / {own['ports_dc']:,} DC ports; its part of "
+                        f"{lab2} {part['stations']:,} / {part['ports_dc']:,} ({_pct(part['stations'], own['stations'])}, "
+                        f"{_pct(part['ports_dc'], own['ports_dc'])}). Causes: ")
+                causes = []
+                if across is not None:
+                    causes.append(f"in {lab2} {across:,.0f} kWh/day of {name}'s {part['energy_kwh_day']:,.0f} is served at stations "
+                                  f"across its border and its stations serve {serves:,.0f} kWh/day for its neighbours "
+                                  f"(a one-prefecture run can do neither)")
+                else:
+                    causes.append(f"{lab2} predates the cross-border figures: rerun it to see them")
+                n1, n2 = _sites_in(d, code), _sites_in(d2, code)
+                if n1 is not None and n2 is not None:
+                    causes.append(f"candidate sites in {name}: {n1:,} in {lab}, {n2:,} in {lab2} (the gap and capacity fill "
+                                  "place sites for the whole study area)")
+                if own["nev_count"] != part["nev_count"]:
+                    causes.append(f"NEVs {own['nev_count']:,} vs {part['nev_count']:,}")
+                notes.append(line + "; ".join(causes))
+            if "by_year" in s2 and "total" not in s2 and s2.get("study_prefectures") == [name]:
+                rows = {int(r["year"]): r for r in s2["by_year"]}
+                if int(s.get("year")) in rows:
+                    r = rows[int(s["year"])]
+                    extra.append((d2, f"{lab2} [{s['year']}]", None, int(s["year"])))
+                    notes.append(f"{name} {s['year']}: {lab} {own['stations']:,} stations / {own['ports_dc']:,} DC ports; plan "
+                                 f"{lab2} that year {int(r['stations']):,} / {int(r['ports_dc']):,} "
+                                 f"({_pct(int(r['stations']), own['stations'])}, {_pct(int(r['ports_dc']), own['ports_dc'])}). "
+                                 f"Causes: the plan's demand cells are H3 resolution {s2.get('h3_resolution')} (coarser cells, "
+                                 f"fewer and larger candidate sites) and its {s['year']} network is the least-cost part of its "
+                                 f"{max(rows)} network (built last year first), not the least-cost network for {s['year']} alone")
+    return extra, notes
+
+
 def compare_runs(run_dirs: list[str | Path], labels: list[str] | None = None) -> pd.DataFrame:
     """The comparison table (:data:`COMPARE_COLUMNS`), one row per run folder, in the given
     order. Labels default to the folder names, made unique with the parent folder's name.
+    Where one folder is a prefecture's run, rows follow for its part of each run over several
+    prefectures and for its year of each plan, and ``df.attrs["notes"]`` says in figures why
+    they differ (:func:`one_answer_notes`).
 
     Raises:
         InputError: no folders, labels of the wrong length, a folder that is not a run.
@@ -128,8 +230,16 @@ def compare_runs(run_dirs: list[str | Path], labels: list[str] | None = None) ->
     elif len(labels) != len(dirs):
         raise InputError(f"{len(labels)} labels for {len(dirs)} run folders", field="--label")
     rows = [load_run(d, lab) for d, lab in zip(dirs, labels)]
-    extra = list(dict.fromkeys(k for r in rows for k in r if k not in COMPARE_COLUMNS))  # per-zone figures
-    return pd.DataFrame(rows, columns=COMPARE_COLUMNS + extra)
+    try:
+        extra, notes = one_answer_notes(dirs, list(labels))
+    except (OSError, KeyError, TypeError, ValueError, json.JSONDecodeError):
+        extra, notes = [], []
+    rows += [load_run(d, lab, prefecture=code, year=year) for d, lab, code, year in extra]
+    cols = list(dict.fromkeys(k for r in rows for k in r if k not in COMPARE_COLUMNS))  # per-zone figures
+    df = pd.DataFrame(rows, columns=COMPARE_COLUMNS + cols)
+    df.attrs["notes"] = notes
+    df.attrs["folders"] = dirs + [d for d, _, _, _ in extra]
+    return df
 
 
 def format_table(df: pd.DataFrame) -> str:
@@ -142,7 +252,7 @@ def format_table(df: pd.DataFrame) -> str:
         "stations": df["stations"].map(lambda v: f"{v:,}"),
         "DC ports": df["ports_dc"].map(lambda v: f"{v:,}"),
         "AC ports": df["ports_ac"].map(lambda v: f"{v:,}"),
-        "coverage": df["coverage_share"].map(lambda v: f"{v:.1%}"),
+        "coverage": df["coverage_share"].map(lambda v: "-" if v is None or pd.isna(v) else f"{v:.1%}"),
         "cost (M CNY)": df["cost_cny"].map(lambda v: "-" if v is None or pd.isna(v) else f"{v / 1e6:,.1f}"),
         "NEVs per charger": df["nev_per_public_charger"].map(lambda v: "-" if v is None or pd.isna(v) else f"{v:.1f}"),
         "unserved (kWh/day)": df["unserved_energy_kwh_day"].map(lambda v: _plain("{:,.0f}", v)),
@@ -156,7 +266,8 @@ def format_table(df: pd.DataFrame) -> str:
         rows[f"{col[len(fig) + 1:]}: {labels[fig]}"] = df[col].map(lambda v, f=fmt: "-" if v is None or pd.isna(v) else f.format(v))
     table = pd.DataFrame(rows).T
     table.columns = df["scenario_label"].tolist()
-    return table.to_string()
+    notes = df.attrs.get("notes") or []
+    return table.to_string() + "".join(f"\nwhy they differ: {n}" for n in notes)
 
 
 #: Panels of ``comparison.png``: (column, title, axis label, scale, value format, colour).
@@ -255,12 +366,14 @@ def compare_report(df: pd.DataFrame, chart: bytes, map_bytes: bytes | None, warn
     rows = []
     for r in df.to_dict(orient="records"):
         r = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
-        r["coverage_share"] = f"{100 * r['coverage_share']:.1f} %"
+        r["coverage_share"] = "-" if r["coverage_share"] is None else f"{100 * r['coverage_share']:.1f} %"
         for k in [k for k in r if k.startswith("nev_within_standard_share_") and r[k] is not None]:
             r[k] = f"{100 * r[k]:.1f} %"
         rows.append(r)
     lines = [f"{name}: {w}" for name, ws in warnings.items() for w in ws]
     sections = [("Runs side by side", table_html(rows, cols)), (f"Warnings ({len(lines)})", warnings_html(lines))]
+    if df.attrs.get("notes"):
+        sections.insert(1, ("Why the answers for one place and year differ", warnings_html(df.attrs["notes"]).replace(' class="warn"', "")))
     if map_bytes is not None:
         sections.append(("Map", image_html(map_bytes, "the runs' stations")))
     sections.append(("Chart", image_html(chart, "comparison chart")))

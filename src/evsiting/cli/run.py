@@ -36,6 +36,8 @@ def _print_summary(res) -> None:
             f"{r['coverage_share']:>10.1%}{ratio:>13}"
         )
     _print_zones(s)
+    for line in cross_border_lines(s):
+        typer.echo(line)
     if tot.get("existing_stations"):
         typer.echo(
             f"existing stations: {tot['existing_stations']:,} with {tot['ports_dc_existing']:,} DC + "
@@ -111,6 +113,21 @@ def zone_lines(zones: list[dict]) -> list[str]:
         out.append(f"{str(z['prefecture']):<14}{z['zone']:<7}{z['nev_count']:>9,}{z['stations']:>9,}{ports:>15}"
                    f"{f(z['access_min_mean'], '.1f'):>10}{f(z['access_min_p95'], '.1f'):>7}{f(z['access_crow_km_mean'], '.1f'):>9}"
                    f"{f(z['access_crow_km_p95'], '.1f'):>7}{f(z['nev_within_standard_share'], '.1%'):>12}")
+    return out
+
+
+def cross_border_lines(s: dict) -> list[str]:
+    """For a run over several prefectures, the energy each prefecture's cells draw from stations
+    across its border and its stations serve for its neighbours: why a prefecture's part of a
+    province run differs from its own run (where neither can happen)."""
+    prefs = s.get("prefectures") or []
+    if len(prefs) < 2 or not any("energy_served_in_other_prefectures_kwh_day" in p for p in prefs):
+        return []
+    out = ["service across prefecture borders (kWh/day; none in a one-prefecture run, one reason its own run differs):"]
+    for p in prefs:
+        out.append(f"  {p['name_en']:<12} its cells served in other prefectures {p['energy_served_in_other_prefectures_kwh_day']:>10,.0f}"
+                   f"  its stations serve other prefectures {p['energy_served_for_other_prefectures_kwh_day']:>10,.0f}"
+                   f"  of {p['energy_kwh_day']:,.0f}")
     return out
 
 

@@ -138,12 +138,47 @@ def size_solution(solution: Solution, cells: gpd.GeoDataFrame, candidates: gpd.G
         cost = (np.where(is_new, stations, 0) * params.value("site_cost") + sites["ports_dc_added"] * params.value("dc_port_cost")
                 + sites["ports_ac_added"] * params.value("ac_port_cost"))
     sites["cost_cny"] = np.round(np.asarray(cost, dtype=float), 2)
+    cells["energy_served_across_border_kwh_day"], sites["energy_from_other_prefectures_kwh_day"] = cross_border(
+        cells, candidates, assign, solution.flows, selected)
     cells["assigned_station_id"] = cells["station_id"]
     cells["assigned_min"] = cells["travel_min"]
     near = nearest_open(matrix, selected, candidates, cells)
     for col, values in near.items():
         cells[col] = values
     return Sized(cells, sites, idle_dropped)
+
+
+def cross_border(cells: gpd.GeoDataFrame, candidates: gpd.GeoDataFrame, assignment: np.ndarray, flows: sp.csr_matrix | None,
+                 built: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Service across prefecture borders: energy of each cell served at a station in another
+    prefecture, and energy each built station serves for cells of other prefectures (kWh/day).
+    A run over one prefecture has none by construction (its cells and candidates lie inside it);
+    over several, a station may serve a neighbour's cells, which is why a prefecture's part of a
+    province run differs from its own run.
+
+    Args:
+        cells: (n,) with ``prefecture_adcode`` and ``energy_kwh_day``.
+        candidates: (m,) with ``prefecture_adcode``.
+        assignment: (n,) candidate of each cell or -1 (used when ``flows`` is None).
+        flows: csr (n, m) kWh/day per cell and candidate (a model that splits cells), or None.
+        built: (k,) indices of the built stations.
+
+    Returns:
+        (array (n,) kWh/day per cell, array (k,) kWh/day per built station).
+    """
+    pc = cells["prefecture_adcode"].to_numpy()
+    ps = candidates["prefecture_adcode"].to_numpy()
+    if flows is not None:
+        f = flows.tocoo()
+        i, j, e = f.row, f.col, f.data.astype(float)
+    else:
+        i = np.flatnonzero(assignment >= 0)
+        j = assignment[i]
+        e = cells["energy_kwh_day"].to_numpy(dtype=float)[i]
+    across = pc[i] != ps[j]
+    per_cell = np.bincount(i[across], weights=e[across], minlength=len(pc))
+    per_site = np.bincount(j[across], weights=e[across], minlength=len(ps))
+    return np.round(per_cell, 3), np.round(per_site[np.asarray(built, dtype=np.int64)], 3)
 
 
 def nearest_open(matrix: sp.csr_matrix, built: np.ndarray, candidates: gpd.GeoDataFrame, cells: gpd.GeoDataFrame) -> dict[str, np.ndarray]:

@@ -40,6 +40,9 @@ def summarise(cells: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, prefectures: lis
         ``nev_covered``, ``coverage_share`` (NEVs within the service standard of a station /
         NEVs), ``energy_served_kwh_day`` (of the cells assigned to a station),
         ``unserved_energy_kwh_day`` and ``nev_per_public_charger`` (NEVs / (DC + AC ports));
+        ``energy_served_in_other_prefectures_kwh_day`` (of the block's cells, at stations
+        across a prefecture border) and ``energy_served_for_other_prefectures_kwh_day`` (by the
+        block's stations, for cells across a border; both 0 in a one-prefecture run);
         with installed ports from a candidate file also ``existing_stations``,
         ``ports_dc_existing``/``ports_ac_existing`` and ``ports_dc_added``/``ports_ac_added``.
     """
@@ -64,6 +67,9 @@ def summarise(cells: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, prefectures: lis
             "unserved_energy_kwh_day": round(energy - served, 3),
             "nev_per_public_charger": None if not ports else round(nev / ports, 3),
         }
+        if "energy_served_across_border_kwh_day" in c.columns:  # service across prefecture borders
+            out["energy_served_in_other_prefectures_kwh_day"] = round(float(c["energy_served_across_border_kwh_day"].sum()), 3)
+            out["energy_served_for_other_prefectures_kwh_day"] = round(float(s["energy_from_other_prefectures_kwh_day"].sum()), 3)
         if "ports_dc_existing" in s.columns:  # a candidate file gave installed ports
             ex = (s["ports_dc_existing"] + s["ports_ac_existing"]) > 0
             out.update({"existing_stations": int(ex.sum()),
