@@ -196,7 +196,7 @@ def test_compare_gives_the_prefecture_part_of_a_province_run_and_why_it_differs(
     assert year["stations"] == 118 and year["cost_cny"] == 2e6  # spend 2025 + 2026
     notes = df.attrs["notes"]
     assert len(notes) == 2
-    assert "108 / 2,185 (-17 %, -4 %)" in notes[0] and "40 kWh/day of Anshun's 500" in notes[0] and "serve 12 kWh/day" in notes[0]
+    assert "108 / 2,185 (-17 %, -4.1 %)" in notes[0] and "40 kWh/day of Anshun's 500" in notes[0] and "serve 12 kWh/day" in notes[0]
     assert "candidate sites in Anshun: 5 in anshun, 3 in guizhou" in notes[0]
     assert "H3 resolution 6" in notes[1] and "118 / 2,279" in notes[1]
     text = format_table(df)

@@ -153,7 +153,12 @@ def _sites_in(run_dir: Path, prefecture: int) -> int | None:
 
 
 def _pct(a: float, b: float) -> str:
-    return "-" if not b else f"{100 * (a - b) / b:+.0f} %"
+    """``a`` against ``b`` in per cent, signed (one decimal below 10 %; never ``-0``)."""
+    if not b:
+        return "-"
+    x = 100.0 * (a - b) / b
+    text = f"{x:+.1f} %" if abs(x) < 10 else f"{x:+.0f} %"
+    return "0 %" if text.lstrip("+-").strip(" %0.") == "" else text
 
 
 def one_answer_notes(dirs: list[Path], labels: list[str]) -> tuple[list[tuple[Path, str, int | None, int | None]], list[str]]:
