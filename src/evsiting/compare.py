@@ -152,6 +152,15 @@ def _sites_in(run_dir: Path, prefecture: int) -> int | None:
     return sum(1 for f in feats if int(f["properties"].get("prefecture_adcode") or 0) == int(prefecture))
 
 
+def _solver_slack(run_dir: Path) -> float | None:
+    """CNY between a capacitated run's plan and its proven bound (``manifest.json``), or None."""
+    try:
+        m = json.loads((Path(run_dir) / "manifest.json").read_text(encoding="utf-8"))["solver"]
+        return max(float(m["objective"]) - float(m["bound"]), 0.0)
+    except (OSError, KeyError, TypeError, ValueError, json.JSONDecodeError):
+        return None
+
+
 def _pct(a: float, b: float) -> str:
     """``a`` against ``b`` in per cent, signed (one decimal below 10 %; never ``-0``)."""
     if not b:
@@ -192,13 +201,21 @@ def one_answer_notes(dirs: list[Path], labels: list[str]) -> tuple[list[tuple[Pa
                 if across is not None:
                     causes.append(f"in {lab2} {across:,.0f} kWh/day of {name}'s {part['energy_kwh_day']:,.0f} is served at stations "
                                   f"across its border and its stations serve {serves:,.0f} kWh/day for its neighbours "
-                                  f"(a one-prefecture run can do neither)")
+                                  f"(a one-prefecture run can do neither): net {across - serves:,.0f} kWh/day go across, "
+                                  f"{_pct(part['energy_kwh_day'] - across + serves, part['energy_kwh_day'])} energy at {name}'s "
+                                  f"stations against its own run")
                 else:
                     causes.append(f"{lab2} predates the cross-border figures: rerun it to see them")
                 n1, n2 = _sites_in(d, code), _sites_in(d2, code)
                 if n1 is not None and n2 is not None:
                     causes.append(f"candidate sites in {name}: {n1:,} in {lab}, {n2:,} in {lab2} (the gap and capacity fill "
                                   "place sites for the whole study area)")
+                slack = _solver_slack(d2)
+                if slack is not None and own.get("cost_cny") is not None and part.get("cost_cny") is not None:
+                    causes.append(f"{lab2}'s solve stopped within its proven gap: its plan may cost up to {slack / 1e6:,.1f} M CNY "
+                                  f"more than the least over its whole study area, against {abs(part['cost_cny'] - own['cost_cny']) / 1e6:,.1f} "
+                                  f"M CNY between the two answers for {name} (so station counts inside one prefecture are not "
+                                  "pinned down by the province's optimum)")
                 if own["nev_count"] != part["nev_count"]:
                     causes.append(f"NEVs {own['nev_count']:,} vs {part['nev_count']:,}")
                 notes.append(line + "; ".join(causes))
