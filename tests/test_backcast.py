@@ -58,6 +58,11 @@ def test_backcast_writes_csv_and_json(anshun_backcast):
     assert by_year[2023]["validation"] and by_year[2023]["validation"][0]["metric"] == "nev_per_public_port"
     assert "Back-cast" in r.stdout and "public piles" in r.stdout and "planned kW" in r.stdout
     assert doc["comparisons"][0]["why"] and render_backcast(table).count("why:") == 3
+    # the folder has its chart and report; the progress header names the whole fleet, not a cut text
+    assert (folder / "backcast.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    assert "data:image/png;base64," in page and "modelled, not observed" in page and "public piles (counted)" in page
+    assert "back-cast 2021: observed fleet at the end of 2021, 79,000 NEVs in Guizhou" in r.stderr
 
 
 def test_backcast_fleet_needs_an_observed_stock_before_the_projection():

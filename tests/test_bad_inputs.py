@@ -29,7 +29,10 @@ def snapshot(folder: Path) -> dict[str, str]:
     """Relative path -> SHA-256 of every file and folder under ``folder`` (folders: 'dir')."""
     out = {}
     for p in sorted(folder.rglob("*")):
-        out[str(p.relative_to(folder))] = "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
+        if p.is_symlink():
+            out[str(p.relative_to(folder))] = f"link -> {p.readlink()}"
+        else:
+            out[str(p.relative_to(folder))] = "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
     return out
 
 
@@ -56,6 +59,9 @@ def test_the_corpus_has_one_case_per_listed_failure():
         "p_exceeds_candidates", "service_standard_zero", "outside_study_area", "swapped_lonlat",
         "projected_coordinates", "all_rows_empty", "all_geometries_empty", "duplicate_ids",
         "no_drivable_roads", "demand_total_zero",
+        # issue 23 item 8
+        "unknown_nested_key", "unknown_key_in_list", "unreachable_download_source", "run_name_climbs_out",
+        "run_name_dotdot", "cache_dir_is_a_file", "tab_separated_csv", "network_without_nodes",
     }
     assert listed <= set(CASES)
 
@@ -66,6 +72,7 @@ def test_bad_input_exits_2_with_one_clear_line_and_writes_nothing(case, tmp_path
     expect = yaml.safe_load((folder / "expect.yaml").read_text(encoding="utf-8"))
     out = tmp_path / "out"
     before = previous_outputs(out)
+    case_before = snapshot(folder)  # nothing appears beside the config either (a cache folder)
     args = [str(a).replace("{case}", str(folder)).replace("{tmp}", str(tmp_path)) for a in expect.get("args", [])]
     code, stdout, stderr = invoke("run", folder / expect.get("config", "config.yaml"), "--out", out, *args)
     assert code == 2, (stdout, stderr)
@@ -76,6 +83,8 @@ def test_bad_input_exits_2_with_one_clear_line_and_writes_nothing(case, tmp_path
         assert str(word) in lines[0], (word, lines[0])
     assert snapshot(out) == before  # the previous run is intact and no (partial) folder appeared
     assert not (folder / "out").exists()
+    assert snapshot(folder) == case_before
+    assert not (tmp_path / "escaped").exists() and not (tmp_path.parent / "escaped").exists()
 
 
 # --- the reader, piece by piece ---------------------------------------------------------

@@ -28,7 +28,7 @@ from evsiting.config.params import load_parameters
 from evsiting.runs.run import run
 from evsiting.core.settings import PROJECTED_CRS, WGS84, configs_dir
 
-LAYERS = ("sites", "demand", "allocation", "service_areas")
+LAYERS = ("sites", "stations", "demand", "allocation", "service_areas")
 
 
 @pytest.fixture(scope="module")
@@ -229,6 +229,7 @@ def test_qml_styles_are_xml_and_name_existing_fields(anshun):
     res, _, lay = anshun
     fields = {
         "sites": set(lay["sites"].columns),
+        "stations": set(gpd.read_file(res.out_dir / "stations.geojson", rows=1).columns),
         "demand": set(gpd.read_file(res.out_dir / "demand.geojson", rows=1).columns),
         "allocation": set(lay["allocation"].columns),
         "service_areas": set(lay["service_areas"].columns),
@@ -332,3 +333,25 @@ def test_run_with_a_road_network_draws_isochrones(tmp_path, shared):
         for i in rows:
             pt = shapely.Point(res.cells["lon"].iloc[i], res.cells["lat"].iloc[i])
             assert sa.geometry.iloc[k].distance(pt) < 1e-4  # inside, up to the discs' polygon chords
+
+
+def test_one_colour_language_for_map_png_and_qgis_styles():
+    """sites.qml (and the stations layer, which uses it) draws new and existing stations in the
+    colours of map.png; the service-area wash is grey, neither station colour."""
+    from evsiting.report.html import TYPE_COLOURS
+
+    doc = xml.dom.minidom.parseString(styles.qml("sites").encode())
+    cats = {c.getAttribute("value"): c.getAttribute("symbol") for c in doc.getElementsByTagName("category")}
+    colours = {}
+    for sym in doc.getElementsByTagName("symbol"):
+        for p in sym.getElementsByTagName("prop"):
+            if p.getAttribute("k") == "color":
+                colours[sym.getAttribute("name")] = p.getAttribute("v")
+    for ftype, hexcol in TYPE_COLOURS.items():
+        rgb = ",".join(str(int(hexcol[k:k + 2], 16)) for k in (1, 3, 5))
+        assert colours[cats[ftype]] == rgb + ",255", ftype
+    wash = xml.dom.minidom.parseString(styles.qml("service_areas").encode())
+    fill = next(p.getAttribute("v") for p in wash.getElementsByTagName("prop") if p.getAttribute("k") == "color")
+    r, g, b, _ = map(int, fill.split(","))
+    assert r == g == b  # grey
+    assert styles.qml("stations") == styles.qml("sites")

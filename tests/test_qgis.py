@@ -19,7 +19,7 @@ from evsiting.config.schema import load_config
 from evsiting.runs.run import run
 from evsiting.core.settings import configs_dir
 
-LAYERS = ("sites", "demand", "allocation", "service_areas")
+LAYERS = ("sites", "stations", "demand", "allocation", "service_areas")
 
 CHECK = r'''
 import json, os, sys
@@ -120,3 +120,55 @@ def test_layers_and_styles_load_in_qgis(qgis_python, tmp_path, shared):
         assert demand["renderer"] == "graduatedSymbol" and demand["attr"] == "nev_count" and demand["classes"] == 9
         assert any(k == "LayerEnabled" and "covered" in e for k, e in demand["data_defined"])
         assert lay[f"{kind}:service_areas"]["renderer"] == "singleSymbol"
+
+
+RENDER = r'''
+import os, sys
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+from qgis.core import QgsApplication, QgsVectorLayer, QgsMapSettings, QgsMapRendererSequentialJob, QgsCoordinateReferenceSystem
+from qgis.PyQt.QtCore import QSize
+from qgis.PyQt.QtGui import QColor
+app = QgsApplication([], False)
+app.initQgis()
+folder, out, names = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+layers = [QgsVectorLayer(f"{folder}/{n}.geojson", n, "ogr") for n in names]
+ms = QgsMapSettings()
+ms.setLayers(list(reversed(layers)))
+ms.setDestinationCrs(QgsCoordinateReferenceSystem("EPSG:32648"))
+ms.setExtent(ms.layerExtentToOutputExtent(layers[0], layers[0].extent()))
+ms.setOutputSize(QSize(600, 550))
+ms.setBackgroundColor(QColor(255, 255, 255))
+job = QgsMapRendererSequentialJob(ms)
+job.start()
+job.waitForFinished()
+img = job.renderedImage()
+counts = {}
+for x in range(0, img.width(), 2):
+    for y in range(0, img.height(), 2):
+        c = QColor(img.pixel(x, y))
+        key = f"{c.red()},{c.green()},{c.blue()}"
+        counts[key] = counts.get(key, 0) + 1
+img.save(out, "png")
+import json
+print(json.dumps(counts))
+'''
+
+
+def test_qgis_draws_new_stations_in_the_colour_of_map_png(qgis_python, tmp_path, shared):
+    """QGIS renders the demand, the service areas and the stations with their default styles:
+    the new stations show in map.png's blue, above the grey service-area wash."""
+    from evsiting.report.html import TYPE_COLOURS
+
+    cfg = load_config(configs_dir() / "prefectures" / "anshun.yaml")
+    cfg.candidates.per_county = 8
+    cfg.impedance.method = "great_circle"
+    res = run(cfg, out_base=tmp_path)
+    script = tmp_path / "render.py"
+    script.write_text(RENDER)
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    proc = subprocess.run([qgis_python, str(script), str(res.out_dir), str(tmp_path / "qgis.png"), "demand,service_areas,stations"],
+                          capture_output=True, text=True, timeout=240, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    counts = json.loads(proc.stdout.strip().splitlines()[-1])
+    blue = ",".join(str(int(TYPE_COLOURS["chosen"][k:k + 2], 16)) for k in (1, 3, 5))
+    assert counts.get(blue, 0) > 50  # the stations' fill, not washed over

@@ -206,7 +206,10 @@ def two_runs(tmp_path_factory, shared):
 
 def test_compare_table_and_chart(two_runs, tmp_path):
     df = compare_runs(two_runs)
-    assert list(df.columns) == COMPARE_COLUMNS and len(df) == 2
+    assert list(df.columns[:len(COMPARE_COLUMNS)]) == COMPARE_COLUMNS and len(df) == 2
+    # then the per-zone figures (one zone 'all' without a zone column)
+    assert list(df.columns[len(COMPARE_COLUMNS):]) == [f"{k}_all" for k in ("stations", "ports_per_station_median", "access_min_mean",
+                                                                            "access_min_p95", "nev_within_standard_share")]
     for d, row in zip(two_runs, df.itertuples()):
         s = json.loads((d / "summary.json").read_text())
         assert row.stations == s["total"]["stations"] and row.coverage_share == s["total"]["coverage_share"]
@@ -292,3 +295,17 @@ def test_tradeoff_charts_plot_against_the_swept_value(tmp_path, monkeypatch):
     assert tb != tp and "budget" in tb.lower() and "stations p" in tp
     assert "million CNY" in xb and lb[0] == [50.0, 100.0, 250.0]
     assert xp.startswith("p") and lp[0] == [10.0, 20.0, 30.0]
+
+
+def test_sweep_warnings_are_one_line_each_and_printed_once():
+    """Rows sharing a warning (up to its leading count) give one line listing the values."""
+    from evsiting.cli.analysis import sweep_warning_lines
+
+    df = pd.DataFrame({"value": [10, 20, 30], "warnings": [
+        "3 station(s) need more ports than one site holds (30 DC / 50 AC, parameters site_max_*); 2 demand cell(s) x",
+        "5 station(s) need more ports than one site holds (30 DC / 50 AC, parameters site_max_*); 2 demand cell(s) x",
+        ""]})
+    lines = sweep_warning_lines(df, "p")
+    assert lines == ["Station(s) need more ports than one site holds (30 DC / 50 AC, parameters site_max_*) (count by p: 10: 3, 20: 5)",
+                     "p = 10, 20: 2 demand cell(s) x"]
+    assert all("\n" not in line for line in lines)

@@ -7,7 +7,29 @@ from typing import List, Optional
 
 import typer
 
-from .common import SOLVER_HELP, check_solver_option, echo_err, handle_errors
+from .common import SOLVER_HELP, check_solver_option, echo_err, handle_errors, options_text
+
+
+def sweep_warning_lines(df, kind: str) -> list[str]:
+    """The sweep's warnings, each once on one line: rows with the same warning (up to its
+    leading count) share a line that lists the values, with their counts where they differ."""
+    import re
+
+    groups: dict[str, list[tuple[float, str | None]]] = {}
+    for v, w in zip(df["value"], df["warnings"]):
+        for line in (w.split("; ") if isinstance(w, str) and w else []):
+            m = re.match(r"^([\d,]+) (.*)$", line)
+            key, n = (m.group(2), m.group(1)) if m else (line, None)
+            groups.setdefault(key, []).append((v, n))
+    name = "p" if kind == "p" else "budget"
+    out = []
+    for key, rows in groups.items():
+        if all(n is None for _, n in rows) or len({n for _, n in rows}) == 1:
+            head = "" if rows[0][1] is None else f"{rows[0][1]} "
+            out.append(f"{name} = {', '.join(f'{v:g}' for v, _ in rows)}: {head}{key}")
+        else:
+            out.append(f"{key[:1].upper()}{key[1:]} (count by {name}: {', '.join(f'{v:g}: {n}' for v, n in rows)})")
+    return out
 
 
 def register(app: typer.Typer) -> None:
@@ -45,7 +67,9 @@ def register(app: typer.Typer) -> None:
             check_output_folder(out.parent, "--out")
         else:
             check_output_folder(Path(cfg.path(cfg.output_dir)), "output_dir")
-        echo_err(f"evsiting sweep {config} --{kind} {p or budget}: preparing demand, candidates and travel times")
+        option = "--stations" if kind == "p" else "--budget"
+        echo_err(f"evsiting sweep {config} {option} {p or budget}" + options_text(prefecture=prefecture, out=out, solver=solver, time_limit=time_limit)
+                 + ": preparing demand, candidates and travel times")
         df, target = sweep.run_sweep(cfg, kind, values, prefecture=prefecture, out=out, solver=solver,
                                      time_limit=time_limit, progress=echo_err)
         cols = ["value", "stations", "ports_dc", "ports_ac", "coverage_share", "cost_cny", "status"]
@@ -64,9 +88,8 @@ def register(app: typer.Typer) -> None:
                                     "cost_cny": "cost CNY"})
         typer.echo(show.to_string(index=False))
         if "warnings" in df.columns:
-            for v, w in zip(df["value"], df["warnings"]):
-                if isinstance(w, str) and w:
-                    typer.echo(f"warning: {kind} = {v:g}: {w}")
+            for line in sweep_warning_lines(df, kind):
+                typer.echo(f"warning: {line}")
         typer.echo(f"outputs: {target}/tradeoff.csv, tradeoff.png")
 
     @app.command("compare")

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from evsiting.cli.common import SOLVER_HELP, check_solver_option, echo_err, handle_errors
+from evsiting.cli.common import SOLVER_HELP, check_solver_option, echo_err, handle_errors, options_text
 
 
 def register(app: typer.Typer) -> None:
@@ -28,13 +28,14 @@ def register(app: typer.Typer) -> None:
         """The same pipeline for Guizhou's 2021 and 2023 fleets, beside the piles counted or planned then.
 
         2021: 79,000 EVs (observed) against 26,000 public piles; 2023: the projected fleet against
-        the 38,000 piles and 1.6 GW of the 2021-2023 plan. Writes backcast.csv and backcast.json."""
+        the 38,000 piles and 1.6 GW of the 2021-2023 plan. Writes backcast.csv, backcast.json,
+        backcast.png and report.html."""
         from evsiting.config.schema import load_config
         from evsiting.core.errors import InputError
         from evsiting.io.points import check_output_folder
         from evsiting.io.writers import atomic_dir, check_replaceable, write_json
         from evsiting.study.areas import Prefectures
-        from evsiting.runs.backcast import backcast
+        from evsiting.runs.backcast import backcast, backcast_chart, backcast_report
         from evsiting.report.reality import render_backcast
 
         check_solver_option(solver)
@@ -54,10 +55,16 @@ def register(app: typer.Typer) -> None:
         slug = "" if prefecture is None else f"-{prefs.select(cfg.prefectures, prefecture)[0].slug}"
         target = base / f"{cfg.name}{slug}-backcast"
         check_replaceable(target, field)
-        echo_err(f"evsiting validate backcast {config}" + (f" --prefecture {prefecture}" if prefecture else ""))
+        echo_err(f"evsiting validate backcast {config}" + options_text(prefecture=prefecture, out=out, years=years if years != "2021,2023" else None,
+                                                                       solver=solver, time_limit=time_limit))
         res = backcast(cfg, yrs, prefecture=prefecture, solver=solver, time_limit=time_limit, progress=echo_err)
         table = res["table"]
+        title = f"{target.name}: back-cast {', '.join(map(str, yrs))}"
+        chart = backcast_chart(table, title) if not table.empty else None
         with atomic_dir(target) as tmp:
+            if chart is not None:
+                (tmp / "backcast.png").write_bytes(chart)
+                (tmp / "report.html").write_text(backcast_report(table, res["runs"], title, chart), encoding="utf-8")
             table.to_csv(tmp / "backcast.csv", index=False, lineterminator="\n")
             write_json({"config": cfg.name, "prefecture": prefecture, "years": list(yrs),
                         "comparisons": table.to_dict(orient="records"), "runs": res["runs"]}, tmp / "backcast.json")

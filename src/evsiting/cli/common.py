@@ -77,6 +77,18 @@ def echo_err(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def options_text(**options) -> str:
+    """The options a command was given, as typed (`` --prefecture Anshun --time-limit 120``):
+    keyword names with ``_`` as ``-``; None values left out; numbers as ``%g``."""
+    parts = []
+    for k, v in options.items():
+        if v is None or v is False:
+            continue
+        flag = "--" + k.replace("_", "-")
+        parts.append(flag if v is True else f"{flag} {v:g}" if isinstance(v, float) else f"{flag} {v}")
+    return "".join(" " + p for p in parts)
+
+
 def check_solver_option(solver: str | None) -> None:
     """Reject a ``--solver`` value that is not one of :data:`evsiting.core.solvers.SOLVERS`."""
     if solver is not None and solver not in SOLVERS:

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from evsiting.report.warnings import standard_label
-from .common import SOLVER_HELP, check_solver_option, echo_err, handle_errors
+from .common import SOLVER_HELP, check_solver_option, echo_err, options_text, handle_errors
 
 
 def _limit(r: dict) -> str:
@@ -38,6 +38,8 @@ def _print_table(res) -> None:
     m = s["solver"]
     typer.echo(f"solver {m['name']}: {m['status']}, objective {m['objective']:.6g}, bound {m['bound']:.6g}, "
                f"gap {m['gap']:.3g}, {m['runtime_s']:.1f} s" + (f" ({m['message']})" if m["message"] else ""))
+    for line in s.get("warnings", []):
+        typer.echo(f"warning: {line}")
     if res.out_dir:
         typer.echo(f"outputs: {res.out_dir}")
 
@@ -65,6 +67,6 @@ def register(app: typer.Typer) -> None:
             raise InputError(f"must be a finite number of seconds above 0, got {time_limit:g}", field="--time-limit")
         yrs = parse_years(years) if years is not None else None
         cfg = load_config(config)
-        echo_err(f"evsiting plan {config}" + (f" --years {years}" if years else "") + (f" --prefecture {prefecture}" if prefecture else ""))
+        echo_err(f"evsiting plan {config}" + options_text(years=years, prefecture=prefecture, out=out, solver=solver, time_limit=time_limit))
         res = plan(cfg, years=yrs, prefecture=prefecture, out_base=out, solver=solver, time_limit=time_limit, progress=echo_err)
         _print_table(res)

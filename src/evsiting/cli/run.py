@@ -9,7 +9,7 @@ import typer
 
 from evsiting.report.warnings import run_warnings, standard_label
 from evsiting.report.reality import render_validation
-from .common import SOLVER_HELP, check_solver_option, echo_err, handle_errors
+from .common import SOLVER_HELP, check_solver_option, echo_err, handle_errors, options_text
 
 
 def _print_summary(res) -> None:
@@ -23,7 +23,9 @@ def _print_summary(res) -> None:
     if idle:
         notes.append(f"{idle} would be nobody's nearest station")
     note = f" ({' and '.join(notes)}: not built; {s['total']['stations']:,} built)" if notes else ""
-    model = s.get("model", "MCLP") + (f" with p = {s['p']} stations" if "p" in s else f", {tot['stations']:,} stations")
+    from evsiting.report.html import model_name
+
+    model = model_name(s.get("model", "MCLP")) + (f" with p = {s['p']} stations" if "p" in s else f", {tot['stations']:,} stations")
     typer.echo(f"\n{s['run']}: {s['year']} {s.get('scenario', '')}, {model}{note}, service standard {standard_label(s)}")
     typer.echo(f"{'':14}{'NEVs':>9}{'stations':>10}{'DC ports':>10}{'AC ports':>10}{'coverage':>10}{'NEV/charger':>13}")
     rows = s["prefectures"] + [{"name_en": "Total", **tot}]
@@ -33,6 +35,9 @@ def _print_summary(res) -> None:
             f"{r['name_en']:<14}{r['nev_count']:>9,}{r['stations']:>10,}{r['ports_dc']:>10,}{r['ports_ac']:>10,}"
             f"{r['coverage_share']:>10.1%}{ratio:>13}"
         )
+    _print_zones(s)
+    for line in cross_border_lines(s):
+        typer.echo(line)
     if tot.get("existing_stations"):
         typer.echo(
             f"existing stations: {tot['existing_stations']:,} with {tot['ports_dc_existing']:,} DC + "
@@ -91,6 +96,48 @@ def _print_summary(res) -> None:
         typer.echo(f"warning: {line}")
     if res.out_dir:
         typer.echo(f"outputs: {res.out_dir}")
+
+
+def zone_lines(zones: list[dict]) -> list[str]:
+    """The console table of ``summary["zones"]``: per urban zone and prefecture, stations,
+    ports per station (median, range), NEV-weighted access minutes (mean, 95th percentile) and
+    km (straight line), and the share of NEVs within the zone's standard."""
+    if not zones:
+        return []
+    out = ["access to the nearest built station, NEV-weighted (minutes; km in a straight line):",
+           f"{'':14}{'zone':<7}{'NEVs':>9}{'stations':>9}{'ports/station':>15}{'min mean':>10}{'p95':>7}"
+           f"{'km mean':>9}{'p95':>7}{'within std':>12}"]
+
+    def f(v, fmt):
+        return "-" if v is None else format(v, fmt)
+
+    for z in zones:
+        ports = "-" if z["ports_per_station_median"] is None else (
+            f"{z['ports_per_station_median']:g} ({z['ports_per_station_min']}-{z['ports_per_station_max']})")
+        out.append(f"{str(z['prefecture']):<14}{z['zone']:<7}{z['nev_count']:>9,}{z['stations']:>9,}{ports:>15}"
+                   f"{f(z['access_min_mean'], '.1f'):>10}{f(z['access_min_p95'], '.1f'):>7}{f(z['access_crow_km_mean'], '.1f'):>9}"
+                   f"{f(z['access_crow_km_p95'], '.1f'):>7}{f(z['nev_within_standard_share'], '.1%'):>12}")
+    return out
+
+
+def cross_border_lines(s: dict) -> list[str]:
+    """For a run over several prefectures, the energy each prefecture's cells draw from stations
+    across its border and its stations serve for its neighbours: why a prefecture's part of a
+    province run differs from its own run (where neither can happen)."""
+    prefs = s.get("prefectures") or []
+    if len(prefs) < 2 or not any("energy_served_in_other_prefectures_kwh_day" in p for p in prefs):
+        return []
+    out = ["service across prefecture borders (kWh/day; none in a one-prefecture run, one reason its own run differs):"]
+    for p in prefs:
+        out.append(f"  {p['name_en']:<12} its cells served in other prefectures {p['energy_served_in_other_prefectures_kwh_day']:>10,.0f}"
+                   f"  its stations serve other prefectures {p['energy_served_for_other_prefectures_kwh_day']:>10,.0f}"
+                   f"  of {p['energy_kwh_day']:,.0f}")
+    return out
+
+
+def _print_zones(s: dict) -> None:
+    for line in zone_lines(s.get("zones") or []):
+        typer.echo(line)
 
 
 def _print_candidates(s: dict) -> None:
@@ -170,12 +217,13 @@ def register(app: typer.Typer) -> None:
             if not per_pref:
                 raise InputError("--executor, --scheduler and --workers go with --prefecture all "
                                  "(one run on a cluster: evsiting batch --whole CONFIG --executor dask)", field="--prefecture")
-            echo_err(f"evsiting run {config} --prefecture all --executor {executor}")
+            echo_err(f"evsiting run {config} --prefecture all --executor {executor}"
+                     + options_text(out=out, solver=solver, time_limit=time_limit, workers=workers))
             res = run_batch([cfg], per_prefecture=True, out_base=out, executor=executor, workers=workers,
                             scheduler=scheduler, solver=solver, time_limit=time_limit, progress=echo_err)
             _print_batch(res)
             return
-        echo_err(f"evsiting run {config}" + (f" --prefecture {prefecture}" if prefecture else ""))
+        echo_err(f"evsiting run {config}" + options_text(prefecture=prefecture, out=out, solver=solver, time_limit=time_limit))
         res = run(cfg, prefecture=prefecture, out_base=out, solver=solver, time_limit=time_limit, progress=echo_err)
         _print_summary(res)
 

@@ -88,10 +88,19 @@ def _graphml_has_coordinates(path: Path) -> bool:
     return {"x", "y"} <= names
 
 
+def _has_nodes(path: Path, limit: int = 8 << 20) -> bool:
+    """True when an OSM XML or GraphML file has a ``<node`` element within its first ``limit``
+    bytes (nodes come before ways and edges in both), or is larger than that."""
+    with open(path, "rb") as f:
+        head = f.read(limit)
+    return b"<node" in head or len(head) >= limit
+
+
 def check_files(cfg: RunConfig) -> None:
     """Check every file of :func:`configured_files`: present, a file, of the right kind by
-    content, unique column names in tables, numeric coordinates in the user's GeoJSON, node
-    coordinates in a GraphML.
+    content (a ``.csv`` holding tab-separated text is refused), unique column names in tables,
+    numeric coordinates in the user's GeoJSON, nodes in an OSM XML or GraphML, node coordinates
+    in a GraphML; a download cache folder (``network.cache_dir``) that is a file.
 
     Raises:
         InputError: naming the config and the key (missing file, a folder) or the file and the
@@ -101,13 +110,40 @@ def check_files(cfg: RunConfig) -> None:
         path = cfg.path(value)
         check_file_kind(path, what=expected, source=cfg.source, field=key)
         kind = expect_kind(path, allowed, expected, field=key)
+        if kind == "tsv" and path.suffix.lower() == ".csv":
+            raise InputError("the file is named .csv but its content is tab-separated (one column to a comma-separated "
+                             "reader); save it with commas, or name it .tsv", source=path, field=key)
         if kind in TABLES:
             csv_header(path, _SEPARATORS[kind])
+        if kind in ("osm", "graphml") and not _has_nodes(path):
+            raise InputError(f"the {'OSM XML' if kind == 'osm' else 'GraphML'} file holds no nodes, so no road network; "
+                             "expected an OSM extract with roads (.osm, .osm.pbf) or a GraphML saved by osmnx", source=path, field=key)
         if kind == "json" and not key.startswith("data."):  # the user's files (data.* are large and checked)
             check_geojson_coordinates(path)
         if kind == "graphml" and not _graphml_has_coordinates(path):
             raise InputError("the GraphML has no node coordinates (node attributes 'x' and 'y'); save the graph "
                              "with osmnx.save_graphml, or give the .osm/.osm.pbf file", source=path, field=key)
+    check_cache_dir(cfg)
+
+
+def check_cache_dir(cfg: RunConfig) -> None:
+    """``network.cache_dir`` (download cache of the ``overpass``/``geofabrik`` sources) must be
+    a folder or absent with a folder as its nearest existing parent; nothing is created here.
+
+    Raises:
+        InputError: naming the path and ``network.cache_dir``.
+    """
+    net = cfg.network
+    if net is None or net.source == "file":
+        return
+    path = Path(cfg.path(net.cache_dir))
+    for p in [path, *path.parents]:
+        if p.exists() or p.is_symlink():
+            if not p.is_dir():
+                what = "is a file" if p == path else f"lies under '{p}', which is a file"
+                raise InputError(f"the download cache folder {what}; give a folder (it is created when the first "
+                                 "download succeeds)", source=path, field="network.cache_dir")
+            return
 
 
 def validate_config(cfg: RunConfig) -> None:

@@ -9,6 +9,8 @@ that file).
 
 from __future__ import annotations
 
+import re
+
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args
@@ -433,7 +435,7 @@ class RunConfig(Strict):
     """A whole run. ``prefectures``: ``all`` or a list of names/adcodes (English, pinyin,
     Chinese or adcode)."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str
     year: int = Field(2026, ge=2020, le=2040)
     prefectures: Literal["all"] | list[str | int] = "all"
     data: DataFiles = DataFiles()
@@ -453,6 +455,16 @@ class RunConfig(Strict):
     base_dir: Path | None = Field(None, exclude=True)
     # The config file itself, as named in errors (not a config key).
     source: str = Field("config", exclude=True)
+
+    @field_validator("name")
+    @classmethod
+    def _one_folder_name(cls, v: str) -> str:
+        """The run's folder inside the output folder: one plain name, never a path that climbs
+        out of it (``..``, ``a/b``) or a hidden folder (``.x``)."""
+        if not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*", v or ""):
+            raise ValueError("a run name is one folder name inside the output folder: letters, digits, '_', '-' and '.', "
+                             "not starting with '.', no '/'")
+        return v
 
     @field_validator("prefectures")
     @classmethod

@@ -245,7 +245,8 @@ def download_extract(url: str, cache_dir: str | Path, opener=_http_get) -> Path:
             on a checksum mismatch).
     """
     cache_dir = Path(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    if cache_dir.exists() and not cache_dir.is_dir():
+        raise InputError("the download cache folder is a file; give a folder", source=cache_dir, field="network.cache_dir")
     name = url.rstrip("/").rsplit("/", 1)[-1]
     final, part, md5_file = cache_dir / name, cache_dir / (name + ".part"), cache_dir / (name + ".md5")
     if final.exists() and md5_file.exists() and md5_file.read_text().split()[0] == md5_of(final):
@@ -262,6 +263,12 @@ def download_extract(url: str, cache_dir: str | Path, opener=_http_get) -> Path:
         start = part.stat().st_size if part.exists() else 0
         headers = {"Range": f"bytes={start}-"} if start else {}
         with opener(url, headers) as resp:
+            # the cache folder appears only once the server answers: a failed download leaves nothing
+            try:
+                cache_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise InputError(f"cannot create the download cache folder: {exc.strerror}", source=cache_dir,
+                                 field="network.cache_dir") from None
             status = getattr(resp, "status", 200)
             if start and status != 206:  # server ignored the range: start again
                 start = 0
@@ -272,7 +279,9 @@ def download_extract(url: str, cache_dir: str | Path, opener=_http_get) -> Path:
     except InputError:
         raise
     except Exception as exc:
-        raise InputError(f"download failed (the partial file is kept and resumed next time): {exc}", source=url) from None
+        kept = " (the partial file is kept and resumed next time)" if part.exists() else ""
+        raise InputError(f"download of {url} failed{kept}: {exc}; check the address and the connection, or give a local "
+                         "extract (network.source: file, network.path)", source="config", field="network.geofabrik_url") from None
     size = part.stat().st_size
     if total is not None and size != total:
         raise InputError(f"incomplete download: {size} of {total} bytes (run again to resume)", source=url)
@@ -321,7 +330,10 @@ def load_graph(
     elif source == "file":
         if path is None:
             raise InputError("source 'file' needs a path", source="config", field="network.path")
-        G = graph_from_file(path, area)
+        try:
+            G = graph_from_file(path, area)
+        except InputError as exc:  # name the key that gave the file
+            raise InputError(exc.message, source=exc.source, field=exc.field or "network.path") from None
         info["file"] = str(path)
     else:
         raise InputError(f"unknown network source '{source}'", source="config", field="network.source")

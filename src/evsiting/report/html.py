@@ -39,8 +39,11 @@ from evsiting.core.settings import PROJECTED_CRS, resolve_path
 PREFECTURES_FILE = "data:guizhou_prefectures.geojson"
 COUNTIES_FILE = "data:guizhou_counties.geojson"
 
-#: Colours of the station types on the map.
-TYPE_COLOURS = {"chosen": "#1f4e9c", "required": "#d62728"}
+#: Colours of the station types: one colour language for map.png, report.html and the QGIS
+#: styles (``styles/sites.qml``: the same RGB): new stations blue circles, existing stations
+#: purple squares drawn above the new ones, candidates grey; service areas a light grey wash.
+TYPE_COLOURS = {"chosen": "#1f4e9c", "required": "#6a3d9a"}
+TYPE_MARKERS = {"chosen": "o", "required": "s"}
 TYPE_LABELS = {"chosen": "new station", "required": "existing station (kept)"}
 
 
@@ -85,6 +88,9 @@ class MapPanel:
     prefectures: Sequence[int]
     headline: list[tuple[str, str]] = field(default_factory=list)
     colour_by: str = "facility_type"
+    #: every value of ``colour_by`` to list in the legend (e.g. each year of a plan, also those
+    #: in which no new site opens); None: the values present
+    values: Sequence | None = None
 
 
 def open_sites(sites: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -159,11 +165,60 @@ def _categories(panel: MapPanel) -> list[tuple[object, str, str]]:
         return [(v, TYPE_LABELS[v], TYPE_COLOURS[v]) for v in present]
     from matplotlib import colormaps
 
-    uniq = sorted(pd.unique(vals.dropna()))
+    present = set(pd.unique(vals.dropna()))
+    uniq = sorted(present | set(panel.values or ()))
     cmap = colormaps["viridis"]
     n = max(len(uniq) - 1, 1)
     label = "opened" if col == "open_year" else col.replace("_", " ")
-    return [(v, f"{label} {v}", cmap(0.9 * k / n)) for k, v in enumerate(uniq)]
+    none = " (no new site)" if col == "open_year" else " (none)"
+    return [(v, f"{label} {v}" + ("" if v in present else none), cmap(0.9 * k / n)) for k, v in enumerate(uniq)]
+
+
+#: File names of CJK fonts looked for (in this order) to write Chinese place names on maps.
+CJK_FONT_FILES = ("wqy-microhei", "wqy-zenhei", "notosanscjksc", "notosanscjk", "sourcehansans", "simhei", "msyh", "pingfang")
+
+
+def cjk_font():
+    """A matplotlib FontProperties of an installed CJK font (:data:`CJK_FONT_FILES`, e.g.
+    Debian's ``fonts-wqy-microhei``), or None when there is none."""
+    from matplotlib import font_manager
+
+    files = sorted(font_manager.findSystemFonts())
+    for key in CJK_FONT_FILES:
+        for f in files:
+            if key in Path(f).name.lower().replace("-", "").replace("_", "") or key in Path(f).name.lower():
+                return font_manager.FontProperties(fname=f)
+    return None
+
+
+def _english_prefecture_names() -> dict[int, str]:
+    df = pd.read_csv(resolve_path("data:guizhou_census2020_population.csv"))
+    return dict(zip(df["adcode"].astype(int), df["name_en"]))
+
+
+def place_labels(ax, pref: gpd.GeoDataFrame, cty: gpd.GeoDataFrame) -> str:
+    """Write the county names at a point inside each county (small, grey, white halo) and,
+    when the map shows several prefectures, the prefecture names (larger, bold). Chinese names
+    need a CJK font (:func:`cjk_font`); without one, prefectures are labelled in English and
+    counties not at all. Returns which labels were written (``zh``, ``en`` or ``none``)."""
+    from matplotlib import patheffects
+
+    font = cjk_font()
+    halo = [patheffects.withStroke(linewidth=2.2, foreground="white")]
+    several = len(pref) > 1
+    if font is not None:
+        size = 5.5 if several else 7.5
+        for geom, name in zip(cty.geometry, cty["short_name"]):
+            p = geom.representative_point()
+            ax.text(p.x, p.y, name, fontproperties=font, fontsize=size, color="#333333", ha="center", va="center",
+                    zorder=6, path_effects=halo)
+    if several:
+        names = _english_prefecture_names() if font is None else dict(zip(pref["city_adcode"].astype(int), pref["city_name"]))
+        for geom, code in zip(pref.geometry, pref["city_adcode"].astype(int)):
+            p = geom.representative_point()
+            ax.text(p.x, p.y + 9000, names.get(code, str(code)), fontproperties=font, fontsize=9, fontweight="bold",
+                    color="#111111", ha="center", va="center", zorder=6, path_effects=halo)
+    return "zh" if font is not None else ("en" if several else "none")
 
 
 def draw_map(ax, panel: MapPanel, max_ports: float | None = None, density_max: float | None = None):
@@ -188,6 +243,7 @@ def draw_map(ax, panel: MapPanel, max_ports: float | None = None, density_max: f
         cty.boundary.plot(ax=ax, color="#7f7f7f", linewidth=0.4, zorder=2)
     if len(pref):
         pref.boundary.plot(ax=ax, color="#303030", linewidth=1.1, zorder=3)
+    place_labels(ax, pref, cty)
     st = panel.stations.to_crs(PROJECTED_CRS)
     ports = (st["ports_dc"].to_numpy(dtype=float) + st["ports_ac"].to_numpy(dtype=float)) if len(st) else np.zeros(0)
     mx = max_ports if max_ports is not None else (float(ports.max()) if len(ports) else 1.0)
@@ -196,10 +252,10 @@ def draw_map(ax, panel: MapPanel, max_ports: float | None = None, density_max: f
     over = st["over_site_max"].fillna(False).astype(bool).to_numpy() if "over_site_max" in st.columns else np.zeros(len(st), bool)
     for value, _, colour in _categories(panel):
         sel = (st[panel.colour_by] == value).to_numpy() if panel.colour_by in st.columns else np.ones(len(st), bool)
-        if sel.any():
+        if sel.any():  # existing stations (squares) above the new ones
             ax.scatter(st.geometry.x.to_numpy()[sel], st.geometry.y.to_numpy()[sel], s=_size(ports[sel], mx), c=[colour],
-                       alpha=0.8, edgecolors=np.where(over[sel], "black", "white").tolist(),
-                       linewidths=np.where(over[sel], 1.3, 0.5), zorder=4)
+                       marker=TYPE_MARKERS.get(value, "o"), alpha=0.8, edgecolors=np.where(over[sel], "black", "white").tolist(),
+                       linewidths=np.where(over[sel], 1.3, 0.5), zorder=4.5 if value == "required" else 4)
     frames = [f for f in (pref, panel.cells.to_crs(PROJECTED_CRS) if panel.cells is not None and len(panel.cells) else None, st)
               if f is not None and len(f)]
     xmin, ymin, xmax, ymax = frames[0].total_bounds if frames else (0.0, 0.0, 1000.0, 1000.0)
@@ -229,7 +285,8 @@ def _legend_handles(panels: Sequence[MapPanel], max_ports: float):
         for value, label, colour in _categories(p):
             if label not in seen:
                 seen.add(label)
-                handles.append(Line2D([], [], marker="o", ls="", markersize=8, markerfacecolor=colour, markeredgecolor="white", label=label))
+                handles.append(Line2D([], [], marker=TYPE_MARKERS.get(value, "o"), ls="", markersize=8, markerfacecolor=colour,
+                                      markeredgecolor="white", label=label))
     for k in _size_keys(max_ports):
         handles.append(Line2D([], [], marker="o", ls="", markersize=math.sqrt(float(_size([k], max_ports)[0])),
                               markerfacecolor="#bbbbbb", markeredgecolor="#555555", label=f"{k:,} ports"))
@@ -239,6 +296,12 @@ def _legend_handles(panels: Sequence[MapPanel], max_ports: float):
     handles.append(Line2D([], [], color="#303030", lw=1.1, label="prefecture boundary"))
     handles.append(Line2D([], [], color="#7f7f7f", lw=0.4, label="county boundary"))
     return handles
+
+
+def _legend_title(panels: Sequence[MapPanel]) -> str:
+    if all("station_id" in p.stations.columns for p in panels):
+        return "stations (area = ports;\nthe stations of a site\nspread over its cell)"
+    return "sites (area = ports;\na site may hold\nseveral stations)"
 
 
 def _png(fig) -> bytes:
@@ -298,7 +361,7 @@ def map_png(panels: Sequence[MapPanel], title: str) -> bytes:
                     bbox={"boxstyle": "round,pad=0.3", "facecolor": "white", "alpha": 0.85, "edgecolor": "#999999"})
     side.axis("off")
     leg = side.legend(handles=_legend_handles(panels, max_ports), loc="upper left", fontsize=8, frameon=True,
-                      title="sites (area = ports;\na site may hold\nseveral stations)", title_fontsize=8.5, borderpad=0.8, labelspacing=1.0)
+                      title=_legend_title(panels), title_fontsize=8.5, borderpad=0.8, labelspacing=1.0)
     leg.get_frame().set_edgecolor("#999999")
     if single and panels[0].headline:
         text = "\n".join(f"{k}: {v}" for k, v in panels[0].headline)
@@ -331,6 +394,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 table.kv th{width:16em}
 td.why{font-size:0.9em;color:#444;min-width:20em;max-width:34em}td.src{font-size:0.8em;color:#555;max-width:26em;overflow-wrap:anywhere}
 ul.warn li{color:#8a4b00}
+div.caveat{border:1px solid #c9a227;background:#fff8e1;padding:6px 14px;margin:0.8em 0}div.caveat h2{border:0;margin:0.3em 0}
 img{max-width:100%;height:auto;border:1px solid #ddd;margin:0.3em 0}
 footer{color:#777;font-size:0.8em;margin-top:2em}
 @media print{body{max-width:none}h2{page-break-after:avoid}img{page-break-inside:avoid}}
@@ -407,9 +471,85 @@ PREFECTURE_COLUMNS = [("name_en", "prefecture"), ("nev_count", "NEVs"), ("statio
                       ("nev_per_public_charger", "NEVs per port"), ("cost_cny", "cost CNY")]
 
 
-def page(title: str, subtitle: str, sections: Sequence[tuple[str, str]]) -> str:
-    """The whole HTML page: title, subtitle and (heading, inner HTML) sections."""
-    body = "".join(f"<section><h2>{_esc(h)}</h2>{inner}</section>" for h, inner in sections)
+ZONE_COLUMNS = [("prefecture", "prefecture"), ("zone", "zone"), ("nev_count", "NEVs"), ("stations", "stations"),
+                ("ports_per_station_median", "ports per station (median)"), ("ports_range", "ports per station (range)"),
+                ("access_min_mean", "access min (mean)"), ("access_min_p95", "access min (95th pct)"),
+                ("access_crow_km_mean", "straight km (mean)"), ("access_crow_km_p95", "straight km (95th pct)"),
+                ("nev_within_standard_share", "NEVs within standard")]
+COUNTY_TABLE_COLUMNS = [("prefecture", "prefecture"), ("county", "county"), ("adcode", "adcode"), ("nev_count", "NEVs"),
+                        ("stations", "stations"), ("stations_existing", "of which existing"), ("ports_dc", "DC ports"),
+                        ("ports_ac", "AC ports"), ("power_kw", "kW"), ("nev_within_standard_share", "NEVs within standard"),
+                        ("access_min_mean", "access min (mean)"), ("access_min_p95", "access min (95th pct)"),
+                        ("nev_per_public_port", "NEVs per port"), ("cost_cny", "cost CNY")]
+STATION_TABLE_COLUMNS = [("station_id", "station"), ("name", "name"), ("status", "existing or new"), ("county", "county"),
+                         ("prefecture", "prefecture"), ("ports_dc", "DC ports"), ("ports_ac", "AC ports"), ("power_kw", "kW"),
+                         ("lon", "lon (WGS84)"), ("lat", "lat (WGS84)")]
+
+#: What a run models and what it observes: the caveat box of every report.
+CAVEATS = (
+    "Demand positions are modelled, not observed: each county's NEVs (its census share of the province's fleet) "
+    "are spread over H3 cells by a census kernel, rings of population density around the county seat (and "
+    "building footprints where a config gives them), not from observed trips, registrations or charging sessions.",
+    "Travel times are modelled from OpenStreetMap motorways and a local road speed with a circuity factor (or a "
+    "road network where a config names one), not measured. A cell's access is the nearest built station by these times.",
+    "Ports follow China's observed utilisation (EVCIPA/NEA, data/observed_charging.csv) and the parameters in "
+    "data/parameters.csv; the fleet is a projection for the run's year and scenario. Observed figures appear only in "
+    "the table 'Checked against observed figures'.",
+    "Sites are candidate points (H3 cell centres, county seats, gap fill, a candidate file): a site holding several "
+    "stations places them by a fixed rule over its cell (stations.csv 'position_rule'), not at surveyed car parks.",
+)
+
+
+def colour_key_html() -> str:
+    """One line naming the colours of the map, which the QGIS styles share."""
+    new, ex = TYPE_COLOURS["chosen"], TYPE_COLOURS["required"]
+    return (f'<p>Colours, the same in map.png and in QGIS (the .qml styles): <span style="color:{new}">&#9679;</span> new '
+            f'station, <span style="color:{ex}">&#9632;</span> existing station (drawn above new ones), '
+            '<span style="color:#aaaaaa">&#9679;</span> candidate site not opened (QGIS only), service areas a light grey '
+            'wash (QGIS only); demand cells yellow to brown by NEVs per km².</p>')
+
+
+def caveat_html(lines: Sequence[str] = CAVEATS) -> str:
+    """The caveat box: what is modelled and what is observed."""
+    items = "".join(f"<li>{_esc(x)}</li>" for x in lines)
+    return f'<div class="caveat"><h2>Read this first: modelled, not observed</h2><ul>{items}</ul></div>'
+
+
+def _share_rows(rows: Sequence[dict], key: str = "nev_within_standard_share") -> list[dict]:
+    out = []
+    for r in rows:
+        r = dict(r)
+        if isinstance(r.get(key), (int, float)):
+            r[key] = f"{100 * r[key]:.1f} %"
+        if "ports_per_station_min" in r:
+            lo, hi = r.get("ports_per_station_min"), r.get("ports_per_station_max")
+            r["ports_range"] = "-" if lo is None else f"{lo}-{hi}"
+        out.append(r)
+    return out
+
+
+def planner_sections(summary: dict, stations: pd.DataFrame | None) -> list[tuple[str, str]]:
+    """The report's tables for a planner: access by urban zone and prefecture, one row per
+    county and one row per station (when the summary and ``stations`` have them)."""
+    out = []
+    if summary.get("zones"):
+        out.append(("Access by urban zone", "<p>Access: minutes (and straight-line km) from each demand cell to its nearest "
+                    "built station, weighted by NEVs; a cell is within its standard when a built station is within its zone's "
+                    "standard.</p>" + table_html(_share_rows(summary["zones"]), ZONE_COLUMNS)))
+    if summary.get("counties"):
+        out.append(("By county (counties.csv)", table_html(_share_rows(summary["counties"]), COUNTY_TABLE_COLUMNS)))
+    if stations is not None and len(stations):
+        rows = pd.DataFrame(stations).drop(columns="geometry", errors="ignore").to_dict(orient="records")
+        for r in rows:
+            r["lon"], r["lat"] = f"{r['lon']:.5f}", f"{r['lat']:.5f}"
+        out.append((f"Stations ({len(rows):,}; stations.csv)", table_html(rows, STATION_TABLE_COLUMNS)))
+    return out
+
+
+def page(title: str, subtitle: str, sections: Sequence[tuple[str, str]], caveat: str = "") -> str:
+    """The whole HTML page: title, subtitle, an optional caveat box (HTML) and (heading, inner
+    HTML) sections."""
+    body = caveat + "".join(f"<section><h2>{_esc(h)}</h2>{inner}</section>" for h, inner in sections)
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{_esc(title)}</title>"
             f"<style>{_CSS}</style></head><body><h1>{_esc(title)}</h1><p class=\"sub\">{_esc(subtitle)}</p>{body}"
@@ -429,7 +569,7 @@ def _pct_rows(rows: Sequence[dict]) -> list[dict]:
 
 
 def run_report(summary: dict, manifest: dict | None, map_bytes: bytes | None, charts: Sequence[tuple[str, bytes]] = (),
-               warnings: Sequence[str] = ()) -> str:
+               warnings: Sequence[str] = (), stations: pd.DataFrame | None = None) -> str:
     """``report.html`` of a run (or a province roll-up: a summary with ``prefectures`` and
     ``total``): headline, prefectures, warnings, validation, solver, map and charts.
 
@@ -439,12 +579,13 @@ def run_report(summary: dict, manifest: dict | None, map_bytes: bytes | None, ch
         map_bytes: ``map.png``, or None.
         charts: (caption, PNG bytes) of the run's other charts.
         warnings: the warning lines.
+        stations: one row per station (:func:`evsiting.stages.tables.stations_layer`), or None.
     """
     tot = summary["total"]
     cost = summary.get("capital_cost_cny", tot.get("cost_cny"))
     std = summary.get("service_standard_min")
     sub = "; ".join(p for p in (f"{summary.get('year', '')} {summary.get('scenario', '')} scenario",
-                                 f"model {summary['model']}" if summary.get("model") else "",
+                                 f"model: {model_name(summary['model'])}" if summary.get("model") else "",
                                  f"service standard {standard_label(summary)}" if std is not None or summary.get("service_standard") else "") if p)
     sections = [("Headline", kv_table(headline(tot, cost) + [("NEVs", f"{int(tot['nev_count']):,}"),
                                                               ("public charging energy", f"{float(tot['energy_kwh_day']):,.0f} kWh/day")]))]
@@ -454,9 +595,12 @@ def run_report(summary: dict, manifest: dict | None, map_bytes: bytes | None, ch
     if summary.get("complete") is False:
         sections.insert(0, ("INCOMPLETE", f"<p>No run for {_esc(', '.join(summary.get('missing', [])))}: the totals leave it out.</p>"))
     if map_bytes is not None:
-        sections.append(("Map", image_html(map_bytes, "map of the stations over the demand cells")))
+        sections.append(("Map", colour_key_html() + image_html(map_bytes, "map of the stations over the demand cells")))
     for caption, png in charts:
         sections.append((caption, image_html(png, caption)))
+    planner = planner_sections(summary, stations)
+    sections[2:2] = [s for s in planner if not s[0].startswith("Stations")]
+    sections += [s for s in planner if s[0].startswith("Stations")]
     if summary.get("validation"):
         sections.append(("Checked against observed figures", table_html(summary["validation"], VALIDATION_COLUMNS)))
     if manifest is not None and manifest.get("solver"):
@@ -464,8 +608,7 @@ def run_report(summary: dict, manifest: dict | None, map_bytes: bytes | None, ch
         # no run time: the same run gives the same page (the manifest has the timings)
         pairs = [(k, _fmt(m.get(k), 6)) for k in ("name", "status", "objective", "bound", "gap", "time_limit_s") if k in m]
         sections.append(("Solver", kv_table(pairs)))
-    title = summary.get("run") or "evsiting run"
-    return page(f"{title}: where to build chargers", sub, sections)
+    return page(f"{run_title(summary).split(':')[0]}: where to build chargers", sub, sections, caveat_html())
 
 
 def write_bytes_atomic(path: Path, data: bytes | str) -> Path:
@@ -488,18 +631,45 @@ def write_bytes_atomic(path: Path, data: bytes | str) -> Path:
     return path
 
 
+#: Field names of the models, for titles (the class names stay in summary.json ``model``).
+MODEL_NAMES = {"CapacitatedSiting": "capacitated facility location", "MCLP": "maximal covering (MCLP)",
+               "LSCP": "set covering (LSCP)", "PMedian": "p-median", "PCenter": "p-center",
+               "ChargerSiting": "charger siting (MCLP with sizing)", "MultiPeriodBuildout": "multi-period build-out"}
+
+
+def model_name(model: str | None) -> str:
+    """The field term of a model class name (``CapacitatedSiting`` -> ``capacitated facility
+    location``); unknown names unchanged."""
+    return MODEL_NAMES.get(model or "", model or "")
+
+
+def place_name(summary: dict) -> str:
+    """``Guizhou`` for a run over several prefectures, else the prefecture's English name;
+    the run's name when the summary lists none."""
+    prefs = summary.get("prefectures") or []
+    if len(prefs) > 1:
+        return "Guizhou"
+    if len(prefs) == 1 and prefs[0].get("name_en"):
+        return str(prefs[0]["name_en"])
+    run = str(summary.get("run") or "")
+    return run[:1].upper() + run[1:]
+
+
 def run_title(summary: dict) -> str:
-    """``<run>: <year> <scenario>, <model>, <standard>-min standard`` for map and report titles."""
-    model = summary.get("model") or ""
+    """``<Place> (<run>): <year> <scenario>, <model's field name>, <standard>-min standard``
+    for map and report titles (the run's name only when it is not the place's)."""
+    model = model_name(summary.get("model"))
     std = summary.get("service_standard_min")
     parts = [f"{summary.get('year', '')} {summary.get('scenario', '')}".strip(), model,
              f"standard {standard_label(summary)}" if std is not None or summary.get("service_standard") else ""]
-    return f"{summary.get('run', '')}: " + ", ".join(p for p in parts if p)
+    place, run = place_name(summary), str(summary.get("run") or "")
+    head = place if run.lower() in ("", place.lower()) else f"{place} ({run})"
+    return f"{head}: " + ", ".join(p for p in parts if p)
 
 
 def write_run_report(folder: Path, summary: dict, manifest: dict | None, sites: gpd.GeoDataFrame,
                      cells: gpd.GeoDataFrame | None, charts: Sequence[tuple[str, bytes]] = (),
-                     warnings: Sequence[str] = ()) -> tuple[Path, Path]:
+                     warnings: Sequence[str] = (), stations: pd.DataFrame | None = None) -> tuple[Path, Path]:
     """Write ``map.png`` and ``report.html`` of a run (or a province roll-up) into ``folder``
     (the temporary folder of :func:`evsiting.io.writers.atomic_dir`, so they appear atomically
     with the rest).
@@ -512,6 +682,7 @@ def write_run_report(folder: Path, summary: dict, manifest: dict | None, sites: 
         cells: the demand layer (WGS84 polygons with ``nev_count``, ``area_km2``) or None.
         charts: (caption, PNG bytes) of other charts to embed.
         warnings: warning lines for the report.
+        stations: one row per station for the report's station list, or None.
 
     Returns:
         (map path, report path).
@@ -519,10 +690,12 @@ def write_run_report(folder: Path, summary: dict, manifest: dict | None, sites: 
     folder = Path(folder)
     prefs = [int(r["adcode"]) for r in summary.get("prefectures", [])]
     tot = summary["total"]
-    panel = MapPanel("", open_sites(sites), cells, prefs, headline(tot, summary.get("capital_cost_cny", tot.get("cost_cny"))))
+    # one point per station (a multi-station site's stations at their own positions) when given
+    shown = stations if stations is not None and len(stations) else open_sites(sites)
+    panel = MapPanel("", shown, cells, prefs, headline(tot, summary.get("capital_cost_cny", tot.get("cost_cny"))))
     png = map_png([panel], run_title(summary))
     (folder / "map.png").write_bytes(png)
-    (folder / "report.html").write_text(run_report(summary, manifest, png, charts, warnings), encoding="utf-8")
+    (folder / "report.html").write_text(run_report(summary, manifest, png, charts, warnings, stations), encoding="utf-8")
     return folder / "map.png", folder / "report.html"
 
 

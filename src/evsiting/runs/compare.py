@@ -25,6 +25,23 @@ COMPARE_COLUMNS = [
 ]
 
 
+#: Per-zone figures added to the table for each urban zone of the runs (``<figure>_<zone>``).
+ZONE_FIGURES = ("stations", "ports_per_station_median", "access_min_mean", "access_min_p95", "nev_within_standard_share")
+
+
+def zone_totals(summary: dict) -> dict:
+    """``<figure>_<zone>`` of :data:`ZONE_FIGURES` for each zone over the run's study area (the
+    ``zones`` rows of prefecture ``all``, or of its one prefecture); {} for runs without them."""
+    zones = summary.get("zones") or []
+    rows = [z for z in zones if z.get("prefecture_adcode") is None] or zones
+    return {f"{k}_{z['zone']}": z.get(k) for z in rows for k in ZONE_FIGURES}
+
+
+def _nz(v: float) -> float:
+    """``v`` with a negative zero made 0.0 (``-0.0`` in a CSV reads as a loss)."""
+    return float(v) + 0.0
+
+
 def _read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -50,12 +67,24 @@ def _cost_from_sites(run_dir: Path, manifest: dict) -> float | None:
         return None
 
 
-def load_run(run_dir: str | Path, label: str | None = None) -> dict:
+def _block(s: dict, prefecture: int | None) -> dict:
+    """The study-area totals, or the block of one prefecture (adcode) of a run's summary."""
+    if prefecture is None:
+        return s["total"]
+    for b in s.get("prefectures", []):
+        if int(b["adcode"]) == int(prefecture):
+            return b
+    raise KeyError(f"prefecture {prefecture}")
+
+
+def load_run(run_dir: str | Path, label: str | None = None, prefecture: int | None = None, year: int | None = None) -> dict:
     """One row of the comparison table from a run folder.
 
     Args:
-        run_dir: folder with ``summary.json`` and ``manifest.json``.
+        run_dir: folder with ``summary.json`` and ``manifest.json`` (a run, or a plan: then the
+            row of ``year``, default its last year).
         label: row label (default: the folder name).
+        prefecture: adcode: the row of that prefecture's part of a run over several.
 
     Raises:
         InputError: not a run folder or malformed files.
@@ -65,10 +94,12 @@ def load_run(run_dir: str | Path, label: str | None = None) -> dict:
         raise InputError("run folder not found", source=run_dir)
     s = _read_json(run_dir / "summary.json")
     m = _read_json(run_dir / "manifest.json")
+    if "by_year" in s and "total" not in s:
+        return _plan_row(s, label or run_dir.name, year)
     try:
-        t = s["total"]
+        t = _block(s, prefecture)
         cost = t.get("cost_cny")
-        if cost is None:
+        if cost is None and prefecture is None:
             cost = _cost_from_sites(run_dir, m)
         ports = int(t["ports_dc"]) + int(t["ports_ac"])
         return {
@@ -87,16 +118,127 @@ def load_run(run_dir: str | Path, label: str | None = None) -> dict:
             "coverage_share": float(t["coverage_share"]),
             "cost_cny": None if cost is None else round(float(cost), 2),
             "nev_per_public_charger": t.get("nev_per_public_charger"),
-            "unserved_energy_kwh_day": float(t["unserved_energy_kwh_day"]),
-            "energy_kwh_day": float(t["energy_kwh_day"]),
+            "unserved_energy_kwh_day": _nz(t["unserved_energy_kwh_day"]),
+            "energy_kwh_day": _nz(t["energy_kwh_day"]),
+            **zone_totals(s if prefecture is None else {"zones": [z for z in s.get("zones") or []
+                                                                  if z.get("prefecture_adcode") == int(prefecture)]}),
         }
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"summary.json lacks the study-area totals ({exc})", source=run_dir / "summary.json") from None
 
 
+def _plan_row(s: dict, label: str, year: int | None) -> dict:
+    """The row of a plan folder's year (``by_year``; default its last year)."""
+    rows = {int(r["year"]): r for r in s["by_year"]}
+    y = int(year) if year is not None and int(year) in rows else max(rows)
+    r = rows[y]
+    spend = sum(float(x["spend_cny"]) for x in s["by_year"] if int(x["year"]) <= y)
+    ports = int(r["ports_dc"]) + int(r["ports_ac"])
+    return {"scenario_label": label, "run": s.get("run"), "year": y, "scenario": s.get("scenario"),
+            "service_standard_min": s.get("service_standard_min"), "p": None, "nev_count": int(r["nev_study_area"]),
+            "stations": int(r["stations"]), "ports_dc": int(r["ports_dc"]), "ports_ac": int(r["ports_ac"]),
+            "ports_total": ports, "power_kw": None, "coverage_share": None, "cost_cny": round(spend, 2),
+            "nev_per_public_charger": round(int(r["nev_study_area"]) / ports, 3) if ports else None,
+            "unserved_energy_kwh_day": _nz(float(r["demand_kwh_day"]) - float(r["served_kwh_day"])),
+            "energy_kwh_day": _nz(r["demand_kwh_day"])}
+
+
+def _sites_in(run_dir: Path, prefecture: int) -> int | None:
+    """Candidate sites of a run folder in one prefecture (``sites.geojson``), or None."""
+    path = Path(run_dir) / "sites.geojson"
+    if not path.exists():
+        return None
+    feats = json.loads(path.read_text(encoding="utf-8"))["features"]
+    return sum(1 for f in feats if int(f["properties"].get("prefecture_adcode") or 0) == int(prefecture))
+
+
+def _solver_slack(run_dir: Path) -> float | None:
+    """CNY between a capacitated run's plan and its proven bound (``manifest.json``), or None."""
+    try:
+        m = json.loads((Path(run_dir) / "manifest.json").read_text(encoding="utf-8"))["solver"]
+        return max(float(m["objective"]) - float(m["bound"]), 0.0)
+    except (OSError, KeyError, TypeError, ValueError, json.JSONDecodeError):
+        return None
+
+
+def _pct(a: float, b: float) -> str:
+    """``a`` against ``b`` in per cent, signed (one decimal below 10 %; never ``-0``)."""
+    if not b:
+        return "-"
+    x = 100.0 * (a - b) / b
+    text = f"{x:+.1f} %" if abs(x) < 10 else f"{x:+.0f} %"
+    return "0 %" if text.lstrip("+-").strip(" %0.") == "" else text
+
+
+def one_answer_notes(dirs: list[Path], labels: list[str]) -> tuple[list[tuple[Path, str, int | None, int | None]], list[str]]:
+    """For the runs of one prefecture among ``dirs``: the extra rows to compare (its part of
+    each run over several prefectures, the same year of each plan) and, in figures, why the
+    answers differ: service across the prefecture border and the candidate sites (the province
+    run), the plan's coarser demand cells and nesting in later years.
+
+    Returns:
+        (extra rows as (folder, label, prefecture adcode, year), note lines).
+    """
+    sums = [json.loads((d / "summary.json").read_text(encoding="utf-8")) for d in dirs]
+    extra, notes = [], []
+    for d, lab, s in zip(dirs, labels, sums):
+        prefs = s.get("prefectures") or []
+        if "total" not in s or len(prefs) != 1:
+            continue
+        own, code, name = s["total"], int(prefs[0]["adcode"]), prefs[0]["name_en"]
+        for d2, lab2, s2 in zip(dirs, labels, sums):
+            if d2 == d:
+                continue
+            if "total" in s2 and len(s2.get("prefectures") or []) > 1 and any(int(p["adcode"]) == code for p in s2["prefectures"]):
+                part = _block(s2, code)
+                extra.append((d2, f"{lab2} [{name}]", code, None))
+                across = part.get("energy_served_in_other_prefectures_kwh_day")
+                serves = part.get("energy_served_for_other_prefectures_kwh_day")
+                line = (f"{name} {s.get('year')}: {lab} {own['stations']:,} stations / {own['ports_dc']:,} DC ports; its part of "
+                        f"{lab2} {part['stations']:,} / {part['ports_dc']:,} ({_pct(part['stations'], own['stations'])}, "
+                        f"{_pct(part['ports_dc'], own['ports_dc'])}). Causes: ")
+                causes = []
+                if across is not None:
+                    causes.append(f"in {lab2} {across:,.0f} kWh/day of {name}'s {part['energy_kwh_day']:,.0f} is served at stations "
+                                  f"across its border and its stations serve {serves:,.0f} kWh/day for its neighbours "
+                                  f"(a one-prefecture run can do neither): net {across - serves:,.0f} kWh/day go across, "
+                                  f"{_pct(part['energy_kwh_day'] - across + serves, part['energy_kwh_day'])} energy at {name}'s "
+                                  f"stations against its own run")
+                else:
+                    causes.append(f"{lab2} predates the cross-border figures: rerun it to see them")
+                n1, n2 = _sites_in(d, code), _sites_in(d2, code)
+                if n1 is not None and n2 is not None:
+                    causes.append(f"candidate sites in {name}: {n1:,} in {lab}, {n2:,} in {lab2} (the gap and capacity fill "
+                                  "place sites for the whole study area)")
+                slack = _solver_slack(d2)
+                if slack is not None and own.get("cost_cny") is not None and part.get("cost_cny") is not None:
+                    causes.append(f"{lab2}'s solve stopped within its proven gap: its plan may cost up to {slack / 1e6:,.1f} M CNY "
+                                  f"more than the least over its whole study area, against {abs(part['cost_cny'] - own['cost_cny']) / 1e6:,.1f} "
+                                  f"M CNY between the two answers for {name} (so station counts inside one prefecture are not "
+                                  "pinned down by the province's optimum)")
+                if own["nev_count"] != part["nev_count"]:
+                    causes.append(f"NEVs {own['nev_count']:,} vs {part['nev_count']:,}")
+                notes.append(line + "; ".join(causes))
+            if "by_year" in s2 and "total" not in s2 and s2.get("study_prefectures") == [name]:
+                rows = {int(r["year"]): r for r in s2["by_year"]}
+                if int(s.get("year")) in rows:
+                    r = rows[int(s["year"])]
+                    extra.append((d2, f"{lab2} [{s['year']}]", None, int(s["year"])))
+                    notes.append(f"{name} {s['year']}: {lab} {own['stations']:,} stations / {own['ports_dc']:,} DC ports; plan "
+                                 f"{lab2} that year {int(r['stations']):,} / {int(r['ports_dc']):,} "
+                                 f"({_pct(int(r['stations']), own['stations'])}, {_pct(int(r['ports_dc']), own['ports_dc'])}). "
+                                 f"Causes: the plan's demand cells are H3 resolution {s2.get('h3_resolution')} (coarser cells, "
+                                 f"fewer and larger candidate sites) and its {s['year']} network is the least-cost part of its "
+                                 f"{max(rows)} network (built last year first), not the least-cost network for {s['year']} alone")
+    return extra, notes
+
+
 def compare_runs(run_dirs: list[str | Path], labels: list[str] | None = None) -> pd.DataFrame:
     """The comparison table (:data:`COMPARE_COLUMNS`), one row per run folder, in the given
     order. Labels default to the folder names, made unique with the parent folder's name.
+    Where one folder is a prefecture's run, rows follow for its part of each run over several
+    prefectures and for its year of each plan, and ``df.attrs["notes"]`` says in figures why
+    they differ (:func:`one_answer_notes`).
 
     Raises:
         InputError: no folders, labels of the wrong length, a folder that is not a run.
@@ -109,7 +251,17 @@ def compare_runs(run_dirs: list[str | Path], labels: list[str] | None = None) ->
         labels = [f"{d.parent.name}/{d.name}" if names.count(d.name) > 1 else d.name for d in dirs]
     elif len(labels) != len(dirs):
         raise InputError(f"{len(labels)} labels for {len(dirs)} run folders", field="--label")
-    return pd.DataFrame([load_run(d, lab) for d, lab in zip(dirs, labels)], columns=COMPARE_COLUMNS)
+    rows = [load_run(d, lab) for d, lab in zip(dirs, labels)]
+    try:
+        extra, notes = one_answer_notes(dirs, list(labels))
+    except (OSError, KeyError, TypeError, ValueError, json.JSONDecodeError):
+        extra, notes = [], []
+    rows += [load_run(d, lab, prefecture=code, year=year) for d, lab, code, year in extra]
+    cols = list(dict.fromkeys(k for r in rows for k in r if k not in COMPARE_COLUMNS))  # per-zone figures
+    df = pd.DataFrame(rows, columns=COMPARE_COLUMNS + cols)
+    df.attrs["notes"] = notes
+    df.attrs["folders"] = dirs + [d for d, _, _, _ in extra]
+    return df
 
 
 def format_table(df: pd.DataFrame) -> str:
@@ -122,14 +274,22 @@ def format_table(df: pd.DataFrame) -> str:
         "stations": df["stations"].map(lambda v: f"{v:,}"),
         "DC ports": df["ports_dc"].map(lambda v: f"{v:,}"),
         "AC ports": df["ports_ac"].map(lambda v: f"{v:,}"),
-        "coverage": df["coverage_share"].map(lambda v: f"{v:.1%}"),
+        "coverage": df["coverage_share"].map(lambda v: "-" if v is None or pd.isna(v) else f"{v:.1%}"),
         "cost (M CNY)": df["cost_cny"].map(lambda v: "-" if v is None or pd.isna(v) else f"{v / 1e6:,.1f}"),
         "NEVs per charger": df["nev_per_public_charger"].map(lambda v: "-" if v is None or pd.isna(v) else f"{v:.1f}"),
         "unserved (kWh/day)": df["unserved_energy_kwh_day"].map(lambda v: _plain("{:,.0f}", v)),
     }
+    labels = {"stations": "stations", "ports_per_station_median": "ports/station (median)",
+              "access_min_mean": "access min (mean)", "access_min_p95": "access min (95th pct)",
+              "nev_within_standard_share": "NEVs within standard"}
+    for col in df.columns[len(COMPARE_COLUMNS):]:
+        fig = next(f for f in ZONE_FIGURES if col.startswith(f + "_"))
+        fmt = "{:.1%}" if fig == "nev_within_standard_share" else "{:,.1f}" if fig.startswith("access") else "{:,.0f}"
+        rows[f"{col[len(fig) + 1:]}: {labels[fig]}"] = df[col].map(lambda v, f=fmt: "-" if v is None or pd.isna(v) else f.format(v))
     table = pd.DataFrame(rows).T
     table.columns = df["scenario_label"].tolist()
-    return table.to_string()
+    notes = df.attrs.get("notes") or []
+    return table.to_string() + "".join(f"\nwhy they differ: {n}" for n in notes)
 
 
 #: Panels of ``comparison.png``: (column, title, axis label, scale, value format, colour).
@@ -224,13 +384,18 @@ def compare_report(df: pd.DataFrame, chart: bytes, map_bytes: bytes | None, warn
             ("nev_count", "NEVs"), ("stations", "stations"), ("ports_dc", "DC ports"), ("ports_ac", "AC ports"),
             ("coverage_share", "NEVs within standard"), ("cost_cny", "cost CNY"), ("nev_per_public_charger", "NEVs per port"),
             ("unserved_energy_kwh_day", "unserved kWh/day")]
+    cols += [(c, c.replace("_", " ")) for c in df.columns[len(COMPARE_COLUMNS):]]  # per-zone figures
     rows = []
     for r in df.to_dict(orient="records"):
         r = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
-        r["coverage_share"] = f"{100 * r['coverage_share']:.1f} %"
+        r["coverage_share"] = "-" if r["coverage_share"] is None else f"{100 * r['coverage_share']:.1f} %"
+        for k in [k for k in r if k.startswith("nev_within_standard_share_") and r[k] is not None]:
+            r[k] = f"{100 * r[k]:.1f} %"
         rows.append(r)
     lines = [f"{name}: {w}" for name, ws in warnings.items() for w in ws]
     sections = [("Runs side by side", table_html(rows, cols)), (f"Warnings ({len(lines)})", warnings_html(lines))]
+    if df.attrs.get("notes"):
+        sections.insert(1, ("Why the answers for one place and year differ", warnings_html(df.attrs["notes"]).replace(' class="warn"', "")))
     if map_bytes is not None:
         sections.append(("Map", image_html(map_bytes, "the runs' stations")))
     sections.append(("Chart", image_html(chart, "comparison chart")))

@@ -195,8 +195,51 @@ def plan(
     if method == "nested":
         summary["solver"]["years"] = result.year_results
         summary["binding"] = result.binding
+    summary["determinism"] = plan_determinism(result, tl)
+    summary["warnings"] = plan_warnings(summary, table, bo.mip_gap)
     return _finish(ctx, cfg, run_name, prefecture, years, p_last, study, bw_info, imp_info, result, summary,
                    cells, candidates, matrix, stations, table, out_dir, tl, write)
+
+
+def plan_determinism(result, time_limit_s: float | None) -> dict:
+    """``summary.json`` ``determinism`` of a plan, as a run's
+    (:func:`evsiting.stages.s5_model.determinism`): the nested plan is repeatable when no year's
+    solve stopped at its time limit."""
+    from evsiting.stages.s5_model import determinism
+
+    years = [r for r in (getattr(result, "year_results", None) or []) if r]
+    if not years:
+        return determinism(result, time_limit_s)
+    limited = [str(r["year"]) for r in years if "time limit" in str(r.get("message") or "")]
+    if not limited:
+        return {"deterministic": True, "why": "every year's solve ended by proof or at the requested gap before any time "
+                                              "limit: fixed seeds and no clock in the search, so the same input gives the same plan"}
+    limit = f" of {time_limit_s:g} s" if time_limit_s else ""
+    return {"deterministic": False,
+            "why": f"the solve of {', '.join(limited)} stopped at the time limit{limit}: the plan depends on how far the solver "
+                   "got, so a rerun or another machine may give another; raise buildout.time_limit_s (or --time-limit)"}
+
+
+def plan_warnings(summary: dict, table: pd.DataFrame, mip_gap: float | None) -> list[str]:
+    """The plan's warnings, one line each (``summary.json`` ``warnings``, console, report):
+    years serving less than all public energy (and where it is short), a solve short of its
+    target gap, a plan that is not repeatable."""
+    from evsiting.report.warnings import solver_warning
+
+    out = []
+    binds = {b["year"]: b for b in summary.get("binding", []) if b.get("counties")}
+    for r in table.to_dict(orient="records"):
+        if float(r["served_share"]) < 0.9995:
+            b = binds.get(r["year"])
+            where = f": {b['constraint']} binds in {', '.join(b['counties'][:5])}" if b else ""
+            out.append(f"{r['year']}: {float(r['served_share']):.1%} of the public charging energy served{where}")
+    m = summary["solver"]
+    line = solver_warning(m.get("status"), m.get("gap"), mip_gap if mip_gap is not None else 0.005)
+    if line:
+        out.append(line)
+    if not summary["determinism"]["deterministic"]:
+        out.append(f"not repeatable: {summary['determinism']['why']}")
+    return out
 
 
 #: The two plan methods (``summary.json`` ``method``).
@@ -415,14 +458,19 @@ def plan_map_png(stations: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, prefecture
     ]
     st = stations.assign(open_year=stations["open_year"].astype(int))
     years = summary["years"]
-    title = f"{summary['run']}: stations by year opened, {years[0]}-{years[-1]}, standard {standard_label(summary)}"
-    return map_png([MapPanel("", st, cells, prefectures, head, colour_by="open_year")], title)
+    prefs = summary.get("study_prefectures") or []
+    place = "Guizhou" if len(prefs) != 1 else prefs[0]
+    head_name = place if summary["run"].lower() == place.lower() else f"{place} ({summary['run']})"
+    method = str(summary.get("method", "")).split(":")[0].split(" (")[0]
+    title = (f"{head_name}: staged build-out ({method} facility location), stations by year opened, "
+             f"{years[0]}-{years[-1]}, standard {standard_label(summary)}")
+    return map_png([MapPanel("", st, cells, prefectures, head, colour_by="open_year", values=[int(y) for y in years])], title)
 
 
 def plan_report(summary: dict, table: pd.DataFrame, map_bytes: bytes, chart: bytes) -> str:
     """``report.html`` of a plan: the year table, solver, map and ``buildout.png``
     (:mod:`evsiting.report.html`, self-contained)."""
-    from evsiting.report.html import image_html, kv_table, page, table_html
+    from evsiting.report.html import image_html, kv_table, page, table_html, warnings_html
 
     cols = [("year", "year"), ("nev_study_area", "NEVs"), ("demand_kwh_day", "demand kWh/day"), ("served_kwh_day", "served kWh/day"),
             ("served_share", "served share"), ("stations", "stations"), ("stations_new", "new"), ("ports_dc", "DC ports"),
@@ -443,7 +491,8 @@ def plan_report(summary: dict, table: pd.DataFrame, map_bytes: bytes, chart: byt
     return page(f"{summary['run']}: staged build-out {years[0]}-{years[-1]}", sub, [
         ("By year", table_html(rows, cols) + "".join(
             f"<p>{b['year']}: {html.escape(b['constraint'])} binds in {html.escape(', '.join(b['counties']))}</p>"
-            for b in summary.get("binding", []) if b["counties"])), ("Solver", solver),
+            for b in summary.get("binding", []) if b["counties"])),
+        (f"Warnings ({len(summary.get('warnings', []))})", warnings_html(summary.get("warnings", []))), ("Solver", solver),
         ("Map", image_html(map_bytes, "stations by year opened")), ("Build-out by year", image_html(chart, "build-out chart")),
     ])
 

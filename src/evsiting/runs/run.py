@@ -32,6 +32,7 @@ from evsiting.stages.s5_model import (
     solve_model,
 )
 from evsiting.stages.s6_sizing import size_solution
+from evsiting.stages.tables import access_by_zone, county_table, stations_layer
 from evsiting.stages.s7_outputs import (
     add_costs_and_references,
     depots,
@@ -109,7 +110,9 @@ def run(
                           county_names=study.counties.set_index("adcode")["name_zh"], prefecture_names=pref_names)
     ctx.done("sizing")
 
-    summary = run_summary(cfg, study, demand, reached, solution, sized, run_name)
+    stations = stations_layer(sized.sites.assign(facility_type=["required" if r else "chosen" for r in sized.sites["required"]]),
+                              cfg.demand.h3_resolution, params)
+    summary = run_summary(cfg, study, demand, reached, solution, sized, run_name, stations)
     summary["determinism"] = determinism(solution.result, solve_opts.time_limit_s)
     if not summary["determinism"]["deterministic"]:  # a warning of the run: console, report.html, roll-up
         summary.setdefault("warnings", []).append(f"not repeatable: {summary['determinism']['why']}")
@@ -131,16 +134,19 @@ def run(
     if write:
         graph = provider.graph([])  # the graph of the travel times (network method), or None
         layers = run_layers(cfg, sized.cells, candidates, sized.sites, travel, params, pref_names, graph)
+        layers["stations"] = stations
         ctx.write_folder(out_dir, manifest, lambda tmp: write_run_files(tmp, layers, summary, manifest))
     return RunResult(cfg, sized.cells, candidates, sized.sites, travel.matrix, summary, manifest, out_dir, ctx.timings)
 
 
-def run_summary(cfg: RunConfig, study: Study, demand, reached, solution, sized, run_name: str) -> dict:
+def run_summary(cfg: RunConfig, study: Study, demand, reached, solution, sized, run_name: str, stations=None) -> dict:
     """``summary.json`` of a run: scenario, model and its own entries, the coverage ceiling and
     the candidates (by source, gap fill, unreached cells), totals per prefecture, depots,
     building weights, reference ratios and costs, and ``warnings`` (lines,
     :func:`evsiting.report.warnings.run_warnings`: over the site maximum, unreached cells, energy beyond
-    the sites' capacity, the candidate files' warnings, a solve short of its target gap)."""
+    the sites' capacity, the candidate files' warnings, a solve short of its target gap); with
+    ``stations`` (:func:`evsiting.stages.tables.stations_layer`) also ``zones`` (access per urban
+    zone and prefecture) and ``counties`` (one row per county), :mod:`evsiting.stages.tables`."""
     cells, sites = sized.cells, sized.sites
     n_nev = demand.nev_total
     params = demand.params
@@ -161,6 +167,11 @@ def run_summary(cfg: RunConfig, study: Study, demand, reached, solution, sized, 
         "site_max_ports": {"dc": params.value("site_max_dc_ports"), "ac": params.value("site_max_ac_ports")},
         **summarise(cells, sites, study.chosen),
     }
+    if stations is not None:
+        names = {p.adcode: p.name_en for p in study.chosen}
+        std = cfg.model.service_standard_min
+        summary["zones"] = access_by_zone(cells, stations, names, std)
+        summary["counties"] = county_table(cells, sites.assign(facility_type="chosen"), stations, std, names).to_dict(orient="records")
     summary["depots"] = depots(cfg, params, study.chosen, demand.nev_province, demand.fleet)
     summary["building_weights"] = building_summary(demand.buildings_info)
     summary = add_costs_and_references(summary, sites)

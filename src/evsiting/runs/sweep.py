@@ -256,7 +256,7 @@ def sweep_p(inp: SweepInputs, values: list[int], solver: str = "cbc", time_limit
         row["warnings"] = "; ".join(_p_row_warnings(inp, row, mip_gap))
         rows.append(row)
         progress(f"  p={p}: {row['stations']} stations, coverage {row['coverage_share']:.1%}, {row['cost_cny'] / 1e6:,.1f} M CNY ({status})"
-                 + (f"; warning: {row['warnings']}" if row["warnings"] else ""))
+                 + (f"; {len(row['warnings'].split('; '))} warning(s), listed at the end" if row["warnings"] else ""))
     return pd.DataFrame(rows, columns=P_SWEEP_COLUMNS)
 
 

@@ -31,7 +31,13 @@ class Sized:
 
     Attributes:
         cells: demand cells plus ``covered`` (bool: a station within the service standard),
-            ``travel_min`` (minutes to the station, NaN when none) and ``station_id`` (or None).
+            ``travel_min`` (minutes to the station, NaN when none) and ``station_id`` (or None),
+            the same two as ``assigned_min``/``assigned_station_id`` (the model's assignment;
+            a cell split between stations by the capacitated model: its largest share), and
+            the nearest built station whatever the model assigned: ``nearest_open_station_id``,
+            ``nearest_open_min`` (minutes) and ``nearest_open_crow_km`` (straight line from the
+            demand point, km), all empty when no built station is within the travel-time
+            matrix's cutoff (:func:`nearest_open`).
         sites: the built stations (candidate rows) with ``prefecture``, ``county``, ``adcode``,
             ``ports_dc``, ``ports_ac``, ``power_kw`` (kW), ``ports_dc_peak``,
             ``dc_peak_wait_min``, ``demand_served_kwh_day``, ``over_site_max``, ``nev_served``,
@@ -132,7 +138,79 @@ def size_solution(solution: Solution, cells: gpd.GeoDataFrame, candidates: gpd.G
         cost = (np.where(is_new, stations, 0) * params.value("site_cost") + sites["ports_dc_added"] * params.value("dc_port_cost")
                 + sites["ports_ac_added"] * params.value("ac_port_cost"))
     sites["cost_cny"] = np.round(np.asarray(cost, dtype=float), 2)
+    cells["energy_served_across_border_kwh_day"], sites["energy_from_other_prefectures_kwh_day"] = cross_border(
+        cells, candidates, assign, solution.flows, selected)
+    cells["assigned_station_id"] = cells["station_id"]
+    cells["assigned_min"] = cells["travel_min"]
+    near = nearest_open(matrix, selected, candidates, cells)
+    for col, values in near.items():
+        cells[col] = values
     return Sized(cells, sites, idle_dropped)
+
+
+def cross_border(cells: gpd.GeoDataFrame, candidates: gpd.GeoDataFrame, assignment: np.ndarray, flows: sp.csr_matrix | None,
+                 built: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Service across prefecture borders: energy of each cell served at a station in another
+    prefecture, and energy each built station serves for cells of other prefectures (kWh/day).
+    A run over one prefecture has none by construction (its cells and candidates lie inside it);
+    over several, a station may serve a neighbour's cells, which is why a prefecture's part of a
+    province run differs from its own run.
+
+    Args:
+        cells: (n,) with ``prefecture_adcode`` and ``energy_kwh_day``.
+        candidates: (m,) with ``prefecture_adcode``.
+        assignment: (n,) candidate of each cell or -1 (used when ``flows`` is None).
+        flows: csr (n, m) kWh/day per cell and candidate (a model that splits cells), or None.
+        built: (k,) indices of the built stations.
+
+    Returns:
+        (array (n,) kWh/day per cell, array (k,) kWh/day per built station).
+    """
+    pc = cells["prefecture_adcode"].to_numpy()
+    ps = candidates["prefecture_adcode"].to_numpy()
+    if flows is not None:
+        f = flows.tocoo()
+        i, j, e = f.row, f.col, f.data.astype(float)
+    else:
+        i = np.flatnonzero(assignment >= 0)
+        j = assignment[i]
+        e = cells["energy_kwh_day"].to_numpy(dtype=float)[i]
+    across = pc[i] != ps[j]
+    per_cell = np.bincount(i[across], weights=e[across], minlength=len(pc))
+    per_site = np.bincount(j[across], weights=e[across], minlength=len(ps))
+    return np.round(per_cell, 3), np.round(per_site[np.asarray(built, dtype=np.int64)], 3)
+
+
+def nearest_open(matrix: sp.csr_matrix, built: np.ndarray, candidates: gpd.GeoDataFrame, cells: gpd.GeoDataFrame) -> dict[str, np.ndarray]:
+    """For each cell, the nearest built station by travel time, whatever the model assigned
+    (a capacitated model may send a cell past a full station; p-median may not open the
+    nearest site): what a driver sees from the cell.
+
+    Args:
+        matrix: csr (n, m) travel minutes (only pairs within its cutoff are present).
+        built: int indices (k,) of the built stations among the m candidates.
+        candidates: (m,) with ``site_id`` and point geometry (any CRS).
+        cells: (n,) with ``lon``/``lat`` (WGS84 degrees) of the demand points.
+
+    Returns:
+        dict of arrays (n,): ``nearest_open_station_id`` (None when no built station is within the
+        matrix), ``nearest_open_min`` (minutes, NaN then) and ``nearest_open_crow_km``
+        (great-circle km on the WGS84 ellipsoid from the demand point to that station, NaN then).
+        Ties: the lower candidate index.
+    """
+    import pyproj
+
+    j = nearest_assignment(matrix, np.asarray(built, dtype=np.int64))
+    minutes = assigned_costs(matrix, j)
+    ok = j >= 0
+    ids = np.where(ok, candidates["site_id"].to_numpy()[np.maximum(j, 0)], None)
+    km = np.full(len(j), np.nan)
+    if ok.any():
+        pts = candidates.geometry.to_crs("EPSG:4326")
+        lon_s, lat_s = pts.x.to_numpy()[j[ok]], pts.y.to_numpy()[j[ok]]
+        _, _, dist = pyproj.Geod(ellps="WGS84").inv(cells["lon"].to_numpy(float)[ok], cells["lat"].to_numpy(float)[ok], lon_s, lat_s)
+        km[ok] = np.round(np.asarray(dist) / 1000.0, 3)
+    return {"nearest_open_station_id": ids, "nearest_open_min": minutes, "nearest_open_crow_km": km}
 
 
 def _ports(solution: Solution, selected: np.ndarray, energy: np.ndarray, energy_dc: np.ndarray, params: Parameters) -> dict:

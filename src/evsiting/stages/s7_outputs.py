@@ -24,7 +24,8 @@ from evsiting.sizing.ports import size_depots
 #: Columns of ``demand.geojson``.
 DEMAND_COLUMNS = ["demand_id", "h3", "h3_resolution", "county_adcode", "county_name", "prefecture_adcode", "zone",
                   "standard", "standard_min", "area_km2", "population", "nev_count", "energy_kwh_day", "energy_dc_kwh_day",
-                  "covered", "travel_min", "station_id", "geometry"]
+                  "covered", "assigned_station_id", "assigned_min", "nearest_open_station_id", "nearest_open_min",
+                  "nearest_open_crow_km", "geometry"]
 
 
 def _ratio(a: float, b: float) -> float | None:
@@ -40,6 +41,9 @@ def summarise(cells: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, prefectures: lis
         ``nev_covered``, ``coverage_share`` (NEVs within the service standard of a station /
         NEVs), ``energy_served_kwh_day`` (of the cells assigned to a station),
         ``unserved_energy_kwh_day`` and ``nev_per_public_charger`` (NEVs / (DC + AC ports));
+        ``energy_served_in_other_prefectures_kwh_day`` (of the block's cells, at stations
+        across a prefecture border) and ``energy_served_for_other_prefectures_kwh_day`` (by the
+        block's stations, for cells across a border; both 0 in a one-prefecture run);
         with installed ports from a candidate file also ``existing_stations``,
         ``ports_dc_existing``/``ports_ac_existing`` and ``ports_dc_added``/``ports_ac_added``.
     """
@@ -64,6 +68,9 @@ def summarise(cells: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, prefectures: lis
             "unserved_energy_kwh_day": round(energy - served, 3),
             "nev_per_public_charger": None if not ports else round(nev / ports, 3),
         }
+        if "energy_served_across_border_kwh_day" in c.columns:  # service across prefecture borders
+            out["energy_served_in_other_prefectures_kwh_day"] = round(float(c["energy_served_across_border_kwh_day"].sum()), 3)
+            out["energy_served_for_other_prefectures_kwh_day"] = round(float(s["energy_from_other_prefectures_kwh_day"].sum()), 3)
         if "ports_dc_existing" in s.columns:  # a candidate file gave installed ports
             ex = (s["ports_dc_existing"] + s["ports_ac_existing"]) > 0
             out.update({"existing_stations": int(ex.sum()),
@@ -135,6 +142,23 @@ def run_layers(cfg: RunConfig, cells, candidates, sites, travel, params: Paramet
     return {"sites": lay["sites"], "demand": cells[[c for c in DEMAND_COLUMNS if c in cells.columns]], "allocation": lay["allocation"], "service_areas": lay["service_areas"]}
 
 
+def write_tables(folder: Path, layers: dict, summary: dict) -> list[Path]:
+    """``stations.csv`` (one row per station, :data:`evsiting.stages.tables.STATION_COLUMNS`;
+    lon/lat WGS84) and ``counties.csv`` (``summary["counties"]``) into ``folder``, UTF-8 with a
+    byte-order mark so that Excel shows the Chinese names; nothing when the run has neither."""
+    from .tables import COUNTY_COLUMNS, STATION_COLUMNS
+
+    out = []
+    if "stations" in layers:
+        layers["stations"][STATION_COLUMNS].to_csv(folder / "stations.csv", index=False, lineterminator="\n", encoding="utf-8-sig")
+        out.append(folder / "stations.csv")
+    if summary.get("counties") is not None:
+        pd.DataFrame(summary["counties"], columns=COUNTY_COLUMNS).to_csv(folder / "counties.csv", index=False, lineterminator="\n",
+                                                                         encoding="utf-8-sig")
+        out.append(folder / "counties.csv")
+    return out
+
+
 def write_run_files(folder: Path, layers: dict, summary: dict, manifest: dict | None = None) -> None:
     """The layers (GeoJSON + styles + run.gpkg), ``summary.json``, ``map.png`` and
     ``report.html`` (:mod:`evsiting.report.html`) into ``folder``."""
@@ -143,4 +167,6 @@ def write_run_files(folder: Path, layers: dict, summary: dict, manifest: dict | 
 
     write_layers(folder, layers)
     write_json(summary, folder / "summary.json")
-    write_run_report(folder, summary, manifest, layers["sites"], layers["demand"], warnings=run_warnings(summary))
+    write_tables(folder, layers, summary)
+    write_run_report(folder, summary, manifest, layers["sites"], layers["demand"], warnings=run_warnings(summary),
+                     stations=layers.get("stations"))

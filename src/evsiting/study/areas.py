@@ -98,8 +98,13 @@ class Prefectures:
         text = str(name).strip()
         hit = self._index.get(text) or self._index.get(_key(text))
         if hit is None:
+            import difflib
+
             names = ", ".join(p.name_en for p in self.items)
-            raise InputError(f"unknown prefecture '{name}'; expected one of {names} (or Chinese name or adcode)", field="prefecture")
+            close = difflib.get_close_matches(_key(text), list(self._index), n=1, cutoff=0.6)
+            hint = f" (did you mean '{self._index[close[0]].name_en}'?)" if close else ""
+            raise InputError(f"unknown prefecture '{name}'{hint}; expected one of {names} (or Chinese name or adcode)",
+                             field="prefecture")
         return hit
 
 

@@ -3,11 +3,13 @@ GeoPackage ``layer_styles`` table, so the outputs open in QGIS styled with no ma
 
 Styles (files in this package):
 
-- ``sites.qml``: categorised by ``facility_type`` (candidate grey, required blue squares,
-  chosen red), marker size 1.6 mm + 0.25 mm x sqrt(``ports_total``);
+- ``sites.qml`` (also ``stations``): categorised by ``facility_type`` (candidate grey, required
+  = existing stations purple squares drawn on top, chosen = new stations blue circles: the
+  colours of ``map.png``, :data:`evsiting.report.html.TYPE_COLOURS`), marker size 1.6 mm + 0.25 mm
+  x sqrt(``ports_total``);
 - ``demand.qml``: graduated by ``nev_count`` (fixed breaks shared by every run), cells with
   ``covered`` false hatched with a black outline;
-- ``service_areas.qml``: 25 %-opaque fill with an outline;
+- ``service_areas.qml``: a light grey wash (16 % opaque) with an outline;
 - ``allocation.qml``: thin grey lines.
 
 QGIS loads ``<name>.qml`` beside ``<name>.geojson`` as the layer's default style, and the
@@ -23,7 +25,11 @@ from importlib import resources
 from pathlib import Path
 
 #: Layers that have a style.
-STYLED_LAYERS = ("sites", "demand", "allocation", "service_areas")
+STYLED_LAYERS = ("sites", "stations", "demand", "allocation", "service_areas")
+
+#: Layers drawn with another layer's style file (``stations``: one row per station of the
+#: open sites, same ``facility_type`` and ``ports_total`` fields as ``sites``).
+STYLE_FILES = {"stations": "sites"}
 
 #: ``layer_styles`` as QGIS creates it in a GeoPackage.
 LAYER_STYLES_SQL = """
@@ -56,7 +62,7 @@ def qml(layer: str) -> str:
     """
     if layer not in STYLED_LAYERS:
         raise KeyError(f"no QGIS style for layer '{layer}'")
-    return resources.files(__name__).joinpath(f"{layer}.qml").read_text(encoding="utf-8")
+    return resources.files(__name__).joinpath(f"{STYLE_FILES.get(layer, layer)}.qml").read_text(encoding="utf-8")
 
 
 def write_qml(layer: str, geojson_path: Path) -> Path:

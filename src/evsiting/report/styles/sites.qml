@@ -1,6 +1,8 @@
 <!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
-<!-- evsiting sites layer: every candidate site, coloured by facility_type (candidate / required /
-     chosen), sized by its charging ports (1.6 mm + 0.25 mm x sqrt(ports_dc + ports_ac)). -->
+<!-- evsiting sites layer: every candidate site, coloured by facility_type (candidate grey /
+     required: existing station, purple squares / chosen: new station, blue circles; the colours of
+     map.png), sized by its charging ports (1.6 mm + 0.25 mm x sqrt(ports_dc + ports_ac)); drawn
+     largest first, existing stations last (on top). -->
 <qgis version="3.22.16-Białowieża" styleCategories="Symbology">
   <renderer-v2 type="categorizedSymbol" attr="facility_type" symbollevels="0" enableorderby="1" forceraster="0">
     <categories>
@@ -31,7 +33,7 @@
       <symbol type="marker" name="1" alpha="1" clip_to_extent="1" force_rhr="0">
         <layer class="SimpleMarker" enabled="1" pass="0" locked="0">
           <prop k="angle" v="0"/>
-          <prop k="color" v="31,120,180,255"/>
+          <prop k="color" v="106,61,154,255"/>
           <prop k="joinstyle" v="bevel"/>
           <prop k="name" v="square"/>
           <prop k="offset" v="0,0"/>
@@ -63,7 +65,7 @@
       <symbol type="marker" name="2" alpha="1" clip_to_extent="1" force_rhr="0">
         <layer class="SimpleMarker" enabled="1" pass="0" locked="0">
           <prop k="angle" v="0"/>
-          <prop k="color" v="227,26,28,255"/>
+          <prop k="color" v="31,78,156,255"/>
           <prop k="joinstyle" v="bevel"/>
           <prop k="name" v="circle"/>
           <prop k="offset" v="0,0"/>
@@ -96,7 +98,8 @@
     <rotation/>
     <sizescale/>
     <orderby>
-      <orderByClause asc="1" nullsFirst="0">"ports_total"</orderByClause>
+      <orderByClause asc="1" nullsFirst="0">"facility_type" = 'required'</orderByClause>
+      <orderByClause asc="0" nullsFirst="0">"ports_total"</orderByClause>
     </orderby>
   </renderer-v2>
   <blendMode>0</blendMode>
