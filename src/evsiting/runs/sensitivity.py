@@ -525,3 +525,341 @@ def run_sensitivity(cfg: RunConfig, prefecture: str | None = None, *, names: Seq
                "reused": {what: sum(what in r.reused for r in ordered) for what in ("demand", "travel times", "base plan")},
                "workers": n_workers, "executor": executor, "total": round(time.perf_counter() - t0, 3)}
     return Sensitivity(pipe.run_name, cfg, base, ordered, skipped, pipe.candidate_sites(), pipe.adcodes, pipe.record(), timings)
+
+
+# --------------------------------------------------------------------------- site stability
+
+def site_stability(runs: Sequence[pd.DataFrame], candidates: pd.DataFrame | None = None) -> pd.DataFrame:
+    """For every candidate site, the share of the runs in which it is open and its port range.
+
+    Args:
+        runs: one frame per successful run (the base included) of its open sites, with
+            ``site_id``, ``ports`` (DC + AC) and, for sites not in ``candidates``, ``lon``/``lat``.
+        candidates: every candidate site (``site_id``, ``lon``, ``lat``, optional ``name``,
+            ``source``); sites open in a run but not listed are added.
+
+    Returns:
+        one row per site, sorted by ``open_share`` (descending) then ``site_id``: ``site_id``,
+        ``lon``, ``lat``, ``name``, ``source``, ``runs``, ``runs_open``, ``open_share`` (0..1),
+        ``ports_min``/``ports_max`` (ports over the runs in which it is open; NaN if never
+        open).
+
+    Raises:
+        ValueError: no runs.
+    """
+    if not runs:
+        raise ValueError("site_stability needs at least one run")
+    opened = pd.concat([r.assign(run=k) for k, r in enumerate(runs)], ignore_index=True)
+    cols = ["site_id", "lon", "lat", "name", "source"]
+    cand = (candidates if candidates is not None else pd.DataFrame(columns=cols)).reindex(columns=cols)
+    extra = opened.loc[~opened["site_id"].isin(cand["site_id"])].drop_duplicates("site_id").reindex(columns=cols)
+    sites = pd.concat([cand, extra], ignore_index=True) if len(extra) else cand.copy()
+    per = opened.groupby("site_id").agg(runs_open=("run", "nunique"), ports_min=("ports", "min"), ports_max=("ports", "max"))
+    out = sites.merge(per, left_on="site_id", right_index=True, how="left")
+    out["runs"] = len(runs)
+    out["runs_open"] = out["runs_open"].fillna(0).astype(int)
+    out["open_share"] = (out["runs_open"] / len(runs)).round(6)
+    out = out.sort_values(["open_share", "site_id"], ascending=[False, True], kind="mergesort").reset_index(drop=True)
+    return out[cols + ["runs", "runs_open", "open_share", "ports_min", "ports_max"]]
+
+
+# --------------------------------------------------------------------------- physics checks
+
+#: (what should hold, parameter, measure, sign): raising the parameter from low to high must
+#: move the measure in the direction of ``sign`` (+1 up, -1 down) or leave it unchanged.
+PHYSICS = (
+    ("adoption up gives ports up", SCENARIO, "ports", +1),
+    ("adoption up gives ports up (2026 NEV stock target)", "fleet_nev_stock_target", "ports", +1),
+    ("DC utilisation hours up give DC ports down", "dc_utilisation_hours", "ports_dc", -1),
+    ("AC utilisation hours up give AC ports down", "ac_utilisation_hours", "ports_ac", -1),
+    ("a dearer station gives fewer stations", "site_cost", "stations", -1),
+    ("a dearer station gives larger stations (ports per station)", "site_cost", "ports_per_station", +1),
+    ("a tighter standard gives more stations", STANDARD, "stations", -1),
+)
+
+
+def _measure(row: dict, measure: str) -> float | None:
+    if row.get("stations") is None or (isinstance(row.get("stations"), float) and math.isnan(row["stations"])):
+        return None
+    ports = float(row["ports_dc"]) + float(row["ports_ac"])
+    if measure == "ports":
+        return ports
+    if measure == "ports_per_station":
+        return ports / float(row["stations"]) if row["stations"] else None
+    return float(row[measure])
+
+
+def physics_checks(table: pd.DataFrame) -> list[dict]:
+    """The checks of :data:`PHYSICS` on ``sensitivity.csv`` rows (the base row and the low and
+    high rows of each parameter).
+
+    Returns:
+        one dict per check: ``check``, ``parameter``, ``measure``, ``low``/``base``/``high``
+        (the measure of each run, None when not run), ``result`` (``holds``, ``BROKEN`` or
+        ``not run``: the parameter was not varied or a side failed), ``gaps`` (the solves'
+        relative gaps, for judging a small break).
+    """
+    rows = {(r["parameter"], r["side"]): r for r in table.to_dict(orient="records")}
+    base = rows.get(("base", "base"))
+    out = []
+    for text, param, measure, sign in PHYSICS:
+        lo, hi = rows.get((param, "low")), rows.get((param, "high"))
+        vals = [None if r is None else _measure(r, measure) for r in (lo, base, hi)]
+        if any(v is None for v in vals):
+            result = "not run"
+        else:
+            a, b, c = vals
+            result = "holds" if sign * (b - a) >= -1e-9 and sign * (c - b) >= -1e-9 else "BROKEN"
+        gaps = [None if r is None else r.get("gap") for r in (lo, base, hi)]
+        out.append({"check": text, "parameter": param, "measure": measure, "low": vals[0], "base": vals[1], "high": vals[2],
+                    "result": result, "gaps": gaps})
+    return out
+
+
+# --------------------------------------------------------------------------- figures
+
+#: The tornado's panels: (column of sensitivity.csv, axis label, scale).
+TORNADO_PANELS = (("capital_cny", "capital cost, change from the base (million CNY)", 1e-6),
+                  ("stations", "stations, change from the base", 1.0))
+
+
+def swings(table: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Per varied parameter: the change of ``column`` from the base at its low and high side
+    and the swing (largest minus smallest of low, base, high), largest swing first (ties by
+    name); a failed side is NaN.
+
+    Returns:
+        columns ``parameter``, ``low_value``, ``high_value``, ``low``, ``high``, ``swing``.
+    """
+    base = table.loc[table["side"] == "base", column]
+    b = float(base.iloc[0]) if len(base) else math.nan
+    rows = []
+    for name, g in table[table["side"] != "base"].groupby("parameter", sort=False):
+        side = {r["side"]: r for r in g.to_dict(orient="records")}
+        d = {s: (float(side[s][column]) - b if s in side and side[s][column] is not None and not pd.isna(side[s][column])
+                 else math.nan) for s in ("low", "high")}
+        vals = [0.0] + [x for x in d.values() if not math.isnan(x)]
+        rows.append({"parameter": name, "low_value": side.get("low", {}).get("value"), "high_value": side.get("high", {}).get("value"),
+                     "low": d["low"], "high": d["high"], "swing": max(vals) - min(vals)})
+    out = pd.DataFrame(rows, columns=["parameter", "low_value", "high_value", "low", "high", "swing"])
+    return out.sort_values(["swing", "parameter"], ascending=[False, True], kind="mergesort").reset_index(drop=True)
+
+
+def _fmt_value(v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "?"
+    if isinstance(v, str):
+        return v
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:g}"
+
+
+def tornado_png(table: pd.DataFrame, title: str) -> bytes:
+    """``tornado.png``: two panels (capital cost, stations), one bar per varied parameter from
+    the base to its low side (blue) and to its high side (orange), sorted by swing, each panel
+    on its own order; labels ``name (low / high)``. Deterministic bytes."""
+    from matplotlib.figure import Figure
+
+    from evsiting.report import _png
+
+    n = max(1, table.loc[table["side"] != "base", "parameter"].nunique())
+    fig = Figure(figsize=(13.0, 1.6 + 0.24 * n), dpi=110)
+    axes = fig.subplots(1, 2)
+    for ax, (col, label, scale) in zip(axes, TORNADO_PANELS):
+        sw = swings(table, col).iloc[::-1]
+        y = np.arange(len(sw))
+        ax.barh(y, np.nan_to_num(sw["low"].to_numpy(float) * scale), color="tab:blue", label="low value")
+        ax.barh(y, np.nan_to_num(sw["high"].to_numpy(float) * scale), color="tab:orange", alpha=0.85, label="high value")
+        failed = sw["low"].isna() | sw["high"].isna()
+        ax.set_yticks(y, [f"{p} ({_fmt_value(lo)} / {_fmt_value(hi)})" + (" [a side failed]" if f else "")
+                          for p, lo, hi, f in zip(sw["parameter"], sw["low_value"], sw["high_value"], failed)], fontsize=7)
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_xlabel(label, fontsize=8.5)
+        ax.tick_params(axis="x", labelsize=8)
+        ax.grid(axis="x", alpha=0.3)
+        ax.set_ylim(-0.6, len(sw) - 0.4)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, ["parameter at its low value", "parameter at its high value"], loc="lower center", ncol=2, fontsize=8,
+               frameon=False)
+    fig.suptitle(title + "\nbars: change from the base plan; sorted by swing (largest at the top)", fontsize=10)
+    fig.tight_layout(rect=(0, 0.9 / (1.6 + 0.24 * n), 1, 1))
+    return _png(fig)
+
+
+def stability_png(stab: pd.DataFrame, adcodes: Sequence[int], title: str) -> bytes:
+    """``stability.png``: every candidate site on the study area's prefecture and county
+    boundaries (EPSG:32648), coloured by the share of the runs in which it is open (grey: never
+    open), sized by its most ports in a run, with a scale bar and a north arrow."""
+    import geopandas as gpd
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
+
+    from evsiting.report import _boundaries, _north_arrow, _png, _scale_bar
+    from evsiting.settings import PROJECTED_CRS, WGS84
+
+    pts = gpd.GeoDataFrame(stab, geometry=gpd.points_from_xy(stab["lon"], stab["lat"]), crs=WGS84).to_crs(PROJECTED_CRS)
+    fig = Figure(figsize=(9.0, 8.0), dpi=110)
+    ax = fig.subplots()
+    try:
+        pref, cty = _boundaries(adcodes)
+        cty.boundary.plot(ax=ax, color="0.75", lw=0.5)
+        pref.boundary.plot(ax=ax, color="0.3", lw=1.0)
+    except Exception:  # boundaries are decoration; a map without them still shows the sites
+        pref = None
+    never = pts["runs_open"] == 0
+    ax.scatter(pts.geometry.x[never], pts.geometry.y[never], s=8, c="0.7", marker="x", lw=0.7, label="never open", zorder=3)
+    opened = pts[~never].sort_values("open_share")
+    pmax = float(opened["ports_max"].max()) if len(opened) else 1.0
+    sizes = 12 + 140 * np.sqrt(opened["ports_max"].to_numpy(float) / max(pmax, 1.0))
+    sc = ax.scatter(opened.geometry.x, opened.geometry.y, s=sizes, c=opened["open_share"].to_numpy(float) * 100, cmap="RdYlGn",
+                    norm=Normalize(0, 100), edgecolors="black", linewidths=0.4, zorder=4)
+    every = opened["open_share"] >= 1 - 1e-9
+    ax.scatter(opened.geometry.x[every], opened.geometry.y[every], s=sizes[every.to_numpy()] + 60, facecolors="none",
+               edgecolors="black", linewidths=1.2, zorder=5, label=f"open in every run ({int(every.sum())})")
+    cb = fig.colorbar(sc, ax=ax, shrink=0.7)
+    cb.set_label("share of the runs in which the site is open (%)")
+    xmin, ymin, xmax, ymax = (pref.total_bounds if pref is not None and len(pref) else pts.total_bounds)
+    pad = 0.03 * max(xmax - xmin, ymax - ymin, 1.0)
+    ax.set_xlim(xmin - pad, xmax + pad)
+    ax.set_ylim(ymin - pad, ymax + pad)
+    _scale_bar(ax, xmin - pad, xmax + pad, ymin - pad, ymax + pad)
+    _north_arrow(ax)
+    ax.set_aspect("equal")
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.legend(loc="upper left", fontsize=8, title=f"size: most ports in a run (largest {pmax:,.0f})", title_fontsize=7.5)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return _png(fig)
+
+
+# --------------------------------------------------------------------------- report and folder
+
+def _headline(sens: Sensitivity, stab: pd.DataFrame) -> str:
+    """The report's first paragraph: what moves the answer most, and the no-regret sites."""
+    from evsiting.report import _esc
+
+    tab = sens.table()
+    parts = []
+    for col, what, fmt in (("capital_cny", "capital cost", lambda x: f"{x / 1e6:,.1f} M CNY"), ("stations", "the number of stations", lambda x: f"{x:,.0f}")):
+        top = swings(tab, col).head(3)
+        items = [f"{r.parameter} (swing {fmt(r.swing)})" for r in top.itertuples() if r.swing > 0]
+        if items:
+            parts.append(f"The assumptions that move {what} most: {', '.join(items)}.")
+    every = int((stab["open_share"] >= 1 - 1e-9).sum())
+    parts.append(f"{every} sites are open in every run; build these first.")
+    return "".join(f"<p><b>{_esc(p)}</b></p>" for p in parts)
+
+
+def sensitivity_report(sens: Sensitivity, stab: pd.DataFrame, checks: list[dict], tornado: bytes, stability: bytes) -> str:
+    """``report.html`` of a sensitivity folder (self-contained: :func:`evsiting.report.page`):
+    the headline, the base plan, the tornado, the sites open in every run with the stability
+    map, the physics checks (a broken one flagged), every solve, and what was not varied."""
+    from evsiting.report import _esc, image_html, kv_table, page, table_html, warnings_html
+
+    b, t = sens.base, sens.timings
+    tab = sens.table()
+    base_kv = [("stations", f"{b.stations:,}"), ("DC / AC ports", f"{b.ports_dc:,} / {b.ports_ac:,}"),
+               ("capital cost", f"{b.capital_cny / 1e6:,.1f} M CNY"), ("public energy served", f"{100 * (b.served_share or 0):.1f} %"),
+               ("NEVs per port", f"{b.nev_per_port}"), ("solver", f"{b.status}, gap {100 * (b.gap or 0):.2f} %"),
+               ("solves", f"{len(sens.results)} variants ({t['variants_solved']} solved, {t['variants_failed']} failed, "
+                          f"{t['reused']['base plan']} equal to the base value), executor {t['executor']}, {t['workers']} worker(s)"),
+               ("time", f"{t['total']:,.0f} s in all; mean solve {t['mean_solve']} s, longest {t['max_solve']} s"),
+               ("reused", f"demand kept in {t['reused']['demand']} solves, travel times in {t['reused']['travel times']}")]
+    broken = [f"{c['check']}: {c['parameter']} low {_fmt_value(c['low'])}, base {_fmt_value(c['base'])}, high "
+              f"{_fmt_value(c['high'])} ({c['measure']}; solver gaps {', '.join('?' if g is None else f'{100 * g:.2f} %' for g in c['gaps'])})"
+              for c in checks if c["result"] == "BROKEN"]
+    failed = [f"{r.variant.label}: {r.error}" for r in sens.results if not r.ok]
+    short = [f"{r.variant.label}: {r.status}, gap {100 * r.gap:.2f} %" for r in sens.results
+             if r.ok and r.status not in ("optimal", "feasible") and r.gap is not None]
+    every = stab[stab["open_share"] >= 1 - 1e-9]
+    first_rows = [{"site": r["site_id"], "name": r.get("name"), "source": r.get("source"),
+                   "ports": f"{_fmt_value(r['ports_min'])}-{_fmt_value(r['ports_max'])}"} for r in every.to_dict(orient="records")]
+    check_rows = [{**c, "low": _fmt_value(c["low"]), "base": _fmt_value(c["base"]), "high": _fmt_value(c["high"])} for c in checks]
+    runs = [{**r, "capital_cny": None if pd.isna(r["capital_cny"]) else f"{r['capital_cny'] / 1e6:,.1f} M",
+             "served_share": None if pd.isna(r["served_share"]) else f"{100 * r['served_share']:.1f} %",
+             "gap": None if pd.isna(r["gap"]) else f"{100 * r['gap']:.2f} %"} for r in tab.to_dict(orient="records")]
+    run_cols = [(c, c.replace("_", " ")) for c in CSV_COLUMNS if c not in ("unit", "error")]
+    not_varied = [f"{k}: {v}" for k, v in sorted(sens.skipped.items())]
+    method = ("One parameter at a time is set to its low and then its high value (the low and high columns of "
+              "data/parameters.csv), the others kept, and the plan solved again with the run's model and gap target; "
+              "the adoption scenarios (low/high) and the service standard likewise. Demand and candidates are rebuilt only "
+              "for parameters the demand stage reads, travel times only for those the travel-time stage reads or when the "
+              "demand points or candidate sites changed. The capacitated model takes no start plan from outside: each "
+              "solve starts from the model's own LP-rounded incumbent, not from the base plan.")
+    sections = [
+        ("In short", _headline(sens, stab)),
+        ("The base plan and the solves", kv_table(base_kv)),
+        ("Which assumptions move the answer", image_html(tornado, "tornado: change of capital cost and stations per parameter")),
+        (f"Sites to build first ({len(every)} open in every one of the {int(stab['runs'].iloc[0]) if len(stab) else 0} runs)",
+         f"<p>{len(every)} sites are open in every run; build these first. {int((stab['open_share'] >= 0.9).sum())} are open in at "
+         f"least 90 % of the runs; {int((stab['runs_open'] == 0).sum())} candidate sites are open in none.</p>"
+         + image_html(stability, "map of the candidate sites by the share of runs in which they are open")
+         + table_html(first_rows, [("site", "site"), ("name", "name"), ("source", "source"), ("ports", "ports (least-most)")])),
+        (f"Checks of the physics ({len(broken)} broken)", table_html(check_rows, [("check", "check"), ("parameter", "parameter"),
+         ("measure", "measure"), ("low", "low"), ("base", "base"), ("high", "high"), ("result", "result")])
+         + warnings_html(broken)),
+        (f"Failed or short solves ({len(failed) + len(short)})", warnings_html(failed + short)),
+        ("Every solve (sensitivity.csv)", table_html(runs, run_cols)),
+        ("How, and what was not varied", f"<p>{_esc(method)}</p>" + warnings_html(not_varied).replace('class="warn"', "")),
+    ]
+    return page(f"{sens.run_name}: sensitivity", f"{sens.cfg.year}, {sens.cfg.demand.scenario} scenario, "
+                f"{sens.cfg.model.service_standard_min:g}-min standard, {sens.cfg.model.type} model", sections)
+
+
+def stability_geojson(stab: pd.DataFrame):
+    """``sites.geojson`` of the sensitivity folder: :func:`site_stability` as WGS84 points."""
+    import geopandas as gpd
+
+    from evsiting.settings import WGS84
+
+    cols = [c for c in stab.columns if c not in ("lon", "lat")]
+    return gpd.GeoDataFrame(stab[cols], geometry=gpd.points_from_xy(stab["lon"], stab["lat"]), crs=WGS84)
+
+
+def write_sensitivity(sens: Sensitivity, out_dir: Path, manifest: dict) -> Path:
+    """Write the sensitivity folder atomically (:func:`evsiting.outputs.atomic_dir`):
+    ``sensitivity.csv``, ``tornado.png``, ``sites.geojson``, ``stability.png``, ``report.html``,
+    ``manifest.json`` (``manifest`` plus the checks, the stability counts and the timings).
+
+    Raises:
+        InputError: ``out_dir`` exists and is not an earlier output folder.
+    """
+    from evsiting.outputs import atomic_dir, write_json
+
+    tab = sens.table()
+    runs = [r.sites for r in [sens.base, *sens.results] if r.ok and r.sites is not None]
+    stab = site_stability(runs, sens.candidates)
+    checks = physics_checks(tab)
+    title = f"{sens.run_name}: one-at-a-time sensitivity ({len(sens.results)} variants)"
+    tornado = tornado_png(tab, title)
+    stability = stability_png(stab, sens.adcodes, f"{sens.run_name}: share of the {len(runs)} runs in which each candidate site is open")
+    manifest = {**manifest, "checks": checks, "stability": {"runs": len(runs), "open_in_every_run": int((stab["open_share"] >= 1 - 1e-9).sum()),
+                "never_open": int((stab["runs_open"] == 0).sum()), "candidates": len(stab)},
+                "sensitivity": {**manifest.get("sensitivity", {}), "timings_s": sens.timings, "not_varied": sens.skipped},
+                "timings_s": {**manifest.get("timings_s", {}), **{k: v for k, v in sens.timings.items() if isinstance(v, float)}}}
+    with atomic_dir(Path(out_dir)) as tmp:
+        tab.to_csv(tmp / "sensitivity.csv", index=False, lineterminator="\n")
+        (tmp / "tornado.png").write_bytes(tornado)
+        (tmp / "stability.png").write_bytes(stability)
+        stability_geojson(stab).to_file(tmp / "sites.geojson", driver="GeoJSON")
+        (tmp / "report.html").write_text(sensitivity_report(sens, stab, checks, tornado, stability), encoding="utf-8")
+        write_json(manifest, tmp / "manifest.json")
+    return Path(out_dir)
+
+
+def sensitivity_manifest(sens: Sensitivity, prefecture: str | None, names: Sequence[str] | None) -> dict:
+    """``manifest.json`` of a sensitivity (as :meth:`evsiting.stages.context.RunContext.manifest`):
+    config, data files, base parameters, travel times, solver, the variants and which stage
+    reads each varied parameter, package versions."""
+    from evsiting.stages.context import RunContext
+
+    ctx = RunContext(Path("."), "--out", write=False)
+    return ctx.manifest(
+        sens.cfg, f"{sens.run_name}-sensitivity", prefecture_option=prefecture, **sens.record,
+        solver={"name": sens.cfg.solver.name, "time_limit_s": sens.cfg.solver.time_limit_s, "mip_gap": sens.cfg.solver.mip_gap},
+        sensitivity={"parameters_option": list(names) if names is not None else None,
+                     "variants": [{"parameter": r.variant.parameter, "side": r.variant.side, "value": r.variant.value,
+                                   "kind": r.variant.kind, "seconds": round(r.seconds, 3)} for r in sens.results]},
+    )
