@@ -146,6 +146,7 @@ class _ReadLog:
     def __init__(self) -> None:
         self.stage = "study"
         self.first: dict[str, str] = {}
+        self.stages: dict[str, set[str]] = {}
 
 
 class _RecordingParameters(Parameters):
@@ -158,7 +159,9 @@ class _RecordingParameters(Parameters):
 
     def __getitem__(self, name: str):
         p = super().__getitem__(name)
-        self._log.first.setdefault(name, self._log.stage)
+        if self._log.stage is not None:  # None: the base is done, variants are not recorded
+            self._log.first.setdefault(name, self._log.stage)
+            self._log.stages.setdefault(name, set()).add(self._log.stage)
         return p
 
     def with_overrides(self, overrides, source: str = "config", config: str | None = None) -> Parameters:
@@ -193,6 +196,13 @@ def _digest(cells, sites) -> str:
                 cells["lat"].to_numpy(), sites["site_id"].astype(str).to_numpy(), sites.geometry.x.to_numpy(),
                 sites.geometry.y.to_numpy(), sites["required"].to_numpy()):
         h.update(np.ascontiguousarray(arr).tobytes() if arr.dtype != object else "\x00".join(arr).encode())
+    return h.hexdigest()
+
+
+def _cells_digest(cells, sites) -> str:
+    """Every column of the demand cells and the candidate sites (ids, points, required)."""
+    h = hashlib.sha256(pd.util.hash_pandas_object(cells.drop(columns="geometry"), index=False).to_numpy().tobytes())
+    h.update(_digest(cells, sites).encode())
     return h.hexdigest()
 
 
@@ -233,6 +243,7 @@ class RunPipeline:
         self._reach_cache: dict = {}
         self.base_reached, _ = self._reach(cfg, self.demand, self.cands, self.demand.params, None)
         self.log.stage = "model"
+        self.base_result: VariantResult | None = None  # set by solve(BASE), or given by the caller
         if cfg.demand.building_weights is not None and cfg.demand.building_weights.share is None:
             self.log.first.setdefault("demand_building_share", "study")  # read while loading the study
 
@@ -285,6 +296,9 @@ class RunPipeline:
         if v.kind in ("study", "demand", "scenario"):
             demand = build_demand(cfg_v, study)
             cands = build_candidates(cfg_v, study, demand.cells)
+            if self._same_instance(v, demand, cands):
+                return replace(self.base_result, variant=v, reused=("base plan (the same demand and candidates)",),
+                               seconds=time.perf_counter() - t0)
         else:
             demand = replace(self.demand, params=self.demand.params.with_overrides(ov, "evsiting sensitivity")) if ov else self.demand
             cands = self.cands
@@ -293,7 +307,23 @@ class RunPipeline:
         reached, hit = self._reach(cfg_v, demand, cands, demand.params, ov if v.kind == "travel" else None)
         if hit and v.kind != "base":
             reused.append("travel times")
-        return self._solve_sized(cfg_v, v, study, demand, reached, reused=tuple(reused), t0=t0)
+        res = self._solve_sized(cfg_v, v, study, demand, reached, reused=tuple(reused), t0=t0)
+        if v.kind == "base":
+            self.base_result = res
+            self.log.stage = None  # what the run reads is known now
+        return res
+
+    def _same_instance(self, v: Variant, demand, cands) -> bool:
+        """A demand variant whose cells (every column) and candidate sites equal the base's,
+        for a parameter that no later stage reads: the model gets the base's input, so its
+        plan is the base plan."""
+        if self.base_result is None or not self.base_result.ok or v.kind == "scenario":
+            return False
+        if not self.log.stages.get(v.parameter, set()) <= {"study", "demand", "candidates"}:
+            return False
+        if not hasattr(self, "_base_cells_digest"):
+            self._base_cells_digest = _cells_digest(self.demand.cells, self.cands.sites)
+        return _cells_digest(demand.cells, cands.sites) == self._base_cells_digest
 
     def _solve_sized(self, cfg_v, v, study, demand, reached, *, reused, t0) -> VariantResult:
         from evsiting.stages.s5_model import ModelInputs, fill_capacity, solve_model
@@ -305,11 +335,12 @@ class RunPipeline:
             reached, _ = fill_capacity(cfg_v.model, self.provider, demand.cells, reached, params)
         cands, travel = reached.candidates, reached.travel
         solution = solve_model(cfg_v.model, ModelInputs(demand.cells, travel.matrix, cands.required, params, cands.sites), self.opts)
-        self.log.stage = "sizing"
+        stage = self.log.stage
+        self.log.stage = "sizing" if stage is not None else None
         pref_names = {p.adcode: p.name_en for p in study.prefectures.items}
         sized = size_solution(solution, demand.cells, cands.sites, travel.matrix, params, standard_min=cfg_v.model.service_standard_min,
                               county_names=study.counties.set_index("adcode")["name_zh"], prefecture_names=pref_names)
-        self.log.stage = "model"
+        self.log.stage = stage
         tot = summarise(sized.cells, sized.sites, study.chosen)["total"]
         s = sized.sites
         sites = pd.DataFrame({"site_id": s["site_id"].astype(str).to_numpy(), "lon": s.geometry.x.to_numpy(),
@@ -339,6 +370,25 @@ class RunPipeline:
 
 # --------------------------------------------------------------------------- the variants
 
+def check_names(params: Parameters, names: Sequence[str] | None) -> None:
+    """Check the ``--parameters`` names against the parameter table.
+
+    Raises:
+        InputError: an unknown name (with "did you mean"), or a named parameter without a low
+            and a high (``field`` ``--parameters``).
+    """
+    import difflib
+
+    extra = [SCENARIO, STANDARD]
+    for n in names or ():
+        if n not in params and n not in extra:
+            close = difflib.get_close_matches(n, list(params) + extra, n=1)
+            raise InputError(f"no parameter named '{n}'" + (f" (did you mean '{close[0]}'?)" if close else ""), field="--parameters")
+        p = params[n] if n in params else None
+        if p is not None and (p.low is None or p.high is None):
+            raise InputError(f"parameter '{n}' has no low and high in {params.path}", field="--parameters")
+
+
 def variants(pipe: RunPipeline, names: Sequence[str] | None = None) -> tuple[list[Variant], dict[str, str]]:
     """The low and high variants of every parameter with a low and a high that the base run
     read (or of ``names``), then the adoption scenarios and the service standard.
@@ -355,18 +405,10 @@ def variants(pipe: RunPipeline, names: Sequence[str] | None = None) -> tuple[lis
         InputError: an unknown name (with "did you mean"), or a named parameter without a low
             and a high (``field`` ``--parameters``).
     """
-    import difflib
-
-    params = pipe.params
-    table = {p.name: p for p in (params[n] for n in params)}
-    extra = [SCENARIO, STANDARD]
-    if names is not None:
-        for n in names:
-            if n not in table and n not in extra:
-                close = difflib.get_close_matches(n, list(table) + extra, n=1)
-                raise InputError(f"no parameter named '{n}'" + (f" (did you mean '{close[0]}'?)" if close else ""), field="--parameters")
-            if n in table and (table[n].low is None or table[n].high is None):
-                raise InputError(f"parameter '{n}' has no low and high in {params.path}", field="--parameters")
+    rec = pipe.params  # read without logging: what the run itself read is the record
+    params = Parameters({n: Parameters.__getitem__(rec, n) for n in rec}, rec.path)
+    check_names(params, names)
+    table = {n: params[n] for n in params}
     out: list[Variant] = []
     skipped: dict[str, str] = {}
     for name, p in table.items():
@@ -409,6 +451,10 @@ class SensitivityJob:
     variant: Variant
     solver: str | None = None
     time_limit: float | None = None
+    #: the base plan (a worker's pipeline gives it for a variant whose input equals the base's)
+    base: VariantResult | None = None
+    #: parameter -> the stages that read it in the base run (a worker's pipeline solves no base)
+    reads: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def label(self) -> str:
@@ -434,7 +480,12 @@ def solve_job(job: SensitivityJob) -> VariantResult:
         if key not in _PIPELINES:
             _PIPELINES.clear()
             _PIPELINES[key] = RunPipeline(job.config, job.prefecture, solver=job.solver, time_limit=job.time_limit)
-        return _PIPELINES[key].solve(job.variant)
+        pipe = _PIPELINES[key]
+        if pipe.base_result is None:
+            pipe.base_result = job.base
+            pipe.log.stages = {k: set(v) for k, v in job.reads}
+            pipe.log.stage = None
+        return pipe.solve(job.variant)
     except EvsitingError as exc:
         return VariantResult(job.variant, False, error=f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - t0)
     except Exception as exc:  # a bug or a library failure in one solve must not stop the others
@@ -490,7 +541,10 @@ def run_sensitivity(cfg: RunConfig, prefecture: str | None = None, *, names: Seq
     """
     from evsiting.batch import Outcome, default_workers, map_jobs
 
+    from evsiting.params import load_parameters
+
     t0 = time.perf_counter()
+    check_names(load_parameters(cfg.path(cfg.data.parameters)), names)  # before the long stages
     pipe = RunPipeline(cfg, prefecture, solver=solver, time_limit=time_limit)
     progress(f"  base instance: {len(pipe.demand.cells):,} cells, {pipe.demand.nev_total:,} NEVs, "
              f"{len(pipe.base_reached.candidates.sites):,} candidate sites: {time.perf_counter() - t0:.1f} s")
@@ -499,7 +553,8 @@ def run_sensitivity(cfg: RunConfig, prefecture: str | None = None, *, names: Seq
     todo, skipped = variants(pipe, names)
     t_prep = time.perf_counter() - t0
     same = [v for v in todo if _same_as_base(v)]
-    jobs = [SensitivityJob(cfg, prefecture, v, solver, time_limit) for v in todo if not _same_as_base(v)]
+    reads = tuple(sorted((k, tuple(sorted(v))) for k, v in pipe.log.stages.items()))
+    jobs = [SensitivityJob(cfg, prefecture, v, solver, time_limit, base, reads) for v in todo if not _same_as_base(v)]
     n_workers = min(workers or default_workers(), max(1, len(jobs)))
     progress(f"  {len(todo)} variants of {len({v.parameter for v in todo})} parameters; {len(jobs)} to solve on "
              f"{executor if executor == 'dask' else 'this process' if n_workers == 1 else f'{n_workers} worker processes'}"
@@ -507,7 +562,7 @@ def run_sensitivity(cfg: RunConfig, prefecture: str | None = None, *, names: Seq
     if n_workers == 1 and executor == "local":
         _PIPELINES.clear()
         _PIPELINES[_pipeline_key(cfg, prefecture, solver, time_limit)] = pipe
-    results: dict[Variant, VariantResult] = {v: replace(base, variant=v, reused=("base plan",), seconds=0.0) for v in same}
+    results: dict[Variant, VariantResult] = {v: replace(base, variant=v, reused=("base plan (the value equals the base value)",), seconds=0.0) for v in same}
     try:
         for k, (i, r) in enumerate(map_jobs(jobs, solve_job, executor, workers, scheduler), start=1):
             if isinstance(r, Outcome):  # the worker died
@@ -517,12 +572,13 @@ def run_sensitivity(cfg: RunConfig, prefecture: str | None = None, *, names: Seq
     finally:
         _PIPELINES.clear()
     ordered = [results[v] for v in todo]
-    solve_s = [r.seconds for r in ordered if r.ok and "base plan" not in r.reused]
+    solve_s = [r.seconds for r in ordered if r.ok and not any(x.startswith("base plan") for x in r.reused)]
     timings = {"base_instance_and_solve": round(t_prep, 3), "base_solve": round(base.seconds, 3),
                "variants_solved": len(jobs), "variants_failed": sum(not r.ok for r in ordered),
                "mean_solve": round(float(np.mean(solve_s)), 3) if solve_s else None,
                "max_solve": round(float(np.max(solve_s)), 3) if solve_s else None,
-               "reused": {what: sum(what in r.reused for r in ordered) for what in ("demand", "travel times", "base plan")},
+               "reused": {what: sum(any(x.startswith(what) for x in r.reused) for r in ordered)
+                          for what in ("demand", "travel times", "base plan")},
                "workers": n_workers, "executor": executor, "total": round(time.perf_counter() - t0, 3)}
     return Sensitivity(pipe.run_name, cfg, base, ordered, skipped, pipe.candidate_sites(), pipe.adcodes, pipe.record(), timings)
 
@@ -764,7 +820,7 @@ def sensitivity_report(sens: Sensitivity, stab: pd.DataFrame, checks: list[dict]
                ("capital cost", f"{b.capital_cny / 1e6:,.1f} M CNY"), ("public energy served", f"{100 * (b.served_share or 0):.1f} %"),
                ("NEVs per port", f"{b.nev_per_port}"), ("solver", f"{b.status}, gap {100 * (b.gap or 0):.2f} %"),
                ("solves", f"{len(sens.results)} variants ({t['variants_solved']} solved, {t['variants_failed']} failed, "
-                          f"{t['reused']['base plan']} equal to the base value), executor {t['executor']}, {t['workers']} worker(s)"),
+                          f"{t['reused']['base plan']} the base plan: the base value, or the same demand), executor {t['executor']}, {t['workers']} worker(s)"),
                ("time", f"{t['total']:,.0f} s in all; mean solve {t['mean_solve']} s, longest {t['max_solve']} s"),
                ("reused", f"demand kept in {t['reused']['demand']} solves, travel times in {t['reused']['travel times']}")]
     broken = [f"{c['check']}: {c['parameter']} low {_fmt_value(c['low'])}, base {_fmt_value(c['base'])}, high "
