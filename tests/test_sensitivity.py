@@ -223,3 +223,49 @@ def test_cli_unknown_parameter_exits_2_before_any_solve(tmp_path):
     assert r.exit_code == 2, r.output
     assert "field '--parameters'" in r.stderr and "did you mean 'site_cost'" in r.stderr
     assert not (tmp_path / "s").exists()
+
+
+def _tiny_config(tmp_path):
+    """Anshun's real data at H3 resolution 6, 20,000 NEVs in the province, 3 candidate cells per
+    county, great-circle travel times and a 30-min standard: an instance that solves in about
+    a second of CPU."""
+    from evsiting.config import load_config
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text(f"extends: {ANSHUN}\nname: tiny\ndemand:\n  h3_resolution: 6\n  nev_total: 20000\ncandidates:\n"
+                    "  per_county: 3\nimpedance:\n  method: great_circle\nmodel:\n  type: capacitated\n  service_standard_min: 30\n",
+                    encoding="utf-8")
+    return load_config(path)
+
+
+def test_run_sensitivity_end_to_end_on_a_tiny_instance(tmp_path, shared):
+    cfg = _tiny_config(tmp_path)
+    lines = []
+    names = ["site_cost", "circuity_factor", "nev_kwh_per_km", "bus_daily_km", "corridor_range_km", sens.STANDARD]
+    s = sens.run_sensitivity(cfg, names=names, workers=1, progress=lines.append)
+    tab = s.table().set_index(["parameter", "side"])
+    assert tab.loc[("base", "base"), "status"] in ("optimal", "feasible")
+    assert {p for p, _ in tab.index} == {"base", "site_cost", "circuity_factor", "nev_kwh_per_km", "bus_daily_km", sens.STANDARD}
+    assert "corridor_range_km" in s.skipped  # not read by a run
+    kinds = {p: k for (p, _), k in tab["kind"].items()}
+    assert kinds["site_cost"] == "model" and kinds["circuity_factor"] == "travel" and kinds["nev_kwh_per_km"] == "demand"
+    # reuse: a cost keeps demand and travel times; kWh/km keeps the travel times; buses charge at
+    # depots, so the cells are the base's and so is the plan
+    assert tab.loc[("site_cost", "high"), "reused"] == "demand; travel times"
+    assert tab.loc[("nev_kwh_per_km", "high"), "reused"] == "travel times"
+    assert tab.loc[("bus_daily_km", "high"), "reused"].startswith("base plan")
+    assert tab.loc[("bus_daily_km", "high"), "capital_cny"] == tab.loc[("base", "base"), "capital_cny"]
+    assert tab.loc[("site_cost", "high"), "capital_cny"] > tab.loc[("site_cost", "low"), "capital_cny"]
+    assert tab.loc[(sens.STANDARD, "low"), "stations"] >= tab.loc[(sens.STANDARD, "high"), "stations"]
+    assert any(line.startswith(f"[{len(s.results) - 2}/") for line in lines)  # progress per solve (2 were not solved)
+    out = sens.write_sensitivity(s, tmp_path / "tiny-sensitivity", sens.sensitivity_manifest(s, None, names))
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["sensitivity"]["timings_s"]["reused"]["base plan"] == 2 and m["parameters"]
+
+
+def test_worker_processes_give_the_same_table(tmp_path, shared):
+    cfg = _tiny_config(tmp_path)
+    names = ["site_cost"]
+    one = sens.run_sensitivity(cfg, names=names, workers=1).table()
+    two = sens.run_sensitivity(cfg, names=names, workers=2).table()
+    pd.testing.assert_frame_equal(one, two)

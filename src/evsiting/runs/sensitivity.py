@@ -734,7 +734,8 @@ def tornado_png(table: pd.DataFrame, title: str) -> bytes:
     from evsiting.report import _png
 
     n = max(1, table.loc[table["side"] != "base", "parameter"].nunique())
-    fig = Figure(figsize=(13.0, 1.6 + 0.24 * n), dpi=110)
+    height = max(3.2, 1.6 + 0.24 * n)
+    fig = Figure(figsize=(13.0, height), dpi=110)
     axes = fig.subplots(1, 2)
     for ax, (col, label, scale) in zip(axes, TORNADO_PANELS):
         sw = swings(table, col).iloc[::-1]
@@ -753,7 +754,7 @@ def tornado_png(table: pd.DataFrame, title: str) -> bytes:
     fig.legend(handles, ["parameter at its low value", "parameter at its high value"], loc="lower center", ncol=2, fontsize=8,
                frameon=False)
     fig.suptitle(title + "\nbars: change from the base plan; sorted by swing (largest at the top)", fontsize=10)
-    fig.tight_layout(rect=(0, 0.9 / (1.6 + 0.24 * n), 1, 1))
+    fig.tight_layout(rect=(0, 0.4 / height, 1, 1))
     return _png(fig)
 
 
