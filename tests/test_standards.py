@@ -17,7 +17,8 @@ from evsiting.models import LSCP, MCLP
 from evsiting.models.capacitated import CapacitatedSiting
 from evsiting.config.params import load_parameters
 from evsiting.stages.s4_travel import cut_to_standards
-from evsiting.stages.s5_model import REGISTRY, ModelInputs, SolveOptions, rows_within
+from evsiting.candidates.generate import reached_rows as rows_within
+from evsiting.stages.s5_model import REGISTRY, ModelInputs, SolveOptions
 from models_helpers import brute_lscp, brute_mclp, spatial_instance
 
 
@@ -81,7 +82,7 @@ def test_each_model_adapter_uses_the_cells_own_standard(kind):
     r = _standards(14, 5)
     cells = _cells(14, r)
     block = config_from_dict({"name": "t", "model": {"type": kind, **({"p": 3} if kind == "mclp" else {})}}).model
-    sol = REGISTRY[kind](block, ModelInputs(cells, sp.csr_matrix(np.where(np.isfinite(cost), cost, 0) * (cost <= 60)), np.zeros(0, dtype=np.int64),
+    sol = REGISTRY[type(block)](block, ModelInputs(cells, sp.csr_matrix(np.where(np.isfinite(cost), cost, 0) * (cost <= 60)), np.zeros(0, dtype=np.int64),
                                             load_parameters()), SolveOptions("highs", 60, 0.0))
     sel = np.asarray(sol.selected)
     within = (cost[:, sel] <= r[:, None]).any(axis=1) if sel.size else np.zeros(14, dtype=bool)

@@ -115,6 +115,7 @@ _COMMAND_MODULES = (
     "evsiting.cli.corridors",
     "evsiting.cli.plan",
     "evsiting.cli.backcast",
+    "evsiting.cli.sensitivity",
 )
 
 for _name in _COMMAND_MODULES:

@@ -1,1 +1,1 @@
-"""The commands' runs: run, plan, sweep, batch, compare, back-cast, roll-up and corridors, each built on the stages."""
+"""The commands' runs: run, plan, sweep, batch, compare, back-cast, roll-up, corridors and sensitivity, each built on the stages."""

@@ -232,17 +232,19 @@ def _worker_stop(signum, frame) -> None:  # pragma: no cover - runs in a worker 
         os._exit(128 + signum)
 
 
-def _iter_local(jobs: list[Job], workers: int) -> Iterable[tuple[int, Outcome]]:
+def _iter_local(jobs: list, workers: int, fn: Callable = run_job) -> Iterable[tuple[int, object]]:
+    """``(index, fn(job))`` as the jobs finish, on ``workers`` spawned processes (``fn`` a
+    module-level function, so a worker can import it; :func:`run_job` by default)."""
     if workers == 1:
         for i, job in enumerate(jobs):
-            yield i, run_job(job)
+            yield i, fn(job)
         return
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init)
     try:
-        futures = {pool.submit(run_job, job): i for i, job in enumerate(jobs)}
+        futures = {pool.submit(fn, job): i for i, job in enumerate(jobs)}
         for fut in as_completed(futures):
             i = futures[fut]
             try:
@@ -258,7 +260,8 @@ def _iter_local(jobs: list[Job], workers: int) -> Iterable[tuple[int, Outcome]]:
     pool.shutdown(wait=True)
 
 
-def _iter_dask(jobs: list[Job], workers: int, scheduler: str | None) -> Iterable[tuple[int, Outcome]]:
+def _iter_dask(jobs: list, workers: int, scheduler: str | None, fn: Callable = run_job) -> Iterable[tuple[int, object]]:
+    """As :func:`_iter_local` on a Dask cluster (``scheduler``, or a LocalCluster of ``workers``)."""
     try:
         from dask.distributed import Client, LocalCluster, as_completed as dask_completed
     except ImportError:
@@ -274,7 +277,7 @@ def _iter_dask(jobs: list[Job], workers: int, scheduler: str | None) -> Iterable
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
             client = Client(cluster)
         with client:
-            futures = [client.submit(run_job, job, pure=False) for job in jobs]
+            futures = [client.submit(fn, job, pure=False) for job in jobs]
             index = {f.key: i for i, f in enumerate(futures)}
             for fut in dask_completed(futures):
                 i = index[fut.key]
@@ -285,6 +288,27 @@ def _iter_dask(jobs: list[Job], workers: int, scheduler: str | None) -> Iterable
     finally:
         if cluster is not None:
             cluster.close()
+
+
+def map_jobs(jobs: list, fn: Callable, executor: Executor = "local", workers: int | None = None,
+             scheduler: str | None = None) -> Iterable[tuple[int, object]]:
+    """``(index, fn(job))`` for each of ``jobs`` as they finish, on the batch executors (worker
+    processes or Dask; ``workers = 1`` runs them in this process, in order). ``fn`` must be a
+    module-level function; a worker that dies yields an :class:`Outcome` with ``ok = False``
+    instead of ``fn``'s result.
+
+    Raises:
+        InputError: unknown executor, ``workers`` below 1, ``scheduler`` without ``dask``, dask
+            missing or the scheduler unreachable.
+    """
+    if executor not in EXECUTORS:
+        raise InputError(f"unknown executor '{executor}'; expected local or dask", field="--executor")
+    if workers is not None and workers < 1:
+        raise InputError("must be at least 1", field="--workers")
+    if scheduler and executor != "dask":
+        raise InputError("a scheduler address needs --executor dask", field="--scheduler")
+    n = min(workers or default_workers(), max(1, len(jobs)))
+    return _iter_dask(jobs, n, scheduler, fn) if executor == "dask" else _iter_local(jobs, n, fn)
 
 
 def run_jobs(

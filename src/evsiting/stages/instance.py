@@ -94,11 +94,7 @@ def build_instance(cfg: RunConfig, study: Study, ctx: RunContext, *, demand: Dem
     cands = build_candidates(cfg, study, cells, per_county=per_county, osm=osm)
     ctx.done("candidates", f"{len(cands.sites):,}")
     provider = travel_provider(cfg)
-    standard = standard_of(cfg.model, cells)  # minutes: one for all, or each cell's own (its zone's)
-    if cutoff_min is None:
-        cutoff_min = travel_cutoff_min(cfg.model, cells)
-    reached = reach_all_cells(provider, cells, cands, params, cutoff_min, standard,
-                              cut=cut_to_standard if cut_to_standard is not None else cuts_to_standard(cfg.model))
+    reached = reach(cfg, provider, cells, cands, params, cutoff_min=cutoff_min, cut_to_standard=cut_to_standard)
     fill = cfg.model.type == "capacitated" if capacity_fill is None else capacity_fill
     n_fill, fill_note = 0, ""
     if fill:  # sites at the cells whose energy the sites in reach cannot hold
@@ -109,3 +105,20 @@ def build_instance(cfg: RunConfig, study: Study, ctx: RunContext, *, demand: Dem
                              f"gap fill: {reached.reach.added:,} sites added{fill_note}, "
                              f"{len(reached.candidates.sites):,} in all")
     return Instance(study, demand, reached, provider, n_fill)
+
+
+def reach(cfg: RunConfig, provider: TravelProvider, cells: gpd.GeoDataFrame, cands, params: Parameters, *,
+          cutoff_min: float | None = None, cut_to_standard: bool | None = None) -> Reached:
+    """The travel-time stage of :func:`build_instance` without the capacity fill: travel times
+    from ``cells`` to ``cands`` (:class:`~evsiting.stages.s3_candidates.Candidates`) and the gap
+    fill, with each cell's own service standard (:func:`~evsiting.stages.s5_model.standard_of`,
+    minutes). Keywords as :func:`build_instance`.
+
+    Raises:
+        InputError: as :meth:`~evsiting.stages.s4_travel.TravelProvider.times`.
+    """
+    standard = standard_of(cfg.model, cells)  # minutes: one for all, or each cell's own (its zone's)
+    if cutoff_min is None:
+        cutoff_min = travel_cutoff_min(cfg.model, cells)
+    cut = cut_to_standard if cut_to_standard is not None else cuts_to_standard(cfg.model)
+    return reach_all_cells(provider, cells, cands, params, cutoff_min, standard, cut=cut)
