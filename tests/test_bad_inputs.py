@@ -279,7 +279,7 @@ def test_time_limit_without_solver_incumbent_keeps_the_greedy_start_reported_as_
     ],
 )
 def test_parameter_override_signs(over, ok):
-    from evsiting.io.points import check_parameter_overrides
+    from evsiting.config.checks import check_parameter_overrides
     from evsiting.config.params import load_parameters
 
     params = load_parameters()

@@ -69,7 +69,7 @@ def test_yaml_12_booleans(tmp_path):
 
 
 def test_parameter_bounds_and_blame():
-    from evsiting.io.points import check_parameter_overrides
+    from evsiting.config.checks import check_parameter_overrides
     from evsiting.config.params import load_parameters
 
     params = load_parameters()

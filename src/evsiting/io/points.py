@@ -9,7 +9,6 @@ expected, as an :class:`~evsiting.core.errors.InputError`.
 
 from __future__ import annotations
 
-import difflib
 import os
 import warnings
 from pathlib import Path
@@ -283,68 +282,6 @@ def dropped_warning(points: gpd.GeoDataFrame, source: object) -> str | None:
 
 #: Units of parameters the model divides by: zero is refused for them (when their documented
 #: range is positive).
-DIVISOR_UNITS = frozenset({"km/h", "kW", "h/day", "ratio", "km", "kWh", "years", "min"})
-
-
-def check_parameter_overrides(params, overrides, source: object = "config") -> None:
-    """Refuse config overrides of ``data/parameters.csv`` that name no parameter, are not
-    finite numbers, are physically impossible for the parameter's unit, or have an impossible
-    sign (a zero speed would make every travel time infinite and the run would silently cover
-    nothing), before any work.
-
-    Physical bounds come from the unit (:data:`evsiting.config.params.UNIT_BOUNDS`: a fraction in
-    [0, 1], hours a day in [0, 24], ...) or the parameter (:data:`evsiting.config.params.NAME_BOUNDS`:
-    circuity >= 1, a peak-hour share above 0); ports are whole numbers. The sign rule comes from
-    the parameter's documented range (``low``, or the default when there is no range): a
-    non-negative range needs a value >= 0, and a positive one needs a value > 0 when the unit is
-    one the model divides by (:data:`DIVISOR_UNITS`: speeds, powers, utilisation hours, ratios,
-    distances, session energy, years, minutes); a range reaching below zero (growth rates)
-    allows any value within the unit's bounds. Zero stays allowed for shares and costs.
-
-    Args:
-        params: the :class:`evsiting.config.params.Parameters` table before overrides.
-        overrides: the config's ``parameters`` mapping (name -> value).
-        source: the config file, named in the errors.
-
-    Raises:
-        InputError: naming ``source``, ``parameters.<name>``, the value, the unit and the
-            documented range.
-    """
-    from evsiting.config.params import INTEGER_UNITS, physical_bounds
-
-    for name, value in (overrides or {}).items():
-        field = f"parameters.{name}"
-        names = list(params)
-        if name not in names:
-            near = difflib.get_close_matches(name.lower(), names, n=3, cutoff=0.5)
-            raise InputError(f"no parameter named '{name}'" + (f"; did you mean {near}?" if near else "; see data/parameters.csv"), source, field)
-        p = params[name]
-        if isinstance(value, bool):
-            raise InputError(f"must be a number in {p.unit}, got the boolean {str(value).lower()}", source, field)
-        try:
-            v = float(value)
-        except (TypeError, ValueError):
-            raise InputError(f"must be a number in {p.unit}, got {value!r}", source, field) from None
-        if not np.isfinite(v):
-            raise InputError(f"must be a finite number in {p.unit}, got {value!r}", source, field)
-        floor = p.low if p.low is not None else p.value
-        rng = f"documented range {p.low:g}..{p.high:g} {p.unit}" if p.low is not None and p.high is not None else f"default {p.value:g} {p.unit}"
-        if floor > 0 and p.unit in DIVISOR_UNITS and v <= 0:
-            raise InputError(f"must be positive ({rng}), got {v:g}", source, field)
-        if floor >= 0 and v < 0:
-            raise InputError(f"must be zero or more ({rng}), got {v:g}", source, field)
-        bounds = physical_bounds(p)
-        if bounds is not None:
-            lo, hi, open_lo = bounds
-            if v > hi or v < lo or (open_lo and v <= lo):
-                unit = "" if p.unit in ("fraction", "ratio", "exponent") else f" {p.unit}"
-                span = f"{'above ' if open_lo else ''}{lo:g}{' and up' if open_lo else ''} to {hi:g}{unit}"
-                kind = f"a {p.unit}" if not unit else "a value"
-                raise InputError(f"{v:g}{unit} is physically impossible for this parameter: expected {kind} from {span} ({rng})", source, field)
-        if p.unit in INTEGER_UNITS and v != int(v):
-            raise InputError(f"must be a whole number of {p.unit}, got {v:g}", source, field)
-
-
 def read_osm_pbf(path: str | Path, polygon, read):
     """``read(osm)`` on ``pyrosm.OSM(path, bounding_box=polygon)`` (WGS84 polygon or None).
 

@@ -32,7 +32,7 @@ from evsiting.core.errors import blames_config
 from evsiting.config.schema import RunConfig
 from evsiting.core.errors import InputError
 from evsiting.network.expressway import expressway_network_for
-from evsiting.io.points import check_parameter_overrides
+from evsiting.config.checks import check_parameter_overrides
 from evsiting.io.writers import write_geojson, write_json
 from evsiting.config.params import load_parameters
 from evsiting.core.settings import PROJECTED_CRS, WGS84

@@ -18,7 +18,8 @@ from evsiting.config.schema import RunConfig
 from ..demand import cells as dcells
 from ..demand import zones as dzones
 from evsiting.core.errors import InputError
-from evsiting.io.points import check_parameter_overrides, conventional_columns, dropped_warning, read_points
+from evsiting.config.checks import check_parameter_overrides
+from evsiting.io.points import conventional_columns, dropped_warning, read_points
 from evsiting.config.params import Parameters, load_parameters
 from evsiting.core.settings import sha256
 
