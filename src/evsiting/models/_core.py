@@ -653,3 +653,19 @@ class _Model:
         if self.cost is None:
             raise InputError(f"{self.name}: no data; build it with {self.name}.from_cost_matrix(...) "
                              f"or {self.name}.from_geodataframe(...)")
+
+    def _begin_solve(self, solver: str, time_limit: Any, mip_gap: Any) -> tuple[str, float | None, float | None, float]:
+        """The checks every ``solve`` starts with: data attached, solver available, limits valid.
+
+        Returns:
+            ``(solver, time_limit_s, mip_gap, t0)``: the checked solver name and limits and the
+            start time (``time.perf_counter()`` seconds) of the solve.
+
+        Raises:
+            InputError: no data attached, or a bad time limit / gap. SolverError: solver not
+                available.
+        """
+        self._require_data()
+        solver = check_solver(solver)
+        time_limit, mip_gap = check_limits(time_limit, mip_gap)
+        return solver, time_limit, mip_gap, time.perf_counter()

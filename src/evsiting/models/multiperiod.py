@@ -59,8 +59,6 @@ from evsiting.models._core import (
     SolveOutcome,
     _Model,
     as_cost_csr,
-    check_limits,
-    check_solver,
     check_per_site,
     coverage_csr,
     finish_status,
@@ -332,10 +330,7 @@ class MultiPeriodSiting(_Model):
                 or targets.
             SolverError: solver missing or no feasible solution in the time limit.
         """
-        self._require_data()
-        solver = check_solver(solver)
-        time_limit, mip_gap = check_limits(time_limit, mip_gap)
-        t0 = time.perf_counter()
+        solver, time_limit, mip_gap, t0 = self._begin_solve(solver, time_limit, mip_gap)
         T = self.years.size
         n, m = self.cost.shape
         D = self.demand
