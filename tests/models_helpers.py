@@ -75,50 +75,69 @@ def brute_pcenter(cost, p, required=()):
 
 
 def brute_siting(cost, demand, radius, max_dc, max_ac, cap_dc, cap_ac, site_cost, dc_cost, ac_cost,
-                 budget=None, objective="max_served", existing_dc=None, existing_ac=None, required=()):
-    """Enumerate port counts per site; served energy by LP. Returns best objective or None."""
+                 budget=None, objective="max_served", existing_dc=None, existing_ac=None, target=None):
+    """Brute force of the single-period capacitated siting model (site opening + integer DC/AC
+    ports + budget): every new site takes every port count ``0..max_dc`` x ``0..max_ac``
+    (``(0, 0)`` = closed), existing sites keep their ports; the energy served by a configuration
+    is its LP max flow (kWh/day) over the pairs within ``radius`` minutes.
+
+    The enumeration is depth first and cuts a branch only when its cost (CNY, never falling down
+    a branch) already exceeds ``budget`` or, for ``min_cost``, the best cost found.
+
+    Returns:
+        ``max_served``: the most kWh/day served at cost <= budget; ``min_cost``: the least CNY
+        serving at least ``target`` kWh/day (default: all demand within the radius) within the
+        budget, or None when no configuration does.
+    """
     from scipy.optimize import linprog
 
     n, m = cost.shape
     cov = cost <= radius
+    per = [np.broadcast_to(np.asarray(v, float), (m,)) for v in (site_cost, dc_cost, ac_cost)]
+    sc, dcc, acc = per
     ex_dc = np.zeros(m) if existing_dc is None else np.asarray(existing_dc, float)
     ex_ac = np.zeros(m) if existing_ac is None else np.asarray(existing_ac, float)
     existing = (ex_dc + ex_ac) > 0
     choices = []
     for j in range(m):
         if existing[j]:
-            choices.append([(ex_dc[j], ex_ac[j])])
+            choices.append([((ex_dc[j], ex_ac[j]), 0.0)])
         else:
-            opts = [(a, b) for a in range(int(max_dc) + 1) for b in range(int(max_ac) + 1)]
-            if j in required:
-                opts = [o for o in opts if o != (0, 0)]
-            choices.append(opts)
-    reachable = cov.any(axis=1)
-    target = float(demand[reachable].sum())
+            choices.append([((a, b), (sc[j] + a * dcc[j] + b * acc[j]) if a + b > 0 else 0.0)
+                            for a in range(int(max_dc) + 1) for b in range(int(max_ac) + 1)])
+    need = float(demand[cov.any(axis=1)].sum()) if target is None else float(target)
     pairs = np.argwhere(cov)
-    best = None
-    for conf in itertools.product(*choices):
-        c = 0.0
-        for j, (a, b) in enumerate(conf):
-            if not existing[j] and (a + b) > 0:
-                c += site_cost + a * dc_cost + b * ac_cost
-        if budget is not None and c > budget + 1e-9:
-            continue
+    k = len(pairs)
+    a_ub = np.zeros((n + m, k))
+    a_ub[pairs[:, 0], np.arange(k)] = 1
+    a_ub[n + pairs[:, 1], np.arange(k)] = 1
+
+    def served(conf):
+        if k == 0:
+            return 0.0
         capj = np.array([a * cap_dc + b * cap_ac for a, b in conf])
-        if len(pairs) == 0:
-            served = 0.0
-        else:
-            k = len(pairs)
-            a_ub = np.zeros((n + m, k))
-            a_ub[pairs[:, 0], np.arange(k)] = 1
-            a_ub[n + pairs[:, 1], np.arange(k)] = 1
-            b_ub = np.concatenate([demand, capj])
-            lp = linprog(-np.ones(k), A_ub=a_ub, b_ub=b_ub, bounds=(0, None), method="highs")
-            served = -lp.fun
-        if objective == "max_served":
-            best = served if best is None else max(best, served)
-        elif served >= target - 1e-6:
-            best = c if best is None else min(best, c)
+        lp = linprog(-np.ones(k), A_ub=a_ub, b_ub=np.concatenate([demand, capj]), bounds=(0, None), method="highs")
+        return -lp.fun
+
+    best = None
+
+    def walk(j, conf, c):
+        nonlocal best
+        if budget is not None and c > budget + 1e-9:
+            return
+        if objective == "min_cost" and best is not None and c >= best:
+            return
+        if j == m:
+            s = served(conf)
+            if objective == "max_served":
+                best = s if best is None else max(best, s)
+            elif s >= need - 1e-6:
+                best = c
+            return
+        for ports, cj in choices[j]:
+            walk(j + 1, conf + [ports], c + cj)
+
+    walk(0, [], 0.0)
     return best
 
 

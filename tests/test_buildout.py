@@ -14,8 +14,9 @@ import pytest
 from scipy.optimize import linprog
 
 from evsiting.core.errors import InfeasibleError, InputError
-from evsiting.models import ChargerSiting
 from evsiting.models.multiperiod import CoverageRule, MultiPeriodSiting
+
+from models_helpers import brute_siting
 
 COSTS = dict(site_cost=100.0, dc_port_cost=40.0, ac_port_cost=10.0, dc_capacity_kwh=50.0, ac_capacity_kwh=12.0)
 
@@ -53,33 +54,40 @@ def test_stations_never_close_and_ports_never_shrink():
 
 
 @pytest.mark.parametrize("seed", [2, 3])
-def test_one_year_plan_equals_single_period_optimum(seed):
+def test_one_year_plan_equals_the_brute_force_optimum(seed):
+    """One year is the single-period model: its optimum is the best of every port count per site
+    within the budget (max_served) and the cheapest serving all demand (min_cost)."""
     cost, demand = random_instance(seed, T=1)
-    single = ChargerSiting.from_cost_matrix(cost, demand[0], 15.0, objective="max_served", budget=300,
-                                            max_dc=3, max_ac=2, **COSTS).solve()
     plan = MultiPeriodSiting.from_cost_matrix(cost, demand, [2026], 15.0, budget=300, max_dc=3, max_ac=2,
                                               **COSTS).solve()
-    assert single.status == plan.status == "optimal"
-    assert plan.objective == pytest.approx(single.objective, rel=1e-7, abs=1e-6)
-    # min_cost: serve all demand (all reachable here) at least cost
-    reach = np.isfinite(cost).any(axis=1)
-    d = np.where(reach, demand[0], 0.0)
-    single = ChargerSiting.from_cost_matrix(cost, d, 15.0, objective="min_cost", max_dc=5, max_ac=5, **COSTS).solve()
+    best = brute_siting(cost, demand[0], 15.0, 3, 2, COSTS["dc_capacity_kwh"], COSTS["ac_capacity_kwh"],
+                        COSTS["site_cost"], COSTS["dc_port_cost"], COSTS["ac_port_cost"], 300, "max_served")
+    assert plan.status == "optimal"
+    assert plan.objective == pytest.approx(best, rel=1e-7, abs=1e-6)
+    assert plan.total_cost <= 300 + 1e-6
+    # min_cost: serve all demand (the unreachable points' zeroed) at least cost; a smaller
+    # instance so that every port count of every site can be tried
+    cost, demand = random_instance(seed, n=8, m=4, T=1)
+    d = np.where(np.isfinite(cost).any(axis=1), demand[0], 0.0)
     plan = MultiPeriodSiting.from_cost_matrix(cost, d[None, :], [2026], 15.0, objective="min_cost", target_share=1.0,
-                                              max_dc=5, max_ac=5, **COSTS).solve()
-    assert plan.objective == pytest.approx(single.objective, rel=1e-7, abs=1e-6)
+                                              max_dc=2, max_ac=2, **COSTS).solve()
+    best = brute_siting(cost, d, 15.0, 2, 2, COSTS["dc_capacity_kwh"], COSTS["ac_capacity_kwh"],
+                        COSTS["site_cost"], COSTS["dc_port_cost"], COSTS["ac_port_cost"], None, "min_cost")
+    assert best is not None and plan.status == "optimal"
+    assert plan.objective == pytest.approx(best, rel=1e-7, abs=1e-6)
 
 
 def test_unlimited_budget_serves_each_year_as_its_single_year_optimum():
+    """Without a budget each year's optimum is the max flow with every site at its port maxima."""
     cost, demand = random_instance(4, T=3)
     years = [2024, 2027, 2030]
     plan = MultiPeriodSiting.from_cost_matrix(cost, demand, years, 15.0, budget=None, max_dc=2, max_ac=2,
                                               **COSTS).solve()
+    cap = np.full(cost.shape[1], 2 * COSTS["dc_capacity_kwh"] + 2 * COSTS["ac_capacity_kwh"])
     for t in range(3):
-        single = ChargerSiting.from_cost_matrix(cost, demand[t], 15.0, objective="max_served", budget=1e12,
-                                                max_dc=2, max_ac=2, **COSTS).solve()
-        assert plan.served_total[t] == pytest.approx(single.served_total, rel=1e-7, abs=1e-6)
-        assert plan.served_share[t] == pytest.approx(single.served_total / demand[t].sum(), rel=1e-7)
+        most = _max_flow(cost, demand[t], cap)
+        assert plan.served_total[t] == pytest.approx(most, rel=1e-7, abs=1e-6)
+        assert plan.served_share[t] == pytest.approx(most / demand[t].sum(), rel=1e-7)
 
 
 def _max_flow(cost, d, cap):

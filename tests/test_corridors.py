@@ -114,6 +114,27 @@ def test_bad_inputs_are_input_errors():
         make_path([0, 5, 3], [0, 1, 2])
 
 
+def test_seat_tables_name_the_missing_file_and_column(tmp_path):
+    """Synthetic population tables (not data): a missing file or column is an InputError naming it."""
+    from evsiting.corridors.flows import county_seats, prefecture_seats
+
+    seats = tmp_path / "seats.csv"
+    seats.write_text("adcode,name_zh,lon,lat\n520402,x,105.9,26.2\n", encoding="utf-8")
+    pop = tmp_path / "county_pop.csv"
+    with pytest.raises(InputError, match="file not found") as exc:
+        county_seats(seats, pop)
+    assert exc.value.source == str(pop)
+    pop.write_text("adcode,population_2020_census\n520402,100\n", encoding="utf-8")
+    with pytest.raises(InputError, match="missing column") as exc:
+        county_seats(seats, pop)
+    assert exc.value.field == "prefecture_adcode"
+    pref = tmp_path / "pref_pop.csv"
+    pref.write_text("adcode,population_2020_census\n520400,100\n", encoding="utf-8")
+    with pytest.raises(InputError, match="missing column") as exc:
+        prefecture_seats(None, pref)
+    assert exc.value.field == "name_en" and exc.value.source == str(pref)
+
+
 # --- the real Guizhou expressways (OSM, ../shared/data) ------------------------------------
 
 @pytest.fixture(scope="module")

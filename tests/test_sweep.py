@@ -138,6 +138,20 @@ def test_budget_sweep_on_a_synthetic_instance():
     assert df["stations"].iloc[0] <= 1 and df["stations"].iloc[-1] >= df["stations"].iloc[0]
 
 
+def test_sweep_manifests_name_the_model_that_runs():
+    """The budget sweep solves the run's capacitated model and MCLP the p sweep: their
+    manifests name those classes (a synthetic instance, for the model's class only)."""
+    from evsiting.config.schema import CapacitatedConfig
+    from evsiting.stages.s5_model import ModelInputs, capacitated_model
+
+    inp = _synthetic_inputs(n=30, m=10)
+    mdl = capacitated_model(CapacitatedConfig(service_standard_min=15.0, budget_cny=1e6),
+                            ModelInputs(inp.cells, inp.matrix, np.zeros(0, dtype=np.int64), inp.params, inp.candidates))
+    assert sweep.sweep_model("budget").split(" ")[0] == type(mdl).__name__ == mdl.name
+    assert "budget" in sweep.sweep_model("budget")
+    assert sweep.sweep_model("p").split(" ")[0] == MCLP.name
+
+
 def test_budget_sweep_is_monotone_and_the_cheaper_plan_wins():
     """Budgets far beyond the least cost give the least-cost plan (the issue's 100 M vs 250 M
     rows: the larger budget must not cost more for the same energy); served energy never falls."""
@@ -260,6 +274,8 @@ def test_cli_sweep_and_compare(two_runs, tmp_path):
     r = CliRunner().invoke(app, ["sweep", str(cfg), "--stations", "5:15:5"])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "out" / "cli-sweep-p" / "tradeoff.csv").exists() and (tmp_path / "out" / "cli-sweep-p" / "tradeoff.png").exists()
+    manifest = json.loads((tmp_path / "out" / "cli-sweep-p" / "manifest.json").read_text())
+    assert manifest["sweep"]["model"] == sweep.sweep_model("p") and manifest["sweep"]["kind"] == "p"
     r = CliRunner().invoke(app, ["sweep", str(cfg)])
     assert r.exit_code == 2 and "exactly one of --stations (--p) and --budget" in r.output
     r = CliRunner().invoke(app, ["sweep", str(cfg), "--p", "1:1000:500"])

@@ -18,6 +18,21 @@ from evsiting.core.errors import InputError
 from evsiting.io.points import read_points
 
 
+def _read_table(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+    """A CSV table with at least ``columns``.
+
+    Raises:
+        InputError: the file is missing (naming it) or lacks a column (naming it).
+    """
+    if not path.exists():
+        raise InputError("file not found", source=path)
+    df = pd.read_csv(path)
+    for col in columns:
+        if col not in df.columns:
+            raise InputError("missing column", source=path, field=col)
+    return df
+
+
 def county_seats(seats_csv: Path, county_population_csv: Path, crs: str = "gcj02") -> gpd.GeoDataFrame:
     """County seats with their 2020 census population.
 
@@ -35,12 +50,7 @@ def county_seats(seats_csv: Path, county_population_csv: Path, crs: str = "gcj02
         InputError: missing file or column, a seat without a population row.
     """
     pts = read_points(seats_csv, crs=crs, id_column="adcode")
-    if not county_population_csv.exists():
-        raise InputError("file not found", source=county_population_csv)
-    pop = pd.read_csv(county_population_csv)
-    for col in ("adcode", "prefecture_adcode", "population_2020_census"):
-        if col not in pop.columns:
-            raise InputError("missing column", source=county_population_csv, field=col)
+    pop = _read_table(county_population_csv, ("adcode", "prefecture_adcode", "population_2020_census"))
     pop = pop.set_index("adcode")
     missing = sorted(set(pts["adcode"].astype(int)) - set(pop.index))
     if missing:
@@ -74,12 +84,7 @@ def prefecture_seats(counties: gpd.GeoDataFrame, prefecture_population_csv: Path
     Raises:
         InputError: missing file or column, a prefecture without counties.
     """
-    if not prefecture_population_csv.exists():
-        raise InputError("file not found", source=prefecture_population_csv)
-    pref = pd.read_csv(prefecture_population_csv)
-    for col in ("adcode", "name_en", "population_2020_census"):
-        if col not in pref.columns:
-            raise InputError("missing column", source=prefecture_population_csv, field=col)
+    pref = _read_table(prefecture_population_csv, ("adcode", "name_en", "population_2020_census"))
     rows = []
     for r in pref.sort_values("adcode").itertuples():
         mine = counties[counties["prefecture_adcode"] == int(r.adcode)]

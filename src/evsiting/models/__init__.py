@@ -8,20 +8,27 @@ which returns a :class:`LocationResult` in the original client/candidate indices
 - :class:`MCLP` at most p stations maximising covered demand;
 - :class:`PMedian` p stations minimising total weighted travel minutes;
 - :class:`PCenter` p stations minimising the largest travel time;
-- :class:`ChargerSiting` site opening plus integer DC/AC ports, capacities (kWh/day) and a
-  budget (CNY).
+- :class:`CapacitatedSiting` (the default of ``evsiting run``) least capital cost (CNY) of
+  stations and integer DC/AC ports serving all reachable energy (kWh/day), or the most energy
+  within a budget;
+- :class:`MultiPeriodSiting` the staged plan: which sites to open and how many ports to add
+  each year under yearly budgets and coverage rules (``evsiting plan``; with one year, the
+  single-period model with a budget).
+
+Also in the package: :mod:`evsiting.models.frlm` (flow refuelling on corridors) and
+:mod:`evsiting.models.nested` (the nested staged plan of capacitated models).
 
 Infeasible inputs raise :class:`evsiting.core.errors.InfeasibleError` with a reason a planner can act
 on; ``status`` is ``"optimal"`` (proven) or ``"feasible"`` (stopped early, incumbent kept).
 """
 
 from evsiting.models._core import LocationResult, available_solvers
+from evsiting.models.capacitated import CapacitatedResult, CapacitatedSiting
 from evsiting.models.coverage import LSCP, MCLP
 from evsiting.models.median import PCenter, PMedian
-from evsiting.models.siting import ChargerSiting, SitingResult
+from evsiting.models.multiperiod import BuildoutResult, CoverageRule, MultiPeriodSiting
 
 __all__ = [
-    "LSCP", "MCLP", "PMedian", "PCenter", "ChargerSiting", "LocationResult", "SitingResult",
+    "LSCP", "MCLP", "PMedian", "PCenter", "CapacitatedSiting", "CapacitatedResult", "LocationResult",
     "available_solvers", "MultiPeriodSiting", "CoverageRule", "BuildoutResult",
 ]
-from evsiting.models.multiperiod import BuildoutResult, CoverageRule, MultiPeriodSiting  # noqa: E402  (issue 9)

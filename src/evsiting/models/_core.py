@@ -44,12 +44,15 @@ class LocationResult:
     """Solution of a facility-location model, reported in the ORIGINAL client/candidate indices.
 
     Attributes:
-        model: model name (``"LSCP"``, ``"MCLP"``, ``"PMedian"``, ``"PCenter"``, ``"ChargerSiting"``).
+        model: model name (``"LSCP"``, ``"MCLP"``, ``"PMedian"``, ``"PCenter"``,
+            ``"CapacitatedSiting"``, ``"MultiPeriodSiting"``, ...: the class's ``name``).
         status: ``"optimal"`` (proven) or ``"feasible"`` (time limit or ``mip_gap`` stop; the
             incumbent is kept). Infeasible models raise :class:`InfeasibleError` instead.
         objective: objective value of the returned solution, re-evaluated on the input data
             (LSCP: number of open facilities; MCLP: covered weight; PMedian: sum of weight x
-            minutes; PCenter: max minutes; ChargerSiting: kWh/day served or CNY cost).
+            minutes; PCenter: max minutes; CapacitatedSiting: CNY of capital (plus allocation)
+            or kWh/day served within a budget; MultiPeriodSiting: discounted kWh/day served or
+            discounted CNY).
         bound: best proven bound on the optimum (same sense as the objective).
         gap: relative gap ``|objective - bound| / max(|objective|, 1e-10)``; 0.0 when optimal.
         selected: sorted int array of the open candidate indices (required ones included).
@@ -142,6 +145,32 @@ def check_weights(weights: Any, n_clients: int) -> np.ndarray:
     if not np.isfinite(w).all() or (w < 0).any():
         raise InputError("weights must be finite and non-negative", field="weights")
     return w
+
+
+def check_per_site(value: Any, m: int, name: str, *, integer: bool = False) -> np.ndarray:
+    """A scalar or per-site argument of the siting models as ``(m,)`` floats (None = 0).
+
+    Args:
+        value: scalar or ``(m,)`` values (ports, kWh/day or CNY, as the caller's ``name`` says).
+        m: number of candidate sites.
+        name: the argument's name, for messages.
+        integer: the values count ports and must be whole numbers.
+
+    Raises:
+        InputError: not a scalar or one value per candidate, not finite, negative, or not whole
+            where ports are counted.
+    """
+    arr = np.asarray(0.0 if value is None else value, dtype=np.float64)
+    if arr.ndim == 0:
+        arr = np.full(m, float(arr))
+    arr = arr.reshape(-1)
+    if arr.shape[0] != m:
+        raise InputError(f"{name} must be a scalar or have one value per candidate ({m})", field=name)
+    if not np.isfinite(arr).all() or (arr < 0).any():
+        raise InputError(f"{name} must be finite and non-negative", field=name)
+    if integer and not np.all(arr == np.round(arr)):
+        raise InputError(f"{name} must be whole numbers of ports", field=name)
+    return arr
 
 
 def check_required(required: Any, n_candidates: int) -> np.ndarray:
@@ -681,3 +710,19 @@ class _Model:
         if self.cost is None:
             raise InputError(f"{self.name}: no data; build it with {self.name}.from_cost_matrix(...) "
                              f"or {self.name}.from_geodataframe(...)")
+
+    def _begin_solve(self, solver: str, time_limit: Any, mip_gap: Any) -> tuple[str, float | None, float | None, float]:
+        """The checks every ``solve`` starts with: data attached, solver available, limits valid.
+
+        Returns:
+            ``(solver, time_limit_s, mip_gap, t0)``: the checked solver name and limits and the
+            start time (``time.perf_counter()`` seconds) of the solve.
+
+        Raises:
+            InputError: no data attached, or a bad time limit / gap. SolverError: solver not
+                available.
+        """
+        self._require_data()
+        solver = check_solver(solver)
+        time_limit, mip_gap = check_limits(time_limit, mip_gap)
+        return solver, time_limit, mip_gap, time.perf_counter()

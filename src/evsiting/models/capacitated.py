@@ -55,8 +55,7 @@ import scipy.sparse as sp
 from evsiting.core.errors import InfeasibleError, InputError, SolverError
 from evsiting.models._cflp import Instance, build, solve_highs
 from evsiting.models._cflp_lr import lagrangian_solve
-from evsiting.models._core import LocationResult, _Model, check_limits, check_solver, check_standard, pair_within
-from evsiting.models.siting import _per_site as _site_values
+from evsiting.models._core import LocationResult, _Model, check_limits, check_per_site, check_solver, check_standard, pair_within
 
 
 @dataclass
@@ -110,12 +109,6 @@ class Reduced:
     unreachable: np.ndarray
     short: np.ndarray
     stats: dict
-
-
-def _per_site(value: Any, m: int, name: str, *, integer: bool = False) -> np.ndarray:
-    """A scalar or per-site argument as ``(m,)`` floats (None = 0), checked by the siting
-    models' shared rule (finite, non-negative, whole where ports are counted)."""
-    return _site_values(0.0 if value is None else value, m, name, integer)
 
 
 #: with allocation cost, the LP (whose duals start the Lagrangian multipliers) is solved only up
@@ -200,16 +193,16 @@ class CapacitatedSiting(_Model):
             if not (np.isfinite(v) and v >= 0):
                 raise InputError(f"{nm} must be finite and non-negative kWh/day", field=nm)
         mdl.cap_dc, mdl.cap_ac = float(dc_port_kwh_day), float(ac_port_kwh_day)
-        mdl.max_dc = _per_site(max_dc_ports, m, "max_dc_ports", integer=True)
-        mdl.max_ac = _per_site(max_ac_ports, m, "max_ac_ports", integer=True)
-        mdl.max_stations = _per_site(max_stations, m, "max_stations", integer=True)
+        mdl.max_dc = check_per_site(max_dc_ports, m, "max_dc_ports", integer=True)
+        mdl.max_ac = check_per_site(max_ac_ports, m, "max_ac_ports", integer=True)
+        mdl.max_stations = check_per_site(max_stations, m, "max_stations", integer=True)
         if (mdl.max_stations < 1).any():
             raise InputError("max_stations must be at least 1", field="max_stations")
-        mdl.site_cost = _per_site(site_cost_cny, m, "site_cost_cny")
-        mdl.dc_cost = _per_site(dc_port_cost_cny, m, "dc_port_cost_cny")
-        mdl.ac_cost = _per_site(ac_port_cost_cny, m, "ac_port_cost_cny")
-        mdl.ex_dc = _per_site(existing_dc, m, "existing_dc", integer=True)
-        mdl.ex_ac = _per_site(existing_ac, m, "existing_ac", integer=True)
+        mdl.site_cost = check_per_site(site_cost_cny, m, "site_cost_cny")
+        mdl.dc_cost = check_per_site(dc_port_cost_cny, m, "dc_port_cost_cny")
+        mdl.ac_cost = check_per_site(ac_port_cost_cny, m, "ac_port_cost_cny")
+        mdl.ex_dc = check_per_site(existing_dc, m, "existing_dc", integer=True)
+        mdl.ex_ac = check_per_site(existing_ac, m, "existing_ac", integer=True)
         a = float(allocation_cny_per_kwh_min)
         if not (np.isfinite(a) and a >= 0):
             raise InputError("allocation_cny_per_kwh_min must be finite and non-negative", field="allocation_cny_per_kwh_min")
@@ -217,8 +210,8 @@ class CapacitatedSiting(_Model):
         if budget_cny is not None and not (np.isfinite(budget_cny) and budget_cny >= 0):
             raise InputError("budget_cny must be a finite non-negative number of CNY", field="budget_cny")
         mdl.budget = None if budget_cny is None else float(budget_cny)
-        mdl.site_hi_dc = None if max_site_dc_ports is None else _per_site(max_site_dc_ports, m, "max_site_dc_ports", integer=True)
-        mdl.site_hi_ac = None if max_site_ac_ports is None else _per_site(max_site_ac_ports, m, "max_site_ac_ports", integer=True)
+        mdl.site_hi_dc = None if max_site_dc_ports is None else check_per_site(max_site_dc_ports, m, "max_site_dc_ports", integer=True)
+        mdl.site_hi_ac = None if max_site_ac_ports is None else check_per_site(max_site_ac_ports, m, "max_site_ac_ports", integer=True)
         mdl.port_kw = (0.0, 0.0)
         mdl.station_kw = None
         if max_station_kw is not None:

@@ -37,9 +37,7 @@ from evsiting.models._core import (
     _Model,
     add_csr_rows,
     binary_vars,
-    check_limits,
     check_p,
-    check_solver,
     continuous_vars,
     check_standard,
     coverage_csr,
@@ -353,10 +351,7 @@ class LSCP(_Model):
             InfeasibleError: some demand points have no candidate within the radius (listed).
             SolverError: solver not available, failed, or found no solution in time.
         """
-        self._require_data()
-        solver = check_solver(solver)
-        time_limit, mip_gap = check_limits(time_limit, mip_gap)
-        t0 = time.perf_counter()
+        solver, time_limit, mip_gap, t0 = self._begin_solve(solver, time_limit, mip_gap)
         r = self.service_radius
         cov = coverage_csr(self.cost, r)
         n, m = cov.shape
@@ -475,10 +470,7 @@ class MCLP(_Model):
             InfeasibleError: p > candidates or more required stations than p.
             SolverError: solver not available, failed, or found no solution in time.
         """
-        self._require_data()
-        solver = check_solver(solver)
-        time_limit, mip_gap = check_limits(time_limit, mip_gap)
-        t0 = time.perf_counter()
+        solver, time_limit, mip_gap, t0 = self._begin_solve(solver, time_limit, mip_gap)
         r = self.service_radius
         req = self.required
         p = check_p(self.p_facilities, self.n_candidates, len(req))

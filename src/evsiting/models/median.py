@@ -42,9 +42,7 @@ from evsiting.models._core import (
     _Model,
     add_csr_rows,
     binary_vars,
-    check_limits,
     check_p,
-    check_solver,
     continuous_vars,
     coverage_csr,
     finish_status,
@@ -73,15 +71,9 @@ def _too_few_error(p: int) -> InfeasibleError:
     )
 
 
-class PMedian(_Model):
-    """p-median: open exactly ``p_facilities`` stations (required ones included) minimising
-    ``sum_i weight_i * minutes(i, nearest open station)``.
-
-    Every demand point must reach at least one open station. ``len(selected)`` may be below p
-    only when extra stations cannot shorten any trip.
-    """
-
-    name = "PMedian"
+class _PFacilities(_Model):
+    """The build methods of the models that open ``p_facilities`` stations (:class:`PMedian`,
+    :class:`PCenter`)."""
 
     def __init__(self, p_facilities: int):
         super().__init__()
@@ -89,7 +81,7 @@ class PMedian(_Model):
 
     @classmethod
     def from_cost_matrix(cls, cost: Any, weights: Any = None, p_facilities: int = 1,
-                         required: Any = None) -> "PMedian":
+                         required: Any = None) -> Any:
         """Build from a ``(n_clients, n_candidates)`` travel-time matrix (minutes).
 
         Args:
@@ -97,6 +89,9 @@ class PMedian(_Model):
             weights: ``(n_clients,)`` non-negative (None = ones).
             p_facilities: number of stations, required ones included.
             required: candidate indices (or boolean mask) always open.
+
+        Returns:
+            the model (an instance of the class it is called on).
 
         Raises:
             InputError: malformed inputs. InfeasibleError: p > candidates or required > p.
@@ -109,10 +104,21 @@ class PMedian(_Model):
     @classmethod
     def from_geodataframe(cls, demand_gdf: Any, candidates_gdf: Any, cost: Any,
                           weights_col: str | None = None, p_facilities: int = 1,
-                          required_col: str | None = None) -> "PMedian":
+                          required_col: str | None = None) -> Any:
         """Build from GeoDataFrames (rows of ``cost`` = demand order, columns = candidates)."""
         cost, w, req = from_geodataframe_args(demand_gdf, candidates_gdf, cost, weights_col, required_col)
         return cls.from_cost_matrix(cost, weights=w, p_facilities=p_facilities, required=req)
+
+
+class PMedian(_PFacilities):
+    """p-median: open exactly ``p_facilities`` stations (required ones included) minimising
+    ``sum_i weight_i * minutes(i, nearest open station)``.
+
+    Every demand point must reach at least one open station. ``len(selected)`` may be below p
+    only when extra stations cannot shorten any trip.
+    """
+
+    name = "PMedian"
 
     def solve(self, solver: str = "cbc", time_limit: float | None = None,
               mip_gap: float | None = None, formulation: str = "lagrangian") -> LocationResult:
@@ -132,10 +138,7 @@ class PMedian(_Model):
                 every demand point to reach an open station.
             SolverError: solver not available, failed, or found no solution in time.
         """
-        self._require_data()
-        solver = check_solver(solver)
-        time_limit, mip_gap = check_limits(time_limit, mip_gap)
-        t0 = time.perf_counter()
+        solver, time_limit, mip_gap, t0 = self._begin_solve(solver, time_limit, mip_gap)
         cost = self.cost
         n, m = cost.shape
         req = self.required
@@ -568,7 +571,7 @@ def _add_rows_multi(prob, mat: sp.csr_matrix, cols, extra: list[list], sense, rh
                               name=f"{prefix}{i}"))
 
 
-class PCenter(_Model):
+class PCenter(_PFacilities):
     """p-center: open ``p_facilities`` stations (required ones included) minimising the largest
     travel time (minutes) from a demand point to its nearest open station.
 
@@ -579,31 +582,6 @@ class PCenter(_Model):
     """
 
     name = "PCenter"
-
-    def __init__(self, p_facilities: int):
-        super().__init__()
-        self.p_facilities = p_facilities
-
-    @classmethod
-    def from_cost_matrix(cls, cost: Any, weights: Any = None, p_facilities: int = 1,
-                         required: Any = None) -> "PCenter":
-        """Build from a ``(n_clients, n_candidates)`` travel-time matrix (minutes).
-
-        Raises:
-            InputError: malformed inputs. InfeasibleError: p > candidates or required > p.
-        """
-        m = cls(p_facilities)
-        m._attach(cost, weights, required)
-        check_p(p_facilities, m.n_candidates, len(m.required))
-        return m
-
-    @classmethod
-    def from_geodataframe(cls, demand_gdf: Any, candidates_gdf: Any, cost: Any,
-                          weights_col: str | None = None, p_facilities: int = 1,
-                          required_col: str | None = None) -> "PCenter":
-        """Build from GeoDataFrames (rows of ``cost`` = demand order, columns = candidates)."""
-        cost, w, req = from_geodataframe_args(demand_gdf, candidates_gdf, cost, weights_col, required_col)
-        return cls.from_cost_matrix(cost, weights=w, p_facilities=p_facilities, required=req)
 
     def _cover_at(self, k_radius: float, need: np.ndarray, p_free: int, solver: str,
                   time_left: float | None) -> tuple[bool | None, np.ndarray]:
@@ -659,10 +637,7 @@ class PCenter(_Model):
                 every demand point to reach an open station.
             SolverError: solver not available or failed.
         """
-        self._require_data()
-        solver = check_solver(solver)
-        time_limit, mip_gap = check_limits(time_limit, mip_gap)
-        t0 = time.perf_counter()
+        solver, time_limit, mip_gap, t0 = self._begin_solve(solver, time_limit, mip_gap)
         deadline = None if time_limit is None else t0 + time_limit
         cost = self.cost
         n, m = cost.shape

@@ -1,8 +1,11 @@
 """Multi-period (staged) charger siting: which stations to open and how many ports to add each year.
 
-The capacitated model of :class:`evsiting.models.ChargerSiting` over years ``t = 0..T-1``
-(same conventions: cost matrix in minutes, demand in kWh/day, capacities in kWh/day per port,
-costs in CNY):
+Site opening, integer DC/AC ports per site, port capacities and budgets over years
+``t = 0..T-1`` (cost matrix in minutes, demand in kWh/day, capacities in kWh/day per port,
+costs in CNY). With one year it is the single-period capacitated siting model with a budget
+(max energy served) or a least-cost target. Existing stations (``existing_dc``/``existing_ac``
+> 0) are open from the first year with their ports fixed (or kept as a minimum with
+``allow_expansion=True``) and cost nothing:
 
 - ``y[j,t]`` binary "site ``j`` is open by year ``t``", non-decreasing in ``t`` (a station is
   never closed); existing stations are open in every year;
@@ -56,8 +59,7 @@ from evsiting.models._core import (
     SolveOutcome,
     _Model,
     as_cost_csr,
-    check_limits,
-    check_solver,
+    check_per_site,
     coverage_csr,
     finish_status,
     merge_identical_rows,
@@ -65,7 +67,6 @@ from evsiting.models._core import (
     var_values,
 )
 from evsiting.models.coverage import _check_radius
-from evsiting.models.siting import _set_port_args
 
 OBJECTIVES = ("max_served", "min_cost")
 
@@ -150,6 +151,31 @@ def _per_year(value: Any, T: int, name: str, lo: float = 0.0, hi: float = math.i
     return arr
 
 
+def _set_port_args(mdl: Any, m: int, *, max_dc: Any, max_ac: Any, dc_capacity_kwh: float, ac_capacity_kwh: float,
+                   site_cost: Any, dc_port_cost: Any, ac_port_cost: Any, existing_dc: Any, existing_ac: Any,
+                   allow_expansion: bool) -> None:
+    """Check and set on ``mdl`` the per-site port maxima and installed ports (scalar or
+    ``(m,)``, whole numbers; None = 0 installed), the port capacities (kWh/day per port) and the
+    costs (CNY per new site and per new port, scalar or ``(m,)``).
+
+    Raises:
+        InputError: a value that is not a scalar or one per candidate, negative, or not whole
+            where ports are counted.
+    """
+    mdl.max_dc = check_per_site(max_dc, m, "max_dc", integer=True)
+    mdl.max_ac = check_per_site(max_ac, m, "max_ac", integer=True)
+    mdl.cap_dc = float(dc_capacity_kwh)
+    mdl.cap_ac = float(ac_capacity_kwh)
+    if not (mdl.cap_dc >= 0 and mdl.cap_ac >= 0):
+        raise InputError("port capacities must be non-negative kWh/day")
+    mdl.site_cost = check_per_site(site_cost, m, "site_cost")
+    mdl.dc_cost = check_per_site(dc_port_cost, m, "dc_port_cost")
+    mdl.ac_cost = check_per_site(ac_port_cost, m, "ac_port_cost")
+    mdl.ex_dc = check_per_site(existing_dc, m, "existing_dc", integer=True)
+    mdl.ex_ac = check_per_site(existing_ac, m, "existing_ac", integer=True)
+    mdl.allow_expansion = bool(allow_expansion)
+
+
 def _names(names: Sequence[str], idx: np.ndarray) -> str:
     sel = [str(names[i]) for i in idx[:_MAX_NAMES]]
     more = f" and {len(idx) - _MAX_NAMES} more" if len(idx) > _MAX_NAMES else ""
@@ -216,9 +242,13 @@ class MultiPeriodSiting(_Model):
             years: ``(T,)`` increasing calendar years.
             service_radius, objective, budget, carry_over, discount_rate, target_share: see the
                 class doc.
-            max_dc, max_ac, dc_capacity_kwh, ac_capacity_kwh, site_cost, dc_port_cost,
-            ac_port_cost, existing_dc, existing_ac, allow_expansion: as in
-                :meth:`evsiting.models.ChargerSiting.from_cost_matrix` (CNY, kWh/day, ports).
+            max_dc, max_ac: most DC / AC ports per site (scalar or ``(n_candidates,)``).
+            dc_capacity_kwh, ac_capacity_kwh: energy one port delivers per day, kWh/day.
+            site_cost: CNY to open a new site (scalar or per site).
+            dc_port_cost, ac_port_cost: CNY per new port (scalar or per site).
+            existing_dc, existing_ac: ``(n_candidates,)`` ports already installed; a site with
+                any is an existing station: open in every year, cost-free, ports fixed.
+            allow_expansion: let existing stations add ports (existing ones stay, new ones cost).
             coverage: :class:`CoverageRule` list.
 
         Raises:
@@ -239,8 +269,10 @@ class MultiPeriodSiting(_Model):
                              field="demand_kwh")
         mdl.demand = d
         m = mdl.n_candidates
-        _set_port_args(mdl, m, max_dc, max_ac, dc_capacity_kwh, ac_capacity_kwh, site_cost,
-                       dc_port_cost, ac_port_cost, existing_dc, existing_ac, allow_expansion)
+        _set_port_args(mdl, m, max_dc=max_dc, max_ac=max_ac, dc_capacity_kwh=dc_capacity_kwh,
+                       ac_capacity_kwh=ac_capacity_kwh, site_cost=site_cost, dc_port_cost=dc_port_cost,
+                       ac_port_cost=ac_port_cost, existing_dc=existing_dc, existing_ac=existing_ac,
+                       allow_expansion=allow_expansion)
         for r in coverage:
             c = as_cost_csr(r.cost)
             if c.shape != (len(r.names), m):
@@ -298,10 +330,7 @@ class MultiPeriodSiting(_Model):
                 or targets.
             SolverError: solver missing or no feasible solution in the time limit.
         """
-        self._require_data()
-        solver = check_solver(solver)
-        time_limit, mip_gap = check_limits(time_limit, mip_gap)
-        t0 = time.perf_counter()
+        solver, time_limit, mip_gap, t0 = self._begin_solve(solver, time_limit, mip_gap)
         T = self.years.size
         n, m = self.cost.shape
         D = self.demand

@@ -634,7 +634,7 @@ def write_bytes_atomic(path: Path, data: bytes | str) -> Path:
 #: Field names of the models, for titles (the class names stay in summary.json ``model``).
 MODEL_NAMES = {"CapacitatedSiting": "capacitated facility location", "MCLP": "maximal covering (MCLP)",
                "LSCP": "set covering (LSCP)", "PMedian": "p-median", "PCenter": "p-center",
-               "ChargerSiting": "charger siting (MCLP with sizing)", "MultiPeriodBuildout": "multi-period build-out"}
+               "MultiPeriodSiting": "multi-period build-out"}
 
 
 def model_name(model: str | None) -> str:

@@ -449,6 +449,19 @@ def run_sweep(cfg: RunConfig, kind: str, values: list, *, prefecture: str | None
     return df, target
 
 
+def sweep_model(kind: str) -> str:
+    """The model a sweep of ``kind`` (``"p"`` or ``"budget"``) solves, as its manifest names it:
+    the class (:class:`~evsiting.models.MCLP` for ``p``; for ``budget`` the class of
+    :func:`evsiting.stages.s5_model.capacitated_model`, :class:`~evsiting.models.CapacitatedSiting`)
+    and what it optimises."""
+    from evsiting.models import MCLP, CapacitatedSiting
+
+    if kind == "p":
+        return f"{MCLP.name} (most NEVs within the service standard with at most p stations)"
+    return (f"{CapacitatedSiting.name} (most energy served within the budget; the least-cost plan serving all "
+            f"servable energy where the budget does not bind)")
+
+
 def sweep_manifest(cfg: RunConfig, inp: SweepInputs, kind: str, values: list, solver: str, time_limit: float | None,
                    mip_gap: float | None, prefecture: str | None = None) -> dict:
     """``manifest.json`` of a sweep: config, data files, parameters, travel times, solver and
@@ -463,7 +476,7 @@ def sweep_manifest(cfg: RunConfig, inp: SweepInputs, kind: str, values: list, so
         parameters=inp.params.to_frame().to_dict(orient="records"),
         impedance=inp.impedance,
         solver={"name": solver, "time_limit_s": time_limit, "mip_gap": mip_gap},
-        sweep={"kind": kind, "values": list(values), "model": "MCLP" if kind == "p" else "ChargerSiting (max_served)"},
+        sweep={"kind": kind, "values": list(values), "model": sweep_model(kind)},
         sizes={"demand_cells": len(inp.cells), "candidates": len(inp.candidates), "matrix_pairs": int(inp.matrix.nnz)},
     )
 

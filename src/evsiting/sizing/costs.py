@@ -2,7 +2,7 @@
 
 Cost of a new station = ``site_cost`` + ``ports_dc`` x ``dc_port_cost`` + ``ports_ac`` x
 ``ac_port_cost`` (parameters in ``data/parameters.csv``, all assumptions with low/high ranges;
-the names are those of :class:`evsiting.models.ChargerSiting`). Land, operation and grid
+the costs of :class:`evsiting.models.CapacitatedSiting`). Land, operation and grid
 reinforcement upstream of the station are not included.
 """
 
