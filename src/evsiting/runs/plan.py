@@ -153,7 +153,7 @@ def plan(
     nev = np.array([nev_ref * fleets[y]["nev_total"] / last["nev_total"] for y in years])
     demand = np.array([nev[k] * fleets[y]["public_kwh_per_vehicle"] for k, y in enumerate(years)])
     standard = standard_of(cfg.model, cells)  # minutes, each cell's own; the matrix keeps only pairs within it
-    candidates, matrix, imp_info = inst.candidates, inst.travel.matrix, inst.travel.info
+    candidates, matrix = inst.candidates, inst.travel.matrix
     rules, rule_meta = _coverage_rules(cfg, bo, seats, counties, candidates, p_last, float(np.max(standard)), provider)
 
     # --- model -------------------------------------------------------------------------
@@ -197,8 +197,8 @@ def plan(
         summary["binding"] = result.binding
     summary["determinism"] = plan_determinism(result, tl)
     summary["warnings"] = plan_warnings(summary, table, bo.mip_gap)
-    return _finish(ctx, cfg, run_name, prefecture, years, p_last, study, bw_info, imp_info, result, summary,
-                   cells, candidates, matrix, stations, table, out_dir, tl, write)
+    return _finish(ctx, inst, result, cfg=cfg, run_name=run_name, prefecture=prefecture, years=years, summary=summary,
+                   stations=stations, table=table, out_dir=out_dir, write=write)
 
 
 def plan_determinism(result, time_limit_s: float | None) -> dict:
@@ -303,9 +303,13 @@ def _multi_period(cfg: RunConfig, bo: BuildoutConfig, matrix, demand, years, sta
     return mdl.solve(solver=solver or cfg.solver.name, time_limit=tl, mip_gap=bo.mip_gap, warm_start=bo.warm_start)
 
 
-def _finish(ctx, cfg, run_name, prefecture, years, p_last, study, bw_info, imp_info, result, summary, cells,
-            candidates, matrix, stations, table, out_dir, tl, write) -> PlanResult:
-    """Manifest, chart and the atomic write of the plan folder."""
+def _finish(ctx: RunContext, inst, result: BuildoutResult, *, cfg: RunConfig, run_name: str, prefecture: str | None,
+            years: list[int], summary: dict, stations: gpd.GeoDataFrame, table: pd.DataFrame, out_dir: Path | None,
+            write: bool) -> PlanResult:
+    """Manifest, chart and the atomic write of the plan folder (``inst``: the plan's
+    :class:`~evsiting.stages.instance.Instance`, its last year's demand)."""
+    p_last, study, cells, candidates = inst.params, inst.study, inst.cells, inst.candidates
+    bw_info, imp_info, matrix = inst.demand.buildings_info, inst.travel.info, inst.travel.matrix
     manifest = ctx.manifest(
         cfg, run_name,
         prefecture_option=prefecture,
