@@ -99,7 +99,8 @@ def run(
         fill_note = f"; capacity fill: {n_fill:,}"
     cands, travel = reached.candidates, reached.travel
     candidates = cands.sites
-    ctx.done("travel times", f"{travel.matrix.nnz:,} pairs within {travel.cutoff_min:g} min, {travel.info['method']}; "
+    within = f"each cell's own standard (up to {travel.cutoff_min:g} min)" if travel.cut else f"{travel.cutoff_min:g} min"
+    ctx.done("travel times", f"{travel.matrix.nnz:,} pairs within {within}, {travel.info['method']}; "
                              f"gap fill: {reached.reach.added:,} sites added{fill_note}, {len(candidates):,} in all")
 
     solve_opts = SolveOptions(solver or cfg.solver.name, time_limit if time_limit is not None else cfg.solver.time_limit_s, cfg.solver.mip_gap)
