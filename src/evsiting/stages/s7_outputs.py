@@ -23,7 +23,7 @@ from ..sizing import size_depots
 
 #: Columns of ``demand.geojson``.
 DEMAND_COLUMNS = ["demand_id", "h3", "h3_resolution", "county_adcode", "county_name", "prefecture_adcode", "zone",
-                  "standard", "standard_min", "area_km2", "population", "nev_count", "energy_kwh_day", "energy_dc_kwh_day",
+                  "standard", "standard_km", "standard_min", "area_km2", "population", "nev_count", "energy_kwh_day", "energy_dc_kwh_day",
                   "covered", "travel_min", "station_id", "geometry"]
 
 
