@@ -167,6 +167,8 @@ def prepare(cfg: RunConfig, prefecture: str | None = None, progress: Callable[[s
 def from_result(res) -> SweepInputs:
     """Sweep inputs from a :class:`evsiting.pipeline.RunResult` (no new pipeline run): its
     demand cells, candidates, travel-time matrix, parameters, standard and weight."""
+    from .stages.s5_model import standard_of
+
     cells = res.cells.drop(columns=["covered", "travel_min", "station_id"], errors="ignore")
     cfg = res.config
     return SweepInputs(cells, res.candidates, res.matrix, params_from_manifest(res.manifest), standard_of(cfg.model, cells),
@@ -306,7 +308,6 @@ def sweep_budget(inp: SweepInputs, values: list[float], solver: str = "cbc", tim
     Returns:
         DataFrame with :data:`TRADEOFF_COLUMNS` (``value`` = budget, CNY).
     """
-    from .config import CapacitatedConfig
     from .stages.s5_model import CAPACITATED_MIP_GAP, ModelInputs, capacitated_model
     from .stages.s6_sizing import assign_cells
 

@@ -29,7 +29,7 @@ import numpy as np
 import pulp
 import scipy.sparse as sp
 
-from evsiting.errors import InfeasibleError, InputError
+from evsiting.errors import InfeasibleError
 from evsiting.models._core import (
     LocationResult,
     SolveOutcome,
