@@ -188,6 +188,10 @@ def from_points(
             study area are skipped, their count in ``attrs["skipped_outside"]``, so one
             province-wide file serves every prefecture run; ``region_name`` names it in
             messages.
+        port_columns: ``{"dc_ports_column": col, "ac_ports_column": col, "max_kw_column":
+            col}`` (None = absent): installed ports (whole numbers, columns ``existing_dc`` /
+            ``existing_ac``) and the installed kW a station at the site may hold (positive or
+            blank, column ``max_station_kw``: a hub with a grid connection of its own).
 
     Returns:
         WGS84 point GeoDataFrame with :data:`CANDIDATE_COLUMNS`; ``site_id`` = ``u-<id>``

@@ -269,7 +269,8 @@ def format_table(df: pd.DataFrame) -> str:
     rows = {
         "year": df["year"].astype(str),
         "scenario": df["scenario"].astype(str),
-        "service standard (min)": df["service_standard_min"].map(lambda v: f"{v:g}"),
+        "service standard (min)": df["service_standard_min"].map(
+            lambda v: "by zone" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:g}"),
         "NEVs": df["nev_count"].map(lambda v: f"{v:,}"),
         "stations": df["stations"].map(lambda v: f"{v:,}"),
         "DC ports": df["ports_dc"].map(lambda v: f"{v:,}"),

@@ -154,6 +154,8 @@ def prepare(cfg: RunConfig, prefecture: str | None = None, progress: Callable[[s
 def from_result(res) -> SweepInputs:
     """Sweep inputs from a :class:`evsiting.runs.run.RunResult` (no new pipeline run): its
     demand cells, candidates, travel-time matrix, parameters, standard and weight."""
+    from evsiting.stages.s5_model import standard_of
+
     cells = res.cells.drop(columns=["covered", "travel_min", "station_id"], errors="ignore")
     cfg = res.config
     return SweepInputs(cells, res.candidates, res.matrix, params_from_manifest(res.manifest), standard_of(cfg.model, cells),

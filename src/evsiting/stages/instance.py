@@ -101,7 +101,8 @@ def build_instance(cfg: RunConfig, study: Study, ctx: RunContext, *, demand: Dem
         reached, n_fill = fill_capacity(cfg.model, provider, cells, reached, params)
         fill_note = f"; capacity fill: {n_fill:,}"
     travel = reached.travel
-    ctx.done("travel times", f"{travel.matrix.nnz:,} pairs within {travel.cutoff_min:g} min, {travel.info['method']}; "
+    within = f"each cell's own standard (up to {travel.cutoff_min:g} min)" if travel.cut else f"{travel.cutoff_min:g} min"
+    ctx.done("travel times", f"{travel.matrix.nnz:,} pairs within {within}, {travel.info['method']}; "
                              f"gap fill: {reached.reach.added:,} sites added{fill_note}, "
                              f"{len(reached.candidates.sites):,} in all")
     return Instance(study, demand, reached, provider, n_fill)

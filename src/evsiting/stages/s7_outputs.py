@@ -23,9 +23,9 @@ from evsiting.sizing.ports import size_depots
 
 #: Columns of ``demand.geojson``.
 DEMAND_COLUMNS = ["demand_id", "h3", "h3_resolution", "county_adcode", "county_name", "prefecture_adcode", "zone",
-                  "standard", "standard_min", "area_km2", "population", "nev_count", "energy_kwh_day", "energy_dc_kwh_day",
-                  "covered", "assigned_station_id", "assigned_min", "nearest_open_station_id", "nearest_open_min",
-                  "nearest_open_crow_km", "geometry"]
+                  "standard", "standard_km", "standard_min", "area_km2", "population", "nev_count", "energy_kwh_day",
+                  "energy_dc_kwh_day", "covered", "assigned_station_id", "assigned_min", "nearest_open_station_id",
+                  "nearest_open_min", "nearest_open_crow_km", "geometry"]
 
 
 def _ratio(a: float, b: float) -> float | None:
