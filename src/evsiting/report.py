@@ -475,7 +475,9 @@ VALIDATION_COLUMNS = [("label", "metric"), ("unit", "unit"), ("run_value", "run"
 PREFECTURE_COLUMNS = [("name_en", "prefecture"), ("nev_count", "NEVs"), ("stations", "stations"), ("ports_dc", "DC ports"),
                       ("ports_ac", "AC ports"), ("coverage_share", "NEVs within standard"),
                       ("energy_served_kwh_day", "served kWh/day"), ("unserved_energy_kwh_day", "unserved kWh/day"),
-                      ("nev_per_public_charger", "NEVs per port"), ("cost_cny", "cost CNY")]
+                      ("nev_per_public_charger", "NEVs per port"), ("cost_cny", "cost CNY"),
+                      ("energy_served_in_other_prefectures_kwh_day", "its kWh/day served across the border"),
+                      ("energy_served_for_other_prefectures_kwh_day", "kWh/day it serves for neighbours")]
 
 
 ZONE_COLUMNS = [("prefecture", "prefecture"), ("zone", "zone"), ("nev_count", "NEVs"), ("stations", "stations"),
@@ -596,8 +598,10 @@ def run_report(summary: dict, manifest: dict | None, map_bytes: bytes | None, ch
                                  f"service standard {std:g} min" if isinstance(std, (int, float)) else "") if p)
     sections = [("Headline", kv_table(headline(tot, cost) + [("NEVs", f"{int(tot['nev_count']):,}"),
                                                               ("public charging energy", f"{float(tot['energy_kwh_day']):,.0f} kWh/day")]))]
-    sections.append(("By prefecture", table_html(_pct_rows(list(summary.get("prefectures", [])) + [{"name_en": "Total", **tot}]),
-                                                PREFECTURE_COLUMNS)))
+    prows = list(summary.get("prefectures", []))
+    pcols = [c for c in PREFECTURE_COLUMNS  # the cross-border columns only for a run over several prefectures
+             if not c[0].startswith("energy_served_") or (len(prows) > 1 and any(c[0] in r for r in prows))]
+    sections.append(("By prefecture", table_html(_pct_rows(prows + [{"name_en": "Total", **tot}]), pcols)))
     sections.append((f"Warnings ({len(warnings)})", warnings_html(warnings)))
     if summary.get("complete") is False:
         sections.insert(0, ("INCOMPLETE", f"<p>No run for {_esc(', '.join(summary.get('missing', [])))}: the totals leave it out.</p>"))
