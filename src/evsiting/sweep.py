@@ -278,9 +278,12 @@ def _p_row_warnings(inp: SweepInputs, row: dict, mip_gap: float | None) -> list[
     from .alerts import over_site_max_warning, solver_warning
 
     out = []
-    line = over_site_max_warning(row["stations_over_site_max"], inp.params.value("site_max_dc_ports"), inp.params.value("site_max_ac_ports"))
-    if line:
-        out.append(line.split(": add candidate")[0])
+    n_over = row["stations_over_site_max"]
+    if over_site_max_warning(n_over, inp.params.value("site_max_dc_ports"), inp.params.value("site_max_ac_ports")):
+        # one short line without '; ' (the row's warnings are '; '-joined): MCLP has no station capacity
+        out.append(f"{n_over:,} station(s) need more ports than one site holds ({inp.params.value('site_max_dc_ports'):g} DC / "
+                   f"{inp.params.value('site_max_ac_ports'):g} AC, parameters site_max_*): MCLP has no station capacity, "
+                   "add candidate sites (candidates.per_county) or sweep budgets with the capacitated model (--budget)")
     unreached = np.diff(inp.matrix.indptr) == 0
     nev = inp.cells["nev_count"].to_numpy(dtype=float)
     if (unreached & (nev > 0)).any():
