@@ -219,7 +219,8 @@ def plan_determinism(result, time_limit_s: float | None) -> dict:
 
     years = [r for r in (getattr(result, "year_results", None) or []) if r]
     if not years:
-        return determinism(result, time_limit_s)
+        out = determinism(result, time_limit_s)
+        return {**out, "why": out["why"].replace("solver.time_limit_s", "buildout.time_limit_s")}
     limited = [str(r["year"]) for r in years if "time limit" in str(r.get("message") or "")]
     if not limited:
         return {"deterministic": True, "why": "every year's solve ended by proof or at the requested gap before any time "
