@@ -206,7 +206,8 @@ def plan(
         summary["solver"]["years"] = result.year_results
         summary["binding"] = result.binding
     summary["determinism"] = plan_determinism(result, tl)
-    summary["warnings"] = plan_warnings(summary, table, bo.mip_gap)
+    summary["warnings"] = [w.removeprefix("warning: ") for f in study.files for w in f.get("warnings", [])] \
+        + plan_warnings(summary, table, bo.mip_gap)
     return _finish(ctx, cfg, run_name, prefecture, years, p_last, study, bw_info, imp_info, result, summary,
                    cells, candidates, matrix, stations, table, out_dir, tl, write)
 
@@ -232,8 +233,8 @@ def plan_determinism(result, time_limit_s: float | None) -> dict:
 
 
 def plan_warnings(summary: dict, table: pd.DataFrame, mip_gap: float | None) -> list[str]:
-    """The plan's warnings, one line each (``summary.json`` ``warnings``, console, report):
-    years serving less than all public energy (and where it is short), a solve short of its
+    """The plan's own warnings, one line each (``summary.json`` ``warnings`` after the data
+    files' warnings, console, report): years serving less than all public energy (and where it is short), a solve short of its
     target gap, a plan that is not repeatable."""
     from ..alerts import solver_warning
 

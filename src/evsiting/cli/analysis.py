@@ -94,6 +94,9 @@ def register(app: typer.Typer) -> None:
                                     "energy_served_kwh_day": "energy served", "coverage_share": "NEVs covered",
                                     "cost_cny": "cost CNY"})
         typer.echo(show.to_string(index=False))
+        for f in inp.files:  # the data files' warnings (a candidate file's dropped rows ...), once
+            for line in f.get("warnings", []):
+                typer.echo(line if line.startswith("warning: ") else f"warning: {line}")
         if "warnings" in df.columns:
             for line in sweep_warning_lines(df, kind):
                 typer.echo(f"warning: {line}")
