@@ -58,6 +58,13 @@ def test_all_prefectures_write_nine_folders_and_a_rollup(batch):
     per = [json.loads((out / f"small-{s}" / "summary.json").read_text()) for s in PREFECTURE_SLUGS]
     assert roll["stations_over_site_max"] == sum(p["stations_over_site_max"] for p in per)
     assert len(roll["warnings"]) == sum(len(p["warnings"]) for p in per)
+    # the station list and county table of every prefecture, in one file each (issue 23)
+    for table, key in (("stations.csv", None), ("counties.csv", "counties")):
+        lines = (out / "small-province" / table).read_text(encoding="utf-8-sig").splitlines()
+        parts = [(out / f"small-{s}" / table).read_text(encoding="utf-8-sig").splitlines() for s in PREFECTURE_SLUGS]
+        assert lines[0] == parts[0][0] and len(lines) == 1 + sum(len(p) - 1 for p in parts)
+    assert len(roll["counties"]) == sum(len(p["counties"]) for p in per) == 88
+    assert "Stations (" in page and "By county" in page
 
 
 def test_rollup_totals_are_the_sums_of_the_prefecture_outputs(batch):

@@ -260,10 +260,17 @@ def test_plan_outputs(anshun_plan):
     s = json.loads((d / "summary.json").read_text())
     assert s["solver"]["status"] in ("optimal", "feasible") and s["solver"]["gap"] >= 0
     assert s["coverage_rules"][0]["places"] == 6  # Anshun's six county seats
+    # warnings and determinism as a run's summary has them (issue 23)
+    assert isinstance(s["warnings"], list) and set(s["determinism"]) == {"deterministic", "why"}
+    messages = [s["solver"]["message"]] + [y.get("message") for y in s["solver"].get("years", [])]
+    assert s["determinism"]["deterministic"] == all("time limit" not in str(m) for m in messages)
+    assert s["determinism"]["deterministic"] or any(w.startswith("not repeatable") for w in s["warnings"])
+    short = [r for r in s["by_year"] if r["served_share"] < 0.9995]
+    assert sum(w.startswith(tuple(str(r["year"]) for r in short)) for w in s["warnings"]) == len(short) if short else True
     # a map and a self-contained report in the plan folder too (issue 16)
     assert (d / "map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     page = (d / "report.html").read_text(encoding="utf-8")
-    assert "By year" in page and page.count("data:image/png;base64,") == 2
+    assert "By year" in page and page.count("data:image/png;base64,") == 2 and "Warnings (" in page
     assert not re.search(r"""(src|href)\s*=\s*["']?https?://""", page)
     assert st["name"].notna().all()
     assert {"map.png", "report.html"} <= set((d / ".evsiting-outputs").read_text().split())

@@ -70,7 +70,7 @@ def register(app: typer.Typer) -> None:
         option = "--stations" if kind == "p" else "--budget"
         echo_err(f"evsiting sweep {config} {option} {p or budget}" + options_text(prefecture=prefecture, out=out, solver=solver, time_limit=time_limit)
                  + ": preparing demand, candidates and travel times")
-        df, target = sweep.run_sweep(cfg, kind, values, prefecture=prefecture, out=out, solver=solver,
+        df, target, inp = sweep.run_sweep(cfg, kind, values, prefecture=prefecture, out=out, solver=solver,
                                      time_limit=time_limit, progress=echo_err)
         cols = ["value", "stations", "ports_dc", "ports_ac", "coverage_share", "cost_cny", "status"]
         cols += [c for c in ("stations_over_site_max",) if c in df.columns]
@@ -87,6 +87,9 @@ def register(app: typer.Typer) -> None:
                                     "energy_served_kwh_day": "energy served", "coverage_share": "NEVs covered",
                                     "cost_cny": "cost CNY"})
         typer.echo(show.to_string(index=False))
+        for f in inp.files:  # the data files' warnings (a candidate file's dropped rows ...), once
+            for line in f.get("warnings", []):
+                typer.echo(line if line.startswith("warning: ") else f"warning: {line}")
         if "warnings" in df.columns:
             for line in sweep_warning_lines(df, kind):
                 typer.echo(f"warning: {line}")

@@ -532,13 +532,27 @@ def _did_you_mean(loc: tuple, model: type[BaseModel] = None) -> str:
     """`` (did you mean 'x'?)`` for an unknown key at ``loc`` when a valid key is close."""
     import difflib
 
+    import typing
+
+    def sub_model(ann):
+        """The config model inside an annotation (``X``, ``X | None``, ``list[X]``), or None."""
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            return ann
+        for arg in typing.get_args(ann):
+            found = sub_model(arg)
+            if found is not None:
+                return found
+        return None
+
     model = model or RunConfig
     for part in loc[:-1]:
-        field = model.model_fields.get(str(part)) if isinstance(part, str) else None
-        ann = getattr(field, "annotation", None)
-        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+        if isinstance(part, int):  # an item of a list: the list's model already taken
+            continue
+        field = model.model_fields.get(str(part))
+        found = sub_model(getattr(field, "annotation", None))
+        if found is None:
             return ""
-        model = ann
+        model = found
     close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
 

@@ -139,9 +139,16 @@ def _north_arrow(ax) -> None:
                 arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.5})
 
 
-def _size(ports: np.ndarray, max_ports: float) -> np.ndarray:
-    """Marker areas (pt²) proportional to the ports, the largest station 260 pt²."""
-    return 6.0 + 254.0 * np.asarray(ports, dtype=float) / max(float(max_ports), 1.0)
+def _size(ports: np.ndarray, max_ports: float, max_area: float = 260.0) -> np.ndarray:
+    """Marker areas (pt²) proportional to the ports, the largest station ``max_area`` pt²."""
+    return 6.0 + (max_area - 6.0) * np.asarray(ports, dtype=float) / max(float(max_ports), 1.0)
+
+
+def max_marker_area(n_points: int) -> float:
+    """The largest marker (pt²) of a map with ``n_points`` stations: 260 up to 150 points,
+    then shrinking with the square root of their number (at least 40), so that a province of
+    2,000 stations is not covered by its markers."""
+    return float(np.clip(260.0 * math.sqrt(150.0 / max(n_points, 1)), 40.0, 260.0))
 
 
 def _size_keys(max_ports: float) -> list[int]:
@@ -221,7 +228,7 @@ def place_labels(ax, pref: gpd.GeoDataFrame, cty: gpd.GeoDataFrame) -> str:
     return "zh" if font is not None else ("en" if several else "none")
 
 
-def draw_map(ax, panel: MapPanel, max_ports: float | None = None, density_max: float | None = None):
+def draw_map(ax, panel: MapPanel, max_ports: float | None = None, density_max: float | None = None, max_area: float = 260.0):
     """Draw ``panel`` on ``ax`` (EPSG:32648 metres): cells, boundaries, stations, scale bar and
     north arrow. Returns the demand ``ScalarMappable`` (for a colour bar) or None."""
     from matplotlib import colormaps
@@ -253,7 +260,7 @@ def draw_map(ax, panel: MapPanel, max_ports: float | None = None, density_max: f
     for value, _, colour in _categories(panel):
         sel = (st[panel.colour_by] == value).to_numpy() if panel.colour_by in st.columns else np.ones(len(st), bool)
         if sel.any():  # existing stations (squares) above the new ones
-            ax.scatter(st.geometry.x.to_numpy()[sel], st.geometry.y.to_numpy()[sel], s=_size(ports[sel], mx), c=[colour],
+            ax.scatter(st.geometry.x.to_numpy()[sel], st.geometry.y.to_numpy()[sel], s=_size(ports[sel], mx, max_area), c=[colour],
                        marker=TYPE_MARKERS.get(value, "o"), alpha=0.8, edgecolors=np.where(over[sel], "black", "white").tolist(),
                        linewidths=np.where(over[sel], 1.3, 0.5), zorder=4.5 if value == "required" else 4)
     frames = [f for f in (pref, panel.cells.to_crs(PROJECTED_CRS) if panel.cells is not None and len(panel.cells) else None, st)
@@ -276,7 +283,7 @@ def draw_map(ax, panel: MapPanel, max_ports: float | None = None, density_max: f
     return mappable
 
 
-def _legend_handles(panels: Sequence[MapPanel], max_ports: float):
+def _legend_handles(panels: Sequence[MapPanel], max_ports: float, max_area: float = 260.0):
     from matplotlib.lines import Line2D
 
     handles = []
@@ -288,7 +295,7 @@ def _legend_handles(panels: Sequence[MapPanel], max_ports: float):
                 handles.append(Line2D([], [], marker=TYPE_MARKERS.get(value, "o"), ls="", markersize=8, markerfacecolor=colour,
                                       markeredgecolor="white", label=label))
     for k in _size_keys(max_ports):
-        handles.append(Line2D([], [], marker="o", ls="", markersize=math.sqrt(float(_size([k], max_ports)[0])),
+        handles.append(Line2D([], [], marker="o", ls="", markersize=math.sqrt(float(_size([k], max_ports, max_area)[0])),
                               markerfacecolor="#bbbbbb", markeredgecolor="#555555", label=f"{k:,} ports"))
     if any("over_site_max" in p.stations.columns and p.stations["over_site_max"].fillna(False).astype(bool).any() for p in panels):
         handles.append(Line2D([], [], marker="o", ls="", markersize=8, markerfacecolor="#bbbbbb", markeredgecolor="black",
@@ -340,6 +347,7 @@ def map_png(panels: Sequence[MapPanel], title: str) -> bytes:
             d = p.cells["nev_count"].to_numpy(dtype=float) / np.maximum(p.cells["area_km2"].to_numpy(dtype=float), 1e-6)
             dens.append(float(np.nanpercentile(d, 99.5)))
     dmax = max(dens) if dens else None
+    area = max_marker_area(max((len(p.stations) for p in panels), default=1))
     single = n == 1
     fig = Figure(figsize=(11.5, 7.6) if single else (4.6 * cols + 2.8, 4.9 * rows + 0.9), dpi=110)
     if single:
@@ -353,14 +361,14 @@ def map_png(panels: Sequence[MapPanel], title: str) -> bytes:
         side = fig.add_subplot(gs[:, cols])
     mappable = None
     for ax, p in zip(axes, panels):
-        m = draw_map(ax, p, max_ports, dmax)
+        m = draw_map(ax, p, max_ports, dmax, area)
         mappable = mappable or m
         if not single and p.headline:
             text = "\n".join(f"{k}: {v}" for k, v in p.headline)
             ax.text(0.99, 0.01, text, transform=ax.transAxes, ha="right", va="bottom", multialignment="left", fontsize=6.3, zorder=9,
                     bbox={"boxstyle": "round,pad=0.3", "facecolor": "white", "alpha": 0.85, "edgecolor": "#999999"})
     side.axis("off")
-    leg = side.legend(handles=_legend_handles(panels, max_ports), loc="upper left", fontsize=8, frameon=True,
+    leg = side.legend(handles=_legend_handles(panels, max_ports, area), loc="upper left", fontsize=8, frameon=True,
                       title=_legend_title(panels), title_fontsize=8.5, borderpad=0.8, labelspacing=1.0)
     leg.get_frame().set_edgecolor("#999999")
     if single and panels[0].headline:
@@ -468,7 +476,9 @@ VALIDATION_COLUMNS = [("label", "metric"), ("unit", "unit"), ("run_value", "run"
 PREFECTURE_COLUMNS = [("name_en", "prefecture"), ("nev_count", "NEVs"), ("stations", "stations"), ("ports_dc", "DC ports"),
                       ("ports_ac", "AC ports"), ("coverage_share", "NEVs within standard"),
                       ("energy_served_kwh_day", "served kWh/day"), ("unserved_energy_kwh_day", "unserved kWh/day"),
-                      ("nev_per_public_charger", "NEVs per port"), ("cost_cny", "cost CNY")]
+                      ("nev_per_public_charger", "NEVs per port"), ("cost_cny", "cost CNY"),
+                      ("energy_served_in_other_prefectures_kwh_day", "its kWh/day served across the border"),
+                      ("energy_served_for_other_prefectures_kwh_day", "kWh/day it serves for neighbours")]
 
 
 ZONE_COLUMNS = [("prefecture", "prefecture"), ("zone", "zone"), ("nev_count", "NEVs"), ("stations", "stations"),
@@ -589,8 +599,10 @@ def run_report(summary: dict, manifest: dict | None, map_bytes: bytes | None, ch
                                  f"service standard {standard_label(summary)}" if std is not None or summary.get("service_standard") else "") if p)
     sections = [("Headline", kv_table(headline(tot, cost) + [("NEVs", f"{int(tot['nev_count']):,}"),
                                                               ("public charging energy", f"{float(tot['energy_kwh_day']):,.0f} kWh/day")]))]
-    sections.append(("By prefecture", table_html(_pct_rows(list(summary.get("prefectures", [])) + [{"name_en": "Total", **tot}]),
-                                                PREFECTURE_COLUMNS)))
+    prows = list(summary.get("prefectures", []))
+    pcols = [c for c in PREFECTURE_COLUMNS  # the cross-border columns only for a run over several prefectures
+             if not c[0].startswith("energy_served_") or (len(prows) > 1 and any(c[0] in r for r in prows))]
+    sections.append(("By prefecture", table_html(_pct_rows(prows + [{"name_en": "Total", **tot}]), pcols)))
     sections.append((f"Warnings ({len(warnings)})", warnings_html(warnings)))
     if summary.get("complete") is False:
         sections.insert(0, ("INCOMPLETE", f"<p>No run for {_esc(', '.join(summary.get('missing', [])))}: the totals leave it out.</p>"))

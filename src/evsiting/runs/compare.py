@@ -358,7 +358,8 @@ def comparison_title(df: pd.DataFrame) -> str:
 
 def compare_map_png(df: pd.DataFrame, run_dirs: list[Path]) -> bytes | None:
     """``map.png`` of a comparison: one map per run folder (its open stations over its demand
-    cells, same port scale), each with its headline; None when a folder has no ``sites.geojson``."""
+    cells, same port scale), each with its headline; a plan folder (no ``sites.geojson``) gets no
+    panel; None when no folder has one."""
     import geopandas as gpd
 
     from evsiting.report.html import MapPanel, headline, map_png, open_sites
@@ -366,15 +367,15 @@ def compare_map_png(df: pd.DataFrame, run_dirs: list[Path]) -> bytes | None:
     panels = []
     for (_, row), d in zip(df.iterrows(), run_dirs):
         d = Path(d)
-        if not (d / "sites.geojson").exists():
-            return None
+        if not (d / "sites.geojson").exists():  # a plan folder: no map panel of its own
+            continue
         s = json.loads((d / "summary.json").read_text(encoding="utf-8"))
         sites = open_sites(gpd.read_file(d / "sites.geojson"))
         cells = gpd.read_file(d / "demand.geojson") if (d / "demand.geojson").exists() else None
         prefs = [int(p["adcode"]) for p in s.get("prefectures", [])]
         head = headline(s["total"], row["cost_cny"] if pd.notna(row["cost_cny"]) else None)
         panels.append(MapPanel(str(row["scenario_label"]), sites, cells, prefs, head))
-    return map_png(panels, comparison_title(df))
+    return map_png(panels, comparison_title(df)) if panels else None
 
 
 def compare_report(df: pd.DataFrame, chart: bytes, map_bytes: bytes | None, warnings: dict[str, list[str]]) -> str:
@@ -385,7 +386,12 @@ def compare_report(df: pd.DataFrame, chart: bytes, map_bytes: bytes | None, warn
             ("nev_count", "NEVs"), ("stations", "stations"), ("ports_dc", "DC ports"), ("ports_ac", "AC ports"),
             ("coverage_share", "NEVs within standard"), ("cost_cny", "cost CNY"), ("nev_per_public_charger", "NEVs per port"),
             ("unserved_energy_kwh_day", "unserved kWh/day")]
-    cols += [(c, c.replace("_", " ")) for c in df.columns[len(COMPARE_COLUMNS):]]  # per-zone figures
+    zone_labels = {"stations": "stations", "ports_per_station_median": "ports per station (median)",
+                   "access_min_mean": "access min (mean)", "access_min_p95": "access min (95th pct)",
+                   "nev_within_standard_share": "NEVs within standard"}
+    for c in df.columns[len(COMPARE_COLUMNS):]:  # per-zone figures
+        fig = next(f for f in ZONE_FIGURES if c.startswith(f + "_"))
+        cols.append((c, f"{c[len(fig) + 1:]}: {zone_labels[fig]}"))
     rows = []
     for r in df.to_dict(orient="records"):
         r = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}

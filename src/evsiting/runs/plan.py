@@ -196,7 +196,8 @@ def plan(
         summary["solver"]["years"] = result.year_results
         summary["binding"] = result.binding
     summary["determinism"] = plan_determinism(result, tl)
-    summary["warnings"] = plan_warnings(summary, table, bo.mip_gap)
+    summary["warnings"] = [w.removeprefix("warning: ") for f in study.files for w in f.get("warnings", [])] \
+        + plan_warnings(summary, table, bo.mip_gap)
     return _finish(ctx, inst, result, cfg=cfg, run_name=run_name, prefecture=prefecture, years=years, summary=summary,
                    stations=stations, table=table, out_dir=out_dir, write=write)
 
@@ -209,7 +210,8 @@ def plan_determinism(result, time_limit_s: float | None) -> dict:
 
     years = [r for r in (getattr(result, "year_results", None) or []) if r]
     if not years:
-        return determinism(result, time_limit_s)
+        out = determinism(result, time_limit_s)
+        return {**out, "why": out["why"].replace("solver.time_limit_s", "buildout.time_limit_s")}
     limited = [str(r["year"]) for r in years if "time limit" in str(r.get("message") or "")]
     if not limited:
         return {"deterministic": True, "why": "every year's solve ended by proof or at the requested gap before any time "
@@ -221,8 +223,8 @@ def plan_determinism(result, time_limit_s: float | None) -> dict:
 
 
 def plan_warnings(summary: dict, table: pd.DataFrame, mip_gap: float | None) -> list[str]:
-    """The plan's warnings, one line each (``summary.json`` ``warnings``, console, report):
-    years serving less than all public energy (and where it is short), a solve short of its
+    """The plan's own warnings, one line each (``summary.json`` ``warnings`` after the data
+    files' warnings, console, report): years serving less than all public energy (and where it is short), a solve short of its
     target gap, a plan that is not repeatable."""
     from evsiting.report.warnings import solver_warning
 

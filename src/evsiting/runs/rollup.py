@@ -14,6 +14,8 @@ Reads the run folders of the prefecture runs (``summary.json``, ``sites.geojson`
   ``demand.geojson``, and others the pipeline writes), merged in adcode order (features copied
   unchanged, ids renumbered 0..n-1), with the QGIS style (``.qml``) of the first folder when
   it has one. Other formats (GeoPackage) are not merged;
+- ``stations.csv`` and ``counties.csv`` of every prefecture run, one header and all rows, and
+  the runs' ``zones`` and ``counties`` rows in ``province_summary.json``;
 - ``map.png`` and ``report.html`` of the province (:mod:`evsiting.report.html`): every
   prefecture's stations over its demand cells, the totals, the prefecture table, every run's
   warnings and the validation of the totals.
@@ -185,6 +187,9 @@ def write_rollup(run_dirs: list[Path], out_dir: Path, target_nev: float, target_
     summaries = [_read_json(d / "summary.json") for d in run_dirs]
     summary = province_summary(summaries, [d.name for d in run_dirs], target_nev, target_year, missing)
     order = sorted(range(len(run_dirs)), key=lambda i: summaries[i]["prefectures"][0]["adcode"])
+    for key in ("zones", "counties"):  # the prefecture runs' rows, in adcode order
+        if all(key in summaries[i] for i in order):
+            summary[key] = [r for i in order for r in summaries[i][key]]
     with atomic_dir(out_dir) as tmp:
         (tmp / "province_summary.json").write_text(dumps_json(summary), encoding="utf-8")
         (tmp / "province_summary.csv").write_text(summary_csv(summary), encoding="utf-8")
@@ -194,6 +199,11 @@ def write_rollup(run_dirs: list[Path], out_dir: Path, target_nev: float, target_
             style = run_dirs[order[0]] / (layer[: -len(".geojson")] + ".qml")
             if style.exists():
                 (tmp / style.name).write_bytes(style.read_bytes())
+        for table in ("stations.csv", "counties.csv"):  # one header, then every run's rows
+            if all((d / table).exists() for d in run_dirs):
+                texts = [(run_dirs[i] / table).read_text(encoding="utf-8-sig").splitlines(keepends=True) for i in order]
+                body = texts[0][:1] + [line for t in texts for line in t[1:]]
+                (tmp / table).write_text("".join(body), encoding="utf-8-sig")
         if "sites.geojson" in layers:
             write_province_report(tmp, summary, [run_dirs[i] for i in order], Path(out_dir).name)
     return summary
@@ -212,5 +222,9 @@ def write_province_report(folder: Path, summary: dict, run_dirs: list[Path], nam
     cells = None
     if all((d / "demand.geojson").exists() for d in run_dirs):
         cells = gpd.GeoDataFrame(pd.concat([gpd.read_file(d / "demand.geojson") for d in run_dirs], ignore_index=True), crs="EPSG:4326")
+    stations = None
+    if all((d / "stations.geojson").exists() for d in run_dirs):
+        stations = gpd.GeoDataFrame(pd.concat([gpd.read_file(d / "stations.geojson") for d in run_dirs], ignore_index=True),
+                                    crs="EPSG:4326")
     head = {"run": f"{name} (roll-up of {len(run_dirs)} prefecture runs)", "model": None, **summary}
-    write_run_report(folder, head, None, sites, cells, warnings=summary.get("warnings", []))
+    write_run_report(folder, head, None, sites, cells, warnings=summary.get("warnings", []), stations=stations)

@@ -268,9 +268,12 @@ def _p_row_warnings(inp: SweepInputs, row: dict, mip_gap: float | None) -> list[
     from evsiting.report.warnings import over_site_max_warning, solver_warning
 
     out = []
-    line = over_site_max_warning(row["stations_over_site_max"], inp.params.value("site_max_dc_ports"), inp.params.value("site_max_ac_ports"))
-    if line:
-        out.append(line.split(": add candidate")[0])
+    n_over = row["stations_over_site_max"]
+    if over_site_max_warning(n_over, inp.params.value("site_max_dc_ports"), inp.params.value("site_max_ac_ports")):
+        # one short line without '; ' (the row's warnings are '; '-joined): MCLP has no station capacity
+        out.append(f"{n_over:,} station(s) need more ports than one site holds ({inp.params.value('site_max_dc_ports'):g} DC / "
+                   f"{inp.params.value('site_max_ac_ports'):g} AC, parameters site_max_*): MCLP has no station capacity, "
+                   "add candidate sites (candidates.per_county) or sweep budgets with the capacitated model (--budget)")
     unreached = np.diff(inp.matrix.indptr) == 0
     nev = inp.cells["nev_count"].to_numpy(dtype=float)
     if (unreached & (nev > 0)).any():
@@ -428,13 +431,13 @@ def write_sweep(df: pd.DataFrame, out_dir: Path, title: str, kind: str = "p", ma
 
 def run_sweep(cfg: RunConfig, kind: str, values: list, *, prefecture: str | None = None, out: Path | None = None,
               solver: str | None = None, time_limit: float | None = None,
-              progress: Callable[[str], None] = lambda m: None) -> tuple[pd.DataFrame, Path]:
+              progress: Callable[[str], None] = lambda m: None) -> tuple[pd.DataFrame, Path, SweepInputs]:
     """The whole ``evsiting sweep``: the instance once (:func:`prepare`), one solve per value
     (:func:`sweep_p` for ``kind`` ``"p"``, :func:`sweep_budget` for ``"budget"``, CNY), and the
     folder ``out`` (default ``<output_dir>/<run>-sweep-<kind>``) written atomically.
 
     Returns:
-        (the trade-off table, the folder written).
+        (the trade-off table, the folder written, the instance: :class:`SweepInputs`).
 
     Raises:
         InputError: as :func:`prepare` and the solves; nothing is written then.
@@ -448,7 +451,7 @@ def run_sweep(cfg: RunConfig, kind: str, values: list, *, prefecture: str | None
     title = f"{inp.run_name}: {inp.summary['year']}, {inp.summary['scenario']} scenario, standard {standard_text(inp.standard_min)} min"
     manifest = sweep_manifest(cfg, inp, kind, values, prefecture=prefecture, **opts)
     write_sweep(df, target, title, kind, manifest)
-    return df, target
+    return df, target, inp
 
 
 def sweep_model(kind: str) -> str:

@@ -125,8 +125,8 @@ def read_candidate_files(cfg: RunConfig, counties: gpd.GeoDataFrame, counties_al
         sites_f["source"] = pf.path  # as written in the config: the same output on every machine
         if (msg := cand.skipped_warning(sites_f, pf.path)) is not None:
             said.append(msg)
-        for msg in said:  # on the console with the resolved path; in the manifest and summary as in the config
-            progress(msg.replace(f"warning: {pf.path}: ", f"warning: {path}: ", 1))
+        # in the manifest and summary as in the config; the commands print them once, at the end
+        # (a run through its summary's warnings, plan and sweep after their tables)
         notes[pf.path]["skipped_outside_study_area"] = sites_f.attrs["skipped_outside"]
         notes[pf.path]["warnings"] = said
         user_sites.append(sites_f)
