@@ -269,3 +269,14 @@ def test_worker_processes_give_the_same_table(tmp_path, shared):
     one = sens.run_sensitivity(cfg, names=names, workers=1).table()
     two = sens.run_sensitivity(cfg, names=names, workers=2).table()
     pd.testing.assert_frame_equal(one, two)
+
+
+def test_physics_checks_order_runs_by_value_when_the_base_is_outside_low_high():
+    """A 30-min base with the 10/20-min range: 10 -> 228, 20 -> 63, 30 -> 30 stations holds."""
+    rows = [_row("base", "base", 30, 60, 60), {**_row(sens.STANDARD, "low", 228, 300, 10), "value": 10.0, "base_value": 30.0},
+            {**_row(sens.STANDARD, "high", 63, 90, 40), "value": 20.0, "base_value": 30.0}]
+    check = next(c for c in sens.physics_checks(_table(rows)) if c["parameter"] == sens.STANDARD)
+    assert check["result"] == "holds"
+    rows[2] = {**rows[2], "stations": 20}  # 20 min gives fewer stations than 30 min: broken
+    check = next(c for c in sens.physics_checks(_table(rows)) if c["parameter"] == sens.STANDARD)
+    assert check["result"] == "BROKEN"

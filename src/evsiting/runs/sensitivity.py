@@ -127,6 +127,9 @@ class VariantResult:
     sites: pd.DataFrame | None = None
     seconds: float = 0.0
     error: str = ""
+    #: CPU seconds of the solve's process (all its threads): the wall time on a shared machine
+    #: also counts the time other processes took
+    cpu_seconds: float = 0.0
 
     def row(self) -> dict:
         """The row of ``sensitivity.csv`` (:data:`CSV_COLUMNS`)."""
@@ -290,7 +293,7 @@ class RunPipeline:
         from evsiting.stages.s2_demand import build_demand
         from evsiting.stages.s3_candidates import build_candidates
 
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         cfg_v = variant_config(self.cfg, v)
         ov, reused = v.overrides, []
         if v.kind == "study":
@@ -312,6 +315,7 @@ class RunPipeline:
         if hit and v.kind != "base":
             reused.append("travel times")
         res = self._solve_sized(cfg_v, v, study, demand, reached, reused=tuple(reused), t0=t0)
+        res.cpu_seconds = time.process_time() - c0
         if v.kind == "base":
             self.base_result = res
             self.log.stage = None  # what the run reads is known now
@@ -524,7 +528,7 @@ def _progress_line(k: int, n: int, r: VariantResult) -> str:
     reuse = f"; reused {', '.join(r.reused)}" if r.reused else ""
     gap = "" if r.gap is None else f", gap {r.gap:.2%}"
     return (f"[{k}/{n}] {r.variant.label}: {r.stations:,} stations, {r.ports_dc:,} DC + {r.ports_ac:,} AC ports, "
-            f"{r.capital_cny / 1e6:,.1f} M CNY ({r.status}{gap}), {r.seconds:.1f} s{reuse}")
+            f"{r.capital_cny / 1e6:,.1f} M CNY ({r.status}{gap}), {r.seconds:.1f} s ({r.cpu_seconds:.1f} s CPU){reuse}")
 
 
 def run_sensitivity(cfg: RunConfig, prefecture: str | None = None, *, names: Sequence[str] | None = None,
@@ -576,11 +580,14 @@ def run_sensitivity(cfg: RunConfig, prefecture: str | None = None, *, names: Seq
     finally:
         _PIPELINES.clear()
     ordered = [results[v] for v in todo]
-    solve_s = [r.seconds for r in ordered if r.ok and not any(x.startswith("base plan") for x in r.reused)]
+    solved = [r for r in ordered if r.ok and not any(x.startswith("base plan") for x in r.reused)]
+    solve_s, solve_cpu = [r.seconds for r in solved], [r.cpu_seconds for r in solved]
     timings = {"base_instance_and_solve": round(t_prep, 3), "base_solve": round(base.seconds, 3),
                "variants_solved": len(jobs), "variants_failed": sum(not r.ok for r in ordered),
                "mean_solve": round(float(np.mean(solve_s)), 3) if solve_s else None,
                "max_solve": round(float(np.max(solve_s)), 3) if solve_s else None,
+               "mean_solve_cpu": round(float(np.mean(solve_cpu)), 3) if solve_cpu else None,
+               "max_solve_cpu": round(float(np.max(solve_cpu)), 3) if solve_cpu else None,
                "reused": {what: sum(any(x.startswith(what) for x in r.reused) for r in ordered)
                           for what in ("demand", "travel times", "base plan")},
                "workers": n_workers, "executor": executor, "total": round(time.perf_counter() - t0, 3)}
@@ -661,6 +668,16 @@ def _measure(row: dict, measure: str) -> float | None:
     return float(row[measure])
 
 
+def _order_key(row: dict, k: int) -> tuple:
+    """Where a run lies along its parameter: its numeric value (the base row's ``base_value`` is
+    taken from the varied rows), else low < base < high (the adoption scenarios)."""
+    v = row.get("value")
+    try:
+        return (0, float(v), k)
+    except (TypeError, ValueError):
+        return (1, float(k), k)
+
+
 def physics_checks(table: pd.DataFrame) -> list[dict]:
     """The checks of :data:`PHYSICS` on ``sensitivity.csv`` rows (the base row and the low and
     high rows of each parameter).
@@ -672,16 +689,20 @@ def physics_checks(table: pd.DataFrame) -> list[dict]:
         relative gaps, for judging a small break), ``can_break_by`` (what can break it).
     """
     rows = {(r["parameter"], r["side"]): r for r in table.to_dict(orient="records")}
-    base = rows.get(("base", "base"))
     out = []
     for text, param, measure, sign, why in PHYSICS:
         lo, hi = rows.get((param, "low")), rows.get((param, "high"))
+        base = rows.get(("base", "base"))
+        ref = lo or hi
+        if base is not None and ref is not None:  # the base row at the parameter's base value
+            base = {**base, "value": ref.get("base_value")}
         vals = [None if r is None else _measure(r, measure) for r in (lo, base, hi)]
         if any(v is None for v in vals):
             result = "not run"
-        else:
-            a, b, c = vals
-            result = "holds" if sign * (b - a) >= -1e-9 and sign * (c - b) >= -1e-9 else "BROKEN"
+        else:  # in the order of the parameter's value (a base outside low..high is put in its place)
+            xs = [_order_key(r, k) for k, r in enumerate((lo, base, hi))]
+            ys = [y for _, y in sorted(zip(xs, vals), key=lambda t: t[0])]
+            result = "holds" if all(sign * (b - a) >= -1e-9 for a, b in zip(ys, ys[1:])) else "BROKEN"
         gaps = [None if r is None else r.get("gap") for r in (lo, base, hi)]
         out.append({"check": text, "parameter": param, "measure": measure, "low": vals[0], "base": vals[1], "high": vals[2],
                     "result": result, "gaps": gaps, "can_break_by": why})
@@ -838,7 +859,8 @@ def sensitivity_report(sens: Sensitivity, stab: pd.DataFrame, checks: list[dict]
                ("NEVs per port", f"{b.nev_per_port}"), ("solver", f"{b.status}, gap {100 * (b.gap or 0):.2f} %"),
                ("solves", f"{len(sens.results)} variants ({t['variants_solved']} solved, {t['variants_failed']} failed, "
                           f"{t['reused']['base plan']} the base plan: the base value, or the same demand), executor {t['executor']}, {t['workers']} worker(s)"),
-               ("time", f"{t['total']:,.0f} s in all; mean solve {t['mean_solve']} s, longest {t['max_solve']} s"),
+               ("time", f"{t['total']:,.0f} s in all; mean solve {t['mean_solve']} s ({t.get('mean_solve_cpu')} s CPU), "
+                        f"longest {t['max_solve']} s ({t.get('max_solve_cpu')} s CPU)"),
                ("reused", f"demand kept in {t['reused']['demand']} solves, travel times in {t['reused']['travel times']}")]
     broken = [f"{c['check']}: {c['parameter']} low {_fmt_value(c['low'])}, base {_fmt_value(c['base'])}, high "
               f"{_fmt_value(c['high'])} ({c['measure']}; solver gaps {', '.join('?' if g is None else f'{100 * g:.2f} %' for g in c['gaps'])}); "
@@ -936,5 +958,6 @@ def sensitivity_manifest(sens: Sensitivity, prefecture: str | None, names: Seque
         solver={"name": sens.cfg.solver.name, "time_limit_s": sens.cfg.solver.time_limit_s, "mip_gap": sens.cfg.solver.mip_gap},
         sensitivity={"parameters_option": list(names) if names is not None else None,
                      "variants": [{"parameter": r.variant.parameter, "side": r.variant.side, "value": r.variant.value,
-                                   "kind": r.variant.kind, "seconds": round(r.seconds, 3)} for r in sens.results]},
+                                   "kind": r.variant.kind, "seconds": round(r.seconds, 3), "cpu_seconds": round(r.cpu_seconds, 3)}
+                                  for r in sens.results]},
     )
