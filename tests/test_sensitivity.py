@@ -280,3 +280,28 @@ def test_physics_checks_order_runs_by_value_when_the_base_is_outside_low_high():
     rows[2] = {**rows[2], "stations": 20}  # 20 min gives fewer stations than 30 min: broken
     check = next(c for c in sens.physics_checks(_table(rows)) if c["parameter"] == sens.STANDARD)
     assert check["result"] == "BROKEN"
+
+
+def test_cached_travel_computes_only_new_site_columns():
+    """SYNTHETIC points: the cache gives the provider's matrix, asking it only for new sites."""
+    import scipy.sparse as sp
+
+    from evsiting.stages.s4_travel import TravelTimes
+
+    cells, cand, mat = synthetic_cells_and_sites(20, 8, 5, side_km=20, nev_range=(1, 50), dc_kwh_per_nev=5.0)
+    calls = []
+
+    class Provider:
+        def times(self, demand, sites, params, cutoff_min):
+            calls.append(list(sites["site_id"]))
+            cols = [int(s[1:]) for s in sites["site_id"]]
+            return TravelTimes(sp.csr_matrix(mat[:, cols]), {"method": "synthetic"}, cutoff_min)
+
+    c = sens._CachedTravel(Provider())
+    first = c.times(cells, cand.iloc[:5], None, 15.0)
+    again = c.times(cells, cand.iloc[[4, 6, 0, 7]], None, 15.0)
+    assert calls == [["s0", "s1", "s2", "s3", "s4"], ["s6", "s7"]] and c.computed == 7
+    assert (first.matrix != mat[:, :5]).nnz == 0
+    assert (again.matrix != mat[:, [4, 6, 0, 7]]).nnz == 0
+    c.times(cells, cand.iloc[:2], None, 10.0)  # another cutoff: computed again
+    assert calls[-1] == ["s0", "s1"]

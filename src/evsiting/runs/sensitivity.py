@@ -206,6 +206,44 @@ def _digest(cells, sites) -> str:
     return h.hexdigest()
 
 
+class _CachedTravel:
+    """The run's travel-time provider with its columns kept per candidate site (id and point),
+    per set of demand points and cutoff: a variant at the base's travel parameters computes
+    only the columns of sites the base did not have (new gap-fill or capacity-fill sites).
+    Used only for variants whose travel parameters are the base's."""
+
+    def __init__(self, provider) -> None:
+        self.provider = provider
+        self._cols: dict[tuple, dict[str, object]] = {}
+        self._info: dict[tuple, dict] = {}
+        self.computed = 0  # site columns computed so far
+
+    def times(self, demand, candidates, params, cutoff_min: float):
+        """As :meth:`evsiting.stages.s4_travel.TravelProvider.times`, from the cache where it can."""
+        import scipy.sparse as sp
+
+        from evsiting.stages.s4_travel import TravelTimes
+
+        h = hashlib.sha256(np.ascontiguousarray(np.c_[demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy()]).tobytes())
+        key = (h.hexdigest(), len(demand), float(cutoff_min))
+        cols = self._cols.setdefault(key, {})
+        names = [f"{i}@{x:.7f},{y:.7f}" for i, x, y in zip(candidates["site_id"].astype(str), candidates.geometry.x, candidates.geometry.y)]
+        missing = [j for j, n in enumerate(names) if n not in cols]
+        if missing:
+            t = self.provider.times(demand, candidates.iloc[missing], params, cutoff_min)
+            mat = t.matrix.tocsc()
+            for k, j in enumerate(missing):
+                cols[names[j]] = mat[:, k]
+            self._info.setdefault(key, t.info)
+            self.computed += len(missing)
+        matrix = sp.hstack([cols[n] for n in names], format="csr") if names else sp.csr_matrix((len(demand), 0))
+        return TravelTimes(matrix, dict(self._info[key]), cutoff_min)
+
+    def graph(self, points):
+        """The provider's road graph (network method), else None."""
+        return self.provider.graph(points)
+
+
 def _cells_digest(cells, sites) -> str:
     """Every column of the demand cells and the candidate sites (ids, points, required)."""
     h = hashlib.sha256(pd.util.hash_pandas_object(cells.drop(columns="geometry"), index=False).to_numpy().tobytes())
@@ -242,6 +280,7 @@ class RunPipeline:
         self.study = replace(study, params=_RecordingParameters(study.params, self.log))
         self.run_name = study.run_name(cfg, prefecture)
         self.provider = travel_provider(cfg)
+        self.cached = _CachedTravel(self.provider)
         self.log.stage = "demand"
         self.demand = build_demand(cfg, self.study)
         self.log.stage = "candidates"
@@ -278,7 +317,8 @@ class RunPipeline:
         key = (tuple(sorted((travel_key or {}).items())), std, _digest(demand.cells, cands.sites))
         if key in self._reach_cache:
             return self._reach_cache[key], True
-        r = reach_all_cells(self.provider, demand.cells, cands, params, travel_cutoff_min(cfg.model), std)
+        provider = self.provider if travel_key else self.cached  # the cache holds the base's travel parameters
+        r = reach_all_cells(provider, demand.cells, cands, params, travel_cutoff_min(cfg.model), std)
         if not self._reach_cache:  # the base's, kept for every variant that does not change it
             self._reach_cache[key] = r
         return r, False
@@ -311,10 +351,14 @@ class RunPipeline:
             cands = self.cands
             if v.kind != "base":
                 reused.append("demand")
+        computed = self.cached.computed
         reached, hit = self._reach(cfg_v, demand, cands, demand.params, ov if v.kind == "travel" else None)
-        if hit and v.kind != "base":
-            reused.append("travel times")
         res = self._solve_sized(cfg_v, v, study, demand, reached, reused=tuple(reused), t0=t0)
+        new = self.cached.computed - computed
+        if v.kind not in ("base", "travel", "standard") and (hit or new == 0):
+            res.reused += ("travel times",)
+        elif v.kind not in ("base", "travel", "standard"):
+            res.reused += (f"travel times but {new:,} new sites",)
         res.cpu_seconds = time.process_time() - c0
         if v.kind == "base":
             self.base_result = res
@@ -340,7 +384,8 @@ class RunPipeline:
 
         params = demand.params
         if cfg_v.model.type == "capacitated":
-            reached, _ = fill_capacity(cfg_v.model, self.provider, demand.cells, reached, params)
+            provider = self.provider if v.kind == "travel" else self.cached
+            reached, _ = fill_capacity(cfg_v.model, provider, demand.cells, reached, params)
         cands, travel = reached.candidates, reached.travel
         solution = solve_model(cfg_v.model, ModelInputs(demand.cells, travel.matrix, cands.required, params, cands.sites), self.opts)
         stage = self.log.stage
