@@ -351,14 +351,14 @@ class RunPipeline:
             cands = self.cands
             if v.kind != "base":
                 reused.append("demand")
-        computed = self.cached.computed
         reached, hit = self._reach(cfg_v, demand, cands, demand.params, ov if v.kind == "travel" else None)
         res = self._solve_sized(cfg_v, v, study, demand, reached, reused=tuple(reused), t0=t0)
-        new = self.cached.computed - computed
-        if v.kind not in ("base", "travel", "standard") and (hit or new == 0):
-            res.reused += ("travel times",)
-        elif v.kind not in ("base", "travel", "standard"):
-            res.reused += (f"travel times but {new:,} new sites",)
+        if v.kind not in ("base", "travel", "standard"):
+            # sites the base instance does not have: their columns were computed (the same count
+            # whichever worker solved it, so sensitivity.csv does not depend on the executor)
+            base_ids = set(self.base_reached.candidates.sites["site_id"].astype(str))
+            new = len(set(self._last_sites) - base_ids)
+            res.reused += ("travel times" if hit or not new else f"travel times but {new:,} new sites",)
         res.cpu_seconds = time.process_time() - c0
         if v.kind == "base":
             self.base_result = res
@@ -387,6 +387,7 @@ class RunPipeline:
             provider = self.provider if v.kind == "travel" else self.cached
             reached, _ = fill_capacity(cfg_v.model, provider, demand.cells, reached, params)
         cands, travel = reached.candidates, reached.travel
+        self._last_sites = cands.sites["site_id"].astype(str).tolist()
         solution = solve_model(cfg_v.model, ModelInputs(demand.cells, travel.matrix, cands.required, params, cands.sites), self.opts)
         stage = self.log.stage
         self.log.stage = "sizing" if stage is not None else None
