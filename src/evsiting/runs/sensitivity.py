@@ -969,7 +969,7 @@ def write_sensitivity(sens: Sensitivity, out_dir: Path, manifest: dict) -> Path:
     Raises:
         InputError: ``out_dir`` exists and is not an earlier output folder.
     """
-    from evsiting.outputs import atomic_dir, write_json
+    from evsiting.outputs import atomic_dir, write_geojson, write_json
 
     tab = sens.table()
     runs = [r.sites for r in [sens.base, *sens.results] if r.ok and r.sites is not None]
@@ -986,7 +986,7 @@ def write_sensitivity(sens: Sensitivity, out_dir: Path, manifest: dict) -> Path:
         tab.to_csv(tmp / "sensitivity.csv", index=False, lineterminator="\n")
         (tmp / "tornado.png").write_bytes(tornado)
         (tmp / "stability.png").write_bytes(stability)
-        stability_geojson(stab).to_file(tmp / "sites.geojson", driver="GeoJSON")
+        write_geojson(stability_geojson(stab), tmp / "sites.geojson")  # RFC 7946, null never NaN
         (tmp / "report.html").write_text(sensitivity_report(sens, stab, checks, tornado, stability), encoding="utf-8")
         write_json(manifest, tmp / "manifest.json")
     return Path(out_dir)
