@@ -345,7 +345,7 @@ class RunPipeline:
             cands = build_candidates(cfg_v, study, demand.cells)
             if self._same_instance(v, demand, cands):
                 return replace(self.base_result, variant=v, reused=("base plan (the same demand and candidates)",),
-                               seconds=time.perf_counter() - t0)
+                               seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0)
         else:
             demand = replace(self.demand, params=self.demand.params.with_overrides(ov, "evsiting sensitivity")) if ov else self.demand
             cands = self.cands
@@ -616,7 +616,8 @@ def run_sensitivity(cfg: RunConfig, prefecture: str | None = None, *, names: Seq
     if n_workers == 1 and executor == "local":
         _PIPELINES.clear()
         _PIPELINES[_pipeline_key(cfg, prefecture, solver, time_limit)] = pipe
-    results: dict[Variant, VariantResult] = {v: replace(base, variant=v, reused=("base plan (the value equals the base value)",), seconds=0.0) for v in same}
+    results: dict[Variant, VariantResult] = {v: replace(base, variant=v, reused=("base plan (the value equals the base value)",), seconds=0.0,
+                                                          cpu_seconds=0.0) for v in same}
     try:
         for k, (i, r) in enumerate(map_jobs(jobs, solve_job, executor, workers, scheduler), start=1):
             if isinstance(r, Outcome):  # the worker died
