@@ -207,7 +207,7 @@ def test_write_sensitivity_folder(tmp_path):
     assert "synthetic failure" in html
     m = json.loads((out / "manifest.json").read_text())
     assert m["stability"] == {"runs": 4, "open_in_every_run": 1, "never_open": 1, "candidates": 3}
-    assert {c["result"] for c in m["checks"]} <= {"holds", "BROKEN", "not run"}
+    assert {c["result"] for c in m["checks"]} <= {"holds", "within the gap", "BROKEN", "not run"}
     # the same input gives the same bytes
     again = sens.write_sensitivity(s, tmp_path / "again", {"run": "anshun-sensitivity"})
     for name in ("sensitivity.csv", "tornado.png", "stability.png", "sites.geojson"):
@@ -305,3 +305,13 @@ def test_cached_travel_computes_only_new_site_columns():
     assert (again.matrix != mat[:, [4, 6, 0, 7]]).nnz == 0
     c.times(cells, cand.iloc[:2], None, 10.0)  # another cutoff: computed again
     assert calls[-1] == ["s0", "s1"]
+
+
+def test_a_break_smaller_than_the_solver_gap_is_within_the_gap():
+    rows = [_row("base", "base", 100, 3000, 676, gap=0.004), _row("site_cost", "low", 100, 3005, 677, gap=0.003),
+            _row("site_cost", "high", 100, 2998, 676, gap=0.002)]  # ports per station 36.82 -> 36.76 -> 36.74
+    check = next(c for c in sens.physics_checks(_table(rows)) if c["measure"] == "ports_per_station")
+    assert check["result"] == "within the gap"
+    rows[2] = _row("site_cost", "high", 100, 2900, 676, gap=0.002)  # 2.7 % fewer ports: beyond any gap
+    check = next(c for c in sens.physics_checks(_table(rows)) if c["measure"] == "ports_per_station")
+    assert check["result"] == "BROKEN"
