@@ -800,11 +800,16 @@ def _fmt_value(v) -> str:
 def tornado_png(table: pd.DataFrame, title: str) -> bytes:
     """``tornado.png``: two panels (capital cost, stations), one bar per varied parameter from
     the base to its low side (blue) and to its high side (orange), sorted by swing, each panel
-    on its own order; labels ``name (low / high)``. Deterministic bytes."""
+    on its own order; labels ``name (low / high)``. Parameters whose both sides solved and
+    changed neither measure are left out (the title counts them). Deterministic bytes."""
     from matplotlib.figure import Figure
 
     from evsiting.report import _png
 
+    still = [p for p in table.loc[table["side"] != "base", "parameter"].unique()
+             if all(swings(table, col).set_index("parameter").loc[p, "swing"] == 0 for col, _, _ in TORNADO_PANELS)
+             and not table.loc[table["parameter"] == p, "status"].eq("").any()]
+    table = table[~table["parameter"].isin(still)]
     n = max(1, table.loc[table["side"] != "base", "parameter"].nunique())
     height = max(3.2, 1.6 + 0.24 * n)
     fig = Figure(figsize=(13.0, height), dpi=110)
@@ -825,15 +830,22 @@ def tornado_png(table: pd.DataFrame, title: str) -> bytes:
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, ["parameter at its low value", "parameter at its high value"], loc="lower center", ncol=2, fontsize=8,
                frameon=False)
-    fig.suptitle(title + "\nbars: change from the base plan; sorted by swing (largest at the top)", fontsize=10)
+    note = f"; {len(still)} parameters that change neither are not drawn (see report.html)" if still else ""
+    fig.suptitle(title + f"\nbars: change from the base plan; sorted by swing (largest at the top){note}", fontsize=10)
     fig.tight_layout(rect=(0, 0.4 / height, 1, 1))
     return _png(fig)
 
 
+#: Sites open in fewer than this share of the runs are drawn as small dots (most are sites that
+#: only one or two variants have, e.g. the gap fill of a tighter standard).
+RARE_SHARE = 0.1
+
+
 def stability_png(stab: pd.DataFrame, adcodes: Sequence[int], title: str) -> bytes:
     """``stability.png``: every candidate site on the study area's prefecture and county
-    boundaries (EPSG:32648), coloured by the share of the runs in which it is open (grey: never
-    open), sized by its most ports in a run, with a scale bar and a north arrow."""
+    boundaries (EPSG:32648), coloured by the share of the runs in which it is open and sized by
+    its most ports in a run (sites open in under :data:`RARE_SHARE` of the runs: small dots;
+    never open: grey crosses), with a scale bar and a north arrow."""
     import geopandas as gpd
     from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
@@ -851,8 +863,11 @@ def stability_png(stab: pd.DataFrame, adcodes: Sequence[int], title: str) -> byt
     except Exception:  # boundaries are decoration; a map without them still shows the sites
         pref = None
     never = pts["runs_open"] == 0
+    rare = ~never & (pts["open_share"] < RARE_SHARE)
     ax.scatter(pts.geometry.x[never], pts.geometry.y[never], s=8, c="0.7", marker="x", lw=0.7, label="never open", zorder=3)
-    opened = pts[~never].sort_values("open_share")
+    ax.scatter(pts.geometry.x[rare], pts.geometry.y[rare], s=6, c="#b2182b", alpha=0.35, lw=0, zorder=3,
+               label=f"open in fewer than {RARE_SHARE:.0%} of the runs ({int(rare.sum())})")
+    opened = pts[~never & ~rare].sort_values("open_share")
     pmax = float(opened["ports_max"].max()) if len(opened) else 1.0
     sizes = 12 + 140 * np.sqrt(opened["ports_max"].to_numpy(float) / max(pmax, 1.0))
     sc = ax.scatter(opened.geometry.x, opened.geometry.y, s=sizes, c=opened["open_share"].to_numpy(float) * 100, cmap="RdYlGn",
@@ -929,6 +944,9 @@ def sensitivity_report(sens: Sensitivity, stab: pd.DataFrame, checks: list[dict]
              "gap": None if pd.isna(r["gap"]) else f"{100 * r['gap']:.2f} %"} for r in tab.to_dict(orient="records")]
     run_cols = [(c, c.replace("_", " ")) for c in CSV_COLUMNS if c not in ("unit", "error")]
     not_varied = [f"{k}: {v}" for k, v in sorted(sens.skipped.items())]
+    sw = {col: swings(tab, col).set_index("parameter")["swing"] for col, _, _ in TORNADO_PANELS}
+    ok_both = {r.variant.parameter for r in sens.results if r.ok}
+    still = sorted(p for p in ok_both if all(sw[col].get(p, 1) == 0 for col in sw))
     method = ("One parameter at a time is set to its low and then its high value (the low and high columns of "
               "data/parameters.csv), the others kept, and the plan solved again with the run's model and gap target; "
               "the adoption scenarios (low/high) and the service standard likewise. Demand and candidates are rebuilt only "
@@ -938,7 +956,8 @@ def sensitivity_report(sens: Sensitivity, stab: pd.DataFrame, checks: list[dict]
     sections = [
         ("In short", _headline(sens, stab)),
         ("The base plan and the solves", kv_table(base_kv)),
-        ("Which assumptions move the answer", image_html(tornado, "tornado: change of capital cost and stations per parameter")),
+        ("Which assumptions move the answer", image_html(tornado, "tornado: change of capital cost and stations per parameter")
+         + (f"<p>No effect on the capital cost or the stations of this run ({len(still)}): {_esc(', '.join(still))}.</p>" if still else "")),
         (f"Sites to build first ({len(every)} open in every one of the {int(stab['runs'].iloc[0]) if len(stab) else 0} runs)",
          f"<p>{len(every)} sites are open in every run; build these first. {int((stab['open_share'] >= 0.9).sum())} are open in at "
          f"least 90 % of the runs; {int((stab['runs_open'] == 0).sum())} candidate sites are open in none.</p>"
