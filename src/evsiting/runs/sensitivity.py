@@ -470,7 +470,8 @@ def variants(pipe: RunPipeline, names: Sequence[str] | None = None) -> tuple[lis
             continue
         kind = pipe.stage_of(name)
         if kind is None:
-            skipped[name] = "not read by this run (another model, method or command uses it)"
+            skipped[name] = ("not read by the stages that build this plan (demand, candidates, travel times, model, "
+                             "sizing); another model, method, command or the run's summary uses it")
             continue
         if p.low == p.high == p.value:
             skipped[name] = "low = high = value"
