@@ -207,7 +207,7 @@ def test_write_sensitivity_folder(tmp_path):
     assert "synthetic failure" in html
     m = json.loads((out / "manifest.json").read_text())
     assert m["stability"] == {"runs": 4, "open_in_every_run": 1, "never_open": 1, "candidates": 3}
-    assert {c["result"] for c in m["checks"]} <= {"holds", "BROKEN", "not run"}
+    assert {c["result"] for c in m["checks"]} <= {"holds", "within the gap", "BROKEN", "not run"}
     # the same input gives the same bytes
     again = sens.write_sensitivity(s, tmp_path / "again", {"run": "anshun-sensitivity"})
     for name in ("sensitivity.csv", "tornado.png", "stability.png", "sites.geojson"):
@@ -269,3 +269,49 @@ def test_worker_processes_give_the_same_table(tmp_path, shared):
     one = sens.run_sensitivity(cfg, names=names, workers=1).table()
     two = sens.run_sensitivity(cfg, names=names, workers=2).table()
     pd.testing.assert_frame_equal(one, two)
+
+
+def test_physics_checks_order_runs_by_value_when_the_base_is_outside_low_high():
+    """A 30-min base with the 10/20-min range: 10 -> 228, 20 -> 63, 30 -> 30 stations holds."""
+    rows = [_row("base", "base", 30, 60, 60), {**_row(sens.STANDARD, "low", 228, 300, 10), "value": 10.0, "base_value": 30.0},
+            {**_row(sens.STANDARD, "high", 63, 90, 40), "value": 20.0, "base_value": 30.0}]
+    check = next(c for c in sens.physics_checks(_table(rows)) if c["parameter"] == sens.STANDARD)
+    assert check["result"] == "holds"
+    rows[2] = {**rows[2], "stations": 20}  # 20 min gives fewer stations than 30 min: broken
+    check = next(c for c in sens.physics_checks(_table(rows)) if c["parameter"] == sens.STANDARD)
+    assert check["result"] == "BROKEN"
+
+
+def test_cached_travel_computes_only_new_site_columns():
+    """SYNTHETIC points: the cache gives the provider's matrix, asking it only for new sites."""
+    import scipy.sparse as sp
+
+    from evsiting.stages.s4_travel import TravelTimes
+
+    cells, cand, mat = synthetic_cells_and_sites(20, 8, 5, side_km=20, nev_range=(1, 50), dc_kwh_per_nev=5.0)
+    calls = []
+
+    class Provider:
+        def times(self, demand, sites, params, cutoff_min):
+            calls.append(list(sites["site_id"]))
+            cols = [int(s[1:]) for s in sites["site_id"]]
+            return TravelTimes(sp.csr_matrix(mat[:, cols]), {"method": "synthetic"}, cutoff_min)
+
+    c = sens._CachedTravel(Provider())
+    first = c.times(cells, cand.iloc[:5], None, 15.0)
+    again = c.times(cells, cand.iloc[[4, 6, 0, 7]], None, 15.0)
+    assert calls == [["s0", "s1", "s2", "s3", "s4"], ["s6", "s7"]] and c.computed == 7
+    assert (first.matrix != mat[:, :5]).nnz == 0
+    assert (again.matrix != mat[:, [4, 6, 0, 7]]).nnz == 0
+    c.times(cells, cand.iloc[:2], None, 10.0)  # another cutoff: computed again
+    assert calls[-1] == ["s0", "s1"]
+
+
+def test_a_break_smaller_than_the_solver_gap_is_within_the_gap():
+    rows = [_row("base", "base", 100, 3000, 676, gap=0.004), _row("site_cost", "low", 100, 3005, 677, gap=0.003),
+            _row("site_cost", "high", 100, 2998, 676, gap=0.002)]  # ports per station 36.82 -> 36.76 -> 36.74
+    check = next(c for c in sens.physics_checks(_table(rows)) if c["measure"] == "ports_per_station")
+    assert check["result"] == "within the gap"
+    rows[2] = _row("site_cost", "high", 100, 2900, 676, gap=0.002)  # 2.7 % fewer ports: beyond any gap
+    check = next(c for c in sens.physics_checks(_table(rows)) if c["measure"] == "ports_per_station")
+    assert check["result"] == "BROKEN"

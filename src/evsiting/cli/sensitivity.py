@@ -74,5 +74,5 @@ def register(app: typer.Typer) -> None:
         write_sensitivity(sens, target, manifest)
         t = sens.timings
         typer.echo(f"{len(sens.results)} variants: {t['variants_solved']} solved ({t['variants_failed']} failed), "
-                   f"{t['reused']['base plan']} equal to the base; mean solve {t['mean_solve']} s; total {t['total']:,.0f} s")
+                   f"{t['reused']['base plan']} the base plan; mean solve {t['mean_solve']} s ({t['mean_solve_cpu']} s CPU); total {t['total']:,.0f} s")
         typer.echo(f"outputs: {target}/sensitivity.csv, tornado.png, sites.geojson, stability.png, report.html")

@@ -127,6 +127,9 @@ class VariantResult:
     sites: pd.DataFrame | None = None
     seconds: float = 0.0
     error: str = ""
+    #: CPU seconds of the solve's process (all its threads): the wall time on a shared machine
+    #: also counts the time other processes took
+    cpu_seconds: float = 0.0
 
     def row(self) -> dict:
         """The row of ``sensitivity.csv`` (:data:`CSV_COLUMNS`)."""
@@ -203,6 +206,44 @@ def _digest(cells, sites) -> str:
     return h.hexdigest()
 
 
+class _CachedTravel:
+    """The run's travel-time provider with its columns kept per candidate site (id and point),
+    per set of demand points and cutoff: a variant at the base's travel parameters computes
+    only the columns of sites the base did not have (new gap-fill or capacity-fill sites).
+    Used only for variants whose travel parameters are the base's."""
+
+    def __init__(self, provider) -> None:
+        self.provider = provider
+        self._cols: dict[tuple, dict[str, object]] = {}
+        self._info: dict[tuple, dict] = {}
+        self.computed = 0  # site columns computed so far
+
+    def times(self, demand, candidates, params, cutoff_min: float):
+        """As :meth:`evsiting.stages.s4_travel.TravelProvider.times`, from the cache where it can."""
+        import scipy.sparse as sp
+
+        from evsiting.stages.s4_travel import TravelTimes
+
+        h = hashlib.sha256(np.ascontiguousarray(np.c_[demand.geometry.x.to_numpy(), demand.geometry.y.to_numpy()]).tobytes())
+        key = (h.hexdigest(), len(demand), float(cutoff_min))
+        cols = self._cols.setdefault(key, {})
+        names = [f"{i}@{x:.7f},{y:.7f}" for i, x, y in zip(candidates["site_id"].astype(str), candidates.geometry.x, candidates.geometry.y)]
+        missing = [j for j, n in enumerate(names) if n not in cols]
+        if missing:
+            t = self.provider.times(demand, candidates.iloc[missing], params, cutoff_min)
+            mat = t.matrix.tocsc()
+            for k, j in enumerate(missing):
+                cols[names[j]] = mat[:, k]
+            self._info.setdefault(key, t.info)
+            self.computed += len(missing)
+        matrix = sp.hstack([cols[n] for n in names], format="csr") if names else sp.csr_matrix((len(demand), 0))
+        return TravelTimes(matrix, dict(self._info[key]), cutoff_min)
+
+    def graph(self, points):
+        """The provider's road graph (network method), else None."""
+        return self.provider.graph(points)
+
+
 def _cells_digest(cells, sites) -> str:
     """Every column of the demand cells and the candidate sites (ids, points, required)."""
     h = hashlib.sha256(pd.util.hash_pandas_object(cells.drop(columns="geometry"), index=False).to_numpy().tobytes())
@@ -239,6 +280,7 @@ class RunPipeline:
         self.study = replace(study, params=_RecordingParameters(study.params, self.log))
         self.run_name = study.run_name(cfg, prefecture)
         self.provider = travel_provider(cfg)
+        self.cached = _CachedTravel(self.provider)
         self.log.stage = "demand"
         self.demand = build_demand(cfg, self.study)
         self.log.stage = "candidates"
@@ -276,7 +318,8 @@ class RunPipeline:
         key = (tuple(sorted((travel_key or {}).items())), std_key, _digest(demand.cells, cands.sites))
         if key in self._reach_cache:
             return self._reach_cache[key], True
-        r = reach(cfg, self.provider, demand.cells, cands, params)  # the run's travel stage (gap fill, standards)
+        provider = self.provider if travel_key else self.cached  # the cache holds the base's travel parameters
+        r = reach(cfg, provider, demand.cells, cands, params)  # the run's travel stage (gap fill, each cell's standard)
         if not self._reach_cache:  # the base's, kept for every variant that does not change it
             self._reach_cache[key] = r
         return r, False
@@ -291,7 +334,7 @@ class RunPipeline:
         from evsiting.stages.s2_demand import build_demand
         from evsiting.stages.s3_candidates import build_candidates
 
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         cfg_v = variant_config(self.cfg, v)
         ov, reused = v.overrides, []
         if v.kind == "study":
@@ -303,16 +346,21 @@ class RunPipeline:
             cands = build_candidates(cfg_v, study, demand.cells)
             if self._same_instance(v, demand, cands):
                 return replace(self.base_result, variant=v, reused=("base plan (the same demand and candidates)",),
-                               seconds=time.perf_counter() - t0)
+                               seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0)
         else:
             demand = replace(self.demand, params=self.demand.params.with_overrides(ov, "evsiting sensitivity")) if ov else self.demand
             cands = self.cands
             if v.kind != "base":
                 reused.append("demand")
         reached, hit = self._reach(cfg_v, demand, cands, demand.params, ov if v.kind == "travel" else None)
-        if hit and v.kind != "base":
-            reused.append("travel times")
         res = self._solve_sized(cfg_v, v, study, demand, reached, reused=tuple(reused), t0=t0)
+        if v.kind not in ("base", "travel", "standard"):
+            # sites the base instance does not have: their columns were computed (the same count
+            # whichever worker solved it, so sensitivity.csv does not depend on the executor)
+            base_ids = set(self.base_reached.candidates.sites["site_id"].astype(str))
+            new = len(set(self._last_sites) - base_ids)
+            res.reused += ("travel times" if hit or not new else f"travel times but {new:,} new sites",)
+        res.cpu_seconds = time.process_time() - c0
         if v.kind == "base":
             self.base_result = res
             self.log.stage = None  # what the run reads is known now
@@ -338,8 +386,10 @@ class RunPipeline:
 
         params = demand.params
         if cfg_v.model.type == "capacitated":
-            reached, _ = fill_capacity(cfg_v.model, self.provider, demand.cells, reached, params)
+            provider = self.provider if v.kind == "travel" else self.cached
+            reached, _ = fill_capacity(cfg_v.model, provider, demand.cells, reached, params)
         cands, travel = reached.candidates, reached.travel
+        self._last_sites = cands.sites["site_id"].astype(str).tolist()
         solution = solve_model(cfg_v.model, ModelInputs(demand.cells, travel.matrix, cands.required, params, cands.sites), self.opts)
         stage = self.log.stage
         self.log.stage = "sizing" if stage is not None else None
@@ -422,7 +472,8 @@ def variants(pipe: RunPipeline, names: Sequence[str] | None = None) -> tuple[lis
             continue
         kind = pipe.stage_of(name)
         if kind is None:
-            skipped[name] = "not read by this run (another model, method or command uses it)"
+            skipped[name] = ("not read by the stages that build this plan (demand, candidates, travel times, model, "
+                             "sizing); another model, method, command or the run's summary uses it")
             continue
         if p.low == p.high == p.value:
             skipped[name] = "low = high = value"
@@ -526,7 +577,7 @@ def _progress_line(k: int, n: int, r: VariantResult) -> str:
     reuse = f"; reused {', '.join(r.reused)}" if r.reused else ""
     gap = "" if r.gap is None else f", gap {r.gap:.2%}"
     return (f"[{k}/{n}] {r.variant.label}: {r.stations:,} stations, {r.ports_dc:,} DC + {r.ports_ac:,} AC ports, "
-            f"{r.capital_cny / 1e6:,.1f} M CNY ({r.status}{gap}), {r.seconds:.1f} s{reuse}")
+            f"{r.capital_cny / 1e6:,.1f} M CNY ({r.status}{gap}), {r.seconds:.1f} s ({r.cpu_seconds:.1f} s CPU){reuse}")
 
 
 def run_sensitivity(cfg: RunConfig, prefecture: str | None = None, *, names: Sequence[str] | None = None,
@@ -568,7 +619,8 @@ def run_sensitivity(cfg: RunConfig, prefecture: str | None = None, *, names: Seq
     if n_workers == 1 and executor == "local":
         _PIPELINES.clear()
         _PIPELINES[_pipeline_key(cfg, prefecture, solver, time_limit)] = pipe
-    results: dict[Variant, VariantResult] = {v: replace(base, variant=v, reused=("base plan (the value equals the base value)",), seconds=0.0) for v in same}
+    results: dict[Variant, VariantResult] = {v: replace(base, variant=v, reused=("base plan (the value equals the base value)",), seconds=0.0,
+                                                          cpu_seconds=0.0) for v in same}
     try:
         for k, (i, r) in enumerate(map_jobs(jobs, solve_job, executor, workers, scheduler), start=1):
             if isinstance(r, Outcome):  # the worker died
@@ -578,11 +630,14 @@ def run_sensitivity(cfg: RunConfig, prefecture: str | None = None, *, names: Seq
     finally:
         _PIPELINES.clear()
     ordered = [results[v] for v in todo]
-    solve_s = [r.seconds for r in ordered if r.ok and not any(x.startswith("base plan") for x in r.reused)]
+    solved = [r for r in ordered if r.ok and not any(x.startswith("base plan") for x in r.reused)]
+    solve_s, solve_cpu = [r.seconds for r in solved], [r.cpu_seconds for r in solved]
     timings = {"base_instance_and_solve": round(t_prep, 3), "base_solve": round(base.seconds, 3),
                "variants_solved": len(jobs), "variants_failed": sum(not r.ok for r in ordered),
                "mean_solve": round(float(np.mean(solve_s)), 3) if solve_s else None,
                "max_solve": round(float(np.max(solve_s)), 3) if solve_s else None,
+               "mean_solve_cpu": round(float(np.mean(solve_cpu)), 3) if solve_cpu else None,
+               "max_solve_cpu": round(float(np.max(solve_cpu)), 3) if solve_cpu else None,
                "reused": {what: sum(any(x.startswith(what) for x in r.reused) for r in ordered)
                           for what in ("demand", "travel times", "base plan")},
                "workers": n_workers, "executor": executor, "total": round(time.perf_counter() - t0, 3)}
@@ -663,27 +718,45 @@ def _measure(row: dict, measure: str) -> float | None:
     return float(row[measure])
 
 
+def _order_key(row: dict, k: int) -> tuple:
+    """Where a run lies along its parameter: its numeric value (the base row's ``base_value`` is
+    taken from the varied rows), else low < base < high (the adoption scenarios)."""
+    v = row.get("value")
+    try:
+        return (0, float(v), k)
+    except (TypeError, ValueError):
+        return (1, float(k), k)
+
+
 def physics_checks(table: pd.DataFrame) -> list[dict]:
     """The checks of :data:`PHYSICS` on ``sensitivity.csv`` rows (the base row and the low and
     high rows of each parameter).
 
     Returns:
         one dict per check: ``check``, ``parameter``, ``measure``, ``low``/``base``/``high``
-        (the measure of each run, None when not run), ``result`` (``holds``, ``BROKEN`` or
-        ``not run``: the parameter was not varied or a side failed), ``gaps`` (the solves'
-        relative gaps, for judging a small break), ``can_break_by`` (what can break it).
+        (the measure of each run, None when not run), ``result`` (``holds``; ``within the gap``:
+        it moves the wrong way by less, relatively, than the largest relative gap of the three
+        solves, so the solves cannot tell; ``BROKEN``; ``not run``: the parameter was not varied
+        or a side failed), ``gaps`` (the solves' relative gaps), ``can_break_by`` (what can
+        break it).
     """
     rows = {(r["parameter"], r["side"]): r for r in table.to_dict(orient="records")}
-    base = rows.get(("base", "base"))
     out = []
     for text, param, measure, sign, why in PHYSICS:
         lo, hi = rows.get((param, "low")), rows.get((param, "high"))
+        base = rows.get(("base", "base"))
+        ref = lo or hi
+        if base is not None and ref is not None:  # the base row at the parameter's base value
+            base = {**base, "value": ref.get("base_value")}
         vals = [None if r is None else _measure(r, measure) for r in (lo, base, hi)]
         if any(v is None for v in vals):
             result = "not run"
-        else:
-            a, b, c = vals
-            result = "holds" if sign * (b - a) >= -1e-9 and sign * (c - b) >= -1e-9 else "BROKEN"
+        else:  # in the order of the parameter's value (a base outside low..high is put in its place)
+            xs = [_order_key(r, k) for k, r in enumerate((lo, base, hi))]
+            ys = [y for _, y in sorted(zip(xs, vals), key=lambda t: t[0])]
+            worst = max([-sign * (b - a) / max(abs(a), abs(b), 1e-9) for a, b in zip(ys, ys[1:])] + [0.0])
+            tol = max([float(g) for g in (r.get("gap") for r in (lo, base, hi)) if g is not None and not pd.isna(g)] + [0.0])
+            result = "holds" if worst <= 1e-9 else "within the gap" if worst <= tol else "BROKEN"
         gaps = [None if r is None else r.get("gap") for r in (lo, base, hi)]
         out.append({"check": text, "parameter": param, "measure": measure, "low": vals[0], "base": vals[1], "high": vals[2],
                     "result": result, "gaps": gaps, "can_break_by": why})
@@ -730,11 +803,16 @@ def _fmt_value(v) -> str:
 def tornado_png(table: pd.DataFrame, title: str) -> bytes:
     """``tornado.png``: two panels (capital cost, stations), one bar per varied parameter from
     the base to its low side (blue) and to its high side (orange), sorted by swing, each panel
-    on its own order; labels ``name (low / high)``. Deterministic bytes."""
+    on its own order; labels ``name (low / high)``. Parameters whose both sides solved and
+    changed neither measure are left out (the title counts them). Deterministic bytes."""
     from matplotlib.figure import Figure
 
     from evsiting.report.html import _png
 
+    still = [p for p in table.loc[table["side"] != "base", "parameter"].unique()
+             if all(swings(table, col).set_index("parameter").loc[p, "swing"] == 0 for col, _, _ in TORNADO_PANELS)
+             and not table.loc[table["parameter"] == p, "status"].eq("").any()]
+    table = table[~table["parameter"].isin(still)]
     n = max(1, table.loc[table["side"] != "base", "parameter"].nunique())
     height = max(3.2, 1.6 + 0.24 * n)
     fig = Figure(figsize=(13.0, height), dpi=110)
@@ -755,15 +833,22 @@ def tornado_png(table: pd.DataFrame, title: str) -> bytes:
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, ["parameter at its low value", "parameter at its high value"], loc="lower center", ncol=2, fontsize=8,
                frameon=False)
-    fig.suptitle(title + "\nbars: change from the base plan; sorted by swing (largest at the top)", fontsize=10)
+    note = f"; {len(still)} parameters that change neither are not drawn (see report.html)" if still else ""
+    fig.suptitle(title + f"\nbars: change from the base plan; sorted by swing (largest at the top){note}", fontsize=10)
     fig.tight_layout(rect=(0, 0.4 / height, 1, 1))
     return _png(fig)
 
 
+#: Sites open in fewer than this share of the runs are drawn as small dots (most are sites that
+#: only one or two variants have, e.g. the gap fill of a tighter standard).
+RARE_SHARE = 0.1
+
+
 def stability_png(stab: pd.DataFrame, adcodes: Sequence[int], title: str) -> bytes:
     """``stability.png``: every candidate site on the study area's prefecture and county
-    boundaries (EPSG:32648), coloured by the share of the runs in which it is open (grey: never
-    open), sized by its most ports in a run, with a scale bar and a north arrow."""
+    boundaries (EPSG:32648), coloured by the share of the runs in which it is open and sized by
+    its most ports in a run (sites open in under :data:`RARE_SHARE` of the runs: small dots;
+    never open: grey crosses), with a scale bar and a north arrow."""
     import geopandas as gpd
     from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
@@ -781,8 +866,11 @@ def stability_png(stab: pd.DataFrame, adcodes: Sequence[int], title: str) -> byt
     except Exception:  # boundaries are decoration; a map without them still shows the sites
         pref = None
     never = pts["runs_open"] == 0
+    rare = ~never & (pts["open_share"] < RARE_SHARE)
     ax.scatter(pts.geometry.x[never], pts.geometry.y[never], s=8, c="0.7", marker="x", lw=0.7, label="never open", zorder=3)
-    opened = pts[~never].sort_values("open_share")
+    ax.scatter(pts.geometry.x[rare], pts.geometry.y[rare], s=6, c="#b2182b", alpha=0.35, lw=0, zorder=3,
+               label=f"open in fewer than {RARE_SHARE:.0%} of the runs ({int(rare.sum())})")
+    opened = pts[~never & ~rare].sort_values("open_share")
     pmax = float(opened["ports_max"].max()) if len(opened) else 1.0
     sizes = 12 + 140 * np.sqrt(opened["ports_max"].to_numpy(float) / max(pmax, 1.0))
     sc = ax.scatter(opened.geometry.x, opened.geometry.y, s=sizes, c=opened["open_share"].to_numpy(float) * 100, cmap="RdYlGn",
@@ -840,7 +928,8 @@ def sensitivity_report(sens: Sensitivity, stab: pd.DataFrame, checks: list[dict]
                ("NEVs per port", f"{b.nev_per_port}"), ("solver", f"{b.status}, gap {100 * (b.gap or 0):.2f} %"),
                ("solves", f"{len(sens.results)} variants ({t['variants_solved']} solved, {t['variants_failed']} failed, "
                           f"{t['reused']['base plan']} the base plan: the base value, or the same demand), executor {t['executor']}, {t['workers']} worker(s)"),
-               ("time", f"{t['total']:,.0f} s in all; mean solve {t['mean_solve']} s, longest {t['max_solve']} s"),
+               ("time", f"{t['total']:,.0f} s in all; mean solve {t['mean_solve']} s ({t.get('mean_solve_cpu')} s CPU), "
+                        f"longest {t['max_solve']} s ({t.get('max_solve_cpu')} s CPU)"),
                ("reused", f"demand kept in {t['reused']['demand']} solves, travel times in {t['reused']['travel times']}")]
     broken = [f"{c['check']}: {c['parameter']} low {_fmt_value(c['low'])}, base {_fmt_value(c['base'])}, high "
               f"{_fmt_value(c['high'])} ({c['measure']}; solver gaps {', '.join('?' if g is None else f'{100 * g:.2f} %' for g in c['gaps'])}); "
@@ -858,6 +947,9 @@ def sensitivity_report(sens: Sensitivity, stab: pd.DataFrame, checks: list[dict]
              "gap": None if pd.isna(r["gap"]) else f"{100 * r['gap']:.2f} %"} for r in tab.to_dict(orient="records")]
     run_cols = [(c, c.replace("_", " ")) for c in CSV_COLUMNS if c not in ("unit", "error")]
     not_varied = [f"{k}: {v}" for k, v in sorted(sens.skipped.items())]
+    sw = {col: swings(tab, col).set_index("parameter")["swing"] for col, _, _ in TORNADO_PANELS}
+    ok_both = {r.variant.parameter for r in sens.results if r.ok}
+    still = sorted(p for p in ok_both if all(sw[col].get(p, 1) == 0 for col in sw))
     method = ("One parameter at a time is set to its low and then its high value (the low and high columns of "
               "data/parameters.csv), the others kept, and the plan solved again with the run's model and gap target; "
               "the adoption scenarios (low/high) and the service standard likewise. Demand and candidates are rebuilt only "
@@ -867,13 +959,14 @@ def sensitivity_report(sens: Sensitivity, stab: pd.DataFrame, checks: list[dict]
     sections = [
         ("In short", _headline(sens, stab)),
         ("The base plan and the solves", kv_table(base_kv)),
-        ("Which assumptions move the answer", image_html(tornado, "tornado: change of capital cost and stations per parameter")),
+        ("Which assumptions move the answer", image_html(tornado, "tornado: change of capital cost and stations per parameter")
+         + (f"<p>No effect on the capital cost or the stations of this run ({len(still)}): {_esc(', '.join(still))}.</p>" if still else "")),
         (f"Sites to build first ({len(every)} open in every one of the {int(stab['runs'].iloc[0]) if len(stab) else 0} runs)",
          f"<p>{len(every)} sites are open in every run; build these first. {int((stab['open_share'] >= 0.9).sum())} are open in at "
          f"least 90 % of the runs; {int((stab['runs_open'] == 0).sum())} candidate sites are open in none.</p>"
          + image_html(stability, "map of the candidate sites by the share of runs in which they are open")
          + table_html(first_rows, [("site", "site"), ("name", "name"), ("source", "source"), ("ports", "ports (least-most)")])),
-        (f"Checks of the physics ({len(broken)} broken)", table_html(check_rows, [("check", "check"), ("parameter", "parameter"),
+        (f"Checks of the physics ({len(broken)} broken, {sum(c['result'] == 'within the gap' for c in checks)} within the solver gap)", table_html(check_rows, [("check", "check"), ("parameter", "parameter"),
          ("measure", "measure"), ("low", "low"), ("base", "base"), ("high", "high"), ("result", "result"),
          ("can_break_by", "what can break it")])
          + warnings_html(broken)),
@@ -903,7 +996,7 @@ def write_sensitivity(sens: Sensitivity, out_dir: Path, manifest: dict) -> Path:
     Raises:
         InputError: ``out_dir`` exists and is not an earlier output folder.
     """
-    from evsiting.io.writers import atomic_dir, write_json
+    from evsiting.io.writers import atomic_dir, write_geojson, write_json
 
     tab = sens.table()
     runs = [r.sites for r in [sens.base, *sens.results] if r.ok and r.sites is not None]
@@ -920,7 +1013,7 @@ def write_sensitivity(sens: Sensitivity, out_dir: Path, manifest: dict) -> Path:
         tab.to_csv(tmp / "sensitivity.csv", index=False, lineterminator="\n")
         (tmp / "tornado.png").write_bytes(tornado)
         (tmp / "stability.png").write_bytes(stability)
-        stability_geojson(stab).to_file(tmp / "sites.geojson", driver="GeoJSON")
+        write_geojson(stability_geojson(stab), tmp / "sites.geojson")  # RFC 7946, null never NaN
         (tmp / "report.html").write_text(sensitivity_report(sens, stab, checks, tornado, stability), encoding="utf-8")
         write_json(manifest, tmp / "manifest.json")
     return Path(out_dir)
@@ -938,5 +1031,6 @@ def sensitivity_manifest(sens: Sensitivity, prefecture: str | None, names: Seque
         solver={"name": sens.cfg.solver.name, "time_limit_s": sens.cfg.solver.time_limit_s, "mip_gap": sens.cfg.solver.mip_gap},
         sensitivity={"parameters_option": list(names) if names is not None else None,
                      "variants": [{"parameter": r.variant.parameter, "side": r.variant.side, "value": r.variant.value,
-                                   "kind": r.variant.kind, "seconds": round(r.seconds, 3)} for r in sens.results]},
+                                   "kind": r.variant.kind, "seconds": round(r.seconds, 3), "cpu_seconds": round(r.cpu_seconds, 3)}
+                                  for r in sens.results]},
     )
