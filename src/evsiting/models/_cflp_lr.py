@@ -569,13 +569,24 @@ def lagrangian_solve(inst: Instance, mm, u0: np.ndarray | None, best_x, best_obj
         t = left()
         return None if t is None else max(frac * t, 0.05)
 
+    items = int(d.khi.sum())
+    # knapsack nodes x items per bound kept near 2e6 operations (each node scans the items)
+    nodes = int(min(KNAP_NODES, 2_000_000 // max(items, 1)))
+    per_it = math.nan
     for rnd in range(8):  # subgradient rounds, each followed by the Lagrangian heuristic
         if not math.isfinite(lb):  # the bound at the start multipliers sets the first step's target
+            t1 = time.perf_counter()
             lb, _, _, _, _ = subgradient(d.sptr, d.pi, d.a, d.ub, d.E, d.Q, d.C, d.F, d.klo, d.khi, u, math.inf, 1, lam,
-                                         KNAP_NODES)
+                                         nodes)
+            per_it = time.perf_counter() - t1
         target = obj if math.isfinite(obj) else abs(lb) * 1.05 + 1.0
+        want = 200 if rnd else 400
+        if left() is not None and per_it > 0:  # at most a tenth of the time left per round
+            want = max(5, min(want, int(0.1 * left() / per_it)))
+        t1 = time.perf_counter()
         b, u, kunion, kbest, it = subgradient(d.sptr, d.pi, d.a, d.ub, d.E, d.Q, d.C, d.F, d.klo, d.khi,
-                                              u, target, 200 if rnd else 400, lam, KNAP_NODES)
+                                              u, target, want, lam, nodes)
+        per_it = (time.perf_counter() - t1) / max(it, 1)
         iters += it
         lam = max(lam * 0.5, 0.05) if b <= lb else lam
         lb = max(lb, b)
@@ -613,7 +624,9 @@ def lagrangian_solve(inst: Instance, mm, u0: np.ndarray | None, best_x, best_obj
     # penalty fixing against the threshold T: every plan cheaper than T satisfies the fixings
     T = obj - max(gap_target, 0.5e-9) * abs(obj) if math.isfinite(obj) else math.inf
     t1 = time.perf_counter()
-    L, lo0, lo1, k0 = penalties(d.sptr, d.pi, d.a, d.ub, d.E, d.Q, d.C, d.F, d.klo, d.khi, u, KNAP_NODES // 10)
+    # m knapsacks: exact ones only while small, else their LP bounds (valid, weaker)
+    L, lo0, lo1, k0 = penalties(d.sptr, d.pi, d.a, d.ub, d.E, d.Q, d.C, d.F, d.klo, d.khi, u,
+                                nodes // 10 if items * d.Q.size <= 200_000 else 0)
     if not (np.isfinite(L) and np.isfinite(T)) or L >= T:
         lo0 = lo1 = np.full(inst.new.size, -np.inf)  # nothing to fix
     close = (lo1 >= T) & inst.new
