@@ -209,3 +209,13 @@ def test_a_solve_keeps_its_time_limit(lagrangian):
         return
     assert res.objective >= res.bound - 1e-6 * abs(res.objective)
     assert res.gap == pytest.approx(max(res.objective - res.bound, 0) / abs(res.objective), rel=1e-6, abs=1e-12)
+
+
+def test_cst_generator_is_repeatable_and_keeps_its_capacity_ratio():
+    a, b = cst_instance(20, 200, 5.0, 3), cst_instance(20, 200, 5.0, 3)
+    assert np.array_equal(a.alloc_cost, b.alloc_cost) and np.array_equal(a.capacity, b.capacity)
+    assert a.capacity.sum() / a.demand.sum() == pytest.approx(5.0, rel=0.01)
+    assert ((a.demand >= 5) & (a.demand <= 35)).all() and (a.capacity == np.round(a.capacity)).all()
+    assert not np.array_equal(cst_instance(20, 200, 5.0, 4).alloc_cost, a.alloc_cost)
+    with pytest.raises(ValueError):
+        cst_instance(20, 200, 1.0, 3)
