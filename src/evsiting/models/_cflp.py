@@ -289,7 +289,8 @@ class HighsOutcome:
 
 def solve_highs(mm: MatrixModel, *, time_limit: float | None = None, mip_gap: float = 0.0,
                 start: np.ndarray | None = None, threads: int | None = None,
-                log: bool = False, stop_at: float | None = None, duals: bool = False) -> HighsOutcome:
+                log: bool = False, stop_at: float | None = None, duals: bool = False,
+                heuristic_effort: float | None = None) -> HighsOutcome:
     """Solve ``mm`` with HiGHS in memory (highspy).
 
     Args:
@@ -301,6 +302,7 @@ def solve_highs(mm: MatrixModel, *, time_limit: float | None = None, mip_gap: fl
         stop_at: stop as soon as an incumbent is at least this good (objective sense): used
             when a bound proven elsewhere already makes such a plan close enough.
         duals: also return the row duals (an LP: no integer columns).
+        heuristic_effort: HiGHS's ``mip_heuristic_effort`` (None = its default, 0.05).
 
     Returns:
         :class:`HighsOutcome`; ``bound`` is HiGHS's dual bound in the model's sense.
@@ -319,6 +321,8 @@ def solve_highs(mm: MatrixModel, *, time_limit: float | None = None, mip_gap: fl
     h.setOptionValue("random_seed", 0)
     if threads:
         h.setOptionValue("threads", int(threads))
+    if heuristic_effort is not None:
+        h.setOptionValue("mip_heuristic_effort", float(heuristic_effort))
     lp = highspy.HighsLp()
     lp.num_col_ = mm.n_cols
     lp.num_row_ = mm.A.shape[0]

@@ -507,11 +507,12 @@ def sp_csr_like(P):
     return sp.csr_matrix((np.arange(1, P.nnz + 1, dtype=np.float64), P.indices.copy(), P.indptr.copy()), shape=P.shape)
 
 
-def _subset_plan(mm, inst: Instance, k: np.ndarray, *, exact_k: bool, seconds, gap: float, start_k=None):
+def _subset_plan(mm, inst: Instance, k: np.ndarray, *, exact_k: bool, seconds, gap: float, start=None):
     """The best plan (in ``mm``'s columns) using only the sites with ``k > 0`` (and the
     existing ones): with ``exact_k`` exactly ``k`` stations at each (ports and flows free),
-    else at most ``k`` (closing allowed). HiGHS on the subset's model; None if infeasible or
-    no plan found in time."""
+    else at most ``k`` (closing allowed). HiGHS on the subset's model, from ``start`` (a plan in
+    ``mm``'s columns using only those sites) if given; None if infeasible or no plan found in
+    time."""
     from evsiting.models._cflp import build, solve_highs
 
     cols = np.flatnonzero((k > 0) | ~inst.new)
@@ -522,13 +523,21 @@ def _subset_plan(mm, inst: Instance, k: np.ndarray, *, exact_k: bool, seconds, g
     sm.col_hi[ys] = np.maximum(kn, sm.col_lo[ys])
     if exact_k:
         sm.col_lo[ys] = sm.col_hi[ys]
-    out = solve_highs(sm, time_limit=seconds, mip_gap=gap)
-    if out.x is None:
-        return None
-    x = np.zeros(mm.n_cols)
     b, sb = mm.blocks, sm.blocks
     ycol = np.full(inst.new.size, -1, dtype=np.int64)
     ycol[np.flatnonzero(inst.new)] = np.arange(int(inst.new.sum()))
+    s0 = None
+    if start is not None:
+        s0 = np.zeros(sm.n_cols)
+        s0[sb["y"]] = start[b["y"].start + ycol[cols[sub.new]]]
+        s0[sb["nd"]], s0[sb["na"]] = start[b["nd"]][cols], start[b["na"]][cols]
+        s0[sb["w"]] = start[b["w"].start + pmap]
+        if (s0 < sm.col_lo - 1e-9).any() or (s0 > sm.col_hi + 1e-9).any():
+            s0 = None  # uses sites or stations outside the subset
+    out = solve_highs(sm, time_limit=seconds, mip_gap=gap, start=s0, heuristic_effort=0.3)
+    if out.x is None:
+        return None
+    x = np.zeros(mm.n_cols)
     x[b["y"].start + ycol[cols[sub.new]]] = out.x[sb["y"]]
     nd = mm.col_lo[b["nd"]].copy()
     na = mm.col_lo[b["na"]].copy()
@@ -536,6 +545,14 @@ def _subset_plan(mm, inst: Instance, k: np.ndarray, *, exact_k: bool, seconds, g
     x[b["nd"]], x[b["na"]] = nd, na
     x[b["w"].start + pmap] = out.x[sb["w"]]
     return x
+
+
+def _stations(x, mm, inst: Instance) -> np.ndarray:
+    """``(m,)`` stations of plan ``x`` at each site (new sites; 0 elsewhere or without a plan)."""
+    k = np.zeros(inst.new.size, dtype=np.int64)
+    if x is not None:
+        k[np.flatnonzero(inst.new)] = np.round(x[mm.blocks["y"]]).astype(np.int64)
+    return k
 
 
 def lagrangian_solve(inst: Instance, mm, u0: np.ndarray | None, best_x, best_obj: float, lp_bound: float,
@@ -611,7 +628,8 @@ def lagrangian_solve(inst: Instance, mm, u0: np.ndarray | None, best_x, best_obj
             break
     if kall.any() and not (math.isfinite(obj) and (obj - max(lb, lp_bound)) <= gap_target * abs(obj)):
         # the incumbent MIP on the sites the relaxed solutions open (closing allowed)
-        cand = _subset_plan(mm, inst, kall, exact_k=False, seconds=budget(0.2), gap=gap_target / 2)
+        cand = _subset_plan(mm, inst, np.maximum(kall, _stations(x, mm, inst)), exact_k=False, seconds=budget(0.2),
+                            gap=gap_target / 2, start=x)
         if cand is not None:
             cx = trimmed(cand)
             cobj = float(mm.c @ cx + mm.offset)
@@ -642,9 +660,10 @@ def lagrangian_solve(inst: Instance, mm, u0: np.ndarray | None, best_x, best_obj
         # the fixed model is still too large for HiGHS to make progress in time (a 100 x 1,000
         # CFLP: no node in 60 s); the time goes to the incumbent MIP on the relaxed solutions'
         # sites instead, and the bound stays the Lagrangian one
-        ks = np.where(close, 0, np.maximum(kall, force.astype(np.int64)))
+        ks = np.where(close, 0, np.maximum(np.maximum(kall, force.astype(np.int64)), _stations(x, mm, inst)))
         t2 = time.perf_counter()
-        cand = _subset_plan(mm, inst, ks, exact_k=False, seconds=left(), gap=gap_target)
+        cand = _subset_plan(mm, inst, ks, exact_k=False, seconds=left(), gap=gap_target,
+                            start=x if x is not None and not (_stations(x, mm, inst)[close] > 0).any() else None)
         stats["mip_s"] = round(time.perf_counter() - t2, 3)
         if cand is not None:
             cx = trimmed(cand)
