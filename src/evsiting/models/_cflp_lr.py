@@ -555,33 +555,17 @@ def _stations(x, mm, inst: Instance) -> np.ndarray:
     return k
 
 
-def lagrangian_solve(inst: Instance, mm, u0: np.ndarray | None, best_x, best_obj: float, lp_bound: float,
-                     gap_target: float, left, stats: dict, trimmed):
-    """Lagrangian bound, Lagrangian heuristic, site fixing and HiGHS on the fixed model
-    (min-cost mode with allocation cost; see the module doc).
-
-    Args:
-        inst, mm: the reduced instance and its matrix model.
-        u0: ``(n,)`` start multipliers (the LP's demand-row duals), None = :func:`start_multipliers`.
-        best_x, best_obj: the incumbent (None / nan if none).
-        lp_bound: the LP bound (-inf if not solved); gap_target: relative gap to stop at.
-        left: callable, seconds left (None = no limit); stats: dict updated in place.
-        trimmed: ``trimmed(x)`` drops unused stations and ports of a feasible point.
-
-    Returns:
-        ``(x, objective, bound, optimal)``: the best plan (None if none), its objective, a
-        proven lower bound, and whether HiGHS proved the fixed model optimal.
-    """
+def _rounds(inst: Instance, mm, u0, x, obj: float, lp_bound: float, gap_target: float, left, stats: dict, trimmed):
+    """Subgradient rounds, each followed by the Lagrangian heuristic, then the incumbent MIP on
+    the relaxed solutions' sites. Returns (data, plan, objective, bound, multipliers, union of
+    the relaxed solutions' stations, knapsack node limit)."""
     import math
     import time
-
-    from evsiting.models._cflp import solve_highs
 
     ts = time.perf_counter()
     n = inst.pairs.shape[0]
     d = lr_data(inst)
     u = start_multipliers(d, n) if u0 is None else u0.astype(np.float64)
-    x, obj = best_x, (best_obj if best_x is not None else math.inf)
     lb, lam, iters, seen = -math.inf, 2.0, 0, set()
     kall = np.zeros(inst.new.size, dtype=np.int64)
 
@@ -639,9 +623,20 @@ def lagrangian_solve(inst: Instance, mm, u0: np.ndarray | None, best_x, best_obj
     stats["lagrangian_iterations"] = int(iters)
     stats["lagrangian_bound"] = float(lb)
     stats["lagrangian_heuristic"] = float(obj) if math.isfinite(obj) else None
-    bound = max(lp_bound, lb)
-    if x is not None and (obj - bound) <= gap_target * abs(obj):
-        return x, obj, min(bound, obj), bound >= obj * (1 - 1e-9)
+    return d, x, obj, lb, u, kall, nodes
+
+
+def _fix_and_prove(inst: Instance, mm, d: LRData, u, x, obj: float, bound: float, kall, nodes: int,
+                   gap_target: float, left, stats: dict, trimmed):
+    """Penalty fixing against the incumbent less the target gap, then HiGHS on the fixed model
+    (or, when it is still too large, the incumbent MIP on the relaxed solutions' sites).
+    Returns what :func:`lagrangian_solve` returns."""
+    import math
+    import time
+
+    from evsiting.models._cflp import solve_highs
+
+    items = int(d.khi.sum())
     # penalty fixing against the threshold T: every plan cheaper than T satisfies the fixings
     T = obj - max(gap_target, 0.5e-9) * abs(obj) if math.isfinite(obj) else math.inf
     t1 = time.perf_counter()
@@ -697,3 +692,30 @@ def lagrangian_solve(inst: Instance, mm, u0: np.ndarray | None, best_x, best_obj
         rb = math.inf  # no plan cheaper than T: the incumbent is within the target
     bound = max(bound, min(T, rb))
     return x, obj, (min(bound, obj) if x is not None else bound), out.status == "optimal"
+
+
+def lagrangian_solve(inst: Instance, mm, u0: np.ndarray | None, best_x, best_obj: float, lp_bound: float,
+                     gap_target: float, left, stats: dict, trimmed):
+    """Lagrangian bound, Lagrangian heuristic, site fixing and HiGHS on the fixed model
+    (min-cost mode with allocation cost; see the module doc).
+
+    Args:
+        inst, mm: the reduced instance and its matrix model.
+        u0: ``(n,)`` start multipliers (the LP's demand-row duals), None = :func:`start_multipliers`.
+        best_x, best_obj: the incumbent (None / nan if none).
+        lp_bound: the LP bound (-inf if not solved); gap_target: relative gap to stop at.
+        left: callable, seconds left (None = no limit); stats: dict updated in place.
+        trimmed: ``trimmed(x)`` drops unused stations and ports of a feasible point.
+
+    Returns:
+        ``(x, objective, bound, optimal)``: the best plan (None if none), its objective, a
+        proven lower bound, and whether HiGHS proved the fixed model optimal.
+    """
+    import math
+
+    x, obj = best_x, (best_obj if best_x is not None else math.inf)
+    d, x, obj, lb, u, kall, nodes = _rounds(inst, mm, u0, x, obj, lp_bound, gap_target, left, stats, trimmed)
+    bound = max(lp_bound, lb)
+    if x is not None and (obj - bound) <= gap_target * abs(obj):
+        return x, obj, min(bound, obj), bound >= obj * (1 - 1e-9)
+    return _fix_and_prove(inst, mm, d, u, x, obj, bound, kall, nodes, gap_target, left, stats, trimmed)
