@@ -12,7 +12,8 @@ Instances (issue 24):
   default gap 0.005.
 
 Per instance and method, the same time limit (``--time-limit``, default 60 s): status, objective,
-proven gap and seconds; **ours** is ``CapacitatedSiting.solve``, **pulp** the strong formulation
+proven gap and seconds; **ours** is ``CapacitatedSiting.solve``, **before** (``--before``) the
+same without its Lagrangian step (steps 3-5 of the method only), **pulp** the strong formulation
 of :mod:`evsiting.models._cflp` written with pulp (``benchmarks/bench_capacitated.py``'s
 ``pulp_model``) on the same reduced instance, solved by HiGHS through pulp. Ratios: pulp's
 seconds and gap over ours'.
@@ -28,12 +29,14 @@ import argparse
 import math
 import os
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_capacitated import build_inputs, run_ours, run_pulp, the_model  # noqa: E402
 
+from evsiting.errors import SolverError  # noqa: E402
 from evsiting.models.cst import cst_instance  # noqa: E402
 from evsiting.models.orlib import cap_model, cap_optima, read_cap  # noqa: E402
 from evsiting.core.settings import configs_dir, shared_dir  # noqa: E402
@@ -82,6 +85,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="a subset of each set")
     ap.add_argument("--time-limit", type=float, default=60.0)
     ap.add_argument("--skip-pulp", action="store_true")
+    ap.add_argument("--before", action="store_true", help="also ours without the Lagrangian step (steps 3-5)")
     args = ap.parse_args(argv)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"CFLP benchmark, time limit {args.time_limit:g} s per method; load average at start {load:.2f} "
@@ -93,6 +97,15 @@ def main(argv=None) -> int:
         mdl = make()
         ours = run_ours(mdl, args.time_limit, gap)
         rows = [("ours", ours)]
+        if args.before:
+            mdl.use_lagrangian = False  # steps 3-5 only: the method before issue 24
+            t0 = time.perf_counter()
+            try:
+                rows.append(("before", run_ours(mdl, args.time_limit, gap)))
+            except SolverError:  # no plan within the time limit
+                rows.append(("before", dict(status="no plan", objective=math.nan, gap=math.inf,
+                                            seconds=time.perf_counter() - t0)))
+            mdl.use_lagrangian = None
         if not args.skip_pulp:
             red = mdl.reduce(args.time_limit)  # the reduction is given to pulp for free
             pl = run_pulp(red.instance, "highs", args.time_limit, gap)
@@ -100,7 +113,7 @@ def main(argv=None) -> int:
         for meth, r in rows:
             vs = "" if opt is None or not math.isfinite(r["objective"]) else f"{(r['objective'] - opt) / opt:+.1e}"
             tr = gr = ""
-            if meth == "pulp":
+            if meth != "ours":
                 tr = f"{r['seconds'] / max(ours['seconds'], 1e-9):.2f}"
                 gr = f"{r['gap'] / ours['gap']:.2f}" if ours["gap"] > 0 else ("=" if r["gap"] <= 1e-9 else "inf")
             print(f"{name:>18} {meth:>6} {r['status']:>9} {r['objective']:>15.3f} {r['gap']:>9.2e} "

@@ -209,3 +209,45 @@ def test_a_solve_keeps_its_time_limit(lagrangian):
         return
     assert res.objective >= res.bound - 1e-6 * abs(res.objective)
     assert res.gap == pytest.approx(max(res.objective - res.bound, 0) / abs(res.objective), rel=1e-6, abs=1e-12)
+
+
+def test_cst_generator_is_repeatable_and_keeps_its_capacity_ratio():
+    a, b = cst_instance(20, 200, 5.0, 3), cst_instance(20, 200, 5.0, 3)
+    assert np.array_equal(a.alloc_cost, b.alloc_cost) and np.array_equal(a.capacity, b.capacity)
+    assert a.capacity.sum() / a.demand.sum() == pytest.approx(5.0, rel=0.01)
+    assert ((a.demand >= 5) & (a.demand <= 35)).all() and (a.capacity == np.round(a.capacity)).all()
+    assert not np.array_equal(cst_instance(20, 200, 5.0, 4).alloc_cost, a.alloc_cost)
+    with pytest.raises(ValueError):
+        cst_instance(20, 200, 1.0, 3)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_both_methods_agree_on_mid_size_instances_with_every_feature(seed):
+    """Required sites, existing ports, several stations, DC shares, sparse pairs, power limits:
+    the Lagrangian method and steps 3-5 prove the same optimum."""
+    rng = np.random.default_rng(100 + seed)
+    n, m = 30, 8
+    t = rng.uniform(1, 20, size=(n, m))
+    t[rng.random((n, m)) < 0.5] = np.inf
+    t[np.arange(n), rng.integers(0, m, n)] = rng.uniform(1, 10, n)
+    e = rng.uniform(1, 6, n)
+    d = e * rng.uniform(0, 0.6, n)
+    ex_dc = np.zeros(m, int)
+    ex_ac = np.zeros(m, int)
+    ex_dc[0], ex_ac[1] = 1, 2
+    kw = rng.uniform(60, 200, m)
+    out = []
+    for lagr in (True, False):
+        mdl = CapacitatedSiting.from_cost_matrix(
+            t, e, d, np.inf, dc_port_kwh_day=KD, ac_port_kwh_day=KA, max_dc_ports=2, max_ac_ports=4,
+            max_stations=[1, 1, 2, 3, 2, 1, 3, 2], site_cost_cny=F,
+            dc_port_cost_cny=CD, ac_port_cost_cny=CA, existing_dc=ex_dc, existing_ac=ex_ac, allocation_cny_per_kwh_min=0.5,
+            required=[2], dc_port_kw=PD, ac_port_kw=PA, max_station_kw=kw)
+        mdl.use_lagrangian = lagr
+        res = mdl.solve(mip_gap=0)
+        assert res.status == "optimal" and res.bound <= res.objective * (1 + 1e-9)
+        assert res.stations[2] >= 1 and res.dc_ports[0] >= 1 and res.ac_ports[1] >= 2
+        assert (PD * res.dc_ports + PA * res.ac_ports <= np.where((ex_dc + ex_ac) > 0, np.maximum(kw, PD * ex_dc + PA * ex_ac),
+                                                                 kw * res.stations) + 1e-6).all()
+        out.append(res.objective)
+    assert out[0] == pytest.approx(out[1], rel=1e-7)

@@ -190,16 +190,7 @@ def build(inst: Instance, *, port_links: bool = True) -> MatrixModel:
         hi.append(np.zeros(kd.size))
         r += kd.size
     if inst.station_kw is not None:
-        # power per station: pd nd_j + pa na_j <= P_j y_j (new sites), <= P_j (existing: one station)
-        lim = np.flatnonzero(np.isfinite(inst.station_kw))
-        nl = lim.size
-        add(r + np.arange(nl), o_nd + lim, np.full(nl, float(inst.dc_port_kw)))
-        add(r + np.arange(nl), o_na + lim, np.full(nl, float(inst.ac_port_kw)))
-        ln = inst.new[lim]
-        add(r + np.arange(nl)[ln], ycol[lim[ln]], -inst.station_kw[lim[ln]])
-        lo.append(np.full(nl, -INF))
-        hi.append(np.where(ln, 0.0, inst.station_kw[lim]))
-        r += nl
+        r = _power_rows(inst, add, lo, hi, r, o_nd, o_na, ycol)
     cost = np.zeros(ncol)
     cost[:ny] = inst.F[new_idx]
     cost[o_nd:o_nd + m] = inst.cd
@@ -237,6 +228,20 @@ def build(inst: Instance, *, port_links: bool = True) -> MatrixModel:
     blocks = {"y": slice(0, ny), "nd": slice(o_nd, o_nd + m), "na": slice(o_na, o_na + m), "w": slice(o_w, ncol)}
     return MatrixModel(c, A, np.concatenate(lo), np.concatenate(hi), col_lo, col_hi, integer,
                        inst.maximize, offset, blocks)
+
+
+def _power_rows(inst: Instance, add, lo: list, hi: list, r: int, o_nd: int, o_na: int, ycol: np.ndarray) -> int:
+    """Power per station: ``pd nd_j + pa na_j <= P_j y_j`` at new sites, ``<= P_j`` at existing
+    ones (one station); sites with ``P_j = inf`` get no row. Returns the next row index."""
+    lim = np.flatnonzero(np.isfinite(inst.station_kw))
+    nl = lim.size
+    add(r + np.arange(nl), o_nd + lim, np.full(nl, float(inst.dc_port_kw)))
+    add(r + np.arange(nl), o_na + lim, np.full(nl, float(inst.ac_port_kw)))
+    ln = inst.new[lim]
+    add(r + np.arange(nl)[ln], ycol[lim[ln]], -inst.station_kw[lim[ln]])
+    lo.append(np.full(nl, -INF))
+    hi.append(np.where(ln, 0.0, inst.station_kw[lim]))
+    return r + nl
 
 
 @contextlib.contextmanager
@@ -289,7 +294,8 @@ class HighsOutcome:
 
 def solve_highs(mm: MatrixModel, *, time_limit: float | None = None, mip_gap: float = 0.0,
                 start: np.ndarray | None = None, threads: int | None = None,
-                log: bool = False, stop_at: float | None = None, duals: bool = False) -> HighsOutcome:
+                log: bool = False, stop_at: float | None = None, duals: bool = False,
+                heuristic_effort: float | None = None) -> HighsOutcome:
     """Solve ``mm`` with HiGHS in memory (highspy).
 
     Args:
@@ -301,6 +307,7 @@ def solve_highs(mm: MatrixModel, *, time_limit: float | None = None, mip_gap: fl
         stop_at: stop as soon as an incumbent is at least this good (objective sense): used
             when a bound proven elsewhere already makes such a plan close enough.
         duals: also return the row duals (an LP: no integer columns).
+        heuristic_effort: HiGHS's ``mip_heuristic_effort`` (None = its default, 0.05).
 
     Returns:
         :class:`HighsOutcome`; ``bound`` is HiGHS's dual bound in the model's sense.
@@ -319,6 +326,8 @@ def solve_highs(mm: MatrixModel, *, time_limit: float | None = None, mip_gap: fl
     h.setOptionValue("random_seed", 0)
     if threads:
         h.setOptionValue("threads", int(threads))
+    if heuristic_effort is not None:
+        h.setOptionValue("mip_heuristic_effort", float(heuristic_effort))
     lp = highspy.HighsLp()
     lp.num_col_ = mm.n_cols
     lp.num_row_ = mm.A.shape[0]

@@ -46,6 +46,9 @@ from evsiting.models._cflp import Instance
 
 #: knapsack branch-and-bound nodes before falling back to its LP bound
 KNAP_NODES = 20000
+#: pairs of free sites beyond which HiGHS on the fixed model is skipped (its strong LP alone
+#: takes minutes: 153 s for 100,000 pairs here)
+MIP_PAIRS_MAX = 30000
 
 
 @dataclass
@@ -504,11 +507,12 @@ def sp_csr_like(P):
     return sp.csr_matrix((np.arange(1, P.nnz + 1, dtype=np.float64), P.indices.copy(), P.indptr.copy()), shape=P.shape)
 
 
-def _subset_plan(mm, inst: Instance, k: np.ndarray, *, exact_k: bool, seconds, gap: float, start_k=None):
+def _subset_plan(mm, inst: Instance, k: np.ndarray, *, exact_k: bool, seconds, gap: float, start=None):
     """The best plan (in ``mm``'s columns) using only the sites with ``k > 0`` (and the
     existing ones): with ``exact_k`` exactly ``k`` stations at each (ports and flows free),
-    else at most ``k`` (closing allowed). HiGHS on the subset's model; None if infeasible or
-    no plan found in time."""
+    else at most ``k`` (closing allowed). HiGHS on the subset's model, from ``start`` (a plan in
+    ``mm``'s columns using only those sites) if given; None if infeasible or no plan found in
+    time."""
     from evsiting.models._cflp import build, solve_highs
 
     cols = np.flatnonzero((k > 0) | ~inst.new)
@@ -519,13 +523,21 @@ def _subset_plan(mm, inst: Instance, k: np.ndarray, *, exact_k: bool, seconds, g
     sm.col_hi[ys] = np.maximum(kn, sm.col_lo[ys])
     if exact_k:
         sm.col_lo[ys] = sm.col_hi[ys]
-    out = solve_highs(sm, time_limit=seconds, mip_gap=gap)
-    if out.x is None:
-        return None
-    x = np.zeros(mm.n_cols)
     b, sb = mm.blocks, sm.blocks
     ycol = np.full(inst.new.size, -1, dtype=np.int64)
     ycol[np.flatnonzero(inst.new)] = np.arange(int(inst.new.sum()))
+    s0 = None
+    if start is not None:
+        s0 = np.zeros(sm.n_cols)
+        s0[sb["y"]] = start[b["y"].start + ycol[cols[sub.new]]]
+        s0[sb["nd"]], s0[sb["na"]] = start[b["nd"]][cols], start[b["na"]][cols]
+        s0[sb["w"]] = start[b["w"].start + pmap]
+        if (s0 < sm.col_lo - 1e-9).any() or (s0 > sm.col_hi + 1e-9).any():
+            s0 = None  # uses sites or stations outside the subset
+    out = solve_highs(sm, time_limit=seconds, mip_gap=gap, start=s0, heuristic_effort=0.3)
+    if out.x is None:
+        return None
+    x = np.zeros(mm.n_cols)
     x[b["y"].start + ycol[cols[sub.new]]] = out.x[sb["y"]]
     nd = mm.col_lo[b["nd"]].copy()
     na = mm.col_lo[b["na"]].copy()
@@ -535,33 +547,25 @@ def _subset_plan(mm, inst: Instance, k: np.ndarray, *, exact_k: bool, seconds, g
     return x
 
 
-def lagrangian_solve(inst: Instance, mm, u0: np.ndarray | None, best_x, best_obj: float, lp_bound: float,
-                     gap_target: float, left, stats: dict, trimmed):
-    """Lagrangian bound, Lagrangian heuristic, site fixing and HiGHS on the fixed model
-    (min-cost mode with allocation cost; see the module doc).
+def _stations(x, mm, inst: Instance) -> np.ndarray:
+    """``(m,)`` stations of plan ``x`` at each site (new sites; 0 elsewhere or without a plan)."""
+    k = np.zeros(inst.new.size, dtype=np.int64)
+    if x is not None:
+        k[np.flatnonzero(inst.new)] = np.round(x[mm.blocks["y"]]).astype(np.int64)
+    return k
 
-    Args:
-        inst, mm: the reduced instance and its matrix model.
-        u0: ``(n,)`` start multipliers (the LP's demand-row duals), None = :func:`start_multipliers`.
-        best_x, best_obj: the incumbent (None / nan if none).
-        lp_bound: the LP bound (-inf if not solved); gap_target: relative gap to stop at.
-        left: callable, seconds left (None = no limit); stats: dict updated in place.
-        trimmed: ``trimmed(x)`` drops unused stations and ports of a feasible point.
 
-    Returns:
-        ``(x, objective, bound, optimal)``: the best plan (None if none), its objective, a
-        proven lower bound, and whether HiGHS proved the fixed model optimal.
-    """
+def _rounds(inst: Instance, mm, u0, x, obj: float, lp_bound: float, gap_target: float, left, stats: dict, trimmed):
+    """Subgradient rounds, each followed by the Lagrangian heuristic, then the incumbent MIP on
+    the relaxed solutions' sites. Returns (data, plan, objective, bound, multipliers, union of
+    the relaxed solutions' stations, knapsack node limit)."""
     import math
     import time
-
-    from evsiting.models._cflp import solve_highs
 
     ts = time.perf_counter()
     n = inst.pairs.shape[0]
     d = lr_data(inst)
     u = start_multipliers(d, n) if u0 is None else u0.astype(np.float64)
-    x, obj = best_x, (best_obj if best_x is not None else math.inf)
     lb, lam, iters, seen = -math.inf, 2.0, 0, set()
     kall = np.zeros(inst.new.size, dtype=np.int64)
 
@@ -569,13 +573,24 @@ def lagrangian_solve(inst: Instance, mm, u0: np.ndarray | None, best_x, best_obj
         t = left()
         return None if t is None else max(frac * t, 0.05)
 
+    items = int(d.khi.sum())
+    # knapsack nodes x items per bound kept near 2e6 operations (each node scans the items)
+    nodes = int(min(KNAP_NODES, 2_000_000 // max(items, 1)))
+    per_it = math.nan
     for rnd in range(8):  # subgradient rounds, each followed by the Lagrangian heuristic
         if not math.isfinite(lb):  # the bound at the start multipliers sets the first step's target
+            t1 = time.perf_counter()
             lb, _, _, _, _ = subgradient(d.sptr, d.pi, d.a, d.ub, d.E, d.Q, d.C, d.F, d.klo, d.khi, u, math.inf, 1, lam,
-                                         KNAP_NODES)
+                                         nodes)
+            per_it = time.perf_counter() - t1
         target = obj if math.isfinite(obj) else abs(lb) * 1.05 + 1.0
+        want = 200 if rnd else 400
+        if left() is not None and per_it > 0:  # at most a tenth of the time left per round
+            want = max(5, min(want, int(0.1 * left() / per_it)))
+        t1 = time.perf_counter()
         b, u, kunion, kbest, it = subgradient(d.sptr, d.pi, d.a, d.ub, d.E, d.Q, d.C, d.F, d.klo, d.khi,
-                                              u, target, 200 if rnd else 400, lam, KNAP_NODES)
+                                              u, target, want, lam, nodes)
+        per_it = (time.perf_counter() - t1) / max(it, 1)
         iters += it
         lam = max(lam * 0.5, 0.05) if b <= lb else lam
         lb = max(lb, b)
@@ -597,7 +612,8 @@ def lagrangian_solve(inst: Instance, mm, u0: np.ndarray | None, best_x, best_obj
             break
     if kall.any() and not (math.isfinite(obj) and (obj - max(lb, lp_bound)) <= gap_target * abs(obj)):
         # the incumbent MIP on the sites the relaxed solutions open (closing allowed)
-        cand = _subset_plan(mm, inst, kall, exact_k=False, seconds=budget(0.2), gap=gap_target / 2)
+        cand = _subset_plan(mm, inst, np.maximum(kall, _stations(x, mm, inst)), exact_k=False, seconds=budget(0.2),
+                            gap=gap_target / 2, start=x)
         if cand is not None:
             cx = trimmed(cand)
             cobj = float(mm.c @ cx + mm.offset)
@@ -607,19 +623,50 @@ def lagrangian_solve(inst: Instance, mm, u0: np.ndarray | None, best_x, best_obj
     stats["lagrangian_iterations"] = int(iters)
     stats["lagrangian_bound"] = float(lb)
     stats["lagrangian_heuristic"] = float(obj) if math.isfinite(obj) else None
-    bound = max(lp_bound, lb)
-    if x is not None and (obj - bound) <= gap_target * abs(obj):
-        return x, obj, min(bound, obj), bound >= obj * (1 - 1e-9)
+    return d, x, obj, lb, u, kall, nodes
+
+
+def _fix_and_prove(inst: Instance, mm, d: LRData, u, x, obj: float, bound: float, kall, nodes: int,
+                   gap_target: float, left, stats: dict, trimmed):
+    """Penalty fixing against the incumbent less the target gap, then HiGHS on the fixed model
+    (or, when it is still too large, the incumbent MIP on the relaxed solutions' sites).
+    Returns what :func:`lagrangian_solve` returns."""
+    import math
+    import time
+
+    from evsiting.models._cflp import solve_highs
+
+    items = int(d.khi.sum())
     # penalty fixing against the threshold T: every plan cheaper than T satisfies the fixings
     T = obj - max(gap_target, 0.5e-9) * abs(obj) if math.isfinite(obj) else math.inf
     t1 = time.perf_counter()
-    L, lo0, lo1, k0 = penalties(d.sptr, d.pi, d.a, d.ub, d.E, d.Q, d.C, d.F, d.klo, d.khi, u, KNAP_NODES // 10)
+    # m knapsacks: exact ones only while small, else their LP bounds (valid, weaker)
+    L, lo0, lo1, k0 = penalties(d.sptr, d.pi, d.a, d.ub, d.E, d.Q, d.C, d.F, d.klo, d.khi, u,
+                                nodes // 10 if items * d.Q.size <= 200_000 else 0)
     if not (np.isfinite(L) and np.isfinite(T)) or L >= T:
         lo0 = lo1 = np.full(inst.new.size, -np.inf)  # nothing to fix
     close = (lo1 >= T) & inst.new
     force = (lo0 >= T) & inst.new & ~close
     stats["fixed_closed"], stats["fixed_open"] = int(close.sum()), int(force.sum())
     stats["fixing_s"] = round(time.perf_counter() - t1, 3)
+    left_pairs = int((np.diff(d.sptr) * ~close).sum())
+    stats["pairs_after_fixing"] = left_pairs
+    if left_pairs > MIP_PAIRS_MAX and kall.any():
+        # the fixed model is still too large for HiGHS to make progress in time (a 100 x 1,000
+        # CFLP: no node in 60 s); the time goes to the incumbent MIP on the relaxed solutions'
+        # sites instead, and the bound stays the Lagrangian one
+        ks = np.where(close, 0, np.maximum(np.maximum(kall, force.astype(np.int64)), _stations(x, mm, inst)))
+        t2 = time.perf_counter()
+        cand = _subset_plan(mm, inst, ks, exact_k=False, seconds=left(), gap=gap_target,
+                            start=x if x is not None and not (_stations(x, mm, inst)[close] > 0).any() else None)
+        stats["mip_s"] = round(time.perf_counter() - t2, 3)
+        if cand is not None:
+            cx = trimmed(cand)
+            cobj = float(mm.c @ cx + mm.offset)
+            if cobj < obj:
+                x, obj = cx, cobj
+        stats.setdefault("time_limited_steps", []).append("incumbent")
+        return x, obj, (min(bound, obj) if x is not None else bound), False
     fm = _with_capacity_row(mm, inst, d)
     ycol = np.full(inst.new.size, -1, dtype=np.int64)
     ycol[np.flatnonzero(inst.new)] = np.arange(int(inst.new.sum()))
@@ -645,3 +692,30 @@ def lagrangian_solve(inst: Instance, mm, u0: np.ndarray | None, best_x, best_obj
         rb = math.inf  # no plan cheaper than T: the incumbent is within the target
     bound = max(bound, min(T, rb))
     return x, obj, (min(bound, obj) if x is not None else bound), out.status == "optimal"
+
+
+def lagrangian_solve(inst: Instance, mm, u0: np.ndarray | None, best_x, best_obj: float, lp_bound: float,
+                     gap_target: float, left, stats: dict, trimmed):
+    """Lagrangian bound, Lagrangian heuristic, site fixing and HiGHS on the fixed model
+    (min-cost mode with allocation cost; see the module doc).
+
+    Args:
+        inst, mm: the reduced instance and its matrix model.
+        u0: ``(n,)`` start multipliers (the LP's demand-row duals), None = :func:`start_multipliers`.
+        best_x, best_obj: the incumbent (None / nan if none).
+        lp_bound: the LP bound (-inf if not solved); gap_target: relative gap to stop at.
+        left: callable, seconds left (None = no limit); stats: dict updated in place.
+        trimmed: ``trimmed(x)`` drops unused stations and ports of a feasible point.
+
+    Returns:
+        ``(x, objective, bound, optimal)``: the best plan (None if none), its objective, a
+        proven lower bound, and whether HiGHS proved the fixed model optimal.
+    """
+    import math
+
+    x, obj = best_x, (best_obj if best_x is not None else math.inf)
+    d, x, obj, lb, u, kall, nodes = _rounds(inst, mm, u0, x, obj, lp_bound, gap_target, left, stats, trimmed)
+    bound = max(lp_bound, lb)
+    if x is not None and (obj - bound) <= gap_target * abs(obj):
+        return x, obj, min(bound, obj), bound >= obj * (1 - 1e-9)
+    return _fix_and_prove(inst, mm, d, u, x, obj, bound, kall, nodes, gap_target, left, stats, trimmed)

@@ -37,6 +37,20 @@ Exact method (:meth:`CapacitatedSiting.solve`), see :mod:`evsiting.models._cflp`
    ``feasible`` with the proven gap, ``optimal`` when it is zero); otherwise HiGHS's
    branch-and-bound runs on the full model from the incumbent for the remaining time.
 
+With allocation cost on an instance whose strong LP is too large to solve in time (more than
+:data:`LP_PAIRS_MAX` pairs), steps 3-5 are replaced (:mod:`evsiting.models._cflp_lr`):
+
+3'. **Lagrangian bound**: the demand rows relaxed, per-site continuous knapsacks and a 0-1
+    covering knapsack over stations (Görtz and Klose 2012), subgradient optimisation;
+4'. **Lagrangian heuristic**: the stations of the relaxed solutions fixed (ports and flows
+    free), then a MIP on the sites they open (closing allowed);
+5'. **Penalty fixing and proof**: sites whose forced opening (closing) lifts the bound above the
+    incumbent less the target gap are closed (opened), and HiGHS's branch-and-bound runs on the
+    fixed model, with the aggregate capacity row, from the incumbent for the remaining time.
+
+With ``max_station_kw`` a site's ports obey ``dc_port_kw nd + ac_port_kw na <= max_station_kw
+x stations`` (a grid connection per station).
+
 The status is ``optimal`` only when the gap is proven zero (within 1e-9 relative).
 """
 

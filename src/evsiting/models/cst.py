@@ -6,11 +6,12 @@ Research 50 (1991) 280-297), as described and used by Görtz and Klose (INFORMS 
 Computing 24(4), 2012, section 5) and Avella and Boccia (2009) for their large test sets:
 
 - sites and customers uniform in the unit square;
-- demand ``d_i ~ U[5, 35]``; capacity ``s_j ~ U[10, 160]``, then all capacities scaled so that
-  ``sum s / sum d`` equals the capacity ratio ``r`` (3, 5, 10, ...), and rounded to whole units
-  (CapacitatedSiting counts capacity in whole "ports");
-- fixed cost ``f_j = U[0, 90] + U[100, 110] * sqrt(s_j)`` (economies of scale, on the scaled
-  capacity);
+- demand ``d_i ~ U[5, 35]``; capacity ``s_j ~ U[10, 160]``;
+- fixed cost ``f_j = U[0, 90] + U[100, 110] * sqrt(s_j)`` (economies of scale) on the capacity
+  as drawn;
+- then all capacities scaled so that ``sum s / sum d`` equals the capacity ratio ``r`` (3, 5,
+  10, ...), and rounded to whole units (CapacitatedSiting counts capacity in whole "ports").
+  The order (fixed costs before the scaling) is our reading of the papers' lists of steps.
 - cost of serving all of ``i``'s demand from ``j``: ``10 * d_i * euclid(i, j)``.
 
 These are synthetic benchmark instances (not real data); the same seed gives the same instance.
@@ -44,8 +45,8 @@ def cst_instance(n_sites: int, n_customers: int, ratio: float, seed: int) -> Cap
     cust_xy = rng.random((n_customers, 2))
     demand = rng.uniform(5, 35, n_customers)
     cap = rng.uniform(10, 160, n_sites)
-    cap = np.maximum(np.round(cap * ratio * demand.sum() / cap.sum()), 1.0)
     fixed = rng.uniform(0, 90, n_sites) + rng.uniform(100, 110, n_sites) * np.sqrt(cap)
+    cap = np.maximum(np.round(cap * ratio * demand.sum() / cap.sum()), 1.0)
     dist = np.sqrt(((cust_xy[:, None, :] - site_xy[None, :, :]) ** 2).sum(axis=2))
     alloc = 10.0 * demand[:, None] * dist
     return CapInstance(f"cst{n_sites}x{n_customers}r{ratio:g}s{seed}", cap, fixed, demand, alloc)
