@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_capacitated import build_inputs, run_ours, run_pulp, the_model  # noqa: E402
 
-from evsiting.errors import SolverError  # noqa: E402
+from evsiting.core.errors import SolverError  # noqa: E402
 from evsiting.models.cst import cst_instance  # noqa: E402
 from evsiting.models.orlib import cap_model, cap_optima, read_cap  # noqa: E402
 from evsiting.core.settings import configs_dir, shared_dir  # noqa: E402
