@@ -221,9 +221,12 @@ def two_runs(tmp_path_factory, shared):
 def test_compare_table_and_chart(two_runs, tmp_path):
     df = compare_runs(two_runs)
     assert list(df.columns[:len(COMPARE_COLUMNS)]) == COMPARE_COLUMNS and len(df) == 2
-    # then the per-zone figures (one zone 'all' without a zone column)
-    assert list(df.columns[len(COMPARE_COLUMNS):]) == [f"{k}_all" for k in ("stations", "ports_per_station_median", "access_min_mean",
-                                                                            "access_min_p95", "nev_within_standard_share")]
+    # then the per-zone figures: each figure of each urban zone of the runs (one zone 'all' for
+    # cells without a zone column), in the summaries' order
+    zones = list(dict.fromkeys(z["zone"] for d in two_runs for z in json.loads((d / "summary.json").read_text())["zones"]))
+    assert zones and list(df.columns[len(COMPARE_COLUMNS):]) == [
+        f"{k}_{z}" for z in zones for k in ("stations", "ports_per_station_median", "access_min_mean", "access_min_p95",
+                                            "nev_within_standard_share")]
     for d, row in zip(two_runs, df.itertuples()):
         s = json.loads((d / "summary.json").read_text())
         assert row.stations == s["total"]["stations"] and row.coverage_share == s["total"]["coverage_share"]
