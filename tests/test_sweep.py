@@ -281,7 +281,7 @@ def test_cli_sweep_and_compare(two_runs, tmp_path):
     assert manifest["sweep"]["model"] == sweep.sweep_model("p") and manifest["sweep"]["kind"] == "p"
     r = CliRunner().invoke(app, ["sweep", str(cfg)])
     assert r.exit_code == 2 and "exactly one of --stations (--p) and --budget" in r.output
-    r = CliRunner().invoke(app, ["sweep", str(cfg), "--p", "1:1000:500"])
+    r = CliRunner().invoke(app, ["sweep", str(cfg), "--p", "1:100000:50000"])  # p far above the candidate sites
     assert r.exit_code == 2 and "candidate sites" in r.output
     r = CliRunner().invoke(app, ["compare", *map(str, two_runs), "--out", str(tmp_path / "cmp")])
     assert r.exit_code == 0, r.output
