@@ -119,3 +119,25 @@ def test_config_takes_one_kind_of_standard():
     assert cfg.model.zone_standards
     with pytest.raises(InputError, match="zone_standards"):
         config_from_dict({"name": "t", "model": {"type": "capacitated", "zone_standards": True, "service_standard_min": 10}})
+
+
+@pytest.mark.parametrize("kind", ["pmedian", "pcenter"])
+def test_assigning_models_flag_coverage_by_each_cells_own_standard(kind):
+    """p-median and p-center assign every cell up to max_travel_min; a cell is ``covered`` when
+    its station is within the cell's own standard (synthetic instance)."""
+    from evsiting.stages.s6_sizing import size_solution
+
+    cost, _ = spatial_instance(14, 7, seed=6, size=40.0)
+    r = _standards(14, 6)
+    cells = _cells(14, r)
+    cells["prefecture_adcode"] = 1
+    block = config_from_dict({"name": "t", "model": {"type": kind, "p": 2}}).model
+    m = sp.csr_matrix(np.where(cost == 0, 1e-9, cost))  # every pair stored (max_travel_min 60 > 40 x sqrt 2)
+    inp = ModelInputs(cells, m, np.zeros(0, dtype=np.int64), load_parameters())
+    sol = REGISTRY[kind](block, inp, SolveOptions("highs", 60, 0.0))
+    sites = gpd.GeoDataFrame({"site_id": [f"s{j}" for j in range(7)], "required": False, "county_adcode": 1,
+                              "prefecture_adcode": 1}, geometry=gpd.points_from_xy(np.zeros(7), np.zeros(7)), crs="EPSG:4326")
+    sized = size_solution(sol, cells, sites, m, load_parameters(), standard_min=r, county_names={1: "x"}, prefecture_names={1: "X"})
+    minutes = m.toarray()[np.arange(14), sol.assignment]
+    np.testing.assert_array_equal(sized.cells["covered"].to_numpy(), minutes <= r)
+    assert 0 < sized.cells["covered"].sum() < 14  # the synthetic standards leave some cells beyond theirs

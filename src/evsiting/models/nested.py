@@ -194,12 +194,13 @@ def staged_capacitated(
     bound = float(last.bound)
     gap = float(last.gap)
     status = "optimal" if all(r.status == "optimal" for r in results) else "feasible"
-    msg = ("total spend = the last year's network: " + (last.message or "proven optimal")
+    access = " (capital + drivers' access cost; spend counts the capital)" if last.travel_cny else ""
+    msg = (f"objective = the last year's network{access}: " + (last.message or "proven optimal")
            + "; earlier years: the least-cost part of the next year's network serving their energy")
     stats = {"method": "nested capacitated (last year first)", "years": year_results,
              "last_year_lp_bound_cny": last.lp_bound}
     return StagedResult(
-        "StagedCapacitated", status, float(cum[-1]), bound, gap,
+        "StagedCapacitated", status, float(last.objective), bound, gap,  # objective and bound in one sense
         np.flatnonzero(stations[-1] > 0).astype(np.int64), last.assignment, time.perf_counter() - t0, "highs",
         None, msg, stats,
         years=np.asarray(years, dtype=np.int64), open_year=open_year.astype(np.int64), existing=existing,
