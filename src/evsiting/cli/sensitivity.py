@@ -55,11 +55,12 @@ def register(app: typer.Typer) -> None:
         tornado chart, the share of the runs in which each candidate site is open
         (sites.geojson, stability.png), checks of the physics and report.html."""
         from evsiting.config import load_config
-        from evsiting.runs.sensitivity import run_sensitivity, sensitivity_manifest, write_sensitivity
+        from evsiting.runs.sensitivity import check_options, run_sensitivity, sensitivity_manifest, write_sensitivity
         from evsiting.validate_inputs import check_cli_numbers
 
         check_solver_option(solver)
         check_cli_numbers(time_limit, workers)
+        check_options(executor, workers, scheduler)
         names = None if parameters is None else [n.strip() for n in parameters.split(",") if n.strip()]
         if names is not None and not names:
             from evsiting.errors import InputError
