@@ -315,3 +315,16 @@ def test_a_break_smaller_than_the_solver_gap_is_within_the_gap():
     rows[2] = _row("site_cost", "high", 100, 2900, 676, gap=0.002)  # 2.7 % fewer ports: beyond any gap
     check = next(c for c in sens.physics_checks(_table(rows)) if c["measure"] == "ports_per_station")
     assert check["result"] == "BROKEN"
+
+
+@pytest.mark.parametrize("args, field", [(["--executor", "spark"], "--executor"), (["--scheduler", "tcp://x:8786"], "--scheduler"),
+                                         (["--workers", "0"], "--workers"), (["-p", "Atlantis"], "--prefecture")])
+def test_cli_bad_options_exit_2_before_any_solve(tmp_path, args, field):
+    from typer.testing import CliRunner
+
+    from evsiting.cli import app
+
+    r = CliRunner().invoke(app, ["sensitivity", str(ANSHUN), "--out", str(tmp_path / "s"), *args])
+    assert r.exit_code == 2, r.output
+    assert r.stderr.startswith("error:") and (field in r.stderr or "Atlantis" in r.stderr)
+    assert not (tmp_path / "s").exists()

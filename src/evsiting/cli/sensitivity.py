@@ -57,9 +57,11 @@ def register(app: typer.Typer) -> None:
         from evsiting.config.schema import load_config
         from evsiting.runs.sensitivity import run_sensitivity, sensitivity_manifest, write_sensitivity
         from evsiting.config.checks import check_cli_numbers
+        from evsiting.runs.sensitivity import check_options
 
         check_solver_option(solver)
         check_cli_numbers(time_limit, workers)
+        check_options(executor, workers, scheduler)
         names = None if parameters is None else [n.strip() for n in parameters.split(",") if n.strip()]
         if names is not None and not names:
             from evsiting.core.errors import InputError

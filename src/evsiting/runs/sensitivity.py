@@ -426,6 +426,22 @@ class RunPipeline:
 
 # --------------------------------------------------------------------------- the variants
 
+def check_options(executor: str, workers: int | None, scheduler: str | None) -> None:
+    """Check the executor options (as :func:`evsiting.runs.batch.map_jobs` would, but before any work).
+
+    Raises:
+        InputError: unknown executor, ``workers`` below 1, ``scheduler`` without ``dask``.
+    """
+    from evsiting.runs.batch import EXECUTORS
+
+    if executor not in EXECUTORS:
+        raise InputError(f"unknown executor '{executor}'; expected local or dask", field="--executor")
+    if workers is not None and workers < 1:
+        raise InputError(f"must be at least 1 worker process, got {workers}", field="--workers")
+    if scheduler and executor != "dask":
+        raise InputError("a scheduler address needs --executor dask", field="--scheduler")
+
+
 def check_names(params: Parameters, names: Sequence[str] | None) -> None:
     """Check the ``--parameters`` names against the parameter table.
 
@@ -601,7 +617,8 @@ def run_sensitivity(cfg: RunConfig, prefecture: str | None = None, *, names: Seq
     from evsiting.config.params import load_parameters
 
     t0 = time.perf_counter()
-    check_names(load_parameters(cfg.path(cfg.data.parameters)), names)  # before the long stages
+    check_options(executor, workers, scheduler)  # the options and names before the long stages
+    check_names(load_parameters(cfg.path(cfg.data.parameters)), names)
     pipe = RunPipeline(cfg, prefecture, solver=solver, time_limit=time_limit)
     progress(f"  base instance: {len(pipe.demand.cells):,} cells, {pipe.demand.nev_total:,} NEVs, "
              f"{len(pipe.base_reached.candidates.sites):,} candidate sites: {time.perf_counter() - t0:.1f} s")
