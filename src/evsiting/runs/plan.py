@@ -131,10 +131,11 @@ def plan(
     run_name = study.run_name(cfg, prefecture) + "-plan"
     out_dir = ctx.folder(run_name)  # never delete a folder that is not an earlier output of this run
     user_sites = [f.copy() for f in study.user_sites]
+    file_notes = [w.removeprefix("warning: ") for f in study.files for w in f.get("warnings", [])]
     for pf, sites_f in zip(cfg.candidates.files, user_sites):
         if pf.existing and len(sites_f) and pf.dc_ports_column is None and pf.ac_ports_column is None:
-            progress(f"warning: {pf.path}: the build-out plan keeps existing stations with their port counts; give "
-                     f"dc_ports_column/ac_ports_column in its file block. Its {len(sites_f)} site(s) are offered as candidates")
+            file_notes.append(f"{pf.path}: the build-out plan keeps existing stations with their port counts; give "
+                              f"dc_ports_column/ac_ports_column in its file block. Its {len(sites_f)} site(s) are offered as candidates")
             sites_f["required"] = False
     study = replace(study, user_sites=user_sites)
     ctx.done("data")
@@ -196,8 +197,7 @@ def plan(
         summary["solver"]["years"] = result.year_results
         summary["binding"] = result.binding
     summary["determinism"] = plan_determinism(result, tl)
-    summary["warnings"] = [w.removeprefix("warning: ") for f in study.files for w in f.get("warnings", [])] \
-        + plan_warnings(summary, table, bo.mip_gap)
+    summary["warnings"] = file_notes + plan_warnings(summary, table, bo.mip_gap)  # printed once, after the table
     return _finish(ctx, inst, result, cfg=cfg, run_name=run_name, prefecture=prefecture, years=years, summary=summary,
                    stations=stations, table=table, out_dir=out_dir, write=write)
 
