@@ -86,7 +86,7 @@ def _zone_fixture(with_zone: bool):
 
 
 def test_access_by_zone_with_a_zone_column():
-    from evsiting.stages.tables import access_by_zone
+    from evsiting.report.tables import access_by_zone
 
     cells, stations = _zone_fixture(True)
     rows = {r["zone"]: r for r in access_by_zone(cells, stations, {520100: "Guiyang"}, 15.0)}
@@ -104,7 +104,7 @@ def test_access_by_zone_with_a_zone_column():
 
 
 def test_access_by_zone_without_a_zone_column_is_one_zone_all():
-    from evsiting.stages.tables import access_by_zone
+    from evsiting.report.tables import access_by_zone
 
     cells, stations = _zone_fixture(False)
     rows = access_by_zone(cells, stations, {520100: "Guiyang"}, 15.0)
@@ -118,7 +118,7 @@ def test_access_by_zone_without_a_zone_column_is_one_zone_all():
 def test_stations_of_a_site_get_their_own_positions_inside_the_cell():
     import h3
 
-    from evsiting.stages.tables import spread_points, split_ports
+    from evsiting.report.tables import spread_points, split_ports
 
     cell = h3.latlng_to_cell(26.58, 106.71, 7)
     lat, lon = h3.cell_to_latlng(cell)

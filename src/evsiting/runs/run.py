@@ -32,7 +32,7 @@ from evsiting.stages.s5_model import (
     solve_model,
 )
 from evsiting.stages.s6_sizing import size_solution
-from evsiting.stages.tables import access_by_zone, county_table, stations_layer
+from evsiting.report.tables import access_by_zone, county_table, stations_layer
 from evsiting.stages.s7_outputs import (
     add_costs_and_references,
     depots,
@@ -145,8 +145,8 @@ def run_summary(cfg: RunConfig, study: Study, demand, reached, solution, sized, 
     building weights, reference ratios and costs, and ``warnings`` (lines,
     :func:`evsiting.report.warnings.run_warnings`: over the site maximum, unreached cells, energy beyond
     the sites' capacity, the candidate files' warnings, a solve short of its target gap); with
-    ``stations`` (:func:`evsiting.stages.tables.stations_layer`) also ``zones`` (access per urban
-    zone and prefecture) and ``counties`` (one row per county), :mod:`evsiting.stages.tables`."""
+    ``stations`` (:func:`evsiting.report.tables.stations_layer`) also ``zones`` (access per urban
+    zone and prefecture) and ``counties`` (one row per county), :mod:`evsiting.report.tables`."""
     cells, sites = sized.cells, sized.sites
     n_nev = demand.nev_total
     params = demand.params
