@@ -10,7 +10,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "scenario_comparison.ipynb"
+from locations import NOTEBOOKS
+
+NOTEBOOK = NOTEBOOKS / "scenario_comparison.ipynb"
 
 
 def test_scenario_notebook_executes(tmp_path, monkeypatch, shared):

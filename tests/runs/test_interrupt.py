@@ -17,7 +17,9 @@ from evsiting.cli import app
 from evsiting.config.schema import load_config
 from evsiting.models import MCLP
 
-BASE = Path(__file__).parent / "bad_inputs" / "base.yaml"  # a small valid Anshun run
+from locations import BASE_YAML
+
+BASE = BASE_YAML  # a small valid Anshun run
 
 
 def snapshot(folder: Path) -> dict[str, str]:

@@ -13,6 +13,8 @@ import pytest
 
 from evsiting.io.writers import atomic_dir, sweep_leftovers
 
+from locations import BASE_YAML
+
 CHILD = """
 import sys, time
 from pathlib import Path
@@ -120,7 +122,7 @@ def test_cli_run_into_a_users_folder_exits_2_before_running(tmp_path, shared):
 
     from evsiting.cli import app
 
-    base = Path(__file__).parent / "bad_inputs" / "base.yaml"  # a small valid Anshun run named 'bad'
+    base = BASE_YAML  # a small valid Anshun run named 'bad'
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "notes.txt").write_text("mine")
     r = CliRunner().invoke(app, ["run", str(base), "--out", str(tmp_path)])

@@ -21,7 +21,9 @@ from evsiting.cli import app
 from evsiting.core.errors import InputError
 from evsiting.io.points import dropped_warning, read_points
 
-CORPUS = Path(__file__).parent / "bad_inputs"
+from locations import BAD_INPUTS
+
+CORPUS = BAD_INPUTS
 CASES = sorted(p.name for p in CORPUS.iterdir() if (p / "expect.yaml").exists())
 
 

@@ -17,7 +17,8 @@ from evsiting.candidates.osm import candidates_from_overpass, candidates_from_pb
 from evsiting.network.sources import graph_from_file, load_graph
 from real_data import helsinki_pbf
 
-FIXTURES = Path(__file__).parent / "fixtures"
+from locations import FIXTURES, REPO
+
 runner = CliRunner()
 
 
@@ -58,7 +59,7 @@ def test_cli_fetch_overpass_offline(monkeypatch, tmp_path):
     assert calls["cache"] == (True, str(tmp_path / "cache"))
     poly = calls["polygon"]
     # Guiyang buffered by 5 km: contains the prefecture and more
-    gy = gpd.read_file(Path(__file__).parents[1] / "data" / "guizhou_prefectures.geojson")
+    gy = gpd.read_file(REPO / "data" / "guizhou_prefectures.geojson")
     gy = gy[gy["city_adcode"].astype(int) == 520100].geometry.union_all()
     assert poly.contains(gy.buffer(-1e-6)) and poly.area > gy.area * 1.05
     G = ox.load_graphml(out)

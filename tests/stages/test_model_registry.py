@@ -15,7 +15,9 @@ from evsiting.core.errors import InputError
 from evsiting.runs.run import run
 from evsiting.stages.s5_model import REGISTRY
 
-BASE = Path(__file__).parent / "bad_inputs" / "base.yaml"  # small Anshun run, great-circle times
+from locations import BASE_YAML
+
+BASE = BASE_YAML  # small Anshun run, great-circle times
 
 
 def extending(tmp_path: Path, model: dict, name: str = "m") -> Path:

@@ -22,7 +22,9 @@ from typer.testing import CliRunner
 import evsiting.runs.run as pipeline
 from evsiting.cli import app
 
-BASE = Path(__file__).parent / "bad_inputs" / "base.yaml"  # a small valid Anshun run
+from locations import BASE_YAML
+
+BASE = BASE_YAML  # a small valid Anshun run
 PROPERTY = settings(max_examples=25, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 

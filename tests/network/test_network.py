@@ -24,7 +24,6 @@ from evsiting.config.params import load_parameters
 from evsiting.core.settings import WGS84, data_dir
 from real_data import helsinki_pbf
 
-FIXTURES = Path(__file__).parent / "fixtures"
 HELSINKI_CRS = "EPSG:32635"  # UTM 35N: Helsinki lies at 25 E
 
 
@@ -383,6 +382,8 @@ def test_network_matrix_study_area_rejects_swapped_candidates(tmp_path):
 
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
+
+from locations import FIXTURES
 
 
 @settings(max_examples=40, deadline=None)

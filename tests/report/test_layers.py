@@ -28,6 +28,8 @@ from evsiting.config.params import load_parameters
 from evsiting.runs.run import run
 from evsiting.core.settings import PROJECTED_CRS, WGS84, configs_dir
 
+from locations import FIXTURES
+
 LAYERS = ("sites", "demand", "allocation", "service_areas")
 
 
@@ -320,7 +322,7 @@ def test_run_with_a_road_network_draws_isochrones(tmp_path, shared):
     cfg.candidates.per_county = 5
     cfg.impedance.method = "network"
     cfg.model = MCLPConfig(p=3)
-    cfg.network = NetworkConfig(source="file", path=str(Path(__file__).parent / "fixtures" / "synthetic_small.osm"), buffer_m=2000)
+    cfg.network = NetworkConfig(source="file", path=str(FIXTURES / "synthetic_small.osm"), buffer_m=2000)
     res = run(cfg, out_base=tmp_path)
     sa = gpd.read_file(res.out_dir / "service_areas.geojson")
     assert len(sa) == len(res.sites) >= 1 and set(sa["method"]) == {"network_isochrone"}
