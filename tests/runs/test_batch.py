@@ -11,34 +11,24 @@ import json
 
 import pytest
 
-from evsiting.runs.batch import run_batch
 from evsiting.config.schema import load_config
 from evsiting.core.settings import configs_dir
+
+from small_configs import small_province_config
 
 PREFECTURE_SLUGS = ["guiyang", "liupanshui", "zunyi", "anshun", "bijie", "tongren", "qianxinan", "qiandongnan", "qiannan"]
 
 
 def small_config(tmp_path, name="small", extra=""):
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(
-        f"extends: {configs_dir() / 'guizhou.yaml'}\n"
-        f"name: {name}\n"
-        "demand:\n  h3_resolution: 6\n"
-        "candidates:\n  per_county: 5\n"
-        "impedance:\n  method: great_circle\n"
-        "model:\n  nevs_per_station: 20000\n"
-        f"output_dir: {tmp_path / 'out'}\n" + extra,
-        encoding="utf-8",
-    )
-    return path
+    return small_province_config(tmp_path, name, extra=extra)
 
 
 @pytest.fixture(scope="module")
-def batch(tmp_path_factory, shared):
-    tmp = tmp_path_factory.mktemp("batch")
-    cfg = load_config(small_config(tmp))
-    res = run_batch([cfg], per_prefecture=True, executor="local", workers=2)
-    return tmp / "out", res
+def batch(province_batch):
+    """The session's small 9-prefecture batch (tests/runs/conftest.py), shared with
+    test_batch_interrupt.py."""
+    folder, res = province_batch
+    return folder / "out", res
 
 
 def test_all_prefectures_write_nine_folders_and_a_rollup(batch):

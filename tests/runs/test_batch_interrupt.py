@@ -4,8 +4,9 @@ previous 9 folders and the roll-up byte for byte as they were (the roll-up still
 folders beside it), prints one ``interrupted`` line without a worker traceback, and leaves no
 worker process and no staging folder behind.
 
-The config is the small one of ``tests/test_batch.py`` (coarse cells, few candidates, one
-station per 20,000 NEVs); the second run uses one station per 15,000 NEVs.
+The previous run is the session's small 9-prefecture batch (``tests/runs/conftest.py``, also
+checked by ``tests/runs/test_batch.py``: coarse cells, few candidates, one station per 20,000
+NEVs), copied; the second run uses one station per 15,000 NEVs.
 """
 
 from __future__ import annotations
@@ -47,10 +48,15 @@ def small_config(tmp_path: Path, nevs_per_station: int) -> Path:
 
 
 @pytest.fixture(scope="module")
-def previous(tmp_path_factory, shared):
-    tmp = tmp_path_factory.mktemp("interrupted-batch")
-    res = run_batch([load_config(small_config(tmp, 20000))], per_prefecture=True, workers=2)
+def previous(tmp_path_factory, province_batch):
+    """A copy of the session's finished 9-prefecture batch at one station per 20,000 NEVs
+    (tests/runs/conftest.py, the run test_batch.py checks): ``<tmp>/out``."""
+    import shutil
+
+    folder, res = province_batch
     assert not res.failed and len(res.outcomes) == 9
+    tmp = tmp_path_factory.mktemp("interrupted-batch")
+    shutil.copytree(folder / "out", tmp / "out")
     return tmp
 
 
