@@ -39,6 +39,11 @@ def _flow_cost(t, e, d, nd, na, alpha, maximize=False):
 
 
 def brute_force(t, e, d, *, max_dc=2, max_ac=2, F=50.0, cd=20.0, ca=4.0, ex_dc=None, ex_ac=None, alpha=0.0, budget=None):
+    """Exhaustive over every site's (DC, AC) port counts, one LP per port vector. Exact pruning
+    (the optimum is the full enumeration's): port vectors in order of capital; least cost stops
+    at the first capital at or above the best total found (allocation costs are >= 0) and skips
+    vectors whose DC or total capacity is below the DC or total energy (no feasible flow);
+    with a budget, a vector whose capacity cannot beat the best energy served is skipped."""
     n, m = t.shape
     ex_dc = np.zeros(m, int) if ex_dc is None else ex_dc
     ex_ac = np.zeros(m, int) if ex_ac is None else ex_ac
@@ -48,17 +53,27 @@ def brute_force(t, e, d, *, max_dc=2, max_ac=2, F=50.0, cd=20.0, ca=4.0, ex_dc=N
             opts.append([(a, b) for a in range(ex_dc[j], max(ex_dc[j], max_dc) + 1) for b in range(ex_ac[j], max(ex_ac[j], max_ac) + 1)])
         else:
             opts.append([(a, b) for a in range(max_dc + 1) for b in range(max_ac + 1)])
-    best = -np.inf if budget is not None else np.inf
+    vectors = []
     for combo in itertools.product(*opts):
         nd = np.array([c[0] for c in combo]); na = np.array([c[1] for c in combo])
         new = (ex_dc + ex_ac == 0) & (nd + na > 0)
-        capital = F * new.sum() + cd * (nd - ex_dc).sum() + ca * (na - ex_ac).sum()
+        vectors.append((F * new.sum() + cd * (nd - ex_dc).sum() + ca * (na - ex_ac).sum(), nd, na))
+    vectors.sort(key=lambda v: v[0])
+    best = -np.inf if budget is not None else np.inf
+    for capital, nd, na in vectors:
+        cap_dc, cap_all = KD * nd.sum(), KD * nd.sum() + KA * na.sum()
         if budget is not None:
             if capital > budget + 1e-9:
+                break
+            if min(cap_all, e.sum()) <= best:  # cannot serve more than the best so far
                 continue
             _, served = _flow_cost(t, e, d, nd, na, alpha, maximize=True)
             best = max(best, served)
         else:
+            if capital >= best:  # this and every later vector cost at least the best total
+                break
+            if cap_dc < d.sum() - 1e-9 or cap_all < e.sum() - 1e-9:  # all energy, DC on DC ports
+                continue
             ok, flow = _flow_cost(t, e, d, nd, na, alpha)
             if ok:
                 best = min(best, capital + flow)
@@ -168,13 +183,20 @@ def test_inputs_are_checked():
 
 
 def brute_force_budget(t, e, d, budget, **kw):
-    """(most energy served within the budget, least capital among the plans serving it)."""
+    """(most energy served within the budget, least capital among the plans serving it).
+    Exhaustive in order of capital, so a later port vector wins only by serving more; one whose
+    capacity cannot serve more than the best so far is skipped (exact)."""
     n, m = t.shape
-    best = (-np.inf, np.inf)
+    vectors = []
     for combo in itertools.product(*[[(a, b) for a in range(3) for b in range(3)] for _ in range(m)]):
         nd = np.array([c[0] for c in combo]); na = np.array([c[1] for c in combo])
-        capital = 50.0 * ((nd + na) > 0).sum() + 20.0 * nd.sum() + 4.0 * na.sum()
+        vectors.append((50.0 * ((nd + na) > 0).sum() + 20.0 * nd.sum() + 4.0 * na.sum(), nd, na))
+    vectors.sort(key=lambda v: v[0])
+    best = (-np.inf, np.inf)
+    for capital, nd, na in vectors:
         if capital > budget + 1e-9:
+            break
+        if min(KD * nd.sum() + KA * na.sum(), e.sum()) <= best[0] + 1e-7:
             continue
         _, served = _flow_cost(t, e, d, nd, na, 0.0, maximize=True)
         if served > best[0] + 1e-7 or (abs(served - best[0]) <= 1e-7 and capital < best[1]):
