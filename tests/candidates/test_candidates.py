@@ -194,10 +194,11 @@ def test_merged_info_counts_the_assembled_pairs():
 
 def test_run_names_the_unreached_cells_in_the_summary_and_on_the_console(tmp_path, shared):
     import json
-    import subprocess
-    import sys
 
     import yaml
+    from typer.testing import CliRunner
+
+    from evsiting.cli import app
 
     cfg = {
         "extends": str(configs_dir() / "prefectures" / "anshun.yaml"), "name": "gaps",
@@ -205,8 +206,8 @@ def test_run_names_the_unreached_cells_in_the_summary_and_on_the_console(tmp_pat
         "model": {"nevs_per_station": 5000}, "impedance": {"method": "great_circle"}, "output_dir": str(tmp_path / "out"),
     }
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
-    r = subprocess.run([sys.executable, "-m", "evsiting.cli", "run", str(tmp_path / "c.yaml")], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
+    r = CliRunner().invoke(app, ["run", str(tmp_path / "c.yaml")])  # in this process: the console lines are tested
+    assert r.exit_code == 0, r.stderr
     s = json.loads((tmp_path / "out" / "gaps" / "summary.json").read_text(encoding="utf-8"))
     c = s["candidates"]
     assert c["gap_fill_added"] == 0 and c["unreached_cells"] > 0 and s["coverage_ceiling_share"] < 0.9
