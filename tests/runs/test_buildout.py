@@ -217,6 +217,7 @@ from evsiting.core.settings import configs_dir  # noqa: E402
 
 def small_config(**buildout):
     cfg = load_config(configs_dir() / "guizhou.yaml")
+    cfg.impedance.method = "great_circle"  # the plan's years and files are tested, not the travel times (tests/network)
     cfg.buildout.candidates_per_county = 2
     cfg.buildout.h3_resolution = 6
     cfg.buildout.time_limit_s = 15
@@ -362,6 +363,7 @@ def test_run_totals_existing_stations_and_the_ports_it_adds(tmp_path, shared):
     cfg = load_config(configs_dir() / "prefectures" / "anshun.yaml")
     cfg.candidates.per_county = 3
     cfg.impedance.method = "great_circle"
+    cfg.demand.h3_resolution = 6  # the totals of existing and added ports are tested, not the size
     cfg.candidates.files = [PointFile(path=str(csv), id_column="id", existing=True, dc_ports_column="dc",
                                       ac_ports_column="ac")]
     res = run(cfg, out_base=tmp_path / "out")
