@@ -17,15 +17,17 @@ from unittest import mock
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from examples import examples
 from typer.testing import CliRunner
 
-import evsiting.runs.run as pipeline
+import evsiting.stages.instance as instance  # where every command calls the demand stage
 from evsiting.cli import app
 
 from locations import BASE_YAML
 
 BASE = BASE_YAML  # a small valid Anshun run
-PROPERTY = settings(max_examples=25, deadline=None, derandomize=True,
+PROPERTY = settings(max_examples=examples(25), deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 #: Values no numeric key accepts (YAML text).
@@ -76,7 +78,7 @@ def check_promise(work: Path, config: Path, words: list[str], args: tuple[str, .
     def no_work(*a, **k):
         raise AssertionError("the malformed input passed validation and the run started its work")
 
-    with mock.patch.object(pipeline, "build_demand", no_work):
+    with mock.patch.object(instance, "build_demand", no_work):
         r = CliRunner().invoke(app, ["run", str(config), "--out", str(out), *args])
     if r.exception is not None and not isinstance(r.exception, SystemExit):
         raise r.exception

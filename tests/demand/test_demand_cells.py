@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from examples import examples
+
 from evsiting.study.areas import read_polygons, study_counties
 from evsiting.config.schema import RunConfig
 from evsiting.demand import cells as dc
@@ -19,7 +21,7 @@ from evsiting.core.settings import resolve_path
     total=st.integers(0, 10_000_000),
     weights=st.lists(st.floats(0, 1e6, allow_nan=False), min_size=1, max_size=50).filter(lambda w: sum(w) > 0),
 )
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 def test_largest_remainder_conserves_and_is_fair(total, weights):
     out = dc.largest_remainder(total, weights)
     assert out.sum() == total

@@ -8,6 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from examples import examples
+
 from evsiting.config.schema import FleetConfig
 from evsiting.demand.apportion import largest_remainder
 from evsiting.demand.fleet import (
@@ -125,7 +127,7 @@ def test_bus_fleet_by_prefecture_conserves():
     assert gy["nev_buses"] / gy["bus_fleet"] > df["nev_buses"].sum() / df["bus_fleet"].sum()
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.integers(0, 10**7), st.lists(st.floats(0, 1e6), min_size=1, max_size=12))
 def test_apportion_conserves(total, weights):
     if sum(weights) == 0:
@@ -136,14 +138,14 @@ def test_apportion_conserves(total, weights):
     assert np.all(np.abs(out - quota) < 1 + 1e-9)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.integers(0, 5_000_000), st.floats(0, 50_000))
 def test_split_segments_conserves(total, buses):
     seg = split_segments(total, buses, PARAMS)
     assert sum(seg.values()) == total and min(seg.values()) >= 0
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(st.floats(600_000, 900_000), st.floats(600_000, 900_000))
 def test_higher_target_never_lowers_stock(a, b):
     lo, hi = sorted((a, b))
@@ -200,7 +202,7 @@ def test_blended_rates_conserve_energy():
 segments_st = st.sampled_from(["private", "taxi", "logistics", "bus"])
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(segments_st, st.floats(0, 1e6), st.floats(0, 1e6))
 def test_more_vehicles_never_less_energy(seg, a, b):
     lo, hi = sorted((a, b))
@@ -209,7 +211,7 @@ def test_more_vehicles_never_less_energy(seg, a, b):
         assert e_hi[k][0] >= e_lo[k][0]
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.sampled_from(["private", "taxi", "logistics"]), st.floats(0, 1), st.floats(0, 1), st.floats(1, 1e5))
 def test_less_home_charging_never_less_public_energy(seg, a, b, n):
     lo, hi = sorted((a, b))

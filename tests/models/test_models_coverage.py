@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
@@ -10,12 +9,14 @@ import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from examples import examples
+
 from evsiting.core.errors import InfeasibleError, InputError, SolverError
 from evsiting.models import LSCP, MCLP, LocationResult
 
 from models_helpers import brute_lscp, brute_mclp, spatial_instance
 
-SETTINGS = settings(max_examples=int(os.environ.get("EVSITING_HYPOTHESIS_EXAMPLES", 25)), deadline=None,
+SETTINGS = settings(max_examples=examples(25), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import os
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from examples import examples
 
 from evsiting.core.errors import InfeasibleError, InputError
 from evsiting.models import PCenter, PMedian
@@ -19,7 +20,7 @@ from evsiting.core.settings import shared_dir
 
 from models_helpers import brute_pcenter, brute_pmedian, spatial_instance
 
-SETTINGS = settings(max_examples=int(os.environ.get("EVSITING_HYPOTHESIS_EXAMPLES", 25)), deadline=None,
+SETTINGS = settings(max_examples=examples(25), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 ORLIB = Path(shared_dir()) / "orlib"
 

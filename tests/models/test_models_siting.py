@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from examples import examples
+
 from evsiting.core.errors import InfeasibleError, InputError
 from evsiting.models import ChargerSiting, SitingResult
 
 from models_helpers import brute_siting, spatial_instance
 
-SETTINGS = settings(max_examples=int(os.environ.get("EVSITING_HYPOTHESIS_EXAMPLES", 15)), deadline=None,
+SETTINGS = settings(max_examples=examples(15), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 KW = dict(max_dc=1, max_ac=2, dc_capacity_kwh=100.0, ac_capacity_kwh=30.0)
 

@@ -13,6 +13,8 @@ import pytest
 import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from examples import examples
 from scipy.sparse.csgraph import dijkstra
 
 import evsiting.network.matrix as matrix
@@ -58,7 +60,7 @@ weights_st = st.one_of(
 )
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=examples(120), deadline=None)
 @given(
     n=st.integers(1, 30),
     arcs=st.lists(st.tuples(st.integers(0, 29), st.integers(0, 29), weights_st, st.booleans()), max_size=120),

@@ -383,10 +383,12 @@ def test_network_matrix_study_area_rejects_swapped_candidates(tmp_path):
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+from examples import examples
+
 from locations import FIXTURES
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(
     n=st.integers(2, 40),
     arcs=st.lists(st.tuples(st.integers(0, 39), st.integers(0, 39), st.floats(0, 50, allow_nan=False)), max_size=150),

@@ -9,6 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from examples import examples
+
 from evsiting.sizing.queueing import erlang_b, erlang_c, mean_wait, min_servers, min_servers_array
 
 
@@ -58,7 +60,7 @@ def test_smallest_port_count():
         min_servers(1.0, 0.0, 10.0)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.floats(0.01, 500.0), st.floats(5.0, 90.0), st.floats(0.5, 30.0))
 def test_min_servers_is_smallest(lam, service, limit):
     c = min_servers(lam, service, limit)
@@ -67,7 +69,7 @@ def test_min_servers_is_smallest(lam, service, limit):
         assert mean_wait(c - 1, lam, service) > limit
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.floats(0.0, 300.0), st.floats(0.0, 300.0))
 def test_more_arrivals_never_fewer_ports(a, b):
     lo, hi = sorted((a, b))

@@ -7,6 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from examples import examples
+
 from evsiting.config.params import load_parameters
 from evsiting.sizing.queueing import mean_wait
 from evsiting.sizing.ports import (
@@ -75,7 +77,7 @@ def test_depots():
     assert out["ports_depot"].tolist() == [0, 1, 2]
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(energies, st.floats(0, 50_000), st.booleans())
 def test_more_energy_never_fewer_ports(e, extra, peak):
     e = np.array(e)
@@ -122,7 +124,7 @@ def _ports(counts, params):
     return out["ports_dc"][0], out["ports_ac"][0], size_depots(e["depot_kwh_day"], params)["ports_depot"][0]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(counts_st, st.sampled_from(["private", "taxi", "logistics", "bus"]), st.integers(0, 20_000))
 def test_more_vehicles_never_fewer_ports(counts, seg, extra):
     more = dict(counts)
@@ -130,7 +132,7 @@ def test_more_vehicles_never_fewer_ports(counts, seg, extra):
     assert all(b >= a for a, b in zip(_ports(counts, PARAMS), _ports(more, PARAMS)))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(counts_st, st.floats(0, 1), st.floats(0, 1))
 def test_less_home_charging_never_fewer_ports(counts, a, b):
     assume(sum(counts.values()) > 0)
