@@ -9,7 +9,7 @@ pre-1.0 with a per-point interface; ``eviltransform``, ``coord-convert`` and ``p
 had no release since 2018-2019. So this module implements the widely published forward
 transform (Krasovsky 1940 ellipsoid constants a = 6378245 m, e² = 0.00669342162296594323) and
 inverts it by fixed-point iteration to 1e-12 degrees (well under a millimetre). Tests:
-``tests/test_coords.py`` (published reference pairs, round trips, the 岑巩县 seat).
+``tests/core/test_coords.py`` (published reference pairs, round trips, the 岑巩县 seat).
 
 All functions are vectorised: they take and return numpy arrays (or floats) of longitude and
 latitude in degrees. Points outside mainland China's bounding box are returned unchanged, as
