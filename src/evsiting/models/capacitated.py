@@ -462,7 +462,7 @@ class CapacitatedSiting(_Model):
         """Steps 3'-5' (allocation cost): the LP when small (its duals start the multipliers),
         then :func:`~evsiting.models._cflp_lr.lagrangian_solve`. Returns what
         :meth:`_solve_instance` returns."""
-        u0, lp_bound, k_lp = None, -math.inf, None
+        u0, lp_bound, k_lp, lp_x = None, -math.inf, None, None
         stats["time_limited_steps"] = []
         if inst.pairs.nnz <= LP_PAIRS_MAX:
             ts = time.perf_counter()
@@ -476,10 +476,11 @@ class CapacitatedSiting(_Model):
                 if lp.row_dual is not None:
                     u0 = lp.row_dual[:inst.pairs.shape[0]]
                 k_lp = _stations_of(inst, mm, np.ceil(lp.x[mm.blocks["y"]] - 1e-6))
+                lp_x = lp.x
         # a feasible plan first (the LP's stations rounded up, or every station open), so that
         # the Lagrangian heuristic and HiGHS only improve on it and the solve always has a plan
         ts = time.perf_counter()
-        x0, obj0 = start_plan(inst, mm, lambda v: _trimmed(inst, mm, v), left, k_lp)
+        x0, obj0 = start_plan(inst, mm, lambda v: _trimmed(inst, mm, v), left, k_lp, lp_x)
         stats["start_plan_s"] = round(time.perf_counter() - ts, 3)
         stats["start_plan_cny"] = None if x0 is None else round(obj0, 2)
         x, obj, bound, opt = lagrangian_solve(inst, mm, u0, x0, obj0, lp_bound, gap_target, left, stats,
@@ -525,7 +526,7 @@ class CapacitatedSiting(_Model):
             if not mm.maximize:  # (with a binding budget, the empty plan is feasible already)
                 ts = time.perf_counter()
                 best_x, best_obj = start_plan(inst, mm, lambda v: _trimmed(inst, mm, v), left,
-                                              _stations_of(inst, mm, np.ceil(lp.x[mm.blocks["y"]] - 1e-6)))
+                                              _stations_of(inst, mm, np.ceil(lp.x[mm.blocks["y"]] - 1e-6)), lp.x)
                 stats["start_plan_s"] = round(time.perf_counter() - ts, 3)
                 stats["start_plan_cny"] = None if best_x is None else round(best_obj, 2)
             ts = time.perf_counter()
