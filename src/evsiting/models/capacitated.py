@@ -458,13 +458,15 @@ class CapacitatedSiting(_Model):
             return bool(self.use_lagrangian)
         return bool(inst.alpha > 0) and inst.pairs.nnz > LP_PAIRS_MAX
 
-    def _solve_lagrangian(self, inst: Instance, mm, relaxed, gap_target: float, left, stats: dict):
+    def _solve_lagrangian(self, inst: Instance, mm, relaxed, gap_target: float, left, stats: dict, *,
+                          try_lp: bool = True):
         """Steps 3'-5' (allocation cost): the LP when small (its duals start the multipliers),
-        then :func:`~evsiting.models._cflp_lr.lagrangian_solve`. Returns what
-        :meth:`_solve_instance` returns."""
+        then :func:`~evsiting.models._cflp_lr.lagrangian_solve` (``try_lp=False``: the LP was
+        tried already and stopped at its time limit). Returns what :meth:`_solve_instance`
+        returns."""
         u0, lp_bound, k_lp, lp_x = None, -math.inf, None, None
-        stats["time_limited_steps"] = []
-        if inst.pairs.nnz <= LP_PAIRS_MAX:
+        stats["time_limited_steps"] = [] if try_lp else ["lp"]
+        if try_lp and inst.pairs.nnz <= LP_PAIRS_MAX:
             ts = time.perf_counter()
             t = left()
             lp = solve_highs(relaxed, time_limit=None if t is None else 0.25 * t, duals=True, lp_method=STRONG_LP_METHOD)
@@ -506,8 +508,14 @@ class CapacitatedSiting(_Model):
         relaxed.integer[:] = False
         if self._use_lagrangian(inst):
             return self._solve_lagrangian(inst, mm, relaxed, gap_target, left, stats)
-        lp = solve_highs(relaxed, time_limit=left(), lp_method=STRONG_LP_METHOD)
+        t = left()
+        # in min-cost mode the LP gets at most 60 % of the time left: if it stops there, the
+        # Lagrangian path (its bound, the start plan and its heuristic) takes the rest, so the
+        # solve still ends with a plan and a proven bound
+        lp = solve_highs(relaxed, time_limit=None if t is None or mm.maximize else 0.6 * t, lp_method=STRONG_LP_METHOD)
         stats["lp_s"] = round(time.perf_counter() - ts, 3)
+        if lp.status == "time_limit" and not mm.maximize:
+            return self._solve_lagrangian(inst, mm, relaxed, gap_target, left, stats, try_lp=False)
         # steps stopped by the clock: the plan may then differ from run to run (summary.json)
         stats["time_limited_steps"] = ["lp"] if lp.status == "time_limit" else []
         if lp.status == "infeasible":
