@@ -28,8 +28,14 @@ Exact method (:meth:`CapacitatedSiting.solve`), see :mod:`evsiting.models._cflp`
    sites within reach can hold at all; energy beyond it is reported unserved (``short``), and
    the model serves exactly the rest.
 3. **Bound**: the LP relaxation of the strong formulation (flow-to-station linking and DC-port
-   linking rows) gives a proven lower bound.
-4. **Incumbent**: a MIP restricted to the LP's support: each site may open at most its LP
+   linking rows) gives a proven lower bound. With allocation cost on more than
+   :data:`LP_PAIRS_MAX` pairs, or when the LP does not finish within 60 % of the time left,
+   steps 3-5 are the Lagrangian path instead (:mod:`evsiting.models._cflp_lr`, from the same
+   start plan).
+4. **Incumbent**: first a feasible start plan (:mod:`evsiting.models._cflp_start`: integer
+   port maxima at the LP's stations rounded up, and dynamic slope scaling from the LP's site
+   rates, each routed by an LP and trimmed), so that every later step only improves on a plan
+   and the solve never ends without one; then a MIP restricted to the LP's support: each site may open at most its LP
    stations rounded up (and may close), with integer ports and flows; it stops as soon as its
    plan is within ``mip_gap`` of the LP bound. A feasible plan usually within a few tenths of a
    percent of the bound.
