@@ -122,6 +122,9 @@ def start_plan(inst: Instance, mm: MatrixModel, trimmed: Callable[[np.ndarray], 
 #: power limit, plans of 401.9 M CNY (factor 1, the classic rule) against 391.3 M (factor 4,
 #: rates from the LP; its LP bound 373.3 M), measured 2026-12-07
 IDLE_RATE_FACTOR = 4.0
+#: share of the time left at its start that :func:`slope_scaling` may spend on further rounds
+#: once it has a plan (each round is one routing LP: seconds on a prefecture, more on the province)
+SCALING_TIME_SHARE = 0.15
 
 
 def slope_scaling(inst: Instance, mm: MatrixModel, trimmed: Callable[[np.ndarray], np.ndarray],
@@ -167,10 +170,13 @@ def slope_scaling(inst: Instance, mm: MatrixModel, trimmed: Callable[[np.ndarray
 
     if lp_x is not None:
         rate = site_rates(lp_x, IDLE_RATE_FACTOR * r_full)
+    import time
+
+    t_start, t0 = time.perf_counter(), left()
     for _ in range(max(rounds, 1)):
         t = left()
-        if t is not None and t < 1.0 and best is not None:
-            break
+        if best is not None and t is not None and (t < 1.0 or time.perf_counter() - t_start > SCALING_TIME_SHARE * t0):
+            break  # a plan is kept: the rest of the time belongs to the bound and the MIP steps
         x = flow_plan(inst, mm, k_max, trimmed, time_limit=t, w_cost=travel + rate[pcol])
         if x is None:
             break
