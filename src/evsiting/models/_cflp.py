@@ -295,7 +295,7 @@ class HighsOutcome:
 def solve_highs(mm: MatrixModel, *, time_limit: float | None = None, mip_gap: float = 0.0,
                 start: np.ndarray | None = None, threads: int | None = None,
                 log: bool = False, stop_at: float | None = None, duals: bool = False,
-                heuristic_effort: float | None = None) -> HighsOutcome:
+                heuristic_effort: float | None = None, lp_method: str | None = None) -> HighsOutcome:
     """Solve ``mm`` with HiGHS in memory (highspy).
 
     Args:
@@ -308,6 +308,9 @@ def solve_highs(mm: MatrixModel, *, time_limit: float | None = None, mip_gap: fl
             when a bound proven elsewhere already makes such a plan close enough.
         duals: also return the row duals (an LP: no integer columns).
         heuristic_effort: HiGHS's ``mip_heuristic_effort`` (None = its default, 0.05).
+        lp_method: HiGHS's ``solver`` option for an LP (``"ipm"``, ``"simplex"``; None =
+            HiGHS's choice). The interior point method runs with crossover, so the solution is
+            a vertex and its duals are valid.
 
     Returns:
         :class:`HighsOutcome`; ``bound`` is HiGHS's dual bound in the model's sense.
@@ -324,6 +327,8 @@ def solve_highs(mm: MatrixModel, *, time_limit: float | None = None, mip_gap: fl
         h.setOptionValue("time_limit", max(float(time_limit), 0.01))
     h.setOptionValue("mip_rel_gap", float(mip_gap))
     h.setOptionValue("random_seed", 0)
+    if lp_method is not None and not mm.integer.any():
+        h.setOptionValue("solver", lp_method)
     if threads:
         h.setOptionValue("threads", int(threads))
     if heuristic_effort is not None:

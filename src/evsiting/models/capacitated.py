@@ -28,8 +28,14 @@ Exact method (:meth:`CapacitatedSiting.solve`), see :mod:`evsiting.models._cflp`
    sites within reach can hold at all; energy beyond it is reported unserved (``short``), and
    the model serves exactly the rest.
 3. **Bound**: the LP relaxation of the strong formulation (flow-to-station linking and DC-port
-   linking rows) gives a proven lower bound.
-4. **Incumbent**: a MIP restricted to the LP's support: each site may open at most its LP
+   linking rows) gives a proven lower bound. With allocation cost on more than
+   :data:`LP_PAIRS_MAX` pairs, or when the LP does not finish within 60 % of the time left,
+   steps 3-5 are the Lagrangian path instead (:mod:`evsiting.models._cflp_lr`, from the same
+   start plan).
+4. **Incumbent**: first a feasible start plan (:mod:`evsiting.models._cflp_start`: integer
+   port maxima at the LP's stations rounded up, and dynamic slope scaling from the LP's site
+   rates, each routed by an LP and trimmed), so that every later step only improves on a plan
+   and the solve never ends without one; then a MIP restricted to the LP's support: each site may open at most its LP
    stations rounded up (and may close), with integer ports and flows; it stops as soon as its
    plan is within ``mip_gap`` of the LP bound. A feasible plan usually within a few tenths of a
    percent of the bound.
@@ -69,6 +75,7 @@ import scipy.sparse as sp
 from evsiting.core.errors import InfeasibleError, InputError, SolverError
 from evsiting.models._cflp import Instance, build, solve_highs
 from evsiting.models._cflp_lr import lagrangian_solve
+from evsiting.models._cflp_start import start_plan
 from evsiting.models._core import LocationResult, _Model, check_limits, check_per_site, check_solver, check_standard, pair_within
 
 
@@ -128,6 +135,10 @@ class Reduced:
 #: with allocation cost, the LP (whose duals start the Lagrangian multipliers) is solved only up
 #: to this many pairs: the strong LP of a 100 x 1,000 CFLP (100,000 pairs) took 153 s here
 LP_PAIRS_MAX = 30000
+#: HiGHS's method for the strong LP (step 3): the interior point method solved Anshun's with
+#: access cost and the power limit (13,066 pairs) in 13.5 s against 21.6 s by dual simplex
+#: (HiGHS's choice; 2 loaded cores, 2026-12-07); the small routing LPs stay with simplex
+STRONG_LP_METHOD = "ipm"
 
 
 class CapacitatedSiting(_Model):
@@ -467,16 +478,18 @@ class CapacitatedSiting(_Model):
             return bool(self.use_lagrangian)
         return bool(inst.alpha > 0) and inst.pairs.nnz > LP_PAIRS_MAX
 
-    def _solve_lagrangian(self, inst: Instance, mm, relaxed, gap_target: float, left, stats: dict):
+    def _solve_lagrangian(self, inst: Instance, mm, relaxed, gap_target: float, left, stats: dict, *,
+                          try_lp: bool = True):
         """Steps 3'-5' (allocation cost): the LP when small (its duals start the multipliers),
-        then :func:`~evsiting.models._cflp_lr.lagrangian_solve`. Returns what
-        :meth:`_solve_instance` returns."""
-        u0, lp_bound = None, -math.inf
-        stats["time_limited_steps"] = []
-        if inst.pairs.nnz <= LP_PAIRS_MAX:
+        then :func:`~evsiting.models._cflp_lr.lagrangian_solve` (``try_lp=False``: the LP was
+        tried already and stopped at its time limit). Returns what :meth:`_solve_instance`
+        returns."""
+        u0, lp_bound, k_lp, lp_x = None, -math.inf, None, None
+        stats["time_limited_steps"] = [] if try_lp else ["lp"]
+        if try_lp and inst.pairs.nnz <= LP_PAIRS_MAX:
             ts = time.perf_counter()
             t = left()
-            lp = solve_highs(relaxed, time_limit=None if t is None else 0.25 * t, duals=True)
+            lp = solve_highs(relaxed, time_limit=None if t is None else 0.25 * t, duals=True, lp_method=STRONG_LP_METHOD)
             stats["lp_s"] = round(time.perf_counter() - ts, 3)
             if lp.status == "infeasible":
                 raise SolverError("CapacitatedSiting: the reduced model is infeasible after the feasibility step (a bug)")
@@ -484,7 +497,15 @@ class CapacitatedSiting(_Model):
                 lp_bound = lp.objective
                 if lp.row_dual is not None:
                     u0 = lp.row_dual[:inst.pairs.shape[0]]
-        x, obj, bound, opt = lagrangian_solve(inst, mm, u0, None, math.nan, lp_bound, gap_target, left, stats,
+                k_lp = _stations_of(inst, mm, np.ceil(lp.x[mm.blocks["y"]] - 1e-6))
+                lp_x = lp.x
+        # a feasible plan first (the LP's stations rounded up, or every station open), so that
+        # the Lagrangian heuristic and HiGHS only improve on it and the solve always has a plan
+        ts = time.perf_counter()
+        x0, obj0 = start_plan(inst, mm, lambda v: _trimmed(inst, mm, v), left, k_lp, lp_x)
+        stats["start_plan_s"] = round(time.perf_counter() - ts, 3)
+        stats["start_plan_cny"] = None if x0 is None else round(obj0, 2)
+        x, obj, bound, opt = lagrangian_solve(inst, mm, u0, x0, obj0, lp_bound, gap_target, left, stats,
                                               lambda v: _trimmed(inst, mm, v))
         if x is None:
             raise SolverError("CapacitatedSiting: no plan found within the time limit; raise solver.time_limit_s")
@@ -507,8 +528,14 @@ class CapacitatedSiting(_Model):
         relaxed.integer[:] = False
         if self._use_lagrangian(inst):
             return self._solve_lagrangian(inst, mm, relaxed, gap_target, left, stats)
-        lp = solve_highs(relaxed, time_limit=left())
+        t = left()
+        # in min-cost mode the LP gets at most 60 % of the time left: if it stops there, the
+        # Lagrangian path (its bound, the start plan and its heuristic) takes the rest, so the
+        # solve still ends with a plan and a proven bound
+        lp = solve_highs(relaxed, time_limit=None if t is None or mm.maximize else 0.6 * t, lp_method=STRONG_LP_METHOD)
         stats["lp_s"] = round(time.perf_counter() - ts, 3)
+        if lp.status == "time_limit" and not mm.maximize:
+            return self._solve_lagrangian(inst, mm, relaxed, gap_target, left, stats, try_lp=False)
         # steps stopped by the clock: the plan may then differ from run to run (summary.json)
         stats["time_limited_steps"] = ["lp"] if lp.status == "time_limit" else []
         if lp.status == "infeasible":
@@ -522,6 +549,14 @@ class CapacitatedSiting(_Model):
         # rather than fixing them open: Anshun 0.53 % -> 0.22 % from the LP bound, and 420 s of
         # branch-and-bound saved (measured here, 2 cores, 2026-12-02)
         if lp.x is not None and lp.status != "time_limit":
+            # a feasible plan first (the LP's stations rounded up, else every station open):
+            # the sub-MIP and branch-and-bound start from it, so the solve always has a plan
+            if not mm.maximize:  # (with a binding budget, the empty plan is feasible already)
+                ts = time.perf_counter()
+                best_x, best_obj = start_plan(inst, mm, lambda v: _trimmed(inst, mm, v), left,
+                                              _stations_of(inst, mm, np.ceil(lp.x[mm.blocks["y"]] - 1e-6)), lp.x)
+                stats["start_plan_s"] = round(time.perf_counter() - ts, 3)
+                stats["start_plan_cny"] = None if best_x is None else round(best_obj, 2)
             ts = time.perf_counter()
             fixed = MatrixCopy(mm)
             ys = mm.blocks["y"]
@@ -533,13 +568,18 @@ class CapacitatedSiting(_Model):
             target = None
             if gap_target and math.isfinite(lp_bound):
                 target = lp_bound / (1 + gap_target) * (1 + 1e-9) if mm.maximize else lp_bound / (1 - gap_target) * (1 - 1e-9)
-            sub = solve_highs(fixed, time_limit=left(), mip_gap=gap_target / 2 if gap_target else 0.0, stop_at=target)
+            # at most half the time left: the rest is branch-and-bound's, which also improves plans
+            t = left()
+            sub = solve_highs(fixed, time_limit=None if t is None else 0.5 * t,
+                              mip_gap=gap_target / 2 if gap_target else 0.0, stop_at=target, start=best_x)
             stats["incumbent_s"] = round(time.perf_counter() - ts, 3)
             if sub.status == "time_limit":
                 stats["time_limited_steps"].append("incumbent")
             if sub.x is not None:
-                best_x = _trimmed(inst, mm, sub.x)  # unused stations and ports dropped
-                best_obj = float(mm.c @ best_x + mm.offset)
+                sx = _trimmed(inst, mm, sub.x)  # unused stations and ports dropped
+                s_obj = float(mm.c @ sx + mm.offset)
+                if best_x is None or sense * s_obj <= sense * best_obj:
+                    best_x, best_obj = sx, s_obj
         gap = _gap(best_obj, lp_bound, mm.maximize)
         stats["incumbent_gap_vs_lp"] = None if not math.isfinite(gap) else round(gap, 6)
         if best_x is not None and gap <= gap_target:
@@ -674,6 +714,13 @@ def _trimmed(inst: Instance, mm, x: np.ndarray) -> np.ndarray:
     x[b["nd"]], x[b["na"]] = nd, na
     x[b["y"]] = y2[np.flatnonzero(inst.new)]
     return x
+
+
+def _stations_of(inst: Instance, mm, y: np.ndarray) -> np.ndarray:
+    """``(m,)`` stations per site from ``y`` over ``mm``'s station columns (new sites only)."""
+    k = np.zeros(inst.new.size)
+    k[np.flatnonzero(inst.new)] = y
+    return k
 
 
 def _gap(objective: float, bound: float, maximize: bool) -> float:
