@@ -43,12 +43,15 @@ def test_the_limit_reaches_the_model(monkeypatch):
                         ac_port_kw=ac_port_kw, max_station_kw=max_station_kw, **kw)
 
     cells = pd.DataFrame({"nev_count": [10, 20], "energy_kwh_day": [100.0, 200.0], "energy_dc_kwh_day": [90.0, 180.0]})
-    block = config_from_dict({"name": "t", "model": {"type": "capacitated"}}).model
+    block = config_from_dict({"name": "t", "model": {"type": "capacitated", "power_limit": True}}).model
     inp = ModelInputs(cells, sp.csr_matrix(np.array([[1.0, 2.0], [2.0, 1.0]])), np.zeros(0, dtype=np.int64), load_parameters())
     monkeypatch.setattr(CapacitatedSiting, "from_cost_matrix", classmethod(with_power))
     capacitated_model(block, inp)
     assert seen["dc_port_kw"] == 93 and seen["ac_port_kw"] == 7
     np.testing.assert_allclose(seen["max_station_kw"], [920.0, 920.0])
+    seen.clear()  # model.power_limit off (the default): no limit reaches the model
+    capacitated_model(config_from_dict({"name": "t", "model": {"type": "capacitated"}}).model, inp)
+    assert seen["max_station_kw"] is None and seen["dc_port_kw"] is None
 
 
 def test_a_candidate_file_names_its_hubs(tmp_path, shared):

@@ -277,11 +277,11 @@ def _nested(cfg: RunConfig, cells, candidates, matrix, demand: np.ndarray, years
     site_args = dict(
         dc_port_kwh_day=cap_dc, ac_port_kwh_day=cap_ac,
         max_dc_ports=p_last.value("site_max_dc_ports"), max_ac_ports=p_last.value("site_max_ac_ports"),
-        max_stations=stations_per_site(candidates, cells, p_last),
+        max_stations=stations_per_site(candidates, cells, p_last, power_limit=cfg.model.power_limit),
         site_cost_cny=p_last.value("site_cost"), dc_port_cost_cny=p_last.value("dc_port_cost"),
         ac_port_cost_cny=p_last.value("ac_port_cost"), existing_dc=ex_dc, existing_ac=ex_ac,
         allocation_cny_per_kwh_min=access_cost_rate(cfg.model, p_last),
-        required=req if req is not None and req.size else None, **power_limit_kwargs(p_last, candidates, len(candidates)),
+        required=req if req is not None and req.size else None, **(power_limit_kwargs(p_last, candidates, len(candidates)) if cfg.model.power_limit else {}),
     )
     gap = CAPACITATED_MIP_GAP if mip_gap is None else mip_gap
     return staged_capacitated(matrix, demand, demand * dc_share[None, :], years, standard, site_args=site_args,

@@ -59,21 +59,24 @@ def power_limit_kwargs(params: Parameters, candidates: gpd.GeoDataFrame | None, 
             "max_station_kw": station_limits_kw(candidates, m, params)}
 
 
-def stations_per_site(candidates: gpd.GeoDataFrame | None, cells: gpd.GeoDataFrame, params: Parameters) -> np.ndarray:
+def stations_per_site(candidates: gpd.GeoDataFrame | None, cells: gpd.GeoDataFrame, params: Parameters, *,
+                      power_limit: bool = False) -> np.ndarray:
     """(m,) stations each candidate site may hold.
 
     A demand-cell candidate (``site_id`` ``c-<demand_id>``) stands for its H3 cell, an area of
     a few km² with many car parks: it may hold ``cell_stations_factor`` x its own cell's energy
-    / one station's capacity at the port maxima, rounded up, at least 1. A point from a file or
-    OSM is one station. Source of the factor: parameter ``cell_stations_factor``.
+    / one station's capacity at the port maxima (with ``power_limit``, at most the energy of
+    :func:`station_power_limit_kw` at the ports' full-power hours), rounded up, at least 1. A
+    point from a file or OSM is one station. Source of the factor: parameter
+    ``cell_stations_factor``.
     """
     if candidates is None or "demand_id" not in cells.columns:
         return np.ones(0 if candidates is None else len(candidates))
     cap_dc, cap_ac = port_capacities(params)
     station_kwh = params.value("site_max_dc_ports") * cap_dc + params.value("site_max_ac_ports") * cap_ac
-    # a station's energy at its power limit (every kW at the ports' full-power hours)
-    hours = min(params.value("dc_utilisation_hours"), params.value("ac_utilisation_hours"))
-    station_kwh = min(station_kwh, station_power_limit_kw(params) * hours)
+    if power_limit:  # a station's energy at its power limit (every kW at the ports' full-power hours)
+        hours = min(params.value("dc_utilisation_hours"), params.value("ac_utilisation_hours"))
+        station_kwh = min(station_kwh, station_power_limit_kw(params) * hours)
     own = cells.set_index("demand_id")["energy_kwh_day"]
     ids = candidates["site_id"].astype(str)
     cell_e = ids.str.slice(2).map(own).where(ids.str.startswith("c-")).fillna(0.0).to_numpy(dtype=float)

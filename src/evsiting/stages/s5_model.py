@@ -228,7 +228,8 @@ def capacitated_model(block, inp: ModelInputs) -> CapacitatedSiting:
     m = inp.matrix.shape[1]
     cap_dc, cap_ac = port_capacities(pr)
     ex_dc, ex_ac = existing_ports(inp.candidates, m)
-    k = stations_per_site(inp.candidates, inp.cells, pr) if inp.candidates is not None else 1
+    power = bool(getattr(block, "power_limit", False))
+    k = stations_per_site(inp.candidates, inp.cells, pr, power_limit=power) if inp.candidates is not None else 1
     return CapacitatedSiting.from_cost_matrix(
         inp.matrix, inp.cells["energy_kwh_day"].to_numpy(dtype=float),
         inp.cells["energy_dc_kwh_day"].to_numpy(dtype=float), standard_of(block, inp.cells),
@@ -237,7 +238,7 @@ def capacitated_model(block, inp: ModelInputs) -> CapacitatedSiting:
         site_cost_cny=pr.value("site_cost"), dc_port_cost_cny=pr.value("dc_port_cost"), ac_port_cost_cny=pr.value("ac_port_cost"),
         existing_dc=ex_dc, existing_ac=ex_ac,
         allocation_cny_per_kwh_min=access_cost_rate(block, pr), budget_cny=block.budget_cny,
-        required=_required(inp), **power_limit_kwargs(pr, inp.candidates, m),
+        required=_required(inp), **(power_limit_kwargs(pr, inp.candidates, m) if power else {}),
     )
 
 
