@@ -75,7 +75,7 @@ import scipy.sparse as sp
 from evsiting.core.errors import InfeasibleError, InputError, SolverError
 from evsiting.models._cflp import Instance, build, solve_highs
 from evsiting.models._cflp_lr import lagrangian_solve
-from evsiting.models._cflp_start import start_plan
+from evsiting.models._cflp_start import max_ports, start_plan
 from evsiting.models._core import LocationResult, _Model, check_limits, check_per_site, check_solver, check_standard, pair_within
 
 
@@ -323,7 +323,10 @@ class CapacitatedSiting(_Model):
 
     def _max_servable(self, inst: Instance, time_limit: float | None) -> np.ndarray:
         """kWh/day of each point that the sites within reach can hold with every station open
-        at its maxima (a max-flow LP; equal to the energy wherever capacity suffices)."""
+        at its maxima (a max-flow LP; equal to the energy wherever capacity suffices). With a
+        power limit, each site's ports are capped at the whole ports its stations hold
+        (:func:`~evsiting.models._cflp_start.max_ports`), so the energy kept is servable with
+        integer ports."""
         open_all = Instance(inst.pairs, inst.E, inst.D, inst.cap_dc, inst.cap_ac,
                             inst.lo_dc, inst.hi_dc, inst.lo_ac, inst.hi_ac, inst.F, inst.cd, inst.ca,
                             inst.new, maximize=True, max_stations=inst.max_stations,
@@ -331,6 +334,17 @@ class CapacitatedSiting(_Model):
                             dc_port_kw=inst.dc_port_kw, ac_port_kw=inst.ac_port_kw, station_kw=inst.station_kw)
         mm = build(open_all)
         mm.integer[:] = False
+        if inst.station_kw is not None:
+            # with a power limit, continuous ports can hold more than whole ones (920 kW: 9.89
+            # DC ports against 9 DC + 11 AC); the ports are capped at the whole ports every
+            # station can hold (DC first, then AC), so that the energy kept is servable by a plan
+            # with integer ports (the start plan's routing), not only by the LP. On the province
+            # the continuous max-flow kept 12.8 kWh/day that no integer plan could serve, and
+            # the solve ended without a plan (2026-12-07)
+            k_max = np.where(inst.new, inst.max_stations if inst.max_stations is not None else 1, 0)
+            nd_hi, na_hi = max_ports(inst, k_max)
+            mm.col_hi[mm.blocks["nd"]] = np.minimum(mm.col_hi[mm.blocks["nd"]], nd_hi)
+            mm.col_hi[mm.blocks["na"]] = np.minimum(mm.col_hi[mm.blocks["na"]], na_hi)
         mm.c[:] = 0.0
         mm.c[mm.blocks["w"]] = 1.0
         out = solve_highs(mm, time_limit=time_limit)
