@@ -336,7 +336,7 @@ class CapacitatedConfig(_ModelBlock):
     #: reports the rest unserved (None = serve all the energy the sites can hold, least cost).
     budget_cny: float | None = Field(None, ge=0, allow_inf_nan=False)
     #: keep each station's installed kW (DC plus AC ports) within its grid connection
-    #: (evsiting.sizing.ports.port_rule.station_limits_kw: station_transformer_kva x
+    #: (evsiting.sizing.port_rule.station_limits_kw: station_transformer_kva x
     #: station_power_factor / station_simultaneity, 920 kW with the defaults; a candidate file's
     #: max_kw_column for larger hubs). Off by default: with it, Anshun's default solve did not
     #: reach the 0.5 % gap target within 600 s on the 2-core machine (docs/zones.md).
