@@ -589,7 +589,7 @@ def run_report(summary: dict, manifest: dict | None, map_bytes: bytes | None, ch
         map_bytes: ``map.png``, or None.
         charts: (caption, PNG bytes) of the run's other charts.
         warnings: the warning lines.
-        stations: one row per station (:func:`evsiting.report.html.tables.stations_layer`), or None.
+        stations: one row per station (:func:`evsiting.report.tables.stations_layer`), or None.
     """
     tot = summary["total"]
     cost = summary.get("capital_cost_cny", tot.get("cost_cny"))

@@ -145,8 +145,8 @@ def run_summary(cfg: RunConfig, study: Study, demand, reached, solution, sized, 
     building weights, reference ratios and costs, and ``warnings`` (lines,
     :func:`evsiting.report.warnings.run_warnings`: over the site maximum, unreached cells, energy beyond
     the sites' capacity, the candidate files' warnings, a solve short of its target gap); with
-    ``stations`` (:func:`evsiting.report.html.tables.stations_layer`) also ``zones`` (access per urban
-    zone and prefecture) and ``counties`` (one row per county), :mod:`evsiting.report.html.tables`."""
+    ``stations`` (:func:`evsiting.report.tables.stations_layer`) also ``zones`` (access per urban
+    zone and prefecture) and ``counties`` (one row per county), :mod:`evsiting.report.tables`."""
     cells, sites = sized.cells, sized.sites
     n_nev = demand.nev_total
     params = demand.params

@@ -143,7 +143,7 @@ def run_layers(cfg: RunConfig, cells, candidates, sites, travel, params: Paramet
 
 
 def write_tables(folder: Path, layers: dict, summary: dict) -> list[Path]:
-    """``stations.csv`` (one row per station, :data:`evsiting.report.html.tables.STATION_COLUMNS`;
+    """``stations.csv`` (one row per station, :data:`evsiting.report.tables.STATION_COLUMNS`;
     lon/lat WGS84) and ``counties.csv`` (``summary["counties"]``) into ``folder``, UTF-8 with a
     byte-order mark so that Excel shows the Chinese names; nothing when the run has neither."""
     from evsiting.report.tables import COUNTY_COLUMNS, STATION_COLUMNS
