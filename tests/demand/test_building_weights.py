@@ -48,7 +48,7 @@ def anshun(shared):
     census = dc.read_census(p(cfg.data.county_population), p(cfg.data.urbanisation), p(cfg.data.household_cars))
     seats = read_points(p(cfg.data.county_seats.path), crs="gcj02", id_column="adcode")
     nevs = pd.Series({XIXIU: 30_001, PINGBA: 12_345})
-    base = dc.build_demand_cells(sub, nevs, census, seats, load_parameters(), 7, RATES)
+    base = dc.build_demand_cells(sub, nevs, census, seats, load_parameters(), resolution=7, rates=RATES)
     return sub, nevs, census, seats, base
 
 
@@ -111,7 +111,7 @@ def test_weights_move_towards_building_area_and_county_totals_stay_exact(anshun)
     rural = rural_cells(base, XIXIU, 3)  # low-demand cells far from the seat
     b = synthetic_buildings(base, rural[:2], per_cell=10)
     b = pd.concat([b, synthetic_buildings(base, rural[2:], per_cell=30)], ignore_index=True)
-    cells = dc.build_demand_cells(sub, nevs, census, seats, load_parameters(), 7, RATES, buildings=b, building_share=0.5)
+    cells = dc.build_demand_cells(sub, nevs, census, seats, load_parameters(), resolution=7, rates=RATES, buildings=b, building_share=0.5)
     assert (cells["demand_id"] == base["demand_id"]).all()
     # County totals exact.
     pd.testing.assert_series_equal(cells.groupby("county_adcode")["nev_count"].sum(), nevs.sort_index().rename_axis("county_adcode"), check_names=False)
@@ -132,7 +132,7 @@ def test_weights_move_towards_building_area_and_county_totals_stay_exact(anshun)
     quota = nevs[XIXIU] * (0.5 * s_old + 0.5 * ba.loc[x["demand_id"]] / ba.loc[rural].sum())
     assert np.all(np.abs(new.loc[x["demand_id"]] - quota) < 1 + 1e-6)
     # share 1: the whole county follows the buildings.
-    all_b = dc.build_demand_cells(sub, nevs, census, seats, load_parameters(), 7, RATES, buildings=b, building_share=1.0)
+    all_b = dc.build_demand_cells(sub, nevs, census, seats, load_parameters(), resolution=7, rates=RATES, buildings=b, building_share=1.0)
     n1 = all_b.set_index("demand_id")["nev_count"]
     assert n1.loc[rural].sum() == nevs[XIXIU] and n1.loc[rural].tolist() == [6000, 6000, 18001]
 
@@ -140,7 +140,7 @@ def test_weights_move_towards_building_area_and_county_totals_stay_exact(anshun)
 def test_share_zero_reproduces_the_census_weights_exactly(anshun):
     sub, nevs, census, seats, base = anshun
     b = synthetic_buildings(base, rural_cells(base, PINGBA, 2))
-    same = dc.build_demand_cells(sub, nevs, census, seats, load_parameters(), 7, RATES, buildings=b, building_share=0.0)
+    same = dc.build_demand_cells(sub, nevs, census, seats, load_parameters(), resolution=7, rates=RATES, buildings=b, building_share=0.0)
     pd.testing.assert_frame_equal(same.drop(columns="building_area_m2"), base)
     assert same["building_area_m2"].sum() > 0
     w = np.array([0.2, 0.3, 0.5])

@@ -68,7 +68,7 @@ def test_cells_conserve_vehicles_per_county_and_tile_the_area(guizhou):
     w = dc.county_weights(census, "population_x_car_share")
     cn = dc.allocate_to_counties(700_000, w)
     rates = {"public_kwh_per_vehicle": 6.5, "dc_kwh_per_vehicle": 4.0}
-    cells = dc.build_demand_cells(sub, cn, census, seats, load_parameters(), 7, rates)
+    cells = dc.build_demand_cells(sub, cn, census, seats, load_parameters(), resolution=7, rates=rates)
     per_county = cells.groupby("county_adcode")["nev_count"].sum()
     pd.testing.assert_series_equal(per_county, cn.loc[sub["adcode"]].rename_axis("county_adcode"), check_names=False)
     # The pieces tile each county: areas add up to the county area (UTM 48N).
@@ -88,7 +88,7 @@ def test_urban_vehicles_concentrate_around_the_county_seat(guizhou):
     counties, census, seats = guizhou
     sub = counties[counties["adcode"] == 522601]  # Kaili
     cn = pd.Series({522601: 100_000})
-    cells = dc.build_demand_cells(sub, cn, census, seats, load_parameters(), 7, {"public_kwh_per_vehicle": 1, "dc_kwh_per_vehicle": 0})
+    cells = dc.build_demand_cells(sub, cn, census, seats, load_parameters(), resolution=7, rates={"public_kwh_per_vehicle": 1, "dc_kwh_per_vehicle": 0})
     seat = seats[seats["adcode"] == 522601].to_crs("EPSG:32648").geometry.iloc[0]
     pts = dc.demand_points(cells).to_crs("EPSG:32648")
     d_km = pts.distance(seat) / 1000

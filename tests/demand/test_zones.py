@@ -28,7 +28,7 @@ def guiyang_anshun(shared):
     inputs = dz.read_zone_inputs(p(cfg.data.city_proper), p(cfg.data.places))
     cn = dc.allocate_to_counties(700_000, dc.county_weights(census, "population_x_car_share"))
     params = load_parameters()
-    cells = dc.build_demand_cells(counties, cn, census, seats, params, 7, {"public_kwh_per_vehicle": 1, "dc_kwh_per_vehicle": 0})
+    cells = dc.build_demand_cells(counties, cn, census, seats, params, resolution=7, rates={"public_kwh_per_vehicle": 1, "dc_kwh_per_vehicle": 0})
     cells["zone"] = dz.classify_zones(cells, census.counties, inputs, seats, params)
     return cells, census, inputs
 
@@ -101,8 +101,8 @@ def test_multi_resolution_grid_conserves_nevs_per_county(guiyang_anshun):
     cn = dc.allocate_to_counties(700_000, dc.county_weights(census, "population_x_car_share"))
     refine = cells["zone"].isin(dz.FINE_ZONES).to_numpy()
     pieces = dz.refine_pieces(cells, refine, 8)
-    fine = dc.build_demand_cells(counties, cn, census, seats, load_parameters(), 7,
-                                 {"public_kwh_per_vehicle": 1, "dc_kwh_per_vehicle": 0}, pieces=pieces)
+    fine = dc.build_demand_cells(counties, cn, census, seats, load_parameters(), resolution=7,
+                                 rates={"public_kwh_per_vehicle": 1, "dc_kwh_per_vehicle": 0}, pieces=pieces)
     assert fine["demand_id"].is_unique and set(fine["h3_resolution"]) == {7, 8}
     # vehicles and residents conserved per county; areas tile each county as the coarse cells did
     for col in ("nev_count", "population", "area_km2"):

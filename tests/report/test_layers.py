@@ -39,10 +39,13 @@ def anshun(tmp_path_factory, shared):
     cfg.candidates.per_county = 8
     cfg.impedance.method = "great_circle"
     cfg.model.zone_standards = False  # one 15-minute standard: the service areas are geodesic buffers
+    # least capital cost: this module tests the layers, not the objective (one 15-min standard
+    # with drivers' access cost is a hard capacitated facility location instance, issue #24)
+    cfg.model.allocation_cny_per_kwh_min = 0.0
     out = tmp_path_factory.mktemp("layers")
     res = run(cfg, out_base=out)
     params = load_parameters()
-    lay = L.build_layers(res.cells, res.candidates, res.sites, res.matrix, cfg.model.service_standard_min, params, "great_circle")
+    lay = L.build_layers(res.cells, res.candidates, res.sites, res.matrix, cfg.model.service_standard_min, params=params, impedance_method="great_circle")
     return res, params, lay
 
 
@@ -176,7 +179,7 @@ def test_service_area_buffers_hold_exactly_the_points_within_the_standard(anshun
 
 def test_reached_cells_method_for_other_impedances(anshun):
     res, params, _ = anshun
-    lay = L.build_layers(res.cells, res.candidates, res.sites, res.matrix, 15, params, "expressway")
+    lay = L.build_layers(res.cells, res.candidates, res.sites, res.matrix, 15, params=params, impedance_method="expressway")
     sa = lay["service_areas"]
     assert set(sa["method"]) == {"reached_cells"} and sa["radius_km"].isna().all()
     cols = np.flatnonzero(res.candidates["site_id"].isin(res.sites["site_id"]).to_numpy())
@@ -217,7 +220,7 @@ def test_outputs_are_byte_identical_across_runs(anshun, tmp_path):
 def test_empty_layers_are_valid_empty_feature_collections(anshun, tmp_path):
     res, params, _ = anshun
     cells = res.cells.assign(covered=False, travel_min=np.nan, station_id=None)
-    lay = L.build_layers(cells, res.candidates, res.sites.iloc[:0], res.matrix, 15, params)
+    lay = L.build_layers(cells, res.candidates, res.sites.iloc[:0], res.matrix, 15, params=params)
     assert len(lay["allocation"]) == 0 and len(lay["service_areas"]) == 0
     assert set(lay["sites"]["facility_type"]) == {"candidate"}
     L.write_layers(tmp_path, lay)
@@ -305,11 +308,11 @@ def test_network_isochrone_in_service_areas_layer(anshun):
     cells = gpd.GeoDataFrame({"nev_count": [10]}, geometry=pt.to_crs(PROJECTED_CRS).buffer(100).to_crs(WGS84), crs=WGS84)
     import scipy.sparse as sp
 
-    sa = L.service_areas_layer(sites, cells, sp.csr_matrix(np.array([[1.0]])), 4.0, p, "network_isochrone", net, 200)
+    sa = L.service_areas_layer(sites, cells, sp.csr_matrix(np.array([[1.0]])), 4.0, p, method="network_isochrone", network=net, snap_limit_m=200)
     assert sa["method"].iloc[0] == "network_isochrone" and sa["area_km2"].iloc[0] > 1.0
     assert sa["nev_within"].iloc[0] == 10
     with pytest.raises(ValueError):
-        L.service_areas_layer(sites, cells, sp.csr_matrix(np.array([[1.0]])), 4.0, p, "network_isochrone")
+        L.service_areas_layer(sites, cells, sp.csr_matrix(np.array([[1.0]])), 4.0, p, method="network_isochrone")
 
 
 def test_run_with_a_road_network_draws_isochrones(tmp_path, shared):

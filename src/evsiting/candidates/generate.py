@@ -143,7 +143,7 @@ def from_county_seats(seats: gpd.GeoDataFrame, counties: gpd.GeoDataFrame) -> gp
 
 def generated(cells: gpd.GeoDataFrame, per_county: int | None = None, parent_resolution: int | None = None,
               seats: gpd.GeoDataFrame | None = None, counties: gpd.GeoDataFrame | None = None,
-              demand_cells: bool = True) -> gpd.GeoDataFrame:
+              *, demand_cells: bool = True) -> gpd.GeoDataFrame:
     """The generated candidate layers, without repeats: the per-county list
     (:func:`from_demand_cells`, when ``demand_cells``), the county seats (when ``seats`` and
     ``counties`` are given) and the parent cells (:func:`from_parent_cells`, when
@@ -171,7 +171,7 @@ def from_points(
     source: str,
     id_column: str | None,
     name_column: str | None,
-    region: gpd.GeoDataFrame | None = None,
+    *, region: gpd.GeoDataFrame | None = None,
     region_name: str = "the province",
     port_columns: dict[str, str | None] | None = None,
 ) -> gpd.GeoDataFrame:
@@ -429,7 +429,7 @@ def reach_all(
     matrix_fn: Callable[[gpd.GeoDataFrame], sp.spmatrix],
     standard_min: float | np.ndarray,
     fill: bool = True,
-    target_ceiling: float = 1.0,
+    *, target_ceiling: float = 1.0,
     max_added: int | None = None,
 ) -> Reach:
     """Travel times to the candidates and a gap fill: candidates of their own for the demand

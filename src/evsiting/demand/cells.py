@@ -162,7 +162,7 @@ def build_demand_cells(
     census: CensusTables,
     seats: gpd.GeoDataFrame,
     params: Parameters,
-    resolution: int,
+    *, resolution: int,
     rates: dict[str, float],
     buildings: gpd.GeoDataFrame | None = None,
     building_share: float = 0.0,

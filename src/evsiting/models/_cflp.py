@@ -190,7 +190,7 @@ def build(inst: Instance, *, port_links: bool = True) -> MatrixModel:
         hi.append(np.zeros(kd.size))
         r += kd.size
     if inst.station_kw is not None:
-        r = _power_rows(inst, add, lo, hi, r, o_nd, o_na, ycol)
+        r = _power_rows(inst, add, lo, hi, r, o_nd=o_nd, o_na=o_na, ycol=ycol)
     cost = np.zeros(ncol)
     cost[:ny] = inst.F[new_idx]
     cost[o_nd:o_nd + m] = inst.cd
@@ -230,7 +230,7 @@ def build(inst: Instance, *, port_links: bool = True) -> MatrixModel:
                        inst.maximize, offset, blocks)
 
 
-def _power_rows(inst: Instance, add, lo: list, hi: list, r: int, o_nd: int, o_na: int, ycol: np.ndarray) -> int:
+def _power_rows(inst: Instance, add, lo: list, hi: list, r: int, *, o_nd: int, o_na: int, ycol: np.ndarray) -> int:
     """Power per station: ``pd nd_j + pa na_j <= P_j y_j`` at new sites, ``<= P_j`` at existing
     ones (one station); sites with ``P_j = inf`` get no row. Returns the next row index."""
     lim = np.flatnonzero(np.isfinite(inst.station_kw))

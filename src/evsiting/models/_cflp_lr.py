@@ -555,7 +555,7 @@ def _stations(x, mm, inst: Instance) -> np.ndarray:
     return k
 
 
-def _rounds(inst: Instance, mm, u0, x, obj: float, lp_bound: float, gap_target: float, left, stats: dict, trimmed):
+def _rounds(inst: Instance, mm, u0, x, obj: float, *, lp_bound: float, gap_target: float, left, stats: dict, trimmed):
     """Subgradient rounds, each followed by the Lagrangian heuristic, then the incumbent MIP on
     the relaxed solutions' sites. Returns (data, plan, objective, bound, multipliers, union of
     the relaxed solutions' stations, knapsack node limit)."""
@@ -626,7 +626,7 @@ def _rounds(inst: Instance, mm, u0, x, obj: float, lp_bound: float, gap_target: 
     return d, x, obj, lb, u, kall, nodes
 
 
-def _fix_and_prove(inst: Instance, mm, d: LRData, u, x, obj: float, bound: float, kall, nodes: int,
+def _fix_and_prove(inst: Instance, mm, d: LRData, u, x, *, obj: float, bound: float, kall, nodes: int,
                    gap_target: float, left, stats: dict, trimmed):
     """Penalty fixing against the incumbent less the target gap, then HiGHS on the fixed model
     (or, when it is still too large, the incumbent MIP on the relaxed solutions' sites).
@@ -694,7 +694,7 @@ def _fix_and_prove(inst: Instance, mm, d: LRData, u, x, obj: float, bound: float
     return x, obj, (min(bound, obj) if x is not None else bound), out.status == "optimal"
 
 
-def lagrangian_solve(inst: Instance, mm, u0: np.ndarray | None, best_x, best_obj: float, lp_bound: float,
+def lagrangian_solve(inst: Instance, mm, u0: np.ndarray | None, best_x, best_obj: float, *, lp_bound: float,
                      gap_target: float, left, stats: dict, trimmed):
     """Lagrangian bound, Lagrangian heuristic, site fixing and HiGHS on the fixed model
     (min-cost mode with allocation cost; see the module doc).
@@ -714,8 +714,8 @@ def lagrangian_solve(inst: Instance, mm, u0: np.ndarray | None, best_x, best_obj
     import math
 
     x, obj = best_x, (best_obj if best_x is not None else math.inf)
-    d, x, obj, lb, u, kall, nodes = _rounds(inst, mm, u0, x, obj, lp_bound, gap_target, left, stats, trimmed)
+    d, x, obj, lb, u, kall, nodes = _rounds(inst, mm, u0, x, obj, lp_bound=lp_bound, gap_target=gap_target, left=left, stats=stats, trimmed=trimmed)
     bound = max(lp_bound, lb)
     if x is not None and (obj - bound) <= gap_target * abs(obj):
         return x, obj, min(bound, obj), bound >= obj * (1 - 1e-9)
-    return _fix_and_prove(inst, mm, d, u, x, obj, bound, kall, nodes, gap_target, left, stats, trimmed)
+    return _fix_and_prove(inst, mm, d, u, x, obj=obj, bound=bound, kall=kall, nodes=nodes, gap_target=gap_target, left=left, stats=stats, trimmed=trimmed)

@@ -98,7 +98,7 @@ def flow_plan(inst: Instance, mm: MatrixModel, k: np.ndarray, trimmed: Callable[
 
 def start_plan(inst: Instance, mm: MatrixModel, trimmed: Callable[[np.ndarray], np.ndarray],
                left: Callable[[], float | None], k_guess: np.ndarray | None = None,
-               lp_x: np.ndarray | None = None) -> tuple[np.ndarray | None, float]:
+               *, lp_x: np.ndarray | None = None) -> tuple[np.ndarray | None, float]:
     """The cheaper of :func:`flow_plan` at ``k_guess`` (e.g. the LP's stations rounded up) and
     :func:`slope_scaling` (from the LP solution ``lp_x`` when given); ``(None, nan)`` only when neither finds a plan (the integer ports of
     every station cannot hold all the energy).

@@ -447,7 +447,7 @@ def _highs_with_start(start: dict | None, **opts: Any) -> pulp.LpSolver:
 
 def run_solver(prob: pulp.LpProblem, solver: str, time_limit: float | None,
                mip_gap: float | None, threads: int | None = None,
-               start: dict | None = None, warm_start: bool = False,
+               *, start: dict | None = None, warm_start: bool = False,
                gap_abs: float | None = None) -> SolveOutcome:
     """Solve a pulp problem and read status and bound from the solver itself.
 
@@ -628,7 +628,7 @@ def _cbc(**kw: Any) -> pulp.LpSolver:
 
 
 def add_csr_rows(prob: pulp.LpProblem, mat: sp.csr_matrix, cols: Sequence[pulp.LpVariable],
-                 extra: Sequence[tuple[pulp.LpVariable, float]] | None, sense: int, rhs: np.ndarray,
+                 extra: Sequence[tuple[pulp.LpVariable, float]] | None, sense: int, *, rhs: np.ndarray,
                  prefix: str) -> None:
     """Add one constraint per CSR row: ``sum_j mat[i,j] * cols[j] (+ extra[i]) <sense> rhs[i]``.
 

@@ -405,8 +405,8 @@ class CapacitatedSiting(_Model):
         if self.budget is not None:
             stats["budget_binds"] = True
             stats["least_cost_cny"] = least_cost  # serving all servable energy (None: not found in time)
-        return self._result(inst, blocks, rows, cols, x, bound, lp_bound, proven, message, stats,
-                            unreachable, short, time.perf_counter() - t0)
+        return self._result(inst, blocks, rows, cols, x, bound=bound, lp_bound=lp_bound, proven=proven, message=message, stats=stats,
+                            unreachable=unreachable, short=short, seconds=time.perf_counter() - t0)
 
     def _least_cost_within_budget(self, left, mip_gap: float | None,
                                   t0: float) -> tuple[CapacitatedResult | None, float | None]:
@@ -496,7 +496,7 @@ class CapacitatedSiting(_Model):
             return bool(self.use_lagrangian)
         return bool(inst.alpha > 0) and inst.pairs.nnz > LP_PAIRS_MAX
 
-    def _solve_lagrangian(self, inst: Instance, mm, relaxed, gap_target: float, left, stats: dict, *,
+    def _solve_lagrangian(self, inst: Instance, mm, relaxed, gap_target: float, left, *, stats: dict, 
                           try_lp: bool = True):
         """Steps 3'-5' (allocation cost): the LP when small (its duals start the multipliers),
         then :func:`~evsiting.models._cflp_lr.lagrangian_solve` (``try_lp=False``: the LP was
@@ -520,11 +520,11 @@ class CapacitatedSiting(_Model):
         # a feasible plan first (the LP's stations rounded up, or every station open), so that
         # the Lagrangian heuristic and HiGHS only improve on it and the solve always has a plan
         ts = time.perf_counter()
-        x0, obj0 = start_plan(inst, mm, lambda v: _trimmed(inst, mm, v), left, k_lp, lp_x)
+        x0, obj0 = start_plan(inst, mm, lambda v: _trimmed(inst, mm, v), left, k_lp, lp_x=lp_x)
         stats["start_plan_s"] = round(time.perf_counter() - ts, 3)
         stats["start_plan_cny"] = None if x0 is None else round(obj0, 2)
-        x, obj, bound, opt = lagrangian_solve(inst, mm, u0, x0, obj0, lp_bound, gap_target, left, stats,
-                                              lambda v: _trimmed(inst, mm, v))
+        x, obj, bound, opt = lagrangian_solve(inst, mm, u0, x0, obj0, lp_bound=lp_bound, gap_target=gap_target, left=left, stats=stats,
+                                              trimmed=lambda v: _trimmed(inst, mm, v))
         if x is None:
             raise SolverError("CapacitatedSiting: no plan found within the time limit; raise solver.time_limit_s")
         gap = _gap(obj, bound, False)
@@ -545,7 +545,7 @@ class CapacitatedSiting(_Model):
         relaxed = MatrixCopy(mm)
         relaxed.integer[:] = False
         if self._use_lagrangian(inst):
-            return self._solve_lagrangian(inst, mm, relaxed, gap_target, left, stats)
+            return self._solve_lagrangian(inst, mm, relaxed, gap_target, left, stats=stats)
         t = left()
         # in min-cost mode the LP gets at most 60 % of the time left: if it stops there, the
         # Lagrangian path (its bound, the start plan and its heuristic) takes the rest, so the
@@ -553,7 +553,7 @@ class CapacitatedSiting(_Model):
         lp = solve_highs(relaxed, time_limit=None if t is None or mm.maximize else 0.6 * t, lp_method=STRONG_LP_METHOD)
         stats["lp_s"] = round(time.perf_counter() - ts, 3)
         if lp.status == "time_limit" and not mm.maximize:
-            return self._solve_lagrangian(inst, mm, relaxed, gap_target, left, stats, try_lp=False)
+            return self._solve_lagrangian(inst, mm, relaxed, gap_target, left, stats=stats, try_lp=False)
         # steps stopped by the clock: the plan may then differ from run to run (summary.json)
         stats["time_limited_steps"] = ["lp"] if lp.status == "time_limit" else []
         if lp.status == "infeasible":
@@ -572,7 +572,7 @@ class CapacitatedSiting(_Model):
             if not mm.maximize:  # (with a binding budget, the empty plan is feasible already)
                 ts = time.perf_counter()
                 best_x, best_obj = start_plan(inst, mm, lambda v: _trimmed(inst, mm, v), left,
-                                              _stations_of(inst, mm, np.ceil(lp.x[mm.blocks["y"]] - 1e-6)), lp.x)
+                                              _stations_of(inst, mm, np.ceil(lp.x[mm.blocks["y"]] - 1e-6)), lp_x=lp.x)
                 stats["start_plan_s"] = round(time.perf_counter() - ts, 3)
                 stats["start_plan_cny"] = None if best_x is None else round(best_obj, 2)
             ts = time.perf_counter()
@@ -624,7 +624,7 @@ class CapacitatedSiting(_Model):
         message = "" if gap <= gap_target else f"time limit reached; best plan kept, relative gap {gap:.4g}"
         return best_x, mm.blocks, bound, lp_bound, full.status == "optimal" or gap <= 1e-9, message
 
-    def _result(self, inst: Instance, mm_blocks: dict[str, slice], rows, cols, x, bound, lp_bound, proven, message,
+    def _result(self, inst: Instance, mm_blocks: dict[str, slice], rows, cols, x, *, bound, lp_bound, proven, message,
                 stats, unreachable, short, seconds) -> CapacitatedResult:
         n, m = self.cost.shape
         new_idx = np.flatnonzero(inst.new)

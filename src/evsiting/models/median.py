@@ -150,7 +150,7 @@ class PMedian(_PFacilities):
             raise _unreachable_error(bad)
         stats: dict[str, Any] = {"clients": n, "candidates": m}
         if formulation == "classic":
-            return self._solve_classic(solver, time_limit, mip_gap, p, t0, stats)
+            return self._solve_classic(solver, time_limit, mip_gap, p, t0, stats=stats)
         if formulation not in ("radius", "lagrangian"):
             raise ValueError("formulation must be 'lagrangian', 'radius' or 'classic'")
         # --- per-row sort of the reachable entries (ascending minutes, ties by index) -------
@@ -214,8 +214,8 @@ class PMedian(_PFacilities):
         best_obj = math.inf
         stats["iterations"] = 1
         tb = time.perf_counter()
-        prob, y, z, zl_row, zl_d, const = _radius_model(r, c, d, guaranteed, is_rep, wrow, col_of, len(cand),
-                                                        ~is_req[c], p_free)
+        prob, y, z, zl_row, zl_d, const = _radius_model(r, c, d, guaranteed, is_rep, wrow=wrow, col_of=col_of, n_cand=len(cand),
+                                                        free_entry=~is_req[c], p_free=p_free)
         stats["build_s"] = time.perf_counter() - tb
         start = None
         if best_sel is not None:
@@ -260,7 +260,7 @@ class PMedian(_PFacilities):
         return LocationResult(self.name, status, obj, float(bound), float(gap), selected, assignment,
                               time.perf_counter() - t0, solver, None, msg, stats)
 
-    def _solve_classic(self, solver, time_limit, mip_gap, p, t0, stats) -> LocationResult:
+    def _solve_classic(self, solver, time_limit, mip_gap, p, t0, *, stats) -> LocationResult:
         """Textbook formulation (x_ij continuous, x_ij <= y_j), for benchmarks."""
         cost, w, req = self.cost, self.weights, self.required
         coo = cost.tocoo()
@@ -342,7 +342,7 @@ class _LagrangianBB:
             s[free[order[:q]]] = True
         return s
 
-    def _root(self, status, lam, ub, best_set, gap_rel, iters, pi, deadline):
+    def _root(self, status, lam, ub, best_set, gap_rel, *, iters, pi, deadline):
         """Subgradient at the root in chunks (deadline checked between them)."""
         best, best_lam, done, out = -math.inf, lam.copy(), 0, _lr.BRANCH
         while done < iters:
@@ -378,7 +378,7 @@ class _LagrangianBB:
         status = self.status.copy()
         first = self.ptr[:-1] + np.minimum(1, np.diff(self.ptr) - 1)
         lam = val[first].copy() if val.size else np.zeros(self.n)
-        out, root_lb, best_lam, its = self._root(status, lam, ub, best_set, gap_rel, self.ROOT_ITERS, 2.0, deadline)
+        out, root_lb, best_lam, its = self._root(status, lam, ub, best_set, gap_rel, iters=self.ROOT_ITERS, pi=2.0, deadline=deadline)
         if out != _lr.PRUNED:
             s = self._relaxed_set(ptr, col, val, best_lam, status)
             v2 = _lr.vertex_substitution(ptr, col, val, cptr, crow, cval, s, status == 1, status >= 0,
@@ -386,7 +386,7 @@ class _LagrangianBB:
             if v2 < ub[0]:
                 ub[0] = v2
                 best_set = s.astype(np.int8)
-                out, lb2, bl2, its2 = self._root(status, best_lam.copy(), ub, best_set, gap_rel, 1000, 0.25, deadline)
+                out, lb2, bl2, its2 = self._root(status, best_lam.copy(), ub, best_set, gap_rel, iters=1000, pi=0.25, deadline=deadline)
                 its += its2
                 if lb2 > root_lb:
                     root_lb, best_lam = lb2, bl2
@@ -396,7 +396,7 @@ class _LagrangianBB:
         proven = out == _lr.PRUNED
         pending_lb = math.inf
         if not proven and not (deadline is not None and time.perf_counter() > deadline):
-            proven, pending_lb, best_set = self._branch(status, best_lam, root_lb, ub, best_set, gap_rel, deadline, stats)
+            proven, pending_lb, best_set = self._branch(status, best_lam, root_lb, ub, best_set, gap_rel=gap_rel, deadline=deadline, stats=stats)
         elif not proven:
             pending_lb = root_lb
         if ub[0] >= self.big:
@@ -414,7 +414,7 @@ class _LagrangianBB:
         selected = np.sort(self.cols[best_set.astype(bool)]).astype(np.int64)
         return selected, outcome
 
-    def _branch(self, status, best_lam, root_lb, ub, best_set, gap_rel, deadline, stats):
+    def _branch(self, status, best_lam, root_lb, ub, best_set, *, gap_rel, deadline, stats):
         tb = time.perf_counter()
         keep = status >= 0
         keep_idx = np.flatnonzero(keep)
@@ -454,7 +454,7 @@ class _LagrangianBB:
         return top[0] == 0, (float(pending.min()) if pending.size else math.inf), best_set
 
 
-def _radius_model(r, c, d, guaranteed, is_rep, wrow, col_of, n_cand, free_entry, p_free):
+def _radius_model(r, c, d, guaranteed, is_rep, *, wrow, col_of, n_cand, free_entry, p_free):
     """Build the incremental radius formulation on entries (r, c, d) sorted by row then minutes.
 
     Returns (prob, y, z, row of each z, minutes of each z's level, const). The objective omits
@@ -500,7 +500,7 @@ def _radius_model(r, c, d, guaranteed, is_rep, wrow, col_of, n_cand, free_entry,
         else:
             terms.append((z[zid[g - 1]], -1.0))
         extra_terms.append(terms)
-    _add_rows_multi(prob, sub, y, extra_terms, pulp.LpConstraintGE, rhs, "c")
+    _add_rows_multi(prob, sub, y, extra_terms, pulp.LpConstraintGE, rhs=rhs, prefix="c")
     prob += pulp.LpAffineExpression(zip(y, [1.0] * len(y))) == p_free, "p"
     return prob, y, z, lvl_row[zlev], lvl_d[zlev], const
 
@@ -515,7 +515,7 @@ def _nearest_dist(cost: sp.csr_matrix, selected: np.ndarray) -> np.ndarray:
 
 
 def _pmedian_heuristic(cost: sp.csr_matrix, w: np.ndarray, req: np.ndarray, cand: np.ndarray,
-                       k: int, max_cells: float = 4e6, time_budget: float = 10.0) -> np.ndarray | None:
+                       k: int, *, max_cells: float = 4e6, time_budget: float = 10.0) -> np.ndarray | None:
     """Greedy add + swap local search for the p-median (a MIP start). Dense; skipped when
     clients x candidates exceeds ``max_cells``. Returns ``k`` candidates from ``cand`` or None."""
     n = cost.shape[0]
@@ -560,7 +560,7 @@ def _pmedian_heuristic(cost: sp.csr_matrix, w: np.ndarray, req: np.ndarray, cand
     return np.sort(cand[np.asarray(openl, dtype=np.int64)])
 
 
-def _add_rows_multi(prob, mat: sp.csr_matrix, cols, extra: list[list], sense, rhs, prefix) -> None:
+def _add_rows_multi(prob, mat: sp.csr_matrix, cols, extra: list[list], sense, *, rhs, prefix) -> None:
     ind, ptr, dat = mat.indices, mat.indptr, mat.data.astype(np.float64)
     add = prob.addConstraint
     for i in range(mat.shape[0]):
@@ -611,7 +611,7 @@ class PCenter(_PFacilities):
         prob = pulp.LpProblem("PCenterCover", pulp.LpMinimize)
         y = binary_vars(prob, "y", cm.shape[1])
         prob += pulp.LpAffineExpression(zip(y, [1.0] * len(y)))
-        add_csr_rows(prob, cm, y, None, pulp.LpConstraintGE, np.ones(cm.shape[0]), "c")
+        add_csr_rows(prob, cm, y, None, pulp.LpConstraintGE, rhs=np.ones(cm.shape[0]), prefix="c")
         prob += pulp.LpAffineExpression(zip(y, [1.0] * len(y))) <= p_free, "p"
         try:
             out = run_solver(prob, solver, time_left, None)

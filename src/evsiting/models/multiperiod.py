@@ -410,14 +410,14 @@ class MultiPeriodSiting(_Model):
             elif warm_start:
                 try:
                     start = self._myopic(data, solver, None if time_limit is None else time_limit / (2 * T),
-                                         mip_gap, total_d, target)
+                                         mip_gap, total_d, target=target)
                     stats["warm_start_source"] = "myopic"
                     stats["start_objective"] = float(self._objective_of(start, data, w))
                 except (InfeasibleError, SolverError) as exc:
                     stats["start_note"] = f"no warm start: {exc}"
         tb = time.perf_counter()
-        prob, V = self._build(data, list(range(T)), self.budget, target, total_d, w,
-                              data.lo_dc, data.lo_ac, data.ex)
+        prob, V = self._build(data, list(range(T)), self.budget, target, total_d, w=w,
+                              lo_dc=data.lo_dc, lo_ac=data.lo_ac, open0=data.ex)
         stats["build_s"] = time.perf_counter() - tb
         use_start = warm_start and start is not None and solver == "cbc" and \
             prob.numVariables() <= WARM_START_MAX_COLUMNS
@@ -461,7 +461,7 @@ class MultiPeriodSiting(_Model):
         if "solver_note" in stats:
             msg = stats["solver_note"]
         stats["solve_s"] = outcome.seconds
-        return self._result(sol, data, status, obj, bound, gap, msg, stats, solver, t0, active, grp, unreachable)
+        return self._result(sol, data, status, obj, bound, gap=gap, msg=msg, stats=stats, solver=solver, t0=t0, active=active, grp=grp, unreachable=unreachable)
 
     def servable(self) -> np.ndarray:
         """Most kWh/day each year's demand could get with EVERY candidate at its maximum ports
@@ -492,7 +492,7 @@ class MultiPeriodSiting(_Model):
 
     # ------------------------------------------------------------------------------------
     def _build(self, data: "_Data", ts: list[int], budget: np.ndarray | None, share: np.ndarray | None,
-               total_d: np.ndarray, w: np.ndarray, lo_dc: np.ndarray, lo_ac: np.ndarray,
+               total_d: np.ndarray, *, w: np.ndarray, lo_dc: np.ndarray, lo_ac: np.ndarray,
                open0: np.ndarray, budget_offset: float = 0.0) -> tuple[pulp.LpProblem, dict]:
         """The MIP over the year indices ``ts`` with starting ports ``lo_*`` and open sites
         ``open0`` (offered-site arrays); ``budget_offset`` CNY is added to the first budget."""
@@ -691,7 +691,7 @@ class MultiPeriodSiting(_Model):
         return out
 
     def _myopic(self, data: "_Data", solver: str, time_limit: float | None, mip_gap: float | None,
-                total_d: np.ndarray, target: np.ndarray | None) -> dict:
+                total_d: np.ndarray, *, target: np.ndarray | None) -> dict:
         """Year-by-year plan: each year's single-period optimum given what is already built."""
         T = self.years.size
         lo_dc, lo_ac, open_ = data.lo_dc.copy(), data.lo_ac.copy(), data.ex.copy()
@@ -699,7 +699,7 @@ class MultiPeriodSiting(_Model):
         left = 0.0
         w1 = np.ones(T)
         for t in range(T):
-            prob, V = self._build(data, [t], self.budget, target, total_d, w1, lo_dc, lo_ac, open_,
+            prob, V = self._build(data, [t], self.budget, target, total_d, w=w1, lo_dc=lo_dc, lo_ac=lo_ac, open0=open_,
                                   budget_offset=left if self.carry_over else 0.0)
             try:
                 out = run_solver(prob, solver, time_limit, mip_gap)
@@ -750,7 +750,7 @@ class MultiPeriodSiting(_Model):
                 f"{self.service_radius:g} minutes; raise the budgets, max_dc/max_ac, move the rule years later, "
                 f"or add candidate sites")
 
-    def _result(self, sol: dict, data: "_Data", status: str, obj: float, bound: float, gap: float, msg: str,
+    def _result(self, sol: dict, data: "_Data", status: str, obj: float, bound: float, *, gap: float, msg: str,
                 stats: dict, solver: str, t0: float, active: np.ndarray, grp: np.ndarray,
                 unreachable: np.ndarray) -> BuildoutResult:
         T = self.years.size

@@ -481,7 +481,7 @@ def expressway_matrix(
     params: Parameters,
     cutoff_min: float,
     motorways: str | Path = DEFAULT_MOTORWAYS,
-    workers: int | None = None,
+    *, workers: int | None = None,
     networks: ExpresswayNetworks | None = None,
 ) -> tuple[sp.csr_matrix, dict]:
     """Demand x candidate travel minutes via local roads and expressways (module doc).

@@ -89,7 +89,7 @@ def road_matrix(
     candidates: gpd.GeoDataFrame,
     params: Parameters,
     cutoff_min: float,
-    snap_limit_m: float,
+    *, snap_limit_m: float,
     workers: int | None = None,
 ) -> tuple[sp.csr_matrix, dict]:
     """Demand x candidate minutes: snap leg + shortest drive time + snap leg, within cutoff.
@@ -182,10 +182,10 @@ def network_matrix(demand, candidates, params, cutoff_min, **options) -> tuple[s
             # leaving the sites silently unreachable
             check_inside(candidates, buffered_polygon(area, ncfg.buffer_m), "candidates")
         path = cfg.path(ncfg.path) if ncfg.path else None
-        G, info = load_graph(ncfg.source, area, ncfg.buffer_m, path, cfg.path(ncfg.cache_dir), ncfg.geofabrik_url)
+        G, info = load_graph(ncfg.source, area, ncfg.buffer_m, path, cfg.path(ncfg.cache_dir), url=ncfg.geofabrik_url)
         net = prepare_graph(G, PROJECTED_CRS, info=info)
     elif isinstance(net, nx.MultiDiGraph):
         net = prepare_graph(net, options.get("crs", PROJECTED_CRS))
-    mat, snap_info = road_matrix(net, demand, candidates, params, cutoff_min, snap_limit, options.get("workers"))
+    mat, snap_info = road_matrix(net, demand, candidates, params, cutoff_min, snap_limit_m=snap_limit, workers=options.get("workers"))
     info = {"method": "network", "approximation": False, "network": net.info, **snap_info}
     return mat, info

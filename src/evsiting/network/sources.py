@@ -300,7 +300,7 @@ def load_graph(
     buffer_m: float,
     path: str | Path | None = None,
     cache_dir: str | Path = "cache/osm",
-    url: str = GEOFABRIK_GUIZHOU_URL,
+    *, url: str = GEOFABRIK_GUIZHOU_URL,
 ) -> tuple[nx.MultiDiGraph, dict]:
     """Load the drive network of the buffered study polygon from ``source``.
 

@@ -579,7 +579,7 @@ def _pct_rows(rows: Sequence[dict]) -> list[dict]:
 
 
 def run_report(summary: dict, manifest: dict | None, map_bytes: bytes | None, charts: Sequence[tuple[str, bytes]] = (),
-               warnings: Sequence[str] = (), stations: pd.DataFrame | None = None) -> str:
+               warnings: Sequence[str] = (), *, stations: pd.DataFrame | None = None) -> str:
     """``report.html`` of a run (or a province roll-up: a summary with ``prefectures`` and
     ``total``): headline, prefectures, warnings, validation, solver, map and charts.
 
@@ -680,7 +680,7 @@ def run_title(summary: dict) -> str:
 
 
 def write_run_report(folder: Path, summary: dict, manifest: dict | None, sites: gpd.GeoDataFrame,
-                     cells: gpd.GeoDataFrame | None, charts: Sequence[tuple[str, bytes]] = (),
+                     cells: gpd.GeoDataFrame | None, *, charts: Sequence[tuple[str, bytes]] = (),
                      warnings: Sequence[str] = (), stations: pd.DataFrame | None = None) -> tuple[Path, Path]:
     """Write ``map.png`` and ``report.html`` of a run (or a province roll-up) into ``folder``
     (the temporary folder of :func:`evsiting.io.writers.atomic_dir`, so they appear atomically
@@ -707,7 +707,7 @@ def write_run_report(folder: Path, summary: dict, manifest: dict | None, sites: 
     panel = MapPanel("", shown, cells, prefs, headline(tot, summary.get("capital_cost_cny", tot.get("cost_cny"))))
     png = map_png([panel], run_title(summary))
     (folder / "map.png").write_bytes(png)
-    (folder / "report.html").write_text(run_report(summary, manifest, png, charts, warnings, stations), encoding="utf-8")
+    (folder / "report.html").write_text(run_report(summary, manifest, png, charts, warnings, stations=stations), encoding="utf-8")
     return folder / "map.png", folder / "report.html"
 
 

@@ -73,7 +73,7 @@ def sites_layer(
     cells: gpd.GeoDataFrame,
     params: Parameters,
     weight: str = "nev_count",
-    prefecture_names: Mapping[int, str] | None = None,
+    *, prefecture_names: Mapping[int, str] | None = None,
 ) -> gpd.GeoDataFrame:
     """Every candidate site with its facility type, size and allocated demand.
 
@@ -274,7 +274,7 @@ def service_areas_layer(
     matrix: sp.csr_matrix,
     standard_min: float | np.ndarray,
     params: Parameters,
-    method: str = "geodesic_buffer",
+    *, method: str = "geodesic_buffer",
     network=None,
     snap_limit_m: float = 1000.0,
 ) -> gpd.GeoDataFrame:
@@ -424,7 +424,7 @@ def build_layers(
     stations: gpd.GeoDataFrame,
     matrix: sp.csr_matrix,
     standard_min: float | np.ndarray,
-    params: Parameters,
+    *, params: Parameters,
     impedance_method: str = "great_circle",
     weight: str = "nev_count",
     prefecture_names: Mapping[int, str] | None = None,
@@ -439,7 +439,7 @@ def build_layers(
     Returns:
         dict ``sites``, ``allocation``, ``service_areas`` of WGS84 GeoDataFrames.
     """
-    sites = sites_layer(candidates, stations, cells, params, weight, prefecture_names)
+    sites = sites_layer(candidates, stations, cells, params, weight, prefecture_names=prefecture_names)
     if network is not None:
         method = "network_isochrone"
     elif impedance_method == "great_circle":
@@ -449,7 +449,7 @@ def build_layers(
     return {
         "sites": sites,
         "allocation": allocation_layer(cells, candidates, weight),
-        "service_areas": service_areas_layer(sites, cells, matrix, standard_min, params, method, network, snap_limit_m),
+        "service_areas": service_areas_layer(sites, cells, matrix, standard_min, params, method=method, network=network, snap_limit_m=snap_limit_m),
     }
 
 

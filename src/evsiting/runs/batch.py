@@ -317,7 +317,7 @@ def run_jobs(
     executor: Executor = "local",
     workers: int | None = None,
     scheduler: str | None = None,
-    progress: Callable[[str], None] = lambda msg: None,
+    *, progress: Callable[[str], None] = lambda msg: None,
     staging: Staging | None = None,
 ) -> list[Outcome]:
     """Run ``jobs`` in parallel and write each successful run's folder (into ``staging`` when
@@ -416,7 +416,7 @@ def run_batch(
     out_base: Path | None = None,
     executor: Executor = "local",
     workers: int | None = None,
-    scheduler: str | None = None,
+    *, scheduler: str | None = None,
     solver: str | None = None,
     time_limit: float | None = None,
     progress: Callable[[str], None] = lambda msg: None,
@@ -473,7 +473,7 @@ def run_batch(
         owner += [k] * len(mine)
     staging = Staging()
     try:
-        outcomes = run_jobs(jobs, out_base, executor, workers, scheduler, progress, staging=staging)
+        outcomes = run_jobs(jobs, out_base, executor, workers, scheduler, progress=progress, staging=staging)
         result = BatchResult(outcomes)
         rollups: dict[str, tuple[Path, dict]] = {}
         if per_prefecture:

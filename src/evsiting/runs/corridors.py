@@ -98,7 +98,7 @@ def expressway_labels(xy_m: np.ndarray, motorways: str | Path) -> list[str]:
     return [f"{route} km {k:.0f}" for route, k in zip(lines["route"].to_numpy()[nearest], km)]
 
 
-def _site_names(sel, xy, seat_names, cand_seat, cand_service, services, motorways) -> list[str]:
+def _site_names(sel, xy, seat_names, cand_seat, cand_service, *, services, motorways) -> list[str]:
     """Names of the chosen corridor stations: the seat's name, the service area's name, else
     the expressway route and kilometre (:func:`expressway_labels`)."""
     names = [str(seat_names[cand_seat[c]]) if cand_seat[c] >= 0 else _svc_name(services, cand_service[c]) for c in sel]
@@ -130,9 +130,9 @@ def run_corridors(
     range_km: float | None = None,
     level: str | None = None,
     out_base: Path | None = None,
-    solver: str | None = None,
+    *, solver: str | None = None,
     time_limit: float | None = None,
-    *,
+    
     progress: Callable[[str], None] = lambda msg: None,
     write: bool = True,
 ) -> CorridorResult:
@@ -239,7 +239,7 @@ def run_corridors(
         "kind": ["services" if cand_service[c] >= 0 else "expressway_access" if cand_node[c] >= 0 else "seat" for c in sel],
         "node": pd.array([int(cand_node[c]) if cand_node[c] >= 0 else None for c in sel], dtype="Int64"),
         "seat_id": pd.array([int(ids[cand_seat[c]]) if cand_seat[c] >= 0 else None for c in sel], dtype="Int64"),
-        "name": _site_names(sel, xy, names, cand_seat, cand_service, services, mpath),
+        "name": _site_names(sel, xy, names, cand_seat, cand_service, services=services, motorways=mpath),
         "flow_through": np.round(through[sel], 3),
         "flow_through_share": np.round(through[sel] / total if total > 0 else through[sel] * 0, 8),
         "in_greedy": np.isin(sel, greedy.selected),

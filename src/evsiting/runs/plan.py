@@ -96,7 +96,7 @@ def plan(
     prefecture: str | None = None,
     out_base: Path | None = None,
     solver: str | None = None,
-    time_limit: float | None = None,
+    *, time_limit: float | None = None,
     progress: Callable[[str], None] = lambda msg: None,
     write: bool = True,
 ) -> PlanResult:
@@ -155,7 +155,7 @@ def plan(
     demand = np.array([nev[k] * fleets[y]["public_kwh_per_vehicle"] for k, y in enumerate(years)])
     standard = standard_of(cfg.model, cells)  # minutes, each cell's own; the matrix keeps only pairs within it
     candidates, matrix = inst.candidates, inst.travel.matrix
-    rules, rule_meta = _coverage_rules(cfg, bo, seats, counties, candidates, p_last, float(np.max(standard)), provider)
+    rules, rule_meta = _coverage_rules(cfg, bo, seats, counties, candidates, params=p_last, standard=float(np.max(standard)), provider=provider)
 
     # --- model -------------------------------------------------------------------------
     target = _per_year(bo.target_share, years, "target_share")
@@ -164,16 +164,16 @@ def plan(
     tl = time_limit if time_limit is not None else bo.time_limit_s
     method = plan_method(cfg, bo)
     if method == "nested":
-        result = _nested(cfg, cells, candidates, matrix, demand, years, standard, p_last, ex_dc, ex_ac,
-                         tl, bo.mip_gap, progress)
+        result = _nested(cfg, cells, candidates, matrix, demand, years=years, standard=standard, p_last=p_last, ex_dc=ex_dc, ex_ac=ex_ac,
+                         tl=tl, mip_gap=bo.mip_gap, progress=progress)
     else:
-        result = _multi_period(cfg, bo, matrix, demand, years, float(np.max(standard)), p_last, ex_dc, ex_ac, rules,
-                               budget, target, solver, tl)
+        result = _multi_period(cfg, bo, matrix, demand, years, standard=float(np.max(standard)), p_last=p_last, ex_dc=ex_dc, ex_ac=ex_ac, rules=rules,
+                               budget=budget, target=target, solver=solver, tl=tl)
     ctx.done(f"model ({METHODS[method]}, {len(years)} years, {result.status}, gap {result.gap:.4g})")
 
     # --- outputs -----------------------------------------------------------------------
     stations = _stations(candidates, counties, prefs, result)
-    table = _table(years, fleets, nev, demand, result, budget)
+    table = _table(years, fleets, nev, demand, result, budget=budget)
     summary = {
         "run": run_name,
         "years": years,
@@ -263,7 +263,7 @@ def plan_method(cfg: RunConfig, bo: BuildoutConfig) -> str:
     return "nested" if cfg.model.type == "capacitated" and plain else "multi_period"
 
 
-def _nested(cfg: RunConfig, cells, candidates, matrix, demand: np.ndarray, years: list[int], standard: float,
+def _nested(cfg: RunConfig, cells, candidates, matrix, demand: np.ndarray, *, years: list[int], standard: float,
             p_last, ex_dc, ex_ac, tl, mip_gap, progress):
     """The nested staged plan on the run's capacitated model: the same port rule
     (:func:`port_capacities`), stations per site (:func:`stations_per_site`, from the last
@@ -289,7 +289,7 @@ def _nested(cfg: RunConfig, cells, candidates, matrix, demand: np.ndarray, years
                               progress=lambda msg: progress(f"  {msg}"))
 
 
-def _multi_period(cfg: RunConfig, bo: BuildoutConfig, matrix, demand, years, standard, p_last, ex_dc, ex_ac,
+def _multi_period(cfg: RunConfig, bo: BuildoutConfig, matrix, demand, years, *, standard, p_last, ex_dc, ex_ac,
                   rules, budget, target, solver, tl):
     """The general multi-period model (budgets, target shares, coverage rules)."""
     mdl = MultiPeriodSiting.from_cost_matrix(
@@ -342,7 +342,7 @@ def _finish(ctx: RunContext, inst, result: BuildoutResult, *, cfg: RunConfig, ru
 
 
 def _coverage_rules(cfg: RunConfig, bo: BuildoutConfig, seats: gpd.GeoDataFrame, counties: gpd.GeoDataFrame,
-                    candidates: gpd.GeoDataFrame, params, standard: float, provider) -> tuple[list[CoverageRule], list[dict]]:
+                    candidates: gpd.GeoDataFrame, *, params, standard: float, provider) -> tuple[list[CoverageRule], list[dict]]:
     """Coverage rules of the config as model rules (travel minutes from each place)."""
     rules, meta = [], []
     for i, rc in enumerate(bo.coverage):
@@ -401,7 +401,7 @@ def _stations(candidates: gpd.GeoDataFrame, counties: gpd.GeoDataFrame, prefs: P
 
 
 def _table(years: list[int], fleets: dict, nev: np.ndarray, demand: np.ndarray, res: BuildoutResult,
-           budget) -> pd.DataFrame:
+           *, budget) -> pd.DataFrame:
     """One row per year: NEVs, demand and served kWh/day, share, stations, ports, CNY."""
     st = getattr(res, "stations", None)
     open_t = st if st is not None else ((res.dc_ports + res.ac_ports) > 0).astype(np.int64)

@@ -61,6 +61,7 @@ class RunResult:
 def run(
     cfg: RunConfig,
     prefecture: str | None = None,
+    *,
     out_base: Path | None = None,
     solver: str | None = None,
     time_limit: float | None = None,
@@ -112,7 +113,7 @@ def run(
 
     stations = stations_layer(sized.sites.assign(facility_type=["required" if r else "chosen" for r in sized.sites["required"]]),
                               cfg.demand.h3_resolution, params)
-    summary = run_summary(cfg, study, demand, reached, solution, sized, run_name, stations)
+    summary = run_summary(cfg, study, demand, reached, solution, sized=sized, run_name=run_name, stations=stations)
     summary["determinism"] = determinism(solution.result, solve_opts.time_limit_s)
     if not summary["determinism"]["deterministic"]:  # a warning of the run: console, report.html, roll-up
         summary.setdefault("warnings", []).append(f"not repeatable: {summary['determinism']['why']}")
@@ -133,13 +134,13 @@ def run(
     )
     if write:
         graph = provider.graph([])  # the graph of the travel times (network method), or None
-        layers = run_layers(cfg, sized.cells, candidates, sized.sites, travel, params, pref_names, graph)
+        layers = run_layers(cfg, sized.cells, candidates, sized.sites, travel, params=params, prefecture_names=pref_names, graph=graph)
         layers["stations"] = stations
         ctx.write_folder(out_dir, manifest, lambda tmp: write_run_files(tmp, layers, summary, manifest))
     return RunResult(cfg, sized.cells, candidates, sized.sites, travel.matrix, summary, manifest, out_dir, ctx.timings)
 
 
-def run_summary(cfg: RunConfig, study: Study, demand, reached, solution, sized, run_name: str, stations=None) -> dict:
+def run_summary(cfg: RunConfig, study: Study, demand, reached, solution, *, sized, run_name: str, stations=None) -> dict:
     """``summary.json`` of a run: scenario, model and its own entries, the coverage ceiling and
     the candidates (by source, gap fill, unreached cells), totals per prefecture, depots,
     building weights, reference ratios and costs, and ``warnings`` (lines,

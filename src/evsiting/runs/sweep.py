@@ -183,13 +183,13 @@ def evaluate(inp: SweepInputs, selected: np.ndarray) -> dict:
     energy = np.bincount(assign[ok], weights=e[ok], minlength=m)[selected]
     energy_dc = np.bincount(assign[ok], weights=e_dc[ok], minlength=m)[selected]
     sized = size_stations(energy, inp.params, dc_energy_kwh_day=np.minimum(energy_dc, energy), peak_check=True)
-    out = _measures(inp, selected, ok, sized["ports_dc"], sized["ports_ac"], sized["power_kw"], float(e[ok].sum()))
+    out = _measures(inp, selected, ok, sized["ports_dc"], sized["ports_ac"], power=sized["power_kw"], served_kwh=float(e[ok].sum()))
     over = (np.asarray(sized["ports_dc"]) > inp.params.value("site_max_dc_ports")) | (np.asarray(sized["ports_ac"]) > inp.params.value("site_max_ac_ports"))
     out["stations_over_site_max"] = int(over.sum())
     return out
 
 
-def _measures(inp: SweepInputs, selected, covered: np.ndarray, dc, ac, power, served_kwh: float) -> dict:
+def _measures(inp: SweepInputs, selected, covered: np.ndarray, dc, ac, *, power, served_kwh: float) -> dict:
     nev = inp.cells["nev_count"].to_numpy(dtype=float)
     e_total = float(inp.cells["energy_kwh_day"].sum())
     dc = np.asarray(dc, dtype=np.int64)
@@ -220,7 +220,7 @@ def _coverable_weight(inp: SweepInputs) -> float:
 
 
 def sweep_p(inp: SweepInputs, values: list[int], solver: str = "cbc", time_limit: float | None = None,
-            mip_gap: float | None = None, progress: Callable[[str], None] = lambda m: None) -> pd.DataFrame:
+            mip_gap: float | None = None, *, progress: Callable[[str], None] = lambda m: None) -> pd.DataFrame:
     """MCLP for each ``p`` in ``values`` (increasing), sized and costed.
 
     Returns:
@@ -285,7 +285,7 @@ def _p_row_warnings(inp: SweepInputs, row: dict, mip_gap: float | None) -> list[
 
 
 def sweep_budget(inp: SweepInputs, values: list[float], solver: str = "cbc", time_limit: float | None = None,
-                 mip_gap: float | None = None, progress: Callable[[str], None] = lambda m: None) -> pd.DataFrame:
+                 mip_gap: float | None = None, *, progress: Callable[[str], None] = lambda m: None) -> pd.DataFrame:
     """The run's capacitated model (:func:`evsiting.stages.s5_model.capacitated_model`) with a
     budget (most kWh/day served) for each budget in CNY.
 
@@ -345,8 +345,8 @@ def sweep_budget(inp: SweepInputs, values: list[float], solver: str = "cbc", tim
         assign, _ = assign_cells(inp.matrix, sel)
         served_kwh = float(res_use.served.sum())
         meas = _measures(inp, sel, assign >= 0, res_use.dc_ports[sel], res_use.ac_ports[sel],
-                         res_use.dc_ports[sel] * pr.value("dc_charger_power_kw") + res_use.ac_ports[sel] * pr.value("ac_charger_power_kw"),
-                         served_kwh)
+                         power=res_use.dc_ports[sel] * pr.value("dc_charger_power_kw") + res_use.ac_ports[sel] * pr.value("ac_charger_power_kw"),
+                         served_kwh=served_kwh)
         meas["stations"] = int(np.asarray(res_use.stations)[sel].sum())  # stations, not sites (a cell site may hold several)
         meas["cost_cny"] = round(float(res_use.capital_cny), 2)  # the model's capital (existing ports free)
         row = {"value": b, **meas, "status": status, "objective": round(float(res_use.objective), 6),
@@ -467,7 +467,7 @@ def sweep_model(kind: str) -> str:
             f"servable energy where the budget does not bind)")
 
 
-def sweep_manifest(cfg: RunConfig, inp: SweepInputs, kind: str, values: list, solver: str, time_limit: float | None,
+def sweep_manifest(cfg: RunConfig, inp: SweepInputs, kind: str, values: list, solver: str, *, time_limit: float | None,
                    mip_gap: float | None, prefecture: str | None = None) -> dict:
     """``manifest.json`` of a sweep: config, data files, parameters, travel times, solver and
     the swept values, package versions (as :meth:`evsiting.stages.context.RunContext.manifest`)."""

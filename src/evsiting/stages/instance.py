@@ -122,4 +122,4 @@ def reach(cfg: RunConfig, provider: TravelProvider, cells: gpd.GeoDataFrame, can
     if cutoff_min is None:
         cutoff_min = travel_cutoff_min(cfg.model, cells)
     cut = cut_to_standard if cut_to_standard is not None else cuts_to_standard(cfg.model)
-    return reach_all_cells(provider, cells, cands, params, cutoff_min, standard, cut=cut)
+    return reach_all_cells(provider, cells, cands, params, cutoff_min, standard_min=standard, cut=cut)

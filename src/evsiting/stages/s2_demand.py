@@ -56,8 +56,8 @@ def build_demand(cfg: RunConfig, study: Study, *, year: int | None = None, h3_re
     info: dict = {}
 
     def cells_of(pieces=None):
-        cells_, info_ = demand_cells(study.counties, county_nevs, study.census, study.seats, fleet["params"], res, fleet,
-                                     study.buildings, study.buildings_info, pieces=pieces)
+        cells_, info_ = demand_cells(study.counties, county_nevs, study.census, study.seats, fleet["params"], h3_resolution=res, fleet=fleet,
+                                     buildings=study.buildings, bw_info=study.buildings_info, pieces=pieces)
         info.update(info_)
         return cells_
 
@@ -68,7 +68,7 @@ def build_demand(cfg: RunConfig, study: Study, *, year: int | None = None, h3_re
     return Demand(cells, int(nev_province), fleet, fleet["params"], info)
 
 
-def demand_cells(counties, county_nevs, census, seats, params: Parameters, h3_resolution: int, fleet: dict,
+def demand_cells(counties, county_nevs, census, seats, params: Parameters, *, h3_resolution: int, fleet: dict,
                  buildings: gpd.GeoDataFrame | None, bw_info: dict,
                  pieces: gpd.GeoDataFrame | None = None) -> tuple[gpd.GeoDataFrame, dict]:
     """:func:`evsiting.demand.cells.build_demand_cells`, weighted by ``buildings`` when given;
@@ -80,7 +80,7 @@ def demand_cells(counties, county_nevs, census, seats, params: Parameters, h3_re
         buildings added when ``buildings`` is given; ``bw_info`` itself is not changed).
     """
     extra = {} if buildings is None else {"buildings": buildings, "building_share": bw_info["share"]}
-    cells = dcells.build_demand_cells(counties, county_nevs, census, seats, params, h3_resolution, fleet, pieces=pieces, **extra)
+    cells = dcells.build_demand_cells(counties, county_nevs, census, seats, params, resolution=h3_resolution, rates=fleet, pieces=pieces, **extra)
     info = dict(bw_info)
     if buildings is not None:
         info["footprint_area_m2"] = round(float(cells["building_area_m2"].sum()), 1)

@@ -49,7 +49,7 @@ def build_candidates(cfg: RunConfig, study: Study, cells: gpd.GeoDataFrame, *, p
     """
     cc = cfg.candidates
     seats = study.seats if cc.county_seats else None
-    parts = [cand.generated(cells, per_county or cc.per_county, cc.parent_resolution, seats, study.counties, cc.from_demand_cells)]
+    parts = [cand.generated(cells, per_county or cc.per_county, cc.parent_resolution, seats, study.counties, demand_cells=cc.from_demand_cells)]
     if osm and cfg.network is not None and cfg.network.osm_candidates:
         parts.append(cand.from_osm(osm_candidates(cfg, study.counties), study.counties))
     sites = cand.combine(parts + study.user_sites)

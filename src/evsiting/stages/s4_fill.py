@@ -34,7 +34,7 @@ def capacity_short(block, inp: ModelInputs, time_limit: float | None = None) -> 
 
 
 def fill_capacity(block, provider, cells: gpd.GeoDataFrame, reached, params: Parameters,
-                  rounds: int = CAPACITY_FILL_ROUNDS, progress: Callable[[str], None] = lambda msg: None):
+                  *, rounds: int = CAPACITY_FILL_ROUNDS, progress: Callable[[str], None] = lambda msg: None):
     """The capacity fill of the capacitated model: while some cells' energy is beyond what the
     candidate sites within the standard hold (:func:`capacity_short`), each such cell gets a
     candidate site of its own (:func:`evsiting.stages.s4_travel.add_cell_sites`, source

@@ -113,7 +113,7 @@ class TravelProvider:
 
             n = self.network
             area = shapely.MultiPoint(points).convex_hull
-            G, info = load_graph(n["source"], area, n["buffer_m"], n["path"], n["cache_dir"], n["geofabrik_url"])
+            G, info = load_graph(n["source"], area, n["buffer_m"], n["path"], n["cache_dir"], url=n["geofabrik_url"])
             self._graph = prepare_graph(G, PROJECTED_CRS, info=info)
         return self._graph
 
@@ -173,7 +173,7 @@ def cell_standard_min(cells: pd.DataFrame, standard_min: float | np.ndarray) -> 
 
 
 def reach_all_cells(provider: TravelProvider, cells: gpd.GeoDataFrame, cands: Candidates, params: Parameters,
-                    cutoff_min: float, standard_min: float | np.ndarray, *, cut: bool = True) -> Reached:
+                    cutoff_min: float, *, standard_min: float | np.ndarray, cut: bool = True) -> Reached:
     """Travel times from the demand points of ``cells`` to the candidates up to ``cutoff_min``
     and the gap fill of ``cands.gap_fill`` over the cells no candidate reaches within their
     standard (``cells["standard_min"]`` when present, else ``standard_min``; the provider
@@ -195,14 +195,14 @@ def reach_all_cells(provider: TravelProvider, cells: gpd.GeoDataFrame, cands: Ca
         return cut_to_standards(t.matrix, cells, sites, standard) if cut else t.matrix
 
     g = cands.gap_fill
-    r = cand.reach_all(cells, cands.sites, matrix_fn, standard, g.fill, g.target_ceiling, g.max_added)
+    r = cand.reach_all(cells, cands.sites, matrix_fn, standard, g.fill, target_ceiling=g.target_ceiling, max_added=g.max_added)
     sites = r.candidates
     out = Candidates(sites, np.flatnonzero(sites["required"].to_numpy()), g)
     return Reached(out, TravelTimes(r.matrix, cand.merged_info(infos, r.matrix), cutoff_min, cut), r)
 
 
 def add_cell_sites(provider: TravelProvider, cells: gpd.GeoDataFrame, reached: Reached, params: Parameters,
-                   rows: np.ndarray, source: str = "capacity_fill") -> tuple[Reached, int]:
+                   rows: np.ndarray, *, source: str = "capacity_fill") -> tuple[Reached, int]:
     """``reached`` with a candidate site of its own for each demand cell in ``rows`` (indices
     into ``cells``) that has none yet (site id ``c-<demand_id>``, at the cell's demand point,
     WGS84), its travel times computed by ``provider`` up to the same cutoff and appended as

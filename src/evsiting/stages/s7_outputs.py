@@ -128,7 +128,7 @@ def with_assigned_travel(sites: gpd.GeoDataFrame, cells: gpd.GeoDataFrame) -> gp
     return out
 
 
-def run_layers(cfg: RunConfig, cells, candidates, sites, travel, params: Parameters, prefecture_names, graph) -> dict:
+def run_layers(cfg: RunConfig, cells, candidates, sites, travel, *, params: Parameters, prefecture_names, graph) -> dict:
     """The run's map layers: sites (every candidate with its facility type), demand,
     allocation lines and service areas (WGS84 GeoDataFrames)."""
     weight = getattr(cfg.model, "weight", "nev_count")
@@ -136,7 +136,7 @@ def run_layers(cfg: RunConfig, cells, candidates, sites, travel, params: Paramet
     standard = cells["standard_min"].to_numpy(dtype=float) if "standard_min" in cells.columns else cfg.model.service_standard_min
     if np.ndim(standard) and np.unique(standard).size == 1:  # one standard for all: the station's own buffer or isochrone
         standard = float(standard[0])
-    lay = build_layers(cells, candidates, sites, travel.matrix, standard, params, travel.info["method"], weight, prefecture_names, graph, snap)
+    lay = build_layers(cells, candidates, sites, travel.matrix, standard, params=params, impedance_method=travel.info["method"], weight=weight, prefecture_names=prefecture_names, network=graph, snap_limit_m=snap)
     if cfg.model.type in ("pmedian", "pcenter"):  # the trips these models minimise
         lay["sites"] = with_assigned_travel(lay["sites"], cells)
     return {"sites": lay["sites"], "demand": cells[[c for c in DEMAND_COLUMNS if c in cells.columns]], "allocation": lay["allocation"], "service_areas": lay["service_areas"]}
