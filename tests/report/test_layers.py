@@ -42,6 +42,7 @@ def anshun(tmp_path_factory, shared):
     # least capital cost: this module tests the layers, not the objective (one 15-min standard
     # with drivers' access cost is a hard capacitated facility location instance, issue #24)
     cfg.model.allocation_cny_per_kwh_min = 0.0
+    cfg.demand.fine_h3_resolution = None  # resolution-7 cells everywhere (finer city cells are for zone standards)
     out = tmp_path_factory.mktemp("layers")
     res = run(cfg, out_base=out)
     params = load_parameters()
