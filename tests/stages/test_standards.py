@@ -131,10 +131,11 @@ def test_assigning_models_flag_coverage_by_each_cells_own_standard(kind):
     r = _standards(14, 6)
     cells = _cells(14, r)
     cells["prefecture_adcode"] = 1
+    cells["lon"], cells["lat"] = np.linspace(105.9, 106.0, 14), 26.2  # synthetic demand points (WGS84)
     block = config_from_dict({"name": "t", "model": {"type": kind, "p": 2}}).model
     m = sp.csr_matrix(np.where(cost == 0, 1e-9, cost))  # every pair stored (max_travel_min 60 > 40 x sqrt 2)
     inp = ModelInputs(cells, m, np.zeros(0, dtype=np.int64), load_parameters())
-    sol = REGISTRY[kind](block, inp, SolveOptions("highs", 60, 0.0))
+    sol = REGISTRY[type(block)](block, inp, SolveOptions("highs", 60, 0.0))
     sites = gpd.GeoDataFrame({"site_id": [f"s{j}" for j in range(7)], "required": False, "county_adcode": 1,
                               "prefecture_adcode": 1}, geometry=gpd.points_from_xy(np.zeros(7), np.zeros(7)), crs="EPSG:4326")
     sized = size_solution(sol, cells, sites, m, load_parameters(), standard_min=r, county_names={1: "x"}, prefecture_names={1: "X"})

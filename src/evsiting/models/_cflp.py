@@ -391,3 +391,11 @@ def solve_highs(mm: MatrixModel, *, time_limit: float | None = None, mip_gap: fl
     if duals and has and info.dual_solution_status == 2:
         rd = np.asarray(h.getSolution().row_dual, dtype=np.float64)
     return HighsOutcome(x, obj, bound, status, secs, int(info.mip_node_count), rd)
+
+
+def MatrixCopy(mm):
+    """A copy of a :class:`~evsiting.models._cflp.MatrixModel` whose bounds and integrality
+    can be changed (the matrix is shared)."""
+    from dataclasses import replace
+
+    return replace(mm, col_lo=mm.col_lo.copy(), col_hi=mm.col_hi.copy(), integer=mm.integer.copy(), c=mm.c.copy())

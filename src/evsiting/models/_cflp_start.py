@@ -28,7 +28,7 @@ from typing import Callable
 
 import numpy as np
 
-from evsiting.models._cflp import Instance, MatrixModel, solve_highs
+from evsiting.models._cflp import Instance, MatrixCopy, MatrixModel, solve_highs
 
 
 def max_ports(inst: Instance, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -71,8 +71,6 @@ def flow_plan(inst: Instance, mm: MatrixModel, k: np.ndarray, trimmed: Callable[
         w_cost: ``(pairs,)`` cost per kWh/day of each flow in the routing LP (None = ``mm``'s
             own, the allocation cost).
     """
-    from evsiting.models.capacitated import MatrixCopy
-
     b = mm.blocks
     fm = MatrixCopy(mm)
     fm.integer[:] = False

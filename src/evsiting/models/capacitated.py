@@ -73,7 +73,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from evsiting.core.errors import InfeasibleError, InputError, SolverError
-from evsiting.models._cflp import Instance, build, solve_highs
+from evsiting.models._cflp import MatrixCopy, Instance, build, solve_highs
 from evsiting.models._cflp_lr import lagrangian_solve
 from evsiting.models._cflp_start import max_ports, start_plan
 from evsiting.models._core import LocationResult, _Model, check_limits, check_per_site, check_solver, check_standard, pair_within
@@ -747,11 +747,3 @@ def _gap(objective: float, bound: float, maximize: bool) -> float:
         return math.inf
     diff = (bound - objective) if maximize else (objective - bound)
     return max(diff, 0.0) / max(abs(objective), 1e-10)
-
-
-def MatrixCopy(mm):
-    """A copy of a :class:`~evsiting.models._cflp.MatrixModel` whose bounds and integrality
-    can be changed (the matrix is shared)."""
-    from dataclasses import replace
-
-    return replace(mm, col_lo=mm.col_lo.copy(), col_hi=mm.col_hi.copy(), integer=mm.integer.copy(), c=mm.c.copy())

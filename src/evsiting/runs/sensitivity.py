@@ -186,10 +186,13 @@ def variant_config(cfg: RunConfig, v: Variant) -> RunConfig:
     if v.kind == "base":
         return cfg
     raw = cfg.model_dump(mode="json")
+    if raw["model"].get("zone_standards"):  # the dump carries the one-zone default too: keep one of the two
+        raw["model"].pop("service_standard_min", None)
     if v.kind == "scenario":
         raw["demand"]["scenario"] = v.value
-    elif v.kind == "standard":
+    elif v.kind == "standard":  # one standard for every cell (a one-zone config)
         raw["model"]["service_standard_min"] = float(v.value)
+        raw["model"].pop("zone_standards", None)
     else:
         raw["parameters"] = {**(raw.get("parameters") or {}), **v.overrides}
     return config_from_dict(raw, source=cfg.source, base_dir=cfg.base_dir)
@@ -501,7 +504,9 @@ def variants(pipe: RunPipeline, names: Sequence[str] | None = None) -> tuple[lis
     if names is None or STANDARD in names:
         std = table.get(STANDARD)
         lo, hi = (std.low, std.high) if std is not None else (None, None)
-        if lo is None or hi is None:
+        if getattr(pipe.cfg.model, "zone_standards", False):  # the zone rows (standard_*_km/_min) vary them
+            skipped[STANDARD] = "the run sets each cell's standard by its urban zone: the standard_* rows vary them"
+        elif lo is None or hi is None:
             skipped[STANDARD] = f"no row '{STANDARD}' with a low and a high in {params.path}"
         else:
             b = pipe.cfg.model.service_standard_min
