@@ -301,14 +301,24 @@ def map_jobs(jobs: list, fn: Callable, executor: Executor = "local", workers: in
         InputError: unknown executor, ``workers`` below 1, ``scheduler`` without ``dask``, dask
             missing or the scheduler unreachable.
     """
+    _check_executor(executor, workers, scheduler)
+    n = min(workers or default_workers(), max(1, len(jobs)))
+    return _iter_dask(jobs, n, scheduler, fn) if executor == "dask" else _iter_local(jobs, n, fn)
+
+
+def _check_executor(executor: str, workers: int | None, scheduler: str | None) -> None:
+    """The executor options of a batch: a known executor, at least 1 worker, a scheduler only
+    with Dask.
+
+    Raises:
+        InputError: naming ``--executor``, ``--workers`` or ``--scheduler``.
+    """
     if executor not in EXECUTORS:
         raise InputError(f"unknown executor '{executor}'; expected local or dask", field="--executor")
     if workers is not None and workers < 1:
         raise InputError("must be at least 1", field="--workers")
     if scheduler and executor != "dask":
         raise InputError("a scheduler address needs --executor dask", field="--scheduler")
-    n = min(workers or default_workers(), max(1, len(jobs)))
-    return _iter_dask(jobs, n, scheduler, fn) if executor == "dask" else _iter_local(jobs, n, fn)
 
 
 def run_jobs(
@@ -341,12 +351,7 @@ def run_jobs(
         InputError: unknown executor, bad ``workers``, ``scheduler`` without ``dask``, dask
             missing or the scheduler unreachable.
     """
-    if executor not in EXECUTORS:
-        raise InputError(f"unknown executor '{executor}'; expected local or dask", field="--executor")
-    if workers is not None and workers < 1:
-        raise InputError("must be at least 1", field="--workers")
-    if scheduler and executor != "dask":
-        raise InputError("a scheduler address needs --executor dask", field="--scheduler")
+    _check_executor(executor, workers, scheduler)
     workers = workers or default_workers()
     n_workers = min(workers, max(1, len(jobs)))
     it = _iter_dask(jobs, n_workers, scheduler) if executor == "dask" else _iter_local(jobs, n_workers)
