@@ -136,33 +136,41 @@ def lr_data(inst: Instance) -> LRData:
 
 
 @numba.njit(cache=True)
+def _attractive(lo, hi, pi, a, ub, u):
+    """The pairs ``lo..hi-1`` of one site (CSR by site) with a negative reduced cost
+    ``a[e] - u[pi[e]]`` and room (``ub[e] > 0``): (reduced costs, pair indices), most negative
+    first (the order in which the site's relaxed subproblem fills its capacity)."""
+    cnt = 0
+    r = np.empty(hi - lo)
+    idx = np.empty(hi - lo, dtype=np.int64)
+    for e in range(lo, hi):
+        re = a[e] - u[pi[e]]
+        if re < 0 and ub[e] > 0:
+            r[cnt] = re
+            idx[cnt] = e
+            cnt += 1
+    o = np.argsort(r[:cnt])
+    return r[:cnt][o], idx[:cnt][o]
+
+
+@numba.njit(cache=True)
 def _site_values(sptr, pi, a, ub, Q, C, F, khi, u, voff, v, vcap):
     """Fill ``v[voff[j] + k]`` = ``v_j(k)`` and ``vcap[...]`` = ``cap_j(k)`` for k = 0..khi[j]."""
     m = Q.size
     for j in range(m):
-        lo, hi = sptr[j], sptr[j + 1]
-        cnt = 0
-        r = np.empty(hi - lo)
-        idx = np.empty(hi - lo, dtype=np.int64)
-        for e in range(lo, hi):
-            re = a[e] - u[pi[e]]
-            if re < 0 and ub[e] > 0:
-                r[cnt] = re
-                idx[cnt] = e
-                cnt += 1
-        o = np.argsort(r[:cnt])
+        r, idx = _attractive(sptr[j], sptr[j + 1], pi, a, ub, u)
         v[voff[j]] = 0.0
         vcap[voff[j]] = 0.0
         for k in range(1, khi[j] + 1):
             cap = min(k * Q[j], C[j])
             tot = 0.0
             left = cap
-            for t in range(cnt):
+            for t in range(idx.size):
                 if left <= 0:
                     break
-                e = idx[o[t]]
+                e = idx[t]
                 w = min(ub[e] * k, left)
-                tot += r[o[t]] * w
+                tot += r[t] * w
                 left -= w
             v[voff[j] + k] = F[j] * k + tot
             vcap[voff[j] + k] = cap
@@ -341,22 +349,12 @@ def _flows_at(sptr, pi, a, ub, Q, C, u, k, n):
     for j in range(Q.size):
         if k[j] == 0:
             continue
-        lo, hi = sptr[j], sptr[j + 1]
-        cnt = 0
-        r = np.empty(hi - lo)
-        idx = np.empty(hi - lo, dtype=np.int64)
-        for e in range(lo, hi):
-            re = a[e] - u[pi[e]]
-            if re < 0 and ub[e] > 0:
-                r[cnt] = re
-                idx[cnt] = e
-                cnt += 1
-        o = np.argsort(r[:cnt])
+        r, idx = _attractive(sptr[j], sptr[j + 1], pi, a, ub, u)
         left = min(k[j] * Q[j], C[j])
-        for t in range(cnt):
+        for t in range(idx.size):
             if left <= 0:
                 break
-            e = idx[o[t]]
+            e = idx[t]
             w = min(ub[e] * k[j], left)
             served[pi[e]] += w
             left -= w
