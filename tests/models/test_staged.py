@@ -16,7 +16,7 @@ ARGS = dict(dc_port_kwh_day=KD, ac_port_kwh_day=KA, max_dc_ports=3, max_ac_ports
             dc_port_cost_cny=20.0, ac_port_cost_cny=5.0)
 
 
-def synthetic(seed, n=30, m=10, years=4):
+def synthetic(seed, n=24, m=8, years=4):
     rng = np.random.default_rng(seed)
     t = rng.uniform(0, 25, size=(n, m))
     t[np.arange(n), rng.integers(0, m, n)] = rng.uniform(0, 10, n)  # every point reaches a site
