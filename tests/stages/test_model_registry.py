@@ -68,8 +68,7 @@ def test_model_keys_are_checked_per_type(model, field, words):
 def test_each_model_runs_from_a_config_and_writes_the_usual_files(tmp_path, shared, model):
     cfg = load_config(extending(tmp_path, model, model["type"]))
     cfg.solver.mip_gap = 0.01  # the capacitated model is slow to prove the last fraction
-    if model["type"] != "pcenter":  # 386 demand cells instead of 2,133: the model choice is tested, not the size
-        cfg.demand.h3_resolution = 6  # (p-center at resolution 6: its sites' max_travel_min exceeds the objective, issue 22 report)
+    cfg.demand.h3_resolution = 6  # 386 demand cells instead of 2,133: the model choice is tested, not the size
     res = run(cfg, out_base=tmp_path / "out")
     files = {p.name for p in res.out_dir.iterdir()}
     assert {"sites.geojson", "demand.geojson", "allocation.geojson", "service_areas.geojson", "run.gpkg",
@@ -91,3 +90,19 @@ def test_each_model_runs_from_a_config_and_writes_the_usual_files(tmp_path, shar
     if model["type"] == "capacitated":  # the model's ports fit the sites and serve the energy
         assert (chosen["ports_dc"] <= 30 * chosen["stations"]).all() and (chosen["ports_ac"] <= 50 * chosen["stations"]).all()
         assert summary["objective_cost_cny"] == pytest.approx(manifest["solver"]["objective"])
+
+
+def test_assigned_travel_counts_only_demand_points_and_weights_the_mean():
+    """SYNTHETIC cells: a cell without NEVs assigned farther away is not a demand point (p-center
+    leaves it out of its objective), and the mean is NEV-weighted (p-median's objective)."""
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    from evsiting.stages.s7_outputs import with_assigned_travel
+
+    cells = gpd.GeoDataFrame({"station_id": ["a", "a", "a", "b", None], "travel_min": [10.0, 20.0, 59.0, 5.0, 1.0],
+                              "nev_count": [3, 1, 0, 2, 7]}, geometry=[Point(0, 0)] * 5, crs=4326)
+    sites = gpd.GeoDataFrame({"site_id": ["a", "b", "c"], "total_minutes": [0, 0, 0]}, geometry=[Point(0, 0)] * 3, crs=4326)
+    out = with_assigned_travel(sites, cells)
+    assert out["max_travel_min"].tolist()[:2] == [20.0, 5.0] and out["max_travel_min"].isna().tolist()[2]
+    assert out["mean_travel_min"].tolist()[:2] == [pytest.approx(12.5), 5.0]

@@ -116,15 +116,24 @@ def depots(cfg: RunConfig, params: Parameters, chosen: list[Prefecture], nev_pro
     return out
 
 
-def with_assigned_travel(sites: gpd.GeoDataFrame, cells: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """``sites`` layer plus ``max_travel_min`` and ``mean_travel_min`` (minutes) of the cells
-    assigned to each station (null where none), for the models that minimise travel."""
-    alloc = cells[cells["station_id"].notna()]
-    t = alloc.groupby(alloc["station_id"].astype(str))["travel_min"]
+def with_assigned_travel(sites: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, weight: str = "nev_count") -> gpd.GeoDataFrame:
+    """``sites`` layer plus ``max_travel_min`` and ``mean_travel_min`` (minutes, null where
+    none) of the demand points assigned to each station, for the models that minimise travel.
+
+    Only cells with a positive ``weight`` (NEVs by default) are demand points: p-median and
+    p-center leave cells without NEVs out of their objectives, so the longest trip here equals
+    p-center's objective; the mean is weighted by ``weight``, as p-median's objective is."""
+    w = cells[weight].astype(float) if weight in cells.columns else pd.Series(1.0, index=cells.index)
+    alloc = cells[cells["station_id"].notna() & (w > 0)]
+    key = alloc["station_id"].astype(str)
+    t = alloc["travel_min"].astype(float)
+    wa = w.loc[alloc.index]
+    longest = t.groupby(key).max()
+    mean = (t * wa).groupby(key).sum() / wa.groupby(key).sum()
     ids = sites["site_id"].astype(str)
     out = sites.copy()
-    out.insert(out.columns.get_loc("total_minutes"), "max_travel_min", ids.map(t.max().round(3)).to_numpy())
-    out.insert(out.columns.get_loc("total_minutes"), "mean_travel_min", ids.map(t.mean().round(3)).to_numpy())
+    out.insert(out.columns.get_loc("total_minutes"), "max_travel_min", ids.map(longest.round(3)).to_numpy())
+    out.insert(out.columns.get_loc("total_minutes"), "mean_travel_min", ids.map(mean.round(3)).to_numpy())
     return out
 
 
@@ -138,7 +147,7 @@ def run_layers(cfg: RunConfig, cells, candidates, sites, travel, *, params: Para
         standard = float(standard[0])
     lay = build_layers(cells, candidates, sites, travel.matrix, standard, params=params, impedance_method=travel.info["method"], weight=weight, prefecture_names=prefecture_names, network=graph, snap_limit_m=snap)
     if cfg.model.type in ("pmedian", "pcenter"):  # the trips these models minimise
-        lay["sites"] = with_assigned_travel(lay["sites"], cells)
+        lay["sites"] = with_assigned_travel(lay["sites"], cells, weight)
     return {"sites": lay["sites"], "demand": cells[[c for c in DEMAND_COLUMNS if c in cells.columns]], "allocation": lay["allocation"], "service_areas": lay["service_areas"]}
 
 
