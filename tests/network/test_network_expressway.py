@@ -3,7 +3,6 @@ the real OSM motorway file of Guizhou (shared data)."""
 
 from __future__ import annotations
 
-import time
 
 import geopandas as gpd
 import numpy as np
@@ -197,22 +196,20 @@ def test_real_matrix_equals_brute_force(province):
 
 
 @needs_motorways
-def test_province_scale_is_fast(province):
+def test_province_wide_points_get_a_complete_matrix(province):
+    """Random points over the whole province (its speed at 40,000 x 3,000 is measured in
+    benchmarks/bench_expressway.py, not here)."""
     rng = np.random.default_rng(3)
-    demand = random_points_in(province, 40_000, rng)
-    cands = random_points_in(province, 3_000, rng)
+    demand = random_points_in(province, 4_000, rng)
+    cands = random_points_in(province, 300, rng)
     params = load_parameters()
-    networks = ExpresswayNetworks()
-    expressway_matrix(demand.iloc[:10], cands.iloc[:10], params, 15, networks=networks)  # compile + build once
-    t0 = time.perf_counter()
-    mat, info = expressway_matrix(demand, cands, params, 15, networks=networks)
-    elapsed = time.perf_counter() - t0
-    assert isinstance(mat, sp.csr_matrix) and mat.shape == (40_000, 3_000)
+    mat, info = expressway_matrix(demand, cands, params, 15, networks=ExpresswayNetworks())
+    assert isinstance(mat, sp.csr_matrix) and mat.shape == (4_000, 300)
     assert mat.nnz > 0 and mat.data.max() <= 15 and np.isfinite(mat.data).all()
     direct = great_circle_matrix(demand, cands, params, 15)
     # the expressway never makes a pair slower, and keeps every direct pair
     assert (direct.astype(bool) > mat.astype(bool)).nnz == 0
-    assert elapsed < 30, elapsed
+    assert (mat[direct.astype(bool)] <= direct[direct.astype(bool)] + 1e-9).all()
 
 
 def test_impedance_expressway_reads_config_motorways(tmp_path):
