@@ -296,7 +296,7 @@ def _legend_handles(panels: Sequence[MapPanel], max_ports: float, max_area: floa
                                       markeredgecolor="white", label=label))
     for k in _size_keys(max_ports):
         handles.append(Line2D([], [], marker="o", ls="", markersize=math.sqrt(float(_size([k], max_ports, max_area)[0])),
-                              markerfacecolor="#bbbbbb", markeredgecolor="#555555", label=f"{k:,} ports"))
+                              markerfacecolor="#bbbbbb", markeredgecolor="#555555", label=f"{k:,} port" if k == 1 else f"{k:,} ports"))
     if any("over_site_max" in p.stations.columns and p.stations["over_site_max"].fillna(False).astype(bool).any() for p in panels):
         handles.append(Line2D([], [], marker="o", ls="", markersize=8, markerfacecolor="#bbbbbb", markeredgecolor="black",
                               markeredgewidth=1.5, label="more ports than one site holds"))
