@@ -403,6 +403,7 @@ def _solve_two_stage(first: _Block, scen: list[_Block], w: np.ndarray, criterion
     objective, HiGHS bound (-inf if none), source, stats)``."""
     best = None
     info: dict = {"starts": {}}
+    offs = np.cumsum([0] + [b.mm.n_cols for b in [first] + scen]).tolist()
     for s2 in scenarios:
         net = (own[s2].stations[k_e], own[s2].dc_ports[k_e], own[s2].ac_ports[k_e])
         mm = _extensive(first, scen, w, criterion, fixed=net)
@@ -411,7 +412,7 @@ def _solve_two_stage(first: _Block, scen: list[_Block], w: np.ndarray, criterion
             info["starts"][s2] = None
             progress(f"start from {s2}'s own network: {'does not serve every scenario' if out.status == 'infeasible' else 'no plan in time'}")
             continue
-        val = float(mm.c @ out.x + mm.offset)
+        val = combine(_scenario_costs(scen, offs, out.x), w, criterion)  # not z: HiGHS's tolerance may leave it below
         info["starts"][s2] = round(val, 2)
         progress(f"start from {s2}'s own network: {criterion} cost {val:,.0f} CNY ({out.seconds:.0f} s)")
         if best is None or val < best[1] - 1e-6:
@@ -422,7 +423,7 @@ def _solve_two_stage(first: _Block, scen: list[_Block], w: np.ndarray, criterion
     info.update(extensive_status=full.status, extensive_s=round(full.seconds, 3), extensive_nodes=full.nodes)
     hb = float(full.bound) if math.isfinite(full.bound) else -math.inf
     if full.x is not None:
-        val = float(mm.c @ full.x + mm.offset)
+        val = combine(_scenario_costs(scen, offs, full.x), w, criterion)
         if best is None or val < best[1] - 1e-6:
             best = (full.x, val, "extensive form")
     progress(f"extensive form ({mm.A.shape[0]:,} rows, {mm.n_cols:,} columns): {full.status}, "
