@@ -154,3 +154,39 @@ def test_cli_bad_robust_value_exits_2_naming_the_key(tmp_path, block, key):
     assert r.exit_code == 2, r.output
     assert key in r.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_robust_plan_folder_on_a_tiny_instance(tmp_path, shared):
+    """Anshun's real data, cut small (H3 resolution 6, 2 candidate cells per county,
+    great-circle times, a 30-min standard, 2024-2027 sharing 2024-2025): the folder's files, the
+    shared years identical in every scenario, 100 % served, the regret table written."""
+    import json
+
+    import pandas as pd
+
+    from evsiting.config.schema import load_config
+    from evsiting.runs.robust import robust_plan
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text(f"extends: {ANSHUN}\nname: tiny\nimpedance:\n  method: great_circle\nmodel:\n  type: capacitated\n"
+                    "  service_standard_min: 30\nbuildout:\n  candidates_per_county: 2\n  h3_resolution: 6\n"
+                    "  robust:\n    early_until: 2025\n", encoding="utf-8")
+    res = robust_plan(load_config(path), years=[2024, 2025, 2026, 2027], out_base=tmp_path / "out")
+    out = res.out_dir
+    assert out.name == "tiny-plan-robust"
+    for name in ("robust.csv", "buildout.csv", "buildout.geojson", "buildout.png", "map.png", "report.html", "summary.json", "manifest.json"):
+        assert (out / name).stat().st_size > 0, name
+    r = res.result
+    for k in (0, 1):  # 2024 and 2025: one network for all
+        for a in ("stations", "dc_ports", "ac_ports"):
+            arrs = [getattr(r.plans[s], a)[k] for s in r.scenarios]
+            assert all((x == arrs[0]).all() for x in arrs), (k, a)
+    tab = pd.read_csv(out / "buildout.csv")
+    assert set(tab["scenario"]) == {"low", "base", "high"} and len(tab) == 12
+    assert (tab["served_share"] > 0.9995).all() or json.loads((out / "summary.json").read_text())["warnings"]
+    reg = pd.read_csv(out / "robust.csv")
+    assert list(reg["scenario"]) == ["low", "base", "high"]
+    assert (reg["regret_max_cny"] >= reg["regret_cny"] - 1e-3).all()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["robust"]["bound_cny"] <= summary["robust"]["objective_cny"] + 1e-6
+    assert "Regret against each scenario" in (out / "report.html").read_text()

@@ -202,11 +202,12 @@ def _stack(blocks: list[_Block]) -> tuple[sp.csr_matrix, list[int]]:
 
 
 def _extensive(first: _Block, scen: list[_Block], weights: np.ndarray, criterion: str,
-               fixed: tuple | None = None) -> MatrixModel:
+               fixed: list[tuple] | None = None) -> MatrixModel:
     """The extensive form: ``first`` (the shared network, no cost of its own), one block per
     scenario, linking rows ``X_s >= X_e`` site by site; objective the criterion over the
-    scenario blocks' costs (worst_case: one more column ``z >= cost_s``). ``fixed`` = a network
-    (stations, dc, ac) at which the first stage is held (a start plan)."""
+    scenario blocks' costs (worst_case: one more column ``z >= cost_s``). ``fixed`` = one
+    network (stations, dc, ac) per block at which every station and port is held: what is
+    left is the LP of the flows (a start plan)."""
     blocks = [first] + scen
     A, offs = _stack(blocks)
     ncol = offs[-1]
@@ -266,12 +267,35 @@ def _extensive(first: _Block, scen: list[_Block], weights: np.ndarray, criterion
     link = sp.csr_matrix((vals, (rows, cols)), shape=(r, ncol))
     A = sp.vstack([sp.hstack([A, sp.csr_matrix((A.shape[0], ncol - A.shape[1]))]), link[A.shape[0]:]], format="csr")
     if fixed is not None:
-        idx, lo = _floor_of(first, fixed)
-        col_lo[idx] = lo
-        col_hi[idx] = lo
+        for b, o, net in zip(blocks, offs, fixed):
+            idx, lo = _floor_of(b, net)
+            col_lo[idx + o] = lo
+            col_hi[idx + o] = lo
+        integer = np.zeros_like(integer)
     blocks_map = {f"b{k}": slice(offs[k], offs[k + 1]) for k in range(len(blocks))}
     return MatrixModel(c, A, np.concatenate(row_lo), np.concatenate(row_hi), col_lo, col_hi, integer,
                        False, offset, blocks_map)
+
+
+def _represents(blk: _Block, net: tuple) -> bool:
+    """Whether every station of ``net`` stands at a site of ``blk`` (else it cannot be a start)."""
+    inside = np.zeros(net[0].size, dtype=bool)
+    inside[blk.site] = True
+    return not (net[0][~inside] > 0).any()
+
+
+def _fixed_start(blk: _Block, net: tuple, tl) -> np.ndarray | None:
+    """A feasible point of ``blk`` with network ``net`` held (the LP of its flows), or None."""
+    if not _represents(blk, net):
+        return None
+    mm = blk.mm
+    idx, lo = _floor_of(blk, net)
+    col_lo, col_hi = mm.col_lo.copy(), mm.col_hi.copy()
+    col_lo[idx] = lo
+    col_hi[idx] = lo
+    out = solve_highs(MatrixModel(mm.c, mm.A, mm.row_lo, mm.row_hi, col_lo, col_hi, np.zeros_like(mm.integer),
+                                  mm.maximize, mm.offset, mm.blocks), time_limit=tl)
+    return out.x
 
 
 def _scenario_costs(scen: list[_Block], offs: list[int], x: np.ndarray) -> list[float]:
@@ -406,8 +430,12 @@ def _solve_two_stage(first: _Block, scen: list[_Block], w: np.ndarray, criterion
     offs = np.cumsum([0] + [b.mm.n_cols for b in [first] + scen]).tolist()
     for s2 in scenarios:
         net = (own[s2].stations[k_e], own[s2].dc_ports[k_e], own[s2].ac_ports[k_e])
-        mm = _extensive(first, scen, w, criterion, fixed=net)
-        out = solve_highs(mm, time_limit=tl_starts, mip_gap=gap)
+        finals = [tuple(np.maximum(getattr(own[s], a)[-1], v) for a, v in zip(("stations", "dc_ports", "ac_ports"), net))
+                  for s in scenarios]  # each scenario's own last network, raised to hold the shared one
+        if not all(_represents(b, x) for b, x in zip([first] + scen, [net] + finals)):
+            continue
+        mm = _extensive(first, scen, w, criterion, fixed=[net] + finals)
+        out = solve_highs(mm, time_limit=tl_starts)
         if out.x is None:
             info["starts"][s2] = None
             progress(f"start from {s2}'s own network: {'does not serve every scenario' if out.status == 'infeasible' else 'no plan in time'}")
@@ -470,7 +498,7 @@ def _fill_years(first: _Block, scen: list[_Block], x: np.ndarray, scenarios: lis
     nxt = net0
     for k in range(k_e - 1, -1, -1):
         blk = _block(cost, e_max[k], d_max[k], standard, site_args, cols=np.flatnonzero(nxt[0] > 0), caps=nxt)
-        xk, info = _solve_fill(blk, None, tl, gap)
+        xk, info = _solve_fill(blk, None, tl, gap, start=_fixed_start(blk, nxt, tl))
         early[k] = (_network(blk, xk, m), blk.cand, info)
         nxt = early[k][0][1:4]
         progress(f"{years[k]} (shared): {int(nxt[0].sum()):,} stations, {int(nxt[1].sum()):,} DC + {int(nxt[2].sum()):,} AC ports")
@@ -485,7 +513,7 @@ def _fill_years(first: _Block, scen: list[_Block], x: np.ndarray, scenarios: lis
         nxt = later[T - 1][0][1:4]
         for k in range(T - 2, k_e, -1):
             blk = _block(cost, E[s][k], D[s][k], standard, site_args, cols=np.flatnonzero(nxt[0] > 0), caps=nxt)
-            xk, info = _solve_fill(blk, net0, tl, gap)
+            xk, info = _solve_fill(blk, net0, tl, gap, start=_fixed_start(blk, nxt, tl))
             later[k] = (_network(blk, xk, m), blk.cand, info)
             nxt = later[k][0][1:4]
         plans[s] = _assemble(years, k_e, early, later, E[s], e_max, site_args=site_args, county_of=county_of,

@@ -487,7 +487,7 @@ def plan_map_png(stations: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, prefecture
     head_name = place if summary["run"].lower() == place.lower() else f"{place} ({summary['run']})"
     method = str(summary.get("method", "")).split(":")[0].split(" (")[0]
     title = (f"{head_name}: staged build-out ({method} facility location), stations by year opened, "
-             f"{years[0]}-{years[-1]}, standard {standard_label(summary)}")
+             f"{years[0]}-{years[-1]},\nstandard {standard_label(summary)}")  # two lines: one is wider than the figure
     return map_png([MapPanel("", st, cells, prefectures, head, colour_by="open_year", values=[int(y) for y in years])], title)
 
 

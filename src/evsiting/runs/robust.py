@@ -304,7 +304,11 @@ def _write(ctx: RunContext, out_dir: Path, manifest: dict, *, summary: dict, sta
     s_map = "base" if "base" in result.scenarios else summary["instance_scenario"]
     st = stations[stations["scenario"] == s_map].drop(columns=["scenario", "shared"])
     tab = table[table["scenario"] == s_map].drop(columns="scenario").reset_index(drop=True)
-    map_bytes = plan_map_png(st, cells, prefectures, tab, {**summary, "run": f"{summary['run']}, {s_map} scenario"})
+    last = float(table.loc[table["scenario"] == summary["instance_scenario"], "nev_study_area"].iloc[-1])
+    scale = float(tab["nev_study_area"].iloc[-1]) / last if last > 0 else 1.0
+    cells_map = cells.assign(nev_count=cells["nev_count"].to_numpy(dtype=float) * scale)  # the mapped scenario's NEVs
+    map_bytes = plan_map_png(st, cells_map, prefectures, tab,
+                             {**summary, "run": f"robust, {s_map} scenario", "method": "robust nested capacitated"})
 
     def files(tmp: Path) -> None:
         regret.to_csv(tmp / "robust.csv", index=False, lineterminator="\n")
