@@ -489,11 +489,19 @@ def _fill_years(first: _Block, scen: list[_Block], x: np.ndarray, scenarios: lis
     m = cost.shape[1]
     T = len(years)
     offs = np.cumsum([0] + [b.mm.n_cols for b in [first] + scen]).tolist()
-    x0 = _trimmed(first.red.instance, first.mm, x[offs[0]:offs[1]])  # never above any scenario's network
     e_max = np.max([E[s] for s in scenarios], axis=0)
     d_max = np.max([D[s] for s in scenarios], axis=0)
-    two_stage = {"status": "two-stage", "candidates": int(first.cand.size), "message": "the shared network (two-stage model)"}
-    early = {k_e: (_network(first, x0, m), first.cand, two_stage)}
+    # the shared network again: the least-cost one within every scenario's last network (the
+    # two-stage model gives the first stage no cost of its own, so HiGHS may have left stations
+    # or DC ports in it that are needed only later); the scenarios' costs do not change
+    x0 = _trimmed(first.red.instance, first.mm, x[offs[0]:offs[1]])
+    net_x0 = _network(first, x0, m)[1:4]
+    finals = [_network(b, x[o:o + b.mm.n_cols], m)[1:4] for b, o in zip(scen, offs[1:])]
+    caps = tuple(np.min([f[q] for f in finals], axis=0) for q in range(3))
+    blk0 = _block(cost, e_max[k_e], d_max[k_e], standard, site_args, cols=np.flatnonzero(caps[0] > 0), caps=caps)
+    xe, info0 = _solve_fill(blk0, None, tl, gap, start=_fixed_start(blk0, net_x0, tl))
+    early = {k_e: (_network(blk0, xe, m), blk0.cand,
+                   {**info0, "message": "the shared network: the least-cost one within every scenario's last network"})}
     net0 = early[k_e][0][1:4]
     nxt = net0
     for k in range(k_e - 1, -1, -1):
