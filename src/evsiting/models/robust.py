@@ -515,7 +515,9 @@ def _fill_years(first: _Block, scen: list[_Block], x: np.ndarray, scenarios: lis
     for i, s in enumerate(scenarios):
         # the last year again with the shared network fixed: the least cost of this scenario given
         # it (under worst_case, or a weight of 0, the two-stage model does not price it)
-        xs, info = _solve_fill(scen[i], net0, tl, gap, start=x[offs[i + 1]:offs[i + 2]])
+        # (a quarter of the gap target: this solve sets the scenario's cost, and with its start it
+        # would otherwise stop at once)
+        xs, info = _solve_fill(scen[i], net0, tl, gap / 4, start=x[offs[i + 1]:offs[i + 2]])
         later = {T - 1: (_network(scen[i], xs, m), scen[i].cand,
                          {**info, "message": "the scenario's last year, given the shared network"})}
         nxt = later[T - 1][0][1:4]
