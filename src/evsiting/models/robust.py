@@ -387,9 +387,14 @@ def robust_staged(
     own = {}
     for s in scenarios:
         progress(f"{s}: the scenario's own nested plan")
-        own[s] = staged_capacitated(cost, E[s], D[s], years, service_standard_min, site_args=site_args, county_of=county_of,
-                                    time_limit=share("own", len(scenarios)), mip_gap=gap,
-                                    progress=lambda msg: progress(f"  {msg}"))
+        tl_own = share("own", len(scenarios))
+        try:
+            own[s] = staged_capacitated(cost, E[s], D[s], years, service_standard_min, site_args=site_args, county_of=county_of,
+                                        time_limit=tl_own, mip_gap=gap, progress=lambda msg: progress(f"  {msg}"))
+        except SolverError as exc:
+            raise SolverError(f"robust plan: the {s} scenario's own nested plan failed in its {tl_own or 0:.0f} s "
+                              f"({TIME_SHARES['own']:.0%} of the time limit shared by {len(scenarios)} scenarios): {exc}; "
+                              "raise --time-limit (or buildout.time_limit_s)") from exc
     first = _block(cost, np.max([E[s][k_e] for s in scenarios], axis=0), np.max([D[s][k_e] for s in scenarios], axis=0),
                    service_standard_min, site_args)
     scen = [_block(cost, E[s][-1], D[s][-1], service_standard_min, site_args) for s in scenarios]

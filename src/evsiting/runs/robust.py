@@ -179,8 +179,25 @@ def _summary(cfg: RunConfig, result: RobustResult, table: pd.DataFrame, *, run_n
         "years_solved": {s: p.year_results for s, p in result.plans.items()},
         "binding": {s: p.binding for s, p in result.plans.items()},
     }
+    summary["determinism"] = robust_determinism(result)
     summary["warnings"] = notes + robust_warnings(summary, cfg.buildout.mip_gap)
     return summary
+
+
+def robust_determinism(result: RobustResult) -> dict:
+    """``summary.json`` ``determinism``: repeatable when no solve (the scenarios' own plans,
+    the extensive form, the years filled in) stopped at its time limit."""
+    limited = [f"{s}'s own plan {r['year']}" for s, o in result.own.items() for r in o.year_results
+               if "time limit" in str(r.get("message") or "")]
+    if result.stats.get("extensive_status") == "time_limit":
+        limited.append("the extensive form")
+    limited += [f"{s} {r['year']}" for s, p in result.plans.items() for r in p.year_results
+                if "time limit" in str(r.get("message") or "")]
+    if not limited:
+        return {"deterministic": True, "why": "every solve ended by proof or at its gap before any time limit: fixed "
+                                              "seeds and no clock in the search, so the same input gives the same plan"}
+    return {"deterministic": False, "why": f"{', '.join(limited[:6])} stopped at the time limit: the plan depends on how far "
+                                           "the solver got; raise --time-limit"}
 
 
 def robust_warnings(summary: dict, mip_gap: float | None) -> list[str]:
@@ -194,9 +211,8 @@ def robust_warnings(summary: dict, mip_gap: float | None) -> list[str]:
                 b = binds.get(r["year"])
                 where = f": {b['constraint']} binds in {', '.join(b['counties'][:5])}" if b else ""
                 out.append(f"{s} {r['year']}: {float(r['served_share']):.1%} of the public charging energy served{where}")
-        for y in summary["years_solved"][s]:
-            if "time limit" in str(y.get("message") or ""):
-                out.append(f"{s} {y['year']}: the year's solve stopped at its time limit (the plan is not repeatable)")
+    if not summary["determinism"]["deterministic"]:
+        out.append(f"not repeatable: {summary['determinism']['why']}")
     target = CAPACITATED_MIP_GAP if mip_gap is None else mip_gap
     g = summary["robust"]["gap"]
     if g > target * (1 + 1e-6):
