@@ -63,9 +63,9 @@ from evsiting.models.nested import StagedResult, _binding, _sub, staged_capacita
 
 #: The criteria of the robust plan (``buildout.robust.criterion``).
 CRITERIA = ("expected", "worst_case")
-#: Shares of the time limit: the scenarios' own plans, the start plans and the extensive form
-#: (the rest fills in the other years).
-TIME_SHARES = {"own": 0.35, "starts": 0.15, "extensive": 0.35}
+#: Shares of the time limit: the scenarios' own plans, the start plans' LPs, the extensive form
+#: and the years filled in (each of those solves starts from a plan, so it ends with one)
+TIME_SHARES = {"own": 0.35, "starts": 0.1, "extensive": 0.35, "fill": 0.2}
 
 
 @dataclass
@@ -407,7 +407,8 @@ def robust_staged(
     rel = max(obj - bound, 0.0) / max(abs(obj), 1e-10)
     status = "optimal" if rel <= 1e-9 else "feasible"
     plans = _fill_years(first, scen, x, scenarios, E, D, years, k_e, cost=cost, standard=service_standard_min,
-                        site_args=site_args, county_of=county_of, gap=gap, tl=share("own", 2 * len(scenarios)) , progress=progress)
+                        site_args=site_args, county_of=county_of, gap=gap, progress=progress,
+                        tl=share("fill", k_e + 1 + len(scenarios) * (T - 1 - k_e)))  # every solve of the fill starts from a plan
     cost_cny = {s: float(plans[s].objective) for s in scenarios}
     obj = combine([cost_cny[s] for s in scenarios], w, criterion)  # the plans as reported (each completion re-solved)
     bound = min(bound, obj)
