@@ -157,9 +157,9 @@ def test_cli_bad_robust_value_exits_2_naming_the_key(tmp_path, block, key):
 
 
 def test_robust_plan_folder_on_a_tiny_instance(tmp_path, shared):
-    """Anshun's real data, cut small (H3 resolution 6, 2 candidate cells per county,
-    great-circle times, a 30-min standard, 2024-2027 sharing 2024-2025): the folder's files, the
-    shared years identical in every scenario, 100 % served, the regret table written."""
+    """Anshun's real data, cut small (H3 resolution 5, 2 candidate cells per county,
+    great-circle times, 2024-2027 sharing 2024-2025; about 90 cells and 80 sites): the folder's
+    files, the shared years identical in every scenario, 100 % served, the regret table written."""
     import json
 
     import pandas as pd
@@ -168,9 +168,8 @@ def test_robust_plan_folder_on_a_tiny_instance(tmp_path, shared):
     from evsiting.runs.robust import robust_plan
 
     path = tmp_path / "tiny.yaml"
-    path.write_text(f"extends: {ANSHUN}\nname: tiny\nimpedance:\n  method: great_circle\nmodel:\n  type: capacitated\n"
-                    "  service_standard_min: 30\nbuildout:\n  candidates_per_county: 2\n  h3_resolution: 6\n"
-                    "  robust:\n    early_until: 2025\n", encoding="utf-8")
+    path.write_text(f"extends: {ANSHUN}\nname: tiny\nimpedance:\n  method: great_circle\ncandidates:\n  parent_resolution: 4\n"
+                    "buildout:\n  candidates_per_county: 2\n  h3_resolution: 5\n  robust:\n    early_until: 2025\n", encoding="utf-8")
     res = robust_plan(load_config(path), years=[2024, 2025, 2026, 2027], out_base=tmp_path / "out")
     out = res.out_dir
     assert out.name == "tiny-plan-robust"
