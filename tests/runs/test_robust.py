@@ -189,3 +189,16 @@ def test_robust_plan_folder_on_a_tiny_instance(tmp_path, shared):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["robust"]["bound_cny"] <= summary["robust"]["objective_cny"] + 1e-6
     assert "Regret against each scenario" in (out / "report.html").read_text()
+
+
+def test_cli_robust_needs_the_nested_method(tmp_path):
+    from typer.testing import CliRunner
+
+    from evsiting.cli import app
+
+    cfg = tmp_path / "budget.yaml"
+    cfg.write_text(f"extends: {ANSHUN}\nbuildout:\n  budget_cny: 100000000\n")
+    r = CliRunner().invoke(app, ["plan", str(cfg), "--years", "2024:2030", "--robust", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2, r.output
+    assert "field 'buildout'" in r.stderr and "nested" in r.stderr
+    assert not (tmp_path / "o").exists()

@@ -403,15 +403,12 @@ def robust_staged(
                                                 progress=progress)
     own_bound = {s: float(own[s].bound) for s in scenarios}
     lb_own = combine([own_bound[s] for s in scenarios], w, criterion)
-    bound = min(max(hb, lb_own) if math.isfinite(hb) else lb_own, obj)
-    rel = max(obj - bound, 0.0) / max(abs(obj), 1e-10)
-    status = "optimal" if rel <= 1e-9 else "feasible"
     plans = _fill_years(first, scen, x, scenarios, E, D, years, k_e, cost=cost, standard=service_standard_min,
                         site_args=site_args, county_of=county_of, gap=gap, progress=progress,
                         tl=share("fill", k_e + 1 + len(scenarios) * (T - 1 - k_e)))  # every solve of the fill starts from a plan
     cost_cny = {s: float(plans[s].objective) for s in scenarios}
     obj = combine([cost_cny[s] for s in scenarios], w, criterion)  # the plans as reported (each completion re-solved)
-    bound = min(bound, obj)
+    bound = min(max(hb, lb_own) if math.isfinite(hb) else lb_own, obj)
     rel = max(obj - bound, 0.0) / max(abs(obj), 1e-10)
     status = "optimal" if rel <= 1e-9 else "feasible"
     own_cost = {s: float(own[s].objective) for s in scenarios}
