@@ -42,8 +42,12 @@ bound of the true regret). The cost of robustness is the robust objective minus 
 criterion over the own plans' costs; it is at most the robust objective minus the criterion over
 the own bounds.
 
-The years other than ``k_e`` and the last are filled in afterwards, each a MIP on the sites of
-the next year's network (HiGHS, within ``mip_gap``); they do not change the total.
+After the extensive form (none of these raises a scenario's cost): the shared network is solved
+again as the least-cost one within every scenario's last network (the first stage has no cost
+of its own in the model, so HiGHS may leave more in it than the early years need); each
+scenario's last year is solved again with it fixed, to a quarter of ``mip_gap``; the years other
+than ``k_e`` and the last are filled in, each a MIP on the sites of the next year's network
+(HiGHS, within ``mip_gap``, from that network). They do not change the total.
 """
 
 from __future__ import annotations
