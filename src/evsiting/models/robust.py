@@ -422,7 +422,7 @@ def robust_staged(
     res.cost_of_robustness_cny = obj - combine([own_cost[s] for s in scenarios], w, criterion)
     res.cost_of_robustness_max_cny = obj - lb_own
     res.message = (f"{criterion} cost {obj:,.0f} CNY from the {source}, proven within {rel:.3%} of the best robust plan "
-                   f"(bound {bound:,.0f} CNY: " + ("HiGHS on the extensive form" if math.isfinite(hb) and hb >= lb_own
+                   f"(bound {bound:,.0f} CNY: " + ("HiGHS on the extensive form" if math.isfinite(hb) and hb > lb_own
                                                    else "the scenarios' own bounds") + ")")
     return res
 
