@@ -44,6 +44,39 @@ def _print_table(res) -> None:
         typer.echo(f"outputs: {res.out_dir}")
 
 
+def _print_robust(res) -> None:
+    """Console view of a robust plan: each scenario's years, then the regret table and bound."""
+    from evsiting.runs.robust import regret_display
+
+    s = res.summary
+    r, sh = s["robust"], s["shared"]
+    typer.echo(f"\n{s['run']}: {s['years'][0]}-{s['years'][-1]}, robust over {', '.join(s['scenarios'])} "
+               f"({s['criterion']}), service standard {standard_label(s)}, {s['candidates']:,} candidate sites")
+    typer.echo(f"shared {s['early_years'][0]}-{s['early_years'][-1]} (every scenario): {sh['stations']:,} stations, "
+               f"{sh['ports_dc']:,} DC + {sh['ports_ac']:,} AC ports in {sh['year']}")
+    for sc, rows in s["by_scenario"].items():
+        typer.echo(f"\n{sc} scenario")
+        typer.echo(f"{'year':<6}{'NEVs':>11}{'stations':>10}{'new':>6}{'DC ports':>10}{'AC ports':>10}{'served':>9}"
+                   f"{'spend CNY':>16}  what limits service")
+        for y in rows:
+            typer.echo(f"{y['year']:<6}{y['nev_study_area']:>11,.0f}{y['stations']:>10,}{y['stations_new']:>6,}{y['ports_dc']:>10,}"
+                       f"{y['ports_ac']:>10,}{y['served_share']:>9.2%}{y['spend_cny']:>16,.0f}  {_limit(y)}")
+    typer.echo(f"\nregret of the robust plan against each scenario's own plan (CNY; stations {sh['year']} / {s['years'][-1]})")
+    typer.echo(f"{'scenario':<10}{'weight':>7}{'own plan':>16}{'robust plan':>16}{'regret':>14}{'regret %':>10}"
+               f"{'at most':>14}{'own st.':>12}{'robust st.':>12}")
+    for g in regret_display(s):
+        typer.echo(f"{g['scenario']:<10}{g['weight']:>7.3f}{g['own_cost_cny']:>16,.0f}{g['robust_cost_cny']:>16,.0f}"
+                   f"{g['regret_cny']:>14,.0f}{100 * g['regret_share']:>9.2f}%{g['regret_max_cny']:>14,.0f}"
+                   f"{g['own_shared']:>6,}/{g['own_last']:<5,}{g['robust_shared']:>6,}/{g['robust_last']:<5,}")
+    typer.echo(f"cost of robustness: {r['cost_of_robustness_cny']:,.0f} CNY ({s['criterion']}; at most "
+               f"{r['cost_of_robustness_max_cny']:,.0f} CNY against the own plans' proven bounds)")
+    typer.echo(f"robust plan: {r['status']}, {r['message']}, {r['runtime_s']:.1f} s")
+    for line in s.get("warnings", []):
+        typer.echo(f"warning: {line}")
+    if res.out_dir:
+        typer.echo(f"outputs: {res.out_dir}")
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``plan`` command to ``app``."""
 
@@ -56,6 +89,8 @@ def register(app: typer.Typer) -> None:
         out: Optional[Path] = typer.Option(None, "--out", help="Folder for run folders (default: the config's output_dir)"),
         solver: Optional[str] = typer.Option(None, "--solver", help=SOLVER_HELP),
         time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Time limit of the whole plan solve, seconds (nested plan: the last year gets 60 %)"),
+        robust: bool = typer.Option(False, "--robust", help="One network for the early years (buildout.robust.early_until, default 2026) "
+                                    "for every adoption scenario, the later years per scenario; prints the regret table (docs/robust.md)"),
     ) -> None:
         """Plan which stations to open and how many ports to add each year; writes buildout.geojson, buildout.csv and buildout.png."""
         from evsiting.runs.plan import parse_years, plan
@@ -67,6 +102,12 @@ def register(app: typer.Typer) -> None:
             raise InputError(f"must be a finite number of seconds above 0, got {time_limit:g}", field="--time-limit")
         yrs = parse_years(years) if years is not None else None
         cfg = load_config(config)
-        echo_err(f"evsiting plan {config}" + options_text(years=years, prefecture=prefecture, out=out, solver=solver, time_limit=time_limit))
+        echo_err(f"evsiting plan {config}" + options_text(years=years, prefecture=prefecture, out=out, solver=solver, time_limit=time_limit)
+                 + (" --robust" if robust else ""))
+        if robust:
+            from evsiting.runs.robust import robust_plan
+
+            _print_robust(robust_plan(cfg, years=yrs, prefecture=prefecture, out_base=out, time_limit=time_limit, progress=echo_err))
+            return
         res = plan(cfg, years=yrs, prefecture=prefecture, out_base=out, solver=solver, time_limit=time_limit, progress=echo_err)
         _print_table(res)

@@ -385,6 +385,30 @@ class CoverageRuleConfig(Strict):
     radius_min: float | None = Field(None, gt=0, le=240)
 
 
+class RobustConfig(Strict):
+    """The robust build-out (``evsiting plan --robust``, :mod:`evsiting.models.robust`).
+
+    ``early_until``: the last year whose stations and ports are chosen once for every
+    scenario (the later years are chosen per scenario). ``scenarios``: the adoption scenarios
+    (``demand.scenario`` values). ``criterion``: ``expected`` (least weighted mean of the
+    scenarios' total costs) or ``worst_case`` (least largest). ``weights``: scenario ->
+    weight (None = equal; normalised; used by ``expected``).
+    """
+
+    early_until: int = Field(2026, ge=2000, le=2100)
+    scenarios: list[Literal["low", "base", "high"]] = Field(["low", "base", "high"], min_length=1)
+    criterion: Literal["expected", "worst_case"] = "expected"
+    weights: dict[Literal["low", "base", "high"], float] | None = None
+
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, v):
+        """Non-negative weights, not all zero."""
+        if v is not None and (any(w < 0 for w in v.values()) or not any(w > 0 for w in v.values())):
+            raise ValueError("weights must be non-negative and not all zero")
+        return v
+
+
 class BuildoutConfig(Strict):
     """Staged build-out plan (``evsiting plan``, :mod:`evsiting.runs.plan`).
 
@@ -411,6 +435,8 @@ class BuildoutConfig(Strict):
     mip_gap: float | None = Field(None, ge=0, le=1)
     warm_start: bool = True
     coverage: list[CoverageRuleConfig] = []
+    #: ``plan --robust``: the shared early years and the criterion
+    robust: RobustConfig = RobustConfig()
 
 
 class CorridorsConfig(Strict):

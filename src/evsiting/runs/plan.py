@@ -125,19 +125,11 @@ def plan(
         raise InputError(f"plan years must lie in {cfg.fleet.base_year}..{cfg.fleet.last_year} (fleet projection)",
                          field="--years")
     ctx = RunContext.open(cfg, out_base, write=write, progress=progress)
-    study = load_study(cfg, prefecture, progress)
+    study, file_notes = plan_study(cfg, prefecture, progress)
     params, prefs, chosen = study.params, study.prefectures, study.chosen
     counties, seats = study.counties, study.seats
     run_name = study.run_name(cfg, prefecture) + "-plan"
     out_dir = ctx.folder(run_name)  # never delete a folder that is not an earlier output of this run
-    user_sites = [f.copy() for f in study.user_sites]
-    file_notes = [w.removeprefix("warning: ") for f in study.files for w in f.get("warnings", [])]
-    for pf, sites_f in zip(cfg.candidates.files, user_sites):
-        if pf.existing and len(sites_f) and pf.dc_ports_column is None and pf.ac_ports_column is None:
-            file_notes.append(f"{pf.path}: the build-out plan keeps existing stations with their port counts; give "
-                              f"dc_ports_column/ac_ports_column in its file block. Its {len(sites_f)} site(s) are offered as candidates")
-            sites_f["required"] = False
-    study = replace(study, user_sites=user_sites)
     ctx.done("data")
 
     # --- demand per year --------------------------------------------------------------
@@ -200,6 +192,24 @@ def plan(
     summary["warnings"] = file_notes + plan_warnings(summary, table, bo.mip_gap)  # printed once, after the table
     return _finish(ctx, inst, result, cfg=cfg, run_name=run_name, prefecture=prefecture, years=years, summary=summary,
                    stations=stations, table=table, out_dir=out_dir, write=write)
+
+
+def plan_study(cfg: RunConfig, prefecture: str | None, progress: Callable[[str], None]):
+    """The study of a plan (:func:`load_study`) and the data files' notes: existing stations
+    without port columns are offered as candidates (not required), with a note.
+
+    Returns:
+        ``(study, notes)``: the :class:`~evsiting.stages.s1_study.Study` and a list of lines.
+    """
+    study = load_study(cfg, prefecture, progress)
+    user_sites = [f.copy() for f in study.user_sites]
+    file_notes = [w.removeprefix("warning: ") for f in study.files for w in f.get("warnings", [])]
+    for pf, sites_f in zip(cfg.candidates.files, user_sites):
+        if pf.existing and len(sites_f) and pf.dc_ports_column is None and pf.ac_ports_column is None:
+            file_notes.append(f"{pf.path}: the build-out plan keeps existing stations with their port counts; give "
+                              f"dc_ports_column/ac_ports_column in its file block. Its {len(sites_f)} site(s) are offered as candidates")
+            sites_f["required"] = False
+    return replace(study, user_sites=user_sites), file_notes
 
 
 def plan_determinism(result, time_limit_s: float | None) -> dict:
@@ -269,6 +279,17 @@ def _nested(cfg: RunConfig, cells, candidates, matrix, demand: np.ndarray, *, ye
     (:func:`port_capacities`), stations per site (:func:`stations_per_site`, from the last
     year's cell energy: a cell's car parks do not change with the year), costs and existing
     ports as ``evsiting run``. Each year's DC energy keeps the last year's DC share per cell."""
+    site_args, dc_share = nested_inputs(cfg, cells, candidates, p_last, ex_dc, ex_ac)
+    gap = CAPACITATED_MIP_GAP if mip_gap is None else mip_gap
+    return staged_capacitated(matrix, demand, demand * dc_share[None, :], years, standard, site_args=site_args,
+                              county_of=cells["county_name"].astype(str).tolist(), time_limit=tl, mip_gap=gap,
+                              progress=lambda msg: progress(f"  {msg}"))
+
+
+def nested_inputs(cfg: RunConfig, cells, candidates, p_last, ex_dc, ex_ac) -> tuple[dict, np.ndarray]:
+    """The sites' arguments of the nested plan (:func:`staged_capacitated`'s ``site_args``:
+    port kWh/day, maxima, stations per site, CNY costs, existing ports, access cost, required
+    sites, power limit) and each cell's DC share of its energy ``(n,)`` (the last year's)."""
     cap_dc, cap_ac = port_capacities(p_last)
     e_last = cells["energy_kwh_day"].to_numpy(dtype=float)
     dc_share = np.divide(cells["energy_dc_kwh_day"].to_numpy(dtype=float), e_last, out=np.zeros_like(e_last),
@@ -283,10 +304,7 @@ def _nested(cfg: RunConfig, cells, candidates, matrix, demand: np.ndarray, *, ye
         allocation_cny_per_kwh_min=access_cost_rate(cfg.model, p_last),
         required=req if req is not None and req.size else None, **(power_limit_kwargs(p_last, candidates, len(candidates)) if cfg.model.power_limit else {}),
     )
-    gap = CAPACITATED_MIP_GAP if mip_gap is None else mip_gap
-    return staged_capacitated(matrix, demand, demand * dc_share[None, :], years, standard, site_args=site_args,
-                              county_of=cells["county_name"].astype(str).tolist(), time_limit=tl, mip_gap=gap,
-                              progress=lambda msg: progress(f"  {msg}"))
+    return site_args, dc_share
 
 
 def _multi_period(cfg: RunConfig, bo: BuildoutConfig, matrix, demand, years, *, standard, p_last, ex_dc, ex_ac,
@@ -469,7 +487,7 @@ def plan_map_png(stations: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, prefecture
     head_name = place if summary["run"].lower() == place.lower() else f"{place} ({summary['run']})"
     method = str(summary.get("method", "")).split(":")[0].split(" (")[0]
     title = (f"{head_name}: staged build-out ({method} facility location), stations by year opened, "
-             f"{years[0]}-{years[-1]}, standard {standard_label(summary)}")
+             f"{years[0]}-{years[-1]},\nstandard {standard_label(summary)}")  # two lines: one is wider than the figure
     return map_png([MapPanel("", st, cells, prefectures, head, colour_by="open_year", values=[int(y) for y in years])], title)
 
 
