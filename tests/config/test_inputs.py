@@ -44,15 +44,16 @@ def test_a_network_section_resolves_its_file_and_cache_folder(tmp_path):
     assert r.building_weights is None  # source network: the network's file
 
 
-def test_the_context_checks_the_inputs_once_and_the_study_carries_them(shared, tmp_path):
+def test_the_context_checks_the_inputs_and_reads_the_parameters_once_and_the_study_carries_them(shared, tmp_path):
     from evsiting.stages.context import RunContext
     from evsiting.stages.s1_study import load_study
 
     cfg = load_config(configs_dir() / "prefectures" / "anshun.yaml")
     ctx = RunContext.open(cfg, tmp_path, write=False)
     assert ctx.inputs == resolve_inputs(cfg)
-    study = load_study(cfg, inputs=ctx.inputs)
-    assert study.inputs is ctx.inputs
+    study = load_study(cfg, inputs=ctx.inputs, params=ctx.params)
+    assert study.inputs is ctx.inputs and study.params is ctx.params
+    assert ctx.params.path == ctx.inputs.parameters
     by_value = {f["path"]: f["resolved"] for f in study.files}
     assert by_value[cfg.data.counties] == str(ctx.inputs.counties)
 

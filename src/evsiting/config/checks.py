@@ -152,21 +152,21 @@ def check_cache_dir(cfg: RunConfig, inputs: ResolvedInputs) -> None:
             return
 
 
-def validate_config(cfg: RunConfig) -> ResolvedInputs:
+def validate_config(cfg: RunConfig) -> tuple[ResolvedInputs, Parameters]:
     """The checks of a loaded config that need its files: its paths resolved once
     (:func:`~evsiting.config.inputs.resolve_inputs`), :func:`check_files`, then the parameter
     overrides against the parameter table (units and physical bounds, :func:`config_parameters`).
 
     Returns:
-        the config's :class:`~evsiting.config.inputs.ResolvedInputs`, checked.
+        (the config's :class:`~evsiting.config.inputs.ResolvedInputs`, checked; its
+        parameters with the overrides applied).
 
     Raises:
         InputError: the first problem, naming the user's file and the dotted key.
     """
     inputs = resolve_inputs(cfg)
     check_files(cfg, inputs)
-    config_parameters(cfg, inputs)
-    return inputs
+    return inputs, config_parameters(cfg, inputs)
 
 
 def config_parameters(cfg: RunConfig, inputs: ResolvedInputs | None = None, *,

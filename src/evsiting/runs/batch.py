@@ -455,7 +455,7 @@ def run_batch(
         KeyboardInterrupt: Ctrl-C/SIGTERM; nothing was written (the workers are stopped).
     """
     from evsiting.io.writers import check_replaceable
-    from evsiting.config.checks import check_output, config_parameters
+    from evsiting.config.checks import check_output
     from evsiting.runs.rollup import write_rollup
     from evsiting.stages.context import checked_inputs
 
@@ -466,11 +466,11 @@ def run_batch(
     field_ = "--out" if out_base is not None else "output_dir"
     jobs: list[Job] = []
     owner: list[int] = []  # config index of each job (outcomes come back as copies)
-    inputs = []  # each config's checked files
+    checked = []  # each config's checked files and parameters
     for k, cfg in enumerate(configs):
         # the validation layer, and every folder this batch will replace, before any run
-        checked, base, _ = checked_inputs(cfg, out_base)
-        inputs.append(checked)
+        checked.append(checked_inputs(cfg, out_base))
+        base = checked[-1].base
         mine = prefecture_jobs(cfg, solver, time_limit) if per_prefecture else [Job(cfg, None, solver, time_limit, cfg.name)]
         targets = [j.run_name for j in mine] + ([rollup_dir_name(cfg)] if per_prefecture else [])
         check_output(base, field_, targets)
@@ -489,7 +489,7 @@ def run_batch(
                 ok = [o for o in mine if o.ok]
                 if not ok:
                     continue
-                params = config_parameters(cfg, inputs[k])
+                params = checked[k].params
                 target = _base(cfg, out_base) / rollup_dir_name(cfg)
                 summary = write_rollup([o.out_dir for o in ok], staging.path(target), params.value("fleet_nev_stock_target"),
                                        cfg.fleet.target_year, missing=[o.job.prefecture for o in mine if not o.ok])

@@ -33,7 +33,6 @@ from evsiting.config.inputs import ResolvedInputs
 from evsiting.config.schema import PointFile, RunConfig
 from evsiting.core.errors import InputError
 from evsiting.network.expressway import expressway_network_for
-from evsiting.config.checks import config_parameters
 from evsiting.io.writers import write_geojson, write_json
 from evsiting.core.settings import PROJECTED_CRS, WGS84
 from evsiting.stages.context import RunContext
@@ -316,7 +315,7 @@ def run_corridors(
     level = level or cc.level
     if level not in ("prefecture", "county"):
         raise InputError(f"unknown level '{level}'; expected prefecture or county", field="corridors.level")
-    params = config_parameters(cfg, inputs)
+    params = ctx.params
     R = float(range_km if range_km is not None else (cc.range_km if cc.range_km is not None else params.value("corridor_range_km")))
     if not R > 0:
         raise InputError("must be a positive number of km", field="--range-km")

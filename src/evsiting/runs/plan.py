@@ -125,7 +125,7 @@ def plan(
         raise InputError(f"plan years must lie in {cfg.fleet.base_year}..{cfg.fleet.last_year} (fleet projection)",
                          field="--years")
     ctx = RunContext.open(cfg, out_base, write=write, progress=progress)
-    study = load_study(cfg, prefecture, progress, inputs=ctx.inputs)
+    study = load_study(cfg, prefecture, progress, inputs=ctx.inputs, params=ctx.params)
     params, prefs, chosen = study.params, study.prefectures, study.chosen
     counties, seats = study.counties, study.seats
     run_name = study.run_name(cfg, prefecture) + "-plan"

@@ -88,7 +88,7 @@ def run(
         InfeasibleError, SolverError: from the model stage (nothing is written).
     """
     ctx = RunContext.open(cfg, out_base, write=write, progress=progress)
-    study = load_study(cfg, prefecture, progress, inputs=ctx.inputs)
+    study = load_study(cfg, prefecture, progress, inputs=ctx.inputs, params=ctx.params)
     run_name = study.run_name(cfg, prefecture)
     out_dir = ctx.folder(run_name)  # never delete a folder that is not an earlier output of this run
     ctx.done("data")

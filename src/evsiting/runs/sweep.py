@@ -141,7 +141,7 @@ def prepare(cfg: RunConfig, prefecture: str | None = None, progress: Callable[[s
     from evsiting.stages.s1_study import load_study
 
     ctx = RunContext.open(cfg, write=False, progress=progress)
-    study = load_study(cfg, prefecture, progress, inputs=ctx.inputs)
+    study = load_study(cfg, prefecture, progress, inputs=ctx.inputs, params=ctx.params)
     ctx.done("data")
     inst = build_instance(cfg, study, ctx, cut_to_standard=True)  # the same instance as `run`, pairs within each cell's standard
     demand, cands, travel = inst.demand, inst.reached.candidates, inst.travel

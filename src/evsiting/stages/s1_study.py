@@ -60,19 +60,21 @@ class Study:
 
 
 def load_study(cfg: RunConfig, prefecture: str | None = None, progress: Callable[[str], None] = lambda msg: None, *,
-               inputs: ResolvedInputs | None = None) -> Study:
+               inputs: ResolvedInputs | None = None, params: Parameters | None = None) -> Study:
     """Read the data-in stage shared by every command. User candidate files and building
     footprints are read here too, before the long stages, so a bad file fails in seconds.
 
     Args:
         inputs: the config's paths, checked (:attr:`evsiting.stages.context.RunContext.inputs`);
             None: resolved here (:func:`~evsiting.config.inputs.resolve_inputs`).
+        params: its parameters, overrides applied (``RunContext.params``); None: read here
+            (:func:`~evsiting.config.checks.config_parameters`).
 
     Raises:
         InputError: bad parameter overrides, unknown prefecture, missing or malformed files.
     """
     d, r = cfg.data, inputs if inputs is not None else resolve_inputs(cfg)
-    params = config_parameters(cfg, r)
+    params = params if params is not None else config_parameters(cfg, r)
     prefs = Prefectures.from_csv(r.prefecture_population)
     chosen = prefs.select(cfg.prefectures, prefecture)
     counties_all = study_counties(read_polygons(r.counties, ("district_adcode", "district_name", "city_adcode")), None)
