@@ -63,9 +63,10 @@ def build_inputs(config: Path, prefecture: str | None):
     if cfg.model.type != "capacitated":
         print(f"config model.type is {cfg.model.type!r}: run as 'capacitated' with its service standard")
         cfg = cfg.model_copy(update={"model": CapacitatedConfig(service_standard_min=cfg.model.service_standard_min)})
-    study = load_study(cfg, prefecture)
+    ctx = RunContext.open(cfg, write=False)
+    study = load_study(cfg, prefecture, inputs=ctx.inputs, params=ctx.params)
     # as `run` does: the one instance builder (gap fill and capacity fill included)
-    inst = build_instance(cfg, study, RunContext.open(cfg, write=False))
+    inst = build_instance(cfg, study, ctx)
     demand, cands, travel = inst.demand, inst.reached.candidates, inst.travel
     kw = dict(cells=demand.cells, matrix=travel.matrix, required=cands.required, params=demand.params)
     if "candidates" in {f.name for f in dataclasses.fields(ModelInputs)}:

@@ -38,7 +38,7 @@ def one_case(scenario: str, prefecture: str, time_limit: float) -> dict:
     """Build and solve one case; the model stage's seconds, status, gap and stations."""
     cfg = load_config(configs_dir() / "scenarios" / f"{scenario}-2026.yaml")
     ctx = RunContext.open(cfg, write=False)
-    study = load_study(cfg, prefecture)
+    study = load_study(cfg, prefecture, inputs=ctx.inputs, params=ctx.params)
     inst = build_instance(cfg, study, ctx)
     cands = inst.reached.candidates
     opts = SolveOptions(cfg.solver.name, time_limit, cfg.solver.mip_gap)

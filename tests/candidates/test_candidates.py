@@ -28,7 +28,7 @@ def anshun(shared):
     demand = build_demand(cfg, study)
     cells = demand.cells
     pts = dcells.demand_points(cells)
-    provider = travel_provider(cfg)
+    provider = travel_provider(cfg.impedance, cfg.network, study.inputs)
     assert provider.method == "expressway"
 
     def matrix_fn(sites, standard=15.0):

@@ -60,13 +60,14 @@ def register(app: typer.Typer) -> None:
             raise InputError(f"must be a finite number of seconds above 0, got {time_limit:g}", field="--time-limit")
         kind = "p" if p is not None else "budget"
         values = sweep.parse_values(p, integer=True, option="--stations") if kind == "p" else sweep.parse_values(budget, option="--budget")
+        from evsiting.config.inputs import resolve_inputs
         from evsiting.io.points import check_output_folder
 
         cfg = load_config(config)
         if out is not None:  # fail now, not after the long stages
             check_output_folder(out.parent, "--out")
         else:
-            check_output_folder(Path(cfg.path(cfg.output_dir)), "output_dir")
+            check_output_folder(resolve_inputs(cfg).output_dir, "output_dir")
         option = "--stations" if kind == "p" else "--budget"
         echo_err(f"evsiting sweep {config} {option} {p or budget}" + options_text(prefecture=prefecture, out=out, solver=solver, time_limit=time_limit)
                  + ": preparing demand, candidates and travel times")

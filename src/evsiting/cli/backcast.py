@@ -30,6 +30,7 @@ def register(app: typer.Typer) -> None:
         2021: 79,000 EVs (observed) against 26,000 public piles; 2023: the projected fleet against
         the 38,000 piles and 1.6 GW of the 2021-2023 plan. Writes backcast.csv, backcast.json,
         backcast.png and report.html."""
+        from evsiting.config.inputs import resolve_inputs
         from evsiting.config.schema import load_config
         from evsiting.core.errors import InputError
         from evsiting.io.points import check_output_folder
@@ -48,10 +49,11 @@ def register(app: typer.Typer) -> None:
         if not yrs:
             raise InputError("no years given", field="--years")
         cfg = load_config(config)
-        base = Path(out or cfg.path(cfg.output_dir))
+        inputs = resolve_inputs(cfg)
+        base = Path(out or inputs.output_dir)
         field = "--out" if out else "output_dir"
         check_output_folder(base, field)
-        prefs = Prefectures.from_csv(cfg.path(cfg.data.prefecture_population))
+        prefs = Prefectures.from_csv(inputs.prefecture_population)
         slug = "" if prefecture is None else f"-{prefs.select(cfg.prefectures, prefecture)[0].slug}"
         target = base / f"{cfg.name}{slug}-backcast"
         check_replaceable(target, field)

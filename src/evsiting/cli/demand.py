@@ -79,6 +79,7 @@ def register(app: typer.Typer) -> None:
         from evsiting.config.schema import FleetConfig, load_config
         from ..demand.fleet import SCENARIOS
         from evsiting.core.errors import InputError
+        from evsiting.config.checks import config_parameters
         from evsiting.config.params import load_parameters
 
         if scenario != "all" and scenario not in SCENARIOS:
@@ -86,7 +87,7 @@ def register(app: typer.Typer) -> None:
         scenarios = list(SCENARIOS) if scenario == "all" else [scenario]
         if config is not None:
             cfg = load_config(config)
-            params = load_parameters(cfg.path(cfg.data.parameters)).with_overrides(cfg.parameters, str(config))
+            params = config_parameters(cfg, label=str(config))
             fleet = cfg.fleet
         else:
             params, fleet = load_parameters(), FleetConfig()

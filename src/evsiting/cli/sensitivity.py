@@ -17,16 +17,17 @@ def _target(cfg, prefecture: str | None, out: Path | None) -> Path:
     Raises:
         InputError: an unknown prefecture, or a folder that cannot be written or replaced.
     """
+    from evsiting.config.inputs import resolve_inputs
     from evsiting.study.areas import Prefectures
     from evsiting.io.points import check_output_folder
     from evsiting.io.writers import check_replaceable
 
-    name = cfg.name
+    name, inputs = cfg.name, resolve_inputs(cfg)
     if prefecture is not None:
-        chosen = Prefectures.from_csv(cfg.path(cfg.data.prefecture_population)).select(cfg.prefectures, prefecture)
+        chosen = Prefectures.from_csv(inputs.prefecture_population).select(cfg.prefectures, prefecture)
         name = f"{cfg.name}-{chosen[0].slug}"
     field = "--out" if out is not None else "output_dir"
-    target = out if out is not None else Path(cfg.path(cfg.output_dir)) / f"{name}-sensitivity"
+    target = out if out is not None else inputs.output_dir / f"{name}-sensitivity"
     check_output_folder(target.parent, field, [target.name])
     check_replaceable(target, field)
     return target

@@ -27,6 +27,7 @@ from typing import Iterable
 
 import numpy as np
 
+from evsiting.config.inputs import ResolvedInputs, resolve_inputs
 from evsiting.config.schema import PointFile, RunConfig
 from evsiting.core.errors import InputError
 from evsiting.core.filecheck import (
@@ -39,41 +40,44 @@ from evsiting.core.filecheck import (
     expect_kind,
 )
 from evsiting.io.points import POINT_FILES, check_output_folder
-from evsiting.config.params import INTEGER_UNITS, load_parameters, physical_bounds
+from evsiting.config.params import INTEGER_UNITS, Parameters, load_parameters, physical_bounds
 
 POINTS = POINT_FILES
 _SEPARATORS = {"csv": ",", "tsv": "\t", "ssv": ";", "text": ","}
 
 
-def configured_files(cfg: RunConfig) -> list[tuple[str, str, frozenset[str], str]]:
-    """The files ``cfg`` uses: (dotted key, value as written, allowed kinds, what is expected)."""
+def configured_files(cfg: RunConfig, inputs: ResolvedInputs | None = None) -> list[tuple[str, str, Path, frozenset[str], str]]:
+    """The files ``cfg`` uses: (dotted key, value as written, resolved path (from ``inputs``,
+    default :func:`~evsiting.config.inputs.resolve_inputs`), allowed kinds, what is expected)."""
+    r = inputs if inputs is not None else resolve_inputs(cfg)
     d = cfg.data
     csv_only = frozenset({"csv"})
     out = [
-        ("data.counties", d.counties, VECTORS, "county polygons: GeoJSON, GeoPackage or Shapefile"),
-        ("data.prefecture_population", d.prefecture_population, csv_only, "a comma-separated table (CSV)"),
-        ("data.county_population", d.county_population, csv_only, "a comma-separated table (CSV)"),
-        ("data.urbanisation", d.urbanisation, csv_only, "a comma-separated table (CSV)"),
-        ("data.household_cars", d.household_cars, csv_only, "a comma-separated table (CSV)"),
-        ("data.county_seats.path", d.county_seats.path, TABLES | VECTORS, POINTS),
-        ("data.motorways", d.motorways, VECTORS, "expressway lines: GeoJSON, GeoPackage or Shapefile"),
-        ("data.parameters", d.parameters, csv_only, "a comma-separated table (CSV)"),
+        ("data.counties", d.counties, r.counties, VECTORS, "county polygons: GeoJSON, GeoPackage or Shapefile"),
+        ("data.prefecture_population", d.prefecture_population, r.prefecture_population, csv_only, "a comma-separated table (CSV)"),
+        ("data.county_population", d.county_population, r.county_population, csv_only, "a comma-separated table (CSV)"),
+        ("data.urbanisation", d.urbanisation, r.urbanisation, csv_only, "a comma-separated table (CSV)"),
+        ("data.household_cars", d.household_cars, r.household_cars, csv_only, "a comma-separated table (CSV)"),
+        ("data.county_seats.path", d.county_seats.path, r.county_seats, TABLES | VECTORS, POINTS),
+        ("data.motorways", d.motorways, r.motorways, VECTORS, "expressway lines: GeoJSON, GeoPackage or Shapefile"),
+        ("data.parameters", d.parameters, r.parameters, csv_only, "a comma-separated table (CSV)"),
     ]
-    out += [(f"candidates.files.{i}.path", f.path, TABLES | VECTORS, POINTS) for i, f in enumerate(cfg.candidates.files)]
+    out += [(f"candidates.files.{i}.path", f.path, path, TABLES | VECTORS, POINTS)
+            for i, (f, path) in enumerate(zip(cfg.candidates.files, r.candidate_files))]
     bw = cfg.demand.building_weights
     if bw is not None and bw.source == "file" and bw.path:
-        out.append(("demand.building_weights.path", bw.path, VECTORS | {"pbf"},
+        out.append(("demand.building_weights.path", bw.path, r.building_weights, VECTORS | {"pbf"},
                     "building polygons: GeoJSON, GeoPackage, Shapefile or an .osm.pbf"))
     net = cfg.network
     uses_network = cfg.impedance.method == "network" or (net is not None and net.osm_candidates) or \
         (bw is not None and bw.source == "network")
     if net is not None and net.source == "file" and net.path and uses_network:
-        out.append(("network.path", net.path, NETWORKS, "a road network: .osm, .osm.bz2, .osm.pbf or GraphML"))
+        out.append(("network.path", net.path, r.network, NETWORKS, "a road network: .osm, .osm.bz2, .osm.pbf or GraphML"))
     if cfg.corridors.services_file is not None:
-        out.append(("corridors.services_file.path", cfg.corridors.services_file.path, TABLES | VECTORS, POINTS))
-    for i, rule in enumerate(cfg.buildout.coverage):
+        out.append(("corridors.services_file.path", cfg.corridors.services_file.path, r.services_file, TABLES | VECTORS, POINTS))
+    for i, (rule, path) in enumerate(zip(cfg.buildout.coverage, r.coverage_places)):
         if isinstance(rule.places, PointFile):
-            out.append((f"buildout.coverage.{i}.places.path", rule.places.path, TABLES | VECTORS, POINTS))
+            out.append((f"buildout.coverage.{i}.places.path", rule.places.path, path, TABLES | VECTORS, POINTS))
     return out
 
 
@@ -99,7 +103,7 @@ def _has_nodes(path: Path, limit: int = 8 << 20) -> bool:
     return b"<node" in head or len(head) >= limit
 
 
-def check_files(cfg: RunConfig) -> None:
+def check_files(cfg: RunConfig, inputs: ResolvedInputs) -> None:
     """Check every file of :func:`configured_files`: present, a file, of the right kind by
     content (a ``.csv`` holding tab-separated text is refused), unique column names in tables,
     numeric coordinates in the user's GeoJSON, nodes in an OSM XML or GraphML, node coordinates
@@ -109,8 +113,7 @@ def check_files(cfg: RunConfig) -> None:
         InputError: naming the config and the key (missing file, a folder) or the file and the
             key (wrong content).
     """
-    for key, value, allowed, expected in configured_files(cfg):
-        path = cfg.path(value)
+    for key, _value, path, allowed, expected in configured_files(cfg, inputs):
         check_file_kind(path, what=expected, source=cfg.source, field=key)
         kind = expect_kind(path, allowed, expected, field=key)
         if kind == "tsv" and path.suffix.lower() == ".csv":
@@ -126,10 +129,10 @@ def check_files(cfg: RunConfig) -> None:
         if kind == "graphml" and not _graphml_has_coordinates(path):
             raise InputError("the GraphML has no node coordinates (node attributes 'x' and 'y'); save the graph "
                              "with osmnx.save_graphml, or give the .osm/.osm.pbf file", source=path, field=key)
-    check_cache_dir(cfg)
+    check_cache_dir(cfg, inputs)
 
 
-def check_cache_dir(cfg: RunConfig) -> None:
+def check_cache_dir(cfg: RunConfig, inputs: ResolvedInputs) -> None:
     """``network.cache_dir`` (download cache of the ``overpass``/``geofabrik`` sources) must be
     a folder or absent with a folder as its nearest existing parent; nothing is created here.
 
@@ -139,7 +142,7 @@ def check_cache_dir(cfg: RunConfig) -> None:
     net = cfg.network
     if net is None or net.source == "file":
         return
-    path = Path(cfg.path(net.cache_dir))
+    path = inputs.cache_dir
     for p in [path, *path.parents]:
         if p.exists() or p.is_symlink():
             if not p.is_dir():
@@ -149,16 +152,37 @@ def check_cache_dir(cfg: RunConfig) -> None:
             return
 
 
-def validate_config(cfg: RunConfig) -> None:
-    """The checks of a loaded config that need its files: :func:`check_files`, then the
-    parameter overrides against the parameter table (units and physical bounds).
+def validate_config(cfg: RunConfig) -> tuple[ResolvedInputs, Parameters]:
+    """The checks of a loaded config that need its files: its paths resolved once
+    (:func:`~evsiting.config.inputs.resolve_inputs`), :func:`check_files`, then the parameter
+    overrides against the parameter table (units and physical bounds, :func:`config_parameters`).
+
+    Returns:
+        (the config's :class:`~evsiting.config.inputs.ResolvedInputs`, checked; its
+        parameters with the overrides applied).
 
     Raises:
         InputError: the first problem, naming the user's file and the dotted key.
     """
-    check_files(cfg)
-    params = load_parameters(cfg.path(cfg.data.parameters))
+    inputs = resolve_inputs(cfg)
+    check_files(cfg, inputs)
+    return inputs, config_parameters(cfg, inputs)
+
+
+def config_parameters(cfg: RunConfig, inputs: ResolvedInputs | None = None, *,
+                      label: str = "config parameters") -> Parameters:
+    """The one parameter loader of a run: ``data.parameters`` read
+    (:func:`~evsiting.config.params.load_parameters`), the config's overrides checked
+    (:func:`check_parameter_overrides`) and applied; ``label`` goes into each overridden
+    parameter's ``source`` ("override in <label> (default ...)").
+
+    Raises:
+        InputError: the table is missing or malformed, or an override is refused (naming the
+            config file and ``parameters.<name>``).
+    """
+    params = load_parameters((inputs if inputs is not None else resolve_inputs(cfg)).parameters)
     check_parameter_overrides(params, cfg.parameters, cfg.source)
+    return params.with_overrides(cfg.parameters, label, cfg.source)
 
 
 #: Longest suffix evsiting adds to a config's name for a folder (``-qiandongnan-sweep-budget``)

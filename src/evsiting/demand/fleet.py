@@ -108,8 +108,12 @@ class FleetFit:
         return float(self.nev_stock[idx[0]])
 
 
-def _simulate(r: float, years: np.ndarray, y0: int, T: int, n0: float, s_T: float, s_max: float,
+def _simulate(r: float, years: np.ndarray, *, y0: int, T: int, n0: float, s_T: float, s_max: float,
               market: float, growth: float, retire: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """NEV sales share, sales and stock (vehicles) in ``years`` of the logistic share curve
+    with rate ``r`` through ``s_T`` in year ``T`` (ceiling ``s_max``), from ``n0`` NEVs in
+    ``y0``, a market of ``market`` new vehicles a year growing by ``growth`` and a retirement
+    rate ``retire``."""
     share = s_max * expit(r * (years - T) + logit(s_T / s_max))
     sales = share * market * (1.0 + growth) ** (years - y0)
     sales[0] = 0.0
@@ -160,11 +164,11 @@ def fit_fleet(params: Parameters, fleet: FleetConfig | None = None, scenario: st
                          "growth > -1 are required",
                          **params.blame("fleet_new_vehicle_sales", "fleet_nev_stock_base", "fleet_nev_retirement_rate",
                                         "fleet_new_vehicle_sales_growth"))
-    args = (years, y0, T, n0, s_T, s_max, market, growth, retire)
+    args = {"y0": y0, "T": T, "n0": n0, "s_T": s_T, "s_max": s_max, "market": market, "growth": growth, "retire": retire}
     iT = T - y0
 
     def gap(r: float) -> float:
-        return _simulate(r, *args)[2][iT] - n_T
+        return _simulate(r, years, **args)[2][iT] - n_T
 
     hi, lo = gap(_R_MIN) + n_T, gap(_R_MAX) + n_T
     if not lo <= n_T <= hi:
@@ -175,7 +179,7 @@ def fit_fleet(params: Parameters, fleet: FleetConfig | None = None, scenario: st
             **params.blame("fleet_nev_stock_target", "fleet_new_vehicle_sales", "fleet_nev_stock_base",
                            "fleet_nev_sales_share_target"))
     r = brentq(gap, _R_MIN, _R_MAX, xtol=1e-12, rtol=1e-12) if lo < n_T < hi else (_R_MIN if n_T == hi else _R_MAX)
-    share, sales, stock = _simulate(r, *args)
+    share, sales, stock = _simulate(r, years, **args)
     anchors = {"base_year": y0, "target_year": T, "stock_base": n0, "stock_target": n_T, "share_target": s_T,
                "share_max": s_max, "new_vehicle_sales": market}
     return FleetFit(scenario, float(r), years, share, sales, stock, anchors)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
@@ -116,76 +117,122 @@ def read_points(
     if kind not in TABLES | VECTORS | {"empty"}:
         raise InputError(f"the file is {KINDS[kind]}, whatever its name says; expected {POINT_FILES}", source=path)
     name = normalise_crs_name(crs)
-    declared = name
     if kind in TABLES or kind == "empty":
-        df = _read_csv(path, "\t" if kind == "tsv" else ",")
-        for col in (lon_column, lat_column):
-            if col not in df.columns:
-                hint = ""
-                if len(df.columns) == 1 and (sep := next((c for c in ";\t|" if c in str(df.columns[0])), None)):
-                    hint = f"; the file seems to use {sep!r} as separator: save it with commas"
-                raise InputError(f"missing column; expected '{lon_column}' and '{lat_column}', the file has {list(df.columns)}{hint}", source=path, field=col)
-        rows = np.arange(len(df)) + 1  # data rows: the first row after the header is row 1
-        x = pd.to_numeric(df[lon_column], errors="coerce")
-        y = pd.to_numeric(df[lat_column], errors="coerce")
-        bad = (x.isna() & df[lon_column].notna()) | (y.isna() & df[lat_column].notna())
-        bad |= np.isinf(x.to_numpy(dtype=float)) | np.isinf(y.to_numpy(dtype=float))
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError(
-                f"row {rows[i]}: coordinates must be finite numbers, got ({_plain(df[lon_column].iloc[i])!r}, {_plain(df[lat_column].iloc[i])!r})",
-                source=path,
-                field=f"{lon_column}/{lat_column}",
-            )
-        empty = np.array(x.isna() | y.isna(), dtype=bool)
-        total = len(df)
-        df = df[~empty].reset_index(drop=True)
-        rows = rows[~empty]
-        x, y = x[~empty].to_numpy(dtype=float), y[~empty].to_numpy(dtype=float)
-        what = "rows"
+        pts = _table_points(path, kind, lon_column, lat_column)
     else:
-        if kind == "json":
-            check_geojson_coordinates(path)
-        try:
-            with warnings.catch_warnings():  # GDAL warns about the empty geometries dropped below
-                warnings.simplefilter("ignore", RuntimeWarning)
-                gdf = gpd.read_file(path)
-        except Exception as exc:
-            raise InputError(f"cannot read (malformed or unsupported file): {str(exc).strip()}", source=path) from None
-        if not isinstance(gdf, gpd.GeoDataFrame) or getattr(gdf, "_geometry_column_name", None) not in gdf.columns:
-            raise InputError("the file has no geometry; expected points (or a CSV with lon/lat columns)", source=path, field="geometry")
-        total = len(gdf)
-        rows = np.arange(len(gdf)) + 1
-        geom = gdf.geometry
-        empty = np.array(geom.isna() | geom.is_empty, dtype=bool)
-        kept = geom[~empty]
-        if len(kept) and not (kept.geom_type == "Point").all():
-            i = int(np.flatnonzero(~empty)[np.flatnonzero((kept.geom_type != "Point").to_numpy())[0]])
-            raise InputError(f"feature {rows[i]}: expected Point geometries, got {geom.iloc[i].geom_type}", source=path, field="geometry")
-        xs = np.full(len(gdf), np.nan)
-        ys = np.full(len(gdf), np.nan)
-        xs[~empty] = kept.x.to_numpy()
-        ys[~empty] = kept.y.to_numpy()
-        empty |= ~(np.isfinite(xs) & np.isfinite(ys))  # POINT (nan nan) counts as empty
-        df = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))[~empty].reset_index(drop=True)
-        rows = rows[~empty]
-        x, y = xs[~empty], ys[~empty]
-        what = "features"
-        if name not in ("gcj02", "bd09") and gdf.crs is not None:
-            file_crs = gdf.crs
-            if not file_crs.equals(pyproj.CRS.from_user_input(name), ignore_axis_order=True):
-                raise InputError(
-                    f"the file's own coordinate system is {file_crs.to_string()} but {name} was declared; "
-                    "declare the file's system (GeoJSON is always EPSG:4326)",
-                    source=path,
-                    field="crs",
-                )
-    n_empty = int(np.sum(empty))
-    if len(df) == 0:
-        detail = f"all {total} {what} have empty or NaN coordinates" if total else "the file has no rows"
+        pts = _vector_points(path, kind, name)
+    if len(pts.df) == 0:
+        detail = f"all {pts.total} {pts.what} have empty or NaN coordinates" if pts.total else "the file has no rows"
         raise InputError(f"no points with coordinates: {detail}; expected at least one point", source=path)
-    where = f"{lon_column}/{lat_column}" if what == "rows" else "geometry"
-    label = "row" if what == "rows" else "feature"
+    label = "row" if pts.what == "rows" else "feature"
+    _check_units(pts, name, path, label=label, where=f"{lon_column}/{lat_column}" if pts.what == "rows" else "geometry")
+    if id_column is not None:
+        _check_ids(pts.df, id_column, pts.rows, path, label=label)
+    lon, lat = to_wgs84(pts.x, pts.y, name)
+    out = gpd.GeoDataFrame(pts.df, geometry=gpd.points_from_xy(lon, lat), crs=WGS84)
+    out.attrs["dropped_empty"] = pts.n_empty
+    out.attrs["declared_crs"] = name
+    out.attrs["source_rows"] = pts.rows.tolist()
+    return out
+
+
+@dataclass(frozen=True)
+class _Points:
+    """The points of a file before the checks of :func:`read_points`: the other columns of
+    the kept rows (``df``), their 1-based ``rows``, coordinates ``x``, ``y`` in the declared
+    system, how many were dropped as empty (``n_empty``) of ``total``, and ``what`` the file
+    counts (``rows`` or ``features``)."""
+
+    df: pd.DataFrame
+    rows: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    n_empty: int
+    total: int
+    what: str
+
+
+def _table_points(path: Path, kind: str, lon_column: str, lat_column: str) -> _Points:
+    """The points of a CSV/TSV (rows with an empty coordinate dropped).
+
+    Raises:
+        InputError: a missing column (with a separator hint), a coordinate that is not a
+            finite number.
+    """
+    df = _read_csv(path, "\t" if kind == "tsv" else ",")
+    for col in (lon_column, lat_column):
+        if col not in df.columns:
+            hint = ""
+            if len(df.columns) == 1 and (sep := next((c for c in ";\t|" if c in str(df.columns[0])), None)):
+                hint = f"; the file seems to use {sep!r} as separator: save it with commas"
+            raise InputError(f"missing column; expected '{lon_column}' and '{lat_column}', the file has {list(df.columns)}{hint}", source=path, field=col)
+    rows = np.arange(len(df)) + 1  # data rows: the first row after the header is row 1
+    x = pd.to_numeric(df[lon_column], errors="coerce")
+    y = pd.to_numeric(df[lat_column], errors="coerce")
+    bad = (x.isna() & df[lon_column].notna()) | (y.isna() & df[lat_column].notna())
+    bad |= np.isinf(x.to_numpy(dtype=float)) | np.isinf(y.to_numpy(dtype=float))
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(
+            f"row {rows[i]}: coordinates must be finite numbers, got ({_plain(df[lon_column].iloc[i])!r}, {_plain(df[lat_column].iloc[i])!r})",
+            source=path,
+            field=f"{lon_column}/{lat_column}",
+        )
+    empty = np.array(x.isna() | y.isna(), dtype=bool)
+    return _Points(df[~empty].reset_index(drop=True), rows[~empty], x[~empty].to_numpy(dtype=float),
+                   y[~empty].to_numpy(dtype=float), int(np.sum(empty)), len(df), "rows")
+
+
+def _vector_points(path: Path, kind: str, name: str) -> _Points:
+    """The points of a GIS file (null, empty and NaN geometries dropped).
+
+    Raises:
+        InputError: unreadable file, no geometry, a non-point geometry, a file CRS that
+            contradicts the declared EPSG code ``name``.
+    """
+    if kind == "json":
+        check_geojson_coordinates(path)
+    try:
+        with warnings.catch_warnings():  # GDAL warns about the empty geometries dropped below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            gdf = gpd.read_file(path)
+    except Exception as exc:
+        raise InputError(f"cannot read (malformed or unsupported file): {str(exc).strip()}", source=path) from None
+    if not isinstance(gdf, gpd.GeoDataFrame) or getattr(gdf, "_geometry_column_name", None) not in gdf.columns:
+        raise InputError("the file has no geometry; expected points (or a CSV with lon/lat columns)", source=path, field="geometry")
+    rows = np.arange(len(gdf)) + 1
+    geom = gdf.geometry
+    empty = np.array(geom.isna() | geom.is_empty, dtype=bool)
+    kept = geom[~empty]
+    if len(kept) and not (kept.geom_type == "Point").all():
+        i = int(np.flatnonzero(~empty)[np.flatnonzero((kept.geom_type != "Point").to_numpy())[0]])
+        raise InputError(f"feature {rows[i]}: expected Point geometries, got {geom.iloc[i].geom_type}", source=path, field="geometry")
+    xs = np.full(len(gdf), np.nan)
+    ys = np.full(len(gdf), np.nan)
+    xs[~empty] = kept.x.to_numpy()
+    ys[~empty] = kept.y.to_numpy()
+    empty |= ~(np.isfinite(xs) & np.isfinite(ys))  # POINT (nan nan) counts as empty
+    df = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))[~empty].reset_index(drop=True)
+    if name not in ("gcj02", "bd09") and gdf.crs is not None:
+        file_crs = gdf.crs
+        if not file_crs.equals(pyproj.CRS.from_user_input(name), ignore_axis_order=True):
+            raise InputError(
+                f"the file's own coordinate system is {file_crs.to_string()} but {name} was declared; "
+                "declare the file's system (GeoJSON is always EPSG:4326)",
+                source=path,
+                field="crs",
+            )
+    return _Points(df, rows[~empty], xs[~empty], ys[~empty], int(np.sum(empty)), len(gdf), "features")
+
+
+def _check_units(pts: _Points, name: str, path: Path, *, label: str, where: str) -> None:
+    """Degrees where a geographic system ``name`` is declared (with a hint when lon and lat
+    look swapped), metres where a projected one is.
+
+    Raises:
+        InputError: naming the first offending ``label`` (row or feature) and ``where``.
+    """
+    x, y, rows = pts.x, pts.y, pts.rows
     if _looks_geographic(name):
         far = (np.abs(x) > 180) | (np.abs(y) > 90)
         if far.any():
@@ -210,30 +257,31 @@ def read_points(
             source=path,
             field="crs",
         )
-    if id_column is not None:
-        if id_column not in df.columns:
-            raise InputError(f"missing id column; the file has {list(df.columns)}", source=path, field=id_column)
-        ids = df[id_column]
-        blank = (ids.isna() | (ids.astype(str).str.strip() == "")).to_numpy()
-        if blank.any():
-            raise InputError(f"{label} {rows[int(np.flatnonzero(blank)[0])]}: empty id; every point needs a unique id", source=path, field=id_column)
-        dup_mask = ids.astype(str).duplicated(keep=False).to_numpy()
-        if dup_mask.any():
-            key = ids.astype(str)
-            dups = key[dup_mask].unique().tolist()
-            first = dups[0]
-            at = rows[(key == first).to_numpy()].tolist()
-            raise InputError(
-                f"duplicate ids {dups[:5]}{' ...' if len(dups) > 5 else ''} ({len(dups)} in all; '{first}' on {label}s {at[:5]}); ids must be unique",
-                source=path,
-                field=id_column,
-            )
-    lon, lat = to_wgs84(x, y, name)
-    out = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(lon, lat), crs=WGS84)
-    out.attrs["dropped_empty"] = n_empty
-    out.attrs["declared_crs"] = declared
-    out.attrs["source_rows"] = rows.tolist()
-    return out
+
+
+def _check_ids(df: pd.DataFrame, id_column: str, rows: np.ndarray, path: Path, *, label: str) -> None:
+    """``id_column`` exists and holds unique, non-empty ids.
+
+    Raises:
+        InputError: naming the file, the column and the first offending rows or features (``label``).
+    """
+    if id_column not in df.columns:
+        raise InputError(f"missing id column; the file has {list(df.columns)}", source=path, field=id_column)
+    ids = df[id_column]
+    blank = (ids.isna() | (ids.astype(str).str.strip() == "")).to_numpy()
+    if blank.any():
+        raise InputError(f"{label} {rows[int(np.flatnonzero(blank)[0])]}: empty id; every point needs a unique id", source=path, field=id_column)
+    dup_mask = ids.astype(str).duplicated(keep=False).to_numpy()
+    if dup_mask.any():
+        key = ids.astype(str)
+        dups = key[dup_mask].unique().tolist()
+        first = dups[0]
+        at = rows[(key == first).to_numpy()].tolist()
+        raise InputError(
+            f"duplicate ids {dups[:5]}{' ...' if len(dups) > 5 else ''} ({len(dups)} in all; '{first}' on {label}s {at[:5]}); ids must be unique",
+            source=path,
+            field=id_column,
+        )
 
 
 #: Columns taken as ids and names of a point file that names none (first found, exact name).

@@ -331,7 +331,7 @@ class LSCP(_Model):
 
     @classmethod
     def from_geodataframe(cls, demand_gdf: Any, candidates_gdf: Any, cost: Any, service_radius: float,
-                          weights_col: str | None = None, required_col: str | None = None) -> "LSCP":
+                          weights_col: str | None = None, *, required_col: str | None = None) -> "LSCP":
         """Build from demand and candidate GeoDataFrames plus their travel-time matrix (minutes).
 
         ``cost`` rows follow ``demand_gdf`` order and columns ``candidates_gdf`` order;
@@ -447,7 +447,7 @@ class MCLP(_Model):
 
     @classmethod
     def from_geodataframe(cls, demand_gdf: Any, candidates_gdf: Any, cost: Any,
-                          weights_col: str | None = None, service_radius: float = 15.0,
+                          weights_col: str | None = None, service_radius: float = 15.0, *,
                           p_facilities: int = 1, required_col: str | None = None) -> "MCLP":
         """Build from GeoDataFrames (rows of ``cost`` = demand order, columns = candidate order).
 

@@ -103,7 +103,7 @@ class _PFacilities(_Model):
 
     @classmethod
     def from_geodataframe(cls, demand_gdf: Any, candidates_gdf: Any, cost: Any,
-                          weights_col: str | None = None, p_facilities: int = 1,
+                          weights_col: str | None = None, p_facilities: int = 1, *,
                           required_col: str | None = None) -> Any:
         """Build from GeoDataFrames (rows of ``cost`` = demand order, columns = candidates)."""
         cost, w, req = from_geodataframe_args(demand_gdf, candidates_gdf, cost, weights_col, required_col)
@@ -189,7 +189,7 @@ class PMedian(_PFacilities):
         if p_free >= len(cand) or p_free == 0:
             chosen = cand if p_free > 0 else np.zeros(0, dtype=np.int64)
             selected = np.union1d(req, chosen).astype(np.int64)
-            return self._finish(selected, None, None, solver, t0, stats, False)
+            return self._finish(selected, None, None, solver=solver, t0=t0, stats=stats)
         col_of = np.full(m, -1, dtype=np.int64)
         col_of[cand] = np.arange(len(cand))
         # --- merge clients with identical truncated rows (weights summed) -------------------
@@ -203,9 +203,9 @@ class PMedian(_PFacilities):
         wrow[reps] = wg
         stats.update(reduced_clients=len(reps), reduced_candidates=len(cand))
         if formulation == "lagrangian":
-            lr = _LagrangianBB(r, c, d, is_rep, wrow, cand, req, p, w)
+            lr = _LagrangianBB(r, c, d, rows=(is_rep, wrow), cand=cand, req=req, p=p, w=w)
             best_sel, outcome = lr.run(time_limit, mip_gap, t0, stats)
-            return self._finish(best_sel, outcome, mip_gap, solver, t0, stats, True)
+            return self._finish(best_sel, outcome, mip_gap, solver=solver, t0=t0, stats=stats)
         # --- heuristic incumbent: the MIP's warm start -------------------------------------
         th = time.perf_counter()
         heur = _pmedian_heuristic(self.cost, w, req, cand, p_free)
@@ -239,9 +239,11 @@ class PMedian(_PFacilities):
         elif best_sel is None:
             raise SolverError("PMedian: the solver stopped without a feasible solution; raise time_limit")
         stats["solve_s"] = outcome.seconds
-        return self._finish(best_sel, outcome, mip_gap, solver, t0, stats, True)
+        return self._finish(best_sel, outcome, mip_gap, solver=solver, t0=t0, stats=stats)
 
-    def _finish(self, selected, outcome: SolveOutcome | None, mip_gap, solver, t0, stats, _x):
+    def _finish(self, selected, outcome: SolveOutcome | None, mip_gap, *, solver, t0, stats) -> LocationResult:
+        """The result of the open stations ``selected`` (each client at its nearest), the
+        status from the solver ``outcome`` (None: proven without a solve)."""
         assignment = nearest_assignment(self.cost, selected)
         if (assignment < 0).any():
             raise InfeasibleError(
@@ -284,7 +286,7 @@ class PMedian(_PFacilities):
         if not outcome.has_solution:
             raise SolverError("PMedian: the solver stopped without a feasible solution")
         selected = np.flatnonzero(var_values(y) > 0.5).astype(np.int64)
-        return self._finish(selected, outcome, mip_gap, solver, t0, stats, True)
+        return self._finish(selected, outcome, mip_gap, solver=solver, t0=t0, stats=stats)
 
 
 class _LagrangianBB:
@@ -305,7 +307,11 @@ class _LagrangianBB:
     CHUNK_ITERS = 250
     CHUNK_NODES = 16
 
-    def __init__(self, r, c, d, is_rep, wrow, cand, req, p, w):
+    def __init__(self, r, c, d, *, rows, cand, req, p, w):
+        """``r``, ``c``, ``d``: the truncated entries (client, candidate, distance); ``rows``:
+        (whether each client represents its merged group, the group's weight); ``cand``: the free
+        candidates of the model, ``req``: the required ones, ``p`` stations, ``w`` client weights."""
+        is_rep, wrow = rows
         cols = np.concatenate([cand, req]).astype(np.int64)
         size = int(max(c.max() if c.size else 0, cols.max() if cols.size else 0)) + 1
         col_of = np.full(size, -1, dtype=np.int64)
@@ -651,7 +657,7 @@ class PCenter(_PFacilities):
         stats: dict[str, Any] = {"clients": n, "candidates": m, "subproblems": 0}
         if not need.any():
             selected = req.copy()
-            return self._finish(selected, 0.0, 0.0, "optimal", "", solver, t0, stats, need)
+            return self._finish(selected, 0.0, "optimal", "", solver=solver, t0=t0, stats=stats, need=need)
         # lower bound: every client's nearest candidate
         nearest = np.full(n, np.inf)
         nz = np.flatnonzero(reach > 0)
@@ -691,9 +697,11 @@ class PCenter(_PFacilities):
             msg = f"stopped at the requested mip_gap={mip_gap}; best solution kept"
         else:
             msg = "time limit reached during the radius search; best solution kept"
-        return self._finish(selected, bound, None, status, msg, solver, t0, stats, need)
+        return self._finish(selected, bound, status, msg, solver=solver, t0=t0, stats=stats, need=need)
 
-    def _finish(self, selected, bound, _gap, status, msg, solver, t0, stats, need) -> LocationResult:
+    def _finish(self, selected, bound, status, msg, *, solver, t0, stats, need) -> LocationResult:
+        """The result of the open stations ``selected`` (each client at its nearest) with the
+        solver's ``bound``, ``status`` and message; ``need``: the clients that must be reached."""
         assignment = nearest_assignment(self.cost, selected)
         dist = np.full(self.n_clients, np.nan)
         ok = assignment >= 0

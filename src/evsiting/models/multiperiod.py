@@ -47,7 +47,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pulp
@@ -199,7 +199,7 @@ class MultiPeriodSiting(_Model):
     name = "MultiPeriodSiting"
 
     def __init__(self, service_radius: float, years: Sequence[int], objective: str = "max_served",
-                 budget: Any = None, carry_over: bool = False, discount_rate: float = 0.0,
+                 budget: Any = None, carry_over: bool = False, *, discount_rate: float = 0.0,
                  target_share: Any = None):
         super().__init__()
         self.service_radius = _check_radius(service_radius)
@@ -254,7 +254,7 @@ class MultiPeriodSiting(_Model):
         Raises:
             InputError: malformed inputs.
         """
-        mdl = cls(service_radius, years, objective, budget, carry_over, discount_rate, target_share)
+        mdl = cls(service_radius, years, objective, budget, carry_over, discount_rate=discount_rate, target_share=target_share)
         T = mdl.years.size
         d = np.asarray(demand_kwh, dtype=np.float64)
         if d.ndim == 1 and T == 1:
@@ -339,58 +339,10 @@ class MultiPeriodSiting(_Model):
         anyd = D.max(axis=0) > 0
         unreachable = np.flatnonzero(anyd & ~reach)
         rule_rows, rule_info = self._rule_rows()
-        target = self.target_share
-        if self.objective == "min_cost" and target is None:
-            srv = self.servable()
-            target = np.divide(srv, D.sum(axis=1), out=np.zeros(T), where=D.sum(axis=1) > 0) * (1 - 1e-4)
-        if self.objective == "min_cost" and self.target_share is not None:
-            reach_share = np.divide(D[:, reach].sum(axis=1), D.sum(axis=1), out=np.ones(T), where=D.sum(axis=1) > 0)
-            bad = np.flatnonzero(self.target_share > reach_share + 1e-9)
-            if bad.size:
-                t = int(bad[0])
-                raise InfeasibleError(
-                    f"target share {self.target_share[t]:.3g} in {self.years[t]} is above the {reach_share[t]:.4g} "
-                    f"of that year's demand that is within {self.service_radius:g} minutes of any candidate "
-                    f"site; lower the target or add candidate sites"
-                )
-        if self.objective == "min_cost" and self.target_share is not None:
-            srv = self.servable()
-            srv_share = np.divide(srv, D.sum(axis=1), out=np.ones(T), where=D.sum(axis=1) > 0)
-            bad = np.flatnonzero(self.target_share > srv_share * (1 + 1e-9) + 1e-12)
-            if bad.size:
-                t = int(bad[0])
-                raise InfeasibleError(
-                    f"target share {self.target_share[t]:.4g} in {self.years[t]} is above the {srv_share[t]:.4g} of that "
-                    f"year's demand that the candidate sites could serve even at their maximum ports (max_dc/max_ac); "
-                    f"lower the target, raise the port maxima or add candidate sites"
-                )
+        target = self._target(reach)
         active = np.flatnonzero(anyd & reach)
-        cm = sp.csr_matrix(cov[active])
-        reps, grp = merge_identical_rows(cm)
-        G = len(reps)
-        dg = np.zeros((T, G))
-        for t in range(T):
-            dg[t] = np.bincount(grp, weights=D[t, active], minlength=G)
-        cm = sp.csr_matrix(cm[reps])
-        existing = (self.ex_dc + self.ex_ac) > 0
-        used = np.zeros(m, dtype=bool)
-        used[cm.indices] = True
-        for _, js, _ in rule_rows:
-            used[js] = True
-        offer = np.flatnonzero(used | existing)
-        col = np.full(m, -1, dtype=np.int64)
-        col[offer] = np.arange(offer.size)
-        exp = self.allow_expansion
-        lo_dc = np.where(existing, self.ex_dc, 0.0)[offer]
-        lo_ac = np.where(existing, self.ex_ac, 0.0)[offer]
-        ex_o = existing[offer]
-        hi_dc = np.where(existing, np.maximum(self.ex_dc, self.max_dc) if exp else self.ex_dc, self.max_dc)[offer]
-        hi_ac = np.where(existing, np.maximum(self.ex_ac, self.max_ac) if exp else self.ex_ac, self.max_ac)[offer]
-        coo = cm.tocoo()
-        data = _Data(cm=cm, coo=coo, dg=dg, col_of_pair=col[coo.col], offer=offer, ex=ex_o,
-                     lo_dc=lo_dc, lo_ac=lo_ac, hi_dc=hi_dc, hi_ac=hi_ac,
-                     site_cost=self.site_cost[offer], dc_cost=self.dc_cost[offer], ac_cost=self.ac_cost[offer],
-                     rules=[(t, col[js], name) for t, js, name in rule_rows])
+        data, grp = self._reduced(cov, active, rule_rows)
+        dg, coo, offer, G = data.dg, data.coo, data.offer, data.dg.shape[1]
         total_d = D.sum(axis=1)
         big_d = float(dg.max()) if dg.size else 1.0
         big_c = float(max(self.site_cost.max(initial=0), self.dc_cost.max(initial=0), self.ac_cost.max(initial=0), 1.0))
@@ -462,6 +414,76 @@ class MultiPeriodSiting(_Model):
             msg = stats["solver_note"]
         stats["solve_s"] = outcome.seconds
         return self._result(sol, data, status, obj, bound, gap=gap, msg=msg, stats=stats, solver=solver, t0=t0, active=active, grp=grp, unreachable=unreachable)
+
+    def _target(self, reach: np.ndarray) -> np.ndarray | None:
+        """Served share each year must reach (``min_cost``): ``target_share``, else just under
+        :meth:`servable`; None for ``max_served``.
+
+        Raises:
+            InfeasibleError: a target above the share of demand within reach of a candidate,
+                or above what the candidates could serve at their maximum ports.
+        """
+        T, D = self.years.size, self.demand
+        target = self.target_share
+        if self.objective == "min_cost" and target is None:
+            srv = self.servable()
+            target = np.divide(srv, D.sum(axis=1), out=np.zeros(T), where=D.sum(axis=1) > 0) * (1 - 1e-4)
+        if self.objective == "min_cost" and self.target_share is not None:
+            reach_share = np.divide(D[:, reach].sum(axis=1), D.sum(axis=1), out=np.ones(T), where=D.sum(axis=1) > 0)
+            bad = np.flatnonzero(self.target_share > reach_share + 1e-9)
+            if bad.size:
+                t = int(bad[0])
+                raise InfeasibleError(
+                    f"target share {self.target_share[t]:.3g} in {self.years[t]} is above the {reach_share[t]:.4g} "
+                    f"of that year's demand that is within {self.service_radius:g} minutes of any candidate "
+                    f"site; lower the target or add candidate sites"
+                )
+        if self.objective == "min_cost" and self.target_share is not None:
+            srv = self.servable()
+            srv_share = np.divide(srv, D.sum(axis=1), out=np.ones(T), where=D.sum(axis=1) > 0)
+            bad = np.flatnonzero(self.target_share > srv_share * (1 + 1e-9) + 1e-12)
+            if bad.size:
+                t = int(bad[0])
+                raise InfeasibleError(
+                    f"target share {self.target_share[t]:.4g} in {self.years[t]} is above the {srv_share[t]:.4g} of that "
+                    f"year's demand that the candidate sites could serve even at their maximum ports (max_dc/max_ac); "
+                    f"lower the target, raise the port maxima or add candidate sites"
+                )
+        return target
+
+    def _reduced(self, cov: sp.csr_matrix, active: np.ndarray, rule_rows: list) -> tuple["_Data", np.ndarray]:
+        """The model's data: the ``active`` demand points (with demand, in reach) merged by
+        identical coverage rows (demand summed per year), the candidates offered (in some row or
+        rule, or existing) with their port bounds and costs. Returns (data, group of each
+        active point)."""
+        T, m, D = self.years.size, self.cost.shape[1], self.demand
+        cm = sp.csr_matrix(cov[active])
+        reps, grp = merge_identical_rows(cm)
+        G = len(reps)
+        dg = np.zeros((T, G))
+        for t in range(T):
+            dg[t] = np.bincount(grp, weights=D[t, active], minlength=G)
+        cm = sp.csr_matrix(cm[reps])
+        existing = (self.ex_dc + self.ex_ac) > 0
+        used = np.zeros(m, dtype=bool)
+        used[cm.indices] = True
+        for _, js, _ in rule_rows:
+            used[js] = True
+        offer = np.flatnonzero(used | existing)
+        col = np.full(m, -1, dtype=np.int64)
+        col[offer] = np.arange(offer.size)
+        exp = self.allow_expansion
+        lo_dc = np.where(existing, self.ex_dc, 0.0)[offer]
+        lo_ac = np.where(existing, self.ex_ac, 0.0)[offer]
+        ex_o = existing[offer]
+        hi_dc = np.where(existing, np.maximum(self.ex_dc, self.max_dc) if exp else self.ex_dc, self.max_dc)[offer]
+        hi_ac = np.where(existing, np.maximum(self.ex_ac, self.max_ac) if exp else self.ex_ac, self.max_ac)[offer]
+        coo = cm.tocoo()
+        data = _Data(cm=cm, coo=coo, dg=dg, col_of_pair=col[coo.col], offer=offer, ex=ex_o,
+                     lo_dc=lo_dc, lo_ac=lo_ac, hi_dc=hi_dc, hi_ac=hi_ac,
+                     site_cost=self.site_cost[offer], dc_cost=self.dc_cost[offer], ac_cost=self.ac_cost[offer],
+                     rules=[(t, col[js], name) for t, js, name in rule_rows])
+        return data, grp
 
     def servable(self) -> np.ndarray:
         """Most kWh/day each year's demand could get with EVERY candidate at its maximum ports
@@ -576,26 +598,8 @@ class MultiPeriodSiting(_Model):
             if share is not None:
                 add(pulp.LpConstraint(pulp.LpAffineExpression(served_terms), sense=pulp.LpConstraintGE,
                                       rhs=float(share[t] * total_d[t]) / E * (1 - 1e-9), name=f"share{t}"))
-        # budgets
         if budget is not None:
-            cum_b = budget_offset / C
-            for a, t in enumerate(ts):
-                if self.carry_over:
-                    cum_b += float(budget[t]) / C
-                    if np.isfinite(cum_b):
-                        add(pulp.LpConstraint(pulp.LpAffineExpression(cum[a]), sense=pulp.LpConstraintLE,
-                                              rhs=cum_b - const[a], name=f"budget{t}"))
-                else:
-                    b = (float(budget[t]) + (budget_offset if a == 0 else 0.0)) / C
-                    if not np.isfinite(b):
-                        continue
-                    terms = list(cum[a])
-                    rhs = b - const[a]
-                    if a > 0:
-                        terms += [(v, -coef) for v, coef in cum[a - 1]]
-                        rhs += const[a - 1]
-                    add(pulp.LpConstraint(pulp.LpAffineExpression(terms), sense=pulp.LpConstraintLE, rhs=rhs,
-                                          name=f"budget{t}"))
+            self._add_budgets(add, ts, budget, cum=cum, const=const, budget_offset=budget_offset)
         # coverage rules: a station open by the rule's year within reach of each place
         for r, (t_rule, ks, _) in enumerate(data.rules):
             for a, t in enumerate(ts):
@@ -607,6 +611,32 @@ class MultiPeriodSiting(_Model):
                 add(pulp.LpConstraint(pulp.LpAffineExpression([(v, 1.0) for v in ys]), sense=pulp.LpConstraintGE,
                                       rhs=1.0, name=f"rule{r}"))
         return prob, V
+
+    def _add_budgets(self, add: Callable, ts: list[int], budget: np.ndarray, *, cum: list[list[tuple]], const: list[float],
+                     budget_offset: float) -> None:
+        """Budget constraints of :meth:`_build` (``add``: the problem's ``addConstraint``):
+        each year's spend (``cum``/``const``: the cumulative cost expression of each year, in
+        model units) within its budget (CNY), or, with ``carry_over``, the cumulative spend
+        within the cumulative budget; ``budget_offset`` CNY is added to the first year's."""
+        C = self._scale[1]
+        cum_b = budget_offset / C
+        for a, t in enumerate(ts):
+            if self.carry_over:
+                cum_b += float(budget[t]) / C
+                if np.isfinite(cum_b):
+                    add(pulp.LpConstraint(pulp.LpAffineExpression(cum[a]), sense=pulp.LpConstraintLE,
+                                          rhs=cum_b - const[a], name=f"budget{t}"))
+            else:
+                b = (float(budget[t]) + (budget_offset if a == 0 else 0.0)) / C
+                if not np.isfinite(b):
+                    continue
+                terms = list(cum[a])
+                rhs = b - const[a]
+                if a > 0:
+                    terms += [(v, -coef) for v, coef in cum[a - 1]]
+                    rhs += const[a - 1]
+                add(pulp.LpConstraint(pulp.LpAffineExpression(terms), sense=pulp.LpConstraintLE, rhs=rhs,
+                                      name=f"budget{t}"))
 
     def _rounding_start(self, data: "_Data", target: np.ndarray | None, total_d: np.ndarray) -> dict | None:
         """A feasible plan without a MIP, or None: each year's LP max-flow with every offered

@@ -70,6 +70,19 @@ def _sub(value: Any, cols: np.ndarray) -> Any:
     return np.asarray(value)[cols]
 
 
+def _year_seconds(deadline: float | None, k: int, T: int) -> float | None:
+    """Seconds for the solve of year index ``k`` of ``T`` (solved last year first) until the
+    plan's ``deadline`` (a ``time.perf_counter`` instant; None: no limit): the last year gets
+    :data:`LAST_YEAR_TIME_SHARE` of the time left, each earlier year an equal share of what is
+    left for it and the years before it (at least 1 s)."""
+    if deadline is None:
+        return None
+    rest = max(deadline - time.perf_counter(), 1.0)
+    if k == T - 1:
+        return rest * (LAST_YEAR_TIME_SHARE if T > 1 else 1.0)
+    return rest / (k + 1)  # years k, k-1, ..., 0 are left
+
+
 def staged_capacitated(
     cost: sp.csr_matrix,
     energy_kwh_day: np.ndarray,
@@ -121,15 +134,6 @@ def staged_capacitated(
     n, m = cost.shape
     t0 = time.perf_counter()
     deadline = None if time_limit is None else t0 + float(time_limit)
-
-    def budget_s(k: int) -> float | None:
-        if deadline is None:
-            return None
-        rest = max(deadline - time.perf_counter(), 1.0)
-        if k == T - 1:
-            return rest * (LAST_YEAR_TIME_SHARE if T > 1 else 1.0)
-        return rest / (k + 1)  # years k, k-1, ..., 0 are left
-
     stations = np.zeros((T, m), dtype=np.int64)
     dc = np.zeros((T, m), dtype=np.int64)
     ac = np.zeros((T, m), dtype=np.int64)
@@ -156,7 +160,7 @@ def staged_capacitated(
         req = np.flatnonzero(np.isin(cols, required))
         mdl = CapacitatedSiting.from_cost_matrix(
             cost[:, cols], E[k], D[k], service_standard_min, required=req if req.size else None, **args)
-        res = mdl.solve(time_limit=budget_s(k), mip_gap=mip_gap)
+        res = mdl.solve(time_limit=_year_seconds(deadline, k, T), mip_gap=mip_gap)
         results[k] = res
         stations[k, cols] = res.stations
         dc[k, cols] = res.dc_ports

@@ -200,161 +200,47 @@ def build_expressway_network(
     geoms = list(lines.geometry)
     if not geoms:
         raise InputError("no motorway lines", source="motorways")
-    coords = [np.asarray(g.coords)[:, :2] for g in geoms]
-    nv = np.array([len(c) for c in coords])
-    vxy = np.vstack(coords)  # all vertices
-    vline = np.repeat(np.arange(len(coords)), nv)
-    vstart = np.concatenate([[0], np.cumsum(nv)[:-1]])
-    # segments: vertex k -> k+1 within a line
-    is_last = np.zeros(len(vxy), dtype=bool)
-    is_last[vstart + nv - 1] = True
-    seg_a = np.flatnonzero(~is_last)
-    seg_b = seg_a + 1
-    seg_line = vline[seg_a]
-    A, B = vxy[seg_a], vxy[seg_b]
-    seg_geoms = shapely.linestrings(np.stack([A, B], axis=1))
-    tree = shapely.STRtree(seg_geoms)
-
-    # Split points: (segment, fraction t, x, y)
+    sg = _segments(geoms)
+    # Split points: (segment, fraction t), in this order: crossings, snapped line ends, spaced points
     sp_seg: list[np.ndarray] = []
     sp_t: list[np.ndarray] = []
-    extra_u: list[int] = []  # connector edges between a line end and its snap point
-    extra_v_split: list[int] = []  # index into the split point list (resolved later)
-
-    def fractions(seg, P):
-        d = B[seg] - A[seg]
-        L2 = (d * d).sum(axis=1)
-        t = np.where(L2 > 0, ((P - A[seg]) * d).sum(axis=1) / np.where(L2 > 0, L2, 1), 0.0)
-        return np.clip(t, 0.0, 1.0)
-
     n_cross = 0
     if connect_crossings:
-        i, j = tree.query(seg_geoms, predicate="intersects")
-        keep = (i < j) & (seg_line[i] != seg_line[j])
-        i, j = i[keep], j[keep]
-        inter = shapely.intersection(seg_geoms[i], seg_geoms[j])
-        # a point where they cross; for a collinear overlap, its first coordinate
-        pts = np.array([np.asarray(g.coords)[0] if not g.is_empty and g.geom_type in ("Point", "LineString") else (np.nan, np.nan)
-                        for g in inter]) if len(inter) else np.empty((0, 2))
-        ok = np.isfinite(pts).all(axis=1) if len(pts) else np.zeros(0, dtype=bool)
-        i, j, pts = i[ok], j[ok], pts[ok]
-        # only proper crossings count; lines that merely touch at shared vertices merge anyway
-        ti, tj = fractions(i, pts), fractions(j, pts)
-        interior = ((ti > 0) & (ti < 1)) | ((tj > 0) & (tj < 1))
-        i, j, pts, ti, tj = i[interior], j[interior], pts[interior], ti[interior], tj[interior]
+        i, j, ti, tj = _crossings(sg)
         n_cross = int(len(i))
         sp_seg += [i, j]
         sp_t += [ti, tj]
-
-    # Line ends snapped to the nearest segment of another line within the tolerance.
-    ends = np.concatenate([vstart, vstart + nv - 1])
-    end_pts = shapely.points(vxy[ends])
-    pi, sj = tree.query(end_pts, predicate="dwithin", distance=snap_tolerance_m)
-    keep = seg_line[sj] != vline[ends[pi]]
-    pi, sj = pi[keep], sj[keep]
-    n_snapped = n_touching = 0
-    if len(pi):
-        dist = shapely.distance(end_pts[pi], seg_geoms[sj])
-        order = np.lexsort((sj, dist, pi))
-        pi, sj, dist = pi[order], sj[order], dist[order]
-        first = np.ones(len(pi), dtype=bool)
-        first[1:] = pi[1:] != pi[:-1]
-        pi, sj, dist = pi[first], sj[first], dist[first]
-        t = fractions(sj, vxy[ends[pi]])
-        n_touching = int((dist < MERGE_TOLERANCE_M).sum())
-        n_snapped = int(len(pi)) - n_touching
+    # connector edges between a line end and its snap point (index into the split points)
+    end_nodes, sj, t, n_touching = _snapped_ends(sg, snap_tolerance_m)
+    n_snapped = int(len(sj)) - n_touching
+    extra_v_split = []
+    if len(sj):
         base = sum(len(s) for s in sp_seg)
         sp_seg.append(sj)
         sp_t.append(t)
-        extra_u += list(ends[pi])
-        extra_v_split += list(base + np.arange(len(pi)))
-
-    # Access points every access_spacing_m along each line (from its start).
-    seg_len = np.hypot(*(B - A).T)
-    n_spaced = 0
-    line_len = np.bincount(seg_line, weights=seg_len, minlength=len(coords))
-    seg_cum_end = np.cumsum(seg_len)
-    line_first_seg = np.searchsorted(seg_line, np.arange(len(coords)))
+        extra_v_split = list(base + np.arange(len(sj)))
+    s_seg, s_t = _spaced_points(sg, access_spacing_m)
     spaced_split: list[int] = []
-    base = sum(len(s) for s in sp_seg)
-    s_seg, s_t = [], []
-    for li in range(len(coords)):
-        k = int(line_len[li] // access_spacing_m)
-        if line_len[li] % access_spacing_m == 0:
-            k -= 1
-        if k <= 0:
-            continue
-        pos = np.arange(1, k + 1) * access_spacing_m
-        f = line_first_seg[li]
-        offset = seg_cum_end[f - 1] if f > 0 else 0.0
-        nseg = nv[li] - 1
-        cum = seg_cum_end[f:f + nseg] - offset
-        which = np.minimum(np.searchsorted(cum, pos, side="left"), nseg - 1)
-        start = np.where(which > 0, cum[which - 1], 0.0)
-        tt = np.where(seg_len[f + which] > 0, (pos - start) / np.where(seg_len[f + which] > 0, seg_len[f + which], 1), 0.0)
-        s_seg.append(f + which)
-        s_t.append(np.clip(tt, 0, 1))
-    if s_seg:
-        s_seg_a, s_t_a = np.concatenate(s_seg), np.concatenate(s_t)
-        sp_seg.append(s_seg_a)
-        sp_t.append(s_t_a)
-        spaced_split = list(base + np.arange(len(s_seg_a)))
-        n_spaced = len(s_seg_a)
-
+    if len(s_seg):
+        base = sum(len(s) for s in sp_seg)
+        sp_seg.append(s_seg)
+        sp_t.append(s_t)
+        spaced_split = list(base + np.arange(len(s_seg)))
     split_seg = np.concatenate(sp_seg) if sp_seg else np.empty(0, np.int64)
     split_t = np.concatenate(sp_t) if sp_t else np.empty(0)
-    split_xy = A[split_seg] + split_t[:, None] * (B[split_seg] - A[split_seg])
-    nvx = len(vxy)
-    node_xy = np.vstack([vxy, split_xy])
-    split_node = nvx + np.arange(len(split_seg))
-
-    # Chain events along each segment: start vertex (t=0), split points, end vertex (t=1).
-    ev_seg = np.concatenate([np.arange(len(seg_a)), split_seg, np.arange(len(seg_a))])
-    ev_t = np.concatenate([np.zeros(len(seg_a)), split_t, np.ones(len(seg_a))])
-    ev_rank = np.concatenate([np.zeros(len(seg_a)), np.ones(len(split_seg)), np.full(len(seg_a), 2)])
-    ev_node = np.concatenate([seg_a, split_node, seg_b])
-    order = np.lexsort((ev_rank, ev_t, ev_seg))
-    ev_seg, ev_node = ev_seg[order], ev_node[order]
-    same = ev_seg[1:] == ev_seg[:-1]
-    eu = np.concatenate([ev_node[:-1][same], np.asarray(extra_u, dtype=np.int64)])
-    ev = np.concatenate([ev_node[1:][same], split_node[np.asarray(extra_v_split, dtype=np.int64)]])
-
-    # Merge nodes within MERGE_TOLERANCE_M.
-    pairs = cKDTree(node_xy).query_pairs(MERGE_TOLERANCE_M, output_type="ndarray")
-    g = sp.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(node_xy),) * 2) if len(pairs) else sp.coo_matrix((len(node_xy),) * 2)
-    _, label = connected_components(g, directed=False)
-    # representative coordinates: first node of each label
-    K = int(label.max()) + 1
-    rep = np.full(K, -1, dtype=np.int64)
-    rep[label[::-1]] = np.arange(len(label))[::-1]
-    xy = node_xy[rep]
-    u, v = label[eu], label[ev]
-    w = np.hypot(*(xy[u] - xy[v]).T)
-    length = arcs_to_csr(np.concatenate([u, v]), np.concatenate([v, u]), np.concatenate([w, w]), K)
-
-    # Access points: line ends (degree 1), interchanges (degree >= 3 joining lines of two or
-    # more routes; the carriageways of one route cross each other often after simplification,
-    # which is no interchange), and the spaced points.
-    route_names = lines["route"].to_numpy() if "route" in lines else np.arange(len(coords)).astype(str)
-    _, route_id = np.unique(route_names.astype(str), return_inverse=True)
-    node_route = np.concatenate([route_id[vline], route_id[seg_line[split_seg]]])
-    lr = np.unique(np.stack([label, node_route], axis=1), axis=0)
-    n_routes = np.bincount(lr[:, 0], minlength=K)
-    degree = np.diff(length.indptr)
-    access_mask = (degree == 1) | ((degree >= 3) & (n_routes >= 2))
-    if spaced_split:
-        access_mask[label[split_node[np.asarray(spaced_split)]]] = True
-    access = np.flatnonzero(access_mask)
-
+    node_xy, eu, ev, split_node = _chained_edges(sg, split_seg, split_t, list(end_nodes), extra_v_split)
+    label, xy, length = _merged_graph(node_xy, eu, ev)
+    access = _access_nodes(lines, sg, label, length, split_seg=split_seg,
+                           spaced_nodes=split_node[np.asarray(spaced_split, dtype=np.int64)])
     ncomp, comp = connected_components(length, directed=False)
     comp_len = np.bincount(comp[length.tocoo().row], weights=length.tocoo().data / 2, minlength=ncomp)
     info = {
-        "lines": len(coords),
-        "nodes": K,
+        "lines": len(sg.nv),
+        "nodes": len(xy),
         "edges": int(length.nnz // 2),
         "length_km": round(float(length.sum() / 2 / 1000), 1),
         "access_points": int(len(access)),
-        "access_points_spaced": int(n_spaced),
+        "access_points_spaced": int(len(s_seg)),
         "crossings_joined": n_cross,
         "line_ends_snapped": n_snapped,
         "line_ends_touching": n_touching,
@@ -365,6 +251,172 @@ def build_expressway_network(
         "directed": False,
     }
     return ExpresswayNetwork(xy=xy, length_m=length, access=access, info=info)
+
+
+@dataclass(frozen=True)
+class _Segments:
+    """The motorway lines as vertices and straight segments (EPSG:32648 metres): ``nv``
+    vertices per line, all vertices ``vxy`` with their line ``vline``, each line's first
+    vertex ``vstart``; segment k joins vertex ``seg_a[k]`` (at ``A[k]``) to ``seg_b[k]`` (at
+    ``B[k]``) on line ``seg_line[k]``; ``seg_geoms`` and their ``tree``."""
+
+    nv: np.ndarray
+    vxy: np.ndarray
+    vline: np.ndarray
+    vstart: np.ndarray
+    seg_a: np.ndarray
+    seg_b: np.ndarray
+    seg_line: np.ndarray
+    A: np.ndarray
+    B: np.ndarray
+    seg_geoms: np.ndarray
+    tree: shapely.STRtree
+
+    def fractions(self, seg: np.ndarray, P: np.ndarray) -> np.ndarray:
+        """Position of points ``P`` (n, 2) along segments ``seg`` (n,), 0..1 (clipped)."""
+        d = self.B[seg] - self.A[seg]
+        L2 = (d * d).sum(axis=1)
+        t = np.where(L2 > 0, ((P - self.A[seg]) * d).sum(axis=1) / np.where(L2 > 0, L2, 1), 0.0)
+        return np.clip(t, 0.0, 1.0)
+
+
+def _segments(geoms: list) -> _Segments:
+    """:class:`_Segments` of LineStrings ``geoms`` (L >= 1)."""
+    coords = [np.asarray(g.coords)[:, :2] for g in geoms]
+    nv = np.array([len(c) for c in coords])
+    vxy = np.vstack(coords)  # all vertices
+    vline = np.repeat(np.arange(len(coords)), nv)
+    vstart = np.concatenate([[0], np.cumsum(nv)[:-1]])
+    # segments: vertex k -> k+1 within a line
+    is_last = np.zeros(len(vxy), dtype=bool)
+    is_last[vstart + nv - 1] = True
+    seg_a = np.flatnonzero(~is_last)
+    seg_b = seg_a + 1
+    A, B = vxy[seg_a], vxy[seg_b]
+    seg_geoms = shapely.linestrings(np.stack([A, B], axis=1))
+    return _Segments(nv, vxy, vline, vstart, seg_a, seg_b, vline[seg_a], A, B, seg_geoms, shapely.STRtree(seg_geoms))
+
+
+def _crossings(sg: _Segments) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Proper crossings of segments of different lines: (segment i, segment j, position on
+    i, position on j); lines that merely touch at shared vertices merge anyway."""
+    i, j = sg.tree.query(sg.seg_geoms, predicate="intersects")
+    keep = (i < j) & (sg.seg_line[i] != sg.seg_line[j])
+    i, j = i[keep], j[keep]
+    inter = shapely.intersection(sg.seg_geoms[i], sg.seg_geoms[j])
+    # a point where they cross; for a collinear overlap, its first coordinate
+    pts = np.array([np.asarray(g.coords)[0] if not g.is_empty and g.geom_type in ("Point", "LineString") else (np.nan, np.nan)
+                    for g in inter]) if len(inter) else np.empty((0, 2))
+    ok = np.isfinite(pts).all(axis=1) if len(pts) else np.zeros(0, dtype=bool)
+    i, j, pts = i[ok], j[ok], pts[ok]
+    ti, tj = sg.fractions(i, pts), sg.fractions(j, pts)
+    interior = ((ti > 0) & (ti < 1)) | ((tj > 0) & (tj < 1))
+    return i[interior], j[interior], ti[interior], tj[interior]
+
+
+def _snapped_ends(sg: _Segments, snap_tolerance_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Line ends snapped to the nearest segment of another line within the tolerance:
+    (end vertex, segment, position on it, how many of them touch already (closer than
+    :data:`MERGE_TOLERANCE_M`))."""
+    ends = np.concatenate([sg.vstart, sg.vstart + sg.nv - 1])
+    end_pts = shapely.points(sg.vxy[ends])
+    pi, sj = sg.tree.query(end_pts, predicate="dwithin", distance=snap_tolerance_m)
+    keep = sg.seg_line[sj] != sg.vline[ends[pi]]
+    pi, sj = pi[keep], sj[keep]
+    if not len(pi):
+        return ends[pi], sj, np.empty(0), 0
+    dist = shapely.distance(end_pts[pi], sg.seg_geoms[sj])
+    order = np.lexsort((sj, dist, pi))
+    pi, sj, dist = pi[order], sj[order], dist[order]
+    first = np.ones(len(pi), dtype=bool)
+    first[1:] = pi[1:] != pi[:-1]
+    pi, sj, dist = pi[first], sj[first], dist[first]
+    return ends[pi], sj, sg.fractions(sj, sg.vxy[ends[pi]]), int((dist < MERGE_TOLERANCE_M).sum())
+
+
+def _spaced_points(sg: _Segments, access_spacing_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Access points every ``access_spacing_m`` along each line (from its start, none at its
+    end): (segment, position on it)."""
+    seg_len = np.hypot(*(sg.B - sg.A).T)
+    n_lines = len(sg.nv)
+    line_len = np.bincount(sg.seg_line, weights=seg_len, minlength=n_lines)
+    seg_cum_end = np.cumsum(seg_len)
+    line_first_seg = np.searchsorted(sg.seg_line, np.arange(n_lines))
+    s_seg, s_t = [], []
+    for li in range(n_lines):
+        k = int(line_len[li] // access_spacing_m)
+        if line_len[li] % access_spacing_m == 0:
+            k -= 1
+        if k <= 0:
+            continue
+        pos = np.arange(1, k + 1) * access_spacing_m
+        f = line_first_seg[li]
+        offset = seg_cum_end[f - 1] if f > 0 else 0.0
+        nseg = sg.nv[li] - 1
+        cum = seg_cum_end[f:f + nseg] - offset
+        which = np.minimum(np.searchsorted(cum, pos, side="left"), nseg - 1)
+        start = np.where(which > 0, cum[which - 1], 0.0)
+        tt = np.where(seg_len[f + which] > 0, (pos - start) / np.where(seg_len[f + which] > 0, seg_len[f + which], 1), 0.0)
+        s_seg.append(f + which)
+        s_t.append(np.clip(tt, 0, 1))
+    if not s_seg:
+        return np.empty(0, np.int64), np.empty(0)
+    return np.concatenate(s_seg), np.concatenate(s_t)
+
+
+def _chained_edges(sg: _Segments, split_seg: np.ndarray, split_t: np.ndarray, extra_u: list,
+                   extra_v_split: list) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The vertices and split points as nodes, and the edges chaining them along each segment
+    (start vertex, split points by position, end vertex) plus the connectors from line ends
+    ``extra_u`` to their split points ``extra_v_split``: (node xy, edge ends u, v, node of
+    each split point)."""
+    split_xy = sg.A[split_seg] + split_t[:, None] * (sg.B[split_seg] - sg.A[split_seg])
+    node_xy = np.vstack([sg.vxy, split_xy])
+    split_node = len(sg.vxy) + np.arange(len(split_seg))
+    n_seg = len(sg.seg_a)
+    ev_seg = np.concatenate([np.arange(n_seg), split_seg, np.arange(n_seg)])
+    ev_t = np.concatenate([np.zeros(n_seg), split_t, np.ones(n_seg)])
+    ev_rank = np.concatenate([np.zeros(n_seg), np.ones(len(split_seg)), np.full(n_seg, 2)])
+    ev_node = np.concatenate([sg.seg_a, split_node, sg.seg_b])
+    order = np.lexsort((ev_rank, ev_t, ev_seg))
+    ev_seg, ev_node = ev_seg[order], ev_node[order]
+    same = ev_seg[1:] == ev_seg[:-1]
+    eu = np.concatenate([ev_node[:-1][same], np.asarray(extra_u, dtype=np.int64)])
+    ev = np.concatenate([ev_node[1:][same], split_node[np.asarray(extra_v_split, dtype=np.int64)]])
+    return node_xy, eu, ev, split_node
+
+
+def _merged_graph(node_xy: np.ndarray, eu: np.ndarray, ev: np.ndarray) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix]:
+    """Nodes within :data:`MERGE_TOLERANCE_M` merged (each takes the coordinates of its first
+    node): (merged label of each node, (K, 2) xy, (K, K) symmetric CSR of edge lengths in metres)."""
+    pairs = cKDTree(node_xy).query_pairs(MERGE_TOLERANCE_M, output_type="ndarray")
+    g = sp.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(node_xy),) * 2) if len(pairs) else sp.coo_matrix((len(node_xy),) * 2)
+    _, label = connected_components(g, directed=False)
+    K = int(label.max()) + 1
+    rep = np.full(K, -1, dtype=np.int64)
+    rep[label[::-1]] = np.arange(len(label))[::-1]
+    xy = node_xy[rep]
+    u, v = label[eu], label[ev]
+    w = np.hypot(*(xy[u] - xy[v]).T)
+    return label, xy, arcs_to_csr(np.concatenate([u, v]), np.concatenate([v, u]), np.concatenate([w, w]), K)
+
+
+def _access_nodes(lines: gpd.GeoDataFrame, sg: _Segments, label: np.ndarray, length: sp.csr_matrix, *,
+                  split_seg: np.ndarray, spaced_nodes: np.ndarray) -> np.ndarray:
+    """Access points (sorted merged nodes): line ends (degree 1), interchanges (degree >= 3
+    joining lines of two or more routes; the carriageways of one route cross each other often
+    after simplification, which is no interchange), and the spaced points ``spaced_nodes``."""
+    K = length.shape[0]
+    route_names = lines["route"].to_numpy() if "route" in lines else np.arange(len(sg.nv)).astype(str)
+    _, route_id = np.unique(route_names.astype(str), return_inverse=True)
+    node_route = np.concatenate([route_id[sg.vline], route_id[sg.seg_line[split_seg]]])
+    lr = np.unique(np.stack([label, node_route], axis=1), axis=0)
+    n_routes = np.bincount(lr[:, 0], minlength=K)
+    degree = np.diff(length.indptr)
+    access_mask = (degree == 1) | ((degree >= 3) & (n_routes >= 2))
+    if len(spaced_nodes):
+        access_mask[label[spaced_nodes]] = True
+    return np.flatnonzero(access_mask)
 
 
 @numba.njit(nogil=True, cache=True)

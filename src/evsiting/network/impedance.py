@@ -60,10 +60,11 @@ def travel_time_matrix(
         return mat, info
     if method == "expressway":
         # Province scale: local roads + OSM expressways (evsiting.network.expressway).
+        from evsiting.config.inputs import resolve_inputs
         from evsiting.network.expressway import DEFAULT_MOTORWAYS, expressway_matrix
 
         cfg = options.get("config")
-        motorways = options.get("motorways") or (cfg.path(cfg.data.motorways) if cfg is not None else DEFAULT_MOTORWAYS)
+        motorways = options.get("motorways") or (resolve_inputs(cfg).motorways if cfg is not None else DEFAULT_MOTORWAYS)
         return expressway_matrix(demand, candidates, params, cutoff_min, motorways=motorways, workers=options.get("workers"),
                                  networks=options.get("networks"))
     if method == "network":

@@ -359,10 +359,7 @@ def bounded_search(
     if not np.isfinite(cutoff) or cutoff < 0:
         raise ValueError("cutoff must be finite and >= 0")
     cutoff = float(cutoff)
-    indptr = graph.indptr if graph.indptr.dtype in (np.int32, np.int64) else graph.indptr.astype(np.int64)
-    indices = graph.indices if graph.indices.dtype in (np.int32, np.int64) else graph.indices.astype(np.int64)
-    weights = np.ascontiguousarray(graph.data, dtype=np.float64)
-    indptr, indices = np.ascontiguousarray(indptr), np.ascontiguousarray(indices)
+    indptr, indices, weights = _kernel_arrays(graph)
 
     # targets: a bitmap of their nodes, and the output column of each node
     valid = targets >= 0
@@ -440,28 +437,52 @@ def bounded_search(
             parts = [work()] + [f.result() for f in futures]
     target_col[tnodes] = -1
     _give("tcol", target_col)
-    indptr_out = np.zeros(S + 1, dtype=np.int64)
+    indptr_out, ucol, vals = _gathered_rows(parts, order, rowlen)
+    if not shared:
+        mat = sp.csr_matrix((vals, ucol, indptr_out), shape=(S, T))
+        mat.has_sorted_indices = True
+        return mat
+    return _expanded_to_targets(rowlen, ucol, vals, inverse=inverse, n_nodes=tnodes.size, tpos=tpos, shape=(S, T))
+
+
+def _kernel_arrays(graph: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``graph``'s (indptr, indices, data) as the search kernel takes them: contiguous
+    int32/int64 indices (used in place when they are) and float64 weights."""
+    indptr = graph.indptr if graph.indptr.dtype in (np.int32, np.int64) else graph.indptr.astype(np.int64)
+    indices = graph.indices if graph.indices.dtype in (np.int32, np.int64) else graph.indices.astype(np.int64)
+    weights = np.ascontiguousarray(graph.data, dtype=np.float64)
+    return np.ascontiguousarray(indptr), np.ascontiguousarray(indices), weights
+
+
+def _gathered_rows(parts: list, order: np.ndarray, rowlen: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows the workers wrote (``parts``: their output blocks and records) as CSR arrays
+    (indptr, node columns, values) with ``rowlen[s]`` entries in row s."""
+    indptr_out = np.zeros(rowlen.size + 1, dtype=np.int64)
     np.cumsum(rowlen, out=indptr_out[1:])
     ucol = np.empty(indptr_out[-1], dtype=np.int32)
     vals = np.empty(indptr_out[-1], dtype=np.float64)
     for blocks, records in parts:
         for b, first, end, off in records:
             _place_rows(order, first, end, rowlen, indptr_out, *blocks[b], off, ucol, vals)
-    if not shared:
-        mat = sp.csr_matrix((vals, ucol, indptr_out), shape=(S, T))
-        mat.has_sorted_indices = True
-        return mat
-    # Expand node columns to target columns (targets sharing a node get the same value).
+    return indptr_out, ucol, vals
+
+
+def _expanded_to_targets(rowlen: np.ndarray, ucol: np.ndarray, vals: np.ndarray, *, inverse: np.ndarray, n_nodes: int,
+                         tpos: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
+    """Node columns (``ucol``, an index into the ``n_nodes`` target nodes) expanded to target
+    columns: targets sharing a node (``inverse``: node of each valid target, at positions
+    ``tpos``) get the same value. (S, T) CSR, indices sorted."""
+    S = shape[0]
     rows = np.repeat(np.arange(S), rowlen)
     order = np.argsort(inverse, kind="stable")  # target slots grouped by node
-    starts = np.searchsorted(inverse[order], np.arange(tnodes.size), side="left")
-    counts = np.bincount(inverse, minlength=tnodes.size)
+    starts = np.searchsorted(inverse[order], np.arange(n_nodes), side="left")
+    counts = np.bincount(inverse, minlength=n_nodes)
     rep = counts[ucol]
     rows_e = np.repeat(rows, rep)
     vals_e = np.repeat(vals, rep)
     offs = np.arange(rep.sum()) - np.repeat(np.cumsum(rep) - rep, rep)  # rank within group
     cols_e = tpos[order[np.repeat(starts[ucol], rep) + offs]]
-    mat = sp.csr_matrix((vals_e, (rows_e, cols_e)), shape=(S, T))
+    mat = sp.csr_matrix((vals_e, (rows_e, cols_e)), shape=shape)
     mat.sort_indices()
     return mat
 

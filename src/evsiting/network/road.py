@@ -181,8 +181,10 @@ def network_matrix(demand, candidates, params, cutoff_min, **options) -> tuple[s
             # a candidate file with lon/lat swapped lands far outside: say so instead of
             # leaving the sites silently unreachable
             check_inside(candidates, buffered_polygon(area, ncfg.buffer_m), "candidates")
-        path = cfg.path(ncfg.path) if ncfg.path else None
-        G, info = load_graph(ncfg.source, area, ncfg.buffer_m, path, cfg.path(ncfg.cache_dir), url=ncfg.geofabrik_url)
+        from evsiting.config.inputs import resolve_inputs
+
+        inputs = resolve_inputs(cfg)
+        G, info = load_graph(ncfg.source, area, ncfg.buffer_m, inputs.network, inputs.cache_dir, url=ncfg.geofabrik_url)
         net = prepare_graph(G, PROJECTED_CRS, info=info)
     elif isinstance(net, nx.MultiDiGraph):
         net = prepare_graph(net, options.get("crs", PROJECTED_CRS))

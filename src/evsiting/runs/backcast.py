@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from evsiting.core.errors import blames_config
-from evsiting.config.params import load_parameters
+from evsiting.config.checks import config_parameters
 from evsiting.runs.run import run
 from evsiting.sizing.ports import size_stations
 from evsiting.report.reality import BACKCAST_COMPARISONS, _backcast_why, backcast_fleet, load_observed
@@ -52,7 +52,7 @@ def backcast(cfg, years=(2021, 2023), *, prefecture: str | None = None, solver: 
         InputError: as :func:`backcast_fleet` and the pipeline.
     """
     obs = load_observed() if observed is None else observed
-    params = load_parameters(cfg.path(cfg.data.parameters)).with_overrides(cfg.parameters, "config parameters", cfg.source)
+    params = config_parameters(cfg)
     rows, runs = [], []
     for year in years:
         fleet = backcast_fleet(int(year), cfg, obs)

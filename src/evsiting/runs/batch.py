@@ -381,9 +381,10 @@ def prefecture_jobs(cfg: RunConfig, solver: str | None = None, time_limit: float
     Raises:
         InputError: the prefecture table is missing or a configured name is unknown.
     """
+    from evsiting.config.inputs import resolve_inputs
     from evsiting.study.areas import Prefectures
 
-    prefs = Prefectures.from_csv(cfg.path(cfg.data.prefecture_population))
+    prefs = Prefectures.from_csv(resolve_inputs(cfg).prefecture_population)
     chosen = prefs.select(cfg.prefectures)
     return [Job(cfg, p.name_en, solver, time_limit, f"{cfg.name}-{p.slug}") for p in chosen]
 
@@ -454,9 +455,9 @@ def run_batch(
         KeyboardInterrupt: Ctrl-C/SIGTERM; nothing was written (the workers are stopped).
     """
     from evsiting.io.writers import check_replaceable
-    from evsiting.config.params import load_parameters
+    from evsiting.config.checks import check_output
     from evsiting.runs.rollup import write_rollup
-    from evsiting.config.checks import check_output, validate_config
+    from evsiting.stages.context import checked_inputs
 
     names = [c.name for c in configs]
     dup = sorted({n for n in names if names.count(n) > 1})
@@ -465,10 +466,11 @@ def run_batch(
     field_ = "--out" if out_base is not None else "output_dir"
     jobs: list[Job] = []
     owner: list[int] = []  # config index of each job (outcomes come back as copies)
+    checked = []  # each config's checked files and parameters
     for k, cfg in enumerate(configs):
         # the validation layer, and every folder this batch will replace, before any run
-        validate_config(cfg)
-        base = _base(cfg, out_base)
+        checked.append(checked_inputs(cfg, out_base))
+        base = checked[-1].base
         mine = prefecture_jobs(cfg, solver, time_limit) if per_prefecture else [Job(cfg, None, solver, time_limit, cfg.name)]
         targets = [j.run_name for j in mine] + ([rollup_dir_name(cfg)] if per_prefecture else [])
         check_output(base, field_, targets)
@@ -487,7 +489,7 @@ def run_batch(
                 ok = [o for o in mine if o.ok]
                 if not ok:
                     continue
-                params = load_parameters(cfg.path(cfg.data.parameters)).with_overrides(cfg.parameters, "config parameters", cfg.source)
+                params = checked[k].params
                 target = _base(cfg, out_base) / rollup_dir_name(cfg)
                 summary = write_rollup([o.out_dir for o in ok], staging.path(target), params.value("fleet_nev_stock_target"),
                                        cfg.fleet.target_year, missing=[o.job.prefecture for o in mine if not o.ok])
@@ -517,7 +519,9 @@ def run_batch(
 
 def _base(cfg: RunConfig, out_base: Path | None) -> Path:
     """The folder holding ``cfg``'s run folders: ``out_base`` or the config's ``output_dir``."""
-    return Path(out_base) if out_base is not None else cfg.path(cfg.output_dir)
+    from evsiting.stages.context import output_base
+
+    return output_base(cfg, out_base)[0]
 
 
 SCENARIO_COLUMNS = ("config", "year", "scenario", "complete", "nev_target", "target_year", "nev_total", "share_of_target",

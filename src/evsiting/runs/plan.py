@@ -125,7 +125,7 @@ def plan(
         raise InputError(f"plan years must lie in {cfg.fleet.base_year}..{cfg.fleet.last_year} (fleet projection)",
                          field="--years")
     ctx = RunContext.open(cfg, out_base, write=write, progress=progress)
-    study, file_notes = plan_study(cfg, prefecture, progress)
+    study, file_notes = plan_study(cfg, prefecture, progress, inputs=ctx.inputs, params=ctx.params)
     params, prefs, chosen = study.params, study.prefectures, study.chosen
     counties, seats = study.counties, study.seats
     run_name = study.run_name(cfg, prefecture) + "-plan"
@@ -147,7 +147,8 @@ def plan(
     demand = np.array([nev[k] * fleets[y]["public_kwh_per_vehicle"] for k, y in enumerate(years)])
     standard = standard_of(cfg.model, cells)  # minutes, each cell's own; the matrix keeps only pairs within it
     candidates, matrix = inst.candidates, inst.travel.matrix
-    rules, rule_meta = _coverage_rules(cfg, bo, seats, counties, candidates, params=p_last, standard=float(np.max(standard)), provider=provider)
+    rules, rule_meta = _coverage_rules(cfg, bo, seats, counties, candidates, params=p_last, standard=float(np.max(standard)), provider=provider,
+                                       places_paths=study.inputs.coverage_places)
 
     # --- model -------------------------------------------------------------------------
     target = _per_year(bo.target_share, years, "target_share")
@@ -194,14 +195,17 @@ def plan(
                    stations=stations, table=table, out_dir=out_dir, write=write)
 
 
-def plan_study(cfg: RunConfig, prefecture: str | None, progress: Callable[[str], None]):
+def plan_study(cfg: RunConfig, prefecture: str | None, progress: Callable[[str], None], *,
+               inputs=None, params=None):
     """The study of a plan (:func:`load_study`) and the data files' notes: existing stations
     without port columns are offered as candidates (not required), with a note.
 
     Returns:
         ``(study, notes)``: the :class:`~evsiting.stages.s1_study.Study` and a list of lines.
+        ``inputs``/``params``: the run context's checked files and parameters (read again
+        when None).
     """
-    study = load_study(cfg, prefecture, progress)
+    study = load_study(cfg, prefecture, progress, inputs=inputs, params=params)
     user_sites = [f.copy() for f in study.user_sites]
     file_notes = [w.removeprefix("warning: ") for f in study.files for w in f.get("warnings", [])]
     for pf, sites_f in zip(cfg.candidates.files, user_sites):
@@ -360,8 +364,10 @@ def _finish(ctx: RunContext, inst, result: BuildoutResult, *, cfg: RunConfig, ru
 
 
 def _coverage_rules(cfg: RunConfig, bo: BuildoutConfig, seats: gpd.GeoDataFrame, counties: gpd.GeoDataFrame,
-                    candidates: gpd.GeoDataFrame, *, params, standard: float, provider) -> tuple[list[CoverageRule], list[dict]]:
-    """Coverage rules of the config as model rules (travel minutes from each place)."""
+                    candidates: gpd.GeoDataFrame, *, params, standard: float, provider,
+                    places_paths: tuple) -> tuple[list[CoverageRule], list[dict]]:
+    """Coverage rules of the config as model rules (travel minutes from each place; the
+    places files of the rules at ``places_paths``, resolved)."""
     rules, meta = [], []
     for i, rc in enumerate(bo.coverage):
         if rc.places == "county_seats":
@@ -372,7 +378,7 @@ def _coverage_rules(cfg: RunConfig, bo: BuildoutConfig, seats: gpd.GeoDataFrame,
             source = cfg.data.county_seats.path
         else:
             pf = rc.places
-            path = cfg.path(pf.path)
+            path = places_paths[i]
             pts = read_points(path, crs=pf.crs, lon_column=pf.lon_column, lat_column=pf.lat_column, id_column=pf.id_column)
             inside = gpd.sjoin(pts, counties[["geometry"]], how="inner", predicate="within").index.unique()
             pts = pts.loc[sorted(inside)].reset_index(drop=True)

@@ -105,7 +105,7 @@ def robust_plan(cfg: RunConfig, years: list[int] | None = None, prefecture: str 
         raise InputError(f"plan years must lie in {cfg.fleet.base_year}..{cfg.fleet.last_year} (fleet projection)", field="--years")
     _check(cfg, years)
     ctx = RunContext.open(cfg, out_base, write=write, progress=progress)
-    study, file_notes = plan_study(cfg, prefecture, progress)
+    study, file_notes = plan_study(cfg, prefecture, progress, inputs=ctx.inputs, params=ctx.params)
     run_name = study.run_name(cfg, prefecture) + "-plan-robust"
     out_dir = ctx.folder(run_name)
     ctx.done("data")

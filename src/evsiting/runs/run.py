@@ -88,7 +88,7 @@ def run(
         InfeasibleError, SolverError: from the model stage (nothing is written).
     """
     ctx = RunContext.open(cfg, out_base, write=write, progress=progress)
-    study = load_study(cfg, prefecture, progress)
+    study = load_study(cfg, prefecture, progress, inputs=ctx.inputs, params=ctx.params)
     run_name = study.run_name(cfg, prefecture)
     out_dir = ctx.folder(run_name)  # never delete a folder that is not an earlier output of this run
     ctx.done("data")
@@ -134,7 +134,9 @@ def run(
     )
     if write:
         graph = provider.graph([])  # the graph of the travel times (network method), or None
-        layers = run_layers(cfg, sized.cells, candidates, sized.sites, travel, params=params, prefecture_names=pref_names, graph=graph)
+        snap = cfg.network.snap_limit_m if cfg.network is not None else 1000.0
+        layers = run_layers(cfg.model, sized.cells, candidates, sized.sites, travel, params=params, prefecture_names=pref_names,
+                            graph=graph, snap_limit_m=snap)
         layers["stations"] = stations
         ctx.write_folder(out_dir, manifest, lambda tmp: write_run_files(tmp, layers, summary, manifest))
     return RunResult(cfg, sized.cells, candidates, sized.sites, travel.matrix, summary, manifest, out_dir, ctx.timings)
@@ -173,7 +175,8 @@ def run_summary(cfg: RunConfig, study: Study, demand, reached, solution, *, size
         std = cfg.model.service_standard_min
         summary["zones"] = access_by_zone(cells, stations, names, std)
         summary["counties"] = county_table(cells, sites.assign(facility_type="chosen"), stations, std, names).to_dict(orient="records")
-    summary["depots"] = depots(cfg, params, study.chosen, demand.nev_province, demand.fleet)
+    summary["depots"] = depots(study.inputs.urbanisation, params, study.chosen, year=cfg.year, fleet_block=cfg.fleet,
+                               nev_province=demand.nev_province, fleet=demand.fleet)
     summary["building_weights"] = building_summary(demand.buildings_info)
     summary = add_costs_and_references(summary, sites)
     res = solution.result

@@ -282,12 +282,12 @@ class RunPipeline:
         study = load_study(cfg, prefecture)
         self.study = replace(study, params=_RecordingParameters(study.params, self.log))
         self.run_name = study.run_name(cfg, prefecture)
-        self.provider = travel_provider(cfg)
+        self.provider = travel_provider(cfg.impedance, cfg.network, study.inputs)
         self.cached = _CachedTravel(self.provider)
         self.log.stage = "demand"
         self.demand = build_demand(cfg, self.study)
         self.log.stage = "candidates"
-        self.cands = build_candidates(cfg, self.study, self.demand.cells)
+        self.cands = build_candidates(cfg.candidates, self.study, self.demand.cells, network=cfg.network)
         self.log.stage = "travel"
         self._reach_cache: dict = {}
         self.base_reached, _ = self._reach(cfg, self.demand, self.cands, self.demand.params, None)
@@ -346,7 +346,7 @@ class RunPipeline:
             study = replace(self.study, params=self.study.params.with_overrides(ov, "evsiting sensitivity")) if ov else self.study
         if v.kind in ("study", "demand", "scenario"):
             demand = build_demand(cfg_v, study)
-            cands = build_candidates(cfg_v, study, demand.cells)
+            cands = build_candidates(cfg_v.candidates, study, demand.cells, network=cfg_v.network)
             if self._same_instance(v, demand, cands):
                 return replace(self.base_result, variant=v, reused=("base plan (the same demand and candidates)",),
                                seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0)
@@ -619,11 +619,12 @@ def run_sensitivity(cfg: RunConfig, prefecture: str | None = None, *, names: Seq
     """
     from evsiting.runs.batch import Outcome, default_workers, map_jobs
 
+    from evsiting.config.inputs import resolve_inputs
     from evsiting.config.params import load_parameters
 
     t0 = time.perf_counter()
     check_options(executor, workers, scheduler)  # the options and names before the long stages
-    check_names(load_parameters(cfg.path(cfg.data.parameters)), names)
+    check_names(load_parameters(resolve_inputs(cfg).parameters), names)
     pipe = RunPipeline(cfg, prefecture, solver=solver, time_limit=time_limit)
     progress(f"  base instance: {len(pipe.demand.cells):,} cells, {pipe.demand.nev_total:,} NEVs, "
              f"{len(pipe.base_reached.candidates.sites):,} candidate sites: {time.perf_counter() - t0:.1f} s")

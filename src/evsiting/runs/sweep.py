@@ -41,6 +41,7 @@ import scipy.sparse as sp
 from evsiting.core.errors import blames_config
 from evsiting.models._core import standard_text
 from evsiting.stages.s5_model import standard_of
+from evsiting.config.inputs import resolve_inputs
 from evsiting.config.schema import RunConfig
 from evsiting.sizing.costs import station_cost
 from evsiting.core.errors import InputError
@@ -140,7 +141,7 @@ def prepare(cfg: RunConfig, prefecture: str | None = None, progress: Callable[[s
     from evsiting.stages.s1_study import load_study
 
     ctx = RunContext.open(cfg, write=False, progress=progress)
-    study = load_study(cfg, prefecture, progress)
+    study = load_study(cfg, prefecture, progress, inputs=ctx.inputs, params=ctx.params)
     ctx.done("data")
     inst = build_instance(cfg, study, ctx, cut_to_standard=True)  # the same instance as `run`, pairs within each cell's standard
     demand, cands, travel = inst.demand, inst.reached.candidates, inst.travel
@@ -447,7 +448,7 @@ def run_sweep(cfg: RunConfig, kind: str, values: list, *, prefecture: str | None
     opts = {"solver": solver or cfg.solver.name, "time_limit": time_limit if time_limit is not None else cfg.solver.time_limit_s,
             "mip_gap": cfg.solver.mip_gap}
     df = solve(inp, values, progress=progress, **opts)
-    target = out or Path(cfg.path(cfg.output_dir)) / f"{inp.run_name}-sweep-{kind}"
+    target = out or resolve_inputs(cfg).output_dir / f"{inp.run_name}-sweep-{kind}"
     title = f"{inp.run_name}: {inp.summary['year']}, {inp.summary['scenario']} scenario, standard {standard_text(inp.standard_min)} min"
     manifest = sweep_manifest(cfg, inp, kind, values, prefecture=prefecture, **opts)
     write_sweep(df, target, title, kind, manifest)

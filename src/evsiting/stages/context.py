@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from .. import __version__
+from evsiting.config.inputs import ResolvedInputs, resolve_inputs
+from evsiting.config.params import Parameters
 from evsiting.config.schema import RunConfig
 from evsiting.io.writers import atomic_dir, check_replaceable, write_json
 from evsiting.config.checks import check_output, validate_config
@@ -34,12 +36,48 @@ def versions() -> dict[str, str | None]:
     return out
 
 
+def output_base(cfg: RunConfig, out_base: Path | None, inputs: ResolvedInputs | None = None) -> tuple[Path, str]:
+    """The folder holding ``cfg``'s run folders and the option naming it in errors:
+    (``out_base``, ``--out``) or (the config's ``output_dir``, ``output_dir``)."""
+    if out_base is not None:
+        return Path(out_base), "--out"
+    return (inputs.output_dir if inputs is not None else resolve_inputs(cfg).output_dir), "output_dir"
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A config after the validation layer: its checked paths, its parameters (overrides
+    applied), the output base folder and the option naming it (``--out`` or ``output_dir``)."""
+
+    inputs: ResolvedInputs
+    params: Parameters
+    base: Path
+    field: str
+
+
+def checked_inputs(cfg: RunConfig, out_base: Path | None) -> Checked:
+    """The validation layer of every command before its output checks: an empty ``--out``
+    refused, then :func:`~evsiting.config.checks.validate_config` (files and parameter
+    overrides).
+
+    Raises:
+        InputError: as :func:`~evsiting.config.checks.validate_config`, or an empty ``--out``.
+    """
+    if out_base is not None and str(out_base).strip() == "":
+        check_output(out_base, "--out")  # refuses the empty path
+    inputs, params = validate_config(cfg)
+    base, field_ = output_base(cfg, out_base, inputs)
+    return Checked(inputs, params, base, field_)
+
+
 @dataclass
 class RunContext:
     """Where a command writes, how it reports, and how long its stages took.
 
     Build with :meth:`open` before any work. ``base`` is the folder holding run folders
-    (``--out`` or the config's ``output_dir``); ``field`` names it in errors.
+    (``--out`` or the config's ``output_dir``); ``field`` names it in errors. ``inputs``: the
+    config's paths, resolved and checked once (:func:`evsiting.config.checks.validate_config`);
+    ``params``: its parameters, read once, overrides applied.
     """
 
     base: Path
@@ -49,6 +87,8 @@ class RunContext:
     timings: dict[str, float] = field(default_factory=dict)
     t0: float = field(default_factory=time.perf_counter)
     _last: float = 0.0
+    inputs: ResolvedInputs | None = None
+    params: Parameters | None = None
 
     @classmethod
     def open(cls, cfg: RunConfig, out_base: Path | None = None, *, write: bool = True,
@@ -61,14 +101,10 @@ class RunContext:
             InputError: a missing, misplaced or malformed file, an impossible parameter, or an
                 output folder that is a file or cannot be created (``--out``/``output_dir``).
         """
-        field_ = "--out" if out_base is not None else "output_dir"
-        if out_base is not None and str(out_base).strip() == "":
-            check_output(out_base, field_)  # refuses the empty path
-        base = Path(out_base if out_base is not None else cfg.path(cfg.output_dir))
-        validate_config(cfg)
+        chk = checked_inputs(cfg, out_base)
         if write:
-            check_output(base, field_, [cfg.name] if run_names is None else list(run_names))
-        ctx = cls(base, field_, write, progress)
+            check_output(chk.base, chk.field, [cfg.name] if run_names is None else list(run_names))
+        ctx = cls(chk.base, chk.field, write, progress, inputs=chk.inputs, params=chk.params)
         ctx._last = ctx.t0
         return ctx
 

@@ -91,9 +91,9 @@ def build_instance(cfg: RunConfig, study: Study, ctx: RunContext, *, demand: Dem
         demand = build_demand(cfg, study)
     cells, params = demand.cells, demand.params
     ctx.done("demand", f"{len(cells):,} cells, {demand.nev_total:,} NEVs")
-    cands = build_candidates(cfg, study, cells, per_county=per_county, osm=osm)
+    cands = build_candidates(cfg.candidates, study, cells, network=cfg.network, per_county=per_county, osm=osm)
     ctx.done("candidates", f"{len(cands.sites):,}")
-    provider = travel_provider(cfg)
+    provider = travel_provider(cfg.impedance, cfg.network, study.inputs)
     reached = reach(cfg, provider, cells, cands, params, cutoff_min=cutoff_min, cut_to_standard=cut_to_standard)
     fill = cfg.model.type == "capacitated" if capacity_fill is None else capacity_fill
     n_fill, fill_note = 0, ""

@@ -14,13 +14,14 @@ import geopandas as gpd
 
 from evsiting.candidates import generate as cand
 from evsiting.study.areas import Prefecture, Prefectures, read_polygons, study_counties
-from evsiting.config.schema import RunConfig
+from evsiting.config.inputs import ResolvedInputs, resolve_inputs
+from evsiting.config.schema import BuildingWeightsConfig, NetworkConfig, PointFile, RunConfig
 from ..demand import cells as dcells
 from ..demand import zones as dzones
 from evsiting.core.errors import InputError
-from evsiting.config.checks import check_parameter_overrides
+from evsiting.config.checks import config_parameters
 from evsiting.io.points import conventional_columns, dropped_warning, read_points
-from evsiting.config.params import Parameters, load_parameters
+from evsiting.config.params import Parameters
 from evsiting.core.settings import sha256
 
 
@@ -35,8 +36,8 @@ class Study:
     """The study area's inputs: parameters (config overrides applied), the prefecture table and
     the chosen prefectures, counties (all 88 and the study's, WGS84), the county census, the
     county seats (WGS84), the user candidate files (one WGS84 GeoDataFrame each), building
-    footprints (or None) with their record ``buildings_info``, and ``files``: the record of
-    every file read."""
+    footprints (or None) with their record ``buildings_info``, ``files``: the record of
+    every file read, and ``inputs``: the config's resolved paths, which the later stages read."""
 
     params: Parameters
     prefectures: Prefectures
@@ -49,6 +50,7 @@ class Study:
     buildings: gpd.GeoDataFrame | None
     buildings_info: dict
     files: list[dict]
+    inputs: ResolvedInputs
     #: census city-proper populations and town points of the urban zones (None: not read)
     zone_inputs: dzones.ZoneInputs | None = None
 
@@ -57,38 +59,47 @@ class Study:
         return cfg.name if prefecture is None else f"{cfg.name}-{self.chosen[0].slug}"
 
 
-def load_study(cfg: RunConfig, prefecture: str | None = None, progress: Callable[[str], None] = lambda msg: None) -> Study:
+def load_study(cfg: RunConfig, prefecture: str | None = None, progress: Callable[[str], None] = lambda msg: None, *,
+               inputs: ResolvedInputs | None = None, params: Parameters | None = None) -> Study:
     """Read the data-in stage shared by every command. User candidate files and building
     footprints are read here too, before the long stages, so a bad file fails in seconds.
+
+    Args:
+        inputs: the config's paths, checked (:attr:`evsiting.stages.context.RunContext.inputs`);
+            None: resolved here (:func:`~evsiting.config.inputs.resolve_inputs`).
+        params: its parameters, overrides applied (``RunContext.params``); None: read here
+            (:func:`~evsiting.config.checks.config_parameters`).
 
     Raises:
         InputError: bad parameter overrides, unknown prefecture, missing or malformed files.
     """
-    d = cfg.data
-    params = load_parameters(cfg.path(d.parameters))
-    check_parameter_overrides(params, cfg.parameters, cfg.source)
-    params = params.with_overrides(cfg.parameters, "config parameters", cfg.source)
-    prefs = Prefectures.from_csv(cfg.path(d.prefecture_population))
+    d, r = cfg.data, inputs if inputs is not None else resolve_inputs(cfg)
+    params = params if params is not None else config_parameters(cfg, r)
+    prefs = Prefectures.from_csv(r.prefecture_population)
     chosen = prefs.select(cfg.prefectures, prefecture)
-    counties_all = study_counties(read_polygons(cfg.path(d.counties), ("district_adcode", "district_name", "city_adcode")), None)
+    counties_all = study_counties(read_polygons(r.counties, ("district_adcode", "district_name", "city_adcode")), None)
     counties = counties_all[counties_all["prefecture_adcode"].isin([p.adcode for p in chosen])].reset_index(drop=True)
-    census = dcells.read_census(cfg.path(d.county_population), cfg.path(d.urbanisation), cfg.path(d.household_cars))
+    census = dcells.read_census(r.county_population, r.urbanisation, r.household_cars)
     sf = d.county_seats
-    seats = read_points(cfg.path(sf.path), crs=sf.crs, lon_column=sf.lon_column, lat_column=sf.lat_column, id_column=sf.id_column)
-    user_sites, notes = read_candidate_files(cfg, counties, counties_all, progress)
-    buildings, bw_info = read_building_weights(cfg, params, counties)
-    files = [file_record(v, cfg.path(v)) for v in (d.counties, d.prefecture_population, d.county_population, d.urbanisation, d.household_cars)]
-    files.append(file_record(sf.path, cfg.path(sf.path), declared_crs=sf.crs))
-    files.append(file_record(d.parameters, cfg.path(d.parameters)))
-    files += [file_record(f.path, cfg.path(f.path), **notes[f.path]) for f in cfg.candidates.files]
-    zone_inputs = dzones.read_zone_inputs(cfg.path(d.city_proper), None if d.places is None else cfg.path(d.places))
-    files += [file_record(v, cfg.path(v)) for v in (d.city_proper, d.places) if v is not None]
-    return Study(params, prefs, chosen, counties_all, counties, census, seats, user_sites, buildings, bw_info, files, zone_inputs)
+    seats = read_points(r.county_seats, crs=sf.crs, lon_column=sf.lon_column, lat_column=sf.lat_column, id_column=sf.id_column)
+    user_sites, notes = read_candidate_files(cfg.candidates.files, r.candidate_files, counties, counties_all, progress)
+    buildings, bw_info = read_building_weights(cfg.demand.building_weights, params, counties, network=cfg.network, inputs=r)
+    files = [file_record(v, p) for v, p in ((d.counties, r.counties), (d.prefecture_population, r.prefecture_population),
+                                            (d.county_population, r.county_population), (d.urbanisation, r.urbanisation),
+                                            (d.household_cars, r.household_cars))]
+    files.append(file_record(sf.path, r.county_seats, declared_crs=sf.crs))
+    files.append(file_record(d.parameters, r.parameters))
+    files += [file_record(f.path, p, **notes[f.path]) for f, p in zip(cfg.candidates.files, r.candidate_files)]
+    zone_inputs = dzones.read_zone_inputs(r.city_proper, r.places)
+    files += [file_record(v, p) for v, p in ((d.city_proper, r.city_proper), (d.places, r.places)) if v is not None]
+    return Study(params, prefs, chosen, counties_all, counties, census, seats, user_sites, buildings, bw_info, files, r, zone_inputs)
 
 
-def read_candidate_files(cfg: RunConfig, counties: gpd.GeoDataFrame, counties_all: gpd.GeoDataFrame,
+def read_candidate_files(files: list[PointFile], paths: tuple[Path, ...], counties: gpd.GeoDataFrame,
+                         counties_all: gpd.GeoDataFrame,
                          progress: Callable[[str], None] = lambda msg: None) -> tuple[list[gpd.GeoDataFrame], dict]:
-    """Candidate sites from the config's ``candidates.files`` (planner CSV/GeoJSON lists).
+    """Candidate sites from the config's ``candidates.files`` (planner CSV/GeoJSON lists)
+    ``files``, read from their resolved ``paths`` (one each, in order).
 
     Each file is read with its declared CRS (GCJ-02/BD-09 converted to WGS84); rows with empty
     coordinates are dropped with a warning; sites in other prefectures of the province are
@@ -110,8 +121,7 @@ def read_candidate_files(cfg: RunConfig, counties: gpd.GeoDataFrame, counties_al
         InputError: unreadable file, missing column, bad coordinates (file and field named).
     """
     user_sites, notes = [], {}
-    for pf in cfg.candidates.files:
-        path = cfg.path(pf.path)
+    for pf, path in zip(files, paths):
         pts = read_points(path, crs=pf.crs, lon_column=pf.lon_column, lat_column=pf.lat_column, id_column=pf.id_column)
         id_col, name_col, said = conventional_columns(pts, pf.id_column, pf.name_column, pf.path)
         if (msg := dropped_warning(pts, pf.path)) is not None:
@@ -133,8 +143,10 @@ def read_candidate_files(cfg: RunConfig, counties: gpd.GeoDataFrame, counties_al
     return user_sites, notes
 
 
-def read_building_weights(cfg: RunConfig, params: Parameters, counties: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame | None, dict]:
-    """Building footprints of ``demand.building_weights`` inside the study counties, and the
+def read_building_weights(bw: BuildingWeightsConfig | None, params: Parameters, counties: gpd.GeoDataFrame, *,
+                          network: NetworkConfig | None, inputs: ResolvedInputs) -> tuple[gpd.GeoDataFrame | None, dict]:
+    """Building footprints of ``demand.building_weights`` (``bw``) inside the study counties
+    (the file at ``inputs.building_weights``, or the ``network`` section's PBF), and the
     manifest record (``used``; when used: ``source``, ``path``, ``resolved``, ``sha256``,
     ``crs``, ``share`` and its ``share_source``, ``footprints`` meeting the study area).
 
@@ -144,25 +156,24 @@ def read_building_weights(cfg: RunConfig, params: Parameters, counties: gpd.GeoD
     """
     from ..demand.buildings import building_share, read_buildings
 
-    bw = cfg.demand.building_weights
     if bw is None:
         return None, {"used": False}
     share, share_source = building_share(params, bw.share)
     if bw.source == "network":
-        ncfg = cfg.network
+        ncfg = network
         if ncfg is None or ncfg.source == "overpass":
             raise InputError("source 'network' needs a network section with source 'file' (an .osm.pbf) or 'geofabrik'",
                              source="config", field="demand.building_weights.source")
         if ncfg.source == "geofabrik":
             from ..network.sources import download_extract
 
-            path, shown = download_extract(ncfg.geofabrik_url, cfg.path(ncfg.cache_dir)), ncfg.geofabrik_url
+            path, shown = download_extract(ncfg.geofabrik_url, inputs.cache_dir), ncfg.geofabrik_url
         else:
-            path, shown = cfg.path(ncfg.path), ncfg.path
+            path, shown = inputs.network, ncfg.path
         if not path.name.lower().endswith(".pbf"):
             raise InputError("building weights from the network need an .osm.pbf network file", source=path, field="network.path")
     else:
-        path, shown = cfg.path(bw.path), bw.path
+        path, shown = inputs.building_weights, bw.path
     buildings = read_buildings(path, bw.crs, counties.geometry.union_all())
     info = {"used": True, "source": bw.source, "path": shown, "resolved": str(path), "sha256": sha256(path), "crs": bw.crs,
             "share": share, "share_source": share_source, "footprints": len(buildings)}

@@ -25,7 +25,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from evsiting.candidates import generate as cand
-from evsiting.config.schema import RunConfig
+from evsiting.config.inputs import ResolvedInputs
+from evsiting.config.schema import ImpedanceConfig, NetworkConfig
 from ..demand.cells import demand_points
 from evsiting.core.errors import InputError
 from evsiting.network.impedance import travel_time_matrix
@@ -137,22 +138,22 @@ class TravelProvider:
         return TravelTimes(matrix, info, cutoff_min)
 
 
-def travel_provider(cfg: RunConfig) -> TravelProvider:
-    """The run's provider: road travel times whenever the config names a network (issue #3),
-    else ``impedance.method``.
+def travel_provider(impedance: ImpedanceConfig, ncfg: NetworkConfig | None, inputs: ResolvedInputs) -> TravelProvider:
+    """The run's provider: road travel times whenever the config names a network (``ncfg``,
+    issue #3), else ``impedance.method``; the motorway and network files and the cache folder
+    come resolved in ``inputs``.
 
     Raises:
         InputError: ``impedance.method: network`` without a ``network`` section.
     """
-    ncfg = cfg.network
-    method = "network" if ncfg is not None else cfg.impedance.method
+    method = "network" if ncfg is not None else impedance.method
     if method == "network" and ncfg is None:
         raise InputError("impedance 'network' needs a 'network' section", source="config", field="network")
     if ncfg is None:
-        return TravelProvider(method, motorways=cfg.path(cfg.data.motorways))
-    network = {"source": ncfg.source, "path": cfg.path(ncfg.path) if ncfg.path else None, "buffer_m": ncfg.buffer_m,
-               "cache_dir": cfg.path(ncfg.cache_dir), "geofabrik_url": ncfg.geofabrik_url}
-    return TravelProvider(method, cfg.path(cfg.data.motorways), network, ncfg.snap_limit_m)
+        return TravelProvider(method, motorways=inputs.motorways)
+    network = {"source": ncfg.source, "path": inputs.network, "buffer_m": ncfg.buffer_m,
+               "cache_dir": inputs.cache_dir, "geofabrik_url": ncfg.geofabrik_url}
+    return TravelProvider(method, inputs.motorways, network, ncfg.snap_limit_m)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from evsiting.study.areas import Prefecture
-from evsiting.config.schema import RunConfig
+from evsiting.config.schema import FleetConfig
 from ..demand.fleet import bus_fleet_by_prefecture
 from ..demand.segments import segment_energy
 from evsiting.report.layers import build_layers, write_layers
@@ -101,11 +101,13 @@ def add_costs_and_references(summary: dict, sites: gpd.GeoDataFrame) -> dict:
     return summary
 
 
-def depots(cfg: RunConfig, params: Parameters, chosen: list[Prefecture], nev_province: int, fleet: dict) -> list[dict]:
-    """Bus depots, a facility class of their own: NEV buses, depot energy and ports per
-    prefecture (buses charge at depots, not at public stations)."""
-    urb = pd.read_csv(cfg.path(cfg.data.urbanisation))
-    buses = bus_fleet_by_prefecture(urb, params, cfg.year, cfg.fleet).set_index("adcode")
+def depots(urbanisation: Path, params: Parameters, chosen: list[Prefecture], *, year: int, fleet_block: FleetConfig,
+           nev_province: int, fleet: dict) -> list[dict]:
+    """Bus depots, a facility class of their own: NEV buses in ``year`` (from the census table
+    ``urbanisation`` and the config's ``fleet`` block), depot energy and ports per prefecture
+    (buses charge at depots, not at public stations); ``fleet``: the province projection."""
+    urb = pd.read_csv(urbanisation)
+    buses = bus_fleet_by_prefecture(urb, params, year, fleet_block).set_index("adcode")
     scale = nev_province / fleet["nev_total"]  # when nev_total overrides the projection
     out = []
     for p in chosen:
@@ -137,16 +139,18 @@ def with_assigned_travel(sites: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, weigh
     return out
 
 
-def run_layers(cfg: RunConfig, cells, candidates, sites, travel, *, params: Parameters, prefecture_names, graph) -> dict:
+def run_layers(block, cells, candidates, sites, travel, *, params: Parameters, prefecture_names, graph,
+               snap_limit_m: float = 1000.0) -> dict:
     """The run's map layers: sites (every candidate with its facility type), demand,
-    allocation lines and service areas (WGS84 GeoDataFrames)."""
-    weight = getattr(cfg.model, "weight", "nev_count")
-    snap = cfg.network.snap_limit_m if cfg.network is not None else 1000.0
-    standard = cells["standard_min"].to_numpy(dtype=float) if "standard_min" in cells.columns else cfg.model.service_standard_min
+    allocation lines and service areas (WGS84 GeoDataFrames) of the model block ``block``;
+    ``snap_limit_m``: the network section's snap limit (metres)."""
+    weight = getattr(block, "weight", "nev_count")
+    snap = snap_limit_m
+    standard = cells["standard_min"].to_numpy(dtype=float) if "standard_min" in cells.columns else block.service_standard_min
     if np.ndim(standard) and np.unique(standard).size == 1:  # one standard for all: the station's own buffer or isochrone
         standard = float(standard[0])
     lay = build_layers(cells, candidates, sites, travel.matrix, standard, params=params, impedance_method=travel.info["method"], weight=weight, prefecture_names=prefecture_names, network=graph, snap_limit_m=snap)
-    if cfg.model.type in ("pmedian", "pcenter"):  # the trips these models minimise
+    if block.type in ("pmedian", "pcenter"):  # the trips these models minimise
         lay["sites"] = with_assigned_travel(lay["sites"], cells, weight)
     return {"sites": lay["sites"], "demand": cells[[c for c in DEMAND_COLUMNS if c in cells.columns]], "allocation": lay["allocation"], "service_areas": lay["service_areas"]}
 
