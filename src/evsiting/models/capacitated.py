@@ -74,6 +74,7 @@ import scipy.sparse as sp
 
 from evsiting.core.errors import InfeasibleError, InputError, SolverError
 from evsiting.models._cflp import MatrixCopy, Instance, build, solve_highs
+from evsiting.models._cflp_bb import branch_and_bound, ports_free
 from evsiting.models._cflp_lr import lagrangian_solve
 from evsiting.models._cflp_start import max_ports, start_plan
 from evsiting.models._core import LocationResult, _Model, check_limits, check_per_site, check_solver, check_standard, pair_within
@@ -496,6 +497,37 @@ class CapacitatedSiting(_Model):
             return bool(self.use_lagrangian)
         return bool(inst.alpha > 0) and inst.pairs.nnz > LP_PAIRS_MAX
 
+    #: the Lagrangian branch-and-bound (:mod:`evsiting.models._cflp_bb`) replaces steps 3-5 with
+    #: allocation cost where its relaxation is exact in the ports; None = that rule, True/False
+    #: = always/never
+    use_branch_and_bound: bool | None = None
+
+    def _use_branch_and_bound(self, inst: Instance) -> bool:
+        """Whether the Lagrangian branch-and-bound runs: min-cost mode with allocation cost
+        where no port costs anything and there is no power limit (classic capacitated facility
+        location, :func:`~evsiting.models._cflp_bb.ports_free`: the relaxation then prices the
+        ports exactly), or as forced by :attr:`use_branch_and_bound`."""
+        if inst.maximize:
+            return False
+        if self.use_branch_and_bound is not None:
+            return bool(self.use_branch_and_bound)
+        return bool(inst.alpha > 0) and ports_free(inst)
+
+    def _solve_branch_and_bound(self, inst: Instance, mm, gap_target: float, left, *, stats: dict):
+        """Steps 3-5 by the Lagrangian branch-and-bound (:func:`~evsiting.models._cflp_bb.branch_and_bound`).
+        Returns what :meth:`_solve_instance` returns; the root's Lagrangian bound stands in for
+        the LP bound."""
+        stats["time_limited_steps"] = []
+        x, obj, bound, finished = branch_and_bound(inst, mm, None, math.nan, gap_target=gap_target, left=left,
+                                                   stats=stats, trimmed=lambda v: _trimmed(inst, mm, v))
+        if x is None:
+            raise SolverError("CapacitatedSiting: no plan found within the time limit; raise solver.time_limit_s")
+        if not finished:
+            stats["time_limited_steps"].append("branch_and_bound")
+        gap = _gap(obj, bound, False)
+        message = "" if gap <= gap_target else f"time limit reached; best plan kept, relative gap {gap:.4g}"
+        return x, mm.blocks, bound, stats.get("bb_root_bound", bound), gap <= 1e-9, message
+
     def _solve_lagrangian(self, inst: Instance, mm, relaxed, gap_target: float, left, *, stats: dict, 
                           try_lp: bool = True):
         """Steps 3'-5' (allocation cost): the LP when small (its duals start the multipliers),
@@ -544,6 +576,8 @@ class CapacitatedSiting(_Model):
         ts = time.perf_counter()
         relaxed = MatrixCopy(mm)
         relaxed.integer[:] = False
+        if self._use_branch_and_bound(inst):
+            return self._solve_branch_and_bound(inst, mm, gap_target, left, stats=stats)
         if self._use_lagrangian(inst):
             return self._solve_lagrangian(inst, mm, relaxed, gap_target, left, stats=stats)
         t = left()
