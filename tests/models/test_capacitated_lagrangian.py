@@ -278,6 +278,7 @@ def test_both_methods_agree_on_mid_size_instances_with_every_feature(seed):
             required=[2], dc_port_kw=PD, ac_port_kw=PA, max_station_kw=kw)
         mdl.use_lagrangian = lagr
         res = mdl.solve(mip_gap=0)
+        assert "bb_nodes" not in res.stats  # priced ports: the branch-and-bound is not the default
         assert res.status == "optimal" and res.bound <= res.objective * (1 + 1e-9)
         assert res.stations[2] >= 1 and res.dc_ports[0] >= 1 and res.ac_ports[1] >= 2
         assert (PD * res.dc_ports + PA * res.ac_ports <= np.where((ex_dc + ex_ac) > 0, np.maximum(kw, PD * ex_dc + PA * ex_ac),

@@ -52,8 +52,9 @@ NODE_PATIENCE = 5
 #: row binding (capacity ratio 3) the bound's gain over the LP is the knapsack's integrality,
 #: which LP-bound penalties miss: 50 x 1,000 CST ratio 3, 241 nodes against 351 with 0
 FIX_KNAP = 2000
-#: the first pass's cutoff above the root bound (relative), doubled each pass
+#: the first pass's cutoff above the root bound (relative), times CUTOFF_GROWTH each pass
 CUTOFF_START = 0.002
+CUTOFF_GROWTH = 2.0
 #: the relaxed solution of every this many nodes is routed (the Lagrangian heuristic)
 OFFER_EVERY = 10
 #: seconds before the time limit at which the search stops
@@ -253,8 +254,6 @@ class _Router:
         self.prow = np.repeat(np.arange(n), np.diff(P.indptr))
         self.pcol = P.indices.astype(np.int64)
         self.share = np.divide(inst.D, inst.E, out=np.zeros(n), where=inst.E > 0)
-        self.ycol = np.full(m, -1, dtype=np.int64)
-        self.ycol[np.flatnonzero(inst.new)] = np.arange(int(inst.new.sum()))
         self.calls = 0
         self.seconds = 0.0
 
@@ -327,11 +326,9 @@ class _Tree:
         self.router = _Router(inst, mm, trimmed, ports_free(inst))
         self.x, self.ub = (x0, float(obj0)) if x0 is not None else (None, math.inf)
         self.gap = max(float(gap_target), 1e-9)
-        self.seen: set[bytes] = set()
-        self.closed = math.inf  # least bound of the nodes closed so far
+        self.seen: dict[bytes, tuple[float, bool]] = {}
         items = int(d.khi.sum())
         self.knap = int(min(KNAP_NODES, 2_000_000 // max(items, 1)))
-        self.ycol = np.flatnonzero(inst.new)
         self.skipped = 0
         self.cap = math.inf  # the cutoff of the current pass
         self.closed_all = math.inf
@@ -347,23 +344,27 @@ class _Tree:
         return t is not None and t <= TIME_MARGIN
 
     def offer(self, k: np.ndarray, u=None, *, leaf: bool = False) -> tuple[float, bool]:
-        """Route stations ``k`` (once per distinct ``k``; not when their Lagrangian bound at
-        ``u`` shows they cannot beat the incumbent); keep the plan if it is the best. Returns
-        (its objective or a lower bound on it, whether that value is exact for those stations)."""
+        """Route stations ``k`` (not when their Lagrangian bound at ``u`` shows they cannot
+        beat the incumbent); keep the plan if it is the best. Returns (its objective or a lower
+        bound on it, whether that value is exact for those stations). Each distinct ``k`` is
+        routed once: a repeated leaf (a later cutoff pass) gets its value back, a repeated
+        heuristic offer ``(inf, False)``."""
         k = np.where(self.inst.new, k, 1).astype(np.int64)
         key = k.tobytes()
-        if key in self.seen and not leaf:
-            return math.inf, False
-        self.seen.add(key)
+        if key in self.seen:
+            return self.seen[key] if leaf else (math.inf, False)
         if u is not None and math.isfinite(self.ub):
             lb = fixed_bound(*self.args, np.minimum(k, self.d.khi), u, 0, self.voff, self.v, self.vcap)
             if lb >= self.ub:
                 self.skipped += 1
+                self.seen[key] = (lb, True)
                 return lb, True
         t = self.left()
         x, obj, exact = self.router.plan(k, None if t is None else max(min(0.5 * t, 30.0), 0.05))
         if x is not None and obj < self.ub:
             self.x, self.ub = x, obj
+        if exact or x is not None:  # (a routing stopped by the clock is not kept)
+            self.seen[key] = (obj, exact)
         return obj, exact
 
     def bound(self, klo, khi, u, lam, iters, patience):
@@ -442,7 +443,7 @@ def branch_and_bound(inst: Instance, mm: MatrixModel, x0, obj0: float, *, gap_ta
         finished = done and not math.isfinite(tr.cap)
         if done and math.isfinite(tr.cap) and tr.ub <= tr.cap:
             finished = True  # a plan below the cutoff: every node was pruned against it
-        delta *= 2.0
+        delta *= CUTOFF_GROWTH
     stats.update(bb_passes=passes, bb_nodes=nodes, bb_leaves=leaves, bb_routes=tr.router.calls,
                  bb_routes_skipped=tr.skipped, bb_route_s=round(tr.router.seconds, 3),
                  bb_s=round(time.perf_counter() - ts, 3), bb_finished=finished)

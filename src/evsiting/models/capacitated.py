@@ -54,6 +54,12 @@ With allocation cost on an instance whose strong LP is too large to solve in tim
     incumbent less the target gap are closed (opened), and HiGHS's branch-and-bound runs on the
     fixed model, with the aggregate capacity row, from the incumbent for the remaining time.
 
+With allocation cost where no port costs anything and there is no power limit (classic
+capacitated facility location: the OR-Library and CST instances), steps 3-5 are the Lagrangian
+branch-and-bound of :mod:`evsiting.models._cflp_bb` (Görtz and Klose 2012): the same relaxation
+as 3', re-optimised at every node of a depth-first tree over the stations per site, penalty
+fixing at every node, branching on the averaged relaxed stations, leaves routed exactly; no LP.
+
 With ``max_station_kw`` a site's ports obey ``dc_port_kw nd + ac_port_kw na <= max_station_kw
 x stations`` (a grid connection per station).
 
@@ -327,7 +333,20 @@ class CapacitatedSiting(_Model):
         at its maxima (a max-flow LP; equal to the energy wherever capacity suffices). With a
         power limit, each site's ports are capped at the whole ports its stations hold
         (:func:`~evsiting.models._cflp_start.max_ports`), so the energy kept is servable with
-        integer ports."""
+        integer ports. Without DC shares and power limits, with every point reaching every site
+        (a complete transportation problem, as classic CFLP instances), all the energy is
+        servable exactly when the sites' total capacity covers it, and no LP is needed (the
+        max-flow LP of a 200 x 2,000 CST instance did not finish in 60 s)."""
+        n, m = inst.pairs.shape
+        if inst.station_kw is None and not (inst.D > 0).any() and inst.pairs.nnz == n * m:
+            kst = np.where(inst.new, 1 if inst.max_stations is None else inst.max_stations, 1)
+            hd, ha = inst.hi_dc * kst, inst.hi_ac * kst
+            if inst.site_hi_dc is not None:
+                hd = np.minimum(hd, inst.site_hi_dc)
+            if inst.site_hi_ac is not None:
+                ha = np.minimum(ha, inst.site_hi_ac)
+            if (inst.cap_dc * hd + inst.cap_ac * ha).sum() >= inst.E.sum():
+                return inst.E.copy()
         open_all = Instance(inst.pairs, inst.E, inst.D, inst.cap_dc, inst.cap_ac,
                             inst.lo_dc, inst.hi_dc, inst.lo_ac, inst.hi_ac, inst.F, inst.cd, inst.ca,
                             inst.new, maximize=True, max_stations=inst.max_stations,
