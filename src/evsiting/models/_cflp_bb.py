@@ -330,6 +330,7 @@ class _Tree:
         items = int(d.khi.sum())
         self.knap = int(min(KNAP_NODES, 2_000_000 // max(items, 1)))
         self.skipped = 0
+        self.per_it = 0.0  # seconds per subgradient iteration (moving estimate)
         self.cap = math.inf  # the cutoff of the current pass
         self.closed_all = math.inf
 
@@ -375,11 +376,19 @@ class _Tree:
         ub = min(self.ub, self.cap)
         target = ub + TARGET_MARGIN * abs(ub) if math.isfinite(ub) else math.inf
         if not math.isfinite(target):  # no plan yet: aim 5 % above the bound at u
+            t0 = time.perf_counter()
             L0, _, _ = node_bound(*self.args, klo, khi, u.copy(), lam, 0.0, -math.inf, 1, 1, self.knap,
                                   self.voff, self.v, self.vcap, kbest, kavg)
+            self.per_it = self.per_it or time.perf_counter() - t0
             target = abs(L0) * 1.05 + 1.0 if math.isfinite(L0) else 1.0
-        L, lam, _ = node_bound(*self.args, klo, khi, u, lam, target, self.prune_at(), iters, patience, self.knap,
-                               self.voff, self.v, self.vcap, kbest, kavg)
+        t = self.left()
+        if t is not None and self.per_it > 0:  # the clock is not read inside the kernel
+            iters = max(1, min(iters, int(0.5 * max(t - TIME_MARGIN, 0.0) / self.per_it)))
+        t0 = time.perf_counter()
+        L, lam, it = node_bound(*self.args, klo, khi, u, lam, target, self.prune_at(), iters, patience, self.knap,
+                                self.voff, self.v, self.vcap, kbest, kavg)
+        self.per_it = max(self.per_it, (time.perf_counter() - t0) / max(it, 1)) if self.per_it == 0 else \
+            0.8 * self.per_it + 0.2 * (time.perf_counter() - t0) / max(it, 1)
         return L, lam, kbest, kavg
 
     def fix(self, klo, khi, u, knap: int = 0) -> float:
