@@ -376,19 +376,25 @@ class _Tree:
         ub = min(self.ub, self.cap)
         target = ub + TARGET_MARGIN * abs(ub) if math.isfinite(ub) else math.inf
         if not math.isfinite(target):  # no plan yet: aim 5 % above the bound at u
-            t0 = time.perf_counter()
             L0, _, _ = node_bound(*self.args, klo, khi, u.copy(), lam, 0.0, -math.inf, 1, 1, self.knap,
                                   self.voff, self.v, self.vcap, kbest, kavg)
-            self.per_it = self.per_it or time.perf_counter() - t0
             target = abs(L0) * 1.05 + 1.0 if math.isfinite(L0) else 1.0
         t = self.left()
-        if t is not None and self.per_it > 0:  # the clock is not read inside the kernel
+        if t is not None:  # the clock is not read inside the kernel: iterations within half the time left
+            if self.per_it == 0.0:  # first call: 10 iterations measure the seconds per iteration
+                t0 = time.perf_counter()
+                L, lam, it = node_bound(*self.args, klo, khi, u, lam, target, self.prune_at(), min(iters, 10),
+                                        patience, self.knap, self.voff, self.v, self.vcap, kbest, kavg)
+                self.per_it = (time.perf_counter() - t0) / max(it, 1)
+                iters -= it
+                if iters <= 0 or L >= self.prune_at():
+                    return L, lam, kbest, kavg
             iters = max(1, min(iters, int(0.5 * max(t - TIME_MARGIN, 0.0) / self.per_it)))
         t0 = time.perf_counter()
         L, lam, it = node_bound(*self.args, klo, khi, u, lam, target, self.prune_at(), iters, patience, self.knap,
                                 self.voff, self.v, self.vcap, kbest, kavg)
-        self.per_it = max(self.per_it, (time.perf_counter() - t0) / max(it, 1)) if self.per_it == 0 else \
-            0.8 * self.per_it + 0.2 * (time.perf_counter() - t0) / max(it, 1)
+        if t is not None:
+            self.per_it = 0.8 * self.per_it + 0.2 * (time.perf_counter() - t0) / max(it, 1)
         return L, lam, kbest, kavg
 
     def fix(self, klo, khi, u, knap: int = 0) -> float:
