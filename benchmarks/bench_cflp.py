@@ -12,8 +12,10 @@ Instances (issue 24):
   default gap 0.005.
 
 Per instance and method, the same time limit (``--time-limit``, default 60 s): status, objective,
-proven gap and seconds; **ours** is ``CapacitatedSiting.solve``, **before** (``--before``) the
-same without its Lagrangian step (steps 3-5 of the method only), **pulp** the strong formulation
+proven gap and seconds; **ours** is ``CapacitatedSiting.solve`` (the Lagrangian branch-and-bound of
+:mod:`evsiting.models._cflp_bb` where ports cost nothing, as in every CFLP here), **before**
+(``--before``) the same without the branch-and-bound (the LP path, or the Lagrangian path of
+:mod:`evsiting.models._cflp_lr` when the LP does not finish in time), **pulp** the strong formulation
 of :mod:`evsiting.models._cflp` written with pulp (``benchmarks/bench_capacitated.py``'s
 ``pulp_model``) on the same reduced instance, solved by HiGHS through pulp. Ratios: pulp's
 seconds and gap over ours'.
@@ -85,11 +87,13 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="a subset of each set")
     ap.add_argument("--time-limit", type=float, default=60.0)
     ap.add_argument("--skip-pulp", action="store_true")
-    ap.add_argument("--before", action="store_true", help="also ours without the Lagrangian step (steps 3-5)")
+    ap.add_argument("--pulp-time-limit", type=float, default=None,
+                    help="pulp's own limit (default: --time-limit); a longer one measures how long pulp takes")
+    ap.add_argument("--before", action="store_true", help="also ours without the branch-and-bound")
     args = ap.parse_args(argv)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"CFLP benchmark, time limit {args.time_limit:g} s per method; load average at start {load:.2f} "
-          f"on {os.cpu_count()} cores")
+    print(f"CFLP benchmark, time limit {args.time_limit:g} s (pulp {args.pulp_time_limit or args.time_limit:g} s); "
+          f"load average at start {load:.2f} on {os.cpu_count()} cores")
     cap_model(read_cap(Path(shared_dir()) / "orlib_cap" / "cap41.txt")).solve(mip_gap=0)  # warm-up
     print(f"{'instance':>18} {'method':>6} {'status':>9} {'objective':>15} {'gap':>9} {'seconds':>8} "
           f"{'vs optimum':>10} {'t ratio':>8} {'gap ratio':>9}")
@@ -98,17 +102,17 @@ def main(argv=None) -> int:
         ours = run_ours(mdl, args.time_limit, gap)
         rows = [("ours", ours)]
         if args.before:
-            mdl.use_lagrangian = False  # steps 3-5 only: the method before issue 24
+            mdl.use_branch_and_bound = False  # the method before the branch-and-bound
             t0 = time.perf_counter()
             try:
                 rows.append(("before", run_ours(mdl, args.time_limit, gap)))
             except SolverError:  # no plan within the time limit
                 rows.append(("before", dict(status="no plan", objective=math.nan, gap=math.inf,
                                             seconds=time.perf_counter() - t0)))
-            mdl.use_lagrangian = None
+            mdl.use_branch_and_bound = None
         if not args.skip_pulp:
             red = mdl.reduce(args.time_limit)  # the reduction is given to pulp for free
-            pl = run_pulp(red.instance, "highs", args.time_limit, gap)
+            pl = run_pulp(red.instance, "highs", args.pulp_time_limit or args.time_limit, gap)
             rows.append(("pulp", pl))
         for meth, r in rows:
             vs = "" if opt is None or not math.isfinite(r["objective"]) else f"{(r['objective'] - opt) / opt:+.1e}"

@@ -42,7 +42,7 @@ def _flows(t, e, d, nd, na, alpha):
     return res.fun if res.status == 0 else np.inf
 
 
-def brute_force(t, e, d, *, k, max_dc, max_ac, ex_dc, ex_ac, alpha, station_kw=None):
+def brute_force(t, e, d, *, k, max_dc, max_ac, ex_dc, ex_ac, alpha, station_kw=None, cd=CD, ca=CA):
     """Least total cost over every (stations, DC ports, AC ports) of every site."""
     n, m = t.shape
     opts = []
@@ -64,7 +64,7 @@ def brute_force(t, e, d, *, k, max_dc, max_ac, ex_dc, ex_ac, alpha, station_kw=N
     best = np.inf
     for combo in itertools.product(*opts):
         nd = np.array([c[1] for c in combo]); na = np.array([c[2] for c in combo])
-        capital = sum(F * c[0] for c in combo if not c[3]) + CD * (nd - ex_dc).sum() + CA * (na - ex_ac).sum()
+        capital = sum(F * c[0] for c in combo if not c[3]) + cd * (nd - ex_dc).sum() + ca * (na - ex_ac).sum()
         if capital >= best:
             continue
         best = min(best, capital + _flows(t, e, d, nd, na, alpha))
@@ -81,12 +81,13 @@ def tiny(seed, n=4, m=2):
     return t, e, d
 
 
-def model(t, e, d, *, k, ex_dc, ex_ac, alpha, station_kw=None, use_lagrangian=None):
+def model(t, e, d, *, k, ex_dc, ex_ac, alpha, station_kw=None, use_lagrangian=None, method=None, port_costs=(CD, CA)):
     mdl = CapacitatedSiting.from_cost_matrix(
         t, e, d, np.inf, dc_port_kwh_day=KD, ac_port_kwh_day=KA, max_dc_ports=1, max_ac_ports=2, max_stations=k,
-        site_cost_cny=F, dc_port_cost_cny=CD, ac_port_cost_cny=CA, existing_dc=ex_dc, existing_ac=ex_ac,
-        allocation_cny_per_kwh_min=alpha, dc_port_kw=PD, ac_port_kw=PA, max_station_kw=station_kw)
-    mdl.use_lagrangian = use_lagrangian
+        site_cost_cny=F, dc_port_cost_cny=port_costs[0], ac_port_cost_cny=port_costs[1], existing_dc=ex_dc,
+        existing_ac=ex_ac, allocation_cny_per_kwh_min=alpha, dc_port_kw=PD, ac_port_kw=PA, max_station_kw=station_kw)
+    mdl.use_lagrangian = {"lagrangian": True, "lp": False}.get(method, use_lagrangian)
+    mdl.use_branch_and_bound = {"bb": True, None: None}.get(method, False)
     return mdl
 
 
@@ -101,12 +102,12 @@ CASES = [  # seed, stations per site, existing DC/AC, power per station (kW)
 
 
 @pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("lagrangian", [True, False])
-def test_allocation_cost_several_stations_and_power_limit_match_brute_force(case, lagrangian):
+@pytest.mark.parametrize("method", ["lagrangian", "lp", "bb"])
+def test_allocation_cost_several_stations_and_power_limit_match_brute_force(case, method):
     seed, k, ex_dc, ex_ac, kw = case
     t, e, d = tiny(seed)
     ex_dc, ex_ac = np.array(ex_dc), np.array(ex_ac)
-    mdl = model(t, e, d, k=k, ex_dc=ex_dc, ex_ac=ex_ac, alpha=0.7, station_kw=kw, use_lagrangian=lagrangian)
+    mdl = model(t, e, d, k=k, ex_dc=ex_dc, ex_ac=ex_ac, alpha=0.7, station_kw=kw, method=method)
     res = mdl.solve(mip_gap=0)
     want = brute_force(t, e, d, k=k, max_dc=1, max_ac=2, ex_dc=ex_dc, ex_ac=ex_ac, alpha=0.7,
                        station_kw=None if kw is None else np.array(kw))
@@ -119,6 +120,24 @@ def test_allocation_cost_several_stations_and_power_limit_match_brute_force(case
     if kw is not None:  # every station within its power limit
         lim = np.where((ex_dc + ex_ac) > 0, np.maximum(kw, PD * ex_dc + PA * ex_ac), np.array(kw) * res.stations)
         assert (PD * res.dc_ports + PA * res.ac_ports <= lim + 1e-6).all()
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c[4] is None] + [(4, [2, 2], [1, 0], [0, 1], None),
+                                                                      (5, [1, 3], [0, 0], [0, 0], None)])
+def test_branch_and_bound_on_free_ports_matches_brute_force(case):
+    """Ports that cost nothing (classic CFLP with DC/AC split, several stations, existing ports):
+    the Lagrangian branch-and-bound is the default path and proves the brute-force optimum."""
+    seed, k, ex_dc, ex_ac, _ = case
+    t, e, d = tiny(seed, n=5)
+    ex_dc, ex_ac = np.array(ex_dc), np.array(ex_ac)
+    mdl = model(t, e, d, k=k, ex_dc=ex_dc, ex_ac=ex_ac, alpha=0.7, port_costs=(0.0, 0.0))
+    res = mdl.solve(mip_gap=0)
+    if res.short.sum() > 0:
+        pytest.skip("synthetic instance beyond capacity")
+    want = brute_force(t, e, d, k=k, max_dc=1, max_ac=2, ex_dc=ex_dc, ex_ac=ex_ac, alpha=0.7, cd=0.0, ca=0.0)
+    assert "bb_nodes" in res.stats  # the branch-and-bound path ran
+    assert res.status == "optimal" and res.objective == pytest.approx(want, rel=1e-6)
+    assert res.bound <= want * (1 + 1e-9)
 
 
 def test_power_limit_binds_and_existing_stations_keep_their_kw():
@@ -175,8 +194,20 @@ def test_lagrangian_bound_never_above_the_published_optimum(name):
     assert lb >= lp.objective * (1 - 1e-7)
     # the full solve with the Lagrangian step forced reaches the optimum
     mdl = cap_model(inst0)
-    mdl.use_lagrangian = True
+    mdl.use_lagrangian, mdl.use_branch_and_bound = True, False
     res = mdl.solve(mip_gap=0)
+    assert res.status == "optimal" and res.objective == pytest.approx(opt, rel=1e-6)
+
+
+@pytest.mark.parametrize("name", ["cap41", "cap71", "cap104", "cap131", "cap134"])
+def test_branch_and_bound_proves_the_published_optimum(name):
+    """Classic CFLP (ports free): the Lagrangian branch-and-bound is the default path; its root
+    bound and final bound never exceed the published optimum, and it proves that optimum."""
+    folder = Path(shared_dir()) / "orlib_cap"
+    opt = cap_optima(folder)[name]
+    res = cap_model(read_cap(folder / f"{name}.txt")).solve(mip_gap=0)
+    assert "bb_nodes" in res.stats
+    assert res.stats["bb_root_bound"] <= opt * (1 + 1e-9) and res.bound <= opt * (1 + 1e-9)
     assert res.status == "optimal" and res.objective == pytest.approx(opt, rel=1e-6)
 
 
@@ -191,11 +222,12 @@ def test_cover_knapsack_matches_enumeration():
         assert exact and lb == pytest.approx(best) and q @ x >= need - 1e-9 and c @ x == pytest.approx(best)
 
 
-@pytest.mark.parametrize("lagrangian", [True, False])
-def test_a_solve_keeps_its_time_limit(lagrangian):
+@pytest.mark.parametrize("method", ["lagrangian", "lp", "bb"])
+def test_a_solve_keeps_its_time_limit(method):
     """Generous tolerance: this checks that the solve stops, not how fast it is."""
     mdl = cap_model(cst_instance(40, 400, 3.0, 7))
-    mdl.use_lagrangian = lagrangian
+    mdl.use_lagrangian = method == "lagrangian"
+    mdl.use_branch_and_bound = method == "bb"
     with contextlib.suppress(SolverError):
         mdl.solve(mip_gap=0, time_limit=1.0)  # compiles the kernels
     t0 = time.perf_counter()
@@ -208,6 +240,7 @@ def test_a_solve_keeps_its_time_limit(lagrangian):
     if res is None:
         return
     assert res.objective >= res.bound - 1e-6 * abs(res.objective)
+    assert res.status == "optimal" or res.message.startswith("time limit reached")
     assert res.gap == pytest.approx(max(res.objective - res.bound, 0) / abs(res.objective), rel=1e-6, abs=1e-12)
 
 
@@ -245,6 +278,7 @@ def test_both_methods_agree_on_mid_size_instances_with_every_feature(seed):
             required=[2], dc_port_kw=PD, ac_port_kw=PA, max_station_kw=kw)
         mdl.use_lagrangian = lagr
         res = mdl.solve(mip_gap=0)
+        assert "bb_nodes" not in res.stats  # priced ports: the branch-and-bound is not the default
         assert res.status == "optimal" and res.bound <= res.objective * (1 + 1e-9)
         assert res.stations[2] >= 1 and res.dc_ports[0] >= 1 and res.ac_ports[1] >= 2
         assert (PD * res.dc_ports + PA * res.ac_ports <= np.where((ex_dc + ex_ac) > 0, np.maximum(kw, PD * ex_dc + PA * ex_ac),

@@ -295,7 +295,8 @@ class HighsOutcome:
 def solve_highs(mm: MatrixModel, *, time_limit: float | None = None, mip_gap: float = 0.0,
                 start: np.ndarray | None = None, threads: int | None = None,
                 log: bool = False, stop_at: float | None = None, duals: bool = False,
-                heuristic_effort: float | None = None, lp_method: str | None = None) -> HighsOutcome:
+                heuristic_effort: float | None = None, lp_method: str | None = None,
+                options: dict | None = None) -> HighsOutcome:
     """Solve ``mm`` with HiGHS in memory (highspy).
 
     Args:
@@ -311,6 +312,7 @@ def solve_highs(mm: MatrixModel, *, time_limit: float | None = None, mip_gap: fl
         lp_method: HiGHS's ``solver`` option for an LP (``"ipm"``, ``"simplex"``; None =
             HiGHS's choice). The interior point method runs with crossover, so the solution is
             a vertex and its duals are valid.
+        options: further HiGHS options by name (e.g. ``{"presolve": "off"}``).
 
     Returns:
         :class:`HighsOutcome`; ``bound`` is HiGHS's dual bound in the model's sense.
@@ -333,6 +335,8 @@ def solve_highs(mm: MatrixModel, *, time_limit: float | None = None, mip_gap: fl
         h.setOptionValue("threads", int(threads))
     if heuristic_effort is not None:
         h.setOptionValue("mip_heuristic_effort", float(heuristic_effort))
+    for name, value in (options or {}).items():
+        h.setOptionValue(name, value)
     lp = highspy.HighsLp()
     lp.num_col_ = mm.n_cols
     lp.num_row_ = mm.A.shape[0]

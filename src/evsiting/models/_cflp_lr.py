@@ -177,11 +177,30 @@ def _site_values(sptr, pi, a, ub, Q, C, F, khi, u, voff, v, vcap):
 
 
 @numba.njit(cache=True)
+def _dantzig(p, wt, lo, left, skip):
+    """Dantzig's bound of the max knapsack on items ``lo..`` (ratio order) without item ``skip``
+    with capacity ``left``."""
+    b = 0.0
+    for t in range(lo, p.size):
+        if t == skip:
+            continue
+        if wt[t] <= left:
+            left -= wt[t]
+            b += p[t]
+        else:
+            b += p[t] * left / wt[t]
+            break
+    return b
+
+
+@numba.njit(cache=True)
 def _cover_knapsack(cost, q, need, node_limit):
     """min sum cost x s.t. sum q x >= need, x binary (cost >= 0, q > 0). Returns (lower bound,
-    x as bool, exact). Depth-first branch-and-bound on the complement (a 0-1 max knapsack of
-    capacity sum q - need) with Dantzig's bound; at the node limit the best bound found so
-    far is returned (valid, not exact)."""
+    x as bool, exact). Solved as its complement (a 0-1 max knapsack of capacity sum q - need,
+    items in decreasing cost / q): a greedy start, then the reduction of Martello and Toth
+    (an item whose flip cannot beat the greedy value by Dantzig's bound is fixed), then
+    depth-first branch-and-bound over the items left, with Dantzig's bound. At the node limit
+    the root's Dantzig bound is returned (valid, not exact)."""
     nit = cost.size
     x = np.zeros(nit, dtype=np.bool_)
     if need <= 0:
@@ -190,7 +209,6 @@ def _cover_knapsack(cost, q, need, node_limit):
     if tq < need * (1 - 1e-12):
         return np.inf, x, True
     cap = tq - need
-    # complement: keep out items (profit cost, weight q) within cap, maximise profit
     ratio = np.empty(nit)
     for t in range(nit):
         ratio[t] = -cost[t] / q[t]
@@ -198,74 +216,95 @@ def _cover_knapsack(cost, q, need, node_limit):
     p = cost[o]
     wt = q[o]
     total = cost.sum()
-    best = -1.0
+    rootb = _dantzig(p, wt, 0, cap, -1)
     bestx = np.zeros(nit, dtype=np.bool_)
-    cur = np.zeros(nit, dtype=np.bool_)
-    # root Dantzig bound
-    rootb = 0.0
+    best = 0.0
+    gl = cap
+    for t in range(nit):  # greedy (skipping what does not fit)
+        if wt[t] <= gl:
+            gl -= wt[t]
+            best += p[t]
+            bestx[t] = True
+    # reduction: the LP solution's items whose removal, and the others whose insertion, cannot
+    # beat the greedy value are fixed
+    crit = nit
     left = cap
     for t in range(nit):
-        if wt[t] <= left:
-            left -= wt[t]
-            rootb += p[t]
-        else:
-            rootb += p[t] * left / wt[t]
+        if wt[t] > left:
+            crit = t
             break
-    # iterative DFS: stack of (item index, profit, capacity left, decision)
-    nodes = 0
+        left -= wt[t]
+    fix = np.zeros(nit, dtype=np.int8)  # 1 in, -1 out, 0 free
+    tol = 1e-9 * max(1.0, abs(best))
+    for t in range(nit):
+        if t < crit:
+            if _dantzig(p, wt, 0, cap, t) <= best + tol:
+                fix[t] = 1
+        elif wt[t] > cap or p[t] + _dantzig(p, wt, 0, cap - wt[t], t) <= best + tol:
+            fix[t] = -1
+    prof0 = 0.0
+    cap0 = cap
+    for t in range(nit):
+        if fix[t] == 1:
+            prof0 += p[t]
+            cap0 -= wt[t]
+    free = np.flatnonzero(fix == 0)
+    exact = True
+    if cap0 >= 0 and free.size:
+        exact = _knap_dfs(p[free], wt[free], prof0, cap0, best, bestx, free, fix, node_limit)
+        best = 0.0
+        for t in range(nit):
+            if bestx[t]:
+                best += p[t]
+    for t in range(nit):
+        x[o[t]] = not bestx[t]
+    if exact:
+        return total - best, x, True
+    return total - rootb, x, False
+
+
+@numba.njit(cache=True)
+def _knap_dfs(p, wt, prof0, cap0, best, bestx, free, fix, node_limit):
+    """Depth-first branch-and-bound of the max knapsack on the free items ``p``/``wt`` (ratio
+    order) with ``prof0`` profit and ``cap0`` capacity already fixed; improves ``bestx`` (over
+    all items: the fixed-in items plus the free ones taken) when it beats ``best``. Returns
+    whether it finished within ``node_limit`` nodes."""
+    nit = p.size
+    cur = np.zeros(nit, dtype=np.bool_)
     stack_i = np.empty(nit + 1, dtype=np.int64)
     stack_take = np.empty(nit + 1, dtype=np.int64)
     depth = 0
-    prof = 0.0
-    left = cap
+    prof = prof0
+    left = cap0
     i = 0
-    exact = True
-    # greedy start
-    g = 0.0
-    gl = cap
-    for t in range(nit):
-        if wt[t] <= gl:
-            gl -= wt[t]
-            g += p[t]
-            bestx[t] = True
-    best = g
+    nodes = 0
     while True:
         nodes += 1
         if nodes > node_limit:
-            exact = False
-            break
-        # bound from i
-        b = prof
-        bl = left
-        for t in range(i, nit):
-            if wt[t] <= bl:
-                bl -= wt[t]
-                b += p[t]
-            else:
-                b += p[t] * bl / wt[t]
-                break
-        descend = b > best + 1e-9 * max(1.0, abs(best)) and i < nit
-        if descend:
+            return False
+        b = prof + _dantzig(p, wt, i, left, -1)
+        if b > best + 1e-9 * max(1.0, abs(best)) and i < nit:
             if wt[i] <= left:
                 cur[i] = True
                 prof += p[i]
                 left -= wt[i]
-                stack_i[depth] = i
                 stack_take[depth] = 1
             else:
                 cur[i] = False
-                stack_i[depth] = i
                 stack_take[depth] = 0
+            stack_i[depth] = i
             depth += 1
             i += 1
             continue
         if i >= nit and prof > best:
             best = prof
+            for t in range(fix.size):
+                bestx[t] = fix[t] == 1
             for t in range(nit):
-                bestx[t] = cur[t]
-        # backtrack: find last taken item, flip it to not taken
+                if cur[t]:
+                    bestx[free[t]] = True
         found = False
-        while depth > 0:
+        while depth > 0:  # backtrack: the last item taken is left out
             depth -= 1
             t = stack_i[depth]
             if stack_take[depth] == 1:
@@ -279,12 +318,7 @@ def _cover_knapsack(cost, q, need, node_limit):
                 break
             cur[t] = False
         if not found:
-            break
-    for t in range(nit):
-        x[o[t]] = not bestx[t]
-    if exact:
-        return total - best, x, True
-    return total - rootb, x, False
+            return True
 
 
 @numba.njit(cache=True)
@@ -505,12 +539,13 @@ def sp_csr_like(P):
     return sp.csr_matrix((np.arange(1, P.nnz + 1, dtype=np.float64), P.indices.copy(), P.indptr.copy()), shape=P.shape)
 
 
-def _subset_plan(mm, inst: Instance, k: np.ndarray, *, exact_k: bool, seconds, gap: float, start=None):
+def _subset_plan(mm, inst: Instance, k: np.ndarray, *, exact_k: bool, seconds, gap: float, start=None,
+                 outcome: dict | None = None):
     """The best plan (in ``mm``'s columns) using only the sites with ``k > 0`` (and the
     existing ones): with ``exact_k`` exactly ``k`` stations at each (ports and flows free),
     else at most ``k`` (closing allowed). HiGHS on the subset's model, from ``start`` (a plan in
     ``mm``'s columns using only those sites) if given; None if infeasible or no plan found in
-    time."""
+    time. ``outcome`` (if given) receives HiGHS's ``status``."""
     from evsiting.models._cflp import build, solve_highs
 
     cols = np.flatnonzero((k > 0) | ~inst.new)
@@ -533,6 +568,8 @@ def _subset_plan(mm, inst: Instance, k: np.ndarray, *, exact_k: bool, seconds, g
         if (s0 < sm.col_lo - 1e-9).any() or (s0 > sm.col_hi + 1e-9).any():
             s0 = None  # uses sites or stations outside the subset
     out = solve_highs(sm, time_limit=seconds, mip_gap=gap, start=s0, heuristic_effort=0.3)
+    if outcome is not None:
+        outcome["status"] = out.status
     if out.x is None:
         return None
     x = np.zeros(mm.n_cols)

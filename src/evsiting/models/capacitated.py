@@ -54,6 +54,12 @@ With allocation cost on an instance whose strong LP is too large to solve in tim
     incumbent less the target gap are closed (opened), and HiGHS's branch-and-bound runs on the
     fixed model, with the aggregate capacity row, from the incumbent for the remaining time.
 
+With allocation cost where no port costs anything and there is no power limit (classic
+capacitated facility location: the OR-Library and CST instances), steps 3-5 are the Lagrangian
+branch-and-bound of :mod:`evsiting.models._cflp_bb` (Görtz and Klose 2012): the same relaxation
+as 3', re-optimised at every node of a depth-first tree over the stations per site, penalty
+fixing at every node, branching on the averaged relaxed stations, leaves routed exactly; no LP.
+
 With ``max_station_kw`` a site's ports obey ``dc_port_kw nd + ac_port_kw na <= max_station_kw
 x stations`` (a grid connection per station).
 
@@ -74,6 +80,7 @@ import scipy.sparse as sp
 
 from evsiting.core.errors import InfeasibleError, InputError, SolverError
 from evsiting.models._cflp import MatrixCopy, Instance, build, solve_highs
+from evsiting.models._cflp_bb import branch_and_bound, ports_free
 from evsiting.models._cflp_lr import lagrangian_solve
 from evsiting.models._cflp_start import max_ports, start_plan
 from evsiting.models._core import LocationResult, _Model, check_limits, check_per_site, check_solver, check_standard, pair_within
@@ -326,7 +333,20 @@ class CapacitatedSiting(_Model):
         at its maxima (a max-flow LP; equal to the energy wherever capacity suffices). With a
         power limit, each site's ports are capped at the whole ports its stations hold
         (:func:`~evsiting.models._cflp_start.max_ports`), so the energy kept is servable with
-        integer ports."""
+        integer ports. Without DC shares and power limits, with every point reaching every site
+        (a complete transportation problem, as classic CFLP instances), all the energy is
+        servable exactly when the sites' total capacity covers it, and no LP is needed (the
+        max-flow LP of a 200 x 2,000 CST instance did not finish in 60 s)."""
+        n, m = inst.pairs.shape
+        if inst.station_kw is None and not (inst.D > 0).any() and inst.pairs.nnz == n * m:
+            kst = np.where(inst.new, 1 if inst.max_stations is None else inst.max_stations, 1)
+            hd, ha = inst.hi_dc * kst, inst.hi_ac * kst
+            if inst.site_hi_dc is not None:
+                hd = np.minimum(hd, inst.site_hi_dc)
+            if inst.site_hi_ac is not None:
+                ha = np.minimum(ha, inst.site_hi_ac)
+            if (inst.cap_dc * hd + inst.cap_ac * ha).sum() >= inst.E.sum():
+                return inst.E.copy()
         open_all = Instance(inst.pairs, inst.E, inst.D, inst.cap_dc, inst.cap_ac,
                             inst.lo_dc, inst.hi_dc, inst.lo_ac, inst.hi_ac, inst.F, inst.cd, inst.ca,
                             inst.new, maximize=True, max_stations=inst.max_stations,
@@ -496,6 +516,37 @@ class CapacitatedSiting(_Model):
             return bool(self.use_lagrangian)
         return bool(inst.alpha > 0) and inst.pairs.nnz > LP_PAIRS_MAX
 
+    #: the Lagrangian branch-and-bound (:mod:`evsiting.models._cflp_bb`) replaces steps 3-5 with
+    #: allocation cost where its relaxation is exact in the ports; None = that rule, True/False
+    #: = always/never
+    use_branch_and_bound: bool | None = None
+
+    def _use_branch_and_bound(self, inst: Instance) -> bool:
+        """Whether the Lagrangian branch-and-bound runs: min-cost mode with allocation cost
+        where no port costs anything and there is no power limit (classic capacitated facility
+        location, :func:`~evsiting.models._cflp_bb.ports_free`: the relaxation then prices the
+        ports exactly), or as forced by :attr:`use_branch_and_bound`."""
+        if inst.maximize:
+            return False
+        if self.use_branch_and_bound is not None:
+            return bool(self.use_branch_and_bound)
+        return bool(inst.alpha > 0) and ports_free(inst)
+
+    def _solve_branch_and_bound(self, inst: Instance, mm, gap_target: float, left, *, stats: dict):
+        """Steps 3-5 by the Lagrangian branch-and-bound (:func:`~evsiting.models._cflp_bb.branch_and_bound`).
+        Returns what :meth:`_solve_instance` returns; the root's Lagrangian bound stands in for
+        the LP bound."""
+        stats["time_limited_steps"] = []
+        x, obj, bound, finished = branch_and_bound(inst, mm, None, math.nan, gap_target=gap_target, left=left,
+                                                   stats=stats, trimmed=lambda v: _trimmed(inst, mm, v))
+        if x is None:
+            raise SolverError("CapacitatedSiting: no plan found within the time limit; raise solver.time_limit_s")
+        if not finished:
+            stats["time_limited_steps"].append("branch_and_bound")
+        gap = _gap(obj, bound, False)
+        message = "" if gap <= gap_target else f"time limit reached; best plan kept, relative gap {gap:.4g}"
+        return x, mm.blocks, bound, stats.get("bb_root_bound", bound), gap <= 1e-9, message
+
     def _solve_lagrangian(self, inst: Instance, mm, relaxed, gap_target: float, left, *, stats: dict, 
                           try_lp: bool = True):
         """Steps 3'-5' (allocation cost): the LP when small (its duals start the multipliers),
@@ -544,6 +595,8 @@ class CapacitatedSiting(_Model):
         ts = time.perf_counter()
         relaxed = MatrixCopy(mm)
         relaxed.integer[:] = False
+        if self._use_branch_and_bound(inst):
+            return self._solve_branch_and_bound(inst, mm, gap_target, left, stats=stats)
         if self._use_lagrangian(inst):
             return self._solve_lagrangian(inst, mm, relaxed, gap_target, left, stats=stats)
         t = left()
