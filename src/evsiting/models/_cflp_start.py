@@ -116,7 +116,7 @@ def start_plan(inst: Instance, mm: MatrixModel, trimmed: Callable[[np.ndarray], 
     x, obj = slope_scaling(inst, mm, trimmed, left, lp_x=lp_x)
     if x is not None and (best is None or obj < best_obj):
         best, best_obj = x, obj
-    if best is not None and inst.station_kw is not None and not mm.maximize and inst.new.any():
+    if best is not None and (inst.station_kw is not None or SEARCH_ALWAYS) and not mm.maximize and inst.new.any():
         from evsiting.models._cflp_search import improve_plan
 
         lp_bound = float(mm.c @ lp_x + mm.offset) if lp_x is not None else math.nan
@@ -124,6 +124,10 @@ def start_plan(inst: Instance, mm: MatrixModel, trimmed: Callable[[np.ndarray], 
                                       gap_target=gap_target, stats=stats)
     return best, best_obj
 
+
+#: run the station search of :func:`start_plan` also without a power limit (off: measured only
+#: with the limit so far)
+SEARCH_ALWAYS = False
 
 #: a site that serves nothing in a round of :func:`slope_scaling` (or in the LP) costs this many
 #: times a full station's capital per kWh/day in the next round: Anshun with access cost and the
