@@ -139,6 +139,95 @@ def _try(lp: RoutingLP, k: np.ndarray, cur: float, d: int, a: int) -> float | No
     return None
 
 
+class _Search:
+    """State of one :func:`station_search`: the routing LP, the stations ``k``, the LP value,
+    the "don't look" bits (a move is tried again only after a kept move at a site sharing a
+    demand point with its sites has changed the flows there) and the counts."""
+
+    def __init__(self, inst: Instance, lp: RoutingLP, *, deadline: float, stop_at: float):
+        self.inst, self.lp, self.k = inst, lp, lp.k.copy()
+        self.cur = lp.solve()
+        self.deadline, self.stop_at = deadline, stop_at
+        self.nbr = _neighbours(inst)
+        self.new_idx = np.flatnonzero(inst.new)
+        ny = self.new_idx.size
+        self.look = {kind: np.ones(ny, dtype=bool) for kind in ("drop", "add", "swap")}
+        self.tries = self.moves = 0
+
+    def late(self) -> bool:
+        return time.perf_counter() >= self.deadline
+
+    def attempt(self, d: int, a: int) -> bool:
+        """Try closing a station at ``d`` and/or opening one at ``a``; True when kept."""
+        self.tries += 1
+        val = _try(self.lp, self.k, self.cur, d, a)
+        if val is None:
+            return False
+        self.cur = val
+        self.moves += 1
+        if val <= self.stop_at:
+            raise _Enough
+        for j in (d, a):
+            if j >= 0:
+                for bits in self.look.values():
+                    bits[self.nbr[j]] = True
+                    bits[j] = True
+        return True
+
+    def drop_pass(self) -> bool:
+        """Close one station, sites with the least load per station first."""
+        lp, k = self.lp, self.k
+        x = np.asarray(lp.h.getSolution().col_value)
+        load = np.bincount(self.inst.pairs.indices, weights=x[lp.mm.blocks["w"]], minlength=self.inst.new.size)[self.new_idx]
+        changed = False
+        for d in np.argsort(load / np.maximum(k, 1.0), kind="stable"):
+            if self.late():
+                break
+            if k[d] <= lp.y_lo[d] + 0.5 or not self.look["drop"][d]:
+                continue
+            self.look["drop"][d] = False
+            if lp.reduced_costs()[d] <= MOVE_TOL_CNY:  # value(k - e_d) >= value(k) - rc_d: cannot pay
+                continue
+            changed |= self.attempt(int(d), -1)
+        return changed
+
+    def add_pass(self) -> bool:
+        """Open one station, most negative reduced cost first."""
+        lp, k = self.lp, self.k
+        rc = lp.reduced_costs()
+        cand = np.flatnonzero((k < lp.y_hi - 0.5) & (rc < -MOVE_TOL_CNY))
+        changed = False
+        for a in cand[np.argsort(rc[cand], kind="stable")]:
+            if self.late():
+                break
+            if k[a] < lp.y_hi[a] - 0.5 and self.look["add"][a] and lp.reduced_costs()[a] < -MOVE_TOL_CNY:
+                self.look["add"][a] = False
+                changed |= self.attempt(-1, int(a))
+        return changed
+
+    def swap_pass(self, *, max_swaps: int, sources: int) -> bool:
+        """Move one station to a site sharing a demand point: from the ``sources`` sites whose
+        closing is estimated cheapest, to their ``max_swaps`` neighbours of best estimate."""
+        lp, k = self.lp, self.k
+        rc = lp.reduced_costs()
+        src = np.flatnonzero((k > lp.y_lo + 0.5) & self.look["swap"])
+        changed = False
+        for d in src[np.argsort(-rc[src], kind="stable")][:sources]:
+            if self.late():
+                break
+            if k[d] <= lp.y_lo[d] + 0.5:
+                continue
+            self.look["swap"][d] = False
+            rc = lp.reduced_costs()
+            nb = self.nbr[d]
+            nb = nb[(k[nb] < lp.y_hi[nb] - 0.5) & (nb != d)]
+            for a in nb[np.argsort(rc[nb] - rc[d], kind="stable")][:max_swaps]:
+                if rc[a] - rc[d] < -MOVE_TOL_CNY and self.attempt(int(d), int(a)):
+                    changed = True
+                    break
+        return changed
+
+
 def station_search(inst: Instance, k0: np.ndarray, *, deadline: float, stop_at: float = -math.inf,
                    max_swaps: int = 5, swap_sources: int = 80, stats: dict | None = None) -> tuple[np.ndarray, float]:
     """Stations of each new site by local search on the routing LP (module doc, step 2).
@@ -147,9 +236,9 @@ def station_search(inst: Instance, k0: np.ndarray, *, deadline: float, stop_at: 
     least load per station first; (2) open one station, most negative reduced cost first; both
     repeated while they improve; then (3) move one station to a site sharing a demand point
     with it: from the ``swap_sources`` sites whose closing is estimated cheapest, to their
-    ``max_swaps`` neighbours of best estimate. A move is tried again only after a kept move at
-    a site sharing a demand point with its sites. A move is tried only when its reduced-cost
-    estimate is negative (see the module doc), and kept when it lowers the LP value.
+    ``max_swaps`` neighbours of best estimate. A move is tried only when its reduced-cost
+    estimate is negative (see the module doc), and kept when it lowers the LP value; it is
+    tried again only after a kept move at a site sharing a demand point with its sites.
 
     Args:
         inst: the reduced instance (min-cost mode).
@@ -162,104 +251,21 @@ def station_search(inst: Instance, k0: np.ndarray, *, deadline: float, stop_at: 
         ``(k, value)``: the best stations found and their routing-LP value (CNY, ports
         continuous; ``inf`` when even ``k0`` is infeasible, then ``k`` is ``k0``).
     """
-    lp = RoutingLP(inst, k0)
-    k = lp.k.copy()
-    cur = lp.solve()
-    if not math.isfinite(cur):
-        return k, cur
-    nbr = _neighbours(inst)
-    pcol = inst.pairs.indices
-    w = lp.mm.blocks["w"]
-    new_idx = np.flatnonzero(inst.new)
-    ny = new_idx.size
-    tol = MOVE_TOL_CNY
-    count = {"tries": 0, "moves": 0}
-    # "don't look" bits: a move is tried again only after a move near its sites (sharing a
-    # demand point) has changed the flows there
-    look = {kind: np.ones(ny, dtype=bool) for kind in ("drop", "add", "swap")}
-
-    def attempt(d: int, a: int) -> bool:
-        nonlocal cur
-        count["tries"] += 1
-        val = _try(lp, k, cur, d, a)
-        if val is None:
-            return False
-        cur = val
-        count["moves"] += 1
-        if cur <= stop_at:
-            raise _Enough
-        for j in (d, a):
-            if j >= 0:
-                for bits in look.values():
-                    bits[nbr[j]] = True
-                    bits[j] = True
-        return True
-
-    def drop_pass() -> bool:
-        x = np.asarray(lp.h.getSolution().col_value)
-        load = np.bincount(pcol, weights=x[w], minlength=inst.new.size)[new_idx]
-        changed = False
-        for d in np.argsort(load / np.maximum(k, 1.0), kind="stable"):
-            if time.perf_counter() >= deadline:
-                break
-            rc = lp.reduced_costs()
-            if k[d] <= lp.y_lo[d] + 0.5 or not look["drop"][d]:
-                continue
-            look["drop"][d] = False
-            if rc[d] <= tol:  # value(k - e_d) >= value(k) - rc_d: closing cannot pay
-                continue
-            if attempt(int(d), -1):
-                changed = True
-        return changed
-
-    def add_pass() -> bool:
-        rc = lp.reduced_costs()
-        cand = np.flatnonzero((k < lp.y_hi - 0.5) & (rc < -tol))
-        changed = False
-        for a in cand[np.argsort(rc[cand], kind="stable")]:
-            if time.perf_counter() >= deadline:
-                break
-            rc = lp.reduced_costs()
-            if k[a] < lp.y_hi[a] - 0.5 and rc[a] < -tol and look["add"][a]:
-                look["add"][a] = False
-                changed |= attempt(-1, int(a))
-        return changed
-
-    def swap_pass() -> bool:
-        changed = False
-        rc = lp.reduced_costs()
-        src = np.flatnonzero((k > lp.y_lo + 0.5) & look["swap"])
-        src = src[np.argsort(-rc[src], kind="stable")][:swap_sources]  # cheapest to close first
-        for d in src:
-            if time.perf_counter() >= deadline:
-                break
-            if k[d] <= lp.y_lo[d] + 0.5:
-                continue
-            look["swap"][d] = False
-            rc = lp.reduced_costs()
-            nb = nbr[d]
-            nb = nb[(k[nb] < lp.y_hi[nb] - 0.5) & (nb != d)]
-            est = rc[nb] - rc[d]
-            for a in nb[np.argsort(est, kind="stable")][:max_swaps]:
-                if rc[a] - rc[d] < -tol and attempt(int(d), int(a)):
-                    changed = True
-                    break
-        return changed
-
+    s = _Search(inst, RoutingLP(inst, k0), deadline=deadline, stop_at=stop_at)
+    if not math.isfinite(s.cur):
+        return s.k, s.cur
     try:
-        while time.perf_counter() < deadline and cur > stop_at:
-            if stats is not None and "trace" in stats:
-                stats["trace"].append((round(time.perf_counter(), 1), round(cur), count["tries"], int(k.sum())))
-            if drop_pass() | add_pass():
+        while not s.late() and s.cur > stop_at:
+            if s.drop_pass() | s.add_pass():
                 continue
-            if not swap_pass():
+            if not s.swap_pass(max_swaps=max_swaps, sources=swap_sources):
                 break
     except _Enough:
         pass
     if stats is not None:
-        stats["search_moves"] = stats.get("search_moves", 0) + count["moves"]
-        stats["search_tries"] = stats.get("search_tries", 0) + count["tries"]
-    return k, cur
+        stats["search_moves"] = stats.get("search_moves", 0) + s.moves
+        stats["search_tries"] = stats.get("search_tries", 0) + s.tries
+    return s.k, s.cur
 
 
 def port_plan(inst: Instance, mm: MatrixModel, k: np.ndarray, trimmed: Callable[[np.ndarray], np.ndarray], *,
