@@ -245,7 +245,8 @@ def station_search(inst: Instance, k0: np.ndarray, *, deadline: float, stop_at: 
         k0: ``(ny,)`` start stations (a feasible plan's).
         deadline: ``time.perf_counter()`` value at which the search stops.
         stop_at: the search also stops as soon as the LP value is at most this (CNY).
-        stats: if given, ``search_moves`` (kept) and ``search_tries`` are added to it.
+        stats: if given, ``search_moves`` (kept) and ``search_tries`` are added to it, and
+            ``"station_search"`` to its ``time_limited_steps`` when the deadline ended it.
 
     Returns:
         ``(k, value)``: the best stations found and their routing-LP value (CNY, ports
@@ -254,29 +255,38 @@ def station_search(inst: Instance, k0: np.ndarray, *, deadline: float, stop_at: 
     s = _Search(inst, RoutingLP(inst, k0), deadline=deadline, stop_at=stop_at)
     if not math.isfinite(s.cur):
         return s.k, s.cur
+    done = False  # ended by itself (no move pays, or stop_at reached), not by the clock
     try:
         while not s.late() and s.cur > stop_at:
             if s.drop_pass() | s.add_pass():
                 continue
             if not s.swap_pass(max_swaps=max_swaps, sources=swap_sources):
+                done = not s.late()
                 break
+        done = done or s.cur <= stop_at
     except _Enough:
-        pass
+        done = True
     if stats is not None:
         stats["search_moves"] = stats.get("search_moves", 0) + s.moves
         stats["search_tries"] = stats.get("search_tries", 0) + s.tries
+        if not done:  # stopped by the clock: the plan may differ from run to run
+            stats.setdefault("time_limited_steps", []).append("station_search")
     return s.k, s.cur
 
 
 def port_plan(inst: Instance, mm: MatrixModel, k: np.ndarray, trimmed: Callable[[np.ndarray], np.ndarray], *,
-              start: np.ndarray | None, time_limit: float | None, mip_gap: float = 1e-3) -> np.ndarray | None:
+              start: np.ndarray | None, time_limit: float | None, mip_gap: float = 1e-3,
+              stats: dict | None = None) -> np.ndarray | None:
     """The best plan with ``k`` stations at each new site and integer ports (module doc, step
     3): HiGHS on ``mm`` with ``y`` fixed at ``k``, from ``start`` (a feasible point with those
-    stations, or None), trimmed. None when HiGHS finds no plan in ``time_limit`` seconds."""
+    stations, or None), trimmed. None when HiGHS finds no plan in ``time_limit`` seconds; when
+    the time limit stops it, ``"port_plan"`` is added to ``stats["time_limited_steps"]``."""
     fm = MatrixCopy(mm)
     ys = mm.blocks["y"]
     fm.col_lo[ys] = fm.col_hi[ys] = np.clip(np.round(k), mm.col_lo[ys], mm.col_hi[ys])
     out = solve_highs(fm, time_limit=time_limit, mip_gap=mip_gap, start=start)
+    if stats is not None and out.status == "time_limit":  # the plan may differ from run to run
+        stats.setdefault("time_limited_steps", []).append("port_plan")
     if out.x is None:
         return None
     return trimmed(out.x)
@@ -326,7 +336,7 @@ def improve_plan(inst: Instance, mm: MatrixModel, x: np.ndarray, obj: float, tri
         if o < best_obj:
             best, best_obj = xs, o
     t = left()
-    xp = port_plan(inst, mm, k, trimmed, start=xs, time_limit=None if t is None else PORT_TIME_SHARE * t)
+    xp = port_plan(inst, mm, k, trimmed, start=xs, time_limit=None if t is None else PORT_TIME_SHARE * t, stats=stats)
     if xp is not None:
         o = float(mm.c @ xp + mm.offset)
         if o < best_obj:

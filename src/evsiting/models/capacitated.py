@@ -530,7 +530,8 @@ class CapacitatedSiting(_Model):
         # a feasible plan first (the LP's stations rounded up, or every station open), so that
         # the Lagrangian heuristic and HiGHS only improve on it and the solve always has a plan
         ts = time.perf_counter()
-        x0, obj0 = start_plan(inst, mm, lambda v: _trimmed(inst, mm, v), left, k_lp, lp_x=lp_x)
+        x0, obj0 = start_plan(inst, mm, lambda v: _trimmed(inst, mm, v), left, k_lp, lp_x=lp_x, gap_target=gap_target,
+                              stats=stats)
         stats["start_plan_s"] = round(time.perf_counter() - ts, 3)
         stats["start_plan_cny"] = None if x0 is None else round(obj0, 2)
         x, obj, bound, opt = lagrangian_solve(inst, mm, u0, x0, obj0, lp_bound=lp_bound, gap_target=gap_target, left=left, stats=stats,
