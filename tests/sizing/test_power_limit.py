@@ -70,21 +70,3 @@ def test_a_candidate_file_names_its_hubs(tmp_path, shared):
     csv.write_text("id,lon,lat,kw\nhub,105.947,26.253,lots\n", encoding="utf-8")
     with pytest.raises(InputError, match="'kw' must hold positive numbers of kW"):
         load_study(cfg)
-
-
-def test_with_the_limit_a_cell_site_holds_stations_by_its_own_factor():
-    """A demand-cell site holds ceil(factor x its cell's energy / one station's energy): with the
-    power limit the station is 920 kW x 1.33 h and the factor cell_stations_factor_power_limit."""
-    from evsiting.sizing.port_rule import stations_per_site
-
-    p = load_parameters()
-    station_kwh = station_power_limit_kw(p) * 1.33
-    cells = pd.DataFrame({"demand_id": ["x", "y"], "energy_kwh_day": [0.3 * station_kwh, 1.1 * station_kwh]})
-    sites = gpd.GeoDataFrame({"site_id": ["c-x", "c-y", "file-1"]}, geometry=gpd.points_from_xy([0, 1, 2], [0, 0, 0]),
-                             crs="EPSG:4326")
-    f = p.value("cell_stations_factor_power_limit")
-    assert f != p.value("cell_stations_factor")
-    np.testing.assert_array_equal(stations_per_site(sites, cells, p, power_limit=True),
-                                  [np.ceil(f * 0.3 - 1e-9), np.ceil(f * 1.1), 1])
-    p2 = p.with_overrides({"cell_stations_factor_power_limit": 1.0})
-    np.testing.assert_array_equal(stations_per_site(sites, cells, p2, power_limit=True), [1, 2, 1])

@@ -66,10 +66,9 @@ def stations_per_site(candidates: gpd.GeoDataFrame | None, cells: gpd.GeoDataFra
     A demand-cell candidate (``site_id`` ``c-<demand_id>``) stands for its H3 cell, an area of
     a few km² with many car parks: it may hold ``cell_stations_factor`` x its own cell's energy
     / one station's capacity at the port maxima (with ``power_limit``, at most the energy of
-    :func:`station_power_limit_kw` at the ports' full-power hours, and the factor is
-    ``cell_stations_factor_power_limit``), rounded up, at least 1. A point from a file or OSM is
-    one station. Source of the factors: parameters ``cell_stations_factor`` and
-    ``cell_stations_factor_power_limit``.
+    :func:`station_power_limit_kw` at the ports' full-power hours), rounded up, at least 1. A
+    point from a file or OSM is one station. Source of the factor: parameter
+    ``cell_stations_factor``.
     """
     if candidates is None or "demand_id" not in cells.columns:
         return np.ones(0 if candidates is None else len(candidates))
@@ -81,8 +80,7 @@ def stations_per_site(candidates: gpd.GeoDataFrame | None, cells: gpd.GeoDataFra
     own = cells.set_index("demand_id")["energy_kwh_day"]
     ids = candidates["site_id"].astype(str)
     cell_e = ids.str.slice(2).map(own).where(ids.str.startswith("c-")).fillna(0.0).to_numpy(dtype=float)
-    factor = params.value("cell_stations_factor_power_limit" if power_limit else "cell_stations_factor")
-    k = np.ceil(factor * cell_e / max(station_kwh, 1e-9))
+    k = np.ceil(params.value("cell_stations_factor") * cell_e / max(station_kwh, 1e-9))
     return np.where(ids.str.startswith("c-").to_numpy(), np.maximum(k, 1.0), 1.0)
 
 
