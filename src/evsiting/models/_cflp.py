@@ -118,11 +118,16 @@ class Instance:
     station_kw: np.ndarray | None = None
 
 
-def build(inst: Instance, *, port_links: bool = True) -> MatrixModel:
+def build(inst: Instance, *, port_links: bool = True, site_links: bool = True) -> MatrixModel:
     """The matrix form of ``inst`` (see module doc).
 
     Columns: ``y`` (one per new site, in site order), ``nd`` and ``na`` (one per site), ``w``
     (one per pair, in CSR order: kWh/day of the demand point served at the site).
+
+    ``port_links=False`` leaves out the DC-port linking rows, ``site_links=False`` the strong
+    linking rows: both are implied for integer ``y`` and ``nd`` (they only tighten the LP), so
+    the model keeps the same integer points; without them a routing LP with the stations fixed
+    is a fraction of the size (:mod:`evsiting.models._cflp_search`).
     """
     P = inst.pairs
     n, m = P.shape
@@ -172,7 +177,7 @@ def build(inst: Instance, *, port_links: bool = True) -> MatrixModel:
         r += ny
     # strong linking on pairs with a new site: w_ij <= min(E_i, site capacity) y_j
     cap_site = inst.cap_dc * inst.hi_dc + inst.cap_ac * inst.hi_ac
-    kk = k[inst.new[pcol]]
+    kk = k[inst.new[pcol]] if site_links else k[:0]
     nl = kk.size
     add(r + np.arange(nl), o_w + kk, np.ones(nl))
     add(r + np.arange(nl), ycol[pcol[kk]], -np.minimum(inst.E[prow[kk]], cap_site[pcol[kk]]))

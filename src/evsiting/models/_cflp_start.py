@@ -96,10 +96,14 @@ def flow_plan(inst: Instance, mm: MatrixModel, k: np.ndarray, trimmed: Callable[
 
 def start_plan(inst: Instance, mm: MatrixModel, trimmed: Callable[[np.ndarray], np.ndarray],
                left: Callable[[], float | None], k_guess: np.ndarray | None = None,
-               *, lp_x: np.ndarray | None = None) -> tuple[np.ndarray | None, float]:
+               *, lp_x: np.ndarray | None = None, gap_target: float | None = None,
+               stats: dict | None = None) -> tuple[np.ndarray | None, float]:
     """The cheaper of :func:`flow_plan` at ``k_guess`` (e.g. the LP's stations rounded up) and
     :func:`slope_scaling` (from the LP solution ``lp_x`` when given); ``(None, nan)`` only when neither finds a plan (the integer ports of
-    every station cannot hold all the energy).
+    every station cannot hold all the energy). With a per-station power limit (min-cost mode)
+    that plan is then improved by :func:`evsiting.models._cflp_search.improve_plan` (a local
+    search over the stations, then integer ports; with ``gap_target`` and ``lp_x`` it stops
+    once close enough to the LP bound); ``stats`` receives its counts.
 
     Returns:
         ``(x, objective)`` in ``mm``'s columns (min-cost mode).
@@ -112,8 +116,18 @@ def start_plan(inst: Instance, mm: MatrixModel, trimmed: Callable[[np.ndarray], 
     x, obj = slope_scaling(inst, mm, trimmed, left, lp_x=lp_x)
     if x is not None and (best is None or obj < best_obj):
         best, best_obj = x, obj
+    if best is not None and (inst.station_kw is not None or SEARCH_ALWAYS) and not mm.maximize and inst.new.any():
+        from evsiting.models._cflp_search import improve_plan
+
+        lp_bound = float(mm.c @ lp_x + mm.offset) if lp_x is not None else math.nan
+        best, best_obj = improve_plan(inst, mm, best, best_obj, trimmed, left, lp_bound=lp_bound,
+                                      gap_target=gap_target, stats=stats)
     return best, best_obj
 
+
+#: run the station search of :func:`start_plan` also without a power limit (off: measured only
+#: with the limit so far)
+SEARCH_ALWAYS = False
 
 #: a site that serves nothing in a round of :func:`slope_scaling` (or in the LP) costs this many
 #: times a full station's capital per kWh/day in the next round: Anshun with access cost and the

@@ -205,8 +205,10 @@ class CapacitatedSiting(_Model):
             dc_port_kw, ac_port_kw: kW one DC / AC port draws (needed with ``max_station_kw``).
             max_station_kw: kW of grid connection per station (scalar or ``(n_candidates,)``,
                 ``inf`` = no limit at that site; None = no limit anywhere): a site's ports obey
-                ``dc_port_kw * nd + ac_port_kw * na <= max_station_kw * stations``. An existing
-                station keeps at least the kW of its installed ports (it is connected already).
+                ``dc_port_kw * nd + ac_port_kw * na <= max_station_kw * stations``, and a
+                station holds at most ``floor(max_station_kw / dc_port_kw)`` DC ports (AC
+                likewise). An existing station keeps at least the kW of its installed ports (it
+                is connected already).
 
         Raises:
             InputError: malformed inputs (the argument is named).
@@ -263,6 +265,14 @@ class CapacitatedSiting(_Model):
                 kws.append(float(v))
             mdl.port_kw = tuple(kws)
             mdl.station_kw = pk
+            # each station has its own connection: its DC (AC) ports alone stay within it, so a
+            # station holds at most floor(kW / port kW) of them (920 kW: 9 DC ports of 93 kW, not
+            # the 9.89 the summed row allows); valid for every integer plan, and it tightens the
+            # LP (Anshun with access cost: LP bound +0.22 %, measured 2026-12-07)
+            for attr, kw in (("max_dc", kws[0]), ("max_ac", kws[1])):
+                if kw > 0:
+                    per = np.floor(np.where(np.isfinite(pk), pk, np.inf) / kw + 1e-9)
+                    setattr(mdl, attr, np.minimum(getattr(mdl, attr), per))
         return mdl
 
     @classmethod
@@ -571,7 +581,8 @@ class CapacitatedSiting(_Model):
         # a feasible plan first (the LP's stations rounded up, or every station open), so that
         # the Lagrangian heuristic and HiGHS only improve on it and the solve always has a plan
         ts = time.perf_counter()
-        x0, obj0 = start_plan(inst, mm, lambda v: _trimmed(inst, mm, v), left, k_lp, lp_x=lp_x)
+        x0, obj0 = start_plan(inst, mm, lambda v: _trimmed(inst, mm, v), left, k_lp, lp_x=lp_x, gap_target=gap_target,
+                              stats=stats)
         stats["start_plan_s"] = round(time.perf_counter() - ts, 3)
         stats["start_plan_cny"] = None if x0 is None else round(obj0, 2)
         x, obj, bound, opt = lagrangian_solve(inst, mm, u0, x0, obj0, lp_bound=lp_bound, gap_target=gap_target, left=left, stats=stats,
@@ -625,9 +636,15 @@ class CapacitatedSiting(_Model):
             if not mm.maximize:  # (with a binding budget, the empty plan is feasible already)
                 ts = time.perf_counter()
                 best_x, best_obj = start_plan(inst, mm, lambda v: _trimmed(inst, mm, v), left,
-                                              _stations_of(inst, mm, np.ceil(lp.x[mm.blocks["y"]] - 1e-6)), lp_x=lp.x)
+                                              _stations_of(inst, mm, np.ceil(lp.x[mm.blocks["y"]] - 1e-6)), lp_x=lp.x,
+                                              gap_target=gap_target, stats=stats)
                 stats["start_plan_s"] = round(time.perf_counter() - ts, 3)
                 stats["start_plan_cny"] = None if best_x is None else round(best_obj, 2)
+                if best_x is not None and _gap(best_obj, lp_bound, False) <= gap_target:
+                    # close enough already (with a power limit the start plan's local search
+                    # often is): no sub-MIP, no branch-and-bound
+                    stats["incumbent_gap_vs_lp"] = round(_gap(best_obj, lp_bound, False), 6)
+                    return best_x, mm.blocks, lp_bound, lp_bound, _gap(best_obj, lp_bound, False) <= 1e-9, ""
             ts = time.perf_counter()
             fixed = MatrixCopy(mm)
             ys = mm.blocks["y"]

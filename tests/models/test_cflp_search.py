@@ -1,0 +1,156 @@
+"""The local search over stations (models/_cflp_search.py) and the per-station port cap of the
+power limit, on tiny synthetic instances: the reduced-cost filter never skips a move that pays
+(every single move checked by re-solving), the search ends at a plan no single move improves
+and never above its start, the improved plan satisfies every row and is never below the brute-
+force optimum, and a station never holds more DC ports than its own connection carries."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from scipy.optimize import linprog
+
+from evsiting.models._cflp import build
+from evsiting.models._cflp_search import RoutingLP, improve_plan, station_search
+from evsiting.models._cflp_start import start_plan
+from evsiting.models.capacitated import CapacitatedSiting, _trimmed
+
+
+def _synthetic(seed: int, *, n: int = 30, m: int = 10) -> CapacitatedSiting:
+    """Synthetic: access cost, DC/AC split, 1-3 stations per site, a 920 kW limit per station."""
+    rng = np.random.default_rng(seed)
+    cost = rng.uniform(1, 20, (n, m))
+    cost[rng.random((n, m)) < 0.5] = np.inf
+    cost[np.arange(n), rng.integers(0, m, n)] = rng.uniform(1, 5, n)
+    e = rng.uniform(50, 700, n)
+    return CapacitatedSiting.from_cost_matrix(
+        cost, e, 0.9 * e, 15.0, dc_port_kwh_day=123.7, ac_port_kwh_day=9.3, max_dc_ports=30, max_ac_ports=50,
+        max_stations=rng.integers(1, 4, m), site_cost_cny=400_000, dc_port_cost_cny=80_000, ac_port_cost_cny=5_000,
+        allocation_cny_per_kwh_min=56.0, dc_port_kw=93.0, ac_port_kw=7.0, max_station_kw=920.0)
+
+
+def _feasible(mm, x) -> bool:
+    ax = mm.A @ x
+    tol = 1e-6 * np.maximum(1.0, np.abs(ax))
+    rows = np.all(ax >= mm.row_lo - tol) and np.all(ax <= mm.row_hi + tol)
+    cols = np.all(x >= mm.col_lo - 1e-6) and np.all(x <= mm.col_hi + 1e-6)
+    return bool(rows and cols and np.allclose(x[mm.integer], np.round(x[mm.integer])))
+
+
+def _start(mdl):
+    inst = mdl.reduce().instance
+    mm = build(inst)
+    k_max = np.where(inst.new, inst.max_stations, 0).astype(float)
+    from evsiting.models._cflp_start import flow_plan
+
+    x = flow_plan(inst, mm, k_max, lambda v: _trimmed(inst, mm, v), time_limit=None)
+    return inst, mm, x
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_reduced_cost_estimate_is_a_lower_bound_of_every_single_move(seed):
+    inst, mm, x = _start(_synthetic(seed))
+    k = x[mm.blocks["y"]]
+    lp = RoutingLP(inst, k)
+    v0 = lp.solve()
+    rc = lp.reduced_costs()
+    checked = 0
+    for j in range(k.size):
+        for dv in (-1.0, 1.0):
+            if not lp.y_lo[j] <= k[j] + dv <= lp.y_hi[j]:
+                continue
+            other = RoutingLP(inst, k + dv * (np.arange(k.size) == j))
+            v = other.solve()
+            assert v >= v0 + rc[j] * dv - 1e-6 * max(abs(v0), 1.0)  # convexity: value(k + d) >= value(k) + rc d
+            checked += 1
+    assert checked > 5
+
+
+@pytest.mark.parametrize("seed", [2, 3])
+def test_the_search_ends_where_no_single_move_pays_and_never_above_its_start(seed):
+    inst, mm, x = _start(_synthetic(seed))
+    k0 = x[mm.blocks["y"]]
+    v_start = RoutingLP(inst, k0).solve()
+    k, v = station_search(inst, k0, deadline=float("inf"))
+    assert v <= v_start + 1e-6
+    assert v == pytest.approx(RoutingLP(inst, k).solve(), rel=1e-9)
+    lp = RoutingLP(inst, k)
+    for j in range(k.size):
+        for dv in (-1.0, 1.0):
+            if lp.y_lo[j] <= k[j] + dv <= lp.y_hi[j]:
+                assert RoutingLP(inst, k + dv * (np.arange(k.size) == j)).solve() >= v - 1.0
+
+
+@pytest.mark.parametrize("seed", [4, 5, 6])
+def test_the_improved_plan_is_feasible_no_worse_and_never_below_the_optimum(seed):
+    mdl = _synthetic(seed, n=20, m=7)
+    inst, mm, x = _start(mdl)
+    obj = float(mm.c @ x + mm.offset)
+    tr = lambda v: _trimmed(inst, mm, v)  # noqa: E731
+    xi, oi = improve_plan(inst, mm, x, obj, tr, lambda: None)
+    assert _feasible(mm, xi) and oi == pytest.approx(float(mm.c @ xi + mm.offset)) and oi <= obj + 1e-6
+    x2, o2 = start_plan(inst, mm, tr, lambda: None)  # the start plan runs the search with a power limit
+    assert _feasible(mm, x2)
+    best = mdl.solve(time_limit=None, mip_gap=0.0)
+    assert best.status == "optimal"
+    assert oi >= best.objective * (1 - 1e-9) and o2 >= best.objective * (1 - 1e-9)
+
+
+# per-station port cap: 100 kW per station and 60 kW DC ports -> one DC port per station, while
+# the summed row alone would let two stations hold three (180 kW in one station's worth of two)
+KD, KA, PD, PA, KW = 10.0, 3.0, 60.0, 7.0, 100.0
+F, CD, CA = 50.0, 20.0, 4.0
+
+
+def _route(t, e, d, nd, na, alpha):
+    """Least allocation cost with fixed ports (the model's rules), inf if infeasible."""
+    n, m = t.shape
+    pairs = [(i, j) for i in range(n) for j in range(m) if np.isfinite(t[i, j])]
+    s = np.divide(d, e, out=np.zeros(n), where=e > 0)
+    A_ub, b_ub = [], []
+    for j in range(m):
+        A_ub.append([s[i] if jj == j else 0 for i, jj in pairs])
+        b_ub.append(KD * nd[j])
+        A_ub.append([1.0 if jj == j else 0 for i, jj in pairs])
+        b_ub.append(KD * nd[j] + KA * na[j])
+    A_eq = [[1.0 if ii == i else 0 for ii, _ in pairs] for i in range(n)]
+    res = linprog([alpha * t[i, j] for i, j in pairs], A_ub=np.array(A_ub), b_ub=np.array(b_ub),
+                  A_eq=np.array(A_eq), b_eq=e, bounds=(0, None), method="highs")
+    return res.fun if res.status == 0 else np.inf
+
+
+def _station_totals(y, max_dc, max_ac):
+    """Every (DC, AC) total of ``y`` stations each within its own ports and kW."""
+    one = [(a, b) for a in range(max_dc + 1) for b in range(max_ac + 1) if PD * a + PA * b <= KW + 1e-9]
+    out = {(0, 0)}
+    for _ in range(y):
+        out = {(a + a1, b + b1) for a, b in out for a1, b1 in one}
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_no_station_holds_more_dc_ports_than_its_connection_and_the_optimum_matches_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    n, m = 3, 2
+    t = rng.uniform(1, 10, (n, m))
+    e = rng.uniform(6, 12, n).round(2)  # at most 36 kWh/day, DC at most 29: 4 stations hold 40 DC
+    d = (e * rng.uniform(0.5, 0.8, n)).round(2)
+    k = [2, 2]
+    res = CapacitatedSiting.from_cost_matrix(
+        t, e, d, np.inf, dc_port_kwh_day=KD, ac_port_kwh_day=KA, max_dc_ports=2, max_ac_ports=3, max_stations=k,
+        site_cost_cny=F, dc_port_cost_cny=CD, ac_port_cost_cny=CA, allocation_cny_per_kwh_min=0.5,
+        dc_port_kw=PD, ac_port_kw=PA, max_station_kw=KW).solve(mip_gap=0)
+    assert res.status == "optimal" and res.short.sum() == 0
+    assert (res.dc_ports <= np.floor(KW / PD) * res.stations).all()
+    assert (res.dc_ports * PD + res.ac_ports * PA <= KW * res.stations + 1e-9).all()
+    best = np.inf
+    per_site = [[(y, a, b) for y in range(k[j] + 1) for a, b in _station_totals(y, 2, 3)] for j in range(m)]
+    for combo in itertools.product(*per_site):
+        nd = np.array([c[1] for c in combo], dtype=float)
+        na = np.array([c[2] for c in combo], dtype=float)
+        capital = F * sum(c[0] for c in combo) + CD * nd.sum() + CA * na.sum()
+        if capital < best:
+            best = min(best, capital + _route(t, e, d, nd, na, 0.5))
+    assert res.objective == pytest.approx(best, rel=1e-6)
