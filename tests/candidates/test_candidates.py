@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import pytest
 import scipy.sparse as sp
 

@@ -78,7 +78,6 @@ def test_lscp_zero_weight_points_need_no_coverage():
 @pytest.mark.parametrize("solver", ["cbc", "highs"])
 def test_mclp_lscp_solvers_agree_spatial(solver):
     cost, w = spatial_instance(400, 60, seed=3)
-    ref = {"MCLP": 0.0, "LSCP": 0.0}
     m = MCLP.from_cost_matrix(cost, weights=w, service_radius=12, p_facilities=8).solve(solver)
     l = LSCP.from_cost_matrix(cost, service_radius=25).solve(solver)
     mc = MCLP.from_cost_matrix(cost, weights=w, service_radius=12, p_facilities=8).solve("cbc")

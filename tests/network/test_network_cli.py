@@ -3,7 +3,6 @@ small synthetic fixture: tests never touch the network) and OSM candidate sites.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np

@@ -321,7 +321,6 @@ def test_run_with_a_road_network_draws_isochrones(tmp_path, shared):
     """Guiyang on the synthetic OSM fixture (a hand-made block near Guiyang, not real data):
     the service areas are isochrones on the same graph as the travel times, and hold every
     demand point the matrix puts within the standard of the station."""
-    from pathlib import Path
 
     from evsiting.config.schema import MCLPConfig, NetworkConfig
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 
 import geopandas as gpd
-import numpy as np
 import pytest
 from shapely.geometry import Point, box
 

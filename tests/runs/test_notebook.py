@@ -4,10 +4,8 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import nbformat
-import pytest
 from nbclient import NotebookClient
 
 from locations import NOTEBOOKS
