@@ -14,7 +14,7 @@ from scipy.optimize import linprog
 
 from evsiting.models._cflp import build
 from evsiting.models._cflp_search import RoutingLP, improve_plan, station_search
-from evsiting.models._cflp_start import start_plan
+from evsiting.models._cflp_start import flow_plan, start_plan
 from evsiting.models.capacitated import CapacitatedSiting, _trimmed
 
 
@@ -89,7 +89,7 @@ def test_the_improved_plan_is_feasible_no_worse_and_never_below_the_optimum(seed
     inst, mm, x = _start(mdl)
     obj = float(mm.c @ x + mm.offset)
     tr = lambda v: _trimmed(inst, mm, v)  # noqa: E731
-    xi, oi = improve_plan(inst, mm, x, obj, tr, lambda: None)
+    xi, oi = improve_plan(inst, mm, x, obj, tr, lambda: None, route=flow_plan)
     assert _feasible(mm, xi) and oi == pytest.approx(float(mm.c @ xi + mm.offset)) and oi <= obj + 1e-6
     x2, o2 = start_plan(inst, mm, tr, lambda: None)  # the start plan runs the search with a power limit
     assert _feasible(mm, x2)

@@ -302,19 +302,18 @@ SEARCH_GAP_SHARE = 0.8
 
 
 def improve_plan(inst: Instance, mm: MatrixModel, x: np.ndarray, obj: float, trimmed: Callable[[np.ndarray], np.ndarray],
-                 left: Callable[[], float | None], *, lp_bound: float = math.nan, gap_target: float | None = None,
-                 stats: dict | None = None) -> tuple[np.ndarray, float]:
+                 left: Callable[[], float | None], *, route: Callable, lp_bound: float = math.nan,
+                 gap_target: float | None = None, stats: dict | None = None) -> tuple[np.ndarray, float]:
     """A plan at most as costly as the feasible plan ``x`` (objective ``obj``, CNY):
     :func:`station_search` from its stations (at most :data:`SEARCH_TIME_SHARE` of the time
     left; with ``lp_bound`` and ``gap_target`` it stops once within :data:`SEARCH_GAP_SHARE` of
     the target), then the routed plan of those stations and :func:`port_plan` (at most
-    :data:`PORT_TIME_SHARE` of the time left). Min-cost mode only.
+    :data:`PORT_TIME_SHARE` of the time left). Min-cost mode only. ``route`` is
+    :func:`evsiting.models._cflp_start.flow_plan` (passed in: that module calls this one).
 
     Returns:
         ``(x, objective)``, the cheapest of ``x`` and the plans found.
     """
-    from evsiting.models._cflp_start import flow_plan
-
     ys = mm.blocks["y"]
     t = left()
     t0 = time.perf_counter()
@@ -330,7 +329,7 @@ def improve_plan(inst: Instance, mm: MatrixModel, x: np.ndarray, obj: float, tri
     k_all = np.zeros(inst.new.size)
     k_all[np.flatnonzero(inst.new)] = k
     best, best_obj = x, obj
-    xs = flow_plan(inst, mm, k_all, trimmed, time_limit=left())
+    xs = route(inst, mm, k_all, trimmed, time_limit=left())
     if xs is not None:
         o = float(mm.c @ xs + mm.offset)
         if o < best_obj:

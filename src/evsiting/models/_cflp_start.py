@@ -120,7 +120,7 @@ def start_plan(inst: Instance, mm: MatrixModel, trimmed: Callable[[np.ndarray], 
         from evsiting.models._cflp_search import improve_plan
 
         lp_bound = float(mm.c @ lp_x + mm.offset) if lp_x is not None else math.nan
-        best, best_obj = improve_plan(inst, mm, best, best_obj, trimmed, left, lp_bound=lp_bound,
+        best, best_obj = improve_plan(inst, mm, best, best_obj, trimmed, left, route=flow_plan, lp_bound=lp_bound,
                                       gap_target=gap_target, stats=stats)
     return best, best_obj
 
