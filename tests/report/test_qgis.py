@@ -89,11 +89,18 @@ def qgis_python():
     return exe
 
 
-def test_layers_and_styles_load_in_qgis(qgis_python, tmp_path, shared):
+@pytest.fixture(scope="module")
+def anshun_run(qgis_python, tmp_path_factory, shared):
+    """One Anshun run (default model, 8 candidate cells per county, great-circle times) whose
+    folder both QGIS checks read."""
     cfg = load_config(configs_dir() / "prefectures" / "anshun.yaml")
     cfg.candidates.per_county = 8
     cfg.impedance.method = "great_circle"
-    res = run(cfg, out_base=tmp_path)
+    return run(cfg, out_base=tmp_path_factory.mktemp("qgis-run"))
+
+
+def test_layers_and_styles_load_in_qgis(qgis_python, anshun_run, tmp_path):
+    res = anshun_run
     script = tmp_path / "check_qgis.py"
     script.write_text(CHECK)
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
@@ -154,15 +161,12 @@ print(json.dumps(counts))
 '''
 
 
-def test_qgis_draws_new_stations_in_the_colour_of_map_png(qgis_python, tmp_path, shared):
+def test_qgis_draws_new_stations_in_the_colour_of_map_png(qgis_python, anshun_run, tmp_path):
     """QGIS renders the demand, the service areas and the stations with their default styles:
     the new stations show in map.png's blue, above the grey service-area wash."""
     from evsiting.report.html import TYPE_COLOURS
 
-    cfg = load_config(configs_dir() / "prefectures" / "anshun.yaml")
-    cfg.candidates.per_county = 8
-    cfg.impedance.method = "great_circle"
-    res = run(cfg, out_base=tmp_path)
+    res = anshun_run
     script = tmp_path / "render.py"
     script.write_text(RENDER)
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")

@@ -101,7 +101,7 @@ def test_a_finished_rerun_replaces_all_folders_and_the_rollup_at_once(previous, 
     shutil.copytree(previous / "out", out)
     cfg = small_config(tmp_path, 15000)
     lines: list[str] = []
-    res = run_batch([load_config(cfg)], per_prefecture=True, workers=1, progress=lines.append)
+    res = run_batch([load_config(cfg)], per_prefecture=True, workers=2, progress=lines.append)
     assert not res.failed
     roll = json.loads((out / "small-province" / "province_summary.json").read_text())
     folders = [out / r["run"] for r in roll["prefectures"]]
