@@ -407,7 +407,10 @@ def _quiet_stdout():
 
     try:
         sys.stdout.flush()
-        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        pass
+    try:  # the process's own stdout (fd 1): in Jupyter sys.stdout's fileno() is a copy, not what C writes to
+        fd = sys.__stdout__.fileno()
     except (AttributeError, OSError, ValueError):
         yield
         return
