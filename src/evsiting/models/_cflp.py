@@ -297,6 +297,19 @@ class HighsOutcome:
     row_dual: np.ndarray | None = None
 
 
+def set_matrix(lp, A) -> None:
+    """Put the sparse constraint matrix ``A`` (rows x columns, scipy) into the highspy
+    ``HighsLp`` ``lp``, column-wise with sorted indices."""
+    import highspy
+
+    Acsc = A.tocsc()
+    Acsc.sort_indices()
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = Acsc.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = Acsc.indices.astype(np.int32)
+    lp.a_matrix_.value_ = Acsc.data.astype(np.float64)
+
+
 def solve_highs(mm: MatrixModel, *, time_limit: float | None = None, mip_gap: float = 0.0,
                 start: np.ndarray | None = None, threads: int | None = None,
                 log: bool = False, stop_at: float | None = None, duals: bool = False,
@@ -352,12 +365,7 @@ def solve_highs(mm: MatrixModel, *, time_limit: float | None = None, mip_gap: fl
     lp.row_upper_ = mm.row_hi
     lp.offset_ = float(mm.offset)
     lp.sense_ = highspy.ObjSense.kMaximize if mm.maximize else highspy.ObjSense.kMinimize
-    Acsc = mm.A.tocsc()
-    Acsc.sort_indices()
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = Acsc.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = Acsc.indices.astype(np.int32)
-    lp.a_matrix_.value_ = Acsc.data.astype(np.float64)
+    set_matrix(lp, mm.A)
     lp.integrality_ = [highspy.HighsVarType.kInteger if b else highspy.HighsVarType.kContinuous
                        for b in mm.integer]
     h.passModel(lp)

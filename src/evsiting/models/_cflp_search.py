@@ -29,7 +29,7 @@ from typing import Callable
 
 import numpy as np
 
-from evsiting.models._cflp import Instance, MatrixCopy, MatrixModel, build, solve_highs
+from evsiting.models._cflp import Instance, MatrixCopy, MatrixModel, build, set_matrix, solve_highs
 
 #: a move is kept when it lowers the routing LP's value by more than this (CNY)
 MOVE_TOL_CNY = 1.0
@@ -68,12 +68,7 @@ class RoutingLP:
         lp.col_lower_, lp.col_upper_ = lo, hi
         lp.row_lower_, lp.row_upper_ = mm.row_lo, mm.row_hi
         lp.offset_ = float(mm.offset)
-        A = mm.A.tocsc()
-        A.sort_indices()
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = A.indptr.astype(np.int32)
-        lp.a_matrix_.index_ = A.indices.astype(np.int32)
-        lp.a_matrix_.value_ = A.data.astype(np.float64)
+        set_matrix(lp, mm.A)
         h.passModel(lp)
         self.h = h
         self._optimal = highspy.HighsModelStatus.kOptimal
