@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+from scipy.optimize import linprog
 
 
 def spatial_instance(n_clients: int, n_candidates: int, seed: int = 0, size: float = 100.0,
@@ -165,3 +166,31 @@ def synthetic_cells_and_sites(n: int, m: int, seed: int, side_km: float, nev_ran
     cand = gpd.GeoDataFrame({"site_id": [f"s{j}" for j in range(m)]},
                             geometry=gpd.points_from_xy(106.6 + c[:, 0] / 100, 26.6 + c[:, 1] / 111), crs=WGS84)
     return cells, cand, mat
+
+
+def route_cost(t, e, d, nd, na, alpha, *, kd, ka, maximize=False):
+    """Least allocation cost (or, with ``maximize``, most energy served) for fixed ports, by LP
+    with the capacitated model's rules: each point sends its DC share ``d/e`` with every kWh;
+    DC share <= ``kd`` x DC ports; everything <= ``kd`` x DC + ``ka`` x AC ports per site.
+
+    Args: t ``(n, m)`` minutes (inf = unreachable), e/d ``(n,)`` energy / DC energy (kWh/day),
+        nd/na ``(m,)`` ports, alpha CNY per kWh/day and minute, kd/ka kWh/day per port.
+    Returns: (feasible, value); value is inf when infeasible. A brute-force oracle for tests.
+    """
+    n, m = t.shape
+    pairs = [(i, j) for i in range(n) for j in range(m) if np.isfinite(t[i, j])]
+    if not pairs:
+        ok = bool(e.sum() == 0 or maximize)
+        return ok, (0.0 if ok else np.inf)
+    s = np.divide(d, e, out=np.zeros(n), where=e > 0)
+    A_ub, b_ub = [], []
+    for j in range(m):
+        A_ub.append([s[i] if jj == j else 0 for i, jj in pairs]); b_ub.append(kd * nd[j])
+        A_ub.append([1.0 if jj == j else 0 for i, jj in pairs]); b_ub.append(kd * nd[j] + ka * na[j])
+    rows = [[1.0 if ii == i else 0 for ii, _ in pairs] for i in range(n)]
+    c = np.array([alpha * t[i, j] for i, j in pairs])
+    if maximize:
+        res = linprog(-(1 - c), A_ub=np.array(A_ub + rows), b_ub=np.array(b_ub + list(e)), bounds=(0, None), method="highs")
+        return True, -res.fun
+    res = linprog(c, A_ub=np.array(A_ub), b_ub=np.array(b_ub), A_eq=np.array(rows), b_eq=e, bounds=(0, None), method="highs")
+    return res.status == 0, (res.fun if res.status == 0 else np.inf)

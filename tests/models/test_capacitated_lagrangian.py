@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy.optimize import linprog
 
 from evsiting.core.errors import InputError, SolverError
 from evsiting.models import _cflp_lr
@@ -22,24 +21,11 @@ from evsiting.models.cst import cst_instance
 from evsiting.models.orlib import cap_model, cap_optima, read_cap
 from evsiting.core.settings import shared_dir
 
+from models_helpers import route_cost
+
 KD, KA = 10.0, 3.0  # kWh/day per DC / AC port (synthetic)
 PD, PA = 60.0, 7.0  # kW per DC / AC port (synthetic)
 F, CD, CA = 50.0, 20.0, 4.0
-
-
-def _flows(t, e, d, nd, na, alpha):
-    """Least allocation cost for fixed ports (LP with the model's rules), inf if infeasible."""
-    n, m = t.shape
-    pairs = [(i, j) for i in range(n) for j in range(m) if np.isfinite(t[i, j])]
-    s = np.divide(d, e, out=np.zeros(n), where=e > 0)
-    A_ub, b_ub = [], []
-    for j in range(m):
-        A_ub.append([s[i] if jj == j else 0 for i, jj in pairs]); b_ub.append(KD * nd[j])
-        A_ub.append([1.0 if jj == j else 0 for i, jj in pairs]); b_ub.append(KD * nd[j] + KA * na[j])
-    A_eq = [[1.0 if ii == i else 0 for ii, _ in pairs] for i in range(n)]
-    res = linprog([alpha * t[i, j] for i, j in pairs], A_ub=np.array(A_ub), b_ub=np.array(b_ub),
-                  A_eq=np.array(A_eq), b_eq=e, bounds=(0, None), method="highs")
-    return res.fun if res.status == 0 else np.inf
 
 
 def brute_force(t, e, d, *, k, max_dc, max_ac, ex_dc, ex_ac, alpha, station_kw=None, cd=CD, ca=CA):
@@ -67,7 +53,7 @@ def brute_force(t, e, d, *, k, max_dc, max_ac, ex_dc, ex_ac, alpha, station_kw=N
         capital = sum(F * c[0] for c in combo if not c[3]) + cd * (nd - ex_dc).sum() + ca * (na - ex_ac).sum()
         if capital >= best:
             continue
-        best = min(best, capital + _flows(t, e, d, nd, na, alpha))
+        best = min(best, capital + route_cost(t, e, d, nd, na, alpha, kd=KD, ka=KA)[1])
     return best
 
 

@@ -10,12 +10,13 @@ import itertools
 
 import numpy as np
 import pytest
-from scipy.optimize import linprog
 
 from evsiting.models._cflp import build
 from evsiting.models._cflp_search import RoutingLP, improve_plan, station_search
 from evsiting.models._cflp_start import flow_plan, start_plan
 from evsiting.models.capacitated import CapacitatedSiting, _trimmed
+
+from models_helpers import route_cost
 
 
 def _synthetic(seed: int, *, n: int = 30, m: int = 10) -> CapacitatedSiting:
@@ -104,23 +105,6 @@ KD, KA, PD, PA, KW = 10.0, 3.0, 60.0, 7.0, 100.0
 F, CD, CA = 50.0, 20.0, 4.0
 
 
-def _route(t, e, d, nd, na, alpha):
-    """Least allocation cost with fixed ports (the model's rules), inf if infeasible."""
-    n, m = t.shape
-    pairs = [(i, j) for i in range(n) for j in range(m) if np.isfinite(t[i, j])]
-    s = np.divide(d, e, out=np.zeros(n), where=e > 0)
-    A_ub, b_ub = [], []
-    for j in range(m):
-        A_ub.append([s[i] if jj == j else 0 for i, jj in pairs])
-        b_ub.append(KD * nd[j])
-        A_ub.append([1.0 if jj == j else 0 for i, jj in pairs])
-        b_ub.append(KD * nd[j] + KA * na[j])
-    A_eq = [[1.0 if ii == i else 0 for ii, _ in pairs] for i in range(n)]
-    res = linprog([alpha * t[i, j] for i, j in pairs], A_ub=np.array(A_ub), b_ub=np.array(b_ub),
-                  A_eq=np.array(A_eq), b_eq=e, bounds=(0, None), method="highs")
-    return res.fun if res.status == 0 else np.inf
-
-
 def _station_totals(y, max_dc, max_ac):
     """Every (DC, AC) total of ``y`` stations each within its own ports and kW."""
     one = [(a, b) for a in range(max_dc + 1) for b in range(max_ac + 1) if PD * a + PA * b <= KW + 1e-9]
@@ -152,5 +136,5 @@ def test_no_station_holds_more_dc_ports_than_its_connection_and_the_optimum_matc
         na = np.array([c[2] for c in combo], dtype=float)
         capital = F * sum(c[0] for c in combo) + CD * nd.sum() + CA * na.sum()
         if capital < best:
-            best = min(best, capital + _route(t, e, d, nd, na, 0.5))
+            best = min(best, capital + route_cost(t, e, d, nd, na, 0.5, kd=KD, ka=KA)[1])
     assert res.objective == pytest.approx(best, rel=1e-6)

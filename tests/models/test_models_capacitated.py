@@ -8,34 +8,13 @@ import itertools
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from scipy.optimize import linprog
 
 from evsiting.core.errors import InputError
 from evsiting.models.capacitated import CapacitatedSiting
 
+from models_helpers import route_cost
+
 KD, KA = 10.0, 3.0  # kWh/day per DC / AC port (synthetic)
-
-
-def _flow_cost(t, e, d, nd, na, alpha, maximize=False):
-    """Least allocation cost (or most energy served, maximize) for fixed ports, by LP with the
-    model's rules: each point sends its DC share with every kWh; DC share <= DC capacity;
-    everything <= DC + AC capacity. Returns (feasible, value)."""
-    n, m = t.shape
-    pairs = [(i, j) for i in range(n) for j in range(m) if np.isfinite(t[i, j])]
-    if not pairs:
-        return (e.sum() == 0 or maximize), 0.0
-    s = np.divide(d, e, out=np.zeros(n), where=e > 0)
-    A_ub, b_ub = [], []
-    for j in range(m):
-        A_ub.append([s[i] if jj == j else 0 for i, jj in pairs]); b_ub.append(KD * nd[j])
-        A_ub.append([1.0 if jj == j else 0 for i, jj in pairs]); b_ub.append(KD * nd[j] + KA * na[j])
-    rows = [[1.0 if ii == i else 0 for ii, _ in pairs] for i in range(n)]
-    c = np.array([alpha * t[i, j] for i, j in pairs])
-    if maximize:
-        res = linprog(-(1 - c), A_ub=np.array(A_ub + rows), b_ub=np.array(b_ub + list(e)), bounds=(0, None), method="highs")
-        return True, -res.fun
-    res = linprog(c, A_ub=np.array(A_ub), b_ub=np.array(b_ub), A_eq=np.array(rows), b_eq=e, bounds=(0, None), method="highs")
-    return res.status == 0, (res.fun if res.status == 0 else np.inf)
 
 
 def brute_force(t, e, d, *, max_dc=2, max_ac=2, F=50.0, cd=20.0, ca=4.0, ex_dc=None, ex_ac=None, alpha=0.0, budget=None):
@@ -67,14 +46,14 @@ def brute_force(t, e, d, *, max_dc=2, max_ac=2, F=50.0, cd=20.0, ca=4.0, ex_dc=N
                 break
             if min(cap_all, e.sum()) <= best:  # cannot serve more than the best so far
                 continue
-            _, served = _flow_cost(t, e, d, nd, na, alpha, maximize=True)
+            _, served = route_cost(t, e, d, nd, na, alpha, kd=KD, ka=KA, maximize=True)
             best = max(best, served)
         else:
             if capital >= best:  # this and every later vector cost at least the best total
                 break
             if cap_dc < d.sum() - 1e-9 or cap_all < e.sum() - 1e-9:  # all energy, DC on DC ports
                 continue
-            ok, flow = _flow_cost(t, e, d, nd, na, alpha)
+            ok, flow = route_cost(t, e, d, nd, na, alpha, kd=KD, ka=KA)
             if ok:
                 best = min(best, capital + flow)
     return best
@@ -198,7 +177,7 @@ def brute_force_budget(t, e, d, budget, **kw):
             break
         if min(KD * nd.sum() + KA * na.sum(), e.sum()) <= best[0] + 1e-7:
             continue
-        _, served = _flow_cost(t, e, d, nd, na, 0.0, maximize=True)
+        _, served = route_cost(t, e, d, nd, na, 0.0, kd=KD, ka=KA, maximize=True)
         if served > best[0] + 1e-7 or (abs(served - best[0]) <= 1e-7 and capital < best[1]):
             best = (served, capital)
     return best
