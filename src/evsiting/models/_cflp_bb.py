@@ -37,7 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from evsiting.models._cflp import Instance, MatrixModel, solve_highs
-from evsiting.models._cflp_lr import LRData, _bound, _subset_plan, lr_data, start_multipliers
+from evsiting.models._cflp_lr import _bound, _subset_plan, lr_data, start_multipliers, value_space
 from evsiting.models._cflp_start import max_ports
 
 #: subgradient iterations at the root (per round) and at a node
@@ -230,12 +230,6 @@ def fixed_bound(sptr, pi, a, ub, E, Q, C, F, att, natt, k, u, node_limit, voff, 
     return L
 
 
-def _voff(d: LRData) -> np.ndarray:
-    voff = np.zeros(d.Q.size + 1, dtype=np.int64)
-    voff[1:] = np.cumsum(d.khi + 1)
-    return voff
-
-
 def ports_free(inst: Instance) -> bool:
     """Whether the relaxation is exact in the ports: no port costs anything and there is no
     power limit (then the most ports every station holds are optimal for fixed stations, and
@@ -320,9 +314,7 @@ class _Tree:
         o = np.lexsort((d.a, site))
         self.args = (d.sptr, d.pi[o], d.a[o], d.ub[o], d.E, d.Q, d.C, d.F,
                      np.zeros(d.a.size, dtype=np.int64), np.zeros(d.Q.size, dtype=np.int64))
-        self.voff = _voff(d)
-        self.v = np.empty(self.voff[-1])
-        self.vcap = np.empty(self.voff[-1])
+        self.voff, self.v, self.vcap = value_space(d.khi)
         self.router = _Router(inst, mm, trimmed, ports_free(inst))
         self.x, self.ub = (x0, float(obj0)) if x0 is not None else (None, math.inf)
         self.gap = max(float(gap_target), 1e-9)
@@ -341,6 +333,7 @@ class _Tree:
         return ub - self.gap * abs(ub) if math.isfinite(ub) else math.inf
 
     def out_of_time(self) -> bool:
+        """True when at most ``TIME_MARGIN`` seconds of the time limit are left (never without one)."""
         t = self.left()
         return t is not None and t <= TIME_MARGIN
 

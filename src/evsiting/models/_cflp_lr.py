@@ -154,6 +154,18 @@ def _attractive(lo, hi, pi, a, ub, u):
 
 
 @numba.njit(cache=True)
+def value_space(khi):
+    """The arrays of every site's values ``v_j(k)``, k = 0..khi[j]: ``voff`` ``(m+1,)`` int64
+    offsets (site ``j``'s values at ``voff[j]..voff[j+1]-1``), and ``v`` (CNY) and ``vcap``
+    (kWh/day), both ``(voff[m],)`` and unfilled (see :func:`_site_values`)."""
+    m = khi.size
+    voff = np.zeros(m + 1, dtype=np.int64)
+    for j in range(m):
+        voff[j + 1] = voff[j] + khi[j] + 1
+    return voff, np.empty(voff[m]), np.empty(voff[m])
+
+
+@numba.njit(cache=True)
 def _site_values(sptr, pi, a, ub, Q, C, F, khi, u, voff, v, vcap):
     """Fill ``v[voff[j] + k]`` = ``v_j(k)`` and ``vcap[...]`` = ``cap_j(k)`` for k = 0..khi[j]."""
     m = Q.size
@@ -403,11 +415,7 @@ def subgradient(sptr, pi, a, ub, E, Q, C, F, klo, khi, u0, ub_obj, max_iter, lam
     best relaxed solution, iterations)."""
     m = Q.size
     n = E.size
-    voff = np.zeros(m + 1, dtype=np.int64)
-    for j in range(m):
-        voff[j + 1] = voff[j] + khi[j] + 1
-    v = np.empty(voff[m])
-    vcap = np.empty(voff[m])
+    voff, v, vcap = value_space(khi)
     u = u0.copy()
     best_u = u0.copy()
     best = -np.inf
@@ -456,11 +464,7 @@ def penalties(sptr, pi, a, ub, E, Q, C, F, klo, khi, u, node_limit):
     free bound ``L`` itself. Where the relaxed solution already closes (opens) a site, its
     forced-closed (forced-open) value is ``L``."""
     m = Q.size
-    voff = np.zeros(m + 1, dtype=np.int64)
-    for j in range(m):
-        voff[j + 1] = voff[j] + khi[j] + 1
-    v = np.empty(voff[m])
-    vcap = np.empty(voff[m])
+    voff, v, vcap = value_space(khi)
     _site_values(sptr, pi, a, ub, Q, C, F, khi, u, voff, v, vcap)
     k = np.zeros(m, dtype=np.int64)
     L, _ = _bound(E, u, klo, khi, voff, v, vcap, -1, False, k, node_limit)
