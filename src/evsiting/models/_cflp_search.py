@@ -150,6 +150,7 @@ class _Search:
         self.tries = self.moves = 0
 
     def late(self) -> bool:
+        """True once the search's deadline (``time.perf_counter()`` seconds) has passed."""
         return time.perf_counter() >= self.deadline
 
     def attempt(self, d: int, a: int) -> bool:

@@ -168,6 +168,7 @@ class _RecordingParameters(Parameters):
         return p
 
     def with_overrides(self, overrides, source: str = "config", config: str | None = None) -> Parameters:
+        """:meth:`Parameters.with_overrides`, not logged as a read (overriding a value is not reading it)."""
         stage, self._log.stage = self._log.stage, None  # overriding a value is not reading it
         try:
             out = super().with_overrides(overrides, source, config)
