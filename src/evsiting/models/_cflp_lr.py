@@ -459,24 +459,65 @@ def subgradient(sptr, pi, a, ub, E, Q, C, F, klo, khi, u0, ub_obj, max_iter, lam
 
 
 @numba.njit(cache=True)
-def penalties(sptr, pi, a, ub, E, Q, C, F, klo, khi, u, node_limit):
-    """For each site: ``L(u)`` with it forced closed (``lo0``) and forced open (``lo1``), and the
-    free bound ``L`` itself. Where the relaxed solution already closes (opens) a site, its
-    forced-closed (forced-open) value is ``L``."""
+def _penalty_values(sptr, pi, a, ub, E, Q, C, F, klo, khi, u, node_limit):
+    """The site-value tables at ``u`` and the free bound ``L(u)`` with its stations ``k0``:
+    what :func:`_penalty_range` needs."""
     m = Q.size
     voff, v, vcap = value_space(khi)
     _site_values(sptr, pi, a, ub, Q, C, F, khi, u, voff, v, vcap)
     k = np.zeros(m, dtype=np.int64)
     L, _ = _bound(E, u, klo, khi, voff, v, vcap, -1, False, k, node_limit)
-    k0 = k.copy()
-    lo0 = np.full(m, L)
-    lo1 = np.full(m, L)
-    kk = np.zeros(m, dtype=np.int64)
-    for j in range(m):
+    return L, k.copy(), voff, v, vcap
+
+
+@numba.njit(cache=True)
+def _penalty_range(E, u, klo, khi, voff, v, vcap, k0, node_limit, j0, j1, lo0, lo1):
+    """Sites ``j0 <= j < j1`` of :func:`penalties`, written into ``lo0`` / ``lo1``."""
+    kk = np.zeros(k0.size, dtype=np.int64)
+    for j in range(j0, j1):
         if k0[j] > 0:
             lo0[j], _ = _bound(E, u, klo, khi, voff, v, vcap, j, False, kk, node_limit)
         else:
             lo1[j], _ = _bound(E, u, klo, khi, voff, v, vcap, j, True, kk, node_limit)
+
+
+#: share of the time left that the site tests of :func:`penalties` may take in
+#: :func:`_fix_and_prove` (the rest goes to HiGHS on the fixed model)
+PENALTY_TIME_SHARE = 0.25
+#: sites per call of :func:`_penalty_range` between two looks at the clock in :func:`penalties`
+PENALTY_CHUNK = 256
+
+
+def penalties(sptr, pi, a, ub, E, Q, C, F, klo, khi, u, node_limit, *, deadline: float | None = None,
+              stats: dict | None = None):
+    """For each site: ``L(u)`` with it forced closed (``lo0``) and forced open (``lo1``), and the
+    free bound ``L`` itself. Where the relaxed solution already closes (opens) a site, its
+    forced-closed (forced-open) value is ``L``.
+
+    ``deadline`` (a ``time.perf_counter()`` value, None = none): the sites are evaluated in
+    chunks of :data:`PENALTY_CHUNK` and the rest keep ``L`` (nothing fixed there, which is
+    always valid) once it has passed; then ``"penalties"`` is added to
+    ``stats["time_limited_steps"]``. Each site's test is one covering knapsack over all sites,
+    so the whole loop is quadratic in the sites: the province with the power limit (8,688
+    sites) spent more than 10 minutes here before this limit (2026-12-07).
+
+    Returns:
+        ``(L, lo0, lo1, k0)``: the bound, ``(m,)`` forced-closed and forced-open bounds, and the
+        ``(m,)`` stations of the free bound's solution.
+    """
+    import time
+
+    L, k0, voff, v, vcap = _penalty_values(sptr, pi, a, ub, E, Q, C, F, klo, khi, u, node_limit)
+    m = Q.size
+    lo0 = np.full(m, L)
+    lo1 = np.full(m, L)
+    for j0 in range(0, m, PENALTY_CHUNK):
+        if deadline is not None and time.perf_counter() >= deadline:
+            if stats is not None:
+                stats.setdefault("time_limited_steps", []).append("penalties")
+                stats["penalty_sites_tested"] = j0
+            break
+        _penalty_range(E, u, klo, khi, voff, v, vcap, k0, node_limit, j0, min(m, j0 + PENALTY_CHUNK), lo0, lo1)
     return L, lo0, lo1, k0
 
 
@@ -680,8 +721,10 @@ def _fix_and_prove(inst: Instance, mm, d: LRData, u, x, *, obj: float, bound: fl
     T = obj - max(gap_target, 0.5e-9) * abs(obj) if math.isfinite(obj) else math.inf
     t1 = time.perf_counter()
     # m knapsacks: exact ones only while small, else their LP bounds (valid, weaker)
+    t_left = left()
     L, lo0, lo1, k0 = penalties(d.sptr, d.pi, d.a, d.ub, d.E, d.Q, d.C, d.F, d.klo, d.khi, u,
-                                nodes // 10 if items * d.Q.size <= 200_000 else 0)
+                                nodes // 10 if items * d.Q.size <= 200_000 else 0,
+                                deadline=None if t_left is None else t1 + PENALTY_TIME_SHARE * t_left, stats=stats)
     if not (np.isfinite(L) and np.isfinite(T)) or L >= T:
         lo0 = lo1 = np.full(inst.new.size, -np.inf)  # nothing to fix
     close = (lo1 >= T) & inst.new
