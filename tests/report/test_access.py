@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 from shapely.geometry import Point
@@ -201,3 +202,26 @@ def test_compare_gives_the_prefecture_part_of_a_province_run_and_why_it_differs(
     assert "H3 resolution 6" in notes[1] and "118 / 2,279" in notes[1]
     text = format_table(df)
     assert "why they differ: Anshun 2026" in text and ",-0.0" not in df.to_csv(index=False)
+
+
+def test_stations_by_urban_population_on_a_hand_made_table():
+    """Synthetic: three prefectures whose stations are exactly proportional to their urban
+    residents (r = 1, no share gap) while NEVs are not; then one prefecture short of stations."""
+    from evsiting.report.tables import stations_by_urban_population
+
+    counties = pd.DataFrame({"prefecture_adcode": [1, 1, 2, 3], "urban_population": [300_000, 100_000, 200_000, 100_000]})
+    rows = [{"adcode": 1, "name_en": "A", "stations": 40, "nev_count": 1_000},
+            {"adcode": 2, "name_en": "B", "stations": 20, "nev_count": 5_000},
+            {"adcode": 3, "name_en": "C", "stations": 10, "nev_count": 3_000}]
+    rec = stations_by_urban_population(rows, counties)
+    assert [r["urban_population"] for r in rows] == [400_000, 200_000, 100_000]
+    assert rec["r_urban_population"] == pytest.approx(1.0)
+    assert rec["r_nev"] < 0.5
+    assert abs(rec["max_share_gap"]) < 1e-9
+    assert rec["stations_per_10k_urban"] == pytest.approx(70 / 70)
+    rows[0]["stations"] = 10  # A: 4/7 of the urban residents, 1/4 of the stations
+    rec = stations_by_urban_population(rows, counties)
+    assert rec["max_share_gap_prefecture"] == "A"
+    assert rec["max_share_gap"] == pytest.approx(10 / 40 - 4 / 7, abs=1e-4)
+    assert rows[0]["station_share"] == pytest.approx(0.25)
+    assert stations_by_urban_population(rows[:2], counties) is None  # too few prefectures for an r

@@ -35,6 +35,14 @@ def _print_summary(res) -> None:
             f"{r['name_en']:<14}{r['nev_count']:>9,}{r['stations']:>10,}{r['ports_dc']:>10,}{r['ports_ac']:>10,}"
             f"{r['coverage_share']:>10.1%}{ratio:>13}"
         )
+    u = s.get("stations_by_urban_population")
+    if u:
+        typer.echo(
+            f"stations per prefecture against the census urban population: r = {u['r_urban_population']} "
+            f"(against NEVs r = {u['r_nev']}); {u['stations_per_10k_urban']:.2f} stations per 10,000 urban residents; "
+            f"largest gap between a prefecture's share of the stations and of the urban population: "
+            f"{u['max_share_gap_prefecture']} {u['max_share_gap']:+.1%}"
+        )
     _print_zones(s)
     for line in cross_border_lines(s):
         typer.echo(line)

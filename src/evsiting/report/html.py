@@ -477,6 +477,8 @@ PREFECTURE_COLUMNS = [("name_en", "prefecture"), ("nev_count", "NEVs"), ("statio
                       ("ports_ac", "AC ports"), ("coverage_share", "NEVs within standard"),
                       ("energy_served_kwh_day", "served kWh/day"), ("unserved_energy_kwh_day", "unserved kWh/day"),
                       ("nev_per_public_charger", "NEVs per port"), ("cost_cny", "cost CNY"),
+                      ("urban_population", "urban residents (census 2020)"), ("station_share", "share of stations"),
+                      ("urban_population_share", "share of urban residents"),
                       ("energy_served_in_other_prefectures_kwh_day", "its kWh/day served across the border"),
                       ("energy_served_for_other_prefectures_kwh_day", "kWh/day it serves for neighbours")]
 
@@ -572,8 +574,9 @@ def _pct_rows(rows: Sequence[dict]) -> list[dict]:
     out = []
     for r in rows:
         r = dict(r)
-        if isinstance(r.get("coverage_share"), (int, float)):
-            r["coverage_share"] = f"{100 * r['coverage_share']:.1f} %"
+        for key in ("coverage_share", "station_share", "urban_population_share"):
+            if isinstance(r.get(key), (int, float)):
+                r[key] = f"{100 * r[key]:.1f} %"
         out.append(r)
     return out
 
@@ -600,9 +603,16 @@ def run_report(summary: dict, manifest: dict | None, map_bytes: bytes | None, ch
     sections = [("Headline", kv_table(headline(tot, cost) + [("NEVs", f"{int(tot['nev_count']):,}"),
                                                               ("public charging energy", f"{float(tot['energy_kwh_day']):,.0f} kWh/day")]))]
     prows = list(summary.get("prefectures", []))
-    pcols = [c for c in PREFECTURE_COLUMNS  # the cross-border columns only for a run over several prefectures
-             if not c[0].startswith("energy_served_") or (len(prows) > 1 and any(c[0] in r for r in prows))]
-    sections.append(("By prefecture", table_html(_pct_rows(prows + [{"name_en": "Total", **tot}]), pcols)))
+    pcols = [c for c in PREFECTURE_COLUMNS  # the cross-border and share columns only for a run over several prefectures
+             if not c[0].startswith(("energy_served_", "urban_population", "station_share"))
+             or (len(prows) > 1 and any(c[0] in r for r in prows))]
+    urb = summary.get("stations_by_urban_population")
+    note = "" if not urb else (
+        f"<p>Stations per prefecture against the census urban population: Pearson r = {urb['r_urban_population']} "
+        f"(against NEVs r = {urb['r_nev']}); {urb['stations_per_10k_urban']:.2f} stations per 10,000 urban residents; "
+        f"the largest gap between a prefecture's share of the stations and its share of the urban residents: "
+        f"{_esc(urb['max_share_gap_prefecture'])} {100 * urb['max_share_gap']:+.1f} points.</p>")
+    sections.append(("By prefecture", table_html(_pct_rows(prows + [{"name_en": "Total", **tot}]), pcols) + note))
     sections.append((f"Warnings ({len(warnings)})", warnings_html(warnings)))
     if summary.get("complete") is False:
         sections.insert(0, ("INCOMPLETE", f"<p>No run for {_esc(', '.join(summary.get('missing', [])))}: the totals leave it out.</p>"))

@@ -234,3 +234,43 @@ def county_table(cells: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, stations: gpd
                      "access_min_p95": a["access_min_p95"],
                      "nev_per_public_port": round(a["nev_count"] / ports, 3) if ports else None})
     return pd.DataFrame(rows, columns=COUNTY_COLUMNS)
+
+
+def stations_by_urban_population(prefectures: list[dict], census_counties: pd.DataFrame) -> dict | None:
+    """Do stations per prefecture follow its urban population, not only its NEVs? Adds
+    ``urban_population`` (persons, census 2020: the counties' urban population),
+    ``urban_population_share`` and ``station_share`` (fractions of the study's) to each row of
+    ``prefectures`` (``summarise``'s rows, in place) and returns the study-wide record
+    ``stations_by_urban_population``: Pearson's r over the prefectures of stations with urban
+    population (``r_urban_population``) and with NEVs (``r_nev``), the largest gap between a
+    prefecture's station share and its urban population share (``max_share_gap``, a fraction,
+    with its ``max_share_gap_prefecture``), and ``stations_per_10k_urban`` (study-wide).
+
+    Args:
+        prefectures: list of dicts with ``adcode``, ``name_en``, ``stations``, ``nev_count``.
+        census_counties: :class:`evsiting.demand.cells.CensusTables` ``counties``: columns
+            ``prefecture_adcode`` and ``urban_population`` (persons).
+
+    Returns:
+        the record, or None with fewer than 3 prefectures (no correlation to speak of).
+    """
+    urban = census_counties.groupby("prefecture_adcode")["urban_population"].sum()
+    for r in prefectures:
+        r["urban_population"] = int(urban.get(r["adcode"], 0))
+    if len(prefectures) < 3:
+        return None
+    st = np.array([r["stations"] for r in prefectures], dtype=float)
+    up = np.array([r["urban_population"] for r in prefectures], dtype=float)
+    nev = np.array([r["nev_count"] for r in prefectures], dtype=float)
+    st_share, up_share = st / max(st.sum(), 1.0), up / max(up.sum(), 1.0)
+    for r, a, b in zip(prefectures, st_share, up_share):
+        r["station_share"], r["urban_population_share"] = round(float(a), 4), round(float(b), 4)
+    gap = st_share - up_share
+    worst = int(np.argmax(np.abs(gap)))
+
+    def r_of(a: np.ndarray, b: np.ndarray) -> float | None:
+        return None if a.std() == 0 or b.std() == 0 else round(float(np.corrcoef(a, b)[0, 1]), 4)
+
+    return {"r_urban_population": r_of(st, up), "r_nev": r_of(st, nev),
+            "max_share_gap": round(float(gap[worst]), 4), "max_share_gap_prefecture": prefectures[worst]["name_en"],
+            "stations_per_10k_urban": round(float(st.sum() / max(up.sum(), 1.0) * 1e4), 3)}

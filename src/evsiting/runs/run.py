@@ -32,7 +32,7 @@ from evsiting.stages.s5_model import (
     solve_model,
 )
 from evsiting.stages.s6_sizing import size_solution
-from evsiting.report.tables import access_by_zone, county_table, stations_layer
+from evsiting.report.tables import access_by_zone, county_table, stations_by_urban_population, stations_layer
 from evsiting.stages.s7_outputs import (
     add_costs_and_references,
     depots,
@@ -175,6 +175,9 @@ def run_summary(cfg: RunConfig, study: Study, demand, reached, solution, *, size
         std = cfg.model.service_standard_min
         summary["zones"] = access_by_zone(cells, stations, names, std)
         summary["counties"] = county_table(cells, sites.assign(facility_type="chosen"), stations, std, names).to_dict(orient="records")
+    urban = stations_by_urban_population(summary["prefectures"], study.census.counties)
+    if urban is not None:
+        summary["stations_by_urban_population"] = urban
     summary["depots"] = depots(study.inputs.urbanisation, params, study.chosen, year=cfg.year, fleet_block=cfg.fleet,
                                nev_province=demand.nev_province, fleet=demand.fleet)
     summary["building_weights"] = building_summary(demand.buildings_info)
