@@ -176,6 +176,13 @@ def test_lagrangian_bound_never_above_the_published_optimum(name):
         assert lb <= opt * (1 + 1e-9)
         L, lo0, lo1, _ = _cflp_lr.penalties(d.sptr, d.pi, d.a, d.ub, d.E, d.Q, d.C, d.F, d.klo, d.khi, u, 2000)
         assert L <= opt * (1 + 1e-9)
+        # a deadline already passed: no site tested, so nothing can be fixed, and the step says so
+        stats: dict = {}
+        L2, lo0b, lo1b, _ = _cflp_lr.penalties(d.sptr, d.pi, d.a, d.ub, d.E, d.Q, d.C, d.F, d.klo, d.khi, u, 2000,
+                                               deadline=time.perf_counter() - 1.0, stats=stats)
+        assert L2 == L and (lo0b == L).all() and (lo1b == L).all()
+        assert stats["time_limited_steps"] == ["penalties"] and stats["penalty_sites_tested"] == 0
+        assert (lo0 >= L - 1e-6).all() and (lo1 >= L - 1e-6).all() and ((lo0 > L) | (lo1 > L)).any()
     # at the LP's duals the bound is at least the LP's (the knapsack adds integrality)
     assert lb >= lp.objective * (1 - 1e-7)
     # the full solve with the Lagrangian step forced reaches the optimum
