@@ -210,3 +210,23 @@ def test_per_site_port_totals_bound_the_plan():
                                              max_ac_ports=2, site_cost_cny=50.0, dc_port_cost_cny=20.0,
                                              ac_port_cost_cny=4.0, max_site_dc_ports=cap_dc).solve(mip_gap=0)
     assert (res.dc_ports <= cap_dc).all()
+
+
+def test_a_solve_says_time_limit_only_when_the_clock_stopped_a_step():
+    """The message behind ``determinism``: "time limit reached" only when a step was stopped by
+    the clock; a solve that ends above its gap target without one is still repeatable."""
+    from types import SimpleNamespace
+
+    from evsiting.models.capacitated import _short_message
+    from evsiting.stages.s5_model import determinism
+
+    assert _short_message(0.004, 0.005, {"time_limited_steps": ["lp"]}) == ""
+    timed = _short_message(0.019, 0.005, {"time_limited_steps": ["branch_and_bound"]})
+    untimed = _short_message(0.019, 0.005, {"time_limited_steps": []})
+    assert timed.startswith("time limit reached") and "0.019" in untimed and "time limit reached" not in untimed
+
+    def result(msg, steps):
+        return SimpleNamespace(status="feasible", message=msg, stats={"time_limited_steps": steps})
+
+    assert determinism(result(untimed, []), 60)["deterministic"]
+    assert not determinism(result(timed, ["branch_and_bound"]), 60)["deterministic"]

@@ -152,6 +152,20 @@ LP_PAIRS_MAX = 150000
 STRONG_LP_METHOD = "ipm"
 
 
+
+def _short_message(gap: float, gap_target: float, stats: dict) -> str:
+    """The result's message when a solve ends: empty at or below ``gap_target``; above it, "time
+    limit reached" only when a step was stopped by the clock (``stats["time_limited_steps"]``),
+    else that the method ended short of the target without a time limit (a restricted solve
+    of a plan or a build-out year, say, whose HiGHS run proves its own smaller model): such a
+    plan is still the same on every run, so :func:`evsiting.stages.s5_model.determinism`
+    must not read it as clock-dependent."""
+    if gap <= gap_target:
+        return ""
+    if stats.get("time_limited_steps"):
+        return f"time limit reached; best plan kept, relative gap {gap:.4g}"
+    return f"the method ended above the gap target on its own (no step ran out of time); best plan kept, relative gap {gap:.4g}"
+
 class CapacitatedSiting(_Model):
     """Capacitated charger siting (see the module doc for the model and the method).
 
@@ -378,8 +392,11 @@ class CapacitatedSiting(_Model):
         mm.c[:] = 0.0
         mm.c[mm.blocks["w"]] = 1.0
         out = solve_highs(mm, time_limit=time_limit)
+        if out.x is None and out.status == "time_limit":
+            raise SolverError(f"CapacitatedSiting: the time limit ({time_limit:.4g} s) ran out in the feasibility "
+                              "check (the max-flow LP with every station open) before any plan; raise the time limit")
         if out.x is None:
-            raise SolverError("CapacitatedSiting: the max-flow LP of the feasibility check failed")
+            raise SolverError(f"CapacitatedSiting: the max-flow LP of the feasibility check failed (HiGHS: {out.status})")
         w = out.x[mm.blocks["w"]]
         n = inst.pairs.shape[0]
         served = np.bincount(np.repeat(np.arange(n), np.diff(inst.pairs.indptr)), weights=w, minlength=n)
@@ -554,7 +571,7 @@ class CapacitatedSiting(_Model):
         if not finished:
             stats["time_limited_steps"].append("branch_and_bound")
         gap = _gap(obj, bound, False)
-        message = "" if gap <= gap_target else f"time limit reached; best plan kept, relative gap {gap:.4g}"
+        message = _short_message(gap, gap_target, stats)
         return x, mm.blocks, bound, stats.get("bb_root_bound", bound), gap <= 1e-9, message
 
     def _solve_lagrangian(self, inst: Instance, mm, relaxed, gap_target: float, left, *, stats: dict, 
@@ -590,7 +607,11 @@ class CapacitatedSiting(_Model):
         if x is None:
             raise SolverError("CapacitatedSiting: no plan found within the time limit; raise solver.time_limit_s")
         gap = _gap(obj, bound, False)
-        message = "" if gap <= gap_target else f"time limit reached; best plan kept, relative gap {gap:.4g}"
+        if gap > gap_target and left() is not None and not stats.get("time_limited_steps"):
+            # the rounds' iteration counts and the sub-MIPs get shares of the time left, so a
+            # Lagrangian solve that ends short of the target ended by the clock
+            stats.setdefault("time_limited_steps", []).append("lagrangian")
+        message = _short_message(gap, gap_target, stats)
         return x, mm.blocks, bound, lp_bound if math.isfinite(lp_bound) else bound, opt or gap <= 1e-9, message
 
     def _solve_instance(self, inst: Instance, gap_target: float, left, stats: dict):
@@ -691,7 +712,7 @@ class CapacitatedSiting(_Model):
         bound = full.bound if math.isfinite(full.bound) else lp_bound
         bound = max(bound, lp_bound) if not mm.maximize else min(bound, lp_bound)
         gap = _gap(best_obj, bound, mm.maximize)
-        message = "" if gap <= gap_target else f"time limit reached; best plan kept, relative gap {gap:.4g}"
+        message = _short_message(gap, gap_target, stats)
         return best_x, mm.blocks, bound, lp_bound, full.status == "optimal" or gap <= 1e-9, message
 
     def _result(self, inst: Instance, mm_blocks: dict[str, slice], rows, cols, x, *, bound, lp_bound, proven, message,
