@@ -85,7 +85,8 @@ def _print_summary(res) -> None:
             per_nev = cost / max(tot["nev_count"], 1)
             typer.echo(f"capital cost: {cost / 1e6:,.1f} M CNY ({per_nev:,.0f} CNY per NEV); every station within "
                        f"{s['site_max_ports']['dc']:g} DC / {s['site_max_ports']['ac']:g} AC ports"
-                       + ("" if not s.get("stations_over_site_max") else " EXCEPT those flagged"))
+                       + ("" if not s.get("stations_over_site_max") else " EXCEPT those flagged")
+                       + power_line(s))
         if s.get("allocation_cny_per_kwh_min"):
             typer.echo(f"drivers' access cost: {s.get('access_cost_cny', 0) / 1e6:,.1f} M CNY over the stations' life "
                        f"({s['allocation_cny_per_kwh_min']:.4g} CNY per kWh/day and minute); total cost "
@@ -141,6 +142,18 @@ def cross_border_lines(s: dict) -> list[str]:
                    f"  its stations serve other prefectures {p['energy_served_for_other_prefectures_kwh_day']:>10,.0f}"
                    f"  of {p['energy_kwh_day']:,.0f}")
     return out
+
+
+def power_line(s: dict) -> str:
+    """The console's words on the per-station power limit of a capacitated run."""
+    lim = s.get("station_power_limit_kw")
+    if lim is None or "power_limit" not in s:
+        return ""
+    if s["power_limit"]:
+        return f" and {lim:,.0f} kW of grid connection (model.power_limit)"
+    over = s.get("stations_over_power_limit", 0)
+    return (f"; not limited to {lim:,.0f} kW a station (model.power_limit: false): its ports would need {over:,} more "
+            "stations' grid connections" if over else "")
 
 
 def _print_zones(s: dict) -> None:

@@ -45,6 +45,7 @@ from evsiting.sizing.port_rule import (
     existing_ports,
     port_capacities,
     power_limit_kwargs,
+    station_limits_kw,
     station_power_limit_kw,
     stations_per_site,
 )
@@ -287,6 +288,22 @@ def unserved_by_county(cells: gpd.GeoDataFrame, res) -> list[dict]:
     return out
 
 
+def over_power_limit(res, inp: ModelInputs) -> int:
+    """Stations of a capacitated result above their grid connection: at each site with stations,
+    installed kW (DC ports x ``dc_charger_power_kw`` + AC ports x ``ac_charger_power_kw``) against
+    stations x :func:`~evsiting.sizing.port_rule.station_limits_kw` (920 kW with the defaults);
+    a site over it counts the stations it would need beyond its own. 0 whenever the model ran
+    with ``power_limit``; without it, how many more stations the plan's ports would need."""
+    st = np.asarray(res.stations, dtype=float)
+    if not st.size or inp.candidates is None:
+        return 0
+    kw = (np.asarray(res.dc_ports, dtype=float) * inp.params.value("dc_charger_power_kw")
+          + np.asarray(res.ac_ports, dtype=float) * inp.params.value("ac_charger_power_kw"))
+    lim = station_limits_kw(inp.candidates, st.size, inp.params)
+    need = np.ceil(kw / lim - 1e-9)
+    return int(np.maximum(need - st, 0).sum())
+
+
 def _capacitated(block, inp: ModelInputs, opt: SolveOptions) -> Solution:
     gap = opt.mip_gap if opt.mip_gap is not None else CAPACITATED_MIP_GAP
     mdl = capacitated_model(block, inp)
@@ -296,6 +313,8 @@ def _capacitated(block, inp: ModelInputs, opt: SolveOptions) -> Solution:
                "lp_bound": round(float(res.lp_bound), 2), "mip_gap_target": gap}
     summary["access_cost_cny"] = round(res.travel_cny, 2)  # drivers' time: objective = capital + access
     summary["station_power_limit_kw"] = round(station_power_limit_kw(inp.params), 3)
+    summary["power_limit"] = bool(block.power_limit)
+    summary["stations_over_power_limit"] = over_power_limit(res, inp)
     summary["allocation_cny_per_kwh_min"] = round(mdl.alpha, 6)
     if block.budget_cny is not None:
         summary["budget_cny"] = block.budget_cny
