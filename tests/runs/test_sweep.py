@@ -328,3 +328,17 @@ def test_sweep_warnings_are_one_line_each_and_printed_once():
     assert lines == ["Station(s) need more ports than one site holds (30 DC / 50 AC, parameters site_max_*) (count by p: 10: 3, 20: 5)",
                      "p = 10, 20: 2 demand cell(s) x"]
     assert all("\n" not in line for line in lines)
+
+
+def test_compare_map_draws_each_runs_stations(two_runs, monkeypatch):
+    """The comparison's map panels are the runs' stations (``stations.geojson``), as each run's
+    own map.png draws them, not their sites."""
+    import evsiting.report.html as html
+    from evsiting.runs.compare import compare_map_png
+
+    seen = []
+    monkeypatch.setattr(html, "map_png", lambda panels, title: seen.extend(panels) or b"png")
+    assert compare_map_png(compare_runs(two_runs), two_runs) == b"png"
+    for d, panel in zip(two_runs, seen):
+        s = json.loads((d / "summary.json").read_text())
+        assert "station_id" in panel.stations.columns and len(panel.stations) == s["total"]["stations"]

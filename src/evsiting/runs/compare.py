@@ -357,8 +357,8 @@ def comparison_title(df: pd.DataFrame) -> str:
 
 
 def compare_map_png(df: pd.DataFrame, run_dirs: list[Path]) -> bytes | None:
-    """``map.png`` of a comparison: one map per run folder (its open stations over its demand
-    cells, same port scale), each with its headline; a plan folder (no ``sites.geojson``) gets no
+    """``map.png`` of a comparison: one map per run folder (its stations, ``stations.geojson``,
+    over its demand cells, same port scale, as the run's own map), each with its headline; a plan folder (no ``sites.geojson``) gets no
     panel; None when no folder has one."""
     import geopandas as gpd
 
@@ -370,7 +370,10 @@ def compare_map_png(df: pd.DataFrame, run_dirs: list[Path]) -> bytes | None:
         if not (d / "sites.geojson").exists():  # a plan folder: no map panel of its own
             continue
         s = json.loads((d / "summary.json").read_text(encoding="utf-8"))
-        sites = open_sites(gpd.read_file(d / "sites.geojson"))
+        # the stations as the run's own map.png draws them (each of a site's stations at its own
+        # position); a folder written before stations.geojson existed: its open sites
+        sites = (gpd.read_file(d / "stations.geojson") if (d / "stations.geojson").exists()
+                 else open_sites(gpd.read_file(d / "sites.geojson")))
         cells = gpd.read_file(d / "demand.geojson") if (d / "demand.geojson").exists() else None
         prefs = [int(p["adcode"]) for p in s.get("prefectures", [])]
         head = headline(s["total"], row["cost_cny"] if pd.notna(row["cost_cny"]) else None)
