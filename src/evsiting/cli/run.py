@@ -221,15 +221,13 @@ def register(app: typer.Typer) -> None:
         """Size and place chargers for the config's study area and write GeoJSON outputs.
 
         ``--prefecture all`` runs each prefecture in parallel and writes a province roll-up."""
+        from evsiting.config.checks import check_cli_numbers
         from evsiting.config.schema import load_config
         from evsiting.core.errors import InputError
         from evsiting.runs.run import run
 
         check_solver_option(solver)
-        if time_limit is not None and not 0 < time_limit < float("inf"):
-            raise InputError(f"must be a finite number of seconds above 0, got {time_limit:g}", field="--time-limit")
-        if workers is not None and workers < 1:
-            raise InputError(f"must be at least 1 worker process, got {workers}", field="--workers")
+        check_cli_numbers(time_limit, workers)
         cfg = load_config(config)
         if (prefecture or "").strip().lower() == "all" or executor != "local" or scheduler or workers:
             from evsiting.runs.batch import run_batch
