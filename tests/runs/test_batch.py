@@ -187,3 +187,22 @@ def test_rollup_counts_stations_over_the_site_maximum_and_carries_every_warning(
     assert s["warnings"][-1] == "no run for Zunyi: the roll-up is incomplete"
     header, *rows = summary_csv(s).splitlines()
     assert "stations_over_site_max" in header.split(",") and rows[-1].split(",")[header.split(",").index("stations_over_site_max")] == "5"
+
+
+def test_rollup_compares_stations_with_the_urban_population_of_its_runs():
+    """Synthetic summaries: three prefecture runs whose rows carry the census urban population
+    (as run_summary writes it); the roll-up sums it and gives the same record a province run
+    does. Runs written before the field existed give none."""
+    from evsiting.runs.rollup import province_summary
+
+    runs = [_summary(520100, "Guiyang", 3000, 3000, 20, 30), _summary(520400, "Anshun", 1000, 1000, 10, 40),
+            _summary(520200, "Liupanshui", 2000, 2000, 10, 10)]
+    assert "stations_by_urban_population" not in province_summary(runs, ["a", "b", "c"], 700_000, 2026)
+    for s, urban in zip(runs, (400_000, 100_000, 200_000)):
+        s["prefectures"][0]["urban_population"] = urban
+        s["prefectures"][0]["stations"] = urban // 10_000
+    roll = province_summary(runs, ["a", "b", "c"], 700_000, 2026)
+    rec = roll["stations_by_urban_population"]
+    assert roll["total"]["urban_population"] == 700_000
+    assert rec["r_urban_population"] == pytest.approx(1.0) and abs(rec["max_share_gap"]) < 1e-9
+    assert [r["station_share"] for r in roll["prefectures"]] == [round(40 / 70, 4), round(20 / 70, 4), round(10 / 70, 4)]

@@ -35,14 +35,7 @@ def _print_summary(res) -> None:
             f"{r['name_en']:<14}{r['nev_count']:>9,}{r['stations']:>10,}{r['ports_dc']:>10,}{r['ports_ac']:>10,}"
             f"{r['coverage_share']:>10.1%}{ratio:>13}"
         )
-    u = s.get("stations_by_urban_population")
-    if u:
-        typer.echo(
-            f"stations per prefecture against the census urban population: r = {u['r_urban_population']} "
-            f"(against NEVs r = {u['r_nev']}); {u['stations_per_10k_urban']:.2f} stations per 10,000 urban residents; "
-            f"largest gap between a prefecture's share of the stations and of the urban population: "
-            f"{u['max_share_gap_prefecture']} {u['max_share_gap']:+.1%}"
-        )
+    _print_urban(s)
     _print_zones(s)
     for line in cross_border_lines(s):
         typer.echo(line)
@@ -144,6 +137,19 @@ def cross_border_lines(s: dict) -> list[str]:
     return out
 
 
+def _print_urban(s: dict) -> None:
+    """Stations per prefecture against the census urban population (a run or roll-up over
+    several prefectures)."""
+    u = s.get("stations_by_urban_population")
+    if u:
+        typer.echo(
+            f"stations per prefecture against the census urban population: r = {u['r_urban_population']} "
+            f"(against NEVs r = {u['r_nev']}); {u['stations_per_10k_urban']:.2f} stations per 10,000 urban residents; "
+            f"largest gap between a prefecture's share of the stations and of the urban population: "
+            f"{u['max_share_gap_prefecture']} {u['max_share_gap']:+.1%}"
+        )
+
+
 def power_line(s: dict) -> str:
     """The console's words on the per-station power limit of a capacitated run."""
     lim = s.get("station_power_limit_kw")
@@ -189,6 +195,7 @@ def _print_batch(res) -> None:
             typer.echo(f"{r['name_en']:<14}{r['nev_count']:>9,}{r['stations']:>10,}{r['ports_dc']:>10,}{r['ports_ac']:>10,}{r['coverage_share']:>10.1%}{ratio:>13}"
                        f"{r.get('stations_over_site_max', 0):>10,}{r.get('warnings', 0):>10,}")
         typer.echo(f"target: {tgt['nev_target']:,} NEVs by {tgt['target_year']}; scenario {tgt['scenario_year']}: {tgt['nev_total']:,} ({tgt['share_of_target']:.1%})")
+        _print_urban(s)
         if s.get("validation"):
             typer.echo(render_validation(s["validation"], why=False))
         for line in s.get("warnings", []):  # every warning of the prefecture runs

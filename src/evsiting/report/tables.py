@@ -236,7 +236,7 @@ def county_table(cells: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, stations: gpd
     return pd.DataFrame(rows, columns=COUNTY_COLUMNS)
 
 
-def stations_by_urban_population(prefectures: list[dict], census_counties: pd.DataFrame) -> dict | None:
+def stations_by_urban_population(prefectures: list[dict], census_counties: pd.DataFrame | None = None) -> dict | None:
     """Do stations per prefecture follow its urban population, not only its NEVs? Adds
     ``urban_population`` (persons, census 2020: the counties' urban population),
     ``urban_population_share`` and ``station_share`` (fractions of the study's) to each row of
@@ -249,14 +249,18 @@ def stations_by_urban_population(prefectures: list[dict], census_counties: pd.Da
     Args:
         prefectures: list of dicts with ``adcode``, ``name_en``, ``stations``, ``nev_count``.
         census_counties: :class:`evsiting.demand.cells.CensusTables` ``counties``: columns
-            ``prefecture_adcode`` and ``urban_population`` (persons).
+            ``prefecture_adcode`` and ``urban_population`` (persons); None: the rows carry
+            ``urban_population`` already (a province roll-up of prefecture runs).
 
     Returns:
         the record, or None with fewer than 3 prefectures (no correlation to speak of).
     """
-    urban = census_counties.groupby("prefecture_adcode")["urban_population"].sum()
-    for r in prefectures:
-        r["urban_population"] = int(urban.get(r["adcode"], 0))
+    if census_counties is not None:
+        urban = census_counties.groupby("prefecture_adcode")["urban_population"].sum()
+        for r in prefectures:
+            r["urban_population"] = int(urban.get(r["adcode"], 0))
+    elif not all("urban_population" in r for r in prefectures):
+        return None  # summaries written before the field existed
     if len(prefectures) < 3:
         return None
     st = np.array([r["stations"] for r in prefectures], dtype=float)

@@ -37,6 +37,7 @@ from evsiting.core.errors import InputError
 from evsiting.io.writers import atomic_dir, dumps_json
 from evsiting.report.references import compare_to_references
 from evsiting.report.reality import validate_summary
+from evsiting.report.tables import stations_by_urban_population
 
 #: Count fields of a prefecture block that add up to the province total.
 SUM_FIELDS = ("nev_count", "energy_kwh_day", "stations", "ports_dc", "ports_ac", "power_kw", "nev_covered", "energy_served_kwh_day", "unserved_energy_kwh_day")
@@ -75,7 +76,9 @@ def province_summary(summaries: list[dict], run_names: list[str], target_nev: fl
         ``prefectures`` (sorted by adcode; each with ``stations_over_site_max`` and its number
         of ``warnings``), ``total``, ``reference_ratios``, ``validation``
         (:func:`evsiting.report.reality.validate_summary` of the total), ``stations_over_site_max``
-        (sum over the runs) and ``warnings``: every warning of every run
+        (sum over the runs), ``stations_by_urban_population``
+        (:func:`evsiting.report.tables.stations_by_urban_population`, when the runs' rows carry
+        ``urban_population``) and ``warnings``: every warning of every run
         (:func:`evsiting.report.warnings.run_warnings`), prefixed with its prefecture.
 
     Raises:
@@ -122,7 +125,8 @@ def province_summary(summaries: list[dict], run_names: list[str], target_nev: fl
     refs = compare_to_references(total["nev_count"], total["ports_dc"], total["ports_ac"]) if total["nev_count"] else None
     clock = [r["run"] for r, s in zip(rows, [summaries[i] for i in sorted(range(len(summaries)), key=lambda i: summaries[i]["prefectures"][0]["adcode"])])
              if not (s.get("determinism") or {}).get("deterministic", True)]
-    return {
+    urban = stations_by_urban_population(rows)
+    out = {
         "year": year,
         "scenario": scenario,
         "complete": not missing,
@@ -145,6 +149,9 @@ def province_summary(summaries: list[dict], run_names: list[str], target_nev: fl
         "warnings": [f"{r['name_en']}: {w}" for r in rows for w in run_warnings(by_name[r["adcode"]])]
         + [f"no run for {m}: the roll-up is incomplete" for m in missing],
     }
+    if urban is not None:
+        out["stations_by_urban_population"] = urban
+    return out
 
 
 def summary_csv(summary: dict) -> str:
