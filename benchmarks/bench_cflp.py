@@ -15,7 +15,9 @@ Per instance and method, the same time limit (``--time-limit``, default 60 s): s
 proven gap and seconds; **ours** is ``CapacitatedSiting.solve`` (the Lagrangian branch-and-bound of
 :mod:`evsiting.models._cflp_bb` where ports cost nothing, as in every CFLP here), **before**
 (``--before``) the same without the branch-and-bound (the LP path, or the Lagrangian path of
-:mod:`evsiting.models._cflp_lr` when the LP does not finish in time), **pulp** the strong formulation
+:mod:`evsiting.models._cflp_lr` when the LP does not finish in time) and with ports at continuous
+rates in the Lagrangian relaxation (``_cflp_lr.INTEGER_PORTS = False``; the prefectures' ports are
+priced, so "ours" keeps them integer in each site's subproblem), **pulp** the strong formulation
 of :mod:`evsiting.models._cflp` written with pulp (``benchmarks/bench_capacitated.py``'s
 ``pulp_model``) on the same reduced instance, solved by HiGHS through pulp. Ratios: pulp's
 seconds and gap over ours'.
@@ -39,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_capacitated import build_inputs, run_ours, run_pulp, the_model  # noqa: E402
 
 from evsiting.core.errors import SolverError  # noqa: E402
+from evsiting.models import _cflp_lr  # noqa: E402
 from evsiting.models.cst import cst_instance  # noqa: E402
 from evsiting.models.orlib import cap_model, cap_optima, read_cap  # noqa: E402
 from evsiting.core.settings import configs_dir, shared_dir  # noqa: E402
@@ -102,7 +105,9 @@ def main(argv=None) -> int:
         ours = run_ours(mdl, args.time_limit, gap)
         rows = [("ours", ours)]
         if args.before:
-            mdl.use_branch_and_bound = False  # the method before the branch-and-bound
+            # the method before: no branch-and-bound, and ports at continuous rates in the relaxation
+            mdl.use_branch_and_bound = False
+            _cflp_lr.INTEGER_PORTS = False
             t0 = time.perf_counter()
             try:
                 rows.append(("before", run_ours(mdl, args.time_limit, gap)))
@@ -110,6 +115,7 @@ def main(argv=None) -> int:
                 rows.append(("before", dict(status="no plan", objective=math.nan, gap=math.inf,
                                             seconds=time.perf_counter() - t0)))
             mdl.use_branch_and_bound = None
+            _cflp_lr.INTEGER_PORTS = True
         if not args.skip_pulp:
             red = mdl.reduce(args.time_limit)  # the reduction is given to pulp for free
             pl = run_pulp(red.instance, "highs", args.pulp_time_limit or args.time_limit, gap)

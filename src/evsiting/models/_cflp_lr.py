@@ -117,11 +117,17 @@ def station_capacity(inst: Instance) -> np.ndarray:
 SHARE_SPREAD_MAX = 0.05
 
 
+#: integer ports inside the sites' subproblems where ports are priced (False: the continuous
+#: rates everywhere, the method before; ``benchmarks/bench_cflp.py --before`` compares both)
+INTEGER_PORTS = True
+
+
 def integer_ports(inst: Instance) -> bool:
     """Whether the relaxation may keep sites' ports integer (mode 1 of :class:`LRData`):
-    whenever a port costs something. Where no port costs anything the continuous rates are
-    zero and exact for fixed stations, and every site stays in mode 0 (classic CFLP)."""
-    return bool((np.asarray(inst.cd) > 0).any() or (np.asarray(inst.ca) > 0).any())
+    whenever a port costs something (and :data:`INTEGER_PORTS`). Where no port costs anything
+    the continuous rates are zero and exact for fixed stations, and every site stays in mode 0
+    (classic CFLP)."""
+    return INTEGER_PORTS and bool((np.asarray(inst.cd) > 0).any() or (np.asarray(inst.ca) > 0).any())
 
 
 def port_table(inst: Instance, smin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
