@@ -915,7 +915,7 @@ def _fix_and_prove(inst: Instance, mm, d: LRData, u, x, *, obj: float, bound: fl
 
 
 def lagrangian_solve(inst: Instance, mm, u0: np.ndarray | None, best_x, best_obj: float, *, lp_bound: float,
-                     gap_target: float, left, stats: dict, trimmed):
+                     gap_target: float, left, stats: dict, trimmed, polish=None):
     """Lagrangian bound, Lagrangian heuristic, site fixing and HiGHS on the fixed model
     (min-cost mode with allocation cost; see the module doc).
 
@@ -926,6 +926,8 @@ def lagrangian_solve(inst: Instance, mm, u0: np.ndarray | None, best_x, best_obj
         lp_bound: the LP bound (-inf if not solved); gap_target: relative gap to stop at.
         left: callable, seconds left (None = no limit); stats: dict updated in place.
         trimmed: ``trimmed(x)`` drops unused stations and ports of a feasible point.
+        polish: ``polish(x, objective, bound)`` -> ``(x, objective)``, a plan at most as
+            costly (e.g. the station search), run after the subgradient rounds; None = none.
 
     Returns:
         ``(x, objective, bound, optimal)``: the best plan (None if none), its objective, a
@@ -938,4 +940,10 @@ def lagrangian_solve(inst: Instance, mm, u0: np.ndarray | None, best_x, best_obj
     bound = max(lp_bound, lb)
     if x is not None and (obj - bound) <= gap_target * abs(obj):
         return x, obj, min(bound, obj), bound >= obj * (1 - 1e-9)
+    if polish is not None and x is not None:
+        # the station search from the incumbent, once the bound is known (it stops within the
+        # target of it): a cheaper incumbent also lowers the fixing threshold below
+        x, obj = polish(x, obj, bound)
+        if (obj - bound) <= gap_target * abs(obj):
+            return x, obj, min(bound, obj), bound >= obj * (1 - 1e-9)
     return _fix_and_prove(inst, mm, d, u, x, obj=obj, bound=bound, kall=kall, nodes=nodes, gap_target=gap_target, left=left, stats=stats, trimmed=trimmed)
