@@ -168,7 +168,7 @@ POLISH_LAGRANGIAN = True
 #: 0.41 % in 38 s against 0.50 % in 9 s (both within the 0.5 % target, the Lagrangian plans
 #: 0.06 % cheaper on Guiyang, 0.05 % dearer on Anshun). The province default (42,267 points)
 #: stays on steps 3-5, where it was measured (0.26 % in 351 s against 1.40 % at 333 s for the
-#: Lagrangian path with continuous port rates)
+#: Lagrangian path with continuous port rates). 0 = never (the method before)
 LAGRANGIAN_POINTS_MAX = 10000
 #: share of the time left that step 4's sub-MIP may take when the Lagrangian steps would follow
 #: it (:meth:`CapacitatedSiting._lagrangian_after_lp`; otherwise half, the rest being HiGHS's)
@@ -554,7 +554,7 @@ class CapacitatedSiting(_Model):
         step 4 is not within the target gap: allocation cost in the min-cost model, priced ports
         (each site's subproblem keeps them integer), no power limit and at most
         :data:`LAGRANGIAN_POINTS_MAX` demand points (unless :attr:`use_lagrangian` is False)."""
-        if inst.maximize or self.use_lagrangian is False or not inst.alpha > 0:
+        if inst.maximize or self.use_lagrangian is False or not inst.alpha > 0 or not LAGRANGIAN_POINTS_MAX:
             return False
         return integer_ports(inst) and inst.station_kw is None and inst.pairs.shape[0] <= LAGRANGIAN_POINTS_MAX
 
