@@ -88,7 +88,7 @@ CASES = [  # seed, stations per site, existing DC/AC, power per station (kW)
 
 
 @pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("method", ["lagrangian", "lp", "bb"])
+@pytest.mark.parametrize("method", ["lagrangian", "lp", "bb", "default"])
 def test_allocation_cost_several_stations_and_power_limit_match_brute_force(case, method):
     seed, k, ex_dc, ex_ac, kw = case
     t, e, d = tiny(seed)
@@ -103,6 +103,8 @@ def test_allocation_cost_several_stations_and_power_limit_match_brute_force(case
     assert res.status == "optimal"
     assert res.objective == pytest.approx(want, rel=1e-6)
     assert res.bound <= want * (1 + 1e-9)
+    if method == "default" and kw is None and res.stats.get("incumbent_gap_vs_lp", 0) > 0:
+        assert "lagrangian_s" in res.stats  # the Lagrangian steps followed the LP's incumbent
     if kw is not None:  # every station within its power limit
         lim = np.where((ex_dc + ex_ac) > 0, np.maximum(kw, PD * ex_dc + PA * ex_ac), np.array(kw) * res.stations)
         assert (PD * res.dc_ports + PA * res.ac_ports <= lim + 1e-6).all()
