@@ -41,15 +41,20 @@ Exact method (:meth:`CapacitatedSiting.solve`), see :mod:`evsiting.models._cflp`
    percent of the bound.
 5. **Proof**: when that gap is within ``mip_gap`` the result is returned (status
    ``feasible`` with the proven gap, ``optimal`` when it is zero); otherwise HiGHS's
-   branch-and-bound runs on the full model from the incumbent for the remaining time.
+   branch-and-bound runs on the full model from the incumbent for the remaining time. With
+   allocation cost, priced ports, no power limit and at most :data:`LAGRANGIAN_POINTS_MAX`
+   demand points, steps 4'-5' below run instead (from the LP's duals, bound and incumbent),
+   and the sub-MIP of step 4 gets a quarter of the time left instead of half.
 
 With allocation cost on an instance whose strong LP is too large to solve in time (more than
 :data:`LP_PAIRS_MAX` pairs), steps 3-5 are replaced (:mod:`evsiting.models._cflp_lr`):
 
 3'. **Lagrangian bound**: the demand rows relaxed, per-site continuous knapsacks and a 0-1
-    covering knapsack over stations (Görtz and Klose 2012), subgradient optimisation;
+    covering knapsack over stations (Görtz and Klose 2012), subgradient optimisation; where
+    ports are priced, each site's subproblem keeps its DC and AC ports integer;
 4'. **Lagrangian heuristic**: the stations of the relaxed solutions fixed (ports and flows
-    free), then a MIP on the sites they open (closing allowed);
+    free), then a MIP on the sites they open (closing allowed); without a power limit, then
+    the station search of :mod:`evsiting.models._cflp_search` from the best plan;
 5'. **Penalty fixing and proof**: sites whose forced opening (closing) lifts the bound above the
     incumbent less the target gap are closed (opened), and HiGHS's branch-and-bound runs on the
     fixed model, with the aggregate capacity row, from the incumbent for the remaining time.
