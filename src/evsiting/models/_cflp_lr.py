@@ -724,13 +724,24 @@ def sp_csr_like(P):
     return sp.csr_matrix((np.arange(1, P.nnz + 1, dtype=np.float64), P.indices.copy(), P.indptr.copy()), shape=P.shape)
 
 
+#: seconds kept back from HiGHS's last step for trimming and reporting the plan (HiGHS itself
+#: returns a little after its limit on a city's model)
+FINISH_MARGIN_S = 1.0
+
+
+def _margin(t):
+    """``t`` seconds less :data:`FINISH_MARGIN_S` (at least a twentieth of ``t``); None stays None."""
+    return None if t is None else max(t - FINISH_MARGIN_S, 0.05 * t, 0.01)
+
+
 def _subset_plan(mm, inst: Instance, k: np.ndarray, *, exact_k: bool, seconds, gap: float, start=None,
                  outcome: dict | None = None):
     """The best plan (in ``mm``'s columns) using only the sites with ``k > 0`` (and the
     existing ones): with ``exact_k`` exactly ``k`` stations at each (ports and flows free),
     else at most ``k`` (closing allowed). HiGHS on the subset's model, from ``start`` (a plan in
     ``mm``'s columns using only those sites) if given; None if infeasible or no plan found in
-    time. ``outcome`` (if given) receives HiGHS's ``status``."""
+    time. ``seconds``: HiGHS's limit, or a callable giving it once the model is built.
+    ``outcome`` (if given) receives HiGHS's ``status``."""
     from evsiting.models._cflp import build, solve_highs
 
     cols = np.flatnonzero((k > 0) | ~inst.new)
@@ -752,6 +763,8 @@ def _subset_plan(mm, inst: Instance, k: np.ndarray, *, exact_k: bool, seconds, g
         s0[sb["w"]] = start[b["w"].start + pmap]
         if (s0 < sm.col_lo - 1e-9).any() or (s0 > sm.col_hi + 1e-9).any():
             s0 = None  # uses sites or stations outside the subset
+    if callable(seconds):  # the time left once the subset's model is built (seconds on a city)
+        seconds = seconds()
     out = solve_highs(sm, time_limit=seconds, mip_gap=gap, start=s0, heuristic_effort=0.3)
     if outcome is not None:
         outcome["status"] = out.status
@@ -877,7 +890,7 @@ def _fix_and_prove(inst: Instance, mm, d: LRData, u, x, *, obj: float, bound: fl
         # sites instead, and the bound stays the Lagrangian one
         ks = np.where(close, 0, np.maximum(np.maximum(kall, force.astype(np.int64)), _stations(x, mm, inst)))
         t2 = time.perf_counter()
-        cand = _subset_plan(mm, inst, ks, exact_k=False, seconds=left(), gap=gap_target,
+        cand = _subset_plan(mm, inst, ks, exact_k=False, seconds=lambda: _margin(left()), gap=gap_target,
                             start=x if x is not None and not (_stations(x, mm, inst)[close] > 0).any() else None)
         stats["mip_s"] = round(time.perf_counter() - t2, 3)
         if cand is not None:
@@ -897,7 +910,7 @@ def _fix_and_prove(inst: Instance, mm, d: LRData, u, x, *, obj: float, bound: fl
     if start is not None and (np.round(start[ys + ycol[close]]) > 0).any():
         start = None  # the incumbent is outside the fixed model (it cost more than T, only with a gap)
     t2 = time.perf_counter()
-    out = solve_highs(fm, time_limit=left(), mip_gap=gap_target, start=start)
+    out = solve_highs(fm, time_limit=_margin(left()), mip_gap=gap_target, start=start)
     stats["mip_s"] = round(time.perf_counter() - t2, 3)
     stats["mip_nodes"] = out.nodes
     if out.status == "time_limit":
