@@ -156,9 +156,9 @@ LP_PAIRS_MAX = 150000
 #: access cost and the power limit (13,066 pairs) in 13.5 s against 21.6 s by dual simplex
 #: (HiGHS's choice; 2 loaded cores, 2026-12-07); the small routing LPs stay with simplex
 STRONG_LP_METHOD = "ipm"
-#: on the Lagrangian path without a power limit, the station search of
-#: :func:`~evsiting.models._cflp_search.improve_plan` runs after the subgradient rounds (with a
-#: power limit the start plan runs it already). Guiyang with ``allocation_cny_per_kwh_min: 1.0``
+#: on the Lagrangian path without a power limit, up to :data:`LAGRANGIAN_POINTS_MAX` demand
+#: points, the station search of :func:`~evsiting.models._cflp_search.improve_plan` runs after
+#: the subgradient rounds (with a power limit the start plan runs it already). Guiyang with ``allocation_cny_per_kwh_min: 1.0``
 #: (2026-12-07, load 4-5): the plan 741.0 -> 735.6 M CNY in 60 s, 735.2 M in 300 s
 POLISH_LAGRANGIAN = True
 #: with allocation cost, priced ports and no power limit, when step 4's incumbent is not within
@@ -639,7 +639,8 @@ class CapacitatedSiting(_Model):
         station search after the subgradient rounds (:data:`POLISH_LAGRANGIAN`, no power
         limit). Returns what :meth:`_solve_instance` returns."""
         polish = None
-        if POLISH_LAGRANGIAN and inst.station_kw is None and inst.new.any():  # (with a power limit start_plan searched)
+        if (POLISH_LAGRANGIAN and inst.station_kw is None and inst.new.any()  # (with a power limit start_plan searched)
+                and inst.pairs.shape[0] <= LAGRANGIAN_POINTS_MAX):  # (measured on prefectures only)
             def polish(xp, objp, lb):
                 return improve_plan(inst, mm, xp, objp, lambda v: _trimmed(inst, mm, v), left, route=flow_plan,
                                     lp_bound=lb, gap_target=gap_target, stats=stats)
