@@ -9,13 +9,16 @@ Instances (issue 24):
   10, seed 1), to the optimum;
 - **prefectures**: Guiyang and Anshun built by the pipeline's stages from
   ``configs/prefectures/*.yaml`` with ``allocation_cny_per_kwh_min: 1.0``, to the capacitated
-  default gap 0.005.
+  default gap 0.005: ``*-alloc1`` at a 15-min standard everywhere (issue 24's measurement),
+  ``*-zone-alloc1`` with the default's zone standards (not with ``--quick``).
 
 Per instance and method, the same time limit (``--time-limit``, default 60 s): status, objective,
 proven gap and seconds; **ours** is ``CapacitatedSiting.solve`` (the Lagrangian branch-and-bound of
 :mod:`evsiting.models._cflp_bb` where ports cost nothing, as in every CFLP here), **before**
 (``--before``) the same without the branch-and-bound (the LP path, or the Lagrangian path of
-:mod:`evsiting.models._cflp_lr` when the LP does not finish in time), **pulp** the strong formulation
+:mod:`evsiting.models._cflp_lr` when the LP does not finish in time) and with ports at continuous
+rates in the Lagrangian relaxation (``_cflp_lr.INTEGER_PORTS = False``; the prefectures' ports are
+priced, so "ours" keeps them integer in each site's subproblem), **pulp** the strong formulation
 of :mod:`evsiting.models._cflp` written with pulp (``benchmarks/bench_capacitated.py``'s
 ``pulp_model``) on the same reduced instance, solved by HiGHS through pulp. Ratios: pulp's
 seconds and gap over ours'.
@@ -39,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_capacitated import build_inputs, run_ours, run_pulp, the_model  # noqa: E402
 
 from evsiting.core.errors import SolverError  # noqa: E402
+from evsiting.models import _cflp_lr, capacitated  # noqa: E402
 from evsiting.models.cst import cst_instance  # noqa: E402
 from evsiting.models.orlib import cap_model, cap_optima, read_cap  # noqa: E402
 from evsiting.core.settings import configs_dir, shared_dir  # noqa: E402
@@ -65,17 +69,22 @@ def instances(sets: list[str], quick: bool):
         elif s == "prefectures":
             for pref in (QUICK["prefectures"] if quick else ["guiyang", "anshun"]):
                 yield f"{pref}-alloc1", (lambda p=pref: prefecture_model(p)), 0.005, None
+                if not quick:  # the prefecture's own config (zone standards) with allocation 1.0
+                    yield f"{pref}-zone-alloc1", (lambda p=pref: prefecture_model(p, zones=True)), 0.005, None
 
 
-def prefecture_model(pref: str):
+def prefecture_model(pref: str, zones: bool = False):
     """The prefecture's capacitated model with ``allocation_cny_per_kwh_min: 1.0`` (a config
-    extending ``configs/prefectures/<pref>.yaml``, written to a temporary folder)."""
+    extending ``configs/prefectures/<pref>.yaml``, written to a temporary folder): a model block
+    with a 15-min standard everywhere (as issue 24 measured it: a ``model:`` block replaces the
+    inherited one, zone standards included), or (``zones``) with the default's zone standards."""
     import tempfile
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_cflp_"))
     cfg = tmp / f"{pref}-alloc1.yaml"
+    std = "zone_standards: true" if zones else "service_standard_min: 15"
     cfg.write_text(f"extends: {configs_dir() / 'prefectures' / (pref + '.yaml')}\nname: {pref}-alloc1\n"
-                   "model:\n  type: capacitated\n  service_standard_min: 15\n  allocation_cny_per_kwh_min: 1.0\n"
+                   f"model:\n  type: capacitated\n  {std}\n  allocation_cny_per_kwh_min: 1.0\n"
                    f"output_dir: {tmp}\n")
     c, inp, _ = build_inputs(cfg, None)
     return the_model(c.model, inp)
@@ -102,7 +111,11 @@ def main(argv=None) -> int:
         ours = run_ours(mdl, args.time_limit, gap)
         rows = [("ours", ours)]
         if args.before:
-            mdl.use_branch_and_bound = False  # the method before the branch-and-bound
+            # the method before: no branch-and-bound, and ports at continuous rates in the relaxation
+            mdl.use_branch_and_bound = False
+            _cflp_lr.INTEGER_PORTS = False
+            saved = capacitated.LAGRANGIAN_POINTS_MAX, capacitated.POLISH_LAGRANGIAN
+            capacitated.LAGRANGIAN_POINTS_MAX, capacitated.POLISH_LAGRANGIAN = 0, False
             t0 = time.perf_counter()
             try:
                 rows.append(("before", run_ours(mdl, args.time_limit, gap)))
@@ -110,6 +123,8 @@ def main(argv=None) -> int:
                 rows.append(("before", dict(status="no plan", objective=math.nan, gap=math.inf,
                                             seconds=time.perf_counter() - t0)))
             mdl.use_branch_and_bound = None
+            _cflp_lr.INTEGER_PORTS = True
+            capacitated.LAGRANGIAN_POINTS_MAX, capacitated.POLISH_LAGRANGIAN = saved
         if not args.skip_pulp:
             red = mdl.reduce(args.time_limit)  # the reduction is given to pulp for free
             pl = run_pulp(red.instance, "highs", args.pulp_time_limit or args.time_limit, gap)

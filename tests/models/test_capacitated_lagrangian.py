@@ -88,7 +88,7 @@ CASES = [  # seed, stations per site, existing DC/AC, power per station (kW)
 
 
 @pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("method", ["lagrangian", "lp", "bb"])
+@pytest.mark.parametrize("method", ["lagrangian", "lp", "bb", "default"])
 def test_allocation_cost_several_stations_and_power_limit_match_brute_force(case, method):
     seed, k, ex_dc, ex_ac, kw = case
     t, e, d = tiny(seed)
@@ -103,6 +103,8 @@ def test_allocation_cost_several_stations_and_power_limit_match_brute_force(case
     assert res.status == "optimal"
     assert res.objective == pytest.approx(want, rel=1e-6)
     assert res.bound <= want * (1 + 1e-9)
+    if method == "default" and kw is None and res.stats.get("incumbent_gap_vs_lp", 0) > 0:
+        assert "lagrangian_s" in res.stats  # the Lagrangian steps followed the LP's incumbent
     if kw is not None:  # every station within its power limit
         lim = np.where((ex_dc + ex_ac) > 0, np.maximum(kw, PD * ex_dc + PA * ex_ac), np.array(kw) * res.stations)
         assert (PD * res.dc_ports + PA * res.ac_ports <= lim + 1e-6).all()
@@ -171,14 +173,14 @@ def test_lagrangian_bound_never_above_the_published_optimum(name):
     rl.integer[:] = False
     lp = solve_highs(rl, duals=True)
     for u0 in (_cflp_lr.start_multipliers(d, n), lp.row_dual[:n]):
-        lb, u, _, _, _ = _cflp_lr.subgradient(d.sptr, d.pi, d.a, d.ub, d.E, d.Q, d.C, d.F, d.klo, d.khi, u0,
+        lb, u, _, _, _ = _cflp_lr.subgradient(d.sptr, d.pi, d.a, d.ub, d.E, d.Q, d.C, d.F, d.klo, d.khi, d.pp, d.pg, u0,
                                               opt, 300, 2.0, _cflp_lr.KNAP_NODES)
         assert lb <= opt * (1 + 1e-9)
-        L, lo0, lo1, _ = _cflp_lr.penalties(d.sptr, d.pi, d.a, d.ub, d.E, d.Q, d.C, d.F, d.klo, d.khi, u, 2000)
+        L, lo0, lo1, _ = _cflp_lr.penalties(d.sptr, d.pi, d.a, d.ub, d.E, d.Q, d.C, d.F, d.klo, d.khi, d.pp, d.pg, u, 2000)
         assert L <= opt * (1 + 1e-9)
         # a deadline already passed: no site tested, so nothing can be fixed, and the step says so
         stats: dict = {}
-        L2, lo0b, lo1b, _ = _cflp_lr.penalties(d.sptr, d.pi, d.a, d.ub, d.E, d.Q, d.C, d.F, d.klo, d.khi, u, 2000,
+        L2, lo0b, lo1b, _ = _cflp_lr.penalties(d.sptr, d.pi, d.a, d.ub, d.E, d.Q, d.C, d.F, d.klo, d.khi, d.pp, d.pg, u, 2000,
                                                deadline=time.perf_counter() - 1.0, stats=stats)
         assert L2 == L and (lo0b == L).all() and (lo1b == L).all()
         assert stats["time_limited_steps"] == ["penalties"] and stats["penalty_sites_tested"] == 0
@@ -278,3 +280,86 @@ def test_both_methods_agree_on_mid_size_instances_with_every_feature(seed):
                                                                  kw * res.stations) + 1e-6).all()
         out.append(res.objective)
     assert out[0] == pytest.approx(out[1], rel=1e-7)
+
+
+EXTRA = [(4, [2, 2], [1, 0], [0, 1], None), (6, [3, 1], [0, 1], [0, 2], [130.0, 70.0])]
+
+
+@pytest.mark.parametrize("case", CASES + EXTRA)
+def test_integer_port_relaxation_never_above_the_brute_force_optimum(case):
+    """Priced integer ports inside each site's subproblem (``lr_data`` with every site in mode
+    1, none, or the default choice; DC/AC split, existing ports, several stations, power
+    limits): ``L(u)`` at any multipliers, the penalty tests' values and the subgradient's best
+    bound stay at or below the brute-force optimum."""
+    seed, k, ex_dc, ex_ac, kw = case
+    t, e, d = tiny(seed, n=5)
+    ex_dc, ex_ac = np.array(ex_dc), np.array(ex_ac)
+    mdl = model(t, e, d, k=k, ex_dc=ex_dc, ex_ac=ex_ac, alpha=0.7, station_kw=kw)
+    red = mdl.reduce()
+    if red.short.sum() > 0:
+        pytest.skip("synthetic instance beyond capacity")
+    want = brute_force(t, e, d, k=k, max_dc=1, max_ac=2, ex_dc=ex_dc, ex_ac=ex_ac, alpha=0.7,
+                       station_kw=None if kw is None else np.array(kw))
+    inst = red.instance
+    n = inst.pairs.shape[0]
+    for mode in (False, True, None):
+        dd = _cflp_lr.lr_data(inst, ports=mode)
+        if mode is not None:
+            assert (dd.pp[:, 10] == float(mode)).all()
+        args = (dd.sptr, dd.pi, dd.a, dd.ub, dd.E, dd.Q, dd.C, dd.F, dd.klo, dd.khi, dd.pp, dd.pg)
+        rng = np.random.default_rng(seed)
+        for _ in range(20):  # any multipliers give a lower bound
+            u = rng.uniform(-5, 60, n)
+            L, lo0, lo1, _ = _cflp_lr.penalties(*args, u, 2000)
+            assert L <= want * (1 + 1e-9) + 1e-9
+            assert min(lo0.min(), lo1.min()) <= want * (1 + 1e-9) + 1e-9  # the optimum opens or closes each site
+        lb, _, _, _, _ = _cflp_lr.subgradient(*args, _cflp_lr.start_multipliers(dd, n), want, 3000, 2.0, 2000)
+        assert lb <= want * (1 + 1e-9) + 1e-9
+
+
+def _site_value_by_enumeration(inst, dd, j, k, u):
+    """A site's value with ``k`` stations by enumerating its integer ports (within the power
+    limit) and solving the flows' LP with the exact DC-port row ``sum s_i w_i <= Kd nd``."""
+    from scipy.optimize import linprog
+
+    s = inst.D / inst.E
+    pairs = np.arange(dd.sptr[j], dd.sptr[j + 1])
+    lo_d, hd, _, lo_a, ha, _, cd, ca, _, _, _ = dd.pp[j]
+    best = np.inf
+    for nd in range(int(lo_d), int(hd * k) + 1):
+        for na in range(int(lo_a), int(ha * k) + 1):
+            if PD * nd + PA * na > dd.pp[j, 9] * k + 1e-9:  # the kW per station (inf: none)
+                continue
+            r = dd.a[pairs] - u[dd.pi[pairs]]
+            ub = dd.ub[pairs] * k
+            A = [s[dd.pi[pairs]], np.ones(pairs.size), np.ones(pairs.size)]
+            b = [KD * nd, KD * nd + KA * na, min(k * dd.Q[j], dd.C[j])]
+            out = linprog(r, A_ub=A, b_ub=b, bounds=list(zip(np.zeros(pairs.size), ub)))
+            best = min(best, dd.F[j] * k + cd * (nd - lo_d) + ca * (na - lo_a) + out.fun)
+    return best
+
+
+@pytest.mark.parametrize("case", CASES + EXTRA)
+@pytest.mark.parametrize("uniform", [False, True])
+def test_integer_port_site_values_match_enumeration(case, uniform):
+    """Each site's value in mode 1 (integer ports, the least DC share) never exceeds the
+    enumeration over its integer ports with the exact DC row, and equals it when every point
+    has the same DC share (the least share is then exact)."""
+    seed, k, ex_dc, ex_ac, kw = case
+    t, e, d = tiny(seed, n=5)
+    if uniform:
+        d = (e * 0.6).round(6)
+    mdl = model(t, e, d, k=k, ex_dc=np.array(ex_dc), ex_ac=np.array(ex_ac), alpha=0.7, station_kw=kw)
+    inst = mdl.reduce().instance
+    dd = _cflp_lr.lr_data(inst, ports=True)
+    voff, v, vcap, vflow = _cflp_lr.value_space(dd.khi)
+    rng = np.random.default_rng(seed)
+    for _ in range(4):
+        u = rng.uniform(0, 60, inst.pairs.shape[0])
+        _cflp_lr._site_values(dd.sptr, dd.pi, dd.a, dd.ub, dd.Q, dd.C, dd.F, dd.khi, u, voff, v, vcap, vflow, dd.pp, dd.pg)
+        for j in range(dd.khi.size):
+            for kk in range(max(dd.klo[j], 1), dd.khi[j] + 1):
+                want = _site_value_by_enumeration(inst, dd, j, kk, u)
+                assert v[voff[j] + kk] <= want + 1e-7 * max(1.0, abs(want))
+                if uniform:
+                    assert v[voff[j] + kk] == pytest.approx(want, rel=1e-7, abs=1e-7)

@@ -37,7 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from evsiting.models._cflp import Instance, MatrixModel, solve_highs
-from evsiting.models._cflp_lr import _bound, _subset_plan, lr_data, start_multipliers, value_space
+from evsiting.models._cflp_lr import _bound, _subset_plan, fill_site, lr_data, start_multipliers, value_space
 from evsiting.models._cflp_start import max_ports
 
 #: subgradient iterations at the root (per round) and at a node
@@ -64,7 +64,7 @@ KNAP_NODES = 5000
 
 
 @numba.njit(cache=True)
-def _values(sptr, pi, a, ub, Q, C, F, khi, u, voff, v, vcap, att, natt):
+def _values(sptr, pi, a, ub, Q, C, F, pp, pg, khi, u, voff, v, vcap, vflow, att, natt):
     """:func:`~evsiting.models._cflp_lr._site_values` for pairs sorted by cost ``a`` within each
     site: a site's scan stops at the first pair costing at least the largest multiplier (no
     later pair can have a negative reduced cost). Also keeps each site's attractive pairs, most
@@ -93,32 +93,18 @@ def _values(sptr, pi, a, ub, Q, C, F, khi, u, voff, v, vcap, att, natt):
             tmp = att[lo:lo + cnt].copy()
             for t in range(cnt):
                 att[lo + t] = tmp[o[t]]
-        v[voff[j]] = 0.0
-        vcap[voff[j]] = 0.0
-        for k in range(1, khi[j] + 1):
-            cap = min(k * Q[j], C[j])
-            tot = 0.0
-            left = cap
-            for t in range(cnt):
-                if left <= 0:
-                    break
-                e = att[lo + t]
-                w = min(ub[e] * k, left)
-                tot += (a[e] - u[pi[e]]) * w
-                left -= w
-            v[voff[j] + k] = F[j] * k + tot
-            vcap[voff[j] + k] = cap
+        fill_site(j, att[lo:lo + cnt], cnt, a, ub, pi, u, Q, C, F, khi, voff, v, vcap, vflow, pp, pg)
 
 
 @numba.njit(cache=True)
-def _served(sptr, pi, ub, Q, C, k, n, att, natt):
+def _served(sptr, pi, ub, k, n, att, natt, voff, vflow):
     """Each point's kWh/day served in the relaxed solution with ``k`` stations per site (the
-    attractive pairs of :func:`_values`)."""
+    attractive pairs of :func:`_values` fill ``vflow`` of each site's ``k``)."""
     served = np.zeros(n)
-    for j in range(Q.size):
+    for j in range(k.size):
         if k[j] == 0:
             continue
-        left = min(k[j] * Q[j], C[j])
+        left = vflow[voff[j] + k[j]]
         for t in range(natt[j]):
             if left <= 0:
                 break
@@ -130,8 +116,8 @@ def _served(sptr, pi, ub, Q, C, k, n, att, natt):
 
 
 @numba.njit(cache=True)
-def node_bound(sptr, pi, a, ub, E, Q, C, F, att, natt, klo, khi, u, lam, target, prune_at, max_iter, patience,
-               node_limit, voff, v, vcap, kbest, kavg):
+def node_bound(sptr, pi, a, ub, E, Q, C, F, pp, pg, att, natt, klo, khi, u, lam, target, prune_at, max_iter, patience,
+               node_limit, voff, v, vcap, vflow, kbest, kavg):
     """Subgradient optimisation of ``L(u)`` at a node (stations within ``klo..khi``).
 
     ``u`` (in/out) starts at the parent's multipliers and ends at the best ones; ``kbest``
@@ -148,7 +134,7 @@ def node_bound(sptr, pi, a, ub, E, Q, C, F, att, natt, klo, khi, u, lam, target,
     since = 0
     it = 0
     for it in range(max_iter):
-        _values(sptr, pi, a, ub, Q, C, F, khi, u, voff, v, vcap, att, natt)
+        _values(sptr, pi, a, ub, Q, C, F, pp, pg, khi, u, voff, v, vcap, vflow, att, natt)
         L, _ = _bound(E, u, klo, khi, voff, v, vcap, -1, False, k, node_limit)
         if not np.isfinite(L):
             return np.inf, lam, it + 1
@@ -170,7 +156,7 @@ def node_bound(sptr, pi, a, ub, E, Q, C, F, att, natt, klo, khi, u, lam, target,
                 since = 0
         if best >= prune_at or lam < 1e-5:
             break
-        served = _served(sptr, pi, ub, Q, C, k, n, att, natt)
+        served = _served(sptr, pi, ub, k, n, att, natt, voff, vflow)
         nrm = 0.0
         for i in range(n):
             g = E[i] - served[i]
@@ -185,14 +171,14 @@ def node_bound(sptr, pi, a, ub, E, Q, C, F, att, natt, klo, khi, u, lam, target,
 
 
 @numba.njit(cache=True)
-def penalty_fix(sptr, pi, a, ub, E, Q, C, F, att, natt, klo, khi, u, threshold, node_limit, voff, v, vcap):
+def penalty_fix(sptr, pi, a, ub, E, Q, C, F, pp, pg, att, natt, klo, khi, u, threshold, node_limit, voff, v, vcap, vflow):
     """Tighten the station bounds ``klo``/``khi`` (in place) by penalty tests at ``u``: for a
     free site, if ``L`` with ``k_j = klo_j`` reaches ``threshold`` then ``k_j >= klo_j + 1``;
     if ``L`` with ``k_j >= klo_j + 1`` reaches it then ``k_j = klo_j``. Every plan cheaper than
     ``threshold`` keeps the tightened bounds. Returns (``L`` at ``u``, sites tightened);
     ``L = inf`` when the node holds no plan."""
     m = Q.size
-    _values(sptr, pi, a, ub, Q, C, F, khi, u, voff, v, vcap, att, natt)
+    _values(sptr, pi, a, ub, Q, C, F, pp, pg, khi, u, voff, v, vcap, vflow, att, natt)
     k = np.zeros(m, dtype=np.int64)
     L, _ = _bound(E, u, klo, khi, voff, v, vcap, -1, False, k, node_limit)
     if not np.isfinite(L) or L >= threshold:
@@ -221,10 +207,10 @@ def penalty_fix(sptr, pi, a, ub, E, Q, C, F, att, natt, klo, khi, u, threshold, 
 
 
 @numba.njit(cache=True)
-def fixed_bound(sptr, pi, a, ub, E, Q, C, F, att, natt, k, u, node_limit, voff, v, vcap):
+def fixed_bound(sptr, pi, a, ub, E, Q, C, F, pp, pg, att, natt, k, u, node_limit, voff, v, vcap, vflow):
     """``L(u)`` with every site's stations fixed at ``k``: a lower bound on any plan with those
     stations (the routing's Lagrangian bound)."""
-    _values(sptr, pi, a, ub, Q, C, F, k, u, voff, v, vcap, att, natt)
+    _values(sptr, pi, a, ub, Q, C, F, pp, pg, k, u, voff, v, vcap, vflow, att, natt)
     kk = np.zeros(k.size, dtype=np.int64)
     L, _ = _bound(E, u, k, k, voff, v, vcap, -1, False, kk, node_limit)
     return L
@@ -312,9 +298,9 @@ class _Tree:
         # pairs by cost within each site (the scans of _values stop early)
         site = np.repeat(np.arange(d.Q.size), np.diff(d.sptr))
         o = np.lexsort((d.a, site))
-        self.args = (d.sptr, d.pi[o], d.a[o], d.ub[o], d.E, d.Q, d.C, d.F,
+        self.args = (d.sptr, d.pi[o], d.a[o], d.ub[o], d.E, d.Q, d.C, d.F, d.pp, d.pg,
                      np.zeros(d.a.size, dtype=np.int64), np.zeros(d.Q.size, dtype=np.int64))
-        self.voff, self.v, self.vcap = value_space(d.khi)
+        self.space = value_space(d.khi)
         self.router = _Router(inst, mm, trimmed, ports_free(inst))
         self.x, self.ub = (x0, float(obj0)) if x0 is not None else (None, math.inf)
         self.gap = max(float(gap_target), 1e-9)
@@ -348,7 +334,7 @@ class _Tree:
         if key in self.seen:
             return self.seen[key] if leaf else (math.inf, False)
         if u is not None and math.isfinite(self.ub):
-            lb = fixed_bound(*self.args, np.minimum(k, self.d.khi), u, 0, self.voff, self.v, self.vcap)
+            lb = fixed_bound(*self.args, np.minimum(k, self.d.khi), u, 0, *self.space)
             if lb >= self.ub:
                 self.skipped += 1
                 self.seen[key] = (lb, True)
@@ -370,14 +356,14 @@ class _Tree:
         target = ub + TARGET_MARGIN * abs(ub) if math.isfinite(ub) else math.inf
         if not math.isfinite(target):  # no plan yet: aim 5 % above the bound at u
             L0, _, _ = node_bound(*self.args, klo, khi, u.copy(), lam, 0.0, -math.inf, 1, 1, self.knap,
-                                  self.voff, self.v, self.vcap, kbest, kavg)
+                                  *self.space, kbest, kavg)
             target = abs(L0) * 1.05 + 1.0 if math.isfinite(L0) else 1.0
         t = self.left()
         if t is not None:  # the clock is not read inside the kernel: iterations within half the time left
             if self.per_it == 0.0:  # first call: 10 iterations measure the seconds per iteration
                 t0 = time.perf_counter()
                 L, lam, it = node_bound(*self.args, klo, khi, u, lam, target, self.prune_at(), min(iters, 10),
-                                        patience, self.knap, self.voff, self.v, self.vcap, kbest, kavg)
+                                        patience, self.knap, *self.space, kbest, kavg)
                 self.per_it = (time.perf_counter() - t0) / max(it, 1)
                 iters -= it
                 if iters <= 0 or L >= self.prune_at():
@@ -385,7 +371,7 @@ class _Tree:
             iters = max(1, min(iters, int(0.5 * max(t - TIME_MARGIN, 0.0) / self.per_it)))
         t0 = time.perf_counter()
         L, lam, it = node_bound(*self.args, klo, khi, u, lam, target, self.prune_at(), iters, patience, self.knap,
-                                self.voff, self.v, self.vcap, kbest, kavg)
+                                *self.space, kbest, kavg)
         if t is not None:
             self.per_it = 0.8 * self.per_it + 0.2 * (time.perf_counter() - t0) / max(it, 1)
         return L, lam, kbest, kavg
@@ -395,7 +381,7 @@ class _Tree:
         at most ``knap`` nodes (0: their LP bounds, valid and fast); returns ``L`` at ``u``."""
         L = -math.inf
         for _ in range(3):
-            L, nfix = penalty_fix(*self.args, klo, khi, u, self.prune_at(), knap, self.voff, self.v, self.vcap)
+            L, nfix = penalty_fix(*self.args, klo, khi, u, self.prune_at(), knap, *self.space)
             if nfix == 0 or not np.isfinite(L) or L >= self.prune_at():
                 break
         return L

@@ -39,6 +39,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import math
+
 import numba
 import numpy as np
 
@@ -61,6 +63,12 @@ class LRData:
         E: ``(n,)`` energy; Q: ``(m,)`` one station's kWh/day; C: ``(m,)`` the site's cap;
         F: ``(m,)`` station cost; klo, khi: ``(m,)`` stations bounds; order: pair index in the
             instance's CSR order of each site-major pair.
+        pp: ``(m, 11)`` each site's integer ports and its mode (see :func:`port_table`; mode 1:
+            integer ports inside the site's subproblem, 0: ports at continuous rates in ``a``);
+            pg: ``(5,)`` kWh/day per DC / AC port, kW per DC / AC port, 1 if any site has mode 1.
+        port: ``(npair,)`` the continuous port rate per kWh/day of each pair (CNY) at a site of
+            mode 1 (kept apart, for the start multipliers; at a site of mode 0 it is in ``a``
+            and zero here).
     """
 
     sptr: np.ndarray
@@ -74,6 +82,9 @@ class LRData:
     klo: np.ndarray
     khi: np.ndarray
     order: np.ndarray
+    pp: np.ndarray
+    pg: np.ndarray
+    port: np.ndarray
 
 
 def station_capacity(inst: Instance) -> np.ndarray:
@@ -100,8 +111,52 @@ def station_capacity(inst: Instance) -> np.ndarray:
     return best
 
 
-def lr_data(inst: Instance) -> LRData:
-    """The relaxation of ``inst`` (min-cost mode; see the module doc)."""
+#: a site keeps its ports integer (mode 1) when the DC shares of the points within reach of it
+#: spread by at most this much: its subproblem knows only their least share (smin), so with
+#: widely spread shares the continuous per-point rates of mode 0 can be the stronger bound
+SHARE_SPREAD_MAX = 0.05
+
+
+#: integer ports inside the sites' subproblems where ports are priced (False: the continuous
+#: rates everywhere, the method before; ``benchmarks/bench_cflp.py --before`` compares both)
+INTEGER_PORTS = True
+
+
+def integer_ports(inst: Instance) -> bool:
+    """Whether the relaxation may keep sites' ports integer (mode 1 of :class:`LRData`):
+    whenever a port costs something (and :data:`INTEGER_PORTS`). Where no port costs anything
+    the continuous rates are zero and exact for fixed stations, and every site stays in mode 0
+    (classic CFLP)."""
+    return INTEGER_PORTS and bool((np.asarray(inst.cd) > 0).any() or (np.asarray(inst.ca) > 0).any())
+
+
+def port_table(inst: Instance, smin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(m, 11)`` per site: installed DC ports (the lower bound), DC ports per station, DC
+    ports per site (inf = none), the same three for AC, CNY per DC / AC port, the least DC
+    share ``smin`` of a point that can use the site, kW per station (inf = no limit), and the
+    mode (set 1 here); and ``(5,)``: kWh/day per DC / AC port, kW per DC / AC port, 1."""
+    m = inst.new.size
+    pp = np.empty((m, 11))
+    pp[:, 0] = np.where(inst.new, 0.0, inst.lo_dc)
+    pp[:, 1] = inst.hi_dc
+    pp[:, 2] = np.inf if inst.site_hi_dc is None else inst.site_hi_dc
+    pp[:, 3] = np.where(inst.new, 0.0, inst.lo_ac)
+    pp[:, 4] = inst.hi_ac
+    pp[:, 5] = np.inf if inst.site_hi_ac is None else inst.site_hi_ac
+    pp[:, 6] = inst.cd
+    pp[:, 7] = inst.ca
+    pp[:, 8] = smin
+    pk = getattr(inst, "station_kw", None)
+    pp[:, 9] = np.inf if pk is None else np.where(np.isfinite(pk), pk, np.inf)
+    pp[:, 10] = 1.0
+    pg = np.array([inst.cap_dc, inst.cap_ac, float(inst.dc_port_kw), float(inst.ac_port_kw), 1.0])
+    return pp, pg
+
+
+def lr_data(inst: Instance, ports: bool | None = None) -> LRData:
+    """The relaxation of ``inst`` (min-cost mode; see the module doc). ``ports``: keep every
+    site's ports integer in its subproblem (True), none (False), or (None) where
+    :func:`integer_ports` and the site's DC shares spread by at most :data:`SHARE_SPREAD_MAX`."""
     P = inst.pairs
     n, m = P.shape
     prow = np.repeat(np.arange(n), np.diff(P.indptr))
@@ -119,10 +174,31 @@ def lr_data(inst: Instance) -> LRData:
     rmin = np.where(np.isfinite(rmin), rmin, 0.0)
     rd = np.where(np.isfinite(rd), rd, 0.0)
     port = np.where(inst.new[pcol], s[prow] * rd[pcol] + (1 - s[prow]) * rmin[pcol], 0.0)
-    a = inst.alpha * P.data.astype(np.float64) + port
     ub = np.minimum(inst.E[prow], Q[pcol])
     no_dc = (s[prow] > 0) & ((hd_site[pcol] <= 0) | (inst.cap_dc <= 0))
     ub[no_dc] = 0.0
+    mode = integer_ports(inst) if ports is None else bool(ports)
+    # the least DC share of a point that can use each site: a site's flows need at least
+    # smin x their kWh/day on DC ports (sum_i s_i w_ij <= Kd nd_j implies smin sum_i w_ij <= Kd nd_j)
+    smin = np.ones(m)
+    np.minimum.at(smin, pcol[ub > 0], s[prow][ub > 0])
+    smax = np.zeros(m)
+    np.maximum.at(smax, pcol[ub > 0], s[prow][ub > 0])
+    site_mode = np.full(m, mode) if ports is not None else mode & (smax - smin <= SHARE_SPREAD_MAX)
+    # so a station holds at most Kd hi_dc / smin kWh/day, and the site Kd hd_site / smin: with
+    # DC shares above the DC ports' share of a station's capacity (Guiyang: 0.92 against 0.89)
+    # the capacity row counts the stations the DC energy needs
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q_dc = np.where(smin > 0, inst.cap_dc * inst.hi_dc / smin, np.inf)
+        c_dc = np.where(smin > 0, inst.cap_dc * hd_site / smin, np.inf)
+    Q = np.minimum(Q, q_dc)
+    C = np.minimum(C, c_dc)
+    ub = np.minimum(ub, Q[pcol])
+    pp, pg = port_table(inst, smin)
+    pp[:, 10] = site_mode
+    pg[4] = 1.0 if site_mode.any() else 0.0
+    port_mode1 = np.where(site_mode[pcol], port, 0.0)
+    a = inst.alpha * P.data.astype(np.float64) + port - port_mode1
     order = np.argsort(pcol, kind="stable")
     sptr = np.zeros(m + 1, dtype=np.int64)
     sptr[1:] = np.cumsum(np.bincount(pcol, minlength=m))
@@ -132,7 +208,8 @@ def lr_data(inst: Instance) -> LRData:
     klo[~inst.new] = 1
     klo[inst.required] = 1
     return LRData(sptr, prow[order].astype(np.int64), a[order], ub[order], inst.E.astype(np.float64),
-                  Q.astype(np.float64), C.astype(np.float64), F.astype(np.float64), klo, khi, order)
+                  Q.astype(np.float64), C.astype(np.float64), F.astype(np.float64), klo, khi, order,
+                  pp, pg, port_mode1[order])
 
 
 @numba.njit(cache=True)
@@ -156,36 +233,139 @@ def _attractive(lo, hi, pi, a, ub, u):
 @numba.njit(cache=True)
 def value_space(khi):
     """The arrays of every site's values ``v_j(k)``, k = 0..khi[j]: ``voff`` ``(m+1,)`` int64
-    offsets (site ``j``'s values at ``voff[j]..voff[j+1]-1``), and ``v`` (CNY) and ``vcap``
-    (kWh/day), both ``(voff[m],)`` and unfilled (see :func:`_site_values`)."""
+    offsets (site ``j``'s values at ``voff[j]..voff[j+1]-1``), and ``v`` (CNY), ``vcap``
+    (kWh/day, the capacity row's) and ``vflow`` (kWh/day the relaxed flows fill), all
+    ``(voff[m],)`` and unfilled (see :func:`fill_site`)."""
     m = khi.size
     voff = np.zeros(m + 1, dtype=np.int64)
     for j in range(m):
         voff[j + 1] = voff[j] + khi[j] + 1
-    return voff, np.empty(voff[m]), np.empty(voff[m])
+    return voff, np.empty(voff[m]), np.empty(voff[m]), np.empty(voff[m])
 
 
 @numba.njit(cache=True)
-def _site_values(sptr, pi, a, ub, Q, C, F, khi, u, voff, v, vcap):
-    """Fill ``v[voff[j] + k]`` = ``v_j(k)`` and ``vcap[...]`` = ``cap_j(k)`` for k = 0..khi[j]."""
-    m = Q.size
-    for j in range(m):
-        r, idx = _attractive(sptr[j], sptr[j + 1], pi, a, ub, u)
-        v[voff[j]] = 0.0
-        vcap[voff[j]] = 0.0
-        for k in range(1, khi[j] + 1):
-            cap = min(k * Q[j], C[j])
+def _fill_value(W, R, r, cnt, c):
+    """The least cost of ``c`` kWh/day over the items ``0..cnt-1`` (reduced costs ``r``
+    ascending, cumulative bounds ``W`` and costs ``R``, ``(cnt+1,)``): a continuous knapsack."""
+    if c <= 0:
+        return 0.0
+    if c >= W[cnt]:
+        return R[cnt]
+    lo, hi = 0, cnt  # the last t with W[t] <= c
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if W[mid] <= c:
+            lo = mid
+        else:
+            hi = mid
+    return R[lo] + r[lo] * (c - W[lo])
+
+
+@numba.njit(cache=True)
+def _ac_cost(W, R, r, cnt, c_dc, c_room, Ka, ca, na, lo_a):
+    """CNY of ``na`` AC ports in all (those above the installed ``lo_a`` paid) and of the flows
+    they and ``c_dc`` kWh/day of DC ports hold, up to ``c_room`` (:func:`_port_value`)."""
+    return ca * (na - lo_a) + _fill_value(W, R, r, cnt, min(c_room, c_dc + Ka * na))
+
+
+@numba.njit(cache=True)
+def _port_value(W, R, r, cnt, capk, k, pp, pg):
+    """The least cost of a site's ports and flows with ``k`` stations (mode 1 of
+    :class:`LRData`): over integer DC ports ``nd`` (installed ``<= nd <= min(k x per station,
+    per site)``, within the kW of ``k`` stations) and, for each, the best integer AC ports
+    (the cost is convex in them: a binary search on its differences), the ports' CNY above
+    the installed ones plus the continuous knapsack of the site's attractive pairs with
+    capacity ``min(Kd nd / smin, Kd nd + Ka na, capk)``. Returns (CNY, kWh/day filled)."""
+    Kd, Ka, pd, pa = pg[0], pg[1], pg[2], pg[3]
+    lo_d, lo_a, cd, ca, smin = pp[0], pp[3], pp[6], pp[7], pp[8]
+    nd_hi = min(pp[1] * k, pp[2])
+    na_hi = min(pp[4] * k, pp[5])
+    pkw = pp[9] * k
+    need = min(W[cnt], capk)  # more capacity than the attractive pairs' bounds never pays
+    top = nd_hi
+    if Kd > 0:
+        top = min(nd_hi, max(lo_d, float(math.ceil(need / Kd - 1e-9))))
+    best = np.inf
+    best_c = 0.0
+    nd = lo_d
+    while nd <= top + 1e-9:
+        a_hi = na_hi
+        if np.isfinite(pkw):
+            if pd * nd + pa * lo_a > pkw * (1 + 1e-12) + 1e-9:
+                break
+            if pa > 0:
+                a_hi = min(a_hi, float(math.floor((pkw - pd * nd) / pa + 1e-9)))
+        c_dc = Kd * nd
+        room = min(c_dc / smin if smin > 0 else np.inf, need)
+        if Ka > 0 and room > c_dc:
+            a_hi = min(a_hi, max(lo_a, float(math.ceil((room - c_dc) / Ka - 1e-9))))
+        else:
+            a_hi = lo_a
+        lo = lo_a
+        hi = max(a_hi, lo_a)
+        while hi > lo:
+            mid = (lo + hi) // 2
+            if _ac_cost(W, R, r, cnt, c_dc, room, Ka, ca, mid + 1, lo_a) < _ac_cost(W, R, r, cnt, c_dc, room, Ka, ca, mid, lo_a):
+                lo = mid + 1
+            else:
+                hi = mid
+        val = cd * (nd - lo_d) + _ac_cost(W, R, r, cnt, c_dc, room, Ka, ca, lo, lo_a)
+        if val < best:
+            best = val
+            best_c = max(min(room, c_dc + Ka * lo), 0.0)
+        nd += 1
+    return best, min(best_c, need)
+
+
+@numba.njit(cache=True)
+def fill_site(j, idx, cnt, a, ub, pi, u, Q, C, F, khi, voff, v, vcap, vflow, pp, pg):
+    """Fill ``v[voff[j] + k]`` = ``v_j(k)``, ``vcap[...]`` = ``cap_j(k)`` and ``vflow[...]``
+    (the kWh/day its relaxed flows fill) for k = 0..khi[j], from the site's attractive pairs
+    ``idx[0:cnt]`` (most negative reduced cost ``a[e] - u[pi[e]]`` first). Mode 0: ports at
+    continuous rates (in ``a``), flows fill the stations' capacity greedily; mode 1: integer
+    ports (:func:`_port_value`)."""
+    v[voff[j]] = 0.0
+    vcap[voff[j]] = 0.0
+    vflow[voff[j]] = 0.0
+    integer = pp[j, 10] > 0.5
+    W = np.empty(cnt + 1)
+    R = np.empty(cnt + 1)
+    r = np.empty(max(cnt, 1))
+    for t in range(cnt):
+        r[t] = a[idx[t]] - u[pi[idx[t]]]
+    for k in range(1, khi[j] + 1):
+        cap = min(k * Q[j], C[j])
+        vcap[voff[j] + k] = cap
+        if not integer:
             tot = 0.0
             left = cap
-            for t in range(idx.size):
+            for t in range(cnt):
                 if left <= 0:
                     break
-                e = idx[t]
-                w = min(ub[e] * k, left)
+                w = min(ub[idx[t]] * k, left)
                 tot += r[t] * w
                 left -= w
             v[voff[j] + k] = F[j] * k + tot
-            vcap[voff[j] + k] = cap
+            vflow[voff[j] + k] = cap
+            continue
+        W[0] = 0.0
+        R[0] = 0.0
+        for t in range(cnt):
+            b = ub[idx[t]] * k
+            W[t + 1] = W[t] + b
+            R[t + 1] = R[t] + r[t] * b
+        val, fl = _port_value(W, R, r, cnt, cap, k, pp[j], pg)
+        v[voff[j] + k] = F[j] * k + val
+        vflow[voff[j] + k] = fl
+
+
+@numba.njit(cache=True)
+def _site_values(sptr, pi, a, ub, Q, C, F, khi, u, voff, v, vcap, vflow, pp, pg):
+    """Fill every site's values (:func:`fill_site`)."""
+    m = Q.size
+    for j in range(m):
+        r, idx = _attractive(sptr[j], sptr[j + 1], pi, a, ub, u)
+        fill_site(j, idx, idx.size, a, ub, pi, u, Q, C, F, khi, voff, v, vcap, vflow, pp, pg)
 
 
 @numba.njit(cache=True)
@@ -389,14 +569,15 @@ def _bound(E, u, klo, khi, voff, v, vcap, forced_j, forced_open, k_out, node_lim
 
 
 @numba.njit(cache=True)
-def _flows_at(sptr, pi, a, ub, Q, C, u, k, n):
-    """Each point's energy served in the relaxed solution with ``k`` stations per site."""
+def _flows_at(sptr, pi, a, ub, u, k, n, voff, vflow):
+    """Each point's energy served in the relaxed solution with ``k`` stations per site (each
+    site's attractive pairs fill ``vflow`` of its ``k``)."""
     served = np.zeros(n)
-    for j in range(Q.size):
+    for j in range(k.size):
         if k[j] == 0:
             continue
         r, idx = _attractive(sptr[j], sptr[j + 1], pi, a, ub, u)
-        left = min(k[j] * Q[j], C[j])
+        left = vflow[voff[j] + k[j]]
         for t in range(idx.size):
             if left <= 0:
                 break
@@ -408,14 +589,14 @@ def _flows_at(sptr, pi, a, ub, Q, C, u, k, n):
 
 
 @numba.njit(cache=True)
-def subgradient(sptr, pi, a, ub, E, Q, C, F, klo, khi, u0, ub_obj, max_iter, lam0, node_limit):
+def subgradient(sptr, pi, a, ub, E, Q, C, F, klo, khi, pp, pg, u0, ub_obj, max_iter, lam0, node_limit):
     """Subgradient optimisation of ``L(u)`` (Polyak steps toward ``ub_obj``, halving the step
     after 20 iterations without improvement). Returns (best bound, best u, the union of
     stations of the relaxed solutions near the best (max k per site), the stations of the
     best relaxed solution, iterations)."""
     m = Q.size
     n = E.size
-    voff, v, vcap = value_space(khi)
+    voff, v, vcap, vflow = value_space(khi)
     u = u0.copy()
     best_u = u0.copy()
     best = -np.inf
@@ -426,7 +607,7 @@ def subgradient(sptr, pi, a, ub, E, Q, C, F, klo, khi, u0, ub_obj, max_iter, lam
     since = 0
     it = 0
     for it in range(max_iter):
-        _site_values(sptr, pi, a, ub, Q, C, F, khi, u, voff, v, vcap)
+        _site_values(sptr, pi, a, ub, Q, C, F, khi, u, voff, v, vcap, vflow, pp, pg)
         L, exact = _bound(E, u, klo, khi, voff, v, vcap, -1, False, k, node_limit)
         if L > best + 1e-9 * max(1.0, abs(L)):
             best = L
@@ -445,7 +626,7 @@ def subgradient(sptr, pi, a, ub, E, Q, C, F, klo, khi, u0, ub_obj, max_iter, lam
             for j in range(m):
                 if k[j] > kunion[j]:
                     kunion[j] = k[j]
-        served = _flows_at(sptr, pi, a, ub, Q, C, u, k, n)
+        served = _flows_at(sptr, pi, a, ub, u, k, n, voff, vflow)
         g = E - served
         nrm = 0.0
         for i in range(n):
@@ -459,12 +640,12 @@ def subgradient(sptr, pi, a, ub, E, Q, C, F, klo, khi, u0, ub_obj, max_iter, lam
 
 
 @numba.njit(cache=True)
-def _penalty_values(sptr, pi, a, ub, E, Q, C, F, klo, khi, u, node_limit):
+def _penalty_values(sptr, pi, a, ub, E, Q, C, F, klo, khi, pp, pg, u, node_limit):
     """The site-value tables at ``u`` and the free bound ``L(u)`` with its stations ``k0``:
     what :func:`_penalty_range` needs."""
     m = Q.size
-    voff, v, vcap = value_space(khi)
-    _site_values(sptr, pi, a, ub, Q, C, F, khi, u, voff, v, vcap)
+    voff, v, vcap, vflow = value_space(khi)
+    _site_values(sptr, pi, a, ub, Q, C, F, khi, u, voff, v, vcap, vflow, pp, pg)
     k = np.zeros(m, dtype=np.int64)
     L, _ = _bound(E, u, klo, khi, voff, v, vcap, -1, False, k, node_limit)
     return L, k.copy(), voff, v, vcap
@@ -488,7 +669,7 @@ PENALTY_TIME_SHARE = 0.25
 PENALTY_CHUNK = 256
 
 
-def penalties(sptr, pi, a, ub, E, Q, C, F, klo, khi, u, node_limit, *, deadline: float | None = None,
+def penalties(sptr, pi, a, ub, E, Q, C, F, klo, khi, pp, pg, u, node_limit, *, deadline: float | None = None,
               stats: dict | None = None):
     """For each site: ``L(u)`` with it forced closed (``lo0``) and forced open (``lo1``), and the
     free bound ``L`` itself. Where the relaxed solution already closes (opens) a site, its
@@ -507,7 +688,7 @@ def penalties(sptr, pi, a, ub, E, Q, C, F, klo, khi, u, node_limit, *, deadline:
     """
     import time
 
-    L, k0, voff, v, vcap = _penalty_values(sptr, pi, a, ub, E, Q, C, F, klo, khi, u, node_limit)
+    L, k0, voff, v, vcap = _penalty_values(sptr, pi, a, ub, E, Q, C, F, klo, khi, pp, pg, u, node_limit)
     m = Q.size
     lo0 = np.full(m, L)
     lo1 = np.full(m, L)
@@ -543,7 +724,7 @@ def start_multipliers(d: LRData, n: int) -> np.ndarray:
     """``(n,)`` multipliers to start from without an LP: each point's cheapest cost per kWh/day
     at a site including its station cost spread over a full station (an estimate of the price
     of serving it)."""
-    per = d.a + d.F[np.repeat(np.arange(d.Q.size), np.diff(d.sptr))] / np.maximum(d.Q, 1e-9)[
+    per = d.a + d.port + d.F[np.repeat(np.arange(d.Q.size), np.diff(d.sptr))] / np.maximum(d.Q, 1e-9)[
         np.repeat(np.arange(d.Q.size), np.diff(d.sptr))]
     per = np.where(d.ub > 0, per, np.inf)
     u = np.full(n, np.inf)
@@ -584,13 +765,24 @@ def sp_csr_like(P):
     return sp.csr_matrix((np.arange(1, P.nnz + 1, dtype=np.float64), P.indices.copy(), P.indptr.copy()), shape=P.shape)
 
 
+#: seconds kept back from HiGHS's last step for trimming and reporting the plan (HiGHS itself
+#: returns a little after its limit on a city's model)
+FINISH_MARGIN_S = 1.0
+
+
+def _margin(t):
+    """``t`` seconds less :data:`FINISH_MARGIN_S` (at least a twentieth of ``t``); None stays None."""
+    return None if t is None else max(t - FINISH_MARGIN_S, 0.05 * t, 0.01)
+
+
 def _subset_plan(mm, inst: Instance, k: np.ndarray, *, exact_k: bool, seconds, gap: float, start=None,
                  outcome: dict | None = None):
     """The best plan (in ``mm``'s columns) using only the sites with ``k > 0`` (and the
     existing ones): with ``exact_k`` exactly ``k`` stations at each (ports and flows free),
     else at most ``k`` (closing allowed). HiGHS on the subset's model, from ``start`` (a plan in
     ``mm``'s columns using only those sites) if given; None if infeasible or no plan found in
-    time. ``outcome`` (if given) receives HiGHS's ``status``."""
+    time. ``seconds``: HiGHS's limit, or a callable giving it once the model is built.
+    ``outcome`` (if given) receives HiGHS's ``status``."""
     from evsiting.models._cflp import build, solve_highs
 
     cols = np.flatnonzero((k > 0) | ~inst.new)
@@ -612,6 +804,8 @@ def _subset_plan(mm, inst: Instance, k: np.ndarray, *, exact_k: bool, seconds, g
         s0[sb["w"]] = start[b["w"].start + pmap]
         if (s0 < sm.col_lo - 1e-9).any() or (s0 > sm.col_hi + 1e-9).any():
             s0 = None  # uses sites or stations outside the subset
+    if callable(seconds):  # the time left once the subset's model is built (seconds on a city)
+        seconds = seconds()
     out = solve_highs(sm, time_limit=seconds, mip_gap=gap, start=s0, heuristic_effort=0.3)
     if outcome is not None:
         outcome["status"] = out.status
@@ -660,7 +854,7 @@ def _rounds(inst: Instance, mm, u0, x, obj: float, *, lp_bound: float, gap_targe
     for rnd in range(8):  # subgradient rounds, each followed by the Lagrangian heuristic
         if not math.isfinite(lb):  # the bound at the start multipliers sets the first step's target
             t1 = time.perf_counter()
-            lb, _, _, _, _ = subgradient(d.sptr, d.pi, d.a, d.ub, d.E, d.Q, d.C, d.F, d.klo, d.khi, u, math.inf, 1, lam,
+            lb, _, _, _, _ = subgradient(d.sptr, d.pi, d.a, d.ub, d.E, d.Q, d.C, d.F, d.klo, d.khi, d.pp, d.pg, u, math.inf, 1, lam,
                                          nodes)
             per_it = time.perf_counter() - t1
         target = obj if math.isfinite(obj) else abs(lb) * 1.05 + 1.0
@@ -668,7 +862,7 @@ def _rounds(inst: Instance, mm, u0, x, obj: float, *, lp_bound: float, gap_targe
         if left() is not None and per_it > 0:  # at most a tenth of the time left per round
             want = max(5, min(want, int(0.1 * left() / per_it)))
         t1 = time.perf_counter()
-        b, u, kunion, kbest, it = subgradient(d.sptr, d.pi, d.a, d.ub, d.E, d.Q, d.C, d.F, d.klo, d.khi,
+        b, u, kunion, kbest, it = subgradient(d.sptr, d.pi, d.a, d.ub, d.E, d.Q, d.C, d.F, d.klo, d.khi, d.pp, d.pg,
                                               u, target, want, lam, nodes)
         per_it = (time.perf_counter() - t1) / max(it, 1)
         iters += it
@@ -722,7 +916,7 @@ def _fix_and_prove(inst: Instance, mm, d: LRData, u, x, *, obj: float, bound: fl
     t1 = time.perf_counter()
     # m knapsacks: exact ones only while small, else their LP bounds (valid, weaker)
     t_left = left()
-    L, lo0, lo1, k0 = penalties(d.sptr, d.pi, d.a, d.ub, d.E, d.Q, d.C, d.F, d.klo, d.khi, u,
+    L, lo0, lo1, k0 = penalties(d.sptr, d.pi, d.a, d.ub, d.E, d.Q, d.C, d.F, d.klo, d.khi, d.pp, d.pg, u,
                                 nodes // 10 if items * d.Q.size <= 200_000 else 0,
                                 deadline=None if t_left is None else t1 + PENALTY_TIME_SHARE * t_left, stats=stats)
     if not (np.isfinite(L) and np.isfinite(T)) or L >= T:
@@ -739,7 +933,7 @@ def _fix_and_prove(inst: Instance, mm, d: LRData, u, x, *, obj: float, bound: fl
         # sites instead, and the bound stays the Lagrangian one
         ks = np.where(close, 0, np.maximum(np.maximum(kall, force.astype(np.int64)), _stations(x, mm, inst)))
         t2 = time.perf_counter()
-        cand = _subset_plan(mm, inst, ks, exact_k=False, seconds=left(), gap=gap_target,
+        cand = _subset_plan(mm, inst, ks, exact_k=False, seconds=lambda: _margin(left()), gap=gap_target,
                             start=x if x is not None and not (_stations(x, mm, inst)[close] > 0).any() else None)
         stats["mip_s"] = round(time.perf_counter() - t2, 3)
         if cand is not None:
@@ -759,7 +953,7 @@ def _fix_and_prove(inst: Instance, mm, d: LRData, u, x, *, obj: float, bound: fl
     if start is not None and (np.round(start[ys + ycol[close]]) > 0).any():
         start = None  # the incumbent is outside the fixed model (it cost more than T, only with a gap)
     t2 = time.perf_counter()
-    out = solve_highs(fm, time_limit=left(), mip_gap=gap_target, start=start)
+    out = solve_highs(fm, time_limit=_margin(left()), mip_gap=gap_target, start=start)
     stats["mip_s"] = round(time.perf_counter() - t2, 3)
     stats["mip_nodes"] = out.nodes
     if out.status == "time_limit":
@@ -777,7 +971,7 @@ def _fix_and_prove(inst: Instance, mm, d: LRData, u, x, *, obj: float, bound: fl
 
 
 def lagrangian_solve(inst: Instance, mm, u0: np.ndarray | None, best_x, best_obj: float, *, lp_bound: float,
-                     gap_target: float, left, stats: dict, trimmed):
+                     gap_target: float, left, stats: dict, trimmed, polish=None):
     """Lagrangian bound, Lagrangian heuristic, site fixing and HiGHS on the fixed model
     (min-cost mode with allocation cost; see the module doc).
 
@@ -788,6 +982,8 @@ def lagrangian_solve(inst: Instance, mm, u0: np.ndarray | None, best_x, best_obj
         lp_bound: the LP bound (-inf if not solved); gap_target: relative gap to stop at.
         left: callable, seconds left (None = no limit); stats: dict updated in place.
         trimmed: ``trimmed(x)`` drops unused stations and ports of a feasible point.
+        polish: ``polish(x, objective, bound)`` -> ``(x, objective)``, a plan at most as
+            costly (e.g. the station search), run after the subgradient rounds; None = none.
 
     Returns:
         ``(x, objective, bound, optimal)``: the best plan (None if none), its objective, a
@@ -800,4 +996,10 @@ def lagrangian_solve(inst: Instance, mm, u0: np.ndarray | None, best_x, best_obj
     bound = max(lp_bound, lb)
     if x is not None and (obj - bound) <= gap_target * abs(obj):
         return x, obj, min(bound, obj), bound >= obj * (1 - 1e-9)
+    if polish is not None and x is not None:
+        # the station search from the incumbent, once the bound is known (it stops within the
+        # target of it): a cheaper incumbent also lowers the fixing threshold below
+        x, obj = polish(x, obj, bound)
+        if (obj - bound) <= gap_target * abs(obj):
+            return x, obj, min(bound, obj), bound >= obj * (1 - 1e-9)
     return _fix_and_prove(inst, mm, d, u, x, obj=obj, bound=bound, kall=kall, nodes=nodes, gap_target=gap_target, left=left, stats=stats, trimmed=trimmed)

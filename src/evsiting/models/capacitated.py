@@ -41,15 +41,20 @@ Exact method (:meth:`CapacitatedSiting.solve`), see :mod:`evsiting.models._cflp`
    percent of the bound.
 5. **Proof**: when that gap is within ``mip_gap`` the result is returned (status
    ``feasible`` with the proven gap, ``optimal`` when it is zero); otherwise HiGHS's
-   branch-and-bound runs on the full model from the incumbent for the remaining time.
+   branch-and-bound runs on the full model from the incumbent for the remaining time. With
+   allocation cost, priced ports, no power limit and at most :data:`LAGRANGIAN_POINTS_MAX`
+   demand points, steps 4'-5' below run instead (from the LP's duals, bound and incumbent),
+   and the sub-MIP of step 4 gets a quarter of the time left instead of half.
 
 With allocation cost on an instance whose strong LP is too large to solve in time (more than
 :data:`LP_PAIRS_MAX` pairs), steps 3-5 are replaced (:mod:`evsiting.models._cflp_lr`):
 
 3'. **Lagrangian bound**: the demand rows relaxed, per-site continuous knapsacks and a 0-1
-    covering knapsack over stations (Görtz and Klose 2012), subgradient optimisation;
+    covering knapsack over stations (Görtz and Klose 2012), subgradient optimisation; where
+    ports are priced, each site's subproblem keeps its DC and AC ports integer;
 4'. **Lagrangian heuristic**: the stations of the relaxed solutions fixed (ports and flows
-    free), then a MIP on the sites they open (closing allowed);
+    free), then a MIP on the sites they open (closing allowed); without a power limit, then
+    the station search of :mod:`evsiting.models._cflp_search` from the best plan;
 5'. **Penalty fixing and proof**: sites whose forced opening (closing) lifts the bound above the
     incumbent less the target gap are closed (opened), and HiGHS's branch-and-bound runs on the
     fixed model, with the aggregate capacity row, from the incumbent for the remaining time.
@@ -81,8 +86,9 @@ import scipy.sparse as sp
 from evsiting.core.errors import InfeasibleError, InputError, SolverError
 from evsiting.models._cflp import MatrixCopy, Instance, build, solve_highs
 from evsiting.models._cflp_bb import branch_and_bound, ports_free
-from evsiting.models._cflp_lr import lagrangian_solve
-from evsiting.models._cflp_start import max_ports, start_plan
+from evsiting.models._cflp_lr import integer_ports, lagrangian_solve
+from evsiting.models._cflp_search import improve_plan
+from evsiting.models._cflp_start import flow_plan, max_ports, start_plan
 from evsiting.models._core import LocationResult, _Model, check_limits, check_per_site, check_solver, check_standard, pair_within
 
 
@@ -150,6 +156,32 @@ LP_PAIRS_MAX = 150000
 #: access cost and the power limit (13,066 pairs) in 13.5 s against 21.6 s by dual simplex
 #: (HiGHS's choice; 2 loaded cores, 2026-12-07); the small routing LPs stay with simplex
 STRONG_LP_METHOD = "ipm"
+#: on the Lagrangian path without a power limit, up to :data:`LAGRANGIAN_POINTS_MAX` demand
+#: points, the station search of :func:`~evsiting.models._cflp_search.improve_plan` runs after
+#: the subgradient rounds (with a power limit the start plan runs it already). Guiyang with ``allocation_cny_per_kwh_min: 1.0``
+#: (2026-12-07, load 4-5): the plan 741.0 -> 735.6 M CNY in 60 s, 735.2 M in 300 s
+POLISH_LAGRANGIAN = True
+#: with allocation cost, priced ports and no power limit, when step 4's incumbent is not within
+#: the target gap, the Lagrangian path (steps 3'-5' from the LP's duals, bound and incumbent:
+#: integer ports in each site's subproblem, the station search, fixing and HiGHS on the fixed
+#: model) replaces HiGHS's branch-and-bound on the full model, up to this many demand points.
+#: The Lagrangian path alone, measured 2026-12-07 (2 cores, load 3-4, 60 s, against steps 3-5):
+#: Anshun with allocation_cny_per_kwh_min 1.0, proven 0.23 % in 7.6 s against 0.71 % at the
+#: limit; Guiyang (zone standards) with 1.0, 0.39 % in 37 s against 0.61 % at the limit; Guiyang
+#: at a 15-min standard with 1.0 (110,133 pairs), 1.69 % against 2.58 %; the default access cost
+#: (56 CNY per kWh/day and minute): Anshun 0.085 % in 10 s against 0.058 % in 14 s, Guiyang
+#: 0.41 % in 38 s against 0.50 % in 9 s (both within the 0.5 % target, the Lagrangian plans
+#: 0.06 % cheaper on Guiyang, 0.05 % dearer on Anshun). The province default (42,267 points)
+#: stays on steps 3-5, where it was measured (0.26 % in 351 s against 1.40 % at 333 s for the
+#: Lagrangian path with continuous port rates). 0 = never (the method before)
+LAGRANGIAN_POINTS_MAX = 10000
+#: share of the time left that step 4's sub-MIP may take when the Lagrangian steps would follow
+#: it (:meth:`CapacitatedSiting._lagrangian_after_lp`; otherwise half, the rest being HiGHS's)
+SUB_MIP_SHARE_LAGRANGIAN = 0.25
+#: share of the time left that the strong LP may take there (otherwise 60 %): Guiyang at a
+#: 15-min standard with allocation 1.0 (110,133 pairs), whose LP did not finish in 287 s at load
+#: 3-6, keeps 70 % of the time for the Lagrangian path (prefectures' LPs take 1-2 s)
+LP_SHARE_LAGRANGIAN = 0.3
 
 
 
@@ -532,7 +564,7 @@ class CapacitatedSiting(_Model):
     def _use_lagrangian(self, inst: Instance) -> bool:
         """Whether steps 3'-5' run: allocation cost in the min-cost model on an instance whose
         strong LP is too large to solve in time (more than :data:`LP_PAIRS_MAX` pairs), or as
-        forced by :attr:`use_lagrangian`. Measured here (2 cores, 2026-12-07): a 100 x 1,000
+        forced by :attr:`use_lagrangian` (see also :meth:`_lagrangian_after_lp`). Measured here (2 cores, 2026-12-07): a 100 x 1,000
         CFLP (100,000 pairs) 2.1 % at 120 s against no bound at all (its LP alone takes 153 s);
         Guiyang with ``allocation_cny_per_kwh_min: 1.0`` (13,122 pairs) 5.1 % at 60 s against
         1.67 % at 120 s by steps 3-5, since the relaxation's continuous port rates are weaker
@@ -542,6 +574,15 @@ class CapacitatedSiting(_Model):
         if self.use_lagrangian is not None:
             return bool(self.use_lagrangian)
         return bool(inst.alpha > 0) and inst.pairs.nnz > LP_PAIRS_MAX
+
+    def _lagrangian_after_lp(self, inst: Instance) -> bool:
+        """Whether steps 3'-5' replace HiGHS's branch-and-bound (step 5) when the incumbent of
+        step 4 is not within the target gap: allocation cost in the min-cost model, priced ports
+        (each site's subproblem keeps them integer), no power limit and at most
+        :data:`LAGRANGIAN_POINTS_MAX` demand points (unless :attr:`use_lagrangian` is False)."""
+        if inst.maximize or self.use_lagrangian is False or not inst.alpha > 0 or not LAGRANGIAN_POINTS_MAX:
+            return False
+        return integer_ports(inst) and inst.station_kw is None and inst.pairs.shape[0] <= LAGRANGIAN_POINTS_MAX
 
     #: the Lagrangian branch-and-bound (:mod:`evsiting.models._cflp_bb`) replaces steps 3-5 with
     #: allocation cost where its relaxation is exact in the ports; None = that rule, True/False
@@ -574,12 +615,16 @@ class CapacitatedSiting(_Model):
         message = _short_message(gap, gap_target, stats)
         return x, mm.blocks, bound, stats.get("bb_root_bound", bound), gap <= 1e-9, message
 
-    def _solve_lagrangian(self, inst: Instance, mm, relaxed, gap_target: float, left, *, stats: dict, 
-                          try_lp: bool = True):
+    def _solve_lagrangian(self, inst: Instance, mm, relaxed, gap_target: float, left, *, stats: dict,
+                          try_lp: bool = True, after_lp: tuple | None = None):
         """Steps 3'-5' (allocation cost): the LP when small (its duals start the multipliers),
         then :func:`~evsiting.models._cflp_lr.lagrangian_solve` (``try_lp=False``: the LP was
-        tried already and stopped at its time limit). Returns what :meth:`_solve_instance`
-        returns."""
+        tried already and stopped at its time limit; ``after_lp``: ``(duals of the demand rows,
+        LP bound, incumbent, its CNY)`` from steps 3-4, which then are not repeated). Returns
+        what :meth:`_solve_instance` returns."""
+        if after_lp is not None:
+            u0, lp_bound, x0, obj0 = after_lp
+            return self._lagrangian_steps(inst, mm, u0, lp_bound, x0, obj0, gap_target, left, stats=stats)
         u0, lp_bound, k_lp, lp_x = None, -math.inf, None, None
         stats["time_limited_steps"] = [] if try_lp else ["lp"]
         if try_lp and inst.pairs.nnz <= LP_PAIRS_MAX:
@@ -602,8 +647,22 @@ class CapacitatedSiting(_Model):
                               stats=stats)
         stats["start_plan_s"] = round(time.perf_counter() - ts, 3)
         stats["start_plan_cny"] = None if x0 is None else round(obj0, 2)
+        return self._lagrangian_steps(inst, mm, u0, lp_bound, x0, obj0, gap_target, left, stats=stats)
+
+    def _lagrangian_steps(self, inst: Instance, mm, u0, lp_bound: float, x0, obj0: float, gap_target: float, left, *,
+                          stats: dict):
+        """:func:`~evsiting.models._cflp_lr.lagrangian_solve` from multipliers ``u0`` (None:
+        cost-based), the LP bound (``-inf``: none) and the plan ``x0`` (None: none); with the
+        station search after the subgradient rounds (:data:`POLISH_LAGRANGIAN`, no power
+        limit). Returns what :meth:`_solve_instance` returns."""
+        polish = None
+        if (POLISH_LAGRANGIAN and inst.station_kw is None and inst.new.any()  # (with a power limit start_plan searched)
+                and inst.pairs.shape[0] <= LAGRANGIAN_POINTS_MAX):  # (measured on prefectures only)
+            def polish(xp, objp, lb):
+                return improve_plan(inst, mm, xp, objp, lambda v: _trimmed(inst, mm, v), left, route=flow_plan,
+                                    lp_bound=lb, gap_target=gap_target, stats=stats)
         x, obj, bound, opt = lagrangian_solve(inst, mm, u0, x0, obj0, lp_bound=lp_bound, gap_target=gap_target, left=left, stats=stats,
-                                              trimmed=lambda v: _trimmed(inst, mm, v))
+                                              trimmed=lambda v: _trimmed(inst, mm, v), polish=polish)
         if x is None:
             raise SolverError("CapacitatedSiting: no plan found within the time limit; raise solver.time_limit_s")
         gap = _gap(obj, bound, False)
@@ -635,7 +694,9 @@ class CapacitatedSiting(_Model):
         # in min-cost mode the LP gets at most 60 % of the time left: if it stops there, the
         # Lagrangian path (its bound, the start plan and its heuristic) takes the rest, so the
         # solve still ends with a plan and a proven bound
-        lp = solve_highs(relaxed, time_limit=None if t is None or mm.maximize else 0.6 * t, lp_method=STRONG_LP_METHOD)
+        lp_share = LP_SHARE_LAGRANGIAN if self._lagrangian_after_lp(inst) else 0.6
+        lp = solve_highs(relaxed, time_limit=None if t is None or mm.maximize else lp_share * t, lp_method=STRONG_LP_METHOD,
+                         duals=not mm.maximize)
         stats["lp_s"] = round(time.perf_counter() - ts, 3)
         if lp.status == "time_limit" and not mm.maximize:
             return self._solve_lagrangian(inst, mm, relaxed, gap_target, left, stats=stats, try_lp=False)
@@ -679,7 +740,8 @@ class CapacitatedSiting(_Model):
                 target = lp_bound / (1 + gap_target) * (1 + 1e-9) if mm.maximize else lp_bound / (1 - gap_target) * (1 - 1e-9)
             # at most half the time left: the rest is branch-and-bound's, which also improves plans
             t = left()
-            sub = solve_highs(fixed, time_limit=None if t is None else 0.5 * t,
+            share = SUB_MIP_SHARE_LAGRANGIAN if self._lagrangian_after_lp(inst) else 0.5
+            sub = solve_highs(fixed, time_limit=None if t is None else share * t,
                               mip_gap=gap_target / 2 if gap_target else 0.0, stop_at=target, start=best_x)
             stats["incumbent_s"] = round(time.perf_counter() - ts, 3)
             if sub.status == "time_limit":
@@ -693,6 +755,10 @@ class CapacitatedSiting(_Model):
         stats["incumbent_gap_vs_lp"] = None if not math.isfinite(gap) else round(gap, 6)
         if best_x is not None and gap <= gap_target:
             return best_x, mm.blocks, lp_bound, lp_bound, gap <= 1e-9, ""
+        if best_x is not None and lp.row_dual is not None and self._lagrangian_after_lp(inst):
+            # 5'. the Lagrangian steps from the LP's duals, bound and the incumbent
+            return self._solve_lagrangian(inst, mm, relaxed, gap_target, left, stats=stats,
+                                          after_lp=(lp.row_dual[:inst.pairs.shape[0]], lp_bound, best_x, best_obj))
         # 5. branch-and-bound on the full model from the incumbent
         ts = time.perf_counter()
         full = solve_highs(mm, time_limit=left(), mip_gap=gap_target, start=best_x)
