@@ -37,7 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from evsiting.models._cflp import Instance, MatrixModel, solve_highs
-from evsiting.models._cflp_lr import _bound, _subset_plan, fill_site, lr_data, start_multipliers, value_space
+from evsiting.models._cflp_lr import _bound, _subset_plan, fill_site, keep_best, lr_data, start_multipliers, value_space
 from evsiting.models._cflp_start import max_ports
 
 #: subgradient iterations at the root (per round) and at a node
@@ -144,16 +144,7 @@ def node_bound(sptr, pi, a, ub, E, Q, C, F, pp, pg, att, natt, klo, khi, u, lam,
         else:
             for j in range(m):
                 kavg[j] = 0.9 * kavg[j] + 0.1 * k[j]
-        if L > best + 1e-12 * max(1.0, abs(L)):
-            best = L
-            bu[:] = u
-            kbest[:] = k
-            since = 0
-        else:
-            since += 1
-            if since >= patience:
-                lam *= 0.5
-                since = 0
+        best, since, lam = keep_best(L, best, since, lam, u, k, bu, kbest, 1e-12, patience)
         if best >= prune_at or lam < 1e-5:
             break
         served = _served(sptr, pi, ub, k, n, att, natt, voff, vflow)

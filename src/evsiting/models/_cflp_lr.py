@@ -589,6 +589,22 @@ def _flows_at(sptr, pi, a, ub, u, k, n, voff, vflow):
 
 
 @numba.njit(cache=True)
+def keep_best(L, best, since, lam, u, k, best_u, kbest, rel_tol, patience):
+    """One subgradient iteration's bookkeeping: when ``L`` beats ``best`` by more than
+    ``rel_tol`` x max(1, |L|), keep it with its multipliers ``u`` (into ``best_u``) and stations
+    ``k`` (into ``kbest``); else count the miss and halve the step factor ``lam`` after
+    ``patience`` misses in a row. Returns ``(best, since, lam)``."""
+    if L > best + rel_tol * max(1.0, abs(L)):
+        best_u[:] = u
+        kbest[:] = k
+        return L, 0, lam
+    since += 1
+    if since >= patience:
+        return best, 0, lam * 0.5
+    return best, since, lam
+
+
+@numba.njit(cache=True)
 def subgradient(sptr, pi, a, ub, E, Q, C, F, klo, khi, pp, pg, u0, ub_obj, max_iter, lam0, node_limit):
     """Subgradient optimisation of ``L(u)`` (Polyak steps toward ``ub_obj``, halving the step
     after 20 iterations without improvement). Returns (best bound, best u, the union of
@@ -609,16 +625,7 @@ def subgradient(sptr, pi, a, ub, E, Q, C, F, klo, khi, pp, pg, u0, ub_obj, max_i
     for it in range(max_iter):
         _site_values(sptr, pi, a, ub, Q, C, F, khi, u, voff, v, vcap, vflow, pp, pg)
         L, exact = _bound(E, u, klo, khi, voff, v, vcap, -1, False, k, node_limit)
-        if L > best + 1e-9 * max(1.0, abs(L)):
-            best = L
-            best_u[:] = u
-            kbest[:] = k
-            since = 0
-        else:
-            since += 1
-            if since >= 20:
-                lam *= 0.5
-                since = 0
+        best, since, lam = keep_best(L, best, since, lam, u, k, best_u, kbest, 1e-9, 20)
         if best >= ub_obj * (1 - 1e-7) - 1e-9 or lam < 1e-4:
             break
         # union of the relaxed solutions' stations once near the best bound
