@@ -176,6 +176,7 @@ def run_summary(cfg: RunConfig, study: Study, demand, reached, solution, *, size
         summary["zones"] = access_by_zone(cells, stations, names, std)
         summary["counties"] = county_table(cells, sites.assign(facility_type="chosen"), stations, std, names).to_dict(orient="records")
     urban = stations_by_urban_population(summary["prefectures"], study.census.counties)
+    summary["total"]["urban_population"] = sum(r["urban_population"] for r in summary["prefectures"])
     if urban is not None:
         summary["stations_by_urban_population"] = urban
     summary["depots"] = depots(study.inputs.urbanisation, params, study.chosen, year=cfg.year, fleet_block=cfg.fleet,
