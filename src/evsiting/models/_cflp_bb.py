@@ -149,7 +149,7 @@ def node_bound(sptr, pi, a, ub, E, Q, C, F, att, natt, klo, khi, u, lam, target,
     it = 0
     for it in range(max_iter):
         _values(sptr, pi, a, ub, Q, C, F, khi, u, voff, v, vcap, att, natt)
-        L, _ = _bound(E, u, klo, khi, voff, v, vcap, -1, False, k, node_limit)
+        L, _ = _bound(E, u, klo, khi, voff, v, vcap, k, node_limit)
         if not np.isfinite(L):
             return np.inf, lam, it + 1
         if it == 0:
@@ -160,8 +160,10 @@ def node_bound(sptr, pi, a, ub, E, Q, C, F, att, natt, klo, khi, u, lam, target,
                 kavg[j] = 0.9 * kavg[j] + 0.1 * k[j]
         if L > best + 1e-12 * max(1.0, abs(L)):
             best = L
-            bu[:] = u
-            kbest[:] = k
+            for i in range(n):  # element loops: see _cflp_lr.subgradient
+                bu[i] = u[i]
+            for j in range(m):
+                kbest[j] = k[j]
             since = 0
         else:
             since += 1
@@ -180,7 +182,8 @@ def node_bound(sptr, pi, a, ub, E, Q, C, F, att, natt, klo, khi, u, lam, target,
         step = lam * max(target - L, 1e-7 * max(1.0, abs(target))) / nrm
         for i in range(n):
             u[i] += step * (E[i] - served[i])
-    u[:] = bu
+    for i in range(n):
+        u[i] = bu[i]
     return best, lam, it + 1
 
 
@@ -194,7 +197,7 @@ def penalty_fix(sptr, pi, a, ub, E, Q, C, F, att, natt, klo, khi, u, threshold, 
     m = Q.size
     _values(sptr, pi, a, ub, Q, C, F, khi, u, voff, v, vcap, att, natt)
     k = np.zeros(m, dtype=np.int64)
-    L, _ = _bound(E, u, klo, khi, voff, v, vcap, -1, False, k, node_limit)
+    L, _ = _bound(E, u, klo, khi, voff, v, vcap, k, node_limit)
     if not np.isfinite(L) or L >= threshold:
         return L, 0
     kk = np.zeros(m, dtype=np.int64)
@@ -205,14 +208,14 @@ def penalty_fix(sptr, pi, a, ub, E, Q, C, F, att, natt, klo, khi, u, threshold, 
         lo, hi = klo[j], khi[j]
         if k[j] > lo:  # relaxed solution above the minimum: test the minimum
             khi[j] = lo
-            Ld, _ = _bound(E, u, klo, khi, voff, v, vcap, -1, False, kk, node_limit)
+            Ld, _ = _bound(E, u, klo, khi, voff, v, vcap, kk, node_limit)
             khi[j] = hi
             if Ld >= threshold:
                 klo[j] = lo + 1
                 fixed += 1
         else:  # relaxed solution at the minimum: test one more station
             klo[j] = lo + 1
-            Lu, _ = _bound(E, u, klo, khi, voff, v, vcap, -1, False, kk, node_limit)
+            Lu, _ = _bound(E, u, klo, khi, voff, v, vcap, kk, node_limit)
             klo[j] = lo
             if Lu >= threshold:
                 khi[j] = lo
@@ -226,7 +229,7 @@ def fixed_bound(sptr, pi, a, ub, E, Q, C, F, att, natt, k, u, node_limit, voff, 
     stations (the routing's Lagrangian bound)."""
     _values(sptr, pi, a, ub, Q, C, F, k, u, voff, v, vcap, att, natt)
     kk = np.zeros(k.size, dtype=np.int64)
-    L, _ = _bound(E, u, k, k, voff, v, vcap, -1, False, kk, node_limit)
+    L, _ = _bound(E, u, k, k, voff, v, vcap, kk, node_limit)
     return L
 
 

@@ -228,7 +228,9 @@ def _cover_knapsack(cost, q, need, node_limit):
     p = cost[o]
     wt = q[o]
     total = cost.sum()
-    rootb = _dantzig(p, wt, 0, cap, -1)
+    # typed ints, not literals, for _dantzig's item arguments: one compiled version of it
+    first = np.int64(0)
+    rootb = _dantzig(p, wt, first, cap, np.int64(-1))
     bestx = np.zeros(nit, dtype=np.bool_)
     best = 0.0
     gl = cap
@@ -250,9 +252,9 @@ def _cover_knapsack(cost, q, need, node_limit):
     tol = 1e-9 * max(1.0, abs(best))
     for t in range(nit):
         if t < crit:
-            if _dantzig(p, wt, 0, cap, t) <= best + tol:
+            if _dantzig(p, wt, first, cap, t) <= best + tol:
                 fix[t] = 1
-        elif wt[t] > cap or p[t] + _dantzig(p, wt, 0, cap - wt[t], t) <= best + tol:
+        elif wt[t] > cap or p[t] + _dantzig(p, wt, first, cap - wt[t], t) <= best + tol:
             fix[t] = -1
     prof0 = 0.0
     cap0 = cap
@@ -288,13 +290,13 @@ def _knap_dfs(p, wt, prof0, cap0, best, bestx, free, fix, node_limit):
     depth = 0
     prof = prof0
     left = cap0
-    i = 0
+    i = np.int64(0)  # typed from the start: a literal 0 compiles a version of _dantzig of its own
     nodes = 0
     while True:
         nodes += 1
         if nodes > node_limit:
             return False
-        b = prof + _dantzig(p, wt, i, left, -1)
+        b = prof + _dantzig(p, wt, i, left, np.int64(-1))
         if b > best + 1e-9 * max(1.0, abs(best)) and i < nit:
             if wt[i] <= left:
                 cur[i] = True
@@ -334,10 +336,11 @@ def _knap_dfs(p, wt, prof0, cap0, best, bestx, free, fix, node_limit):
 
 
 @numba.njit(cache=True)
-def _bound(E, u, klo, khi, voff, v, vcap, forced_j, forced_open, k_out, node_limit):
-    """``L(u)`` from the site values, the stations of the relaxed solution in ``k_out``, and
-    whether its knapsack was exact. ``forced_j >= 0`` forces that site open (k >= 1) or closed
-    (k = 0) as ``forced_open`` says (``inf`` when that is impossible)."""
+def _bound(E, u, klo, khi, voff, v, vcap, k_out, node_limit):
+    """``L(u)`` from the site values with each site's stations within ``klo..khi``, the
+    stations of the relaxed solution in ``k_out``, and whether its knapsack was exact
+    (``inf`` when some ``khi < klo``). Callers force a site open or closed through its bounds,
+    so that this kernel compiles once (a literal argument compiles a version of its own)."""
     m = klo.size
     base = 0.0
     for i in range(E.size):
@@ -355,13 +358,6 @@ def _bound(E, u, klo, khi, voff, v, vcap, forced_j, forced_open, k_out, node_lim
     for j in range(m):
         lo = klo[j]
         hi = khi[j]
-        if j == forced_j:
-            if forced_open:
-                lo = max(lo, 1)
-            else:
-                if lo > 0:
-                    return np.inf, False
-                hi = 0
         if hi < lo:
             return np.inf, False
         base += v[voff[j] + lo]
@@ -427,11 +423,13 @@ def subgradient(sptr, pi, a, ub, E, Q, C, F, klo, khi, u0, ub_obj, max_iter, lam
     it = 0
     for it in range(max_iter):
         _site_values(sptr, pi, a, ub, Q, C, F, khi, u, voff, v, vcap)
-        L, exact = _bound(E, u, klo, khi, voff, v, vcap, -1, False, k, node_limit)
+        L, exact = _bound(E, u, klo, khi, voff, v, vcap, k, node_limit)
         if L > best + 1e-9 * max(1.0, abs(L)):
             best = L
-            best_u[:] = u
-            kbest[:] = k
+            for i in range(n):  # element loops, not best_u[:] = u: a slice copy compiles numba's
+                best_u[i] = u[i]  # shape-mismatch message (string formatting), seconds on a fresh clone
+            for j in range(m):
+                kbest[j] = k[j]
             since = 0
         else:
             since += 1
@@ -467,16 +465,22 @@ def penalties(sptr, pi, a, ub, E, Q, C, F, klo, khi, u, node_limit):
     voff, v, vcap = value_space(khi)
     _site_values(sptr, pi, a, ub, Q, C, F, khi, u, voff, v, vcap)
     k = np.zeros(m, dtype=np.int64)
-    L, _ = _bound(E, u, klo, khi, voff, v, vcap, -1, False, k, node_limit)
+    L, _ = _bound(E, u, klo, khi, voff, v, vcap, k, node_limit)
     k0 = k.copy()
     lo0 = np.full(m, L)
     lo1 = np.full(m, L)
     kk = np.zeros(m, dtype=np.int64)
+    lo = klo.copy()
+    hi = khi.copy()
     for j in range(m):
-        if k0[j] > 0:
-            lo0[j], _ = _bound(E, u, klo, khi, voff, v, vcap, j, False, kk, node_limit)
-        else:
-            lo1[j], _ = _bound(E, u, klo, khi, voff, v, vcap, j, True, kk, node_limit)
+        if k0[j] > 0:  # forced closed (impossible, inf, where the site must stay open)
+            hi[j] = 0
+            lo0[j], _ = _bound(E, u, lo, hi, voff, v, vcap, kk, node_limit)
+            hi[j] = khi[j]
+        else:  # forced open
+            lo[j] = max(klo[j], 1)
+            lo1[j], _ = _bound(E, u, lo, hi, voff, v, vcap, kk, node_limit)
+            lo[j] = klo[j]
     return L, lo0, lo1, k0
 
 
