@@ -219,19 +219,24 @@ def test_cover_knapsack_matches_enumeration():
 
 @pytest.mark.parametrize("method", ["lagrangian", "lp", "bb"])
 def test_a_solve_keeps_its_time_limit(method):
-    """Generous tolerance: this checks that the solve stops, not how fast it is."""
-    mdl = cap_model(cst_instance(40, 400, 3.0, 7))
-    mdl.use_lagrangian = method == "lagrangian"
-    mdl.use_branch_and_bound = method == "bb"
-    with contextlib.suppress(SolverError):
-        mdl.solve(mip_gap=0, time_limit=1.0)  # compiles the kernels
+    """Generous tolerance: this checks that the solve stops, not how fast it is. The 40 x 400
+    instance is 1-18 % from proven at 2 s by every method."""
+    def model_of(instance):
+        mdl = cap_model(instance)
+        mdl.use_lagrangian = method == "lagrangian"
+        mdl.use_branch_and_bound = method == "bb"
+        return mdl
+
+    with contextlib.suppress(SolverError):  # compiles the kernels (same types, a smaller instance)
+        model_of(cst_instance(10, 60, 3.0, 7)).solve(mip_gap=0, time_limit=1.0)
+    mdl = model_of(cst_instance(40, 400, 3.0, 7))
     t0 = time.perf_counter()
     try:
-        res = mdl.solve(mip_gap=0, time_limit=4.0)
+        res = mdl.solve(mip_gap=0, time_limit=2.0)
     except SolverError:  # no plan found in time: said at once, not after the limit
         res = None
     took = time.perf_counter() - t0
-    assert took <= 4.0 + 3.0
+    assert took <= 2.0 + 3.0
     if res is None:
         return
     assert res.objective >= res.bound - 1e-6 * abs(res.objective)

@@ -52,9 +52,10 @@ def test_the_start_plan_satisfies_every_row_and_serves_all_energy(seed):
     served = np.bincount(np.repeat(np.arange(inst.pairs.shape[0]), np.diff(inst.pairs.indptr)),
                          weights=x[mm.blocks["w"]], minlength=inst.pairs.shape[0])
     np.testing.assert_allclose(served, inst.E, rtol=1e-6)
-    # never cheaper than the proven optimum
-    best = mdl.solve(time_limit=None, mip_gap=0.0)
-    assert best.status == "optimal" and obj >= best.objective * (1 - 1e-9)
+    # never below a proven lower bound: a 1 % gap (this test checks the plan's rows, not the
+    # optimum, which the brute-force tests prove; a 0 % proof took 2-3 s per seed)
+    best = mdl.solve(time_limit=None, mip_gap=0.01)
+    assert best.gap <= 0.01 and best.bound <= best.objective and obj >= best.bound * (1 - 1e-9)
 
 
 def test_max_ports_respect_the_power_limit_and_the_port_maxima():

@@ -47,12 +47,28 @@ def _py(value: Any) -> Any:
     return value
 
 
-def _clean_geometry(geom):
-    if geom is None or geom.is_empty:
-        return None
-    geom = shapely.orient_polygons(geom, exterior_cw=False)
-    geom = shapely.transform(geom, lambda c: np.round(c, COORD_DECIMALS))
-    return mapping(geom)
+def _clean_geometries(geoms: np.ndarray) -> list:
+    """GeoJSON geometry dicts of an ``(n,)`` array of shapely geometries: exterior rings
+    counter-clockwise, coordinates rounded to :data:`COORD_DECIMALS`; None for a missing or
+    empty geometry. Orientation and rounding run once over the array (per geometry they
+    were a third of a run's output time)."""
+    geoms = np.asarray(geoms, dtype=object)
+    skip = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    clean = shapely.transform(shapely.orient_polygons(geoms, exterior_cw=False), lambda c: np.round(c, COORD_DECIMALS))
+    return [None if s else mapping(g) for g, s in zip(clean, skip)]
+
+
+def _column_values(col: pd.Series) -> list:
+    """:func:`_py` of every value of ``col``; float, integer and bool columns in one pass."""
+    kind = col.dtype.kind if isinstance(col.dtype, np.dtype) else ""
+    if kind == "f":
+        a = col.to_numpy(dtype=np.float64)
+        vals = a.tolist()
+        ok = np.isfinite(a)
+        return vals if ok.all() else [v if k else None for v, k in zip(vals, ok.tolist())]
+    if kind in ("i", "u", "b"):
+        return col.to_numpy().tolist()
+    return [_py(v) for v in col.tolist()]
 
 
 def feature_collection(gdf: gpd.GeoDataFrame) -> dict:
@@ -65,10 +81,11 @@ def feature_collection(gdf: gpd.GeoDataFrame) -> dict:
         raise ValueError("GeoDataFrame has no CRS")
     gdf = gdf.to_crs(WGS84)
     cols = [c for c in gdf.columns if c != gdf.geometry.name]
-    records = gdf[cols].to_dict(orient="records") if cols else [{} for _ in range(len(gdf))]
+    values = [_column_values(gdf[c]) for c in cols]
+    rows = zip(*values) if cols else ((),) * len(gdf)
     features = [
-        {"type": "Feature", "id": i, "geometry": _clean_geometry(geom), "properties": {k: _py(v) for k, v in rec.items()}}
-        for i, (geom, rec) in enumerate(zip(gdf.geometry, records))
+        {"type": "Feature", "id": i, "geometry": geom, "properties": dict(zip(cols, row))}
+        for i, (geom, row) in enumerate(zip(_clean_geometries(gdf.geometry.to_numpy()), rows))
     ]
     return {"type": "FeatureCollection", "features": features}
 

@@ -135,7 +135,7 @@ def node_bound(sptr, pi, a, ub, E, Q, C, F, pp, pg, att, natt, klo, khi, u, lam,
     it = 0
     for it in range(max_iter):
         _values(sptr, pi, a, ub, Q, C, F, pp, pg, khi, u, voff, v, vcap, vflow, att, natt)
-        L, _ = _bound(E, u, klo, khi, voff, v, vcap, -1, False, k, node_limit)
+        L, _ = _bound(E, u, klo, khi, voff, v, vcap, k, node_limit)
         if not np.isfinite(L):
             return np.inf, lam, it + 1
         if it == 0:
@@ -157,7 +157,8 @@ def node_bound(sptr, pi, a, ub, E, Q, C, F, pp, pg, att, natt, klo, khi, u, lam,
         step = lam * max(target - L, 1e-7 * max(1.0, abs(target))) / nrm
         for i in range(n):
             u[i] += step * (E[i] - served[i])
-    u[:] = bu
+    for i in range(n):
+        u[i] = bu[i]
     return best, lam, it + 1
 
 
@@ -171,7 +172,7 @@ def penalty_fix(sptr, pi, a, ub, E, Q, C, F, pp, pg, att, natt, klo, khi, u, thr
     m = Q.size
     _values(sptr, pi, a, ub, Q, C, F, pp, pg, khi, u, voff, v, vcap, vflow, att, natt)
     k = np.zeros(m, dtype=np.int64)
-    L, _ = _bound(E, u, klo, khi, voff, v, vcap, -1, False, k, node_limit)
+    L, _ = _bound(E, u, klo, khi, voff, v, vcap, k, node_limit)
     if not np.isfinite(L) or L >= threshold:
         return L, 0
     kk = np.zeros(m, dtype=np.int64)
@@ -182,14 +183,14 @@ def penalty_fix(sptr, pi, a, ub, E, Q, C, F, pp, pg, att, natt, klo, khi, u, thr
         lo, hi = klo[j], khi[j]
         if k[j] > lo:  # relaxed solution above the minimum: test the minimum
             khi[j] = lo
-            Ld, _ = _bound(E, u, klo, khi, voff, v, vcap, -1, False, kk, node_limit)
+            Ld, _ = _bound(E, u, klo, khi, voff, v, vcap, kk, node_limit)
             khi[j] = hi
             if Ld >= threshold:
                 klo[j] = lo + 1
                 fixed += 1
         else:  # relaxed solution at the minimum: test one more station
             klo[j] = lo + 1
-            Lu, _ = _bound(E, u, klo, khi, voff, v, vcap, -1, False, kk, node_limit)
+            Lu, _ = _bound(E, u, klo, khi, voff, v, vcap, kk, node_limit)
             klo[j] = lo
             if Lu >= threshold:
                 khi[j] = lo
@@ -203,7 +204,7 @@ def fixed_bound(sptr, pi, a, ub, E, Q, C, F, pp, pg, att, natt, k, u, node_limit
     stations (the routing's Lagrangian bound)."""
     _values(sptr, pi, a, ub, Q, C, F, pp, pg, k, u, voff, v, vcap, vflow, att, natt)
     kk = np.zeros(k.size, dtype=np.int64)
-    L, _ = _bound(E, u, k, k, voff, v, vcap, -1, False, kk, node_limit)
+    L, _ = _bound(E, u, k, k, voff, v, vcap, kk, node_limit)
     return L
 
 

@@ -408,7 +408,9 @@ def _cover_knapsack(cost, q, need, node_limit):
     p = cost[o]
     wt = q[o]
     total = cost.sum()
-    rootb = _dantzig(p, wt, 0, cap, -1)
+    # typed ints, not literals, for _dantzig's item arguments: one compiled version of it
+    first = np.int64(0)
+    rootb = _dantzig(p, wt, first, cap, np.int64(-1))
     bestx = np.zeros(nit, dtype=np.bool_)
     best = 0.0
     gl = cap
@@ -430,9 +432,9 @@ def _cover_knapsack(cost, q, need, node_limit):
     tol = 1e-9 * max(1.0, abs(best))
     for t in range(nit):
         if t < crit:
-            if _dantzig(p, wt, 0, cap, t) <= best + tol:
+            if _dantzig(p, wt, first, cap, t) <= best + tol:
                 fix[t] = 1
-        elif wt[t] > cap or p[t] + _dantzig(p, wt, 0, cap - wt[t], t) <= best + tol:
+        elif wt[t] > cap or p[t] + _dantzig(p, wt, first, cap - wt[t], t) <= best + tol:
             fix[t] = -1
     prof0 = 0.0
     cap0 = cap
@@ -468,13 +470,13 @@ def _knap_dfs(p, wt, prof0, cap0, best, bestx, free, fix, node_limit):
     depth = 0
     prof = prof0
     left = cap0
-    i = 0
+    i = np.int64(0)  # typed from the start: a literal 0 compiles a version of _dantzig of its own
     nodes = 0
     while True:
         nodes += 1
         if nodes > node_limit:
             return False
-        b = prof + _dantzig(p, wt, i, left, -1)
+        b = prof + _dantzig(p, wt, i, left, np.int64(-1))
         if b > best + 1e-9 * max(1.0, abs(best)) and i < nit:
             if wt[i] <= left:
                 cur[i] = True
@@ -514,10 +516,11 @@ def _knap_dfs(p, wt, prof0, cap0, best, bestx, free, fix, node_limit):
 
 
 @numba.njit(cache=True)
-def _bound(E, u, klo, khi, voff, v, vcap, forced_j, forced_open, k_out, node_limit):
-    """``L(u)`` from the site values, the stations of the relaxed solution in ``k_out``, and
-    whether its knapsack was exact. ``forced_j >= 0`` forces that site open (k >= 1) or closed
-    (k = 0) as ``forced_open`` says (``inf`` when that is impossible)."""
+def _bound(E, u, klo, khi, voff, v, vcap, k_out, node_limit):
+    """``L(u)`` from the site values with each site's stations within ``klo..khi``, the
+    stations of the relaxed solution in ``k_out``, and whether its knapsack was exact
+    (``inf`` when some ``khi < klo``). Callers force a site open or closed through its bounds,
+    so that this kernel compiles once (a literal argument compiles a version of its own)."""
     m = klo.size
     base = 0.0
     for i in range(E.size):
@@ -535,13 +538,6 @@ def _bound(E, u, klo, khi, voff, v, vcap, forced_j, forced_open, k_out, node_lim
     for j in range(m):
         lo = klo[j]
         hi = khi[j]
-        if j == forced_j:
-            if forced_open:
-                lo = max(lo, 1)
-            else:
-                if lo > 0:
-                    return np.inf, False
-                hi = 0
         if hi < lo:
             return np.inf, False
         base += v[voff[j] + lo]
@@ -595,8 +591,10 @@ def keep_best(L, best, since, lam, u, k, best_u, kbest, rel_tol, patience):
     ``k`` (into ``kbest``); else count the miss and halve the step factor ``lam`` after
     ``patience`` misses in a row. Returns ``(best, since, lam)``."""
     if L > best + rel_tol * max(1.0, abs(L)):
-        best_u[:] = u
-        kbest[:] = k
+        for i in range(u.size):  # element loops, not best_u[:] = u: a slice copy compiles numba's
+            best_u[i] = u[i]  # shape-mismatch message (string formatting), seconds on a fresh clone
+        for j in range(k.size):
+            kbest[j] = k[j]
         return L, 0, lam
     since += 1
     if since >= patience:
@@ -624,7 +622,7 @@ def subgradient(sptr, pi, a, ub, E, Q, C, F, klo, khi, pp, pg, u0, ub_obj, max_i
     it = 0
     for it in range(max_iter):
         _site_values(sptr, pi, a, ub, Q, C, F, khi, u, voff, v, vcap, vflow, pp, pg)
-        L, exact = _bound(E, u, klo, khi, voff, v, vcap, -1, False, k, node_limit)
+        L, exact = _bound(E, u, klo, khi, voff, v, vcap, k, node_limit)
         best, since, lam = keep_best(L, best, since, lam, u, k, best_u, kbest, 1e-9, 20)
         if best >= ub_obj * (1 - 1e-7) - 1e-9 or lam < 1e-4:
             break
@@ -654,19 +652,27 @@ def _penalty_values(sptr, pi, a, ub, E, Q, C, F, klo, khi, pp, pg, u, node_limit
     voff, v, vcap, vflow = value_space(khi)
     _site_values(sptr, pi, a, ub, Q, C, F, khi, u, voff, v, vcap, vflow, pp, pg)
     k = np.zeros(m, dtype=np.int64)
-    L, _ = _bound(E, u, klo, khi, voff, v, vcap, -1, False, k, node_limit)
+    L, _ = _bound(E, u, klo, khi, voff, v, vcap, k, node_limit)
     return L, k.copy(), voff, v, vcap
 
 
 @numba.njit(cache=True)
 def _penalty_range(E, u, klo, khi, voff, v, vcap, k0, node_limit, j0, j1, lo0, lo1):
-    """Sites ``j0 <= j < j1`` of :func:`penalties`, written into ``lo0`` / ``lo1``."""
+    """Sites ``j0 <= j < j1`` of :func:`penalties`, written into ``lo0`` / ``lo1``: each forced
+    closed where the free solution opens it (impossible, inf, where the site must stay open),
+    else forced open, through copies of the station bounds."""
     kk = np.zeros(k0.size, dtype=np.int64)
+    lo = klo.copy()
+    hi = khi.copy()
     for j in range(j0, j1):
         if k0[j] > 0:
-            lo0[j], _ = _bound(E, u, klo, khi, voff, v, vcap, j, False, kk, node_limit)
+            hi[j] = 0
+            lo0[j], _ = _bound(E, u, lo, hi, voff, v, vcap, kk, node_limit)
+            hi[j] = khi[j]
         else:
-            lo1[j], _ = _bound(E, u, klo, khi, voff, v, vcap, j, True, kk, node_limit)
+            lo[j] = max(klo[j], 1)
+            lo1[j], _ = _bound(E, u, lo, hi, voff, v, vcap, kk, node_limit)
+            lo[j] = klo[j]
 
 
 #: share of the time left that the site tests of :func:`penalties` may take in

@@ -141,7 +141,8 @@ def lagrangian_node(ptr, col, val, p, status, lam, best_lam, ub, best_set, integ
             return PRUNED, np.inf, it + 1, pi
         if best == -np.inf or low > best + 1e-12 * max(1.0, abs(best)):
             best = low
-            best_lam[:] = lam
+            for i in range(n):  # an element loop, not best_lam[:] = lam: a slice copy compiles
+                best_lam[i] = lam[i]  # numba's shape-mismatch message (seconds on a fresh clone)
             since = 0
         else:
             since += 1
@@ -263,14 +264,17 @@ def branch_and_bound(ptr, col, val, p, st_status, st_lam, st_lb, top, ub, best_s
             if cq1 - c[j] > pen:
                 pen = cq1 - c[j]
                 jb = j
-        # child "closed" (explored second), then child "open" (explored first)
-        st_status[s, :] = status
+        # child "closed" (explored second), then child "open" (explored first); element loops,
+        # not st_status[s, :] = status: a slice copy compiles numba's shape-mismatch message
+        for j in range(k):
+            st_status[s, j] = status[j]
+            st_status[s + 1, j] = status[j]
+        for i in range(n):
+            st_lam[s, i] = best_lam[i]
+            st_lam[s + 1, i] = best_lam[i]
         st_status[s, jb] = -1
-        st_lam[s, :] = best_lam
         st_lb[s] = max(low, low2 + pen)
-        st_status[s + 1, :] = status
         st_status[s + 1, jb] = 1
-        st_lam[s + 1, :] = best_lam
         st_lb[s + 1] = low
         top[0] = s + 2
     return done

@@ -469,14 +469,13 @@ def _three_leg(acc_p, acc_i, acc_d, exp_p, exp_i, exp_d, egr_p, egr_i, egr_d,
             while nout + nc > cap:
                 cap *= 2
             t_r = np.empty(cap, np.int64)
-            t_r[:nout] = o_r[:nout]
-            o_r = t_r
             t_c = np.empty(cap, np.int64)
-            t_c[:nout] = o_c[:nout]
-            o_c = t_c
             t_v = np.empty(cap, np.float64)
-            t_v[:nout] = o_v[:nout]
-            o_v = t_v
+            for k in range(nout):  # an element loop, not t_r[:nout] = o_r[:nout]: a slice copy
+                t_r[k] = o_r[k]  # compiles numba's shape-mismatch message (seconds on a fresh clone)
+                t_c[k] = o_c[k]
+                t_v[k] = o_v[k]
+            o_r, o_c, o_v = t_r, t_c, t_v
         for k in range(nc):
             j = cols[k]
             o_r[nout] = i

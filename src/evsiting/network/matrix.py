@@ -220,8 +220,10 @@ def _bucket_search(indptr, indices, weights, sources, order, lo, hi, tbits, targ
                         rowcols[j] = rowcols[j - one]
                         j -= one
                     rowcols[j] = ci
-            else:
-                rowcols[:nrow] = np.sort(rowcols[:nrow])
+            else:  # element loop, not rowcols[:nrow] = ...: a slice copy compiles numba's
+                srt = np.sort(rowcols[:nrow])  # shape-mismatch message (seconds on a fresh clone)
+                for i in range(nrow):
+                    rowcols[i] = srt[i]
             for i in range(nrow):
                 c = _U(rowcols[i])
                 o_col[o] = c

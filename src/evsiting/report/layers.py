@@ -472,7 +472,10 @@ def write_geopackage(layers: Mapping[str, gpd.GeoDataFrame], path: Path) -> Path
 
     Polygon layers are stored as MultiPolygon. Empty layers are written as empty tables
     with their columns. Timestamps are fixed (:data:`GPKG_FIXED_DATE`) so the file is
-    reproducible.
+    reproducible. SQLite does not sync each layer's commit to disk
+    (``OGR_SQLITE_SYNCHRONOUS=OFF``; the same bytes, 4x faster here: 0.08 s instead of
+    0.3 s for a run's file): like every other output file, the GeoPackage is written in the
+    run's temporary folder, which is renamed into place only when complete.
 
     Raises:
         ValueError: a layer has no CRS.
@@ -482,8 +485,9 @@ def write_geopackage(layers: Mapping[str, gpd.GeoDataFrame], path: Path) -> Path
     path = Path(path)
     if path.exists():
         path.unlink()
-    old = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
-    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": GPKG_FIXED_DATE})
+    options = {"OGR_CURRENT_DATE": GPKG_FIXED_DATE, "OGR_SQLITE_SYNCHRONOUS": "OFF"}
+    old = {k: pyogrio.get_gdal_config_option(k) for k in options}
+    pyogrio.set_gdal_config_options(options)
     try:
         for name, gdf in layers.items():
             if gdf.crs is None:
@@ -497,7 +501,7 @@ def write_geopackage(layers: Mapping[str, gpd.GeoDataFrame], path: Path) -> Path
                 append=append, dataset_options=None if append else {"VERSION": GPKG_VERSION},
             )
     finally:
-        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": old})
+        pyogrio.set_gdal_config_options(old)
     return path
 
 

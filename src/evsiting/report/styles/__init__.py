@@ -79,6 +79,7 @@ def add_gpkg_styles(gpkg: Path, layers: list[str] | None = None) -> list[str]:
     Existing default styles of those tables are replaced. Returns the styled table names.
     """
     with contextlib.closing(sqlite3.connect(gpkg)) as con, con:
+        con.execute("PRAGMA synchronous = OFF")  # no disk sync per commit (see layers.write_geopackage)
         tables = {
             r[0]: r[1]
             for r in con.execute(
