@@ -131,7 +131,7 @@ def node_bound(sptr, pi, a, ub, E, Q, C, F, pp, pg, att, natt, klo, khi, u, lam,
     k = np.zeros(m, dtype=np.int64)
     best = -np.inf
     bu = u.copy()
-    since = 0
+    since = np.int64(0)  # not a literal: keep_best compiles once
     it = 0
     for it in range(max_iter):
         _values(sptr, pi, a, ub, Q, C, F, pp, pg, khi, u, voff, v, vcap, vflow, att, natt)

@@ -618,12 +618,12 @@ def subgradient(sptr, pi, a, ub, E, Q, C, F, klo, khi, pp, pg, u0, ub_obj, max_i
     kunion = np.zeros(m, dtype=np.int64)
     kbest = np.zeros(m, dtype=np.int64)
     lam = lam0
-    since = 0
+    since = np.int64(0)  # not a literal: keep_best compiles once
     it = 0
     for it in range(max_iter):
         _site_values(sptr, pi, a, ub, Q, C, F, khi, u, voff, v, vcap, vflow, pp, pg)
         L, exact = _bound(E, u, klo, khi, voff, v, vcap, k, node_limit)
-        best, since, lam = keep_best(L, best, since, lam, u, k, best_u, kbest, 1e-9, 20)
+        best, since, lam = keep_best(L, best, since, lam, u, k, best_u, kbest, 1e-9, np.int64(20))
         if best >= ub_obj * (1 - 1e-7) - 1e-9 or lam < 1e-4:
             break
         # union of the relaxed solutions' stations once near the best bound
