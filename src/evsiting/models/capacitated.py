@@ -175,6 +175,12 @@ POLISH_LAGRANGIAN = True
 #: stays on steps 3-5, where it was measured (0.26 % in 351 s against 1.40 % at 333 s for the
 #: Lagrangian path with continuous port rates). 0 = never (the method before)
 LAGRANGIAN_POINTS_MAX = 10000
+#: ... and at least this many demand-site pairs: below it HiGHS's branch-and-bound on the full
+#: model proves the target in about a second, and the subgradient rounds with integer ports are
+#: the slower way (a robust plan's 89-pair instances: 55 s against 1.8 s in all; a sensitivity
+#: test's 1,384-2,235 pairs: 19.6 s against 6.5 s; measured 2026-12-07). Guiyang with zone
+#: standards has 7,511 pairs, Anshun more.
+LAGRANGIAN_PAIRS_MIN = 5000
 #: share of the time left that step 4's sub-MIP may take when the Lagrangian steps would follow
 #: it (:meth:`CapacitatedSiting._lagrangian_after_lp`; otherwise half, the rest being HiGHS's)
 SUB_MIP_SHARE_LAGRANGIAN = 0.25
@@ -579,10 +585,12 @@ class CapacitatedSiting(_Model):
         """Whether steps 3'-5' replace HiGHS's branch-and-bound (step 5) when the incumbent of
         step 4 is not within the target gap: allocation cost in the min-cost model, priced ports
         (each site's subproblem keeps them integer), no power limit and at most
-        :data:`LAGRANGIAN_POINTS_MAX` demand points (unless :attr:`use_lagrangian` is False)."""
+        :data:`LAGRANGIAN_POINTS_MAX` demand points and at least :data:`LAGRANGIAN_PAIRS_MIN` pairs
+        (unless :attr:`use_lagrangian` is False)."""
         if inst.maximize or self.use_lagrangian is False or not inst.alpha > 0 or not LAGRANGIAN_POINTS_MAX:
             return False
-        return integer_ports(inst) and inst.station_kw is None and inst.pairs.shape[0] <= LAGRANGIAN_POINTS_MAX
+        return (integer_ports(inst) and inst.station_kw is None and inst.pairs.shape[0] <= LAGRANGIAN_POINTS_MAX
+                and inst.pairs.nnz >= LAGRANGIAN_PAIRS_MIN)
 
     #: the Lagrangian branch-and-bound (:mod:`evsiting.models._cflp_bb`) replaces steps 3-5 with
     #: allocation cost where its relaxation is exact in the ports; None = that rule, True/False
