@@ -24,7 +24,7 @@ def anshun(shared):
     """Anshun's demand cells, counties, seats and an expressway matrix function (15 min)."""
     cfg = load_config(configs_dir() / "prefectures" / "anshun.yaml")
     study = load_study(cfg)
-    demand = build_demand(cfg, study)
+    demand = build_demand(study, year=cfg.year, demand=cfg.demand, fleet=cfg.fleet, model=cfg.model)
     cells = demand.cells
     pts = dcells.demand_points(cells)
     provider = travel_provider(cfg.impedance, cfg.network, study.inputs)

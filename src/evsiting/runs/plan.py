@@ -138,7 +138,8 @@ def plan(
     res_h3 = bo.h3_resolution or cfg.demand.h3_resolution
     # the last year's demand at the plan's resolution (urban zones, finer cells in them, each
     # cell's service standard); earlier years scale it by their fleets
-    demand_last = build_demand(cfg, study, year=years[-1], h3_resolution=res_h3, nev_province=last["nev_total"])
+    demand_last = build_demand(study, year=years[-1], demand=cfg.demand, fleet=cfg.fleet, model=cfg.model,
+                               h3_resolution=res_h3, nev_province=last["nev_total"])
     inst = build_instance(cfg, study, ctx, demand=demand_last, per_county=bo.candidates_per_county, osm=False,
                           capacity_fill=plan_method(cfg, bo) == "nested")  # the capacity fill for the last year's energy
     cells, p_last, provider, bw_info = inst.cells, inst.params, inst.provider, inst.demand.buildings_info

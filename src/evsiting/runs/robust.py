@@ -114,7 +114,8 @@ def robust_plan(cfg: RunConfig, years: list[int] | None = None, prefecture: str 
     ref = max(scenarios, key=lambda s: fleets[s][years[-1]]["nev_total"])
     cfg_ref = cfg.model_copy(update={"demand": cfg.demand.model_copy(update={"scenario": ref})})
     res_h3 = bo.h3_resolution or cfg.demand.h3_resolution
-    demand_last = build_demand(cfg_ref, study, year=years[-1], h3_resolution=res_h3, nev_province=fleets[ref][years[-1]]["nev_total"])
+    demand_last = build_demand(study, year=years[-1], demand=cfg_ref.demand, fleet=cfg_ref.fleet, model=cfg_ref.model,
+                               h3_resolution=res_h3, nev_province=fleets[ref][years[-1]]["nev_total"])
     inst = build_instance(cfg_ref, study, ctx, demand=demand_last, per_county=bo.candidates_per_county, osm=False, capacity_fill=True)
     cells, p_last, candidates, matrix = inst.cells, inst.params, inst.candidates, inst.travel.matrix
     nev_ref = cells["nev_count"].to_numpy(dtype=float)

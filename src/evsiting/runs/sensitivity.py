@@ -286,7 +286,7 @@ class RunPipeline:
         self.provider = travel_provider(cfg.impedance, cfg.network, study.inputs)
         self.cached = _CachedTravel(self.provider)
         self.log.stage = "demand"
-        self.demand = build_demand(cfg, self.study)
+        self.demand = build_demand(self.study, year=cfg.year, demand=cfg.demand, fleet=cfg.fleet, model=cfg.model)
         self.log.stage = "candidates"
         self.cands = build_candidates(cfg.candidates, self.study, self.demand.cells, network=cfg.network)
         self.log.stage = "travel"
@@ -346,7 +346,7 @@ class RunPipeline:
         else:
             study = replace(self.study, params=self.study.params.with_overrides(ov, "evsiting sensitivity")) if ov else self.study
         if v.kind in ("study", "demand", "scenario"):
-            demand = build_demand(cfg_v, study)
+            demand = build_demand(study, year=cfg_v.year, demand=cfg_v.demand, fleet=cfg_v.fleet, model=cfg_v.model)
             cands = build_candidates(cfg_v.candidates, study, demand.cells, network=cfg_v.network)
             if self._same_instance(v, demand, cands):
                 return replace(self.base_result, variant=v, reused=("base plan (the same demand and candidates)",),

@@ -88,7 +88,7 @@ def build_instance(cfg: RunConfig, study: Study, ctx: RunContext, *, demand: Dem
         InputError: as the demand, candidates and travel-time stages (nothing is written).
     """
     if demand is None:
-        demand = build_demand(cfg, study)
+        demand = build_demand(study, year=cfg.year, demand=cfg.demand, fleet=cfg.fleet, model=cfg.model)
     cells, params = demand.cells, demand.params
     ctx.done("demand", f"{len(cells):,} cells, {demand.nev_total:,} NEVs")
     cands = build_candidates(cfg.candidates, study, cells, network=cfg.network, per_county=per_county, osm=osm)

@@ -8,7 +8,7 @@ from typing import Callable
 import geopandas as gpd
 import numpy as np
 
-from evsiting.config.schema import RunConfig
+from evsiting.config.schema import DemandConfig, FleetConfig
 from ..demand import cells as dcells
 from ..demand import zones as dzones
 from ..demand.segments import province_demand
@@ -38,21 +38,25 @@ class Demand:
         return int(self.cells["nev_count"].sum())
 
 
-def build_demand(cfg: RunConfig, study: Study, *, year: int | None = None, h3_resolution: int | None = None,
-                 nev_province: int | None = None) -> Demand:
-    """Demand of ``year`` (default ``cfg.year``) at ``h3_resolution`` (default the config's),
-    for ``nev_province`` NEVs in the province (default ``demand.nev_total`` of the config, else
-    the fleet projection of the year).
+def build_demand(study: Study, *, year: int, demand: DemandConfig, fleet: FleetConfig, model,
+                 h3_resolution: int | None = None, nev_province: int | None = None) -> Demand:
+    """Demand of ``year`` at ``h3_resolution`` (default ``demand.h3_resolution``), for
+    ``nev_province`` NEVs in the province (default ``demand.nev_total``, else the fleet
+    projection of the year), its cells zoned and given the standards of the ``model`` block
+    (:func:`zoned`). The config blocks: ``demand`` (scenario, weights, resolutions),
+    ``fleet`` (the projection), ``model`` (the service standards).
 
     Raises:
         InputError: the demand total of the study area is zero.
     """
-    fleet = province_demand(year or cfg.year, cfg.demand.scenario, study.params, cfg.fleet)
+    block = demand
+    fleet_block = fleet
+    fleet = province_demand(year, block.scenario, study.params, fleet_block)
     if nev_province is None:
-        nev_province = cfg.demand.nev_total or fleet["nev_total"]
-    weights = dcells.county_weights(study.census, cfg.demand.weights)
+        nev_province = block.nev_total or fleet["nev_total"]
+    weights = dcells.county_weights(study.census, block.weights)
     county_nevs = dcells.allocate_to_counties(nev_province, weights)
-    res = h3_resolution or cfg.demand.h3_resolution
+    res = h3_resolution or block.h3_resolution
     info: dict = {}
 
     def cells_of(pieces=None):
@@ -64,7 +68,7 @@ def build_demand(cfg: RunConfig, study: Study, *, year: int | None = None, h3_re
     cells = cells_of()
     if int(cells["nev_count"].sum()) == 0:
         raise InputError("the demand total of the study area is zero", source="config", field="demand.nev_total")
-    cells = zoned(cells, cfg, study, fleet["params"], rebuild=cells_of)
+    cells = zoned(cells, study, fleet["params"], fine_h3_resolution=block.fine_h3_resolution, model=model, rebuild=cells_of)
     return Demand(cells, int(nev_province), fleet, fleet["params"], info)
 
 
@@ -94,12 +98,12 @@ def building_summary(bw_info: dict) -> dict:
     return {k: bw_info[k] for k in keys if k in bw_info}
 
 
-def zoned(cells: gpd.GeoDataFrame, cfg: RunConfig, study: Study, params: Parameters,
+def zoned(cells: gpd.GeoDataFrame, study: Study, params: Parameters, *, fine_h3_resolution: int | None, model,
           rebuild: Callable[[gpd.GeoDataFrame], gpd.GeoDataFrame] | None = None) -> gpd.GeoDataFrame:
     """``cells`` with their urban ``zone`` (:func:`evsiting.demand.zones.classify_zones`, when
     the study read the zone inputs) and each cell's service standard (:func:`with_standards`).
 
-    With ``demand.fine_h3_resolution`` finer than the cells and ``rebuild`` (pieces -> demand
+    With ``fine_h3_resolution`` (``demand.fine_h3_resolution``) finer than the cells and ``rebuild`` (pieces -> demand
     cells, e.g. :func:`demand_cells` with ``pieces=``), the cells of the core and urban zones
     (:data:`evsiting.demand.zones.FINE_ZONES`) are replaced by finer cells
     (:func:`evsiting.demand.zones.refine_pieces`) and the county's vehicles and residents are
@@ -112,12 +116,12 @@ def zoned(cells: gpd.GeoDataFrame, cfg: RunConfig, study: Study, params: Paramet
     cells = cells.copy()
     if study.zone_inputs is not None:
         cells["zone"] = dzones.classify_zones(cells, study.census.counties, study.zone_inputs, study.seats, params)
-        fine = cfg.demand.fine_h3_resolution
+        fine = fine_h3_resolution
         res0 = int(cells["h3_resolution"].max()) if len(cells) else 0
         refine = np.isin(cells["zone"].to_numpy(), dzones.FINE_ZONES)
         if rebuild is not None and fine is not None and fine > res0 and refine.any():
             cells = rebuild(dzones.refine_pieces(cells, refine, fine))
-    return with_standards(cells, cfg.model, params)
+    return with_standards(cells, model, params)
 
 
 def with_standards(cells: gpd.GeoDataFrame, block, params: Parameters) -> gpd.GeoDataFrame:
