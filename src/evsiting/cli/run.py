@@ -9,6 +9,7 @@ import typer
 
 from evsiting.report.warnings import run_warnings, standard_label
 from evsiting.report.reality import render_validation
+from evsiting.report.tables import urban_population_sentence
 from .common import SOLVER_HELP, check_solver_option, echo_err, handle_errors, options_text
 
 
@@ -142,12 +143,7 @@ def _print_urban(s: dict) -> None:
     several prefectures)."""
     u = s.get("stations_by_urban_population")
     if u:
-        typer.echo(
-            f"stations per prefecture against the census urban population: r = {u['r_urban_population']} "
-            f"(against NEVs r = {u['r_nev']}); {u['stations_per_10k_urban']:.2f} stations per 10,000 urban residents; "
-            f"largest gap between a prefecture's share of the stations and of the urban population: "
-            f"{u['max_share_gap_prefecture']} {u['max_share_gap']:+.1%}"
-        )
+        typer.echo(urban_population_sentence(u))
 
 
 def power_line(s: dict) -> str:

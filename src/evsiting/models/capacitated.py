@@ -190,7 +190,6 @@ SUB_MIP_SHARE_LAGRANGIAN = 0.25
 LP_SHARE_LAGRANGIAN = 0.3
 
 
-
 def _short_message(gap: float, gap_target: float, stats: dict) -> str:
     """The result's message when a solve ends: empty at or below ``gap_target``; above it, "time
     limit reached" only when a step was stopped by the clock (``stats["time_limited_steps"]``),
@@ -203,6 +202,7 @@ def _short_message(gap: float, gap_target: float, stats: dict) -> str:
     if stats.get("time_limited_steps"):
         return f"time limit reached; best plan kept, relative gap {gap:.4g}"
     return f"the method ended above the gap target on its own (no step ran out of time); best plan kept, relative gap {gap:.4g}"
+
 
 class CapacitatedSiting(_Model):
     """Capacitated charger siting (see the module doc for the model and the method).
@@ -702,7 +702,8 @@ class CapacitatedSiting(_Model):
         # in min-cost mode the LP gets at most 60 % of the time left: if it stops there, the
         # Lagrangian path (its bound, the start plan and its heuristic) takes the rest, so the
         # solve still ends with a plan and a proven bound
-        lp_share = LP_SHARE_LAGRANGIAN if self._lagrangian_after_lp(inst) else 0.6
+        after_lp = self._lagrangian_after_lp(inst)
+        lp_share = LP_SHARE_LAGRANGIAN if after_lp else 0.6
         lp = solve_highs(relaxed, time_limit=None if t is None or mm.maximize else lp_share * t, lp_method=STRONG_LP_METHOD,
                          duals=not mm.maximize)
         stats["lp_s"] = round(time.perf_counter() - ts, 3)
@@ -748,7 +749,7 @@ class CapacitatedSiting(_Model):
                 target = lp_bound / (1 + gap_target) * (1 + 1e-9) if mm.maximize else lp_bound / (1 - gap_target) * (1 - 1e-9)
             # at most half the time left: the rest is branch-and-bound's, which also improves plans
             t = left()
-            share = SUB_MIP_SHARE_LAGRANGIAN if self._lagrangian_after_lp(inst) else 0.5
+            share = SUB_MIP_SHARE_LAGRANGIAN if after_lp else 0.5
             sub = solve_highs(fixed, time_limit=None if t is None else share * t,
                               mip_gap=gap_target / 2 if gap_target else 0.0, stop_at=target, start=best_x)
             stats["incumbent_s"] = round(time.perf_counter() - ts, 3)
@@ -763,7 +764,7 @@ class CapacitatedSiting(_Model):
         stats["incumbent_gap_vs_lp"] = None if not math.isfinite(gap) else round(gap, 6)
         if best_x is not None and gap <= gap_target:
             return best_x, mm.blocks, lp_bound, lp_bound, gap <= 1e-9, ""
-        if best_x is not None and lp.row_dual is not None and self._lagrangian_after_lp(inst):
+        if best_x is not None and lp.row_dual is not None and after_lp:
             # 5'. the Lagrangian steps from the LP's duals, bound and the incumbent
             return self._solve_lagrangian(inst, mm, relaxed, gap_target, left, stats=stats,
                                           after_lp=(lp.row_dual[:inst.pairs.shape[0]], lp_bound, best_x, best_obj))

@@ -32,6 +32,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from evsiting.report.tables import urban_population_sentence
 from evsiting.report.warnings import standard_label
 from evsiting.core.settings import PROJECTED_CRS, resolve_path
 
@@ -641,11 +642,8 @@ def run_report(summary: dict, manifest: dict | None, map_bytes: bytes | None, ch
              if not c[0].startswith(("energy_served_", "urban_population", "station_share"))
              or (len(prows) > 1 and any(c[0] in r for r in prows))]
     urb = summary.get("stations_by_urban_population")
-    note = "" if not urb else (
-        f"<p>Stations per prefecture against the census urban population: Pearson r = {urb['r_urban_population']} "
-        f"(against NEVs r = {urb['r_nev']}); {urb['stations_per_10k_urban']:.2f} stations per 10,000 urban residents; "
-        f"the largest gap between a prefecture's share of the stations and its share of the urban residents: "
-        f"{_esc(urb['max_share_gap_prefecture'])} {100 * urb['max_share_gap']:+.1f} points.</p>")
+    line = "" if not urb else urban_population_sentence(urb)
+    note = f"<p>{_esc(line[:1].upper() + line[1:])}.</p>" if line else ""
     sections.append(("By prefecture", table_html(_pct_rows(prows + [{"name_en": "Total", **tot}]), pcols) + note))
     sections.append((f"Warnings ({len(warnings)})", warnings_html(warnings)))
     if summary.get("complete") is False:

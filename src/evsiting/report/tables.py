@@ -278,3 +278,12 @@ def stations_by_urban_population(prefectures: list[dict], census_counties: pd.Da
     return {"r_urban_population": r_of(st, up), "r_nev": r_of(st, nev),
             "max_share_gap": round(float(gap[worst]), 4), "max_share_gap_prefecture": prefectures[worst]["name_en"],
             "stations_per_10k_urban": round(float(st.sum() / max(up.sum(), 1.0) * 1e4), 3)}
+
+
+def urban_population_sentence(rec: dict) -> str:
+    """The console's and the report's sentence on :func:`stations_by_urban_population`'s record
+    (plain text; the report escapes it)."""
+    return (f"stations per prefecture against the census urban population: Pearson r = {rec['r_urban_population']} "
+            f"(against NEVs r = {rec['r_nev']}); {rec['stations_per_10k_urban']:.2f} stations per 10,000 urban residents; "
+            f"the largest gap between a prefecture's share of the stations and its share of the urban residents: "
+            f"{rec['max_share_gap_prefecture']} {100 * rec['max_share_gap']:+.1f} points")
