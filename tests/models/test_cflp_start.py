@@ -92,3 +92,40 @@ def test_a_solve_whose_mip_steps_find_nothing_keeps_the_start_plan(monkeypatch):
         res = mdl.solve(time_limit=30, mip_gap=0.0)
         assert res.status == "feasible" and res.gap > 0 and res.unserved.sum() == pytest.approx(0.0, abs=1e-6)
         assert res.bound <= res.objective
+
+
+def test_an_outside_start_at_the_optimum_is_kept_and_never_changes_the_bound():
+    """A plan from outside (``start_stations``, e.g. a sensitivity's base plan) at the stations of
+    a proven optimum is routed, kept (no start of the model's own is cheaper) and returned at
+    the same cost; the bound is the model's own. Synthetic instance."""
+    mdl = _synthetic(6, existing=False)
+    opt = mdl.solve(time_limit=None, mip_gap=0.0)
+    assert opt.status == "optimal"
+    warm = _synthetic(6, existing=False).solve(time_limit=None, mip_gap=0.0, start_stations=opt.stations)
+    assert warm.status == "optimal" and warm.stats["outside_start"] == "kept"
+    assert warm.objective == pytest.approx(opt.objective, rel=1e-9)
+    assert warm.stats["outside_start_cny"] == pytest.approx(opt.objective, rel=1e-6)
+
+
+def test_an_outside_start_that_cannot_hold_the_energy_is_completed_or_set_aside():
+    """Stations that hold less than the energy (one station at the first site only): the start
+    plan adds the LP's stations rounded up to them, and without such a guess the outside start
+    gives no plan and is set aside. Synthetic instance."""
+    mdl = _synthetic(7, existing=False)
+    k = np.zeros(mdl.cost.shape[1])
+    k[0] = 1
+    res = mdl.solve(time_limit=None, mip_gap=0.01, start_stations=k)
+    assert res.stats["outside_start"] in ("kept", "dearer") and res.gap <= 0.01
+    assert float(res.served.sum()) == pytest.approx(float(mdl.weights.sum()), rel=1e-6)
+    inst = mdl.reduce().instance
+    mm = build(inst)
+    stats: dict = {}
+    one = (np.arange(inst.new.size) == 0).astype(float)  # one station at the reduced instance's first site
+    x, _ = start_plan(inst, mm, lambda v: _trimmed(inst, mm, v), lambda: None, k_outside=one, stats=stats)
+    assert stats["outside_start"] == "infeasible" and x is not None and _feasible(mm, x)
+
+
+@pytest.mark.parametrize("bad", [np.ones(3), -np.ones(12), np.full(12, np.nan)])
+def test_a_malformed_outside_start_is_refused(bad):
+    with pytest.raises(ValueError, match="start_stations"):
+        _synthetic(8).solve(time_limit=None, start_stations=bad)

@@ -97,9 +97,12 @@ def flow_plan(inst: Instance, mm: MatrixModel, k: np.ndarray, trimmed: Callable[
 def start_plan(inst: Instance, mm: MatrixModel, trimmed: Callable[[np.ndarray], np.ndarray],
                left: Callable[[], float | None], k_guess: np.ndarray | None = None,
                *, lp_x: np.ndarray | None = None, gap_target: float | None = None,
-               stats: dict | None = None) -> tuple[np.ndarray | None, float]:
-    """The cheaper of :func:`flow_plan` at ``k_guess`` (e.g. the LP's stations rounded up) and
-    :func:`slope_scaling` (from the LP solution ``lp_x`` when given); ``(None, nan)`` only when neither finds a plan (the integer ports of
+               stats: dict | None = None, k_outside: np.ndarray | None = None) -> tuple[np.ndarray | None, float]:
+    """The cheapest of :func:`flow_plan` at ``k_guess`` (e.g. the LP's stations rounded up), of
+    :func:`flow_plan` at ``k_outside`` (the stations of a plan from outside, e.g. the base plan
+    of a sensitivity; where they hold too little, with the stations of ``k_guess`` added;
+    ``stats["outside_start"]`` says whether it was feasible and kept) and
+    :func:`slope_scaling` (from the LP solution ``lp_x`` when given); ``(None, nan)`` only when none finds a plan (the integer ports of
     every station cannot hold all the energy). With a per-station power limit (min-cost mode)
     that plan is then improved by :func:`evsiting.models._cflp_search.improve_plan` (a local
     search over the stations, then integer ports; with ``gap_target`` and ``lp_x`` it stops
@@ -113,9 +116,26 @@ def start_plan(inst: Instance, mm: MatrixModel, trimmed: Callable[[np.ndarray], 
         k_max = np.where(inst.new, inst.max_stations if inst.max_stations is not None else 1, 0)
         best = flow_plan(inst, mm, np.minimum(k_guess, k_max), trimmed, time_limit=left())
         best_obj = math.nan if best is None else float(mm.c @ best + mm.offset)
+    if k_outside is not None:
+        k_max = np.where(inst.new, inst.max_stations if inst.max_stations is not None else 1, 0)
+        k_out = np.minimum(np.asarray(k_outside, dtype=np.float64), k_max)
+        x = flow_plan(inst, mm, k_out, trimmed, time_limit=left())
+        if x is None and k_guess is not None:
+            # the outside plan's stations hold too little here (its sites or energy differ):
+            # add the stations of k_guess, and let the trim drop the unused
+            x = flow_plan(inst, mm, np.maximum(k_out, np.minimum(k_guess, k_max)), trimmed, time_limit=left())
+        obj = math.nan if x is None else float(mm.c @ x + mm.offset)
+        kept = x is not None and (best is None or obj < best_obj)
+        if kept:
+            best, best_obj = x, obj
+        if stats is not None:
+            stats["outside_start"] = "infeasible" if x is None else "kept" if kept else "dearer"
+            stats["outside_start_cny"] = None if x is None else round(obj, 2)
     x, obj = slope_scaling(inst, mm, trimmed, left, lp_x=lp_x)
     if x is not None and (best is None or obj < best_obj):
         best, best_obj = x, obj
+        if stats is not None and stats.get("outside_start") == "kept":
+            stats["outside_start"] = "dearer"
     if best is not None and (inst.station_kw is not None or SEARCH_ALWAYS) and not mm.maximize and inst.new.any():
         from evsiting.models._cflp_search import improve_plan
 

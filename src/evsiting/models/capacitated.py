@@ -441,7 +441,8 @@ class CapacitatedSiting(_Model):
         return np.minimum(served, inst.E)
 
     def solve(self, solver: str = "highs", time_limit: float | None = None,
-              mip_gap: float | None = 0.005, *, least_cost_first: bool = True) -> CapacitatedResult:
+              mip_gap: float | None = 0.005, *, least_cost_first: bool = True,
+              start_stations: Any = None) -> CapacitatedResult:
         """Solve by the method of the module doc.
 
         Args:
@@ -453,6 +454,11 @@ class CapacitatedSiting(_Model):
             least_cost_first: with a budget, first solve without it and return that plan when
                 it fits (see the module doc); False skips that step (a caller that knows the
                 least cost already exceeds the budget, e.g. a budget sweep).
+            start_stations: ``(m,)`` stations per candidate site of a plan from outside to start
+                from (e.g. the base plan of a sensitivity run): routed at its stations' integer
+                port maxima and trimmed, it replaces the model's own start plan (step 4) when
+                cheaper (``stats["outside_start"]``: ``kept``, ``dearer`` or ``infeasible``).
+                It changes where the search starts, never the bound. None = none.
 
         Returns:
             :class:`CapacitatedResult`; ``objective`` is CNY (capital + allocation cost) or,
@@ -462,9 +468,16 @@ class CapacitatedSiting(_Model):
             InfeasibleError: required sites that allow no ports; a budget below the cost of
                 the required and existing commitments.
             SolverError: HiGHS failed or found no plan in the time limit.
+            ValueError: ``start_stations`` not of shape ``(m,)`` or negative.
         """
         self._require_data()
         check_solver(solver)
+        if start_stations is not None:
+            start_stations = np.asarray(start_stations, dtype=np.float64)
+            if start_stations.shape != (self.cost.shape[1],) or not np.all(np.isfinite(start_stations)) \
+                    or (start_stations < 0).any():
+                raise ValueError(f"start_stations must be ({self.cost.shape[1]},) non-negative stations per site, "
+                                 f"got shape {start_stations.shape}")
         time_limit, mip_gap = check_limits(time_limit, mip_gap)
         gap_target = 0.0 if mip_gap is None else mip_gap
         t0 = time.perf_counter()
@@ -486,7 +499,8 @@ class CapacitatedSiting(_Model):
             commit = float(self.site_cost[self.required[~existing[self.required]]].sum())
             if commit > self.budget + 1e-9:
                 raise InfeasibleError(f"budget {self.budget:,.0f} CNY is below the {commit:,.0f} CNY of the required new stations")
-        x, blocks, bound, lp_bound, proven, message = self._solve_instance(inst, gap_target, left, stats)
+        x, blocks, bound, lp_bound, proven, message = self._solve_instance(
+            inst, gap_target, left, stats, k_outside=None if start_stations is None else start_stations[cols])
         if self.budget is not None:
             stats["budget_binds"] = True
             stats["least_cost_cny"] = least_cost  # serving all servable energy (None: not found in time)
@@ -624,7 +638,7 @@ class CapacitatedSiting(_Model):
         return x, mm.blocks, bound, stats.get("bb_root_bound", bound), gap <= 1e-9, message
 
     def _solve_lagrangian(self, inst: Instance, mm, relaxed, gap_target: float, left, *, stats: dict,
-                          try_lp: bool = True, after_lp: tuple | None = None):
+                          try_lp: bool = True, after_lp: tuple | None = None, k_outside=None):
         """Steps 3'-5' (allocation cost): the LP when small (its duals start the multipliers),
         then :func:`~evsiting.models._cflp_lr.lagrangian_solve` (``try_lp=False``: the LP was
         tried already and stopped at its time limit; ``after_lp``: ``(duals of the demand rows,
@@ -652,7 +666,7 @@ class CapacitatedSiting(_Model):
         # the Lagrangian heuristic and HiGHS only improve on it and the solve always has a plan
         ts = time.perf_counter()
         x0, obj0 = start_plan(inst, mm, lambda v: _trimmed(inst, mm, v), left, k_lp, lp_x=lp_x, gap_target=gap_target,
-                              stats=stats)
+                              stats=stats, k_outside=k_outside)
         stats["start_plan_s"] = round(time.perf_counter() - ts, 3)
         stats["start_plan_cny"] = None if x0 is None else round(obj0, 2)
         return self._lagrangian_steps(inst, mm, u0, lp_bound, x0, obj0, gap_target, left, stats=stats)
@@ -681,7 +695,7 @@ class CapacitatedSiting(_Model):
         message = _short_message(gap, gap_target, stats)
         return x, mm.blocks, bound, lp_bound if math.isfinite(lp_bound) else bound, opt or gap <= 1e-9, message
 
-    def _solve_instance(self, inst: Instance, gap_target: float, left, stats: dict):
+    def _solve_instance(self, inst: Instance, gap_target: float, left, stats: dict, *, k_outside=None):
         """Steps 3-5 of the method on a reduced instance; returns (x, column blocks, bound,
         lp_bound, proven_optimal, message), ``x`` trimmed of unused stations and ports."""
         mm = build(inst)
@@ -697,7 +711,7 @@ class CapacitatedSiting(_Model):
         if self._use_branch_and_bound(inst):
             return self._solve_branch_and_bound(inst, mm, gap_target, left, stats=stats)
         if self._use_lagrangian(inst):
-            return self._solve_lagrangian(inst, mm, relaxed, gap_target, left, stats=stats)
+            return self._solve_lagrangian(inst, mm, relaxed, gap_target, left, stats=stats, k_outside=k_outside)
         t = left()
         # in min-cost mode the LP gets at most 60 % of the time left: if it stops there, the
         # Lagrangian path (its bound, the start plan and its heuristic) takes the rest, so the
@@ -708,7 +722,8 @@ class CapacitatedSiting(_Model):
                          duals=not mm.maximize)
         stats["lp_s"] = round(time.perf_counter() - ts, 3)
         if lp.status == "time_limit" and not mm.maximize:
-            return self._solve_lagrangian(inst, mm, relaxed, gap_target, left, stats=stats, try_lp=False)
+            return self._solve_lagrangian(inst, mm, relaxed, gap_target, left, stats=stats, try_lp=False,
+                                          k_outside=k_outside)
         # steps stopped by the clock: the plan may then differ from run to run (summary.json)
         stats["time_limited_steps"] = ["lp"] if lp.status == "time_limit" else []
         if lp.status == "infeasible":
@@ -728,7 +743,7 @@ class CapacitatedSiting(_Model):
                 ts = time.perf_counter()
                 best_x, best_obj = start_plan(inst, mm, lambda v: _trimmed(inst, mm, v), left,
                                               _stations_of(inst, mm, np.ceil(lp.x[mm.blocks["y"]] - 1e-6)), lp_x=lp.x,
-                                              gap_target=gap_target, stats=stats)
+                                              gap_target=gap_target, stats=stats, k_outside=k_outside)
                 stats["start_plan_s"] = round(time.perf_counter() - ts, 3)
                 stats["start_plan_cny"] = None if best_x is None else round(best_obj, 2)
                 if best_x is not None and _gap(best_obj, lp_bound, False) <= gap_target:

@@ -14,9 +14,10 @@ the travel-time stage recomputes the travel times (the demand of the base is kep
 only by the model or the sizing keeps both. Travel times are also kept when a rebuilt demand
 has the same demand points, NEVs and candidate sites as the base (an energy parameter such as
 kWh/km changes the energy of the cells, not where the NEVs are). A side whose value equals the
-base value is not solved again (it is the base plan). The capacitated model takes no start
-plan from outside, so each solve starts from the model's own LP-rounded incumbent
-(:mod:`evsiting.models.capacitated`), not from the base plan.
+base value is not solved again (it is the base plan). A capacitated solve starts from the base
+plan's stations (routed at their integer port maxima for the variant's energy and trimmed) when
+that plan is cheaper than the model's own LP-rounded start (:mod:`evsiting.models.capacitated`,
+``start_stations``); its bound is the variant's own, so the gap is proven as in any run.
 
 Outputs (``<output_dir>/<run>-sensitivity/``, written atomically once every solve finished):
 ``sensitivity.csv`` (one row per solve, :data:`CSV_COLUMNS`), ``tornado.png``, ``sites.geojson``
@@ -44,6 +45,9 @@ from evsiting.config.params import Parameters
 #: Pseudo-parameters varied besides the rows of parameters.csv.
 SCENARIO = "adoption_scenario"
 STANDARD = "service_standard_min"
+#: ``reused`` entry of a capacitated solve whose start plan was the base plan's stations
+#: (routed and trimmed for the variant's energy and costs), cheaper than its own LP-rounded start
+START_NOTE = "start: the base plan's stations"
 #: Columns of ``sensitivity.csv`` (no solve times: the same input gives the same bytes).
 CSV_COLUMNS = ["parameter", "side", "value", "base_value", "unit", "kind", "stations", "ports_dc", "ports_ac",
                "capital_cny", "served_share", "nev_per_port", "status", "gap", "reused", "error"]
@@ -394,7 +398,11 @@ class RunPipeline:
             reached, _ = fill_capacity(cfg_v.model, provider, demand.cells, reached, params)
         cands, travel = reached.candidates, reached.travel
         self._last_sites = cands.sites["site_id"].astype(str).tolist()
-        solution = solve_model(cfg_v.model, ModelInputs(demand.cells, travel.matrix, cands.required, params, cands.sites), self.opts)
+        start = self._base_stations(cfg_v, v)
+        solution = solve_model(cfg_v.model, ModelInputs(demand.cells, travel.matrix, cands.required, params, cands.sites,
+                                                        start_stations=start), self.opts)
+        if start is not None and (solution.result.stats or {}).get("outside_start") == "kept":
+            reused += (START_NOTE,)
         stage = self.log.stage
         self.log.stage = "sizing" if stage is not None else None
         pref_names = {p.adcode: p.name_en for p in study.prefectures.items}
@@ -413,6 +421,14 @@ class RunPipeline:
                              round(float(tot["energy_served_kwh_day"]) / energy, 6) if energy > 0 else None,
                              tot.get("nev_per_public_charger"), res.status, None if res.gap is None else round(float(res.gap), 6),
                              reused, sites, time.perf_counter() - t0)
+
+    def _base_stations(self, cfg_v, v: Variant) -> pd.Series | None:
+        """Stations per ``site_id`` of the base plan, the start of a capacitated variant's solve
+        (None for the base itself, other models, or a failed base)."""
+        b = self.base_result
+        if cfg_v.model.type != "capacitated" or v.kind == "base" or b is None or not b.ok or b.sites is None:
+            return None
+        return pd.Series(b.sites["stations"].to_numpy(dtype=float), index=b.sites["site_id"].astype(str).to_numpy())
 
     def candidate_sites(self) -> pd.DataFrame:
         """The base run's candidate sites: ``site_id``, ``lon``, ``lat`` (WGS84), ``name``,
@@ -663,7 +679,7 @@ def run_sensitivity(cfg: RunConfig, prefecture: str | None = None, *, names: Seq
                "mean_solve_cpu": round(float(np.mean(solve_cpu)), 3) if solve_cpu else None,
                "max_solve_cpu": round(float(np.max(solve_cpu)), 3) if solve_cpu else None,
                "reused": {what: sum(any(x.startswith(what) for x in r.reused) for r in ordered)
-                          for what in ("demand", "travel times", "base plan")},
+                          for what in ("demand", "travel times", "base plan", START_NOTE)},
                "workers": n_workers, "executor": executor, "total": round(time.perf_counter() - t0, 3)}
     return Sensitivity(pipe.run_name, cfg, base, ordered, skipped, pipe.candidate_sites(), pipe.adcodes, pipe.record(), timings)
 
@@ -978,8 +994,8 @@ def sensitivity_report(sens: Sensitivity, stab: pd.DataFrame, checks: list[dict]
               "data/parameters.csv), the others kept, and the plan solved again with the run's model and gap target; "
               "the adoption scenarios (low/high) and the service standard likewise. Demand and candidates are rebuilt only "
               "for parameters the demand stage reads, travel times only for those the travel-time stage reads or when the "
-              "demand points or candidate sites changed. The capacitated model takes no start plan from outside: each "
-              "solve starts from the model's own LP-rounded incumbent, not from the base plan.")
+              "demand points or candidate sites changed. A capacitated solve starts from the base plan's stations, routed for "
+              "the variant, when that is cheaper than the model's own LP-rounded start; the bound and the gap are the variant's own.")
     sections = [
         ("In short", _headline(sens, stab)),
         ("The base plan and the solves", kv_table(base_kv)),

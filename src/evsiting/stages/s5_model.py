@@ -69,6 +69,19 @@ class ModelInputs:
     #: (m,) candidate sites (``site_id``; ``existing_dc``/``existing_ac`` ports when a candidate
     #: file gives them); None = no per-site data (every site one station, nothing installed)
     candidates: gpd.GeoDataFrame | None = None
+    #: stations per ``site_id`` of a plan to start from (the capacitated model only, e.g. the
+    #: base plan of a sensitivity run: :func:`start_stations_of`); None = the model's own start
+    start_stations: pd.Series | None = None
+
+
+def start_stations_of(inp: ModelInputs) -> np.ndarray | None:
+    """(m,) stations per candidate site of ``inp.start_stations`` (0 where a site is not in it),
+    or None when there is no start plan or no ``site_id`` to match it by."""
+    if inp.start_stations is None or inp.candidates is None or "site_id" not in inp.candidates.columns:
+        return None
+    ids = inp.candidates["site_id"].astype(str)
+    k = ids.map(inp.start_stations.groupby(inp.start_stations.index.astype(str)).sum())
+    return k.fillna(0.0).to_numpy(dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -307,7 +320,7 @@ def over_power_limit(res, inp: ModelInputs) -> int:
 def _capacitated(block, inp: ModelInputs, opt: SolveOptions) -> Solution:
     gap = opt.mip_gap if opt.mip_gap is not None else CAPACITATED_MIP_GAP
     mdl = capacitated_model(block, inp)
-    res = mdl.solve(solver=opt.solver, time_limit=opt.time_limit_s, mip_gap=gap)
+    res = mdl.solve(solver=opt.solver, time_limit=opt.time_limit_s, mip_gap=gap, start_stations=start_stations_of(inp))
     selected = np.asarray(res.selected, dtype=np.int64)
     summary = {"objective_cost_cny": round(float(res.objective), 2), "capital_cost_cny": round(res.capital_cny, 2),
                "lp_bound": round(float(res.lp_bound), 2), "mip_gap_target": gap}
