@@ -38,6 +38,23 @@ def test_a_model_block_replaces_the_extended_one(tmp_path):
     assert cfg.candidates.per_county == 5 and cfg.impedance.method == "great_circle"
 
 
+def test_a_model_block_of_the_same_type_merges_over_the_extended_one(tmp_path):
+    """``configs/guizhou.yaml`` has a capacitated block with zone standards: an extending block
+    of the same type that turns on the power limit keeps them (it replaced them with the
+    15-minute default before, silently), and one that sets a single standard drops them."""
+    guizhou = Path(__file__).resolve().parents[2] / "configs" / "guizhou.yaml"
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({"extends": str(guizhou), "name": "p",
+                                    "model": {"type": "capacitated", "power_limit": True}}))
+    cfg = load_config(path)
+    assert cfg.model.power_limit and cfg.model.zone_standards and cfg.model.type == "capacitated"
+    path.write_text(yaml.safe_dump({"extends": str(guizhou), "name": "p",
+                                    "model": {"type": "capacitated", "service_standard_min": 20}}))
+    cfg = load_config(path)
+    assert not cfg.model.zone_standards and cfg.model.service_standard_min == 20
+    assert "service_standard_min" in cfg.model.model_fields_set
+
+
 @pytest.mark.parametrize(
     "model, field, words",
     [

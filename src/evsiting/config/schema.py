@@ -2,7 +2,10 @@
 
 A config may start with ``extends: OTHER.yaml`` (relative to itself): the other file is
 read first and this one's keys are merged over it, section by section; a ``model:`` block
-replaces the other file's model block whole (its keys depend on ``model.type``). An inherited
+merges over the other file's model block when it has the same ``type`` (``model: {type:
+capacitated, power_limit: true}`` keeps the inherited zone standards; setting
+``service_standard_min`` drops the inherited ``zone_standards``, and back) and replaces it
+whole when its type differs (``mclp`` when left out). An inherited
 relative ``output_dir`` keeps pointing where the file that set it meant (it is relative to
 that file).
 """
@@ -511,15 +514,40 @@ class RunConfig(Strict):
         return resolve_path(value, self.base_dir)
 
 
-#: Top-level sections that an extending config replaces whole instead of merging.
-REPLACED_SECTIONS = ("model",)
+#: Top-level sections whose keys depend on their ``type``: an extending config's block merges
+#: over the inherited one when it keeps that type (or names none), and replaces it whole when
+#: it names another (:func:`_merge_typed`).
+TYPED_SECTIONS = ("model",)
+#: Pairs of keys of which a model block gives at most one: a block that sets one drops the
+#: other from the block it extends (one standard instead of the zones, ``p`` instead of
+#: ``nevs_per_station``, and back).
+EXCLUSIVE_KEYS = (("zone_standards", "service_standard_min"), ("p", "nevs_per_station"))
 
 
-def _deep_merge(base: dict, over: dict, replace: tuple[str, ...] = ()) -> dict:
+def _merge_typed(base: dict, over: dict) -> dict:
+    """An extending ``model:`` block over the inherited one: replaced whole when its ``type``
+    differs (``mclp`` when left out, as :func:`_model_tag`), else merged key by key, a key of
+    :data:`EXCLUSIVE_KEYS` dropping its inherited partner. So ``model: {type: capacitated,
+    power_limit: true}`` on top of ``configs/guizhou.yaml`` keeps its zone standards, and
+    ``model: {type: pmedian, p: 20}`` starts a p-median block of its own."""
+    if _model_tag(over) != _model_tag(base):
+        return over
+    out = dict(base)
+    for a, b in EXCLUSIVE_KEYS:
+        if a in over:
+            out.pop(b, None)
+        if b in over:
+            out.pop(a, None)
+    return _deep_merge(out, over)
+
+
+def _deep_merge(base: dict, over: dict, typed: tuple[str, ...] = ()) -> dict:
     out = dict(base)
     for k, v in over.items():
-        merge = k not in replace and isinstance(v, dict) and isinstance(out.get(k), dict)
-        out[k] = _deep_merge(out[k], v) if merge else v
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge_typed(out[k], v) if k in typed else _deep_merge(out[k], v)
+        else:
+            out[k] = v
     return out
 
 
@@ -556,7 +584,7 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = (), key: str | None = None, 
             # an inherited output_dir stays where the file that set it meant it (relative to that
             # file), expressed relative to this one
             raw["output_dir"] = os.path.relpath(base_path.parent / out, path.parent.resolve())
-        raw = _deep_merge(base, raw, REPLACED_SECTIONS)
+        raw = _deep_merge(base, raw, TYPED_SECTIONS)
     return raw
 
 
