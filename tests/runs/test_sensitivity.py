@@ -343,3 +343,37 @@ def test_cli_bad_options_exit_2_before_any_solve(tmp_path, args, field):
     assert r.exit_code == 2, r.output
     assert r.stderr.startswith("error:") and (field in r.stderr or "Atlantis" in r.stderr)
     assert not (tmp_path / "s").exists()
+
+
+def test_a_parameter_the_demand_stage_reads_first_still_rebuilds_the_travel_times(tmp_path, shared, monkeypatch):
+    """With zone standards the demand stage reads ``circuity_factor`` first (a zone's km standard
+    in minutes) and the travel-time stage reads it too: its variant gets travel times computed
+    with its own value, the very matrix a run of the changed config builds from scratch (the
+    base's times with the variant's standards moved the standards alone: on the province,
+    circuity 1.2 gave 1,050 more stations instead of fewer)."""
+    import evsiting.stages.s5_model as s5
+    from evsiting.config.schema import load_config
+
+    path = tmp_path / "zoned.yaml"
+    path.write_text(f"extends: {ANSHUN}\nname: zoned\ndemand:\n  h3_resolution: 6\n  nev_total: 20000\ncandidates:\n"
+                    "  per_county: 3\nimpedance:\n  method: great_circle\n", encoding="utf-8")
+    cfg = load_config(path)
+    assert cfg.model.zone_standards
+    matrices, solve = [], s5.solve_model
+
+    def recording(block, inp, opts):
+        matrices.append(inp.matrix.copy())
+        return solve(block, inp, opts)
+
+    monkeypatch.setattr(s5, "solve_model", recording)
+    pipe = sens.RunPipeline(cfg)
+    pipe.solve(sens.BASE)
+    assert pipe.log.first["circuity_factor"] == "demand" and "travel" in pipe.log.stages["circuity_factor"]
+    v = next(x for x in sens.variants(pipe, ["circuity_factor"])[0] if x.side == "low")
+    assert pipe.rebuilds_travel(v)
+    res = pipe.solve(v)
+    assert res.ok and not any(x.startswith("travel times") for x in res.reused)
+    sens.RunPipeline(sens.variant_config(cfg, v)).solve(sens.BASE)  # the changed config from scratch
+    got, fresh, base = matrices[1], matrices[2], matrices[0]
+    assert got.shape == fresh.shape and (got != fresh).nnz == 0
+    assert got.nnz != base.nnz or (got != base).nnz > 0  # the variant's times are not the base's

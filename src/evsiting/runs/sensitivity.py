@@ -10,8 +10,9 @@ low/high the range).
 
 Reuse. The base run records which stage first reads each parameter (:class:`RunPipeline`): a
 parameter read by the demand or candidate stage rebuilds demand and candidates; one read by
-the travel-time stage recomputes the travel times (the demand of the base is kept); one read
-only by the model or the sizing keeps both. Travel times are also kept when a rebuilt demand
+the travel-time stage recomputes the travel times (the demand of the base is kept when no
+earlier stage reads it; ``circuity_factor`` and ``local_road_speed_kmh`` rebuild both); one
+read only by the model or the sizing keeps both. Travel times are also kept when a rebuilt demand
 has the same demand points, NEVs and candidate sites as the base (an energy parameter such as
 kWh/km changes the energy of the cells, not where the NEVs are). A side whose value equals the
 base value is not solved again (it is the base plan). A capacitated solve starts from the base
@@ -360,9 +361,10 @@ class RunPipeline:
             cands = self.cands
             if v.kind != "base":
                 reused.append("demand")
-        reached, hit = self._reach(cfg_v, demand, cands, demand.params, ov if v.kind == "travel" else None)
-        res = self._solve_sized(cfg_v, v, study, demand, reached, reused=tuple(reused), t0=t0)
-        if v.kind not in ("base", "travel", "standard"):
+        retravel = self.rebuilds_travel(v)
+        reached, hit = self._reach(cfg_v, demand, cands, demand.params, ov if retravel else None)
+        res = self._solve_sized(cfg_v, v, study, demand, reached, reused=tuple(reused), t0=t0, retravel=retravel)
+        if v.kind not in ("base", "travel", "standard") and not retravel:
             # sites the base instance does not have: their columns were computed (the same count
             # whichever worker solved it, so sensitivity.csv does not depend on the executor)
             base_ids = set(self.base_reached.candidates.sites["site_id"].astype(str))
@@ -373,6 +375,14 @@ class RunPipeline:
             self.base_result = res
             self.log.stage = None  # what the run reads is known now
         return res
+
+    def rebuilds_travel(self, v: Variant) -> bool:
+        """Whether variant ``v`` recomputes the travel times with its own value: a parameter the
+        travel-time stage reads, also when an earlier stage read it first (``circuity_factor``
+        and ``local_road_speed_kmh`` turn a zone's km standard into minutes in the demand stage
+        and the distances into minutes in the travel-time stage: the base's travel times with
+        the variant's standards would move the standards alone)."""
+        return v.kind == "travel" or "travel" in self.log.stages.get(v.parameter, set())
 
     def _same_instance(self, v: Variant, demand, cands) -> bool:
         """A demand variant whose cells (every column) and candidate sites equal the base's,
@@ -386,7 +396,7 @@ class RunPipeline:
             self._base_cells_digest = _cells_digest(self.demand.cells, self.cands.sites)
         return _cells_digest(demand.cells, cands.sites) == self._base_cells_digest
 
-    def _solve_sized(self, cfg_v, v, study, demand, reached, *, reused, t0) -> VariantResult:
+    def _solve_sized(self, cfg_v, v, study, demand, reached, *, reused, t0, retravel: bool = False) -> VariantResult:
         from evsiting.stages.s4_fill import fill_capacity
         from evsiting.stages.s5_model import ModelInputs, solve_model, standard_of
         from evsiting.stages.s6_sizing import size_solution
@@ -394,7 +404,7 @@ class RunPipeline:
 
         params = demand.params
         if cfg_v.model.type == "capacitated":
-            provider = self.provider if v.kind == "travel" else self.cached
+            provider = self.provider if retravel else self.cached
             reached, _ = fill_capacity(cfg_v.model, provider, demand.cells, reached, params)
         cands, travel = reached.candidates, reached.travel
         self._last_sites = cands.sites["site_id"].astype(str).tolist()
