@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -377,3 +378,32 @@ def test_a_parameter_the_demand_stage_reads_first_still_rebuilds_the_travel_time
     got, fresh, base = matrices[1], matrices[2], matrices[0]
     assert got.shape == fresh.shape and (got != fresh).nnz == 0
     assert got.nnz != base.nnz or (got != base).nnz > 0  # the variant's times are not the base's
+
+
+def test_solves_above_the_gap_target_are_flagged(tmp_path, monkeypatch):
+    """A solve that stopped at its time limit above the gap target (0.5 % for the capacitated
+    model) is named in the report's headline count and its list, with its gap, and its
+    parameter's tornado label says how loose it is; the subtitle gives the zone standards of a
+    zoned run (it said "15-min standard"). Hand-made runs."""
+    s = _fake_sensitivity()
+    s.results[0] = replace(s.results[0], status="feasible", gap=0.126)  # site_cost low
+    s.standard = "by zone: core 1 km, urban 2 km, town 3 km, rural 15 min"
+    tab = s.table()
+    assert sens.gap_target(s.cfg) == 0.005
+    assert list(sens.above_target(tab, 0.005)["parameter"]) == ["site_cost"]
+    html = (sens.write_sensitivity(s, tmp_path / "f", {"run": "f"}) / "report.html").read_text(encoding="utf-8")
+    assert "1 of the 5 solves stopped at their time limit above the gap target of 0.5 %" in html
+    assert "site_cost low (200000): feasible, gap 12.60 % (above the gap target of 0.5 %: stopped at the time limit)" in html
+    assert "service standard by zone: core 1 km" in html and "15-min standard" not in html
+    import matplotlib.axes
+
+    labels, orig = [], matplotlib.axes.Axes.set_yticks
+
+    def spy(ax, ticks, labels_=None, **kw):  # the tornado's bar labels
+        labels.extend(labels_ or [])
+        return orig(ax, ticks, labels_, **kw)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "set_yticks", spy)
+    sens.tornado_png(tab, "t", gap_target=0.005)
+    assert any(lab.startswith("site_cost") and lab.endswith("[gap up to 12.6 %]") for lab in labels)
+    assert not any("gap up to" in lab for lab in labels if not lab.startswith("site_cost"))

@@ -613,6 +613,8 @@ class Sensitivity:
     adcodes: list[int]
     record: dict
     timings: dict = field(default_factory=dict)
+    #: the base run's service standard in words (``15 min``, ``by zone: core 1 km, ...``)
+    standard: str = ""
 
     def table(self) -> pd.DataFrame:
         """``sensitivity.csv``: the base row, then one row per variant (:data:`CSV_COLUMNS`)."""
@@ -691,7 +693,10 @@ def run_sensitivity(cfg: RunConfig, prefecture: str | None = None, *, names: Seq
                "reused": {what: sum(any(x.startswith(what) for x in r.reused) for r in ordered)
                           for what in ("demand", "travel times", "base plan", START_NOTE)},
                "workers": n_workers, "executor": executor, "total": round(time.perf_counter() - t0, 3)}
-    return Sensitivity(pipe.run_name, cfg, base, ordered, skipped, pipe.candidate_sites(), pipe.adcodes, pipe.record(), timings)
+    from evsiting.stages.s2_demand import standards_summary
+
+    return Sensitivity(pipe.run_name, cfg, base, ordered, skipped, pipe.candidate_sites(), pipe.adcodes, pipe.record(), timings,
+                       standard=standards_summary(cfg.model, pipe.params)["service_standard"])
 
 
 # --------------------------------------------------------------------------- site stability
@@ -850,11 +855,31 @@ def _fmt_value(v) -> str:
     return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:g}"
 
 
-def tornado_png(table: pd.DataFrame, title: str) -> bytes:
+def gap_target(cfg: RunConfig) -> float:
+    """The relative gap every solve of the sensitivity aims at: ``solver.mip_gap``, else the
+    capacitated model's default (:data:`evsiting.stages.s5_model.CAPACITATED_MIP_GAP`, 0.5 %),
+    else 0 (the coverage models solve to proven optimality)."""
+    from evsiting.stages.s5_model import CAPACITATED_MIP_GAP
+
+    if cfg.solver.mip_gap is not None:
+        return float(cfg.solver.mip_gap)
+    return CAPACITATED_MIP_GAP if cfg.model.type == "capacitated" else 0.0
+
+
+def above_target(table: pd.DataFrame, target: float) -> pd.DataFrame:
+    """Rows of ``sensitivity.csv`` whose solve ended above the gap ``target`` (stopped at the
+    time limit): their change from the base carries up to that much of the objective as noise."""
+    gap = pd.to_numeric(table["gap"], errors="coerce")
+    return table[gap > target * (1 + 1e-6) + 1e-9]
+
+
+def tornado_png(table: pd.DataFrame, title: str, *, gap_target: float | None = None) -> bytes:
     """``tornado.png``: two panels (capital cost, stations), one bar per varied parameter from
     the base to its low side (blue) and to its high side (orange), sorted by swing, each panel
-    on its own order; labels ``name (low / high)``. Parameters whose both sides solved and
-    changed neither measure are left out (the title counts them). Deterministic bytes."""
+    on its own order; labels ``name (low / high)``, with ``[gap up to x %]`` when a side's
+    solve ended above twice ``gap_target`` (its bar may be that much noise). Parameters whose
+    both sides solved and changed neither measure are left out (the title counts them).
+    Deterministic bytes."""
     from matplotlib.figure import Figure
 
     from evsiting.report.html import _png
@@ -873,7 +898,10 @@ def tornado_png(table: pd.DataFrame, title: str) -> bytes:
         ax.barh(y, np.nan_to_num(sw["low"].to_numpy(float) * scale), color="tab:blue", label="low value")
         ax.barh(y, np.nan_to_num(sw["high"].to_numpy(float) * scale), color="tab:orange", alpha=0.85, label="high value")
         failed = sw["low"].isna() | sw["high"].isna()
+        gaps = pd.to_numeric(table["gap"], errors="coerce").groupby(table["parameter"]).max()
+        loose = {p: g for p, g in gaps.items() if gap_target is not None and g > 2 * gap_target + 1e-9}
         ax.set_yticks(y, [f"{p} ({_fmt_value(lo)} / {_fmt_value(hi)})" + (" [a side failed]" if f else "")
+                          + (f" [gap up to {100 * loose[p]:.1f} %]" if p in loose else "")
                           for p, lo, hi, f in zip(sw["parameter"], sw["low_value"], sw["high_value"], failed)], fontsize=7)
         ax.axvline(0, color="black", lw=0.8)
         ax.set_xlabel(label, fontsize=8.5)
@@ -962,6 +990,13 @@ def _headline(sens: Sensitivity, stab: pd.DataFrame) -> str:
             parts.append(f"The assumptions that move {what} most: {', '.join(items)}.")
     every = int((stab["open_share"] >= 1 - 1e-9).sum())
     parts.append(f"{every} sites are open in every run; build these first.")
+    target = gap_target(sens.cfg)
+    loose = above_target(tab, target)
+    if len(loose):
+        g = pd.to_numeric(loose["gap"])
+        parts.append(f"{len(loose)} of the {len(tab)} solves stopped at their time limit above the gap target of "
+                     f"{100 * target:.2g} % (gaps {100 * g.min():.2f}-{100 * g.max():.2f} %, median {100 * g.median():.2f} %): "
+                     "a change from the base smaller than its solves' gaps may be noise (see \"Failed or short solves\").")
     return "".join(f"<p><b>{_esc(p)}</b></p>" for p in parts)
 
 
@@ -986,8 +1021,11 @@ def sensitivity_report(sens: Sensitivity, stab: pd.DataFrame, checks: list[dict]
               f"can break by: {c['can_break_by']}"
               for c in checks if c["result"] == "BROKEN"]
     failed = [f"{r.variant.label}: {r.error}" for r in sens.results if not r.ok]
-    short = [f"{r.variant.label}: {r.status}, gap {100 * r.gap:.2f} %" for r in sens.results
-             if r.ok and r.status not in ("optimal", "feasible") and r.gap is not None]
+    target = gap_target(sens.cfg)
+    short = [f"{r.variant.label}: {r.status}, gap {100 * r.gap:.2f} %"
+             + (f" (above the gap target of {100 * target:.2g} %: stopped at the time limit)" if r.gap > target * (1 + 1e-6) + 1e-9 else "")
+             for r in [sens.base, *sens.results]
+             if r.ok and r.gap is not None and (r.status not in ("optimal", "feasible") or r.gap > target * (1 + 1e-6) + 1e-9)]
     every = stab[stab["open_share"] >= 1 - 1e-9]
     first_rows = [{"site": r["site_id"], "name": r.get("name"), "source": r.get("source"),
                    "ports": f"{_fmt_value(r['ports_min'])}-{_fmt_value(r['ports_max'])}"} for r in every.to_dict(orient="records")]
@@ -1024,8 +1062,9 @@ def sensitivity_report(sens: Sensitivity, stab: pd.DataFrame, checks: list[dict]
         ("Every solve (sensitivity.csv)", table_html(runs, run_cols)),
         ("How, and what was not varied", f"<p>{_esc(method)}</p>" + warnings_html(not_varied).replace('class="warn"', "")),
     ]
+    std = sens.standard or f"{sens.cfg.model.service_standard_min:g} min"
     return page(f"{sens.run_name}: sensitivity", f"{sens.cfg.year}, {sens.cfg.demand.scenario} scenario, "
-                f"{sens.cfg.model.service_standard_min:g}-min standard, {sens.cfg.model.type} model", sections)
+                f"service standard {std}, {sens.cfg.model.type} model", sections)
 
 
 def stability_geojson(stab: pd.DataFrame):
@@ -1053,7 +1092,7 @@ def write_sensitivity(sens: Sensitivity, out_dir: Path, manifest: dict) -> Path:
     stab = site_stability(runs, sens.candidates)
     checks = physics_checks(tab)
     title = f"{sens.run_name}: one-at-a-time sensitivity ({len(sens.results)} variants)"
-    tornado = tornado_png(tab, title)
+    tornado = tornado_png(tab, title, gap_target=gap_target(sens.cfg))
     stability = stability_png(stab, sens.adcodes, f"{sens.run_name}: share of the {len(runs)} runs in which each candidate site is open")
     manifest = {**manifest, "checks": checks, "stability": {"runs": len(runs), "open_in_every_run": int((stab["open_share"] >= 1 - 1e-9).sum()),
                 "never_open": int((stab["runs_open"] == 0).sum()), "candidates": len(stab)},
