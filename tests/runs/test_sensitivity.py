@@ -75,6 +75,21 @@ def test_physics_checks_flag_a_break_and_say_what_was_not_run():
     assert checks[(sens.SCENARIO, "ports")]["result"] == "not run"
 
 
+def test_with_zone_standards_each_zone_standard_is_checked_instead_of_the_one_standard():
+    """A zoned run varies ``standard_core_km`` ... ``standard_rural_min``, not
+    ``service_standard_min``: each zone gets the "tighter standard, more stations" check (the
+    one-standard check said "not run" on the province). Hand-made rows: a tighter core standard
+    gives more stations (holds), a looser town standard gives more (broken: beyond the gaps)."""
+    rows = [_row("base", "base", 100, 500, 500),
+            _row("standard_core_km", "low", 130, 500, 500), _row("standard_core_km", "high", 99, 500, 500),
+            _row("standard_town_km", "low", 100, 500, 500), _row("standard_town_km", "high", 116, 500, 500)]
+    checks = {c["parameter"]: c for c in sens.physics_checks(_table(rows)) if c["measure"] == "stations"}
+    assert sens.STANDARD not in checks
+    assert checks["standard_core_km"]["result"] == "holds" and checks["standard_town_km"]["result"] == "BROKEN"
+    assert checks["standard_rural_min"]["result"] == "not run"
+    assert checks["standard_core_km"]["check"] == "a tighter core standard gives more stations"
+
+
 def _solve(cells, cand, mat, params, standard):
     m = mat.copy()
     m.data[m.data > standard] = 0

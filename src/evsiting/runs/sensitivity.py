@@ -760,6 +760,12 @@ PHYSICS = (
     ("a tighter standard gives more stations", STANDARD, "stations", -1,
      "the candidate sites differ between standards (the gap fill adds sites per standard), or a solve's gap"),
 )
+#: With zone standards the one-standard check above is not run (``service_standard_min`` is not
+#: varied); each zone's standard row is checked instead.
+ZONE_PHYSICS = tuple(
+    (f"a tighter {zone} standard gives more stations", f"standard_{zone}_{unit}", "stations", -1,
+     "the candidate sites differ between standards (the gap fill adds sites per standard), or a solve's gap")
+    for zone, unit in (("core", "km"), ("urban", "km"), ("town", "km"), ("rural", "min")))
 
 
 def _measure(row: dict, measure: str) -> float | None:
@@ -785,7 +791,8 @@ def _order_key(row: dict, k: int) -> tuple:
 
 def physics_checks(table: pd.DataFrame) -> list[dict]:
     """The checks of :data:`PHYSICS` on ``sensitivity.csv`` rows (the base row and the low and
-    high rows of each parameter).
+    high rows of each parameter); when the run varied the zones' standards instead of one
+    standard, :data:`ZONE_PHYSICS` replaces the one-standard check.
 
     Returns:
         one dict per check: ``check``, ``parameter``, ``measure``, ``low``/``base``/``high``
@@ -797,7 +804,9 @@ def physics_checks(table: pd.DataFrame) -> list[dict]:
     """
     rows = {(r["parameter"], r["side"]): r for r in table.to_dict(orient="records")}
     out = []
-    for text, param, measure, sign, why in PHYSICS:
+    zoned = not any(p == STANDARD for p, _ in rows) and any(p == z[1] for p, _ in rows for z in ZONE_PHYSICS)
+    checks = [c for c in PHYSICS if not (zoned and c[1] == STANDARD)] + (list(ZONE_PHYSICS) if zoned else [])
+    for text, param, measure, sign, why in checks:
         lo, hi = rows.get((param, "low")), rows.get((param, "high"))
         base = rows.get(("base", "base"))
         ref = lo or hi
