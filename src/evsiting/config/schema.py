@@ -515,8 +515,8 @@ class RunConfig(Strict):
 
 
 #: Top-level sections whose keys depend on their ``type``: an extending config's block merges
-#: over the inherited one when it keeps that type (or names none), and replaces it whole when
-#: it names another (:func:`_merge_typed`).
+#: over the inherited one when it has the same type (``mclp`` when left out), and replaces it
+#: whole when the types differ (:func:`_merge_typed`).
 TYPED_SECTIONS = ("model",)
 #: Pairs of keys of which a model block gives at most one: a block that sets one drops the
 #: other from the block it extends (one standard instead of the zones, ``p`` instead of

@@ -112,12 +112,11 @@ def start_plan(inst: Instance, mm: MatrixModel, trimmed: Callable[[np.ndarray], 
         ``(x, objective)`` in ``mm``'s columns (min-cost mode).
     """
     best, best_obj = None, math.nan
+    k_max = np.where(inst.new, inst.max_stations if inst.max_stations is not None else 1, 0)
     if k_guess is not None:
-        k_max = np.where(inst.new, inst.max_stations if inst.max_stations is not None else 1, 0)
         best = flow_plan(inst, mm, np.minimum(k_guess, k_max), trimmed, time_limit=left())
         best_obj = math.nan if best is None else float(mm.c @ best + mm.offset)
     if k_outside is not None:
-        k_max = np.where(inst.new, inst.max_stations if inst.max_stations is not None else 1, 0)
         k_out = np.minimum(np.asarray(k_outside, dtype=np.float64), k_max)
         x = flow_plan(inst, mm, k_out, trimmed, time_limit=left())
         if x is None and k_guess is not None:

@@ -875,11 +875,15 @@ def gap_target(cfg: RunConfig) -> float:
     return CAPACITATED_MIP_GAP if cfg.model.type == "capacitated" else 0.0
 
 
+def _above(gap, target: float):
+    """Whether a relative gap (a number or a Series) is above the gap ``target``."""
+    return gap > target * (1 + 1e-6) + 1e-9
+
+
 def above_target(table: pd.DataFrame, target: float) -> pd.DataFrame:
     """Rows of ``sensitivity.csv`` whose solve ended above the gap ``target`` (stopped at the
     time limit): their change from the base carries up to that much of the objective as noise."""
-    gap = pd.to_numeric(table["gap"], errors="coerce")
-    return table[gap > target * (1 + 1e-6) + 1e-9]
+    return table[_above(pd.to_numeric(table["gap"], errors="coerce"), target)]
 
 
 def tornado_png(table: pd.DataFrame, title: str, *, gap_target: float | None = None) -> bytes:
@@ -898,6 +902,8 @@ def tornado_png(table: pd.DataFrame, title: str, *, gap_target: float | None = N
              and not table.loc[table["parameter"] == p, "status"].eq("").any()]
     table = table[~table["parameter"].isin(still)]
     n = max(1, table.loc[table["side"] != "base", "parameter"].nunique())
+    gaps = pd.to_numeric(table["gap"], errors="coerce").groupby(table["parameter"]).max()
+    loose = {p: g for p, g in gaps.items() if gap_target is not None and g > 2 * gap_target + 1e-9}
     height = max(3.2, 1.6 + 0.24 * n)
     fig = Figure(figsize=(13.0, height), dpi=110)
     axes = fig.subplots(1, 2)
@@ -907,8 +913,6 @@ def tornado_png(table: pd.DataFrame, title: str, *, gap_target: float | None = N
         ax.barh(y, np.nan_to_num(sw["low"].to_numpy(float) * scale), color="tab:blue", label="low value")
         ax.barh(y, np.nan_to_num(sw["high"].to_numpy(float) * scale), color="tab:orange", alpha=0.85, label="high value")
         failed = sw["low"].isna() | sw["high"].isna()
-        gaps = pd.to_numeric(table["gap"], errors="coerce").groupby(table["parameter"]).max()
-        loose = {p: g for p, g in gaps.items() if gap_target is not None and g > 2 * gap_target + 1e-9}
         ax.set_yticks(y, [f"{p} ({_fmt_value(lo)} / {_fmt_value(hi)})" + (" [a side failed]" if f else "")
                           + (f" [gap up to {100 * loose[p]:.1f} %]" if p in loose else "")
                           for p, lo, hi, f in zip(sw["parameter"], sw["low_value"], sw["high_value"], failed)], fontsize=7)
@@ -1032,9 +1036,9 @@ def sensitivity_report(sens: Sensitivity, stab: pd.DataFrame, checks: list[dict]
     failed = [f"{r.variant.label}: {r.error}" for r in sens.results if not r.ok]
     target = gap_target(sens.cfg)
     short = [f"{r.variant.label}: {r.status}, gap {100 * r.gap:.2f} %"
-             + (f" (above the gap target of {100 * target:.2g} %: stopped at the time limit)" if r.gap > target * (1 + 1e-6) + 1e-9 else "")
+             + (f" (above the gap target of {100 * target:.2g} %: stopped at the time limit)" if _above(r.gap, target) else "")
              for r in [sens.base, *sens.results]
-             if r.ok and r.gap is not None and (r.status not in ("optimal", "feasible") or r.gap > target * (1 + 1e-6) + 1e-9)]
+             if r.ok and r.gap is not None and (r.status not in ("optimal", "feasible") or _above(r.gap, target))]
     every = stab[stab["open_share"] >= 1 - 1e-9]
     first_rows = [{"site": r["site_id"], "name": r.get("name"), "source": r.get("source"),
                    "ports": f"{_fmt_value(r['ports_min'])}-{_fmt_value(r['ports_max'])}"} for r in every.to_dict(orient="records")]
