@@ -15,7 +15,7 @@ Three methods, the same time limit (``--time-limit``, default 600 s) and the sam
 - **pulp+HiGHS** and **pulp+CBC**: the same formulation written directly with pulp (integer
   ``y``, ``nd``, ``na``; continuous ``w``; the rows of :mod:`evsiting.models._cflp`: demand,
   DC capacity, all-port capacity, ports only at open sites, strong flow-to-station linking,
-  DC-port linking) on the same reduced instance (:meth:`CapacitatedSiting.reduce`: points out
+  DC-port linking, and with the power limit the power row per site) on the same reduced instance (:meth:`CapacitatedSiting.reduce`: points out
   of reach dropped, energy capped at what the sites in reach hold), solved through pulp by the
   project's ``run_solver`` with default threads. The reduction is given to pulp for free
   (it is inside ours' time); the pulp model build is timed separately.
@@ -151,6 +151,15 @@ def pulp_model(inst: Instance) -> tuple[pulp.LpProblem, float]:
         # DC-port linking: s_i w_ij <= min(D_i, Kd) nd_j
         if share[i] > 0:
             prob.addConstraint(E([(w[k], share[i]), (nd[j], -min(inst.D[i], inst.cap_dc))]) <= 0, f"dclink{k}")
+    # power per station (model.power_limit): pd nd_j + pa na_j <= P_j y_j at new sites, <= P_j
+    # at existing ones (one station); no row where P_j is inf
+    if inst.station_kw is not None:
+        for j in np.flatnonzero(np.isfinite(inst.station_kw)):
+            kw = [(nd[j], float(inst.dc_port_kw)), (na[j], float(inst.ac_port_kw))]
+            if inst.new[j]:
+                prob.addConstraint(E(kw + [(y[j], -float(inst.station_kw[j]))]) <= 0, f"power{j}")
+            else:
+                prob.addConstraint(E(kw) <= float(inst.station_kw[j]), f"power{j}")
     if inst.budget is not None:
         prob.addConstraint(E(capital) <= budget_rhs, "budget")
     return prob, const

@@ -2,7 +2,8 @@
 power limit, on tiny synthetic instances: the reduced-cost filter never skips a move that pays
 (every single move checked by re-solving), the search ends at a plan no single move improves
 and never above its start, the improved plan satisfies every row and is never below the brute-
-force optimum, and a station never holds more DC ports than its own connection carries."""
+force optimum, a move re-routed on its neighbourhood is feasible for the whole routing LP and
+never claims more than re-solving it gives, and a station never holds more DC ports than its own connection carries."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 from evsiting.models._cflp import build
-from evsiting.models._cflp_search import RoutingLP, improve_plan, station_search
+from evsiting.models._cflp_search import LocalRoute, RoutingLP, improve_plan, station_search
 from evsiting.models._cflp_start import flow_plan, start_plan
 from evsiting.models.capacitated import CapacitatedSiting, _trimmed
 
@@ -69,9 +70,49 @@ def test_the_reduced_cost_estimate_is_a_lower_bound_of_every_single_move(seed):
     assert checked > 5
 
 
-@pytest.mark.parametrize("seed", [2, 3])
-def test_the_search_ends_where_no_single_move_pays_and_never_above_its_start(seed):
+@pytest.mark.parametrize("seed", [7, 8])
+def test_a_move_re_routed_on_its_neighbourhood_is_feasible_and_never_claims_too_much(seed):
+    inst, mm, x = _start(_synthetic(seed, n=40, m=12))
+    k = x[mm.blocks["y"]]
+    lp = RoutingLP(inst, k)
+    v0 = lp.solve()
+    x0 = np.asarray(lp.h.getSolution().col_value)
+    local = LocalRoute(inst, lp.mm)
+    ys = lp.mm.blocks["y"].start
+    proved = 0
+    for j, dv in itertools.product(range(k.size), (-1.0, 1.0)):
+        if not lp.y_lo[j] <= k[j] + dv <= lp.y_hi[j]:
+            continue
+        lo, hi = lp.mm.col_lo.copy(), lp.mm.col_hi.copy()
+        k2 = k + dv * (np.arange(k.size) == j)
+        lo[lp.ys] = hi[lp.ys] = k2
+        cols = local.columns([j])
+        assert np.isin(ys + j, cols)
+        xs = local.solve(x0, lo, hi, cols)
+        whole = RoutingLP(inst, k2).solve()
+        if xs is None:
+            continue
+        x1 = x0.copy()
+        x1[cols] = xs
+        ax = lp.mm.A @ x1
+        tol = 1e-6 * np.maximum(1.0, np.abs(ax))
+        assert np.all(ax >= lp.mm.row_lo - tol) and np.all(ax <= lp.mm.row_hi + tol)
+        assert np.all(x1 >= lo - 1e-6) and np.all(x1 <= hi + 1e-6)
+        claimed = v0 + float(lp.mm.c @ x1 - lp.mm.c @ x0)
+        assert whole <= claimed + 1e-6 * abs(v0)  # the whole LP is at least as cheap
+        proved += 1
+    assert proved > 5
+
+
+@pytest.mark.parametrize("seed, region_pairs", [(2, 15000), (3, 15000), (2, 40), (3, 60)])
+def test_the_search_ends_where_no_single_move_pays_and_never_above_its_start(seed, region_pairs, monkeypatch):
+    import evsiting.models._cflp_search as search
+
+    monkeypatch.setattr(search, "REGION_PAIRS", region_pairs)  # small: the search runs region by region too
     inst, mm, x = _start(_synthetic(seed))
+    if region_pairs < inst.pairs.nnz:
+        regions = search.regions_of(inst, region_pairs)
+        assert len(regions) > 1 and np.array_equal(np.sort(np.concatenate(regions)), np.arange(inst.pairs.shape[0]))
     k0 = x[mm.blocks["y"]]
     v_start = RoutingLP(inst, k0).solve()
     k, v = station_search(inst, k0, deadline=float("inf"))

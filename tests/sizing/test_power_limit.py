@@ -1,5 +1,6 @@
 """The per-station power limit (issue #20 item 5): the limit from the parameters, hubs from a
-candidate file, and its wiring to the capacitated model when the model takes it."""
+candidate file, a cell site's stations within it, and its wiring to the capacitated model (on
+by default, off with ``power_limit: false``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import scipy.sparse as sp
 from evsiting.config.schema import config_from_dict
 from evsiting.models.capacitated import CapacitatedSiting
 from evsiting.config.params import load_parameters
-from evsiting.sizing.port_rule import station_limits_kw, station_power_limit_kw
+from evsiting.sizing.port_rule import port_capacities, station_limits_kw, station_power_limit_kw, stations_per_site
 from evsiting.stages.s5_model import ModelInputs, capacitated_model
 
 
@@ -49,9 +50,27 @@ def test_the_limit_reaches_the_model(monkeypatch):
     capacitated_model(block, inp)
     assert seen["dc_port_kw"] == 93 and seen["ac_port_kw"] == 7
     np.testing.assert_allclose(seen["max_station_kw"], [920.0, 920.0])
-    seen.clear()  # model.power_limit off (the default): no limit reaches the model
+    seen.clear()  # the default: on
     capacitated_model(config_from_dict({"name": "t", "model": {"type": "capacitated"}}).model, inp)
+    np.testing.assert_allclose(seen["max_station_kw"], [920.0, 920.0])
+    seen.clear()  # model.power_limit: false: no limit reaches the model
+    capacitated_model(config_from_dict({"name": "t", "model": {"type": "capacitated", "power_limit": False}}).model, inp)
     assert seen["max_station_kw"] is None and seen["dc_port_kw"] is None
+
+
+def test_a_cell_site_holds_the_same_energy_in_stations_within_the_limit():
+    p = load_parameters()
+    cap_dc, cap_ac = port_capacities(p)
+    full = 30 * cap_dc + 50 * cap_ac  # one station at the port maxima: 4,176 kWh/day
+    limited = station_power_limit_kw(p) * p.value("dc_utilisation_hours")  # one station at 920 kW: 1,224 kWh/day
+    # synthetic cells: a small one (one full station's worth), a large one, and a point site
+    cells = pd.DataFrame({"demand_id": ["a", "b"], "energy_kwh_day": [100.0, 5 * full]})
+    sites = pd.DataFrame({"site_id": ["c-a", "c-b", "u-point"]})
+    k = stations_per_site(sites, cells, p)
+    k_lim = stations_per_site(sites, cells, p, power_limit=True)
+    np.testing.assert_array_equal(k, [1, 10, 1])  # cell_stations_factor 2 x own needs, at least 1
+    assert list(k_lim) == [4, 35, 1]  # the same energy; a point stays one station
+    assert (k_lim * limited >= k * full - 1e-6)[:2].all()
 
 
 def test_a_candidate_file_names_its_hubs(tmp_path, shared):

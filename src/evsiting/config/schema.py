@@ -341,9 +341,9 @@ class CapacitatedConfig(_ModelBlock):
     #: keep each station's installed kW (DC plus AC ports) within its grid connection
     #: (evsiting.sizing.port_rule.station_limits_kw: station_transformer_kva x
     #: station_power_factor / station_simultaneity, 920 kW with the defaults; a candidate file's
-    #: max_kw_column for larger hubs). Off by default: with it, Anshun's default solve did not
-    #: reach the 0.5 % gap target within 600 s on the 2-core machine (docs/zones.md).
-    power_limit: bool = False
+    #: max_kw_column for larger hubs). On by default (issue #20); false = stations as large as
+    #: the port maxima (30 DC + 50 AC ports, 3.1 MW), the answer before the limit.
+    power_limit: bool = True
 
 
 #: ``model.type`` -> its config block (keys validated per type).

@@ -65,23 +65,27 @@ def stations_per_site(candidates: gpd.GeoDataFrame | None, cells: gpd.GeoDataFra
 
     A demand-cell candidate (``site_id`` ``c-<demand_id>``) stands for its H3 cell, an area of
     a few km² with many car parks: it may hold ``cell_stations_factor`` x its own cell's energy
-    / one station's capacity at the port maxima (with ``power_limit``, at most the energy of
-    :func:`station_power_limit_kw` at the ports' full-power hours), rounded up, at least 1. A
-    point from a file or OSM is one station. Source of the factor: parameter
-    ``cell_stations_factor``.
+    / one station's capacity at the port maxima, rounded up, at least 1. With ``power_limit``
+    the cell may hold the same energy, split into stations within the grid connection of
+    :func:`station_power_limit_kw`: those stations x one station's capacity at the port maxima
+    / the energy of the limit at the ports' full-power hours, rounded up (4 for 1 with the
+    defaults: 4,176 kWh/day / 1,224). The limit bounds each station, not what a cell's car
+    parks hold, so it adds no candidate sites. A point from a file or OSM is one station.
+    Source of the factor: parameter ``cell_stations_factor``.
     """
     if candidates is None or "demand_id" not in cells.columns:
         return np.ones(0 if candidates is None else len(candidates))
     cap_dc, cap_ac = port_capacities(params)
     station_kwh = params.value("site_max_dc_ports") * cap_dc + params.value("site_max_ac_ports") * cap_ac
-    if power_limit:  # a station's energy at its power limit (every kW at the ports' full-power hours)
-        hours = min(params.value("dc_utilisation_hours"), params.value("ac_utilisation_hours"))
-        station_kwh = min(station_kwh, station_power_limit_kw(params) * hours)
     own = cells.set_index("demand_id")["energy_kwh_day"]
     ids = candidates["site_id"].astype(str)
     cell_e = ids.str.slice(2).map(own).where(ids.str.startswith("c-")).fillna(0.0).to_numpy(dtype=float)
-    k = np.ceil(params.value("cell_stations_factor") * cell_e / max(station_kwh, 1e-9))
-    return np.where(ids.str.startswith("c-").to_numpy(), np.maximum(k, 1.0), 1.0)
+    k = np.maximum(np.ceil(params.value("cell_stations_factor") * cell_e / max(station_kwh, 1e-9)), 1.0)
+    if power_limit:  # the same energy in stations of at most the limit (every kW at the ports' full-power hours)
+        hours = min(params.value("dc_utilisation_hours"), params.value("ac_utilisation_hours"))
+        limited_kwh = min(station_kwh, station_power_limit_kw(params) * hours)
+        k = np.ceil(k * station_kwh / max(limited_kwh, 1e-9) - 1e-9)
+    return np.where(ids.str.startswith("c-").to_numpy(), k, 1.0)
 
 
 def existing_ports(candidates: gpd.GeoDataFrame | None, m: int) -> tuple[np.ndarray, np.ndarray]:
