@@ -3,7 +3,7 @@
 A config may start with ``extends: OTHER.yaml`` (relative to itself): the other file is
 read first and this one's keys are merged over it, section by section; a ``model:`` block
 merges over the other file's model block when it has the same ``type`` (``model: {type:
-capacitated, power_limit: true}`` keeps the inherited zone standards; setting
+capacitated, power_limit: false}`` keeps the inherited zone standards; setting
 ``service_standard_min`` drops the inherited ``zone_standards``, and back) and replaces it
 whole when its type differs (``mclp`` when left out). An inherited
 relative ``output_dir`` keeps pointing where the file that set it meant (it is relative to
@@ -528,7 +528,7 @@ def _merge_typed(base: dict, over: dict) -> dict:
     """An extending ``model:`` block over the inherited one: replaced whole when its ``type``
     differs (``mclp`` when left out, as :func:`_model_tag`), else merged key by key, a key of
     :data:`EXCLUSIVE_KEYS` dropping its inherited partner. So ``model: {type: capacitated,
-    power_limit: true}`` on top of ``configs/guizhou.yaml`` keeps its zone standards, and
+    power_limit: false}`` on top of ``configs/guizhou.yaml`` keeps its zone standards, and
     ``model: {type: pmedian, p: 20}`` starts a p-median block of its own."""
     if _model_tag(over) != _model_tag(base):
         return over
